@@ -1,0 +1,1 @@
+"""What server and player must agree on byte for byte: wire models, signing, schedules, rendering."""

@@ -1,0 +1,1 @@
+"""The central server: content, captions, approval, schedules, manifests, transport."""
