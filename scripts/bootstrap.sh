@@ -17,11 +17,11 @@ apt_install() {
         exit 1
     fi
     if [ "$_apt_updated" -eq 0 ]; then
-        _sudo apt-get update -qq
+        _sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
         _apt_updated=1
     fi
     echo "installing system packages: $*"
-    _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "$@" >/dev/null
 }
 
 find_pg_bin() {
