@@ -47,12 +47,15 @@ def lunar_to_solar(day: int, month: int, year: int, *, leap: bool = False) -> da
     if not 1 <= day <= 30:
         raise ValueError(f"lunar day must be 1-30, got {day}")
     _check_year(year)
-    result: date = lunar_vn.convert_lunar_to_solar(
-        day, month, year, lunar_leap=1 if leap else 0, time_zone=VIETNAM_UTC_OFFSET_HOURS
-    )
+    kind = "leap month" if leap else "month"
+    try:
+        result: date = lunar_vn.convert_lunar_to_solar(
+            day, month, year, lunar_leap=1 if leap else 0, time_zone=VIETNAM_UTC_OFFSET_HOURS
+        )
+    except ValueError as exc:
+        raise ValueError(f"lunar {kind} {month} of {year} does not exist ({exc})") from None
     # The library silently rolls 30 over into the next month; a round trip catches that.
     if solar_to_lunar(result) != LunarDay(day, month, year, leap):
-        kind = "leap month" if leap else "month"
         raise ValueError(f"lunar {kind} {month} of {year} has no day {day}")
     return result
 
