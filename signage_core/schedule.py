@@ -17,7 +17,7 @@ TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = timedelta(days=1)
 # How far next_change looks ahead: a yearly (lunar) date always falls within two years.
 NEXT_CHANGE_LIMIT = timedelta(days=732)
-_CHUNK = timedelta(days=14)
+_MAX_CHUNK = timedelta(days=64)
 _SENTINEL_DEFAULT = "\x00default"
 
 
@@ -254,9 +254,17 @@ def timeline(
 
     # Sweep line over local time: +1/-1 per rule where its spans begin/end.
     events: dict[datetime, list[tuple[int, int]]] = {local_start: []}
-    day = local_start.date() - DAY  # yesterday's overnight windows reach into today
-    while day <= local_end.date():
-        for index, rule in enumerate(rules):
+    first_day, last_day = local_start.date() - DAY, local_end.date()
+    # Rules whose date range misses the whole window cost nothing per day.
+    relevant = [
+        (index, rule)
+        for index, rule in enumerate(rules)
+        if not (rule.end_date is not None and rule.end_date < first_day)
+        and not (rule.start_date is not None and rule.start_date > last_day)
+    ]
+    day = first_day  # yesterday's overnight windows reach into today
+    while day <= last_day:
+        for index, rule in relevant:
             for begin, finish in rule.spans_on(day):
                 begin, finish = max(begin, local_start), min(finish, local_end)
                 if begin < finish:
@@ -264,26 +272,39 @@ def timeline(
                     events.setdefault(finish, []).append((index, -1))
         day += DAY
 
+    # Per rule: how many of its spans are open; per priority: how many open rules name each playlist.
     counts: dict[int, int] = {}
+    tiers: dict[int, dict[str, int]] = {}
     segments: list[Segment] = []
     current: tuple[tuple[str, ...], bool] | None = None
     current_start = local_start
     for moment in sorted(events):
         for index, delta in events[moment]:
-            left = counts.get(index, 0) + delta
-            if left:
-                counts[index] = left
-            else:
-                counts.pop(index, None)
+            before = counts.get(index, 0)
+            after = before + delta
+            counts[index] = after
+            if (before == 0) != (after == 0):
+                rule = rules[index]
+                tier = tiers.setdefault(rule.priority, {})
+                left = tier.get(rule.playlist_id, 0) + (1 if after else -1)
+                if left:
+                    tier[rule.playlist_id] = left
+                else:
+                    del tier[rule.playlist_id]
+                    if not tier:
+                        del tiers[rule.priority]
         if moment >= local_end:
             break
-        resolution = _resolve((rules[i] for i in counts), default_playlist)
-        key = (resolution.playlist_ids, resolution.is_default)
+        if tiers:
+            key: tuple[tuple[str, ...], bool] = (tuple(sorted(tiers[max(tiers)])), False)
+        else:
+            key = ((default_playlist,), True)
         if key != current:
             if current is not None:
                 segments.append(_segment(current_start, moment, current))
             current, current_start = key, moment
-    assert current is not None  # local_start is always an event  # noqa: S101
+    if current is None:  # unreachable: local_start is always an event
+        raise RuntimeError("timeline sweep produced no segment")
     segments.append(_segment(current_start, local_end, current))
     return segments
 
@@ -302,11 +323,12 @@ def next_change(
     local = to_local(at_utc)
     now = _resolve((r for r in rules if r.active_at_local(local)), _SENTINEL_DEFAULT)
     current = (now.playlist_ids, now.is_default)
-    chunk_start, stop = at_utc, at_utc + limit
+    # Look a day ahead first (the usual answer), then widen so a distant Tết stays cheap to find.
+    chunk, chunk_start, stop = DAY, at_utc, at_utc + limit
     while chunk_start < stop:
-        chunk_end = min(chunk_start + _CHUNK, stop)
+        chunk_end = min(chunk_start + chunk, stop)
         for segment in timeline(rules, _SENTINEL_DEFAULT, chunk_start, chunk_end):
             if (segment.playlist_ids, segment.is_default) != current:
                 return segment.start
-        chunk_start = chunk_end
+        chunk_start, chunk = chunk_end, min(chunk * 2, _MAX_CHUNK)
     return None
