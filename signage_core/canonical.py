@@ -27,6 +27,19 @@ def format_datetime(value: datetime) -> str:
 
 def _prepare(value: object, where: str) -> Any:
     """Lower a value to plain JSON types, refusing anything whose encoding would be ambiguous."""
+    kind = type(value)
+    # Exact-type fast paths: manifests are mostly plain str/int/dict/list after model_dump.
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                key = _key(key, where)
+            out[key] = _prepare(item, where + "." + key)
+        return out
+    if kind is list or kind is tuple:
+        return [_prepare(item, where) for item in value]  # type: ignore[attr-defined]
     if isinstance(value, BaseModel):
         return _prepare(value.model_dump(mode="python", by_alias=True), where)
     if value is None or isinstance(value, bool):
@@ -50,17 +63,19 @@ def _prepare(value: object, where: str) -> Any:
             raise CanonicalError(f"{where}: time of day {value} must be naive local wall time")
         return value.isoformat()
     if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, Enum):
-                key = key.value
-            if not isinstance(key, str):
-                raise CanonicalError(f"{where}: object key {key!r} is not a string")
-            out[str(key)] = _prepare(item, f"{where}.{key}")
-        return out
+        return {(k := _key(key, where)): _prepare(item, f"{where}.{k}") for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_prepare(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_prepare(item, where) for item in value]
     raise CanonicalError(f"{where}: {type(value).__name__} has no canonical JSON form")
+
+
+def _key(key: object, where: str) -> str:
+    """Object keys must be strings (StrEnum keys such as Language become their value)."""
+    if isinstance(key, Enum):
+        key = key.value
+    if not isinstance(key, str):
+        raise CanonicalError(f"{where}: object key {key!r} is not a string")
+    return str(key)
 
 
 def canonical_json(value: object) -> bytes:

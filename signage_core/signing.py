@@ -6,6 +6,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import json
 import os
 import stat
 import tempfile
@@ -227,21 +228,39 @@ class Envelope(BaseModel):
 
     def to_json(self) -> bytes:
         """Canonical bytes to publish (any JSON encoding verifies; canonical keeps it stable)."""
-        return canonical_json(self)
+        return (
+            _signed_object(self.kind, self.key_id, canonical_json(self.body))[:-1]
+            + b',"signature":'
+            + canonical_json(self.signature)
+            + b"}"
+        )
+
+
+def _signed_object(kind: str, key_id: str, body_json: bytes) -> bytes:
+    """canonical_json({"body", "key_id", "kind"}) assembled from the body's canonical bytes."""
+    # Keys in sorted order; the body is already canonical, so it is not lowered a second time.
+    return (
+        b'{"body":' + body_json + b',"key_id":' + canonical_json(key_id)
+        + b',"kind":' + canonical_json(kind) + b"}"
+    )
 
 
 def signed_bytes(kind: str, key_id: str, body: Mapping[str, object]) -> bytes:
     """Exactly what is signed: context + canonical JSON of kind, key_id and body together."""
-    return SIGNING_CONTEXT + canonical_json({"kind": kind, "key_id": key_id, "body": body})
+    return SIGNING_CONTEXT + _signed_object(kind, key_id, canonical_json(body))
 
 
 def sign_envelope(kind: EnvelopeKind, body: BaseModel | Mapping[str, object], key: SigningKey) -> Envelope:
     """Sign a body (a model or a mapping of JSON values) as an envelope of this kind."""
-    plain = loads_strict(canonical_json(body))
+    body_json = canonical_json(body)
+    plain = json.loads(body_json)  # our own canonical output: no need for the strict parser
     if not isinstance(plain, dict):
         raise ValueError(f"envelope body must be a JSON object, got {type(plain).__name__}")
-    signature = key.sign(signed_bytes(kind.value, key.key_id, plain))
-    return Envelope(kind=kind.value, body=plain, key_id=key.key_id, signature=_b64encode(signature))
+    signature = key.sign(SIGNING_CONTEXT + _signed_object(kind.value, key.key_id, body_json))
+    # Built from canonical JSON we just produced, so field validation would only cost time.
+    return Envelope.model_construct(
+        kind=kind.value, body=plain, key_id=key.key_id, signature=_b64encode(signature)
+    )
 
 
 class EnvelopeHeader(BaseModel):

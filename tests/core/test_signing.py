@@ -13,6 +13,7 @@ import pytest
 
 from signage_core.canonical import CanonicalError, canonical_json, format_datetime, loads_strict
 from signage_core.signing import (
+    SIGNING_CONTEXT,
     Envelope,
     EnvelopeKind,
     PublicKey,
@@ -25,6 +26,7 @@ from signage_core.signing import (
     make_key_handover,
     save_private_key,
     sign_envelope,
+    signed_bytes,
     verify_envelope,
 )
 
@@ -340,3 +342,16 @@ def test_trust_store_round_trips_through_json() -> None:
         now=NOW,
     )
     assert TrustStore.model_validate_json(player.model_dump_json()) == player
+
+
+def test_signed_bytes_are_the_canonical_json_of_kind_key_id_and_body() -> None:
+    payload = {"screen_id": SCREEN, "text": "សូម\u200bស្វាគមន៍", "n": 1}
+    assert signed_bytes("alert", "abc", payload) == SIGNING_CONTEXT + canonical_json(
+        {"kind": "alert", "key_id": "abc", "body": payload}
+    )
+
+
+def test_envelope_json_is_canonical(key: SigningKey) -> None:
+    envelope = sign_envelope(EnvelopeKind.ALERT, body(), key)
+    assert envelope.to_json() == canonical_json(envelope.model_dump())
+    assert Envelope.model_validate_json(envelope.to_json()) == envelope
