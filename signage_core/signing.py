@@ -20,7 +20,15 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from signage_core.canonical import CanonicalError, canonical_json, loads_strict
 
@@ -286,6 +294,13 @@ class VerifiedEnvelope:
         return self.envelope.body
 
 
+def _require_aware(value: datetime | None, name: str) -> datetime | None:
+    """Instants compared against the player's clock must carry a timezone."""
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{name} must carry a timezone, got {value.isoformat()}")
+    return value
+
+
 class TrustedKey(BaseModel):
     """A public key the player accepts, until `not_after` when it is being rotated out."""
 
@@ -293,6 +308,11 @@ class TrustedKey(BaseModel):
 
     public_key: str
     not_after: datetime | None = None
+
+    @field_validator("not_after")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return _require_aware(value, "not_after")
 
     def key(self) -> PublicKey:
         return PublicKey.from_base64(self.public_key)
@@ -308,6 +328,11 @@ class KeyHandover(BaseModel):
     issued_at: datetime
     # Grace for envelopes already signed by the old key; None retires it at once.
     old_key_valid_until: datetime | None = None
+
+    @field_validator("issued_at", "old_key_valid_until")
+    @classmethod
+    def _aware(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return _require_aware(value, info.field_name or "datetime")
 
     @property
     def new_key_id(self) -> str:

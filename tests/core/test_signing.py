@@ -355,3 +355,14 @@ def test_envelope_json_is_canonical(key: SigningKey) -> None:
     envelope = sign_envelope(EnvelopeKind.ALERT, body(), key)
     assert envelope.to_json() == canonical_json(envelope.model_dump())
     assert Envelope.model_validate_json(envelope.to_json()) == envelope
+
+
+def test_handover_with_naive_dates_is_malformed() -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    naive = sign_envelope(EnvelopeKind.KEY_HANDOVER, {
+        "old_key_id": old.key_id, "new_public_key": new.public_key.base64,
+        "issued_at": "2026-03-01T05:00:00", "old_key_valid_until": None,
+    }, old)
+    with pytest.raises(VerificationError) as info:
+        TrustStore.of(old.public_key).accept_handover(naive, now=NOW)
+    assert info.value.reason is Rejection.MALFORMED
