@@ -452,6 +452,22 @@ class TrustStore(BaseModel):
         return TrustStore(keys=keys, retired=tuple(sorted({*self.retired, handover.old_key_id})))
 
 
+def save_trust_store(store: TrustStore, path: Path) -> None:
+    """Persist the player's trust atomically: a power cut must not leave it trusting nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, canonical_json(store), mode=0o600)
+
+
+def load_trust_store(path: Path) -> TrustStore:
+    """Read a trust store written by save_trust_store, naming the file when it is unreadable."""
+    path = Path(path)
+    try:
+        return TrustStore.model_validate(loads_strict(path.read_bytes()))
+    except (CanonicalError, ValidationError) as exc:
+        raise ValueError(f"trust store {path} is not valid: {exc}") from exc
+
+
 def verify_envelope(
     raw: bytes | str | Envelope,
     *,

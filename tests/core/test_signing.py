@@ -23,8 +23,10 @@ from signage_core.signing import (
     VerificationError,
     load_or_create_private_key,
     load_private_key,
+    load_trust_store,
     make_key_handover,
     save_private_key,
+    save_trust_store,
     sign_envelope,
     signed_bytes,
     verify_envelope,
@@ -335,13 +337,19 @@ def test_retired_key_cannot_hand_over_twice_during_grace() -> None:
     assert player.accept_handover(again, now=NOW) == player
 
 
-def test_trust_store_round_trips_through_json() -> None:
+def test_trust_store_round_trips_through_json(tmp_path: Path) -> None:
     old, new = SigningKey.generate(), SigningKey.generate()
     player = TrustStore.of(old.public_key).accept_handover(
         make_key_handover(old, new.public_key, issued_at=NOW, old_key_valid_until=NOW + timedelta(days=1)),
         now=NOW,
     )
     assert TrustStore.model_validate_json(player.model_dump_json()) == player
+    path = tmp_path / "trust.json"
+    save_trust_store(player, path)
+    assert load_trust_store(path) == player
+    path.write_text("{")
+    with pytest.raises(ValueError, match="trust.json is not valid"):
+        load_trust_store(path)
 
 
 def test_signed_bytes_are_the_canonical_json_of_kind_key_id_and_body() -> None:
