@@ -1,0 +1,389 @@
+"""The per-screen manifest: everything a player needs to run a week offline, signed as one body."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from signage_core.canonical import canonical_json
+from signage_core.languages import Language, ordered
+from signage_core.schedule import (
+    DAY,
+    ScheduleRule,
+    Segment,
+    TimeWindow,
+    from_local,
+    require_aware,
+    timeline,
+    to_local,
+)
+from signage_core.signing import (
+    DEFAULT_CLOCK_SKEW,
+    Envelope,
+    EnvelopeKind,
+    SigningKey,
+    TrustStore,
+    body_as,
+    sign_envelope,
+    verify_envelope,
+)
+
+MANIFEST_FORMAT = 1
+T = TypeVar("T")
+DEFAULT_HORIZON_DAYS = 7
+# Advertising Law 16/2012/QH13 Art. 18(2): foreign text at most 3/4 of the Vietnamese size.
+DEFAULT_FOREIGN_SIZE_RATIO = 0.75
+# Fields that change on every compile without changing what the screen shows.
+_VOLATILE_FIELDS = frozenset({"version", "issued_at", "expires_at", "content_hash"})
+_UNHASHED = "unhashed"  # placeholder only build_manifest may pass, via validation context
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be built or trusted as a whole; names the missing or bad part."""
+
+
+class LayoutKind(StrEnum):
+    STACKED = "stacked"  # all languages at once, Vietnamese on top
+    ROTATE = "rotate"  # one foreign language at a time under the Vietnamese
+    TICKER = "ticker"  # a scrolling strip
+
+
+class LayoutSpec(BaseModel):
+    """How one screen draws captions, and when it is switched on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    width: int = Field(gt=0, le=16384)
+    height: int = Field(gt=0, le=16384)
+    layout: LayoutKind
+    languages: tuple[Language, ...] = Field(min_length=1)
+    foreign_size_ratio: float = Field(default=DEFAULT_FOREIGN_SIZE_RATIO, gt=0, le=1)
+    # Dwell per foreign language in the rotate layout.
+    rotation_ms: int = Field(default=8000, ge=500)
+    # Local wall time the screen is lit; None means always on.
+    on_hours: TimeWindow | None = None
+
+    @field_validator("languages")
+    @classmethod
+    def _display_order(cls, value: tuple[Language, ...]) -> tuple[Language, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"languages repeat: {[v.value for v in value]}")
+        if list(value) != ordered(list(value)):
+            want = [lang.value for lang in ordered(list(value))]
+            raise ValueError(f"languages must be in display order (Vietnamese first): {want}")
+        return value
+
+
+class PlaylistItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slide_id: str = Field(min_length=1)
+    duration_ms: int = Field(ge=1000, le=3_600_000)
+
+
+class Playlist(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    items: tuple[PlaylistItem, ...] = Field(min_length=1)
+
+    @property
+    def cycle_ms(self) -> int:
+        return sum(item.duration_ms for item in self.items)
+
+
+class Slide(BaseModel):
+    """An approved slide: captions per language (Khmer with U+200B break hints), optional image."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    captions: dict[Language, str]
+    image: str | None = None  # sha256 of an asset
+
+    @field_validator("captions")
+    @classmethod
+    def _nfc(cls, value: dict[Language, str]) -> dict[Language, str]:
+        for lang, text in value.items():
+            if not text.strip():
+                raise ValueError(f"caption {lang.value} is empty")
+            if not unicodedata.is_normalized("NFC", text):
+                raise ValueError(f"caption {lang.value} is not NFC; normalise before compiling")
+        return value
+
+
+class Asset(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: str
+    size: int = Field(ge=0)
+    media_type: str
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not _SHA256.fullmatch(value):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {value!r}")
+        return value
+
+    @field_validator("media_type")
+    @classmethod
+    def _media(cls, value: str) -> str:
+        if not _MEDIA_TYPE.fullmatch(value):
+            raise ValueError(f"media_type must look like image/png, got {value!r}")
+        return value
+
+
+class ManifestBody(BaseModel):
+    """The signed body of a screen's manifest; self-consistent or it does not validate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Literal[1] = 1
+    screen_id: str = Field(min_length=1)
+    version: int = Field(ge=1)
+    issued_at: datetime
+    expires_at: datetime
+    layout: LayoutSpec
+    horizon_start: datetime
+    horizon_end: datetime
+    timeline: tuple[Segment, ...] = Field(min_length=1)
+    default_playlist: str
+    playlists: dict[str, Playlist]
+    slides: dict[str, Slide]
+    assets: dict[str, Asset]
+    content_hash: str
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> ManifestBody:
+        for name in ("issued_at", "expires_at", "horizon_start", "horizon_end"):
+            require_aware(getattr(self, name), name)
+        if self.expires_at <= self.issued_at:
+            raise ValueError("expires_at is not after issued_at")
+        if self.timeline[0].start != self.horizon_start or self.timeline[-1].end != self.horizon_end:
+            raise ValueError("timeline does not cover [horizon_start, horizon_end)")
+        for before, after in zip(self.timeline, self.timeline[1:], strict=False):
+            if before.end != after.start:
+                raise ValueError(f"timeline has a gap or overlap at {before.end.isoformat()}")
+        _check_keys("playlists", self.playlists, lambda p: p.id)
+        _check_keys("slides", self.slides, lambda s: s.id)
+        _check_keys("assets", self.assets, lambda a: a.sha256)
+        needed = {self.default_playlist} | {p for seg in self.timeline for p in seg.playlist_ids}
+        _require("playlist", needed, self.playlists)
+        _require("slide", {i.slide_id for p in self.playlists.values() for i in p.items}, self.slides)
+        _require("asset", {s.image for s in self.slides.values() if s.image}, self.assets)
+        for slide in self.slides.values():
+            missing = [lang.value for lang in self.layout.languages if lang not in slide.captions]
+            if missing:
+                raise ValueError(f"slide {slide.id!r} has no approved caption for {missing}")
+        if self.content_hash == _UNHASHED and info.context and info.context.get(_UNHASHED):
+            return self  # build_manifest fills the hash in right after
+        expected = content_hash(self)
+        if self.content_hash != expected:
+            raise ValueError(f"content_hash {self.content_hash} does not match content ({expected})")
+        return self
+
+
+def _check_keys(what: str, mapping: Mapping[str, T], key_of: Callable[[T], str]) -> None:
+    for key, value in mapping.items():
+        actual = key_of(value)
+        if key != actual:
+            raise ValueError(f"{what} key {key!r} does not match its id {actual!r}")
+
+
+def _require(what: str, needed: Iterable[str], present: Mapping[str, object]) -> None:
+    missing = sorted(set(needed) - set(present))
+    if missing:
+        raise ValueError(f"manifest references {what}(s) it does not carry: {missing}")
+
+
+def content_hash(body: ManifestBody | dict[str, object]) -> str:
+    """Hash of what the screen will show, ignoring version and dates, so recompiles can be skipped."""
+    plain = body.model_dump(mode="python") if isinstance(body, ManifestBody) else dict(body)
+    stable = {k: v for k, v in plain.items() if k not in _VOLATILE_FIELDS}
+    return "sha256:" + hashlib.sha256(canonical_json(stable)).hexdigest()
+
+
+def horizon_window(now: datetime, days: int = DEFAULT_HORIZON_DAYS) -> tuple[datetime, datetime]:
+    """Today's local midnight to `days` days after tomorrow's; day-aligned so same-day recompiles hash equal."""
+    if days < 1:
+        raise ValueError(f"horizon must be at least one day, got {days}")
+    midnight = datetime.combine(to_local(now).date(), time())
+    return from_local(midnight), from_local(midnight + (days + 1) * DAY)
+
+
+def build_manifest(
+    *,
+    screen_id: str,
+    version: int,
+    issued_at: datetime,
+    expires_at: datetime,
+    layout: LayoutSpec,
+    rules: Sequence[ScheduleRule],
+    default_playlist: str,
+    playlists: Iterable[Playlist],
+    slides: Iterable[Slide],
+    assets: Iterable[Asset],
+    horizon_start: datetime,
+    horizon_end: datetime,
+) -> ManifestBody:
+    """Resolve the timeline and carry only the playlists, slides and assets it actually uses."""
+    by_playlist = {p.id: p for p in playlists}
+    by_slide = {s.id: s for s in slides}
+    by_asset = {a.sha256: a for a in assets}
+    segments = timeline(rules, default_playlist, horizon_start, horizon_end)
+    used_playlists = sorted({default_playlist} | {p for s in segments for p in s.playlist_ids})
+    _present("playlist", used_playlists, by_playlist, screen_id)
+    used_slides = sorted({i.slide_id for p in used_playlists for i in by_playlist[p].items})
+    _present("slide", used_slides, by_slide, screen_id)
+    used_assets = sorted({img for s in used_slides if (img := by_slide[s].image)})
+    _present("asset", used_assets, by_asset, screen_id)
+    fields: dict[str, object] = {
+        "format": MANIFEST_FORMAT,
+        "screen_id": screen_id,
+        "layout": layout,
+        "horizon_start": require_aware(horizon_start, "horizon_start"),
+        "horizon_end": require_aware(horizon_end, "horizon_end"),
+        "timeline": tuple(segments),
+        "default_playlist": default_playlist,
+        "playlists": {p: by_playlist[p] for p in used_playlists},
+        "slides": {s: by_slide[s] for s in used_slides},
+        "assets": {a: by_asset[a] for a in used_assets},
+    }
+    try:
+        # Validate everything but the hash, then fill it in: hashing a large body once, not twice.
+        draft = ManifestBody.model_validate(
+            {**fields, "version": version, "issued_at": issued_at, "expires_at": expires_at,
+             "content_hash": _UNHASHED},
+            context={_UNHASHED: True},
+        )
+    except ValueError as exc:
+        raise ManifestError(f"manifest for screen {screen_id!r} is invalid: {exc}") from exc
+    return draft.model_copy(update={"content_hash": content_hash(draft)})
+
+
+def _present(what: str, ids: Iterable[str], available: Mapping[str, object], screen_id: str) -> None:
+    missing = sorted(set(ids) - set(available))
+    if missing:
+        raise ManifestError(f"screen {screen_id!r} needs {what}(s) that were not supplied: {missing}")
+
+
+def sign_manifest(body: ManifestBody, key: SigningKey) -> Envelope:
+    """Envelope the server publishes (retained) on the screen's manifest topic."""
+    return sign_envelope(EnvelopeKind.MANIFEST, body, key)
+
+
+def verify_manifest(
+    raw: bytes | str | Envelope,
+    *,
+    trust: TrustStore,
+    screen_id: str,
+    last_version: int | None,
+    now: datetime,
+    max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+) -> ManifestBody:
+    """Player side: signature and header checks, then the body must be a consistent manifest."""
+    verified = verify_envelope(
+        raw,
+        trust=trust,
+        expected_kind=EnvelopeKind.MANIFEST,
+        screen_id=screen_id,
+        last_version=last_version,
+        now=now,
+        max_clock_skew=max_clock_skew,
+    )
+    return body_as(verified, ManifestBody)
+
+
+def interleave(playlists: Sequence[Playlist]) -> tuple[PlaylistItem, ...]:
+    """Equal priorities share airtime: round-robin one item each, shorter lists wrap, until the longest ends."""
+    if not playlists:
+        raise ValueError("nothing to interleave")
+    if len(playlists) == 1:
+        return playlists[0].items
+    rounds = max(len(p.items) for p in playlists)
+    return tuple(p.items[i % len(p.items)] for i in range(rounds) for p in playlists)
+
+
+@dataclass(frozen=True, slots=True)
+class NowPlaying:
+    """The item a player shows at an instant, and when to look again."""
+
+    playlist_ids: tuple[str, ...]
+    item: PlaylistItem
+    slide: Slide
+    position: int  # index in the (interleaved) cycle
+    started_at: datetime
+    until: datetime  # end of this item or of its segment, whichever is first
+    is_default: bool
+    stale: bool  # outside the manifest's horizon: looping the default playlist
+
+
+def segment_at(manifest: ManifestBody, at: datetime) -> Segment | None:
+    """The timeline segment covering `at`, or None outside the horizon."""
+    at = require_aware(at, "at")
+    if not manifest.horizon_start <= at < manifest.horizon_end:
+        return None
+    starts = [segment.start for segment in manifest.timeline]
+    return manifest.timeline[bisect.bisect_right(starts, at) - 1]
+
+
+def now_playing(manifest: ManifestBody, at: datetime) -> NowPlaying:
+    """What to show at `at`; cycles restart at each segment start, and past the horizon the default loops."""
+    at = require_aware(at, "at")
+    segment = segment_at(manifest, at)
+    ids: tuple[str, ...]
+    end: datetime | None
+    if segment is None:
+        ids, anchor, end, is_default, stale = (
+            (manifest.default_playlist,), manifest.horizon_end, None, True, True
+        )
+    else:
+        ids, anchor, end = segment.playlist_ids, segment.start, segment.end
+        is_default, stale = segment.is_default, False
+    items = interleave([manifest.playlists[p] for p in ids])
+    cycle_ms = sum(item.duration_ms for item in items)
+    elapsed_ms = (at - anchor) // timedelta(milliseconds=1)
+    offset = elapsed_ms % cycle_ms  # Python's modulo keeps this positive before the anchor too
+    position, item_start_ms = 0, 0
+    while item_start_ms + items[position].duration_ms <= offset:
+        item_start_ms += items[position].duration_ms
+        position += 1
+    item = items[position]
+    started = at - timedelta(milliseconds=offset - item_start_ms)
+    until = started + timedelta(milliseconds=item.duration_ms)
+    if end is not None:
+        until = min(until, end)
+    return NowPlaying(
+        playlist_ids=ids,
+        item=item,
+        slide=manifest.slides[item.slide_id],
+        position=position,
+        started_at=started,
+        until=until,
+        is_default=is_default,
+        stale=stale,
+    )
+
+
+def is_screen_on(layout: LayoutSpec, at: datetime) -> bool:
+    """True inside the screen's on-hours (local time; overnight windows allowed) or when always on."""
+    if layout.on_hours is None:
+        return True
+    local = to_local(at)
+    window = layout.on_hours
+    moment = local.time()
+    if window.overnight:
+        return moment >= window.start or moment < window.end
+    return window.start <= moment < window.end
