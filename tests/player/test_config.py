@@ -40,7 +40,9 @@ def test_defaults_match_a_fresh_install(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.png_path == Path("/var/lib/signage-player/screen.png")
 
 
-def test_file_values_and_env_override_nested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_values_and_env_override_nested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write(
         tmp_path,
         f'state_dir = "{tmp_path}"\noutput = "framebuffer"\nheartbeat_period_s = 10\n'

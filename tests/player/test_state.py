@@ -74,7 +74,7 @@ def test_refused_change_leaves_file_untouched(tmp_path: Path) -> None:
     with pytest.raises(StaleUpdate):
         store.accept_manifest(3)
     with pytest.raises(StateError):
-        store.accept_manifest(True)  # noqa: FBT003 - a bool is not a version
+        store.accept_manifest(True)
     assert path.read_bytes() == before
 
 
@@ -92,7 +92,11 @@ def test_enrol_requires_a_key(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state.json")
     with pytest.raises(StateError, match="pin at least one"):
         store.enrol(
-            screen_id="x", broker_url="mqtt://b", broker_username="x", broker_password="p", pinned_keys=()
+            screen_id="x",
+            broker_url="mqtt://b",
+            broker_username="x",
+            broker_password="p",
+            pinned_keys=(),
         )
 
 
