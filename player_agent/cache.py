@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from player_agent.fsutil import fsync_dir, write_all
+from player_agent.fsutil import fsync_dir, lock_exclusive, unlock, write_all
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,21 @@ class AssetCache:
         self._tmp = root / "tmp"
         for d in (root, self._objects, self._partial, self._tmp):
             d.mkdir(parents=True, exist_ok=True)
+        # One writer: a second opener would sweep the temp files the first is still writing.
+        self._flock = lock_exclusive(root / "lock", f"asset cache {root}")
         self.disk_full = False
         self.last_error: str | None = None
         self._sweep_tmp()
+
+    def close(self) -> None:
+        """Release the cache for another process (tests, `clear cache` from the CLI)."""
+        unlock(self._flock)
+
+    def __enter__(self) -> AssetCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- names ---------------------------------------------------------------------------
     def path(self, sha: str) -> Path:
@@ -237,21 +249,7 @@ class AssetCache:
         return GcReport(removed=removed, freed_bytes=freed)
 
     def status(self) -> CacheStatus:
-        assets = 0
-        total = 0
-        for bucket in self._objects.iterdir():
-            if bucket.is_dir():
-                for entry in bucket.iterdir():
-                    assets += 1
-                    total += _size(entry)
-        partial = sum(_size(e) for e in self._partial.iterdir())
-        return CacheStatus(
-            assets=assets,
-            bytes=total,
-            partial_bytes=partial,
-            disk_full=self.disk_full,
-            last_error=self.last_error,
-        )
+        return peek_status(self.root, disk_full=self.disk_full, last_error=self.last_error)
 
     def clear(self) -> None:
         """The server's `clear cache` command: drop everything, assets are fetched again."""
@@ -266,6 +264,30 @@ class AssetCache:
     def _discard(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def peek_status(
+    root: Path, *, disk_full: bool = False, last_error: str | None = None
+) -> CacheStatus:
+    """Count assets without taking the cache (for `status` while the player runs)."""
+    assets = 0
+    total = 0
+    partial = 0
+    with contextlib.suppress(FileNotFoundError):
+        for bucket in (root / "objects").iterdir():
+            if bucket.is_dir():
+                for entry in bucket.iterdir():
+                    assets += 1
+                    total += _size(entry)
+    with contextlib.suppress(FileNotFoundError):
+        partial = sum(_size(e) for e in (root / "partial").iterdir())
+    return CacheStatus(
+        assets=assets,
+        bytes=total,
+        partial_bytes=partial,
+        disk_full=disk_full,
+        last_error=last_error,
+    )
 
 
 def _hash_file(path: Path, *, fsync: bool) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 from pathlib import Path
@@ -46,3 +47,29 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+class LockedError(Exception):
+    """Another process holds the lock: two writers would undo each other's recovery or writes."""
+
+
+def lock_exclusive(lock_path: Path, what: str, *, wait: bool = False) -> int:
+    """Take an flock on `lock_path` and return its fd; the kernel releases it if we are killed."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LockedError(f"{what} is in use by another process (lock {lock_path})") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def unlock(fd: int) -> None:
+    """Release a lock taken with lock_exclusive."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        os.close(fd)

@@ -10,6 +10,7 @@ restarts so the server can de-duplicate a batch it acknowledged but whose ack we
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import struct
@@ -24,7 +25,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from player_agent.fsutil import fsync_dir, temp_sibling, write_all
+from player_agent.fsutil import fsync_dir, lock_exclusive, temp_sibling, unlock, write_all
 from signage_core.languages import Language
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,8 @@ class _FrameLog:
             # Cut back whatever part did land so the next append starts on a frame boundary.
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)
-            raise JournalError(f"cannot append to {self.path}: {exc.strerror or exc}") from exc
+            reason = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+            raise JournalError(f"cannot append to {self.path}: {reason or exc}") from exc
         self.size += len(blob)
         return offsets
 
@@ -176,6 +178,16 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self._lock = threading.Lock()
+        # One writer: a second opener would "repair" the tail the first is still writing.
+        self._flock = lock_exclusive(directory / "lock", f"play journal {directory}")
+        try:
+            self._open()
+        except BaseException:
+            unlock(self._flock)
+            raise
+
+    def _open(self) -> None:
+        directory = self.directory
         self._plays_path = directory / "plays.log"
         self._acks_path = directory / "acks.log"
         for leftover in directory.glob(".*.tmp"):
@@ -301,12 +313,30 @@ class Journal:
     def close(self) -> None:
         self._plays.close()
         self._acks.close()
+        unlock(self._flock)
 
     def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def peek_pending(directory: Path) -> int:
+    """Pending plays counted without opening for write (for `status` while the player runs)."""
+    acked: set[bytes] = set()
+    with contextlib.suppress(FileNotFoundError):
+        acked = {p for _, p in scan_frames((directory / "acks.log").read_bytes()).payloads}
+    try:
+        plays = scan_frames((directory / "plays.log").read_bytes()).payloads
+    except FileNotFoundError:
+        return 0
+    pending = 0
+    for _, payload in plays:
+        record = Journal._parse(payload)
+        if record is not None and str(record.id).encode("ascii") not in acked:
+            pending += 1
+    return pending
 
 
 def new_play_id() -> UUID:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from player_agent.fsutil import atomic_write_bytes
+from player_agent.fsutil import atomic_write_bytes, lock_exclusive, unlock
 
 STATE_FORMAT = 1
 
@@ -70,9 +71,7 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        # A write cut by a crash leaves its temp file; the real file is still the old one.
-        for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+        self._lock_path = path.with_name(path.name + ".lock")
         self._state = self._read()
 
     @property
@@ -93,10 +92,10 @@ class StateStore:
             raise StateError("screen_id is empty")
         if not pinned_keys:
             raise StateError("enrolment must pin at least one server public key")
-        with self._lock:
-            current = self._state
+
+        def change(current: PlayerState) -> PlayerState:
             same_screen = current.screen_id == screen_id
-            updated = PlayerState(
+            return PlayerState(
                 screen_id=screen_id,
                 broker_url=broker_url,
                 broker_username=broker_username,
@@ -106,15 +105,19 @@ class StateStore:
                 alert_seq=current.alert_seq if same_screen else 0,
                 command_seq=current.command_seq if same_screen else 0,
             )
-            return self._commit(updated)
+
+        return self._update(change)
 
     def pin_keys(self, keys: tuple[str, ...]) -> PlayerState:
         """Replace the trusted keys (rotation arrives signed by an already pinned key)."""
         if not keys:
             raise StateError("refusing to pin an empty key set: nothing could be verified")
-        with self._lock:
-            self._require_enrolled()
-            return self._commit(self._state.model_copy(update={"pinned_keys": tuple(keys)}))
+
+        def change(current: PlayerState) -> PlayerState:
+            _require_enrolled(current)
+            return current.model_copy(update={"pinned_keys": tuple(keys)})
+
+        return self._update(change)
 
     def accept_manifest(self, version: int) -> PlayerState:
         """Persist a newly accepted manifest version; an equal or older one is a replay."""
@@ -128,28 +131,45 @@ class StateStore:
         """Persist an accepted command sequence number."""
         return self._advance("command_seq", seq, "command sequence")
 
+    def reload(self) -> PlayerState:
+        """Re-read the file (another process, e.g. `enroll`, may have changed it)."""
+        with self._lock:
+            self._state = self._read()
+            return self._state
+
     def _advance(self, field: str, value: int, label: str) -> PlayerState:
         if isinstance(value, bool) or not isinstance(value, int):
             raise StateError(f"{label} must be an integer, got {value!r}")
-        with self._lock:
-            self._require_enrolled()
-            current = getattr(self._state, field)
-            if value <= current:
-                raise StaleUpdate(f"{label} {value} is not newer than the accepted {current}")
-            return self._commit(self._state.model_copy(update={field: value}))
 
-    def _require_enrolled(self) -> None:
-        if not self._state.enrolled:
-            raise NotEnrolled("this player is not enrolled yet (run `signage-player enroll`)")
+        def change(current: PlayerState) -> PlayerState:
+            _require_enrolled(current)
+            accepted = getattr(current, field)
+            if value <= accepted:
+                raise StaleUpdate(f"{label} {value} is not newer than the accepted {accepted}")
+            return current.model_copy(update={field: value})
 
-    def _commit(self, updated: PlayerState) -> PlayerState:
-        # Validate again: model_copy(update=...) skips validation.
-        checked = PlayerState.model_validate(_to_json_dict(updated))
-        payload = json.dumps(_to_json_dict(checked), indent=2, sort_keys=True).encode() + b"\n"
+        return self._update(change)
+
+    def _update(self, change: Callable[[PlayerState], PlayerState]) -> PlayerState:
+        # Read-modify-write under an flock, so `enroll` in a shell and the running player
+        # never overwrite each other's change with a stale copy.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.path, payload, mode=0o600)
-        self._state = checked
-        return checked
+        with self._lock:
+            fd = lock_exclusive(self._lock_path, f"state file {self.path}", wait=True)
+            try:
+                # A write cut by a crash leaves its temp file; the real file is still the old one.
+                for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                    leftover.unlink(missing_ok=True)
+                current = self._read()
+                self._state = current
+                # Validate again: model_copy(update=...) skips validation.
+                updated = PlayerState.model_validate(_to_json_dict(change(current)))
+                payload = json.dumps(_to_json_dict(updated), indent=2, sort_keys=True).encode()
+                atomic_write_bytes(self.path, payload + b"\n", mode=0o600)
+                self._state = updated
+                return updated
+            finally:
+                unlock(fd)
 
     def _read(self) -> PlayerState:
         try:
@@ -165,6 +185,11 @@ class StateStore:
                 f"state file {self.path} is damaged ({exc.error_count()} problem(s), first: "
                 f"{exc.errors()[0]['msg']}); restore it or re-enrol, it is not reset silently"
             ) from exc
+
+
+def _require_enrolled(state: PlayerState) -> None:
+    if not state.enrolled:
+        raise NotEnrolled("this player is not enrolled yet (run `signage-player enroll`)")
 
 
 def _to_json_dict(state: PlayerState) -> dict[str, object]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from player_agent.cache import AssetCache, AssetMissing, DiskFull, HashMismatch
+from player_agent.cache import AssetCache, AssetMissing, DiskFull, HashMismatch, peek_status
+from player_agent.fsutil import LockedError
 
 
 def sha(data: bytes) -> str:
@@ -50,6 +51,7 @@ def test_resumed_download_commits_only_when_complete(tmp_path: Path) -> None:
     part = cache.partial_path(digest)
     part.write_bytes(data[:100_000])  # the link dropped here
     assert cache.partial_size(digest) == 100_000
+    cache.close()
     reopened = AssetCache(tmp_path)  # a restart keeps the partial download
     assert reopened.partial_size(digest) == 100_000
     with part.open("ab") as fh:
@@ -120,10 +122,22 @@ def test_gc_keeps_current_and_previous_manifest_assets(tmp_path: Path) -> None:
 
 
 def test_leftover_temp_files_are_swept_at_start(tmp_path: Path) -> None:
-    AssetCache(tmp_path)
+    AssetCache(tmp_path).close()
     (tmp_path / "tmp" / f"{sha(b'x')}.dead").write_bytes(b"half")
-    AssetCache(tmp_path)
-    assert not any((tmp_path / "tmp").iterdir())
+    with AssetCache(tmp_path):
+        assert not any((tmp_path / "tmp").iterdir())
+
+
+def test_one_writer_at_a_time_but_status_can_peek(tmp_path: Path) -> None:
+    with AssetCache(tmp_path) as cache:
+        cache.put_bytes(sha(b"abc"), b"abc")
+        cache.partial_path(sha(b"zz")).write_bytes(b"z")
+        with pytest.raises(LockedError, match="in use by another process"):
+            AssetCache(tmp_path)
+        assert peek_status(tmp_path) == cache.status()
+        assert peek_status(tmp_path).assets == 1 and peek_status(tmp_path).partial_bytes == 1
+    AssetCache(tmp_path).close()  # released on close
+    assert peek_status(tmp_path / "never").assets == 0
 
 
 def test_disk_full_is_reported_and_existing_assets_survive(
@@ -165,16 +179,17 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mnt
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
+        # Lazy: never leave a mount behind, even if a test kept a file open.
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_real_full_filesystem(tiny_fs: Path) -> None:
-    cache = AssetCache(tiny_fs / "cache")
-    keep = os.urandom(100_000)
-    cache.put_bytes(sha(keep), keep)
-    too_big = os.urandom(400_000)
-    with pytest.raises(DiskFull):
-        cache.put_bytes(sha(too_big), too_big)
-    assert cache.status().disk_full
-    assert cache.read_verified(sha(keep)) == keep
-    assert not any((tiny_fs / "cache" / "tmp").iterdir()), "the half-written temp is removed"
+    with AssetCache(tiny_fs / "cache") as cache:  # closed before the unmount
+        keep = os.urandom(100_000)
+        cache.put_bytes(sha(keep), keep)
+        too_big = os.urandom(400_000)
+        with pytest.raises(DiskFull):
+            cache.put_bytes(sha(too_big), too_big)
+        assert cache.status().disk_full
+        assert cache.read_verified(sha(keep)) == keep
+        assert not any((tiny_fs / "cache" / "tmp").iterdir()), "the half-written temp is removed"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from player_agent.fsutil import LockedError
 from player_agent.journal import (
     MAGIC,
     Journal,
@@ -16,6 +19,7 @@ from player_agent.journal import (
     PlayRecord,
     encode_frame,
     new_play_id,
+    peek_pending,
 )
 from signage_core.languages import Language
 
@@ -152,3 +156,44 @@ def test_automatic_compaction_bounds_the_file(tmp_path: Path) -> None:
         # ~300 bytes a record: without compaction this would be ~900 kB.
         assert journal.stats().plays_bytes < 300 * 1024
         assert journal.pending_count() == 0
+
+
+def test_one_writer_at_a_time_but_status_can_peek(tmp_path: Path) -> None:
+    records = [play(n) for n in range(5)]
+    with Journal(tmp_path) as journal:
+        for r in records:
+            journal.append(r)
+        journal.acknowledge([records[0].id])
+        with pytest.raises(LockedError, match="in use by another process"):
+            Journal(tmp_path)
+        assert peek_pending(tmp_path) == 4
+    assert peek_pending(tmp_path / "nothing") == 0
+    with Journal(tmp_path) as journal:  # released on close
+        assert journal.pending_count() == 4
+
+
+def test_disk_full_append_fails_cleanly_and_later_appends_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, lost, later = play(1), play(2), play(3)
+    real_write = os.write
+    with Journal(tmp_path) as journal:
+        journal.append(first)
+        size = (tmp_path / "plays.log").stat().st_size
+
+        def half_then_full(fd: int, data: bytes | memoryview) -> int:
+            monkeypatch.setattr(os, "write", raise_enospc)
+            return real_write(fd, bytes(data)[:40])  # part of the frame lands, then ENOSPC
+
+        def raise_enospc(fd: int, data: bytes | memoryview) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "write", half_then_full)
+        with pytest.raises(JournalError, match="disk full"):
+            journal.append(lost)
+        monkeypatch.setattr(os, "write", real_write)
+        assert (tmp_path / "plays.log").stat().st_size == size, "partial frame cut back"
+        assert journal.append(later)
+    with Journal(tmp_path) as journal:
+        assert journal.pending() == [first, later]
+        assert journal.stats().skipped_frames == 0

@@ -152,4 +152,16 @@ def test_kill_9_never_loses_an_accepted_version(tmp_path: Path) -> None:
         persisted = StateStore(path).state.manifest_version
         # Every accept that returned is on disk; only the one in flight may be extra.
         assert last <= persisted <= last + 1
-        assert not list(tmp_path.glob(".state.json.*")), "temp files are swept at start"
+        StateStore(path).accept_alert(persisted + 1)  # the next write sweeps cut writes
+        assert not list(tmp_path.glob(".state.json.*.tmp"))
+
+
+def test_two_processes_never_undo_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    running = StateStore(path)  # the player, started before enrolment
+    technician = StateStore(path)  # `signage-player enroll` in a shell
+    enrol(technician)
+    assert running.accept_manifest(3).screen_id == "hoa-lu-arrivals"
+    with pytest.raises(StaleUpdate):
+        technician.accept_manifest(3)
+    assert technician.reload().manifest_version == 3
