@@ -47,7 +47,7 @@ class PlayerState(BaseModel):
     broker_url: str | None = None
     broker_username: str | None = None
     broker_password: SecretStr | None = None
-    # Ed25519 public keys of the server, base64 (raw 32 bytes); more than one allows key rotation.
+    # The server's Ed25519 public keys as signing.py encodes them (opaque here); several allow rotation.
     pinned_keys: tuple[str, ...] = ()
     manifest_version: NonNegative = 0
     alert_seq: NonNegative = 0
@@ -60,13 +60,20 @@ class PlayerState(BaseModel):
             raise ValueError(f"state format {value} is not supported (expected {STATE_FORMAT})")
         return value
 
+    @field_validator("pinned_keys")
+    @classmethod
+    def _real_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not key.strip() for key in value):
+            raise ValueError("a pinned key is empty")
+        return tuple(dict.fromkeys(value))
+
     @property
     def enrolled(self) -> bool:
         return self.screen_id is not None
 
 
 class StateStore:
-    """The one writer of the state file; every change is durable when the call returns."""
+    """Reads and changes the state file under a lock; every change is durable when the call returns."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -163,7 +170,12 @@ class StateStore:
                 current = self._read()
                 self._state = current
                 # Validate again: model_copy(update=...) skips validation.
-                updated = PlayerState.model_validate(_to_json_dict(change(current)))
+                try:
+                    updated = PlayerState.model_validate(_to_json_dict(change(current)))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"])
+                    raise StateError(f"refusing to store state: {where}: {first['msg']}") from exc
                 payload = json.dumps(_to_json_dict(updated), indent=2, sort_keys=True).encode()
                 atomic_write_bytes(self.path, payload + b"\n", mode=0o600)
                 self._state = updated

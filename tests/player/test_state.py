@@ -100,6 +100,19 @@ def test_enrol_requires_a_key(tmp_path: Path) -> None:
         )
 
 
+def test_blank_key_refused_with_its_field(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.json")
+    with pytest.raises(StateError, match="pinned_keys: Value error, a pinned key is empty"):
+        store.enrol(
+            screen_id="x",
+            broker_url="mqtt://b",
+            broker_username="x",
+            broker_password="p",
+            pinned_keys=(" ",),
+        )
+    assert not (tmp_path / "state.json").exists()
+
+
 def test_damaged_file_is_refused_not_reset(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     store = StateStore(path)
