@@ -148,6 +148,30 @@ class AssetCache:
         self._stored()
         return final
 
+    def append_partial(self, sha: str, data: bytes, *, offset: int | None = None) -> int:
+        """Append a downloaded chunk (optionally checking it starts at `offset`); returns the new size.
+
+        On ENOSPC the file is cut back to where it was, so the resume offset stays truthful.
+        """
+        part = self.partial_path(sha)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if offset is not None and offset != size:
+                raise CacheError(
+                    f"download of asset {sha} resumes at byte {size}, chunk given for byte {offset}"
+                )
+            try:
+                os.lseek(fd, size, os.SEEK_SET)
+                write_all(fd, data)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise self._io_error(f"downloading asset {sha}", exc) from exc
+            return size + len(data)
+        finally:
+            os.close(fd)
+
     def commit_partial(self, sha: str) -> Path:
         """Finish a resumable download: fsync, verify, rename; a bad download is deleted."""
         part = self.partial_path(sha)

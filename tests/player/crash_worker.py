@@ -31,9 +31,8 @@ def run_cache(root: Path) -> None:
             cache.put_bytes(digest, data)
         elif not cache.has(digest):
             # Half through the resumable path, as the fetcher does: resume, append, commit.
-            with cache.partial_path(digest).open("ab") as fh:
-                for start in range(cache.partial_size(digest), len(data), 65_536):
-                    fh.write(data[start : start + 65_536])
+            for start in range(cache.partial_size(digest), len(data), 65_536):
+                cache.append_partial(digest, data[start : start + 65_536], offset=start)
             cache.commit_partial(digest)
         print(f"STORED {index} {digest}", flush=True)
         index += 1

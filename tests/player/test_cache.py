@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from player_agent.cache import AssetCache, AssetMissing, DiskFull, HashMismatch, peek_status
+from player_agent.cache import (
+    AssetCache,
+    AssetMissing,
+    CacheError,
+    DiskFull,
+    HashMismatch,
+    peek_status,
+)
 from player_agent.fsutil import LockedError
 
 
@@ -193,3 +200,33 @@ def test_real_full_filesystem(tiny_fs: Path) -> None:
         assert cache.status().disk_full
         assert cache.read_verified(sha(keep)) == keep
         assert not any((tiny_fs / "cache" / "tmp").iterdir()), "the half-written temp is removed"
+
+
+def test_append_partial_resumes_and_survives_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(50_000)
+    digest = sha(data)
+    with AssetCache(tmp_path) as cache:
+        assert cache.append_partial(digest, data[:20_000], offset=0) == 20_000
+        with pytest.raises(CacheError, match="resumes at byte 20000, chunk given for byte 0"):
+            cache.append_partial(digest, data[:20_000], offset=0)
+        real_write = os.write
+
+        def half_then_full(fd: int, chunk: bytes | memoryview) -> int:
+            monkeypatch.setattr(os, "write", full)
+            return real_write(fd, bytes(chunk)[:1000])
+
+        def full(fd: int, chunk: bytes | memoryview) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "write", half_then_full)
+        with pytest.raises(DiskFull):
+            cache.append_partial(digest, data[20_000:])
+        monkeypatch.setattr(os, "write", real_write)
+        assert cache.partial_size(digest) == 20_000, "resume offset stays truthful"
+        assert cache.status().disk_full
+        cache.append_partial(digest, data[20_000:], offset=20_000)
+        cache.commit_partial(digest)
+        assert cache.read_verified(digest) == data
+        assert not cache.status().disk_full
