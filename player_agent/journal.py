@@ -264,7 +264,11 @@ class Journal:
                 offset = self._pending.pop(i)
                 self._dead_bytes += _HEADER.size + len(self._plays.read_payload(offset))
             if self._dead_bytes >= COMPACT_THRESHOLD and self._dead_bytes * 2 >= self._plays.size:
-                self._compact_locked()
+                try:
+                    self._compact_locked()
+                except OSError as exc:
+                    # The ack is durable already; compaction can wait for free space.
+                    log.warning("journal compaction postponed: %s", exc)
             return len(fresh)
 
     def compact(self) -> None:
@@ -295,11 +299,15 @@ class Journal:
         tmp = temp_sibling(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            try:
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         fsync_dir(path.parent)
 
     def stats(self) -> JournalStats:
