@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Installs the signage player on Debian / Raspberry Pi OS: system user, venv in /opt,
+# config file, systemd unit. Safe to run again to upgrade: an existing config is kept.
+#
+# usage: sudo deploy/install-player.sh [--source DIR] [--no-start]
+#   --source DIR  the project checkout or sdist to install (default: this script's repo)
+#   --no-start    install and enable, but do not start (e.g. before `signage-player enroll`)
+set -euo pipefail
+
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+START=1
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --source) SOURCE="$2"; shift 2 ;;
+        --no-start) START=0; shift ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+PREFIX=/opt/signage-player
+VENV="$PREFIX/venv"
+CONF_DIR=/etc/signage
+CONF="$CONF_DIR/player.toml"
+STATE_DIR=/var/lib/signage-player
+UNIT=/etc/systemd/system/signage-player.service
+USER_NAME=signage
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "error: run as root (sudo $0)" >&2
+    exit 1
+fi
+if [ ! -f "$SOURCE/pyproject.toml" ]; then
+    echo "error: $SOURCE has no pyproject.toml; pass the project folder with --source" >&2
+    exit 1
+fi
+
+echo "== system packages"
+# libfribidi0: Pillow's bundled raqm loads it at run time; without it Khmer is not shaped.
+# libsdl2 comes inside the pygame wheel; fonts come from the Python font packages.
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    python3 python3-venv python3-pip libfribidi0 ca-certificates >/dev/null
+
+echo "== user $USER_NAME"
+if ! id "$USER_NAME" >/dev/null 2>&1; then
+    useradd --system --home-dir "$STATE_DIR" --no-create-home --shell /usr/sbin/nologin \
+        --comment "signage player" "$USER_NAME"
+fi
+for group in video render; do
+    if getent group "$group" >/dev/null; then usermod -a -G "$group" "$USER_NAME"; fi
+done
+
+echo "== venv $VENV"
+install -d -m 0755 "$PREFIX"
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q "${SOURCE}[player]"
+
+echo "== state dir $STATE_DIR"
+install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE_DIR"
+
+echo "== config $CONF"
+install -d -m 0755 "$CONF_DIR"
+if [ -e "$CONF" ]; then
+    echo "keeping existing $CONF"
+else
+    # Readable by the player, writable by root only; holds no secrets (those come from enrolment).
+    install -m 0640 -o root -g "$USER_NAME" /dev/null "$CONF"
+    cat >"$CONF" <<'TOML'
+# Border-gate signage player settings. Env vars SIGNAGE_PLAYER_<NAME> override these
+# (nested: SIGNAGE_PLAYER_WINDOW__WIDTH=960).
+state_dir = "/var/lib/signage-player"
+# window | framebuffer | png | null
+output = "window"
+heartbeat_period_s = 30
+min_free_disk_mb = 200
+
+[window]
+# The region of the HDMI output that the LED sending card captures.
+x = 0
+y = 0
+width = 1920
+height = 1080
+
+[framebuffer]
+device = "/dev/fb0"
+x = 0
+y = 0
+
+[blanking]
+# Off-hours: argv lists run without a shell, e.g. ["vcgencmd", "display_power", "0"].
+off_command = []
+on_command = []
+
+[screenshot]
+period_s = 300
+thumbnail_width = 320
+TOML
+fi
+
+echo "== systemd unit"
+install -m 0644 "$SOURCE/deploy/signage-player.service" "$UNIT"
+systemctl daemon-reload
+systemctl enable signage-player.service >/dev/null
+if [ "$START" -eq 1 ]; then
+    systemctl restart signage-player.service
+    echo "started; follow it with: journalctl -u signage-player -f"
+else
+    echo "installed and enabled; start with: systemctl start signage-player"
+fi
+echo "next: sudo -u $USER_NAME $VENV/bin/signage-player check"

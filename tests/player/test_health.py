@@ -1,0 +1,143 @@
+"""`check` tells a technician what is wrong in words, and never crashes doing it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import features
+
+from player_agent.config import PlayerSettings
+from player_agent.health import (
+    CheckStatus,
+    check_clock,
+    check_disk,
+    check_fonts,
+    check_output,
+    check_raqm,
+    check_state_dir,
+    default_font_paths,
+    overall,
+    read_cpu_temperature,
+    run_checks,
+)
+
+NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+
+
+def test_packaged_fonts_are_found_and_load() -> None:
+    paths = default_font_paths()
+    assert any("Khmer" in p.name for p in paths)
+    assert check_fonts(paths).status is CheckStatus.OK
+
+
+def test_missing_or_broken_font_fails_by_name(tmp_path: Path) -> None:
+    broken = tmp_path / "Broken.ttf"
+    broken.write_bytes(b"not a font")
+    result = check_fonts([*default_font_paths(), broken])
+    assert result.status is CheckStatus.FAIL and "Broken.ttf" in result.detail
+    assert check_fonts([]).status is CheckStatus.FAIL
+
+
+@pytest.mark.skipif(not features.check("raqm"), reason="this Pillow has no raqm")
+def test_raqm_really_shapes_khmer() -> None:
+    khmer = next(p for p in default_font_paths() if "Khmer" in p.name)
+    result = check_raqm(khmer)
+    assert result.status is CheckStatus.OK, result.detail
+    assert "shaping works" in result.detail
+
+
+def test_raqm_missing_is_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(features, "check", lambda name: False)
+    result = check_raqm()
+    assert result.status is CheckStatus.FAIL and "Khmer" in result.detail
+
+
+def test_clock_checks() -> None:
+    assert check_clock(NOW).status is CheckStatus.OK
+    unset = check_clock(datetime(1970, 1, 1, 0, 1, tzinfo=UTC))
+    assert unset.status is CheckStatus.FAIL and "never set" in unset.detail
+    drift = check_clock(NOW, server_time=NOW - timedelta(minutes=3))
+    assert drift.status is CheckStatus.WARN and "+180.0 s" in drift.detail
+    assert check_clock(NOW, server_time=NOW + timedelta(seconds=2)).status is CheckStatus.OK
+
+
+def test_disk_floor(tmp_path: Path) -> None:
+    assert check_disk(tmp_path, 1).status is CheckStatus.OK
+    low = check_disk(tmp_path / "not" / "yet", 2**62)
+    assert low.status is CheckStatus.FAIL and "need" in low.detail
+
+
+def test_state_dir(tmp_path: Path) -> None:
+    assert check_state_dir(tmp_path).status is CheckStatus.OK
+    assert check_state_dir(tmp_path / "missing").status is CheckStatus.FAIL
+
+
+def test_output_checks(tmp_path: Path) -> None:
+    png = check_output(PlayerSettings(state_dir=tmp_path, output="png"))
+    assert png.status is CheckStatus.OK
+    missing = check_output(PlayerSettings(state_dir=tmp_path / "gone", output="png"))
+    assert missing.status is CheckStatus.FAIL
+    fb = check_output(
+        PlayerSettings(
+            state_dir=tmp_path,
+            output="framebuffer",
+            framebuffer={"device": tmp_path / "fb7", "sysfs_root": tmp_path},
+        )
+    )
+    assert fb.status is CheckStatus.FAIL and "fb7" in fb.detail
+    (tmp_path / "fb7").mkdir()
+    for name, value in (("virtual_size", "960,160"), ("stride", "3840"), ("bits_per_pixel", "32")):
+        (tmp_path / "fb7" / name).write_text(value)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "fb7").write_bytes(bytes(3840 * 160))
+    fb_ok = check_output(
+        PlayerSettings(
+            state_dir=tmp_path,
+            output="framebuffer",
+            framebuffer={"device": dev / "fb7", "sysfs_root": tmp_path},
+        )
+    )
+    assert fb_ok.status is CheckStatus.OK and "960x160, 32 bpp" in fb_ok.detail
+
+
+def test_window_check_compares_with_display(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")  # the dummy display is 1024x768
+    fits = check_output(PlayerSettings(state_dir=tmp_path, window={"width": 960, "height": 160}))
+    assert fits.status is CheckStatus.OK, fits.detail
+    past = check_output(
+        PlayerSettings(state_dir=tmp_path, window={"x": 100, "width": 960, "height": 160})
+    )
+    assert past.status is CheckStatus.WARN and "extends past" in past.detail
+
+
+def test_run_checks_and_overall(tmp_path: Path) -> None:
+    results = run_checks(PlayerSettings(state_dir=tmp_path, output="png"), now=NOW)
+    assert [r.name for r in results] == [
+        "fonts",
+        "raqm",
+        "clock",
+        "state dir",
+        "disk",
+        "output (png)",
+    ]
+    assert overall(results) is CheckStatus.OK, [
+        r for r in results if r.status is not CheckStatus.OK
+    ]
+    late = run_checks(PlayerSettings(state_dir=tmp_path, output="null"), now=NOW)
+    assert overall(late) is CheckStatus.WARN
+    bad = run_checks(PlayerSettings(state_dir=tmp_path / "x", output="png"), now=NOW)
+    assert overall(bad) is CheckStatus.FAIL
+
+
+def test_cpu_temperature(tmp_path: Path) -> None:
+    assert read_cpu_temperature(tmp_path) is None
+    for i, milli in enumerate(("48312", "61000", "junk")):
+        (tmp_path / f"thermal_zone{i}").mkdir()
+        (tmp_path / f"thermal_zone{i}" / "temp").write_text(milli + "\n")
+    assert read_cpu_temperature(tmp_path) == 61.0
