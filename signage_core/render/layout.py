@@ -1,0 +1,509 @@
+"""Pure layout: captions -> fonts, sizes, lines and positions, without touching pixels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+from signage_core.languages import Language
+from signage_core.render.errors import CaptionError, Problem, ProblemCode
+from signage_core.render.fonts import FontFace, FontRegistry, Script
+from signage_core.render.segment import clusters, script_of
+from signage_core.render.spec import ScreenSpec
+from signage_core.text import ZWSP, normalize_caption
+
+LANGUAGE_NAMES = {Language.VI: "Vietnamese", Language.EN: "English", Language.KM: "Khmer"}
+# Where a caption has no letter to decide by, its digits and punctuation follow its language.
+HOME_SCRIPT = {Language.VI: Script.LATIN, Language.EN: Script.LATIN, Language.KM: Script.KHMER}
+_BESIDE_IMAGE_SHARE = 0.4
+_GAP_SHARE = 0.25  # space between stacked language blocks, as a share of the lower block's size
+
+
+class Kind(Enum):
+    TEXT = "text"
+    SPACE = "space"
+    ZWSP = "zwsp"
+    NEWLINE = "newline"
+
+
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """One unbreakable cluster and the font that draws it."""
+
+    text: str
+    kind: Kind
+    face: FontFace | None
+    script: Script
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A caption split into clusters with fonts chosen; independent of size, so computed once."""
+
+    language: Language
+    text: str
+    pieces: tuple[Piece, ...]
+    missing: tuple[str, ...]
+    min_px: int
+    faces: tuple[FontFace, ...]
+
+
+@dataclass(frozen=True)
+class Box:
+    left: int
+    top: int
+    width: int
+    height: int
+    screen: str = ""  # the screen it belongs to, "768×384", for messages
+
+
+@dataclass(frozen=True, eq=False)
+class Line:
+    """One laid-out line; `consumed` is the break characters dropped after it (space, U+200B, newline)."""
+
+    pieces: tuple[Piece, ...]
+    width: float
+    consumed: str
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.pieces)
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """One language's lines at one size, with the vertical metrics of the fonts it uses."""
+
+    prepared: Prepared
+    size: int
+    lines: tuple[Line, ...]
+    ascent: int
+    descent: int
+
+    @property
+    def language(self) -> Language:
+        return self.prepared.language
+
+    @property
+    def pitch(self) -> int:
+        return self.ascent + self.descent
+
+    @property
+    def height(self) -> int:
+        return self.pitch * len(self.lines)
+
+
+@dataclass(frozen=True)
+class PlacedLine:
+    line: Line
+    x: int
+    baseline: int
+
+
+@dataclass(frozen=True, eq=False)
+class PlacedBlock:
+    block: Block
+    lines: tuple[PlacedLine, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SlideLayout:
+    """Everything needed to draw a slide; `blocks` are in display order."""
+
+    spec: ScreenSpec
+    box: Box
+    image_box: Box | None
+    blocks: tuple[PlacedBlock, ...]
+
+
+def language_tag(language: Language) -> str:
+    return language.value
+
+
+@lru_cache(maxsize=256)
+def prepare(caption: str, language: Language, registry: FontRegistry) -> Prepared:
+    """Split a caption into clusters and give each the first font of its script's chain that has it."""
+    text = normalize_caption(caption)
+    raw = clusters(text)
+    scripts: list[Script | None] = []
+    for cluster in raw:
+        scripts.append(next((s for ch in cluster if (s := script_of(ch)) is not None), None))
+    # Digits, punctuation and spaces take the script of the letters before them (or after them).
+    resolved: list[Script] = []
+    previous: Script | None = None
+    for i, script in enumerate(scripts):
+        if script is None:
+            script = previous or next((s for s in scripts[i + 1 :] if s is not None), None)
+        resolved.append(script or HOME_SCRIPT[language])
+        previous = resolved[-1] if scripts[i] is not None else previous
+    pieces: list[Piece] = []
+    missing: list[str] = []
+    for cluster, script in zip(raw, resolved, strict=True):
+        kind = _kind(cluster)
+        face = None
+        if kind in (Kind.TEXT, Kind.SPACE):
+            face = registry.face_for(cluster, script)
+            if face is None:
+                missing.extend(ch for ch in cluster if not _any_face_covers(registry, script, ch))
+                face = registry.chains[script][0]
+        pieces.append(Piece(cluster, kind, face, script))
+    text_scripts = {p.script for p in pieces if p.kind is Kind.TEXT} or {HOME_SCRIPT[language]}
+    faces = tuple(
+        dict.fromkeys(p.face for p in pieces if p.face is not None and p.kind is Kind.TEXT)
+    )
+    return Prepared(
+        language=language,
+        text=text,
+        pieces=tuple(pieces),
+        missing=tuple(dict.fromkeys(missing)),
+        min_px=max(registry.min_px[s] for s in text_scripts),
+        faces=faces or (registry.chains[HOME_SCRIPT[language]][0],),
+    )
+
+
+def _any_face_covers(registry: FontRegistry, script: Script, ch: str) -> bool:
+    return any(face.covers(ch) for face in registry.chains[script])
+
+
+def _kind(cluster: str) -> Kind:
+    if cluster == ZWSP:
+        return Kind.ZWSP
+    if cluster == "\n":
+        return Kind.NEWLINE
+    if cluster.isspace():
+        return Kind.SPACE
+    return Kind.TEXT
+
+
+@lru_cache(maxsize=65536)
+def _advance(face: FontFace, size: int, text: str, tag: str) -> float:
+    return face.at(size).getlength(text, language=tag)
+
+
+def runs(pieces: Sequence[Piece]) -> list[tuple[FontFace, str]]:
+    """Consecutive pieces sharing a font, joined: each is shaped by HarfBuzz as one string."""
+    out: list[tuple[FontFace, str]] = []
+    for piece in pieces:
+        if piece.face is None:
+            continue
+        if out and out[-1][0] is piece.face:
+            out[-1] = (piece.face, out[-1][1] + piece.text)
+        else:
+            out.append((piece.face, piece.text))
+    return out
+
+
+def measure(pieces: Sequence[Piece], size: int, language: Language) -> float:
+    tag = language_tag(language)
+    return sum(_advance(face, size, text, tag) for face, text in runs(pieces))
+
+
+def wrap(prepared: Prepared, size: int, max_width: float) -> list[Line] | None:
+    """Greedy line breaking at spaces/U+200B/newlines, between clusters only for over-wide words.
+
+    Returns None when a single cluster is wider than the box at this size.
+    """
+    lang = prepared.language
+    lines: list[Line] = []
+    current: list[Piece] = []
+
+    def fits(candidate: list[Piece]) -> bool:
+        return measure(candidate, size, lang) <= max_width
+
+    def flush(consumed: str) -> None:
+        lines.append(Line(tuple(current), measure(current, size, lang), consumed))
+        current.clear()
+
+    def place(start: list[Piece], word: list[Piece]) -> bool:
+        if fits(start + word):
+            current.extend(start + word)
+            return True
+        current.extend(start)
+        for piece in word:  # the word alone is too wide: break between clusters
+            if current and not fits([*current, piece]):
+                flush("")
+            if not fits([*current, piece]):
+                return False
+            current.append(piece)
+        return True
+
+    for separator, word in _words(prepared.pieces):
+        sep_text = "".join(p.text for p in separator)
+        spaces = [p for p in separator if p.kind is Kind.SPACE]
+        if not word:  # trailing break characters belong to the last line
+            if current:
+                flush(sep_text)
+            elif lines:
+                last = lines[-1]
+                lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text)
+            continue
+        if any(p.kind is Kind.NEWLINE for p in separator):
+            flush(sep_text)
+            if not place([], word):
+                return None
+            continue
+        if current:
+            if fits(current + spaces + word):
+                current.extend(spaces + word)
+                continue
+            flush(sep_text)
+            spaces = []
+        elif not lines:
+            spaces = [p for p in separator if p.kind is Kind.SPACE]
+        if not place(spaces, word):
+            return None
+    if current or not lines:
+        flush("")
+    return lines
+
+
+def _words(pieces: Sequence[Piece]) -> list[tuple[list[Piece], list[Piece]]]:
+    """(separator before, word) pairs; the last pair may have an empty word (trailing breaks)."""
+    out: list[tuple[list[Piece], list[Piece]]] = []
+    separator: list[Piece] = []
+    word: list[Piece] = []
+    for piece in pieces:
+        if piece.kind is Kind.TEXT:
+            word.append(piece)
+            continue
+        if word:
+            out.append((separator, word))
+            separator, word = [], []
+        separator.append(piece)
+    if word or separator:
+        out.append((separator, word))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _metrics(face: FontFace, size: int) -> tuple[int, int]:
+    ascent, descent = face.at(size).getmetrics()
+    return int(ascent), int(descent)
+
+
+def block_at(prepared: Prepared, size: int, max_width: float) -> Block | None:
+    lines = wrap(prepared, size, max_width)
+    if lines is None:
+        return None
+    metrics = [_metrics(face, size) for face in prepared.faces]
+    return Block(
+        prepared, size, tuple(lines), max(m[0] for m in metrics), max(m[1] for m in metrics)
+    )
+
+
+def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
+    """Largest size in [lo, hi] that `ok` accepts, assuming bigger text never fits better."""
+    if hi < lo or not ok(lo):
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def size_factors(languages: Sequence[Language], ratio: float) -> list[float]:
+    """Vietnamese at full size, foreign languages at `ratio` of it (Art. 18(2)); no Vietnamese: all 1."""
+    has_vi = Language.VI in languages
+    return [ratio if has_vi and lang is not Language.VI else 1.0 for lang in languages]
+
+
+def scaled(size: int, factor: float) -> int:
+    # A hair of slack so 0.75 * 24 stays 18 despite floating point.
+    return math.floor(size * factor + 1e-9)
+
+
+def smallest_primary(preps: Sequence[Prepared], factors: Sequence[float]) -> int:
+    """The smallest full size at which every block still reaches its script's legible minimum."""
+    size = max(p.min_px for p in preps)
+    while any(scaled(size, f) < p.min_px for p, f in zip(preps, factors, strict=True)):
+        size += 1
+    return size
+
+
+def gap(size: int) -> int:
+    return round(_GAP_SHARE * size)
+
+
+def text_box(spec: ScreenSpec, has_image: bool) -> tuple[Box, Box | None]:
+    m, label = spec.margin, spec.size_label
+    if has_image and spec.image_mode == "beside" and spec.layout != "ticker":
+        image_w = round(spec.width * _BESIDE_IMAGE_SHARE)
+        box = Box(image_w + m, m, spec.width - image_w - 2 * m, spec.height - 2 * m, label)
+        return box, Box(0, 0, image_w, spec.height)
+    image = Box(0, 0, spec.width, spec.height) if has_image else None
+    return Box(m, m, spec.width - 2 * m, spec.height - 2 * m, label), image
+
+
+def stack(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Block] | None:
+    """The blocks at these sizes if together they fit the box, else None."""
+    blocks = []
+    for prep, size in zip(preps, sizes, strict=True):
+        block = block_at(prep, size, box.width)
+        if block is None:
+            return None
+        blocks.append(block)
+    total = sum(b.height for b in blocks) + sum(gap(b.size) for b in blocks[1:])
+    return blocks if total <= box.height else None
+
+
+def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block]:
+    """Largest sizes where all languages fit stacked, foreign ones at `ratio` of the Vietnamese."""
+    factors = size_factors([p.language for p in preps], ratio)
+    lo = smallest_primary(preps, factors)
+
+    def sizes(s: int) -> list[int]:
+        return [scaled(s, f) for f in factors]
+
+    best = _largest(lo, max(lo, box.height), lambda s: stack(preps, sizes(s), box) is not None)
+    if best is None:
+        raise CaptionError(_blame_stacked(preps, sizes(lo), box))
+    blocks = stack(preps, sizes(best), box)
+    assert blocks is not None  # noqa: S101 - _largest just checked it
+    return blocks
+
+
+def _blame_stacked(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Problem]:
+    """Name the languages that take more than their share of the screen at the smallest sizes."""
+    gaps = sum(gap(s) for s in sizes[1:])
+    blocks = [block_at(p, s, box.width) for p, s in zip(preps, sizes, strict=True)]
+    pitches = [pitch_at(p, s) for p, s in zip(preps, sizes, strict=True)]
+    problems = []
+    for prep, size, block, pitch in zip(preps, sizes, blocks, pitches, strict=True):
+        share = (box.height - gaps) * pitch / sum(pitches)
+        if block is None or block.height > share:
+            problems.append(does_not_fit(prep, size, box, block, int(share // pitch), "stacked"))
+    return problems or [
+        does_not_fit(p, s, box, b, None, "stacked")
+        for p, s, b in zip(preps, sizes, blocks, strict=True)
+    ]
+
+
+def pitch_at(prep: Prepared, size: int) -> int:
+    return max(sum(_metrics(face, size)) for face in prep.faces)
+
+
+def does_not_fit(
+    prep: Prepared, size: int, box: Box, block: Block | None, lines_allowed: int | None, layout: str
+) -> Problem:
+    name = LANGUAGE_NAMES[prep.language]
+    if block is None:
+        detail = "a single letter group is wider than the screen"
+    elif lines_allowed is not None:
+        detail = f"it needs {len(block.lines)} lines but there is room for {max(lines_allowed, 0)}"
+    else:
+        detail = f"it needs {len(block.lines)} lines"
+    return Problem(
+        ProblemCode.DOES_NOT_FIT,
+        f"The {name} caption does not fit the {box.screen} screen ({layout} layout, text area "
+        f"{box.width}×{box.height} px) even at the smallest legible size, {size} px: {detail}. "
+        "Please shorten it.",
+        prep.language,
+    )
+
+
+def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
+    """The largest size at which one caption fits the box alone (a rotate frame)."""
+
+    def ok(size: int) -> bool:
+        block = block_at(prep, size, box.width)
+        return block is not None and block.height <= box.height
+
+    best = _largest(prep.min_px, max(prep.min_px, box.height), ok)
+    if best is None:
+        block = block_at(prep, prep.min_px, box.width)
+        allowed = box.height // pitch_at(prep, prep.min_px)
+        raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
+    block = block_at(prep, best, box.width)
+    assert block is not None  # noqa: S101 - ok() just built it
+    return block
+
+
+def place(blocks: Sequence[Block], box: Box) -> tuple[PlacedBlock, ...]:
+    """Centre each line, and the whole stack vertically, inside the box."""
+    total = sum(b.height for b in blocks) + sum(gap(b.size) for b in blocks[1:])
+    top = box.top + (box.height - total) // 2
+    placed = []
+    for i, block in enumerate(blocks):
+        if i:
+            top += gap(block.size)
+        lines = []
+        for line in block.lines:
+            x = box.left + round((box.width - line.width) / 2)
+            lines.append(PlacedLine(line, x, top + block.ascent))
+            top += block.pitch
+        placed.append(PlacedBlock(block, tuple(lines)))
+    return tuple(placed)
+
+
+def present(spec: ScreenSpec, captions: Mapping[Language, str]) -> list[Language]:
+    """The screen's languages that have a non-empty caption, in display order."""
+    return [lang for lang in spec.languages if normalize_caption(captions.get(lang, ""))]
+
+
+def check_glyphs(preps: Sequence[Prepared]) -> None:
+    problems = [p for prep in preps for p in missing_glyph_problems(prep)]
+    if problems:
+        raise CaptionError(problems)
+
+
+def missing_glyph_problems(prep: Prepared) -> list[Problem]:
+    name = LANGUAGE_NAMES[prep.language]
+    return [
+        Problem(
+            ProblemCode.MISSING_GLYPH,
+            f"The {name} caption contains the character “{ch}” (U+{ord(ch):04X}, "
+            f"{_char_name(ch)}) that no screen font can draw. Please replace or remove it.",
+            prep.language,
+        )
+        for ch in prep.missing
+    ]
+
+
+def _char_name(ch: str) -> str:
+    import unicodedata
+
+    return unicodedata.name(ch, "unnamed character")
+
+
+def layout_slide(
+    spec: ScreenSpec,
+    captions: Mapping[Language, str],
+    registry: FontRegistry,
+    *,
+    has_image: bool = False,
+    language: Language | None = None,
+) -> SlideLayout:
+    """Lay out a stacked slide or one rotate frame; raises CaptionError naming what does not fit."""
+    box, image_box = text_box(spec, has_image)
+    languages = present(spec, captions)
+    if spec.layout == "rotate":
+        if language is None:
+            language = languages[0] if languages else spec.languages[0]
+        if language not in languages:
+            raise CaptionError(
+                [
+                    Problem(
+                        ProblemCode.EMPTY,
+                        f"No {LANGUAGE_NAMES[language]} caption to show.",
+                        language,
+                    )
+                ]
+            )
+        languages = [language]
+    elif spec.layout == "ticker":
+        raise ValueError("a ticker is drawn by TickerStrip, not laid out as a slide")
+    preps = [prepare(captions[lang], lang, registry) for lang in languages]
+    check_glyphs(preps)
+    if not preps:
+        return SlideLayout(spec, box, image_box, ())
+    if spec.layout == "rotate":
+        blocks = [fit_single(preps[0], box, "rotate")]
+    else:
+        blocks = fit_stacked(preps, box, spec.foreign_ratio)
+    return SlideLayout(spec, box, image_box, place(blocks, box))
