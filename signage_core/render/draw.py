@@ -84,17 +84,24 @@ def background(spec: ScreenSpec, image: Image.Image | None, image_box: Box | Non
         )
         return canvas
     if spec.image_mode == "fill":
-        canvas = source.copy() if source.size == size else ImageOps.fit(source, size, _RESAMPLE)
-    else:
-        # fit: bars in the screen's background colour; letterbox: black bars (LED pixels off).
-        bars = spec.background if spec.image_mode == "fit" else (0, 0, 0)
-        canvas = Image.new("RGB", size, bars)
-        inner = source if source.size == size else ImageOps.contain(source, size, _RESAMPLE)
-        canvas.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
-    if spec.image_dim > 0:
-        keep = 1.0 - spec.image_dim
-        canvas = canvas.point([round(v * keep) for v in range(256)] * 3)
+        cover = source if source.size == size else ImageOps.fit(source, size, _RESAMPLE)
+        return _dim(cover, spec.image_dim)
+    # fit: bars in the screen's background colour; letterbox: black bars (LED pixels off).
+    bars = spec.background if spec.image_mode == "fit" else (0, 0, 0)
+    canvas = Image.new("RGB", size, bars)
+    inner = source if source.size == size else ImageOps.contain(source, size, _RESAMPLE)
+    canvas.paste(
+        _dim(inner, spec.image_dim), ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2)
+    )
     return canvas
+
+
+def _dim(image: Image.Image, amount: float) -> Image.Image:
+    """Darken a picture under text so white captions stay readable; always returns a new image."""
+    if amount <= 0:
+        return image.copy()
+    keep = 1.0 - amount
+    return image.point([round(v * keep) for v in range(256)] * 3)
 
 
 def draw_layout(canvas: Image.Image, layout: SlideLayout) -> None:
@@ -158,7 +165,7 @@ class TickerStrip:
         descent = max(b.descent for b in self.blocks) if self.blocks else 0
         baseline = spec.margin + (box_h - ascent - descent) // 2 + ascent
         sep_size = min((b.size for b in self.blocks), default=0)
-        widths = [round(b.lines[0].width) for b in self.blocks]
+        widths = [round(measure(b.lines[0].pieces, b.size, b.language)) for b in self.blocks]
         sep_w = (
             round(measure(self._separator.pieces, sep_size, Language.EN)) if self._separator else 0
         )

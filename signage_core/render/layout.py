@@ -65,8 +65,9 @@ class Line:
     """One laid-out line; `consumed` is the break characters dropped after it (space, U+200B, newline)."""
 
     pieces: tuple[Piece, ...]
-    width: float
+    width: float  # from the leftmost to the rightmost pixel it may touch
     consumed: str
+    left: float = 0.0  # where that span starts relative to the pen position (<= 0)
 
     @property
     def text(self) -> str:
@@ -201,6 +202,24 @@ def measure(pieces: Sequence[Piece], size: int, language: Language) -> float:
     return sum(_advance(face, size, text, tag) for face, text in runs(pieces))
 
 
+def extent(pieces: Sequence[Piece], size: int, language: Language) -> tuple[float, float]:
+    """Left and right edge of what a line occupies: its advance and any ink hanging past it."""
+    tag = language_tag(language)
+    pen, left, right = 0.0, 0.0, 0.0
+    for face, text in runs(pieces):
+        ink_left, ink_right = _ink_x(face, size, text, tag)
+        left = min(left, pen + ink_left)
+        right = max(right, pen + ink_right)
+        pen += _advance(face, size, text, tag)
+    return left, max(right, pen)
+
+
+@lru_cache(maxsize=65536)
+def _ink_x(face: FontFace, size: int, text: str, tag: str) -> tuple[int, int]:
+    left, _top, right, _bottom = face.at(size).getbbox(text, anchor="ls", language=tag)
+    return int(left), int(right)
+
+
 def wrap(prepared: Prepared, size: int, max_width: float) -> list[Line] | None:
     """Greedy line breaking at spaces/U+200B/newlines, between clusters only for over-wide words.
 
@@ -211,10 +230,12 @@ def wrap(prepared: Prepared, size: int, max_width: float) -> list[Line] | None:
     current: list[Piece] = []
 
     def fits(candidate: list[Piece]) -> bool:
-        return measure(candidate, size, lang) <= max_width
+        left, right = extent(candidate, size, lang)
+        return right - left <= max_width
 
     def flush(consumed: str) -> None:
-        lines.append(Line(tuple(current), measure(current, size, lang), consumed))
+        left, right = extent(current, size, lang)
+        lines.append(Line(tuple(current), right - left, consumed, left))
         current.clear()
 
     def place(start: list[Piece], word: list[Piece]) -> bool:
@@ -238,7 +259,7 @@ def wrap(prepared: Prepared, size: int, max_width: float) -> list[Line] | None:
                 flush(sep_text)
             elif lines:
                 last = lines[-1]
-                lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text)
+                lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text, last.left)
             continue
         if any(p.kind is Kind.NEWLINE for p in separator):
             flush(sep_text)
@@ -289,9 +310,20 @@ def block_at(prepared: Prepared, size: int, max_width: float) -> Block | None:
     if lines is None:
         return None
     metrics = [_metrics(face, size) for face in prepared.faces]
-    return Block(
-        prepared, size, tuple(lines), max(m[0] for m in metrics), max(m[1] for m in metrics)
-    )
+    # Stacked Vietnamese capitals and Khmer double subscripts reach past the font's own
+    # ascent/descent: the ink decides, so no line touches its neighbour or leaves the box.
+    tag = language_tag(prepared.language)
+    inks = [_ink(face, size, text, tag) for line in lines for face, text in runs(line.pieces)]
+    ascent = max([m[0] for m in metrics] + [i[0] for i in inks])
+    descent = max([m[1] for m in metrics] + [i[1] for i in inks])
+    return Block(prepared, size, tuple(lines), ascent, descent)
+
+
+@lru_cache(maxsize=16384)
+def _ink(face: FontFace, size: int, text: str, tag: str) -> tuple[int, int]:
+    """How far the drawn text reaches above and below its baseline, in pixels."""
+    _left, top, _right, bottom = face.at(size).getbbox(text, anchor="ls", language=tag)
+    return max(0, -int(top)), max(0, int(bottom))
 
 
 def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
@@ -434,7 +466,7 @@ def place(blocks: Sequence[Block], box: Box) -> tuple[PlacedBlock, ...]:
             top += gap(block.size)
         lines = []
         for line in block.lines:
-            x = box.left + round((box.width - line.width) / 2)
+            x = box.left + round((box.width - line.width) / 2 - line.left)
             lines.append(PlacedLine(line, x, top + block.ascent))
             top += block.pitch
         placed.append(PlacedBlock(block, tuple(lines)))
