@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageOps
 
 from signage_core.languages import Language
 from signage_core.render.errors import CaptionError, Problem, ProblemCode
-from signage_core.render.fonts import FontRegistry, default_registry
+from signage_core.render.fonts import FontFace, FontRegistry, default_registry
 from signage_core.render.layout import (
     LANGUAGE_NAMES,
     Block,
@@ -61,9 +64,32 @@ def render_slide(
         strip = TickerStrip(spec, captions, registry=registry)
         return strip.frame(spec.width - spec.margin)
     layout = layout_slide(spec, captions, registry, has_image=image is not None, language=language)
-    canvas = background(spec, image, layout.image_box)
+    canvas = _cached_background(spec, image, layout.image_box)
     draw_layout(canvas, layout)
     return canvas
+
+
+# Scaled, dimmed pictures by source identity: a player shows the same slide image for months.
+# Callers must not change a PIL image in place after handing it to the renderer.
+_BACKGROUNDS: OrderedDict[tuple[int, ScreenSpec, Box | None], tuple[Image.Image, Image.Image]] = (
+    OrderedDict()
+)
+_BACKGROUNDS_KEPT = 4
+
+
+def _cached_background(spec: ScreenSpec, image: Image.Image | None, box: Box | None) -> Image.Image:
+    if image is None:
+        return background(spec, None, box)
+    key = (id(image), spec, box)
+    hit = _BACKGROUNDS.get(key)
+    if hit is not None and hit[0] is image:
+        _BACKGROUNDS.move_to_end(key)
+        return hit[1].copy()
+    prepared = background(spec, image, box)
+    _BACKGROUNDS[key] = (image, prepared)
+    while len(_BACKGROUNDS) > _BACKGROUNDS_KEPT:
+        _BACKGROUNDS.popitem(last=False)
+    return prepared.copy()
 
 
 def background(spec: ScreenSpec, image: Image.Image | None, image_box: Box | None) -> Image.Image:
@@ -105,16 +131,46 @@ def _dim(image: Image.Image, amount: float) -> Image.Image:
 
 
 def draw_layout(canvas: Image.Image, layout: SlideLayout) -> None:
-    draw = ImageDraw.Draw(canvas)
     for placed in layout.blocks:
         for line in placed.lines:
-            _draw_line(draw, placed.block, line, layout.spec.text_colour)
+            _draw_line(canvas, placed.block, line, layout.spec.text_colour)
 
 
 def _draw_line(
-    draw: ImageDraw.ImageDraw, block: Block, line: PlacedLine, fill: tuple[int, int, int]
+    canvas: Image.Image, block: Block, line: PlacedLine, fill: tuple[int, int, int]
 ) -> None:
-    _draw_pieces(draw, line.line.pieces, block.size, block.language, line.x, line.baseline, fill)
+    tag = language_tag(block.language)
+    mask, left, top = _line_mask(tuple(runs(line.line.pieces)), block.size, tag)
+    canvas.paste(fill, (line.x + left, line.baseline + top), mask)
+
+
+@lru_cache(maxsize=64)
+def _line_mask(
+    line_runs: tuple[tuple[FontFace, str], ...], size: int, tag: str
+) -> tuple[Image.Image, int, int]:
+    """A line's coverage mask and its offset from (pen, baseline): glyphs rasterised once.
+
+    Pasting the text colour through it gives the same pixels as ImageDraw.text on the canvas.
+    """
+    boxes = []
+    pen = 0.0
+    for face, text in line_runs:
+        font = face.at(size)
+        x0, y0, x1, y1 = font.getbbox(text, anchor="ls", language=tag)
+        boxes.append((pen + x0, y0, pen + x1, y1))
+        pen += font.getlength(text, language=tag)
+    left = math.floor(min((b[0] for b in boxes), default=0))
+    top = int(min((b[1] for b in boxes), default=0))
+    right = math.ceil(max((b[2] for b in boxes), default=0))
+    bottom = int(max((b[3] for b in boxes), default=0))
+    mask = Image.new("L", (max(right - left, 1), max(bottom - top, 1)))
+    draw = ImageDraw.Draw(mask)
+    pen = 0.0
+    for face, text in line_runs:
+        font = face.at(size)
+        draw.text((pen - left, -top), text, font=font, fill=255, anchor="ls", language=tag)
+        pen += font.getlength(text, language=tag)
+    return mask, left, top
 
 
 def _draw_pieces(

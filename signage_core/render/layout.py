@@ -203,15 +203,25 @@ def measure(pieces: Sequence[Piece], size: int, language: Language) -> float:
 
 
 def extent(pieces: Sequence[Piece], size: int, language: Language) -> tuple[float, float]:
-    """Left and right edge of what a line occupies: its advance and any ink hanging past it."""
+    """Left and right edge of what a line occupies: its advance plus ink hanging past either end.
+
+    Only the end clusters can overhang, so only they are measured for ink (getbbox is slow).
+    """
     tag = language_tag(language)
-    pen, left, right = 0.0, 0.0, 0.0
-    for face, text in runs(pieces):
-        ink_left, ink_right = _ink_x(face, size, text, tag)
-        left = min(left, pen + ink_left)
-        right = max(right, pen + ink_right)
-        pen += _advance(face, size, text, tag)
-    return left, max(right, pen)
+    advance = measure(pieces, size, language)
+    texts = [p for p in pieces if p.kind is Kind.TEXT and p.face is not None]
+    if not texts:
+        return 0.0, advance
+    first, last = texts[0], texts[-1]
+    assert first.face is not None and last.face is not None  # noqa: S101 - filtered above
+    left = (
+        min(0.0, float(_ink_x(first.face, size, first.text, tag)[0])) if pieces[0] is first else 0.0
+    )
+    right = advance
+    if pieces[-1] is last:
+        start_of_last = advance - _advance(last.face, size, last.text, tag)
+        right = max(advance, start_of_last + _ink_x(last.face, size, last.text, tag)[1])
+    return left, right
 
 
 @lru_cache(maxsize=65536)
@@ -312,27 +322,96 @@ def block_at(prepared: Prepared, size: int, max_width: float) -> Block | None:
     metrics = [_metrics(face, size) for face in prepared.faces]
     # Stacked Vietnamese capitals and Khmer double subscripts reach past the font's own
     # ascent/descent: the ink decides, so no line touches its neighbour or leaves the box.
-    tag = language_tag(prepared.language)
-    inks = [_ink(face, size, text, tag) for line in lines for face, text in runs(line.pieces)]
-    ascent = max([m[0] for m in metrics] + [i[0] for i in inks])
-    descent = max([m[1] for m in metrics] + [i[1] for i in inks])
+    # Ink scales with size; +1 px absorbs hinting, so one measurement serves every size.
+    ink_ascent, ink_descent = _ink_em(prepared)
+    ascent = max([m[0] for m in metrics] + [math.ceil(ink_ascent * size) + 1])
+    descent = max([m[1] for m in metrics] + [math.ceil(ink_descent * size) + 1])
     return Block(prepared, size, tuple(lines), ascent, descent)
 
 
-@lru_cache(maxsize=16384)
-def _ink(face: FontFace, size: int, text: str, tag: str) -> tuple[int, int]:
-    """How far the drawn text reaches above and below its baseline, in pixels."""
-    _left, top, _right, bottom = face.at(size).getbbox(text, anchor="ls", language=tag)
-    return max(0, -int(top)), max(0, int(bottom))
+_INK_REFERENCE_PX = 256
 
 
-def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
-    """Largest size in [lo, hi] that `ok` accepts, assuming bigger text never fits better."""
-    if hi < lo or not ok(lo):
+@lru_cache(maxsize=1024)
+def _ink_em(prepared: Prepared) -> tuple[float, float]:
+    """How far the caption's ink reaches above and below the baseline, per pixel of font size."""
+    tag = language_tag(prepared.language)
+    above = below = 0
+    for face, text in runs([p for p in prepared.pieces if p.kind is Kind.TEXT]):
+        _left, top, _right, bottom = face.at(_INK_REFERENCE_PX).getbbox(
+            text, anchor="ls", language=tag
+        )
+        above, below = max(above, -int(top)), max(below, int(bottom))
+    return above / _INK_REFERENCE_PX, below / _INK_REFERENCE_PX
+
+
+def _largest(lo: int, hi: int, ok: Callable[[int], bool], guess: int | None = None) -> int | None:
+    """Largest size in [lo, hi] that `ok` accepts, assuming bigger text never fits better.
+
+    Each probe lays the text out for real, so start at an estimate and gallop from there.
+    """
+    if hi < lo:
         return None
+    start = min(max(guess if guess is not None else lo, lo), hi)
+    if not ok(start):
+        if start == lo:
+            return None
+        hi = start - 1
+        if not ok(lo):
+            return None
+        start = lo
+    step = 1
+    while start + step <= hi and ok(start + step):
+        start += step
+        step *= 2
+    hi = min(hi, start + step - 1)
+    while start < hi:  # ok(start) holds; the answer lies in [start, hi]
+        mid = (start + hi + 1) // 2
+        if ok(mid):
+            start = mid
+        else:
+            hi = mid - 1
+    return start
+
+
+@lru_cache(maxsize=1024)
+def _words_em(prepared: Prepared) -> tuple[tuple[float, float, bool], ...]:
+    """(space before, word width, forced break before) per word, per pixel of font size."""
+    ref, lang = _INK_REFERENCE_PX, prepared.language
+    out = []
+    for separator, word in _words(prepared.pieces):
+        if word:
+            spaces = [p for p in separator if p.kind is Kind.SPACE]
+            forced = any(p.kind is Kind.NEWLINE for p in separator)
+            out.append((measure(spaces, ref, lang) / ref, measure(word, ref, lang) / ref, forced))
+    return tuple(out)
+
+
+def _estimated_height(prepared: Prepared, size: int, max_width: float) -> float:
+    """Block height from widths scaled off one measurement: only a starting point for the search."""
+    lines, width, started = 0, 0.0, False
+    for space_em, word_em, forced in _words_em(prepared):
+        space, word = space_em * size, word_em * size
+        if started and not forced and width + space + word <= max_width:
+            width += space + word
+            continue
+        pieces = max(1, math.ceil(word / max_width)) if max_width > 0 else 1
+        lines += pieces
+        width = word - (pieces - 1) * max_width
+        started = True
+    ref = _INK_REFERENCE_PX
+    ascent_em = max(_metrics(face, ref)[0] for face in prepared.faces) / ref
+    descent_em = max(_metrics(face, ref)[1] for face in prepared.faces) / ref
+    ink_ascent, ink_descent = _ink_em(prepared)
+    pitch = size * (max(ascent_em, ink_ascent) + max(descent_em, ink_descent)) + 2
+    return max(lines, 1) * pitch
+
+
+def _estimate(lo: int, hi: int, height: Callable[[int], float], limit: int) -> int:
+    """Largest size whose estimated height is within the limit (pure arithmetic, no shaping)."""
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if ok(mid):
+        if height(mid) <= limit:
             lo = mid
         else:
             hi = mid - 1
@@ -392,7 +471,16 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
     def sizes(s: int) -> list[int]:
         return [scaled(s, f) for f in factors]
 
-    best = _largest(lo, max(lo, box.height), lambda s: stack(preps, sizes(s), box) is not None)
+    hi = max(lo, box.height)
+
+    def estimated(s: int) -> float:
+        heights = [
+            _estimated_height(p, size, box.width) for p, size in zip(preps, sizes(s), strict=True)
+        ]
+        return sum(heights) + sum(gap(size) for size in sizes(s)[1:])
+
+    guess = _estimate(lo, hi, estimated, box.height)
+    best = _largest(lo, hi, lambda s: stack(preps, sizes(s), box) is not None, guess)
     if best is None:
         raise CaptionError(_blame_stacked(preps, sizes(lo), box))
     blocks = stack(preps, sizes(best), box)
@@ -446,7 +534,9 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
         block = block_at(prep, size, box.width)
         return block is not None and block.height <= box.height
 
-    best = _largest(prep.min_px, max(prep.min_px, box.height), ok)
+    lo, hi = prep.min_px, max(prep.min_px, box.height)
+    guess = _estimate(lo, hi, lambda s: _estimated_height(prep, s, box.width), box.height)
+    best = _largest(lo, hi, ok, guess)
     if best is None:
         block = block_at(prep, prep.min_px, box.width)
         allowed = box.height // pitch_at(prep, prep.min_px)
@@ -512,6 +602,20 @@ def layout_slide(
     language: Language | None = None,
 ) -> SlideLayout:
     """Lay out a stacked slide or one rotate frame; raises CaptionError naming what does not fit."""
+    key = tuple((lang, captions[lang]) for lang in Language if lang in captions)
+    return _layout_cached(spec, key, registry, has_image, language)
+
+
+@lru_cache(maxsize=128)
+def _layout_cached(
+    spec: ScreenSpec,
+    caption_items: tuple[tuple[Language, str], ...],
+    registry: FontRegistry,
+    has_image: bool,
+    language: Language | None,
+) -> SlideLayout:
+    """Fitting is a search over sizes; a player shows the same slides again and again."""
+    captions = dict(caption_items)
     box, image_box = text_box(spec, has_image)
     languages = present(spec, captions)
     if spec.layout == "rotate":

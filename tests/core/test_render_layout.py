@@ -290,3 +290,23 @@ def test_bad_screen_specs_name_the_field() -> None:
         ScreenSpec(width=100, height=100, languages=(VI, VI))
     with pytest.raises(ValueError, match="outside 0..255"):
         ScreenSpec(width=100, height=100, text_colour=(300, 0, 0))
+
+
+@pytest.mark.parametrize("caption", CAPTIONS, ids=lambda c: c["id"])
+@pytest.mark.parametrize("size", [(768, 384), (1920, 1080), (480, 270)])
+def test_auto_fit_picks_the_largest_size_that_fits(
+    caption: dict[str, str], size: tuple[int, int]
+) -> None:
+    from signage_core.render.layout import block_at, scaled, stack
+
+    spec = ScreenSpec(width=size[0], height=size[1])
+    registry = default_registry()
+    layout = layout_slide(spec, trio(caption), registry)
+    preps = [placed.block.prepared for placed in layout.blocks]
+    vi = layout.blocks[0].block.size
+    bigger = [vi + 1] + [scaled(vi + 1, 0.75)] * 2
+    assert stack(preps, bigger, layout.box) is None, "one pixel larger would still have fit"
+    rotate = layout_slide(spec.model_copy(update={"layout": "rotate"}), trio(caption), registry)
+    only = rotate.blocks[0].block
+    grown = block_at(only.prepared, only.size + 1, rotate.box.width)
+    assert grown is None or grown.height > rotate.box.height
