@@ -23,11 +23,7 @@ def test_line_endings_are_unified() -> None:
 
 
 def test_languages_come_out_vietnamese_first() -> None:
-    assert ordered({Language.KM, Language.VI, Language.EN}) == [
-        Language.VI,
-        Language.EN,
-        Language.KM,
-    ]
+    assert ordered({Language.KM, Language.VI, Language.EN}) == [Language.VI, Language.EN, Language.KM]
 
 
 def test_unknown_language_names_the_code() -> None:
