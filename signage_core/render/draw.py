@@ -17,7 +17,6 @@ from signage_core.render.layout import (
     LANGUAGE_NAMES,
     Block,
     Box,
-    Kind,
     Piece,
     PlacedLine,
     Prepared,
@@ -214,7 +213,9 @@ class TickerStrip:
         self.blocks = fit_ticker(preps, box_h, spec)
         separator = self.spec.ticker_separator
         self._separator = (
-            prepare(separator, self.blocks[-1].language, registry) if separator.strip() else None
+            prepare(separator, Language.EN, registry)
+            if separator.strip() and len(self.blocks) > 1
+            else None
         )
         width = spec.width
         ascent = max(b.ascent for b in self.blocks) if self.blocks else 0
@@ -278,15 +279,7 @@ def fit_ticker(preps: Sequence[Prepared], box_h: int, spec: ScreenSpec) -> list[
     def blocks(s: int) -> list[Block]:
         out = []
         for prep, f in zip(preps, factors, strict=True):
-            one_line = Prepared(
-                prep.language,
-                prep.text,
-                tuple(p for p in prep.pieces if p.kind is not Kind.ZWSP),
-                prep.missing,
-                prep.min_px,
-                prep.faces,
-            )
-            block = block_at(one_line, scaled(s, f), unlimited)
+            block = block_at(prep, scaled(s, f), unlimited)
             assert block is not None  # noqa: S101 - an unlimited width always fits
             out.append(block)
         return out

@@ -31,10 +31,8 @@ def is_khmer_dependent(ch: str) -> bool:
 
 def script_of(ch: str) -> Script | None:
     """The script a character forces, or None for characters shared by scripts (digits, punctuation)."""
-    if is_khmer(ch) and not (0x17D4 <= ord(ch) <= 0x17DA or 0x17E0 <= ord(ch) <= 0x17E9):
+    if is_khmer(ch):  # Khmer digits and punctuation too: only the Khmer font has them
         return Script.KHMER
-    if is_khmer(ch):
-        return Script.KHMER  # Khmer digits and punctuation still want the Khmer font
     category = unicodedata.category(ch)
     if category[0] in "LM":
         return Script.LATIN
