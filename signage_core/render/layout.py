@@ -319,14 +319,22 @@ def block_at(prepared: Prepared, size: int, max_width: float) -> Block | None:
     lines = wrap(prepared, size, max_width)
     if lines is None:
         return None
+    ascent, descent = vertical(prepared, size)
+    return Block(prepared, size, tuple(lines), ascent, descent)
+
+
+def vertical(prepared: Prepared, size: int) -> tuple[int, int]:
+    """Ascent and descent of the caption's lines at a size: font metrics or ink, whichever is more.
+
+    Stacked Vietnamese capitals and Khmer double subscripts reach past the font's own
+    ascent/descent, so the ink decides and no line touches its neighbour or leaves the box.
+    Ink scales with size; +1 px absorbs hinting, so one measurement serves every size.
+    """
     metrics = [_metrics(face, size) for face in prepared.faces]
-    # Stacked Vietnamese capitals and Khmer double subscripts reach past the font's own
-    # ascent/descent: the ink decides, so no line touches its neighbour or leaves the box.
-    # Ink scales with size; +1 px absorbs hinting, so one measurement serves every size.
     ink_ascent, ink_descent = _ink_em(prepared)
     ascent = max([m[0] for m in metrics] + [math.ceil(ink_ascent * size) + 1])
     descent = max([m[1] for m in metrics] + [math.ceil(ink_descent * size) + 1])
-    return Block(prepared, size, tuple(lines), ascent, descent)
+    return ascent, descent
 
 
 _INK_REFERENCE_PX = 256
@@ -505,7 +513,8 @@ def _blame_stacked(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) ->
 
 
 def pitch_at(prep: Prepared, size: int) -> int:
-    return max(sum(_metrics(face, size)) for face in prep.faces)
+    """Line pitch of the caption at a size, exactly as block_at would use it."""
+    return sum(vertical(prep, size))
 
 
 def does_not_fit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from signage_core.languages import Language
+from signage_core.render.draw import fit_ticker
 from signage_core.render.errors import CaptionError, Problem, ProblemCode
 from signage_core.render.fonts import FontRegistry, default_registry
 from signage_core.render.layout import (
@@ -19,6 +20,7 @@ from signage_core.render.layout import (
     missing_glyph_problems,
     pitch_at,
     prepare,
+    present,
     scaled,
     size_factors,
     text_box,
@@ -52,8 +54,12 @@ def validate(
         return problems
     box, _image_box = text_box(screen, has_image)
     try:
-        if screen.layout == "ticker":
-            problems += _ticker(prep, box.height, screen)
+        if screen.layout == "ticker" and others is not None:
+            captions = {**others, language: caption}
+            preps = [prepare(captions[lang], lang, registry) for lang in present(screen, captions)]
+            fit_ticker(preps, box.height, screen)
+        elif screen.layout == "ticker":
+            problems += _ticker(prep, box.height, screen, registry)
         elif screen.layout == "rotate":
             fit_single(prep, box, "rotate")
         elif others is not None:
@@ -67,10 +73,10 @@ def validate(
     return _unique(problems)
 
 
-def _stacked_share(
-    prep: Prepared, screen: ScreenSpec, registry: FontRegistry, has_image: bool
-) -> list[Problem]:
-    box, _ = text_box(screen, has_image)
+def _smallest_sizes(
+    prep: Prepared, screen: ScreenSpec, registry: FontRegistry
+) -> tuple[list[Language], list[int]]:
+    """The screen's languages and the sizes they get when the slide is at its smallest legible."""
     langs = list(screen.languages)
     factors = size_factors(langs, screen.foreign_ratio)
     mins = [
@@ -80,7 +86,14 @@ def _stacked_share(
     primary = max(mins)
     while any(scaled(primary, f) < m for f, m in zip(factors, mins, strict=True)):
         primary += 1
-    sizes = [scaled(primary, f) for f in factors]
+    return langs, [scaled(primary, f) for f in factors]
+
+
+def _stacked_share(
+    prep: Prepared, screen: ScreenSpec, registry: FontRegistry, has_image: bool
+) -> list[Problem]:
+    box, _ = text_box(screen, has_image)
+    langs, sizes = _smallest_sizes(prep, screen, registry)
     # Shares use the chain's first font so they do not depend on the other captions' text.
     pitches = [
         pitch_at(prepare("x", lang, registry), s) for lang, s in zip(langs, sizes, strict=True)
@@ -105,13 +118,17 @@ def _stacked_share(
     return []
 
 
-def _ticker(prep: Prepared, box_h: int, screen: ScreenSpec) -> list[Problem]:
-    if pitch_at(prep, prep.min_px) > box_h:
+def _ticker(
+    prep: Prepared, box_h: int, screen: ScreenSpec, registry: FontRegistry
+) -> list[Problem]:
+    langs, sizes = _smallest_sizes(prep, screen, registry)
+    size = sizes[langs.index(prep.language)]
+    if pitch_at(prep, size) > box_h:
         return [
             Problem(
                 ProblemCode.TOO_SMALL,
                 f"The {screen.size_label} ticker is too low to show {LANGUAGE_NAMES[prep.language]} "
-                f"at its smallest legible size ({prep.min_px} px).",
+                f"at its smallest legible size ({size} px).",
                 prep.language,
             )
         ]

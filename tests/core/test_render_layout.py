@@ -310,3 +310,25 @@ def test_auto_fit_picks_the_largest_size_that_fits(
     only = rotate.blocks[0].block
     grown = block_at(only.prepared, only.size + 1, rotate.box.width)
     assert grown is None or grown.height > rotate.box.height
+
+
+def test_ticker_validation_agrees_with_the_strip_at_every_height() -> None:
+    captions = trio(TRAFFIC)
+    for height in range(20, 90, 3):
+        spec = ScreenSpec(width=960, height=height, layout="ticker")
+        try:
+            TickerStrip(spec, captions)
+            builds = True
+        except CaptionError:
+            builds = False
+        complaints = [
+            p
+            for lang, text in captions.items()
+            for p in validate(
+                text, lang, spec, others={k: v for k, v in captions.items() if k != lang}
+            )
+        ]
+        assert builds == (not complaints), f"height {height}"
+        assert all(p.code is ProblemCode.TOO_SMALL for p in complaints)
+        if builds:  # one by one is the weaker check: it must not refuse what draws
+            assert not any(validate(text, lang, spec) for lang, text in captions.items())
