@@ -57,10 +57,9 @@ def _clear_caches() -> None:
         layout_module._ink_em,
         layout_module._ink_x,
         layout_module._layout_cached,
-        draw_module._line_mask,
     ):
         fn.cache_clear()
-    draw_module._BACKGROUNDS.clear()
+    draw_module.clear_caches()
 
 
 def _median_ms(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageOps
 
 from signage_core.languages import Language
+from signage_core.render.cache import ByteCache
 from signage_core.render.errors import CaptionError, Problem, ProblemCode
 from signage_core.render.fonts import FontFace, FontRegistry, default_registry
 from signage_core.render.layout import (
@@ -70,10 +69,15 @@ def render_slide(
 
 # Scaled, dimmed pictures by source identity: a player shows the same slide image for months.
 # Callers must not change a PIL image in place after handing it to the renderer.
-_BACKGROUNDS: OrderedDict[tuple[int, ScreenSpec, Box | None], tuple[Image.Image, Image.Image]] = (
-    OrderedDict()
-)
-_BACKGROUNDS_KEPT = 4
+_BACKGROUNDS: ByteCache[tuple[Image.Image, Image.Image]] = ByteCache(64 * 1024 * 1024)
+# Rasterised lines, so a slide shown again costs a paste per line, not a glyph rendering.
+_MASKS: ByteCache[tuple[Image.Image, int, int]] = ByteCache(32 * 1024 * 1024)
+
+
+def clear_caches() -> None:
+    """Forget cached pictures and line masks (tests and benchmarks measure a first showing)."""
+    _BACKGROUNDS.clear()
+    _MASKS.clear()
 
 
 def _cached_background(spec: ScreenSpec, image: Image.Image | None, box: Box | None) -> Image.Image:
@@ -82,12 +86,9 @@ def _cached_background(spec: ScreenSpec, image: Image.Image | None, box: Box | N
     key = (id(image), spec, box)
     hit = _BACKGROUNDS.get(key)
     if hit is not None and hit[0] is image:
-        _BACKGROUNDS.move_to_end(key)
         return hit[1].copy()
     prepared = background(spec, image, box)
-    _BACKGROUNDS[key] = (image, prepared)
-    while len(_BACKGROUNDS) > _BACKGROUNDS_KEPT:
-        _BACKGROUNDS.popitem(last=False)
+    _BACKGROUNDS.put(key, (image, prepared), 3 * prepared.width * prepared.height)
     return prepared.copy()
 
 
@@ -139,11 +140,15 @@ def _draw_line(
     canvas: Image.Image, block: Block, line: PlacedLine, fill: tuple[int, int, int]
 ) -> None:
     tag = language_tag(block.language)
-    mask, left, top = _line_mask(tuple(runs(line.line.pieces)), block.size, tag)
+    key = (tuple(runs(line.line.pieces)), block.size, tag)
+    cached = _MASKS.get(key)
+    if cached is None:
+        cached = _line_mask(*key)
+        _MASKS.put(key, cached, cached[0].width * cached[0].height)
+    mask, left, top = cached
     canvas.paste(fill, (line.x + left, line.baseline + top), mask)
 
 
-@lru_cache(maxsize=64)
 def _line_mask(
     line_runs: tuple[tuple[FontFace, str], ...], size: int, tag: str
 ) -> tuple[Image.Image, int, int]:

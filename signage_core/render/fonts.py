@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import struct
 import tomllib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,6 +19,9 @@ from signage_core.render.errors import RenderError
 
 # The repo's fonts/ folder: where fonts.toml and operator-supplied font files live.
 DEFAULT_FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
+
+
+_SIZES_KEPT = 128
 
 
 class Script(StrEnum):
@@ -139,7 +143,7 @@ class FontFace:
     weight: int
     coverage: Coverage
     _base: ImageFont.FreeTypeFont
-    _sizes: dict[int, ImageFont.FreeTypeFont] = field(default_factory=dict)
+    _sizes: OrderedDict[int, ImageFont.FreeTypeFont] = field(default_factory=OrderedDict)
 
     @classmethod
     def load(cls, key: str, path: Path, weight: int) -> FontFace:
@@ -163,6 +167,10 @@ class FontFace:
             font = self._base.font_variant(size=size)
             self._apply_weight(font)
             self._sizes[size] = font
+            if len(self._sizes) > _SIZES_KEPT:  # the fit search probes many sizes over months
+                self._sizes.popitem(last=False)
+        else:
+            self._sizes.move_to_end(size)
         return font
 
     def _apply_weight(self, font: ImageFont.FreeTypeFont) -> None:

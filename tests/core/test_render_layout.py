@@ -332,3 +332,32 @@ def test_ticker_validation_agrees_with_the_strip_at_every_height() -> None:
         assert all(p.code is ProblemCode.TOO_SMALL for p in complaints)
         if builds:  # one by one is the weaker check: it must not refuse what draws
             assert not any(validate(text, lang, spec) for lang, text in captions.items())
+
+
+def test_a_slide_shown_again_from_the_caches_is_byte_identical() -> None:
+    from signage_core.render.draw import clear_caches
+
+    picture = Image.effect_noise((900, 500), 50).convert("RGB")
+    spec = ScreenSpec(width=768, height=384)
+    clear_caches()
+    first = render_slide(spec, trio(TRAFFIC), picture)
+    again = render_slide(spec, trio(TRAFFIC), picture)
+    assert first.tobytes() == again.tobytes()
+    again.paste((255, 0, 0), (0, 0, 50, 50))  # the caller owns the frame it gets
+    assert render_slide(spec, trio(TRAFFIC), picture).tobytes() == first.tobytes()
+    other = picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert render_slide(spec, trio(TRAFFIC), other).tobytes() != first.tobytes()
+
+
+def test_byte_cache_keeps_the_most_recent_within_its_budget() -> None:
+    from signage_core.render.cache import ByteCache
+
+    cache: ByteCache[str] = ByteCache(limit=100)
+    cache.put("a", "A", 40)
+    cache.put("b", "B", 40)
+    assert cache.get("a") == "A"  # now "b" is the least recently used
+    cache.put("c", "C", 40)
+    assert cache.get("b") is None and cache.get("a") == "A" and cache.get("c") == "C"
+    assert cache.bytes == 80 and len(cache) == 2
+    cache.put("huge", "H", 1000)
+    assert cache.get("huge") is None and len(cache) == 2
