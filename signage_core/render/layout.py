@@ -230,10 +230,13 @@ def _ink_x(face: FontFace, size: int, text: str, tag: str) -> tuple[int, int]:
     return int(left), int(right)
 
 
-def wrap(prepared: Prepared, size: int, max_width: float) -> list[Line] | None:
+def wrap(
+    prepared: Prepared, size: int, max_width: float, split_words: bool = True
+) -> list[Line] | None:
     """Greedy line breaking at spaces/U+200B/newlines, between clusters only for over-wide words.
 
-    Returns None when a single cluster is wider than the box at this size.
+    Returns None when a single cluster is wider than the box at this size, or any word is and
+    `split_words` is off (auto-fit first looks for a size that keeps every word whole).
     """
     lang = prepared.language
     lines: list[Line] = []
@@ -252,6 +255,8 @@ def wrap(prepared: Prepared, size: int, max_width: float) -> list[Line] | None:
         if fits(start + word):
             current.extend(start + word)
             return True
+        if not split_words and not fits(word):
+            return False
         current.extend(start)
         for piece in word:  # the word alone is too wide: break between clusters
             if current and not fits([*current, piece]):
@@ -315,8 +320,10 @@ def _metrics(face: FontFace, size: int) -> tuple[int, int]:
     return int(ascent), int(descent)
 
 
-def block_at(prepared: Prepared, size: int, max_width: float) -> Block | None:
-    lines = wrap(prepared, size, max_width)
+def block_at(
+    prepared: Prepared, size: int, max_width: float, split_words: bool = True
+) -> Block | None:
+    lines = wrap(prepared, size, max_width, split_words)
     if lines is None:
         return None
     ascent, descent = vertical(prepared, size)
@@ -459,11 +466,13 @@ def text_box(spec: ScreenSpec, has_image: bool) -> tuple[Box, Box | None]:
     return Box(m, m, spec.width - 2 * m, spec.height - 2 * m, label), image
 
 
-def stack(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Block] | None:
+def stack(
+    preps: Sequence[Prepared], sizes: Sequence[int], box: Box, split_words: bool = True
+) -> list[Block] | None:
     """The blocks at these sizes if together they fit the box, else None."""
     blocks = []
     for prep, size in zip(preps, sizes, strict=True):
-        block = block_at(prep, size, box.width)
+        block = block_at(prep, size, box.width, split_words)
         if block is None:
             return None
         blocks.append(block)
@@ -488,10 +497,18 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
         return sum(heights) + sum(gap(size) for size in sizes(s)[1:])
 
     guess = _estimate(lo, hi, estimated, box.height)
-    best = _largest(lo, hi, lambda s: stack(preps, sizes(s), box) is not None, guess)
+    # Breaking inside a word is the last resort: only when no legible size keeps words whole.
+    for split in (False, True):
+
+        def ok(s: int, split: bool = split) -> bool:
+            return stack(preps, sizes(s), box, split) is not None
+
+        best = _largest(lo, hi, ok, guess)
+        if best is not None:
+            break
     if best is None:
         raise CaptionError(_blame_stacked(preps, sizes(lo), box))
-    blocks = stack(preps, sizes(best), box)
+    blocks = stack(preps, sizes(best), box, split)
     assert blocks is not None  # noqa: S101 - _largest just checked it
     return blocks
 
@@ -539,18 +556,22 @@ def does_not_fit(
 def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
     """The largest size at which one caption fits the box alone (a rotate frame)."""
 
-    def ok(size: int) -> bool:
-        block = block_at(prep, size, box.width)
-        return block is not None and block.height <= box.height
-
     lo, hi = prep.min_px, max(prep.min_px, box.height)
     guess = _estimate(lo, hi, lambda s: _estimated_height(prep, s, box.width), box.height)
-    best = _largest(lo, hi, ok, guess)
+    for split in (False, True):  # keep words whole if any legible size allows it
+
+        def ok(size: int, split: bool = split) -> bool:
+            block = block_at(prep, size, box.width, split)
+            return block is not None and block.height <= box.height
+
+        best = _largest(lo, hi, ok, guess)
+        if best is not None:
+            break
     if best is None:
         block = block_at(prep, prep.min_px, box.width)
         allowed = box.height // pitch_at(prep, prep.min_px)
         raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
-    block = block_at(prep, best, box.width)
+    block = block_at(prep, best, box.width, split)
     assert block is not None  # noqa: S101 - ok() just built it
     return block
 

@@ -305,10 +305,10 @@ def test_auto_fit_picks_the_largest_size_that_fits(
     preps = [placed.block.prepared for placed in layout.blocks]
     vi = layout.blocks[0].block.size
     bigger = [vi + 1] + [scaled(vi + 1, 0.75)] * 2
-    assert stack(preps, bigger, layout.box) is None, "one pixel larger would still have fit"
+    assert stack(preps, bigger, layout.box, split_words=False) is None, "one px more still fits"
     rotate = layout_slide(spec.model_copy(update={"layout": "rotate"}), trio(caption), registry)
     only = rotate.blocks[0].block
-    grown = block_at(only.prepared, only.size + 1, rotate.box.width)
+    grown = block_at(only.prepared, only.size + 1, rotate.box.width, split_words=False)
     assert grown is None or grown.height > rotate.box.height
 
 
@@ -361,3 +361,22 @@ def test_byte_cache_keeps_the_most_recent_within_its_budget() -> None:
     assert cache.bytes == 80 and len(cache) == 2
     cache.put("huge", "H", 1000)
     assert cache.get("huge") is None and len(cache) == 2
+
+
+def test_a_word_is_only_broken_when_no_legible_size_keeps_it_whole() -> None:
+    registry = default_registry()
+    spec = ScreenSpec(width=768, height=384, layout="rotate")
+    (placed,) = layout_slide(spec, {KM: "សូមស្វាគមន៍"}, registry).blocks
+    assert [line.line.text for line in placed.lines] == ["សូមស្វាគមន៍"]
+    narrow = ScreenSpec(width=200, height=300, layout="rotate")
+    word = "Xuấtnhậpcảnhquốctếhữunghị"
+    (placed,) = layout_slide(narrow, {VI: word}, registry).blocks
+    lines = [line.line.text for line in placed.lines]
+    assert len(lines) > 1 and "".join(lines) == word
+    # splitting was unavoidable: not even the smallest legible size keeps the word whole
+    assert wrap(placed.block.prepared, 14, placed_width(narrow), split_words=False) is None
+    assert all(line.line.width <= placed_width(narrow) for line in placed.lines)
+
+
+def placed_width(spec: ScreenSpec) -> int:
+    return spec.width - 2 * spec.margin
