@@ -174,7 +174,7 @@ def _kind(cluster: str) -> Kind:
         return Kind.ZWSP
     if cluster == "\n":
         return Kind.NEWLINE
-    if cluster.isspace():
+    if cluster in (" ", "\t"):  # U+00A0 and U+202F are spaces that must not break
         return Kind.SPACE
     return Kind.TEXT
 

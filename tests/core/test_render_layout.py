@@ -380,3 +380,12 @@ def test_a_word_is_only_broken_when_no_legible_size_keeps_it_whole() -> None:
 
 def placed_width(spec: ScreenSpec) -> int:
     return spec.width - 2 * spec.margin
+
+
+def test_no_break_spaces_and_newlines_are_honoured() -> None:
+    prep = prepare("Cửa khẩu\u00a0Hoa\u00a0Lư\nBình Phước", VI, default_registry())
+    lines = wrap(prep, 40, 330)
+    assert lines is not None
+    texts = [line.text for line in lines]
+    assert "Hoa\u00a0Lư" in " ".join(texts) and not any(t.startswith("Lư") for t in texts)
+    assert texts[-1] == "Bình Phước" and lines[-2].consumed == "\n"
