@@ -1,6 +1,6 @@
 """The trilingual LED renderer shared by server previews/validation and player playback."""
 
-from signage_core.render.draw import TickerStrip, background, frame_hash, render_slide
+from signage_core.render.draw import TickerStrip, background, clear_caches, frame_hash, render_slide
 from signage_core.render.errors import CaptionError, Problem, ProblemCode, RenderError
 from signage_core.render.fonts import FontRegistry, Script, default_registry, require_raqm
 from signage_core.render.layout import SlideLayout, layout_slide
@@ -20,6 +20,7 @@ __all__ = [
     "TickerStrip",
     "add_khmer_break_hints",
     "background",
+    "clear_caches",
     "clusters",
     "default_registry",
     "frame_hash",
