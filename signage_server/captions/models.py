@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from signage_server.db import UTCDateTime
+from signage_server.db import StrEnumType, UTCDateTime
 
 
 class CaptionState(StrEnum):
@@ -27,7 +27,7 @@ class Caption(SQLModel, table=True):
     language: str = Field(sa_type=sa.String(8))
     # Always NFC (signage_core.text.normalize_caption) so equal texts compare equal.
     text: str = Field(sa_type=sa.Text)
-    state: CaptionState = Field(default=CaptionState.DRAFT, sa_type=sa.String(16))
+    state: CaptionState = Field(default=CaptionState.DRAFT, sa_type=StrEnumType(CaptionState))
     return_reason: str | None = Field(default=None, sa_type=sa.Text)
     author_id: int | None = Field(default=None, foreign_key="users.id")
     approved_by_id: int | None = Field(default=None, foreign_key="users.id")

@@ -4,7 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from signage_server import models  # noqa: F401  (registers every table on the metadata)
-from signage_server.db import UTCDateTime
+from signage_server.db import StrEnumType, UTCDateTime
 
 target_metadata = SQLModel.metadata
 
@@ -13,6 +13,8 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     # Migrations spell the plain column type so they never import app code that may change.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, StrEnumType):
+        return f"sa.String(length={obj.impl_instance.length})"
     return False
 
 

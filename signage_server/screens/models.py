@@ -6,7 +6,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, Relationship, SQLModel
 
-from signage_server.db import UTCDateTime
+from signage_server.db import StrEnumType, UTCDateTime
 
 
 class Orientation(StrEnum):
@@ -64,8 +64,8 @@ class Screen(SQLModel, table=True):
     width_px: int
     height_px: int
     pixel_pitch_mm: float
-    orientation: Orientation = Field(sa_type=sa.String(16))
-    layout: Layout = Field(sa_type=sa.String(16))
+    orientation: Orientation = Field(sa_type=StrEnumType(Orientation))
+    layout: Layout = Field(sa_type=StrEnumType(Layout))
     # Display order, Vietnamese first (Advertising Law 16/2012/QH13 Art. 18(2)).
     languages: list[str] = Field(sa_type=sa.JSON)
     # Foreign text height relative to Vietnamese: the 3/4 rule by default.
@@ -73,7 +73,7 @@ class Screen(SQLModel, table=True):
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)
-    enrolment: Enrolment = Field(default=Enrolment.PENDING, sa_type=sa.String(16))
+    enrolment: Enrolment = Field(default=Enrolment.PENDING, sa_type=StrEnumType(Enrolment))
     # Bumped each time a new manifest is compiled for this screen.
     manifest_version: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime)

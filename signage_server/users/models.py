@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from signage_server.db import UTCDateTime
+from signage_server.db import StrEnumType, UTCDateTime
 
 
 class Role(StrEnum):
@@ -24,7 +24,7 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(sa_type=sa.String(64), unique=True, index=True)
     display_name: str = Field(sa_type=sa.String(200))
-    role: Role = Field(sa_type=sa.String(16))
+    role: Role = Field(sa_type=StrEnumType(Role))
     # Translators only: the caption languages they may write and approve.
     languages: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     password_hash: str = Field(sa_type=sa.String(255))
