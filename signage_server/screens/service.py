@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from signage_core.languages import Language, ordered, parse_language
+from signage_core.languages import Language, parse_language
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.pagination import paginate
@@ -43,7 +43,7 @@ def _check_name(value: str, field: str = "name", max_len: int = 100) -> str:
 
 
 def check_languages(codes: list[str]) -> list[str]:
-    """Known codes, no repeats, stored Vietnamese-first as the law orders them."""
+    """Known codes, no repeats, Vietnamese moved first as the law orders."""
     if not codes:
         raise Invalid("a screen shows at least one language", field="languages")
     try:
@@ -54,7 +54,8 @@ def check_languages(codes: list[str]) -> list[str]:
         raise Invalid("languages repeat", field="languages")
     if Language.VI not in langs:
         raise Invalid("Vietnamese must be shown on every screen (Advertising Law Art. 18)", field="languages")
-    return [lang.value for lang in ordered(langs)]
+    # Vietnamese first by law; the foreign languages keep the order chosen (e.g. Khmer first facing Cambodia).
+    return [Language.VI.value] + [lang.value for lang in langs if lang != Language.VI]
 
 
 # --- sites ---------------------------------------------------------------------------------

@@ -37,6 +37,12 @@ def _page(request: Request, *, error: str | None, status_code: int, next_url: st
     return response
 
 
+@router.get("/")
+def home() -> RedirectResponse:
+    """Until the operator pages arrive (a later issue), the API docs are the home page."""
+    return RedirectResponse("/api/docs", status_code=status.HTTP_303_SEE_OTHER)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
     return _page(request, error=None, status_code=200, next_url=_safe_next(next))
