@@ -76,4 +76,4 @@ def _check_secret(value: str, *, dev: bool, source: str) -> None:
 
 def load_settings() -> Settings:
     """Build Settings from the environment; the one place the process reads SIGNAGE_*."""
-    return Settings(_env_file=os.environ.get("SIGNAGE_ENV_FILE"))  # type: ignore[call-arg]
+    return Settings(_env_file=os.environ.get("SIGNAGE_ENV_FILE"))

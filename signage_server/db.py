@@ -51,6 +51,7 @@ class StrEnumType(TypeDecorator[StrEnum]):
     def __init__(self, enum_cls: type[StrEnum], length: int = 16) -> None:
         super().__init__(length)
         self.enum_cls = enum_cls
+        self.length = length
 
     def process_bind_param(self, value: StrEnum | str | None, dialect: sa.Dialect) -> str | None:
         return None if value is None else self.enum_cls(value).value

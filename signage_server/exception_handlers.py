@@ -56,7 +56,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return error_response(exc.status_code, code, str(exc.detail),
+                          headers=dict(exc.headers) if exc.headers else None)
 
 
 def register(app: FastAPI) -> None:

@@ -148,14 +148,16 @@ def import_content(
             if site is None:
                 screens.create_site(session, actor=None, slug=e.slug, name=e.name, district=e.district, now=now)
             else:
-                screens.update_site(session, actor=None, site_id=site.id, name=e.name, district=e.district, now=now)
+                screens.update_site(session, actor=None, site_id=site.id, name=e.name,  # type: ignore[arg-type]
+                                    district=e.district, now=now)
         for current in index["groups"]:
             e = current.entry
             group = screens.find_group(session, name=e.name)
             if group is None:
                 screens.create_group(session, actor=None, name=e.name, description=e.description, now=now)
             else:
-                screens.update_group(session, actor=None, group_id=group.id, description=e.description, now=now)
+                screens.update_group(session, actor=None, group_id=group.id,  # type: ignore[arg-type]
+                                     description=e.description, now=now)
         for current in index["slides"]:
             e = current.entry
             slide = slides.find_slide(session, name=e.name) or slides.create_slide(
@@ -167,7 +169,8 @@ def import_content(
                                        message=f"no image file {e.image!r} beside the YAML file")
                 asset, _new = assets.store_image(session, actor=None, store=store, data=image_path.read_bytes(),
                                                  max_bytes=max_upload_bytes, max_pixels=max_image_pixels, now=now)
-                slides.update_slide(session, actor=None, slide_id=slide.id, fields={"asset_id": asset.id}, now=now)
+                slides.update_slide(session, actor=None, slide_id=slide.id,  # type: ignore[arg-type]
+                                    fields={"asset_id": asset.id}, now=now)
             for lang, text in e.captions.items():
                 existing = captions.find_caption(session, slide_id=slide.id, language=lang)  # type: ignore[arg-type]
                 if existing is not None and existing.text == captions.clean_text(text):

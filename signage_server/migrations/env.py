@@ -1,5 +1,7 @@
 """Alembic environment: runs on the connection db.upgrade_to_head hands over."""
 
+from typing import Any, Literal
+
 from alembic import context
 from sqlmodel import SQLModel
 
@@ -9,12 +11,12 @@ from signage_server.db import StrEnumType, UTCDateTime
 target_metadata = SQLModel.metadata
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Migrations spell the plain column type so they never import app code that may change.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, StrEnumType):
-        return f"sa.String(length={obj.impl_instance.length})"
+        return f"sa.String(length={obj.length})"
     return False
 
 

@@ -271,3 +271,27 @@ def test_every_api_route_is_covered() -> None:
         covered.add((c.method, path))
     covered.add(("POST", "/api/v1/auth/login"))
     assert routes - covered == set()
+
+
+def test_roles_are_checked_in_the_service_layer(session: Any, users: Any, world: dict[str, int]) -> None:
+    """Not only the HTTP layer: a service called directly still refuses the wrong role."""
+    from signage_server.errors import Forbidden
+    from signage_server.screens import service as screens
+    from signage_server.slides import service as slides
+    from tests.server.world import NOW
+
+    with pytest.raises(Forbidden):
+        screens.create_site(session, actor=users["operator"], slug="x", name="X", now=NOW)
+    with pytest.raises(Forbidden):
+        slides.approve_slide(session, actor=users["translator"], slide_id=world["slide"], now=NOW)
+
+
+def test_openapi_documents_the_api(api: Any) -> None:
+    spec = api.anon.get("/openapi.json").json()
+    assert "/api/v1/screens/{screen_id}" in spec["paths"]
+    assert "/api/v1/slides/{slide_id}/captions/{language}/approve" in spec["paths"]
+
+
+def test_unknown_route_uses_the_error_shape(api: Any) -> None:
+    r = api.anon.get("/api/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
