@@ -86,14 +86,16 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def fresh_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> object:
+def fresh_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A factory for empty databases of a kind ('sqlite' or 'postgres'), dropped at session end."""
     created: list[str] = []
+    admin_urls: list[str] = []
 
     def make(kind: str) -> str:
         if kind == "sqlite":
             return f"sqlite:///{tmp_path_factory.mktemp('db') / 'signage.db'}"
         admin_url = request.getfixturevalue("postgres_admin_url")
+        admin_urls[:] = [admin_url]
         name = "signage_test_" + secrets.token_hex(6)
         admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -102,7 +104,14 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         created.append(name)
         return _with_database(admin_url, name)
 
-    return make
+    yield make
+    # Only a shared server needs cleaning; our own cluster is deleted whole (and may be gone already).
+    if created and os.environ.get("SIGNAGE_TEST_POSTGRES_URL"):
+        admin = sa.create_engine(admin_urls[0], isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in created:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -34,6 +34,13 @@ def test_oversized_json_body(api: Any, world: dict[str, int], settings: Any) -> 
     assert err["code"] == "payload_too_large" and err["details"]["limit"] == settings.max_body_bytes
 
 
+def test_oversized_chunked_body(api: Any, world: dict[str, int], settings: Any) -> None:
+    """No Content-Length (chunked upload): the limit still holds and the answer is still a clean 413."""
+    chunks = iter([b'{"name": "' + b"a" * settings.max_body_bytes, b'"}'])
+    r = api.as_("operator").post("/api/v1/groups", content=chunks, headers={"content-type": "application/json"})
+    assert error_of(r, 413)["code"] == "payload_too_large"
+
+
 def test_malformed_json_and_unknown_fields(api: Any, world: dict[str, int]) -> None:
     client = api.as_("operator")
     err = error_of(client.post("/api/v1/groups", content=b"{not json", headers={"content-type": "application/json"}), 422)
