@@ -1,0 +1,85 @@
+"""The app factory: everything the app needs comes in through Settings, nothing at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+from fastapi import APIRouter, FastAPI
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Engine
+
+from signage_server import exception_handlers
+from signage_server.assets.routes import router as assets_router
+from signage_server.assets.store import AssetStore
+from signage_server.audit.routes import router as audit_router
+from signage_server.captions.routes import router as captions_router
+from signage_server.config import Settings
+from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
+from signage_server.health import router as health_router
+from signage_server.middleware import BodyLimitMiddleware
+from signage_server.playlists.routes import router as playlists_router
+from signage_server.schedules.routes import router as schedules_router
+from signage_server.screens.routes import router as screens_router
+from signage_server.slides.routes import router as slides_router
+from signage_server.users.routes import router as users_router
+from signage_server.users.views import router as users_views
+
+API_PREFIX = "/api/v1"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+# Paths that carry file uploads get the upload limit; everything else the small JSON limit.
+_UPLOAD_SUFFIXES = ("/assets", "/image")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    sessions: SessionFactory | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """Build the app; tests pass their own engine, session factory and clock."""
+    secret_key = settings.resolved_secret_key()
+    engine = engine or make_engine(settings.resolved_database_url())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            upgrade_to_head(engine)
+        yield
+
+    app = FastAPI(
+        title="Border-gate signage controller",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = sessions or session_factory(engine)
+    app.state.clock = clock
+    app.state.secret_key = secret_key
+    app.state.asset_store = AssetStore(settings.assets_dir)
+    app.state.templates = Jinja2Templates(
+        env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
+
+    def limit_for(path: str) -> int:
+        if path.startswith(API_PREFIX) and path.endswith(_UPLOAD_SUFFIXES):
+            return settings.max_upload_bytes
+        return settings.max_body_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    exception_handlers.register(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (users_router, screens_router, assets_router, slides_router, captions_router,
+                   playlists_router, schedules_router, audit_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(health_router)
+    app.include_router(users_views)
+    return app

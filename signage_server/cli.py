@@ -1,0 +1,134 @@
+"""The signage-server command: run, migrate, create-user, import-playlists, export."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from signage_server.config import Settings, load_settings
+from signage_server.db import make_engine, session_factory, transaction, upgrade_to_head, utcnow
+from signage_server.errors import ConfigError, SignageError
+from signage_server.users.models import Role
+
+app = typer.Typer(help="Border-gate LED signage controller: server administration.", no_args_is_help=True,
+                  add_completion=False)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+        settings.resolved_secret_key()  # refuse a weak secret before doing anything
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return settings
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version (safe to run again)."""
+    settings = _settings()
+    upgrade_to_head(make_engine(settings.resolved_database_url()))
+    typer.echo("database is at the newest schema")
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Migrate, then serve the API and pages with uvicorn."""
+    import uvicorn
+
+    from signage_server.app import create_app
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    uvicorn.run(create_app(settings, engine=engine), host=host, port=port, proxy_headers=True,
+                log_level="debug" if settings.dev else "info")
+
+
+@app.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[Role, typer.Option(help="admin, operator, translator or approver")],
+    language: Annotated[list[str] | None, typer.Option(help="translators: a language they translate (repeat)")] = None,
+    display_name: Annotated[str, typer.Option(help="the name shown in the interface")] = "",
+    generate_password: Annotated[bool, typer.Option(help="generate a password and print it once")] = False,
+    if_absent: Annotated[bool, typer.Option(help="do nothing (exit 0) when the user exists")] = False,
+) -> None:
+    """Create an account; the password is prompted for, never taken from the command line."""
+    from signage_server.users import service as users
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        if users.find_user(session, username=username) is not None:
+            if if_absent:
+                typer.echo(f"user {username} exists; nothing to do")
+                return
+            raise _fail(f"user {username} exists")
+    if generate_password:
+        password = secrets.token_urlsafe(15)
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with transaction(factory) as session:
+            users.create_user(session, actor=None, username=username, display_name=display_name, role=role,
+                              password=password, languages=language or [], now=utcnow())
+    except SignageError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(f"created {role.value} {username}")
+    if generate_password:
+        typer.echo(f"password (shown once): {password}")
+
+
+@app.command("import-playlists")
+def import_playlists(directory: Annotated[Path, typer.Argument(help="folder of .yaml content files")]) -> None:
+    """Import sites, screens, slides and playlists; all or nothing, and idempotent."""
+    from signage_server.assets.store import AssetStore
+    from signage_server.content.service import import_content
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    try:
+        with transaction(session_factory(engine)) as session:
+            report = import_content(session, directory=directory, store=AssetStore(settings.assets_dir),
+                                    max_upload_bytes=settings.max_upload_bytes,
+                                    max_image_pixels=settings.max_image_pixels, now=utcnow())
+    except SignageError as exc:
+        raise _fail(exc.message + " (nothing was imported)") from None
+    counts = ", ".join(f"{n} {section}" for section, n in report.entries.items() if n)
+    typer.echo(f"imported {len(report.files)} files ({counts}): {report.changes} changes")
+
+
+@app.command()
+def export(directory: Annotated[Path, typer.Argument(help="folder to write the export into")]) -> None:
+    """Write all content as YAML plus images, in the format import-playlists reads."""
+    from signage_server.assets.store import AssetStore
+    from signage_server.content.service import export_content
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    with transaction(session_factory(engine)) as session:
+        target = export_content(session, directory=directory, store=AssetStore(settings.assets_dir))
+    typer.echo(f"wrote {target}")
+
+
+def main() -> None:
+    app(prog_name="signage-server")
+
+
+if __name__ == "__main__":
+    main()

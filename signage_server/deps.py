@@ -1,0 +1,114 @@
+"""Request-scoped dependencies and the Annotated aliases that keep handler signatures short."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from signage_server.config import Settings
+from signage_server.errors import Forbidden, SignageError, Unauthorized
+from signage_server.permissions import require_role
+from signage_server.users import service as users
+from signage_server.users.models import LoginSession, Role, User
+
+SESSION_COOKIE = "signage_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _now(request: Request) -> datetime:
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock()
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """Commit when the handler succeeds, roll back when it raises: services only flush."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except SignageError as exc:
+        if exc.keep_changes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+NowDep = Annotated[datetime, Depends(_now)]
+# scope="function": commit before the response is sent, so a failed commit is never reported as success.
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    login_session: LoginSession | None  # None when authenticated by API token
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _principal(request: Request, session: SessionDep, now: NowDep) -> Principal:
+    """Bearer token or session cookie; cookie-authenticated writes must carry the CSRF token."""
+    secret: str = request.app.state.secret_key
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization must be 'Bearer <token>'")
+        user = users.token_user(session, token=token.strip(), secret=secret, now=now)
+        if user is None:
+            raise Unauthorized("unknown or revoked API token")
+        return Principal(user=user, login_session=None)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise Unauthorized("log in first")
+    found = users.session_user(session, token=cookie, secret=secret, now=now)
+    if found is None:
+        raise Unauthorized("session expired; log in again")
+    user, login_session = found
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), login_session.csrf_token.encode()):
+            raise Forbidden("missing or wrong CSRF token (send the X-CSRF-Token header)",
+                            details={"field": CSRF_HEADER})
+    return Principal(user=user, login_session=login_session)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _current_user(principal: PrincipalDep) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+def RequireRole(*roles: Role) -> Any:
+    """Depends() that yields the user when they hold one of the roles, else 403."""
+
+    def check(user: CurrentUser) -> User:
+        require_role(user, *roles)
+        return user
+
+    return Depends(check)

@@ -1,0 +1,43 @@
+"""Every table, imported in one place so metadata is complete for Alembic and tests."""
+
+from signage_server.assets.models import Asset
+from signage_server.audit.models import AuditEvent
+from signage_server.captions.models import Caption, CaptionState
+from signage_server.playlists.models import Playlist, PlaylistItem
+from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens.models import (
+    Enrolment,
+    Layout,
+    Orientation,
+    Screen,
+    ScreenGroup,
+    ScreenGroupLink,
+    Site,
+)
+from signage_server.slides.models import Slide
+from signage_server.users.models import ApiToken, LoginAttempt, LoginSession, Role, User
+
+__all__ = [
+    "ApiToken",
+    "Asset",
+    "AuditEvent",
+    "Caption",
+    "CaptionState",
+    "Enrolment",
+    "Layout",
+    "LoginAttempt",
+    "LoginSession",
+    "Orientation",
+    "Playlist",
+    "PlaylistItem",
+    "Role",
+    "Schedule",
+    "ScheduleGroupLink",
+    "ScheduleScreenLink",
+    "Screen",
+    "ScreenGroup",
+    "ScreenGroupLink",
+    "Site",
+    "Slide",
+    "User",
+]

@@ -1,0 +1,152 @@
+"""Playlists: an ordered list of slides with durations, replaced as a whole on edit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from signage_server.audit import service as audit
+from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.pagination import paginate
+from signage_server.permissions import require_role
+from signage_server.playlists.models import Playlist, PlaylistItem
+from signage_server.schedules.models import Schedule
+from signage_server.screens.models import Screen
+from signage_server.slides.models import Slide
+from signage_server.users.models import Role, User
+
+MIN_DURATION_S = 1.0
+MAX_DURATION_S = 3600.0
+MAX_ITEMS = 500
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    slide_id: int
+    duration_s: float
+
+
+def _check_name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > 100:
+        raise Invalid("name must be 1-100 characters", field="name")
+    return name
+
+
+def get_playlist(session: Session, *, playlist_id: int) -> Playlist:
+    playlist = session.get(Playlist, playlist_id)
+    if playlist is None:
+        raise NotFound("playlist", playlist_id)
+    return playlist
+
+
+def find_playlist(session: Session, *, name: str) -> Playlist | None:
+    return session.exec(select(Playlist).where(Playlist.name == name)).first()
+
+
+def list_playlists(session: Session, *, limit: int, offset: int) -> tuple[list[Playlist], int]:
+    return paginate(session, select(Playlist).order_by(col(Playlist.name)), limit=limit, offset=offset)
+
+
+def items_of(session: Session, *, playlist_id: int) -> list[PlaylistItem]:
+    return list(session.exec(
+        select(PlaylistItem).where(PlaylistItem.playlist_id == playlist_id).order_by(col(PlaylistItem.position))
+    ).all())
+
+
+def _snapshot(session: Session, playlist: Playlist) -> dict[str, Any]:
+    data = audit.snapshot(playlist) or {}
+    data["items"] = [{"slide_id": i.slide_id, "duration_s": i.duration_s}
+                     for i in items_of(session, playlist_id=playlist.id)]  # type: ignore[arg-type]
+    return data
+
+
+def _check_items(session: Session, items: Sequence[ItemSpec]) -> None:
+    if len(items) > MAX_ITEMS:
+        raise Invalid(f"at most {MAX_ITEMS} items", field="items")
+    for index, item in enumerate(items):
+        if not MIN_DURATION_S <= item.duration_s <= MAX_DURATION_S:
+            raise Invalid(f"duration must be {MIN_DURATION_S:g}-{MAX_DURATION_S:g} s",
+                          field=f"items.{index}.duration_s")
+        if session.get(Slide, item.slide_id) is None:
+            raise Invalid(f"slide {item.slide_id} does not exist", field=f"items.{index}.slide_id")
+
+
+def _replace_items(session: Session, playlist_id: int, items: Sequence[ItemSpec]) -> None:
+    session.exec(delete(PlaylistItem).where(col(PlaylistItem.playlist_id) == playlist_id))
+    session.flush()
+    for position, item in enumerate(items):
+        session.add(PlaylistItem(playlist_id=playlist_id, slide_id=item.slide_id,
+                                 position=position, duration_s=item.duration_s))
+    session.flush()
+
+
+def create_playlist(
+    session: Session, *, actor: User | None, name: str, description: str = "",
+    items: Sequence[ItemSpec] = (), now: datetime,
+) -> Playlist:
+    if actor is not None:
+        require_role(actor, Role.ADMIN, Role.OPERATOR)
+    clean = _check_name(name)
+    if find_playlist(session, name=clean) is not None:
+        raise Conflict(f"playlist {clean!r} exists", details={"field": "name"})
+    _check_items(session, items)
+    playlist = Playlist(name=clean, description=description.strip(), created_at=now, updated_at=now)
+    session.add(playlist)
+    session.flush()
+    _replace_items(session, playlist.id, items)  # type: ignore[arg-type]
+    audit.record(session, actor=actor, action="playlist.create", entity="playlist", entity_id=playlist.id,
+                 before=None, after=_snapshot(session, playlist), now=now)
+    return playlist
+
+
+def update_playlist(
+    session: Session, *, actor: User | None, playlist_id: int, name: str | None = None,
+    description: str | None = None, items: Sequence[ItemSpec] | None = None, now: datetime,
+) -> Playlist:
+    """Rename, re-describe or replace the items; an unchanged request writes nothing."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN, Role.OPERATOR)
+    playlist = get_playlist(session, playlist_id=playlist_id)
+    before = _snapshot(session, playlist)
+    if name is not None:
+        clean = _check_name(name)
+        other = find_playlist(session, name=clean)
+        if other is not None and other.id != playlist.id:
+            raise Conflict(f"playlist {clean!r} exists", details={"field": "name"})
+        playlist.name = clean
+    if description is not None:
+        playlist.description = description.strip()
+    if items is not None:
+        _check_items(session, items)
+        wanted = [{"slide_id": i.slide_id, "duration_s": float(i.duration_s)} for i in items]
+        if wanted != before["items"]:
+            _replace_items(session, playlist_id, items)
+    after = _snapshot(session, playlist)
+    if after == before:
+        return playlist
+    playlist.updated_at = now
+    session.add(playlist)
+    session.flush()
+    audit.record(session, actor=actor, action="playlist.update", entity="playlist", entity_id=playlist.id,
+                 before=before, after=_snapshot(session, playlist), now=now)
+    return playlist
+
+
+def delete_playlist(session: Session, *, actor: User, playlist_id: int, now: datetime) -> None:
+    require_role(actor, Role.ADMIN, Role.OPERATOR)
+    playlist = get_playlist(session, playlist_id=playlist_id)
+    if session.exec(select(Screen.id).where(Screen.default_playlist_id == playlist_id)).first() is not None:
+        raise Conflict("a screen uses this playlist as its default", details={"entity": "playlist"})
+    if session.exec(select(Schedule.id).where(Schedule.playlist_id == playlist_id)).first() is not None:
+        raise Conflict("a schedule plays this playlist", details={"entity": "playlist"})
+    before = _snapshot(session, playlist)
+    session.exec(delete(PlaylistItem).where(col(PlaylistItem.playlist_id) == playlist_id))
+    session.delete(playlist)
+    session.flush()
+    audit.record(session, actor=actor, action="playlist.delete", entity="playlist", entity_id=playlist_id,
+                 before=before, after=None, now=now)

@@ -1,0 +1,82 @@
+"""Sites (border gates), their LED screens, and groups of screens that share content."""
+
+from datetime import datetime, time
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, Relationship, SQLModel
+
+from signage_server.db import StrEnumType, UTCDateTime
+
+
+class Orientation(StrEnum):
+    LANDSCAPE = "landscape"
+    PORTRAIT = "portrait"
+
+
+class Layout(StrEnum):
+    STACKED = "stacked"  # all languages at once, Vietnamese on top
+    ROTATE = "rotate"  # one language at a time, Vietnamese first
+    TICKER = "ticker"  # a scrolling strip, languages one after another
+
+
+class Enrolment(StrEnum):
+    PENDING = "pending"
+    ENROLLED = "enrolled"
+    REVOKED = "revoked"
+
+
+class Site(SQLModel, table=True):
+    __tablename__ = "sites"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_type=sa.String(64), unique=True, index=True)
+    name: str = Field(sa_type=sa.String(200))
+    district: str = Field(default="", sa_type=sa.String(100))
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", sa_type=sa.String(64))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ScreenGroupLink(SQLModel, table=True):
+    __tablename__ = "screen_group_links"
+
+    screen_id: int = Field(foreign_key="screens.id", primary_key=True, ondelete="CASCADE")
+    group_id: int = Field(foreign_key="screen_groups.id", primary_key=True, ondelete="CASCADE")
+
+
+class ScreenGroup(SQLModel, table=True):
+    __tablename__ = "screen_groups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=sa.String(100), unique=True, index=True)
+    description: str = Field(default="", sa_type=sa.String(500))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+    screens: list["Screen"] = Relationship(back_populates="groups", link_model=ScreenGroupLink)
+
+
+class Screen(SQLModel, table=True):
+    __tablename__ = "screens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="sites.id", index=True)
+    name: str = Field(sa_type=sa.String(100), unique=True, index=True)
+    width_px: int
+    height_px: int
+    pixel_pitch_mm: float
+    orientation: Orientation = Field(sa_type=StrEnumType(Orientation))
+    layout: Layout = Field(sa_type=StrEnumType(Layout))
+    # Display order, Vietnamese first (Advertising Law 16/2012/QH13 Art. 18(2)).
+    languages: list[str] = Field(sa_type=sa.JSON)
+    # Foreign text height relative to Vietnamese: the 3/4 rule by default.
+    foreign_ratio: float = 0.75
+    on_time: time | None = None
+    off_time: time | None = None
+    default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)
+    enrolment: Enrolment = Field(default=Enrolment.PENDING, sa_type=StrEnumType(Enrolment))
+    # Bumped each time a new manifest is compiled for this screen.
+    manifest_version: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    groups: list[ScreenGroup] = Relationship(back_populates="screens", link_model=ScreenGroupLink)

@@ -1,0 +1,104 @@
+"""API shapes for sites, screen groups and screens."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from pydantic import Field
+
+from signage_server.schemas import InputModel, OutputModel
+from signage_server.screens.models import Enrolment, Layout, Orientation
+
+
+class SiteCreate(InputModel):
+    slug: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    district: str = Field(default="", max_length=100)
+
+
+class SiteUpdate(InputModel):
+    name: str | None = Field(default=None, max_length=200)
+    district: str | None = Field(default=None, max_length=100)
+
+
+class SiteRead(OutputModel):
+    id: int
+    slug: str
+    name: str
+    district: str
+    timezone: str
+    created_at: datetime
+
+
+class GroupCreate(InputModel):
+    name: str = Field(max_length=100)
+    description: str = Field(default="", max_length=500)
+
+
+class GroupUpdate(InputModel):
+    name: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class GroupRead(OutputModel):
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+
+
+class ScreenCreate(InputModel):
+    site_id: int
+    name: str = Field(max_length=100)
+    width_px: int
+    height_px: int
+    pixel_pitch_mm: float
+    orientation: Orientation = Orientation.LANDSCAPE
+    layout: Layout = Layout.STACKED
+    languages: list[str] = Field(max_length=8)
+    foreign_ratio: float = 0.75
+    on_time: time | None = None
+    off_time: time | None = None
+    default_playlist_id: int | None = None
+    group_ids: list[int] = Field(default_factory=list, max_length=100)
+
+
+class ScreenUpdate(InputModel):
+    site_id: int | None = None
+    name: str | None = Field(default=None, max_length=100)
+    width_px: int | None = None
+    height_px: int | None = None
+    pixel_pitch_mm: float | None = None
+    orientation: Orientation | None = None
+    layout: Layout | None = None
+    languages: list[str] | None = Field(default=None, max_length=8)
+    foreign_ratio: float | None = None
+    on_time: time | None = None
+    off_time: time | None = None
+    default_playlist_id: int | None = None
+    group_ids: list[int] | None = Field(default=None, max_length=100)
+
+
+class ScreenRead(OutputModel):
+    id: int
+    site_id: int
+    name: str
+    width_px: int
+    height_px: int
+    pixel_pitch_mm: float
+    orientation: Orientation
+    layout: Layout
+    languages: list[str]
+    foreign_ratio: float
+    on_time: time | None
+    off_time: time | None
+    default_playlist_id: int | None
+    enrolment: Enrolment
+    manifest_version: int
+    group_ids: list[int]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnrolmentUpdate(InputModel):
+    enrolment: Enrolment

@@ -1,0 +1,391 @@
+"""Sites, screens and screen groups: who may change them and what a valid screen is."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from signage_core.languages import Language, parse_language
+from signage_server.audit import service as audit
+from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.pagination import paginate
+from signage_server.permissions import require_role
+from signage_server.playlists.models import Playlist
+from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens.models import (
+    Enrolment,
+    Layout,
+    Orientation,
+    Screen,
+    ScreenGroup,
+    ScreenGroupLink,
+    Site,
+)
+from signage_server.users.models import Role, User
+
+# Sensible bounds for real LED cabinets; outside them the number is a typo.
+MAX_PIXELS_PER_SIDE = 8192
+MIN_FOREIGN_RATIO = 0.3
+MAX_FOREIGN_RATIO = 1.0
+_SCREEN_FIELDS = (
+    "site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
+    "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
+)
+
+
+def _check_name(value: str, field: str = "name", max_len: int = 100) -> str:
+    name = value.strip()
+    if not name or len(name) > max_len:
+        raise Invalid(f"{field} must be 1-{max_len} characters", field=field)
+    return name
+
+
+def check_languages(codes: list[str]) -> list[str]:
+    """Known codes, no repeats, Vietnamese moved first as the law orders."""
+    if not codes:
+        raise Invalid("a screen shows at least one language", field="languages")
+    try:
+        langs = [parse_language(code) for code in codes]
+    except ValueError as exc:
+        raise Invalid(str(exc), field="languages") from None
+    if len(set(langs)) != len(langs):
+        raise Invalid("languages repeat", field="languages")
+    if Language.VI not in langs:
+        raise Invalid("Vietnamese must be shown on every screen (Advertising Law Art. 18)", field="languages")
+    # Vietnamese first by law; the foreign languages keep the order chosen (e.g. Khmer first facing Cambodia).
+    return [Language.VI.value] + [lang.value for lang in langs if lang != Language.VI]
+
+
+# --- sites ---------------------------------------------------------------------------------
+
+def get_site(session: Session, *, site_id: int) -> Site:
+    site = session.get(Site, site_id)
+    if site is None:
+        raise NotFound("site", site_id)
+    return site
+
+
+def find_site(session: Session, *, slug: str) -> Site | None:
+    return session.exec(select(Site).where(Site.slug == slug)).first()
+
+
+def list_sites(session: Session, *, limit: int, offset: int) -> tuple[list[Site], int]:
+    return paginate(session, select(Site).order_by(col(Site.slug)), limit=limit, offset=offset)
+
+
+def _check_slug(slug: str) -> str:
+    value = slug.strip()
+    if not value or len(value) > 64 or not all(ch.isascii() and (ch.isalnum() or ch == "-") for ch in value):
+        raise Invalid("slug must be 1-64 ASCII letters, digits or '-'", field="slug")
+    return value.lower()
+
+
+def create_site(
+    session: Session, *, actor: User | None, slug: str, name: str, district: str = "", now: datetime
+) -> Site:
+    if actor is not None:
+        require_role(actor, Role.ADMIN)
+    clean_slug = _check_slug(slug)
+    if find_site(session, slug=clean_slug) is not None:
+        raise Conflict(f"site {clean_slug!r} exists", details={"field": "slug"})
+    site = Site(slug=clean_slug, name=_check_name(name, max_len=200), district=district.strip(), created_at=now)
+    session.add(site)
+    session.flush()
+    audit.record(session, actor=actor, action="site.create", entity="site", entity_id=site.id,
+                 before=None, after=audit.snapshot(site), now=now)
+    return site
+
+
+def update_site(
+    session: Session, *, actor: User | None, site_id: int, name: str | None = None,
+    district: str | None = None, now: datetime,
+) -> Site:
+    if actor is not None:
+        require_role(actor, Role.ADMIN)
+    site = get_site(session, site_id=site_id)
+    before = audit.snapshot(site)
+    if name is not None:
+        site.name = _check_name(name, max_len=200)
+    if district is not None:
+        site.district = district.strip()
+    if audit.snapshot(site) == before:
+        return site
+    session.add(site)
+    session.flush()
+    audit.record(session, actor=actor, action="site.update", entity="site", entity_id=site.id,
+                 before=before, after=audit.snapshot(site), now=now)
+    return site
+
+
+def delete_site(session: Session, *, actor: User, site_id: int, now: datetime) -> None:
+    require_role(actor, Role.ADMIN)
+    site = get_site(session, site_id=site_id)
+    if session.exec(select(Screen.id).where(Screen.site_id == site_id)).first() is not None:
+        raise Conflict("site still has screens; delete or move them first", details={"entity": "site"})
+    before = audit.snapshot(site)
+    session.delete(site)
+    session.flush()
+    audit.record(session, actor=actor, action="site.delete", entity="site", entity_id=site_id,
+                 before=before, after=None, now=now)
+
+
+# --- groups --------------------------------------------------------------------------------
+
+def get_group(session: Session, *, group_id: int) -> ScreenGroup:
+    group = session.get(ScreenGroup, group_id)
+    if group is None:
+        raise NotFound("screen group", group_id)
+    return group
+
+
+def find_group(session: Session, *, name: str) -> ScreenGroup | None:
+    return session.exec(select(ScreenGroup).where(ScreenGroup.name == name)).first()
+
+
+def list_groups(session: Session, *, limit: int, offset: int) -> tuple[list[ScreenGroup], int]:
+    return paginate(session, select(ScreenGroup).order_by(col(ScreenGroup.name)), limit=limit, offset=offset)
+
+
+def create_group(
+    session: Session, *, actor: User | None, name: str, description: str = "", now: datetime
+) -> ScreenGroup:
+    if actor is not None:
+        require_role(actor, Role.ADMIN, Role.OPERATOR)
+    clean = _check_name(name)
+    if find_group(session, name=clean) is not None:
+        raise Conflict(f"group {clean!r} exists", details={"field": "name"})
+    group = ScreenGroup(name=clean, description=description.strip(), created_at=now)
+    session.add(group)
+    session.flush()
+    audit.record(session, actor=actor, action="group.create", entity="screen_group", entity_id=group.id,
+                 before=None, after=audit.snapshot(group), now=now)
+    return group
+
+
+def update_group(
+    session: Session, *, actor: User | None, group_id: int, name: str | None = None,
+    description: str | None = None, now: datetime,
+) -> ScreenGroup:
+    if actor is not None:
+        require_role(actor, Role.ADMIN, Role.OPERATOR)
+    group = get_group(session, group_id=group_id)
+    before = audit.snapshot(group)
+    if name is not None:
+        clean = _check_name(name)
+        other = find_group(session, name=clean)
+        if other is not None and other.id != group.id:
+            raise Conflict(f"group {clean!r} exists", details={"field": "name"})
+        group.name = clean
+    if description is not None:
+        group.description = description.strip()
+    if audit.snapshot(group) == before:
+        return group
+    session.add(group)
+    session.flush()
+    audit.record(session, actor=actor, action="group.update", entity="screen_group", entity_id=group.id,
+                 before=before, after=audit.snapshot(group), now=now)
+    return group
+
+
+def delete_group(session: Session, *, actor: User, group_id: int, now: datetime) -> None:
+    require_role(actor, Role.ADMIN, Role.OPERATOR)
+    group = get_group(session, group_id=group_id)
+    if session.exec(select(ScheduleGroupLink).where(ScheduleGroupLink.group_id == group_id)).first():
+        raise Conflict("a schedule targets this group; change the schedule first", details={"entity": "screen_group"})
+    before = audit.snapshot(group)
+    session.delete(group)
+    session.flush()
+    audit.record(session, actor=actor, action="group.delete", entity="screen_group", entity_id=group_id,
+                 before=before, after=None, now=now)
+
+
+# --- screens -------------------------------------------------------------------------------
+
+def get_screen(session: Session, *, screen_id: int) -> Screen:
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise NotFound("screen", screen_id)
+    return screen
+
+
+def find_screen(session: Session, *, name: str) -> Screen | None:
+    return session.exec(select(Screen).where(Screen.name == name)).first()
+
+
+def list_screens(
+    session: Session, *, site_id: int | None = None, limit: int, offset: int
+) -> tuple[list[Screen], int]:
+    query = select(Screen).order_by(col(Screen.name))
+    if site_id is not None:
+        query = query.where(Screen.site_id == site_id)
+    return paginate(session, query, limit=limit, offset=offset)
+
+
+def screen_snapshot(screen: Screen) -> dict[str, Any]:
+    data = audit.snapshot(screen) or {}
+    data["group_ids"] = sorted(g.id for g in screen.groups if g.id is not None)
+    return data
+
+
+def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any]) -> None:
+    """Validate and set screen fields; each error names the field."""
+    for key in fields:
+        if key not in _SCREEN_FIELDS and key != "group_ids":
+            raise Invalid(f"unknown screen field {key!r}", field=key)
+    if "site_id" in fields:
+        screen.site_id = get_site(session, site_id=fields["site_id"]).id  # type: ignore[assignment]
+    if "name" in fields:
+        name = _check_name(fields["name"])
+        other = find_screen(session, name=name)
+        if other is not None and other.id != screen.id:
+            raise Conflict(f"screen {name!r} exists", details={"field": "name"})
+        screen.name = name
+    for side in ("width_px", "height_px"):
+        if side in fields:
+            value = fields[side]
+            if not isinstance(value, int) or not 1 <= value <= MAX_PIXELS_PER_SIDE:
+                raise Invalid(f"{side} must be 1-{MAX_PIXELS_PER_SIDE}", field=side)
+            setattr(screen, side, value)
+    if "pixel_pitch_mm" in fields:
+        pitch = float(fields["pixel_pitch_mm"])
+        if not 0.5 <= pitch <= 40:
+            raise Invalid("pixel_pitch_mm must be between 0.5 and 40", field="pixel_pitch_mm")
+        screen.pixel_pitch_mm = pitch
+    if "orientation" in fields:
+        try:
+            screen.orientation = Orientation(fields["orientation"])
+        except ValueError:
+            raise Invalid("orientation must be landscape or portrait", field="orientation") from None
+    if "layout" in fields:
+        try:
+            screen.layout = Layout(fields["layout"])
+        except ValueError:
+            raise Invalid("layout must be stacked, rotate or ticker", field="layout") from None
+    if "languages" in fields:
+        screen.languages = check_languages(list(fields["languages"]))
+    if "foreign_ratio" in fields:
+        ratio = float(fields["foreign_ratio"])
+        if not MIN_FOREIGN_RATIO <= ratio <= MAX_FOREIGN_RATIO:
+            raise Invalid(f"foreign_ratio must be between {MIN_FOREIGN_RATIO} and {MAX_FOREIGN_RATIO}",
+                          field="foreign_ratio")
+        screen.foreign_ratio = ratio
+    for key in ("on_time", "off_time"):
+        if key in fields:
+            value = fields[key]
+            if value is not None and not isinstance(value, time):
+                raise Invalid(f"{key} must be a time of day", field=key)
+            setattr(screen, key, value)
+    if (screen.on_time is None) != (screen.off_time is None):
+        raise Invalid("on_time and off_time go together", field="off_time")
+    if "default_playlist_id" in fields:
+        playlist_id = fields["default_playlist_id"]
+        if playlist_id is not None and session.get(Playlist, playlist_id) is None:
+            raise NotFound("playlist", playlist_id)
+        screen.default_playlist_id = playlist_id
+    if "group_ids" in fields:
+        screen.groups = [get_group(session, group_id=gid) for gid in dict.fromkeys(fields["group_ids"])]
+
+
+def create_screen(session: Session, *, actor: User | None, fields: dict[str, Any], now: datetime) -> Screen:
+    """A new screen starts pending: it shows nothing until its player enrols."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN)
+    for required in ("site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "languages"):
+        if required not in fields:
+            raise Invalid(f"{required} is required", field=required)
+    screen = Screen(
+        site_id=0, name="", width_px=0, height_px=0, pixel_pitch_mm=0.0,
+        orientation=Orientation.LANDSCAPE, layout=Layout.STACKED, languages=[],
+        enrolment=Enrolment.PENDING, created_at=now, updated_at=now,
+    )
+    _apply_screen_fields(session, screen, fields)
+    session.add(screen)
+    session.flush()
+    audit.record(session, actor=actor, action="screen.create", entity="screen", entity_id=screen.id,
+                 before=None, after=screen_snapshot(screen), now=now)
+    return screen
+
+
+def update_screen(
+    session: Session, *, actor: User | None, screen_id: int, fields: dict[str, Any], now: datetime
+) -> Screen:
+    """Change a screen; an unchanged payload writes nothing, not even an audit event."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN)
+    screen = get_screen(session, screen_id=screen_id)
+    before = screen_snapshot(screen)
+    _apply_screen_fields(session, screen, fields)
+    after = screen_snapshot(screen)
+    if {k: v for k, v in after.items() if k != "updated_at"} == {
+        k: v for k, v in before.items() if k != "updated_at"
+    }:
+        return screen
+    screen.updated_at = now
+    session.add(screen)
+    session.flush()
+    audit.record(session, actor=actor, action="screen.update", entity="screen", entity_id=screen.id,
+                 before=before, after=screen_snapshot(screen), now=now)
+    return screen
+
+
+def delete_screen(session: Session, *, actor: User, screen_id: int, now: datetime) -> None:
+    """Only a screen that never played may go; one with history is revoked instead, keeping reports whole."""
+    require_role(actor, Role.ADMIN)
+    screen = get_screen(session, screen_id=screen_id)
+    if screen.enrolment != Enrolment.PENDING or screen.manifest_version > 0:
+        raise Conflict(
+            "screen has history (it was enrolled or received content); revoke it instead of deleting",
+            details={"entity": "screen", "enrolment": str(screen.enrolment),
+                     "manifest_version": screen.manifest_version},
+        )
+    if session.exec(select(ScheduleScreenLink).where(ScheduleScreenLink.screen_id == screen_id)).first():
+        raise Conflict("a schedule targets this screen; change the schedule first", details={"entity": "screen"})
+    before = screen_snapshot(screen)
+    screen.groups = []
+    session.delete(screen)
+    session.flush()
+    audit.record(session, actor=actor, action="screen.delete", entity="screen", entity_id=screen_id,
+                 before=before, after=None, now=now)
+
+
+def set_enrolment(
+    session: Session, *, actor: User | None, screen_id: int, state: Enrolment, now: datetime
+) -> Screen:
+    """Enrolment changes come from the enrolment flow (a later issue) or an admin revoking."""
+    if actor is not None:
+        require_role(actor, Role.ADMIN)
+    screen = get_screen(session, screen_id=screen_id)
+    if screen.enrolment == state:
+        return screen
+    if screen.enrolment == Enrolment.REVOKED:
+        raise Conflict("a revoked screen stays revoked; create a new one", details={"field": "enrolment"})
+    before = screen_snapshot(screen)
+    screen.enrolment = state
+    screen.updated_at = now
+    session.add(screen)
+    session.flush()
+    audit.record(session, actor=actor, action=f"screen.{state}", entity="screen", entity_id=screen.id,
+                 before=before, after=screen_snapshot(screen), now=now)
+    return screen
+
+
+def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
+    """Screens that may show a playlist: as their default, or through a schedule (directly or by group)."""
+    found: dict[int, Screen] = {}
+    for screen in session.exec(select(Screen).where(Screen.default_playlist_id == playlist_id)).all():
+        found[screen.id] = screen  # type: ignore[index]
+    schedule_ids = list(session.exec(select(Schedule.id).where(Schedule.playlist_id == playlist_id)).all())
+    if schedule_ids:
+        direct = select(Screen).join(ScheduleScreenLink, col(ScheduleScreenLink.screen_id) == col(Screen.id)).where(
+            col(ScheduleScreenLink.schedule_id).in_(schedule_ids))
+        via_group = (
+            select(Screen)
+            .join(ScreenGroupLink, col(ScreenGroupLink.screen_id) == col(Screen.id))
+            .join(ScheduleGroupLink, col(ScheduleGroupLink.group_id) == col(ScreenGroupLink.group_id))
+            .where(col(ScheduleGroupLink.schedule_id).in_(schedule_ids))
+        )
+        for screen in [*session.exec(direct).all(), *session.exec(via_group).all()]:
+            found[screen.id] = screen  # type: ignore[index]
+    return sorted(found.values(), key=lambda s: s.name)

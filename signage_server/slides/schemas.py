@@ -1,0 +1,35 @@
+"""API shapes for slides and their captions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from signage_server.captions.schemas import CaptionRead
+from signage_server.schemas import InputModel, OutputModel
+
+
+class SlideCreate(InputModel):
+    name: str = Field(max_length=100)
+    asset_id: int | None = None
+
+
+class SlideUpdate(InputModel):
+    name: str | None = Field(default=None, max_length=100)
+    asset_id: int | None = None
+
+
+class SlideRead(OutputModel):
+    id: int
+    name: str
+    asset_id: int | None
+    created_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    approved_by_id: int | None
+    approved_at: datetime | None
+    captions: list[CaptionRead]
+    required_languages: list[str]
+    missing_languages: list[str]
+    publishable: bool

@@ -1,0 +1,70 @@
+"""Uploads: sniffed by decoding, stored once by SHA-256, never under the client's name."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from signage_server.assets.models import Asset
+from tests.server.world import png
+
+
+def asset_count(session: Any) -> int:
+    return int(session.exec(select(func.count()).select_from(Asset)).one())
+
+
+def test_same_bytes_twice_is_one_asset(api: Any, world: dict[str, int], session: Any, settings: Any) -> None:
+    data = png(40, 20, (1, 2, 3))
+    before = asset_count(session)
+    first = api.as_("operator").post("/api/v1/assets", files={"file": ("a.png", data, "image/png")})
+    second = api.as_("operator").post("/api/v1/assets", files={"file": ("other-name.png", data, "image/png")})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert asset_count(session) == before + 1
+    digest = hashlib.sha256(data).hexdigest()
+    assert first.json() | {"sha256": digest} == first.json()
+    stored = settings.assets_dir / digest[:2] / digest
+    assert stored.read_bytes() == data
+    content = api.as_("translator").get(f"/api/v1/assets/{first.json()['id']}/content")
+    assert content.content == data and content.headers["content-type"] == "image/png"
+
+
+def test_slide_image_upload_dedups_across_slides(api: Any, world: dict[str, int], session: Any) -> None:
+    data = png(64, 32, (9, 9, 9))
+    before = asset_count(session)
+    a = api.as_("operator").put(f"/api/v1/slides/{world['free_slide']}/image", files={"file": ("x.png", data)})
+    b = api.as_("operator").put(f"/api/v1/slides/{world['draft_slide']}/image", files={"file": ("y.png", data)})
+    assert a.status_code == b.status_code == 200
+    assert a.json()["asset_id"] == b.json()["asset_id"] is not None
+    assert asset_count(session) == before + 1
+
+
+def test_new_image_withdraws_slide_approval(api: Any, world: dict[str, int]) -> None:
+    slide = world["slide"]
+    assert api.as_("approver2").post(f"/api/v1/slides/{slide}/approve").json()["publishable"]
+    r = api.as_("operator").put(f"/api/v1/slides/{slide}/image", files={"file": ("n.png", png(8, 8))})
+    assert r.json()["approved_at"] is None and r.json()["publishable"] is False
+
+
+def test_not_an_image_is_refused_whatever_its_name(api: Any, world: dict[str, int], session: Any,
+                                                   settings: Any) -> None:
+    before = asset_count(session)
+    r = api.as_("operator").post("/api/v1/assets",
+                                 files={"file": ("../../etc/passwd.png", b"root:x:0:0:root", "image/png")})
+    assert r.status_code == 415 and r.json()["error"]["details"]["field"] == "file"
+    truncated = png(200, 100)[:60]
+    r = api.as_("operator").post("/api/v1/assets", files={"file": ("t.png", truncated, "image/png")})
+    assert r.status_code == 415
+    assert asset_count(session) == before
+    assert not (settings.data_dir.parent / "etc").exists()
+
+
+def test_oversized_upload_is_413(api: Any, world: dict[str, int], settings: Any, session: Any) -> None:
+    before = asset_count(session)
+    big = b"\x89PNG" + b"\0" * (settings.max_upload_bytes + 10)
+    r = api.as_("operator").post("/api/v1/assets", files={"file": ("big.png", big, "image/png")})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    assert asset_count(session) == before

@@ -1,0 +1,95 @@
+"""The signage-server command as an administrator uses it."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from signage_server.cli import app
+from tests.server.test_content import SHIPPED
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"SIGNAGE_DATA_DIR": str(tmp_path / "var"), "SIGNAGE_SECRET_KEY": "", "SIGNAGE_DATABASE_URL": "",
+            "SIGNAGE_DEV": ""}
+
+
+def _clean(env: dict[str, str]) -> dict[str, str | None]:
+    return {k: (v or None) for k, v in env.items()}
+
+
+def count(tmp_path: Path, table: str) -> int:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'signage.db'}")
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())  # noqa: S608
+
+
+def test_migrate_is_idempotent_and_creates_a_private_secret(env: dict[str, str], tmp_path: Path) -> None:
+    for _ in range(2):
+        result = runner.invoke(app, ["migrate"], env=_clean(env))
+        assert result.exit_code == 0, result.output
+    secret = tmp_path / "var" / "secret_key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert len(secret.read_text().strip()) >= 32
+
+
+def test_create_user_prompts_for_the_password(env: dict[str, str], tmp_path: Path) -> None:
+    result = runner.invoke(app, ["create-user", "le.thi.d", "--role", "translator", "--language", "km"],
+                           input="một mật khẩu dài\nmột mật khẩu dài\n", env=_clean(env))
+    assert result.exit_code == 0, result.output
+    assert "một mật khẩu dài" not in result.output  # hidden input, never echoed
+    assert count(tmp_path, "users") == 1
+    refused = runner.invoke(app, ["create-user", "x", "--role", "admin", "--password", "secret123456"],
+                            env=_clean(env))
+    assert refused.exit_code != 0  # there is no way to put a password on the command line
+
+
+def test_create_user_generated_password_is_printed_once(env: dict[str, str], tmp_path: Path) -> None:
+    first = runner.invoke(app, ["create-user", "admin", "--role", "admin", "--generate-password", "--if-absent"],
+                          env=_clean(env))
+    assert first.exit_code == 0 and "password (shown once)" in first.output
+    again = runner.invoke(app, ["create-user", "admin", "--role", "admin", "--generate-password", "--if-absent"],
+                          env=_clean(env))
+    assert again.exit_code == 0 and "password" not in again.output.replace("nothing to do", "")
+    assert count(tmp_path, "users") == 1
+
+
+def test_import_twice_and_a_broken_directory(env: dict[str, str], tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["import-playlists", str(SHIPPED)], env=_clean(env))
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(app, ["import-playlists", str(SHIPPED)], env=_clean(env))
+    assert again.output.strip().endswith("0 changes")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.yaml").write_text("sites:\n  - slug: new-gate\n    name: New gate\n", encoding="utf-8")
+    (broken / "b.yaml").write_text("screens:\n  - name: s\n    site: nowhere\n    width: 1\n    height: 1\n"
+                                   "    pixel_pitch_mm: 5\n    languages: [vi]\n", encoding="utf-8")
+    sites = count(tmp_path, "sites")
+    failed = runner.invoke(app, ["import-playlists", str(broken)], env=_clean(env))
+    assert failed.exit_code == 1
+    assert "b.yaml: screens[0] (s): site: unknown site 'nowhere'" in failed.output
+    assert count(tmp_path, "sites") == sites  # a.yaml's new site was rolled back too
+
+
+def test_export_writes_importable_yaml(env: dict[str, str], tmp_path: Path) -> None:
+    runner.invoke(app, ["import-playlists", str(SHIPPED)], env=_clean(env))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["export", str(out)], env=_clean(env))
+    assert result.exit_code == 0, result.output
+    text = (out / "signage-export.yaml").read_text(encoding="utf-8")
+    assert "Cửa khẩu Quốc tế Hoa Lư" in text and "ច្រកទ្វារព្រំដែនហ័ងយៀវ" in text
+
+
+def test_weak_secret_is_refused_outside_dev(env: dict[str, str]) -> None:
+    weak = _clean(env | {"SIGNAGE_SECRET_KEY": "changeme"})
+    result = runner.invoke(app, ["migrate"], env=weak)
+    assert result.exit_code == 1 and "SIGNAGE_SECRET_KEY is weak" in result.output
+    dev = runner.invoke(app, ["migrate"], env=weak | {"SIGNAGE_DEV": "1"})
+    assert dev.exit_code == 0, dev.output

@@ -1,0 +1,73 @@
+"""A small, realistic data set built through the services, for the API tests."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from PIL import Image
+from sqlmodel import Session
+
+from signage_server.captions import service as captions
+from signage_server.playlists import service as playlists
+from signage_server.schedules import service as schedules
+from signage_server.screens import service as screens
+from signage_server.slides import service as slides
+from signage_server.users.models import User
+
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+
+
+def png(width: int = 16, height: int = 8, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def build_world(session: Session, users: dict[str, User]) -> dict[str, int]:
+    """Sites, screens, slides in every caption state, playlists and a schedule; returns their ids."""
+    admin, operator, translator = users["admin"], users["operator"], users["translator"]
+    approver = users["approver"]
+    ids: dict[str, int] = {}
+    site = screens.create_site(session, actor=admin, slug="loc-ninh-hoa-lu", name="Lộc Ninh – Hoa Lư", now=NOW)
+    empty_site = screens.create_site(session, actor=admin, slug="empty", name="Empty", now=NOW)
+    group = screens.create_group(session, actor=admin, name="hoa-lu-all", now=NOW)
+    empty_group = screens.create_group(session, actor=admin, name="unused", now=NOW)
+
+    ready = slides.create_slide(session, actor=operator, name="welcome", now=NOW)
+    for lang, text, writer in (("vi", "Chào mừng quý khách đến với Việt Nam", operator),
+                               ("en", "Welcome to Viet Nam", translator),
+                               ("km", "សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម", translator)):
+        captions.write_caption(session, actor=writer, slide_id=ready.id, language=lang, text=text, submit=True, now=NOW)
+    captions.approve_caption(session, actor=approver, slide_id=ready.id, language="vi", now=NOW)
+    captions.approve_caption(session, actor=users["translator_en"], slide_id=ready.id, language="en", now=NOW)
+    captions.approve_caption(session, actor=approver, slide_id=ready.id, language="km", now=NOW)
+
+    pending = slides.create_slide(session, actor=operator, name="traffic", now=NOW)
+    captions.write_caption(session, actor=operator, slide_id=pending.id, language="vi",
+                           text="Đề nghị quý khách chấp hành nghiêm quy định", submit=True, now=NOW)
+    draft = slides.create_slide(session, actor=operator, name="draft", now=NOW)
+    captions.write_caption(session, actor=operator, slide_id=draft.id, language="vi", text="Bản nháp", now=NOW)
+    free = slides.create_slide(session, actor=operator, name="free", now=NOW)
+
+    playlist = playlists.create_playlist(
+        session, actor=operator, name="hoa-lu-main",
+        items=[playlists.ItemSpec(slide_id=ready.id, duration_s=10), playlists.ItemSpec(slide_id=pending.id, duration_s=8)],
+        now=NOW)
+    empty_playlist = playlists.create_playlist(session, actor=operator, name="empty", now=NOW)
+    screen = screens.create_screen(session, actor=admin, fields={
+        "site_id": site.id, "name": "hoa-lu-arrivals", "width_px": 768, "height_px": 384, "pixel_pitch_mm": 5.0,
+        "languages": ["vi", "en", "km"], "default_playlist_id": playlist.id, "group_ids": [group.id]}, now=NOW)
+    spare = screens.create_screen(session, actor=admin, fields={
+        "site_id": site.id, "name": "hoa-lu-spare", "width_px": 960, "height_px": 160, "pixel_pitch_mm": 10.0,
+        "layout": "ticker", "languages": ["vi"]}, now=NOW)
+    schedule = schedules.create_schedule(session, actor=operator, fields={
+        "name": "weekday", "playlist_id": playlist.id, "priority": 1, "rule": {"days": "mon-fri"}},
+        screen_ids=[screen.id], group_ids=[group.id], now=NOW)
+    session.commit()
+    for key, row in (("site", site), ("empty_site", empty_site), ("group", group), ("empty_group", empty_group),
+                     ("slide", ready), ("pending_slide", pending), ("draft_slide", draft), ("free_slide", free),
+                     ("playlist", playlist), ("empty_playlist", empty_playlist), ("screen", screen),
+                     ("spare_screen", spare), ("schedule", schedule)):
+        ids[key] = row.id  # type: ignore[assignment]
+    return ids
