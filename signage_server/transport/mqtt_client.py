@@ -1,0 +1,30 @@
+"""Build a paho client for the server's broker account from BrokerParams, TLS included."""
+
+from __future__ import annotations
+
+import ssl
+
+import paho.mqtt.client as mqtt
+
+from signage_core.protocol import BrokerParams
+
+
+def make_client(params: BrokerParams, client_id: str, *, clean_session: bool = True) -> mqtt.Client:
+    """A VERSION2-callback client with credentials and TLS applied; not yet connected."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+    )
+    if params.username is not None:
+        client.username_pw_set(params.username, params.password)
+    if params.tls is not None:
+        client.tls_set(
+            ca_certs=params.tls.ca_file,
+            certfile=params.tls.certfile,
+            keyfile=params.tls.keyfile,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(params.tls.insecure)
+    return client
