@@ -216,7 +216,7 @@ class DynsecAccounts:
         return ScreenCredentials(username=screen_id, password=password)
 
     def set_screen_groups(self, screen_id: str, groups: Sequence[str]) -> None:
-        """Replace a screen's groups; receive ACLs are checked per message, so a dropped group goes quiet."""
+        """Replace a screen's groups; dynsec kicks its session, so it reconnects under the new grants."""
         names = [self._ensure_group(g) for g in sorted(set(groups))]
         self.call("modifyClient", username=check_id(screen_id), groups=[{"groupname": n} for n in names])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from signage_core.protocol import BrokerParams
 
@@ -12,7 +13,7 @@ from signage_core.protocol import BrokerParams
 def make_client(params: BrokerParams, client_id: str, *, clean_session: bool = True) -> mqtt.Client:
     """A VERSION2-callback client with credentials and TLS applied; not yet connected."""
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=clean_session,
         protocol=mqtt.MQTTv311,
