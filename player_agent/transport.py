@@ -148,6 +148,12 @@ class PlayerLink:
             self._thread.join(timeout_s)
         self.connected.clear()
 
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The groups whose alert topics this link follows."""
+        with self._lock:
+            return tuple(sorted(self._groups))
+
     def wait_connected(self, timeout_s: float) -> bool:
         """Block until connected (or the timeout), for start-up and for fetchers after a drop."""
         return self.connected.wait(timeout_s)
