@@ -66,6 +66,12 @@ class Backoff:
         self.attempt = 0
 
 
+def _no_delay(client: mqtt.Client, userdata: object, sock: Any) -> None:
+    # Small requests must not wait for Nagle to batch them with the next write.
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _make_client(params: BrokerParams, client_id: str) -> mqtt.Client:
     # Clean session: chunks in flight at a disconnect are dropped, not replayed after the resume.
     client = mqtt.Client(
@@ -75,6 +81,7 @@ def _make_client(params: BrokerParams, client_id: str) -> mqtt.Client:
         protocol=mqtt.MQTTv311,
         reconnect_on_failure=False,  # PlayerLink reconnects itself, with jitter
     )
+    client.on_socket_open = _no_delay
     if params.username is not None:
         client.username_pw_set(params.username, params.password)
     if params.tls is not None:

@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,19 @@ def group_acls(group: str) -> list[dict[str, Any]]:
     ]
 
 
+def _raise_for(command: str, response: dict[str, Any]) -> None:
+    error = response.get("error")
+    if not error:
+        return
+    text = f"dynsec {command} refused: {error}"
+    lowered = str(error).lower()
+    if "already exists" in lowered:
+        raise AccountExists(text)
+    if "not found" in lowered:
+        raise AccountNotFound(text)
+    raise AccountError(text)
+
+
 class DynsecAccounts:
     """Admin connection to the broker's $CONTROL API: add, regroup and revoke screens."""
 
@@ -150,30 +164,31 @@ class DynsecAccounts:
 
     def call(self, command: str, **fields: Any) -> dict[str, Any]:
         """Run one dynsec command and return its response, raising AccountError on refusal."""
-        key = uuid.uuid4().hex
-        done = threading.Event()
-        box: list[dict[str, Any]] = []
+        return self.call_many([{"command": command, **fields}])[0]
+
+    def call_many(self, commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run commands in one control message (enrolling a site is one round trip, not hundreds)."""
+        waiters: list[tuple[str, threading.Event, list[dict[str, Any]]]] = []
         with self._lock:
-            self._pending[key] = (done, box)
+            for _ in commands:
+                key = uuid.uuid4().hex
+                waiters.append((key, threading.Event(), []))
+                self._pending[key] = (waiters[-1][1], waiters[-1][2])
         try:
-            payload = json.dumps({"commands": [{"command": command, "correlationData": key, **fields}]})
-            self._client.publish(CONTROL_TOPIC, payload, qos=1)
-            if not done.wait(self._timeout_s):
-                raise AccountError(f"dynsec {command} got no response in {self._timeout_s}s")
+            body = [{**cmd, "correlationData": key} for cmd, (key, _, _) in zip(commands, waiters, strict=True)]
+            self._client.publish(CONTROL_TOPIC, json.dumps({"commands": body}), qos=1)
+            deadline = time.monotonic() + self._timeout_s
+            for cmd, (_, done, _) in zip(commands, waiters, strict=True):
+                if not done.wait(max(0.0, deadline - time.monotonic())):
+                    raise AccountError(f"dynsec {cmd['command']} got no response in {self._timeout_s}s")
         finally:
             with self._lock:
-                self._pending.pop(key, None)
-        response = box[0]
-        error = response.get("error")
-        if error:
-            text = f"dynsec {command} refused: {error}"
-            lowered = str(error).lower()
-            if "already exists" in lowered:
-                raise AccountExists(text)
-            if "not found" in lowered:
-                raise AccountNotFound(text)
-            raise AccountError(text)
-        return response
+                for key, _, _ in waiters:
+                    self._pending.pop(key, None)
+        responses = [box[0] for _, _, box in waiters]
+        for cmd, response in zip(commands, responses, strict=True):
+            _raise_for(cmd["command"], response)
+        return responses
 
     def _ensure_group(self, group: str) -> str:
         name = group_name(group)
@@ -208,6 +223,28 @@ class DynsecAccounts:
             groups=[{"groupname": name} for name in group_names],
         )
         return ScreenCredentials(username=screen_id, password=password)
+
+    def add_screens(self, screen_ids: Sequence[str], *, groups: Iterable[str] = ()) -> list[ScreenCredentials]:
+        """Create many new screen accounts in a few round trips (site roll-out, benchmarks)."""
+        group_names = [self._ensure_group(g) for g in sorted(set(groups))]
+        creds = [ScreenCredentials(check_id(s), secrets.token_urlsafe(32)) for s in screen_ids]
+        for start in range(0, len(creds), 100):
+            batch = creds[start : start + 100]
+            self.call_many(
+                [{"command": "createRole", "rolename": screen_role(c.username), "acls": screen_acls(c.username)} for c in batch]
+                + [
+                    {
+                        "command": "createClient",
+                        "username": c.username,
+                        "password": c.password,
+                        "textname": f"screen {c.username}",
+                        "roles": [{"rolename": screen_role(c.username)}],
+                        "groups": [{"groupname": n} for n in group_names],
+                    }
+                    for c in batch
+                ]
+            )
+        return creds
 
     def reset_password(self, screen_id: str) -> ScreenCredentials:
         """New password for a re-enrolled player; the old one stops working for new logins."""
