@@ -108,3 +108,13 @@ def test_broker_urls() -> None:
 def test_bad_broker_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(p.ProtocolError, match=message):
         p.parse_broker_url(url)
+
+
+def test_docs_list_every_topic() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for spec in p.TOPICS:
+        owner = "{group}" if spec.kind is p.TopicKind.GROUP_ALERT else "{screen_id}"
+        row = f"`{spec.template.replace('{owner}', owner)}`"
+        assert row in doc, f"{row} missing from docs/protocol.md"
