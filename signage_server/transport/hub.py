@@ -175,14 +175,15 @@ class ServerHub:
             if h.on_playlog:
                 stored = list(h.on_playlog(screen_id, batch, received_at))
                 if stored:
-                    ack = PlayLogAck(record_ids=stored)
                     self._client.publish(
-                        screen_topic(screen_id, TopicKind.PLAYLOG_ACK), encode(ack), qos=SPECS[TopicKind.PLAYLOG_ACK].qos
+                        screen_topic(screen_id, TopicKind.PLAYLOG_ACK),
+                        encode(PlayLogAck(record_ids=stored)),
+                        qos=SPECS[TopicKind.PLAYLOG_ACK].qos
                     )
         elif kind is TopicKind.ALERT_ACK:
-            ack = decode(AlertAck, payload)
+            alert_ack = decode(AlertAck, payload)
             if h.on_alert_ack:
-                h.on_alert_ack(screen_id, ack, received_at)
+                h.on_alert_ack(screen_id, alert_ack, received_at)
         elif kind is TopicKind.SCREENSHOT:
             header, image = decode_frame(ScreenshotHeader, payload)
             if h.on_screenshot:
