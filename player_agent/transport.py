@@ -372,7 +372,7 @@ class AssetFetcher:
         if asked_offset is None:
             return  # a late reply to a request from before a reconnect or timeout
         self._sent_at = time.monotonic()
-        if header.error is not None:
+        if header.error is not None and not (p.total is None and 0 < header.total_size < asked_offset):
             raise AssetFetchError(f"server refused asset {sha256}: {header.error}")
         if header.sha256 != sha256 or header.offset != asked_offset:
             raise AssetFetchError(f"asset {sha256}: reply for {header.sha256}@{header.offset} does not match the request")
@@ -380,8 +380,14 @@ class AssetFetcher:
             raise AssetFetchError(f"asset {sha256}: server says {header.total_size} bytes, manifest says {expected_size}")
         if p.total is None:
             p.total = header.total_size
-            if p.offset > p.total:
-                raise AssetFetchError(f"asset {sha256}: partial file is longer ({p.offset}) than the asset ({p.total})")
+            if p.offset > p.total:  # the server refuses such a range but tells us the real size
+                # Longer than the asset: not our bytes. Start over from zero.
+                log.warning("asset %s: partial file longer than the asset; starting again", sha256)
+                os.ftruncate(fd, 0)
+                p.offset, p.next_offset = 0, 0
+                p.inflight.clear()
+                p.buffered.clear()
+                return
         if header.length == 0 and header.offset < p.total:
             raise AssetFetchError(f"asset {sha256}: empty chunk at {header.offset} of {p.total}")
         p.buffered[header.offset] = data

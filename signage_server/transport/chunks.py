@@ -33,7 +33,7 @@ from signage_server.transport.mqtt_client import make_client
 log = logging.getLogger(__name__)
 
 MayFetch = Callable[[str, str], bool]
-"""(screen_id, sha256) -> whether that screen's current manifest references the asset."""
+"""(screen_id, sha256) -> whether that screen's current manifest references the asset; thread-safe."""
 PathFor = Callable[[str], Path | None]
 """sha256 -> the content-addressed file, or None when the server does not hold it."""
 

@@ -163,3 +163,13 @@ def test_other_screen_sees_none_of_the_chunks(
     AssetFetcher(screen).fetch(sha, tmp_path / "mine.part", timeout_s=10)
     assert other.receive(timeout=0.5) is None
     other.close()
+
+
+def test_partial_longer_than_the_asset_is_started_again(screen: PlayerLink, store: Store, tmp_path: Path) -> None:
+    data = os.urandom(100 * 1024)
+    sha = store.add(data)
+    store.allowed[screen.screen_id] = {sha}
+    partial = tmp_path / "long.part"
+    partial.write_bytes(os.urandom(300 * 1024))
+    assert AssetFetcher(screen).fetch(sha, partial, timeout_s=10) == len(data)
+    assert partial.read_bytes() == data

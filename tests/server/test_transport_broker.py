@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,18 @@ def test_generated_config_refuses_anonymous_and_limits_message_size(fresh_broker
     server.close()
 
 
-def test_killed_broker_comes_back_with_retained_manifest(fresh_broker: ManagedMosquitto) -> None:
+def test_killed_broker_comes_back_with_retained_manifest(tmp_path: Path) -> None:
+    restarted = threading.Event()
+    fresh_broker = ManagedMosquitto(tmp_path, port=0, restart_delay_s=0.1, on_restart=restarted.set)
+    fresh_broker.start()
+    try:
+        _kill_and_check(fresh_broker)
+        assert restarted.is_set()  # the server's hook to republish manifests ran
+    finally:
+        fresh_broker.stop()
+
+
+def _kill_and_check(fresh_broker: ManagedMosquitto) -> None:
     server = RawClient(fresh_broker.params())
     assert not server.connect().is_failure
     db = fresh_broker.paths.persistence / "mosquitto.db"

@@ -153,3 +153,47 @@ def test_presence_goes_offline_on_will_or_missed_heartbeats() -> None:
     tracker.record_status("b", p.Status(screen_id="b", state="offline"), T0 + timedelta(seconds=5))
     assert tracker.state("b", T0 + timedelta(seconds=6)) == "offline"
     assert tracker.last_seen("b") == T0  # a last will is not a sign of life
+
+
+def test_hub_and_chunk_server_resubscribe_after_a_broker_restart(fresh_broker: ManagedMosquitto, tmp_path) -> None:
+    import os
+    import signal
+    import time
+
+    from signage_server.transport.chunks import ChunkServer
+
+    inbox = Inbox()
+    asset = tmp_path / "asset"
+    asset.write_bytes(b"z" * 1000)
+    with DynsecAccounts(fresh_broker.params()) as acc:
+        creds = acc.add_screen("after-restart")
+    with (
+        ServerHub(fresh_broker.params(), inbox.handlers()) as hub,
+        ChunkServer(fresh_broker.params(), may_fetch=lambda s, h: True, path_for=lambda h: asset) as chunks,
+    ):
+        os.kill(fresh_broker.pid or 0, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while fresh_broker.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fresh_broker.wait_ready(10)
+        player = RawClient(fresh_broker.params().with_credentials(creds.username, creds.password))
+        assert not player.connect().is_failure
+        assert player.subscribe(p.asset_chunk_topic("after-restart"))
+        deadline = time.monotonic() + 10
+        reply = None
+        while reply is None and time.monotonic() < deadline:  # until their paho clients are back
+            player.publish(
+                p.asset_request_topic("after-restart"),
+                p.encode(p.AssetRequest(request_id="r", sha256=SHA, offset=0, length=10)),
+            )
+            player.publish(
+                p.heartbeat_topic("after-restart"),
+                p.encode(p.Heartbeat(screen_id="after-restart", sent_at=T0, uptime_s=1)),
+            )
+            reply = player.receive(timeout=0.5)
+        assert reply is not None, "chunk server did not come back"
+        header, data = p.decode_frame(p.ChunkHeader, reply.payload)
+        assert data == b"z" * 10 and header.total_size == 1000
+        assert inbox.next("heartbeat")[0] == "after-restart"
+        assert chunks.stats.requests >= 1 and hub.rejected == 0
+        player.close()
