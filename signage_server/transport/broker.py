@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -187,6 +188,10 @@ class _Paths:
     def account(self) -> Path:
         return self.root / SERVER_ACCOUNT_FILE
 
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "mosquitto.pid"
+
 
 class ManagedMosquitto:
     """A supervised Mosquitto child: generated config, persistence, dynsec, restarted if it dies."""
@@ -246,6 +251,7 @@ class ManagedMosquitto:
         """Write config, start the child, wait until it accepts connections, then supervise it."""
         binary = find_mosquitto(self._binary)
         plugin = find_dynsec_plugin(self._plugin)
+        self._end_orphan()
         _check_port_free(self.host, self.port)
         self._prepare(plugin)
         self._stopping.clear()
@@ -306,6 +312,23 @@ class ManagedMosquitto:
             raise BrokerError(f"{self.paths.dynsec} is missing but {self.paths.account} exists: restore it or remove both")
         _atomic_write(self.paths.config, self._config_text(plugin).encode(), 0o600)
 
+    def _end_orphan(self) -> None:
+        """A server killed with -9 leaves its broker running on the port: end it if it is ours."""
+        try:
+            pid = int(self.paths.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.paths.config).encode() not in cmdline:
+            return  # the pid was reused by something else
+        log.warning("ending mosquitto pid %d left running by a previous server process", pid)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+
     def _config_text(self, plugin: str) -> str:
         try:
             user = getpass.getuser()
@@ -329,6 +352,7 @@ class ManagedMosquitto:
             "set_tcp_nodelay true",
             "max_queued_messages 1000",
             f"log_dest file {self.paths.log}",
+            f"pid_file {self.paths.pid_file}",
             "log_type error",
             "log_type warning",
             "log_type notice",

@@ -112,3 +112,22 @@ def test_restart_keeps_the_server_account_and_stop_ends_the_child(tmp_path: Path
     assert not client.connect().is_failure
     client.close()
     second.stop()
+
+
+def test_broker_left_running_by_a_crashed_server_is_replaced(tmp_path: Path) -> None:
+    crashed = ManagedMosquitto(tmp_path, port=0)
+    crashed.start()
+    crashed._stopping.set()  # the server process died: nobody supervises or stops the child
+    orphan = crashed.pid
+    assert orphan is not None
+    successor = ManagedMosquitto(tmp_path, port=crashed.port)
+    try:
+        successor.start()
+        assert successor.pid not in (None, orphan)
+        crashed._proc.wait(5)  # type: ignore[union-attr]
+        client = RawClient(successor.params())
+        assert not client.connect().is_failure
+        client.close()
+    finally:
+        successor.stop()
+        crashed.stop()
