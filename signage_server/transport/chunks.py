@@ -151,11 +151,12 @@ class ChunkServer:
             self.stats.bytes_sent += len(data)
             if header.error is not None:
                 self.stats.refused += 1
+        # Reported before sending, so whoever watches the counters never lags the player.
+        if self._on_reply is not None:
+            self._on_reply(screen_id, header)
         self._client.publish(
             asset_chunk_topic(screen_id), encode_frame(header, data), qos=SPECS[TopicKind.ASSET_CHUNK].qos
         )
-        if self._on_reply is not None:
-            self._on_reply(screen_id, header)
         return header
 
     def _answer(self, screen_id: str, request: AssetRequest) -> tuple[ChunkHeader, bytes]:
