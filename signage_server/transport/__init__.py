@@ -1,0 +1,1 @@
+"""MQTT transport: the managed broker, per-screen broker accounts, and content chunks."""

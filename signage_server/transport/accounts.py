@@ -1,0 +1,289 @@
+"""Per-screen broker accounts and ACLs, kept live in Mosquitto's dynamic-security plugin."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from signage_core.protocol import (
+    SCREEN_TOPICS,
+    BrokerParams,
+    Party,
+    check_id,
+    group_alert_topic,
+)
+from signage_server.transport.mqtt_client import make_client
+
+log = logging.getLogger(__name__)
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC = CONTROL_TOPIC + "/response"
+
+
+class AccountError(RuntimeError):
+    """The broker refused an account change; the message carries the broker's reason."""
+
+
+class AccountExists(AccountError):
+    """A screen already has a broker account."""
+
+
+class AccountNotFound(AccountError):
+    """No broker account for that screen."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenCredentials:
+    """What a screen logs in with; the password is shown once, at enrolment, and never stored here."""
+
+    username: str
+    password: str
+
+
+def screen_role(screen_id: str) -> str:
+    """The dynsec role holding one screen's own topics."""
+    return f"screen-{check_id(screen_id)}"
+
+
+def group_name(group: str) -> str:
+    """The dynsec group (and its role) granting one group's alert topic."""
+    return f"group-{check_id(group, what='group')}"
+
+
+def screen_acls(screen_id: str) -> list[dict[str, Any]]:
+    """ACLs from the protocol table: read what the server sends this screen, publish only its reports."""
+    acls: list[dict[str, Any]] = []
+    for spec in SCREEN_TOPICS:
+        topic = spec.topic(check_id(screen_id))
+        if spec.publisher is Party.SCREEN:
+            acls.append({"acltype": "publishClientSend", "topic": topic, "allow": True})
+        if spec.subscriber is Party.SCREEN:
+            # Literal, not pattern: the player subscribes to exact topics, never to wildcards.
+            acls.append({"acltype": "subscribeLiteral", "topic": topic, "allow": True})
+            acls.append({"acltype": "publishClientReceive", "topic": topic, "allow": True})
+    return acls
+
+
+def group_acls(group: str) -> list[dict[str, Any]]:
+    """A group member may read the group's alert topic and nothing else of the group."""
+    topic = group_alert_topic(group)
+    return [
+        {"acltype": "subscribeLiteral", "topic": topic, "allow": True},
+        {"acltype": "publishClientReceive", "topic": topic, "allow": True},
+    ]
+
+
+def _raise_for(command: str, response: dict[str, Any]) -> None:
+    error = response.get("error")
+    if not error:
+        return
+    text = f"dynsec {command} refused: {error}"
+    lowered = str(error).lower()
+    if "already exists" in lowered:
+        raise AccountExists(text)
+    if "not found" in lowered:
+        raise AccountNotFound(text)
+    raise AccountError(text)
+
+
+class DynsecAccounts:
+    """Admin connection to the broker's $CONTROL API: add, regroup and revoke screens."""
+
+    def __init__(self, params: BrokerParams, *, timeout_s: float = 10.0) -> None:
+        self._params = params
+        self._timeout_s = timeout_s
+        self._client = make_client(params, f"signage-accounts-{uuid.uuid4().hex[:8]}")
+        self._pending: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._connect_error: str | None = None
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+
+    # -- connection
+
+    def connect(self) -> None:
+        """Connect as the server's admin account and wait until responses can be received."""
+        self._client.connect(self._params.host, self._params.port, keepalive=30)
+        self._client.loop_start()
+        if not self._ready.wait(self._timeout_s):
+            self.close()
+            reason = self._connect_error or "no answer"
+            raise AccountError(f"cannot reach dynsec API at {self._params.url()}: {reason}")
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> DynsecAccounts:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self._connect_error = f"connection refused: {reason}"
+            return
+        # Subscribed here so a reconnect restores the response subscription.
+        client.subscribe(RESPONSE_TOPIC, qos=1)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: Any, props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            self._connect_error = f"subscription to {RESPONSE_TOPIC} refused (not an admin account?)"
+            return
+        self._ready.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            responses = json.loads(msg.payload)["responses"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable dynsec response: %r", msg.payload[:200])
+            return
+        for response in responses:
+            key = response.get("correlationData")
+            with self._lock:
+                waiter = self._pending.get(key) if isinstance(key, str) else None
+            if waiter is not None:
+                waiter[1].append(response)
+                waiter[0].set()
+
+    # -- commands
+
+    def call(self, command: str, **fields: Any) -> dict[str, Any]:
+        """Run one dynsec command and return its response, raising AccountError on refusal."""
+        return self.call_many([{"command": command, **fields}])[0]
+
+    def call_many(self, commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run commands in one control message (enrolling a site is one round trip, not hundreds)."""
+        waiters: list[tuple[str, threading.Event, list[dict[str, Any]]]] = []
+        with self._lock:
+            for _ in commands:
+                key = uuid.uuid4().hex
+                waiters.append((key, threading.Event(), []))
+                self._pending[key] = (waiters[-1][1], waiters[-1][2])
+        try:
+            body = [{**cmd, "correlationData": key} for cmd, (key, _, _) in zip(commands, waiters, strict=True)]
+            self._client.publish(CONTROL_TOPIC, json.dumps({"commands": body}), qos=1)
+            deadline = time.monotonic() + self._timeout_s
+            for cmd, (_, done, _) in zip(commands, waiters, strict=True):
+                if not done.wait(max(0.0, deadline - time.monotonic())):
+                    raise AccountError(f"dynsec {cmd['command']} got no response in {self._timeout_s}s")
+        finally:
+            with self._lock:
+                for key, _, _ in waiters:
+                    self._pending.pop(key, None)
+        responses = [box[0] for _, _, box in waiters]
+        for cmd, response in zip(commands, responses, strict=True):
+            _raise_for(cmd["command"], response)
+        return responses
+
+    def _ensure_group(self, group: str) -> str:
+        name = group_name(group)
+        try:
+            self.call("createRole", rolename=name, acls=group_acls(group))
+        except AccountExists:
+            pass
+        try:
+            self.call("createGroup", groupname=name, roles=[{"rolename": name}])
+        except AccountExists:
+            pass
+        return name
+
+    def add_screen(self, screen_id: str, *, groups: Iterable[str] = ()) -> ScreenCredentials:
+        """Create a screen's account (username = screen id) with a fresh random password."""
+        check_id(screen_id)
+        group_names = [self._ensure_group(g) for g in sorted(set(groups))]
+        role = screen_role(screen_id)
+        try:
+            self.call("createRole", rolename=role, acls=screen_acls(screen_id))
+        except AccountExists:
+            # A leftover role from a deleted screen: make its ACLs exactly the current ones.
+            self.call("deleteRole", rolename=role)
+            self.call("createRole", rolename=role, acls=screen_acls(screen_id))
+        password = secrets.token_urlsafe(32)
+        self.call(
+            "createClient",
+            username=screen_id,
+            password=password,
+            textname=f"screen {screen_id}",
+            roles=[{"rolename": role}],
+            groups=[{"groupname": name} for name in group_names],
+        )
+        return ScreenCredentials(username=screen_id, password=password)
+
+    def add_screens(self, screen_ids: Sequence[str], *, groups: Iterable[str] = ()) -> list[ScreenCredentials]:
+        """Create many new screen accounts in a few round trips (site roll-out, benchmarks)."""
+        group_names = [self._ensure_group(g) for g in sorted(set(groups))]
+        creds = [ScreenCredentials(check_id(s), secrets.token_urlsafe(32)) for s in screen_ids]
+        for start in range(0, len(creds), 100):
+            batch = creds[start : start + 100]
+            self.call_many(
+                [{"command": "createRole", "rolename": screen_role(c.username), "acls": screen_acls(c.username)} for c in batch]
+                + [
+                    {
+                        "command": "createClient",
+                        "username": c.username,
+                        "password": c.password,
+                        "textname": f"screen {c.username}",
+                        "roles": [{"rolename": screen_role(c.username)}],
+                        "groups": [{"groupname": n} for n in group_names],
+                    }
+                    for c in batch
+                ]
+            )
+        return creds
+
+    def reset_password(self, screen_id: str) -> ScreenCredentials:
+        """New password for a re-enrolled player; the old one stops working for new logins."""
+        password = secrets.token_urlsafe(32)
+        self.call("setClientPassword", username=check_id(screen_id), password=password)
+        return ScreenCredentials(username=screen_id, password=password)
+
+    def set_screen_groups(self, screen_id: str, groups: Sequence[str]) -> None:
+        """Replace a screen's groups; dynsec kicks its session, so it reconnects under the new grants."""
+        names = [self._ensure_group(g) for g in sorted(set(groups))]
+        self.call("modifyClient", username=check_id(screen_id), groups=[{"groupname": n} for n in names])
+
+    def screen_groups(self, screen_id: str) -> list[str]:
+        """The groups the broker currently holds for a screen."""
+        client = self.call("getClient", username=check_id(screen_id))["data"]["client"]
+        return sorted(g["groupname"].removeprefix("group-") for g in client.get("groups", []))
+
+    def is_enabled(self, screen_id: str) -> bool:
+        """Whether the screen may log in at all."""
+        client = self.call("getClient", username=check_id(screen_id))["data"]["client"]
+        return not client.get("disabled", False)
+
+    def revoke_screen(self, screen_id: str) -> None:
+        """Cut a screen off now: dynsec disables the account and kicks its live session."""
+        self.call("disableClient", username=check_id(screen_id))
+
+    def restore_screen(self, screen_id: str) -> None:
+        """Let a revoked screen log in again (with its current password)."""
+        self.call("enableClient", username=check_id(screen_id))
+
+    def delete_screen(self, screen_id: str) -> None:
+        """Remove the account and its role when the screen is decommissioned."""
+        self.call("deleteClient", username=check_id(screen_id))
+        try:
+            self.call("deleteRole", rolename=screen_role(screen_id))
+        except AccountNotFound:
+            pass
+
+    def list_screens(self) -> list[str]:
+        """Usernames of all screen accounts (the server's own is not one)."""
+        names = self.call("listClients", verbose=False, count=-1, offset=0)["data"]["clients"]
+        return sorted(n for n in names if n != self._params.username)

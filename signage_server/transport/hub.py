@@ -1,0 +1,252 @@
+"""The server's MQTT side: publish manifests, alerts and commands; receive screens' reports as models."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from pydantic import JsonValue
+
+from signage_core.protocol import (
+    SPECS,
+    AlertAck,
+    BrokerParams,
+    Heartbeat,
+    PlayLogAck,
+    PlayLogBatch,
+    ProtocolError,
+    ScreenshotHeader,
+    Status,
+    TopicKind,
+    all_screens_filter,
+    decode,
+    decode_frame,
+    encode,
+    encode_envelope,
+    group_alert_topic,
+    parse_screen_topic,
+    screen_topic,
+)
+from signage_server.transport.mqtt_client import make_client
+
+log = logging.getLogger(__name__)
+
+Envelope = dict[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportHandlers:
+    """What the server does with each report; the DB-backed services supply these later."""
+
+    on_status: Callable[[str, Status, datetime], None] | None = None
+    on_heartbeat: Callable[[str, Heartbeat, datetime], None] | None = None
+    # Returns the record ids it stored durably; only those are acknowledged to the player.
+    on_playlog: Callable[[str, PlayLogBatch, datetime], Iterable[str]] | None = None
+    on_alert_ack: Callable[[str, AlertAck, datetime], None] | None = None
+    on_screenshot: Callable[[str, ScreenshotHeader, bytes, datetime], None] | None = None
+
+
+_INBOUND = (TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.PLAYLOG, TopicKind.ALERT_ACK, TopicKind.SCREENSHOT)
+
+
+class ServerHub:
+    """One broker connection for everything the server says to screens and hears from them."""
+
+    def __init__(
+        self,
+        params: BrokerParams,
+        handlers: ReportHandlers,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        publish_timeout_s: float = 10.0,
+    ) -> None:
+        self._params = params
+        self._handlers = handlers
+        self._clock = clock
+        self._publish_timeout_s = publish_timeout_s
+        self._subscribed = threading.Event()
+        self.rejected = 0  # reports refused as malformed or claiming another screen's id
+        self._client = make_client(params, f"signage-hub-{uuid.uuid4().hex[:8]}")
+        self._client.max_inflight_messages_set(100)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(1, 30)
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Connect and subscribe to all screens' reports; raises if the broker refuses."""
+        self._client.connect(self._params.host, self._params.port, keepalive=30)
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout_s):
+            self.stop()
+            raise RuntimeError(f"server hub could not subscribe on {self._params.url()}")
+
+    def stop(self) -> None:
+        """Disconnect and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> ServerHub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- outbound
+
+    def _publish(self, topic: str, kind: TopicKind, payload: bytes) -> None:
+        spec = SPECS[kind]
+        info = self._client.publish(topic, payload, qos=spec.qos, retain=spec.retained)
+        info.wait_for_publish(timeout=self._publish_timeout_s)
+        if not info.is_published():
+            raise RuntimeError(f"broker did not acknowledge {topic} within {self._publish_timeout_s}s")
+
+    def publish_manifest(self, screen_id: str, envelope: Envelope) -> None:
+        """Retained QoS 1, waiting for the broker's ack, so a player that connects later gets it."""
+        self._publish(screen_topic(screen_id, TopicKind.MANIFEST), TopicKind.MANIFEST, encode_envelope(envelope))
+
+    def clear_manifest(self, screen_id: str) -> None:
+        """Remove the retained manifest of a decommissioned screen."""
+        self._publish(screen_topic(screen_id, TopicKind.MANIFEST), TopicKind.MANIFEST, b"")
+
+    def publish_alert(self, group: str, envelope: Envelope) -> None:
+        """Retained, so a screen that comes online during the alert still shows it (until it expires)."""
+        self._publish(group_alert_topic(group), TopicKind.GROUP_ALERT, encode_envelope(envelope))
+
+    def clear_alert(self, group: str) -> None:
+        """Drop the retained alert after a withdrawal or expiry so newcomers do not get it."""
+        self._publish(group_alert_topic(group), TopicKind.GROUP_ALERT, b"")
+
+    def send_command(self, screen_id: str, envelope: Envelope) -> None:
+        """A signed command for one screen; not retained, so an offline screen misses it by design."""
+        self._publish(screen_topic(screen_id, TopicKind.COMMAND), TopicKind.COMMAND, encode_envelope(envelope))
+
+    # -- inbound
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("server hub refused by broker: %s", reason)
+            return
+        # Subscribed here so a broker restart restores them.
+        client.subscribe([(all_screens_filter(kind), SPECS[kind].qos) for kind in _INBOUND])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: Any, props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("server hub subscriptions refused: %s", reasons)
+            return
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        received_at = self._clock()
+        try:
+            self.handle(msg.topic, bytes(msg.payload), received_at)
+        except ProtocolError as exc:
+            self.rejected += 1
+            log.warning("rejected report on %s: %s", msg.topic, exc)
+        except Exception:  # a failing handler must not take the hub down
+            log.exception("handler for %s failed", msg.topic)
+
+    def handle(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        """Parse one report, check it speaks for the screen whose topic it came on, dispatch it."""
+        screen_id, kind = parse_screen_topic(topic)
+        h = self._handlers
+        if kind is TopicKind.STATUS:
+            if not payload:
+                return  # a cleared retained status
+            status = decode(Status, payload)
+            _same_screen(screen_id, status.screen_id)
+            if h.on_status:
+                h.on_status(screen_id, status, received_at)
+        elif kind is TopicKind.HEARTBEAT:
+            beat = decode(Heartbeat, payload)
+            _same_screen(screen_id, beat.screen_id)
+            if h.on_heartbeat:
+                h.on_heartbeat(screen_id, beat, received_at)
+        elif kind is TopicKind.PLAYLOG:
+            batch = decode(PlayLogBatch, payload)
+            _same_screen(screen_id, batch.screen_id)
+            if h.on_playlog:
+                stored = list(h.on_playlog(screen_id, batch, received_at))
+                if stored:
+                    self._client.publish(
+                        screen_topic(screen_id, TopicKind.PLAYLOG_ACK),
+                        encode(PlayLogAck(record_ids=stored)),
+                        qos=SPECS[TopicKind.PLAYLOG_ACK].qos
+                    )
+        elif kind is TopicKind.ALERT_ACK:
+            alert_ack = decode(AlertAck, payload)
+            if h.on_alert_ack:
+                h.on_alert_ack(screen_id, alert_ack, received_at)
+        elif kind is TopicKind.SCREENSHOT:
+            header, image = decode_frame(ScreenshotHeader, payload)
+            if h.on_screenshot:
+                h.on_screenshot(screen_id, header, image, received_at)
+        else:
+            raise ProtocolError(f"the server does not take {kind.value} messages")
+
+
+def _same_screen(topic_screen: str, payload_screen: str) -> None:
+    if topic_screen != payload_screen:
+        raise ProtocolError(f"payload says screen {payload_screen!r} but came on {topic_screen!r}'s topic")
+
+
+PresenceState = Literal["online", "offline", "unknown"]
+
+
+@dataclass(slots=True)
+class _Seen:
+    last_seen: datetime
+    state: PresenceState
+
+
+@dataclass(slots=True)
+class PresenceTracker:
+    """Last-seen per screen; offline on a last will or after `missed` heartbeats, whichever first."""
+
+    heartbeat_interval: timedelta
+    missed: int = 3
+    _screens: dict[str, _Seen] = field(default_factory=dict)
+
+    def record_status(self, screen_id: str, status: Status, received_at: datetime) -> None:
+        """A retained status or last will; only the receipt time is trusted for last-seen."""
+        seen = self._screens.get(screen_id)
+        last = seen.last_seen if seen else received_at
+        self._screens[screen_id] = _Seen(
+            last_seen=received_at if status.state == "online" else last, state=status.state
+        )
+
+    def record_heartbeat(self, screen_id: str, received_at: datetime) -> None:
+        """Any heartbeat means the screen is alive now."""
+        self._screens[screen_id] = _Seen(last_seen=received_at, state="online")
+
+    def last_seen(self, screen_id: str) -> datetime | None:
+        """When the server last heard from the screen, or None if never."""
+        seen = self._screens.get(screen_id)
+        return seen.last_seen if seen else None
+
+    def state(self, screen_id: str, now: datetime) -> PresenceState:
+        """Online only if it said so and has not gone quiet for `missed` heartbeat intervals."""
+        seen = self._screens.get(screen_id)
+        if seen is None:
+            return "unknown"
+        if seen.state == "online" and now - seen.last_seen > self.heartbeat_interval * self.missed:
+            return "offline"
+        return seen.state
+
+    def went_quiet(self, now: datetime) -> list[str]:
+        """Screens that claim online but missed their heartbeats: marked offline and returned."""
+        quiet = sorted(
+            sid
+            for sid, seen in self._screens.items()
+            if seen.state == "online" and now - seen.last_seen > self.heartbeat_interval * self.missed
+        )
+        for sid in quiet:
+            self._screens[sid].state = "offline"
+        return quiet
