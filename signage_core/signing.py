@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from signage_core.canonical import CanonicalError, canonical_json, loads_strict
@@ -276,10 +277,30 @@ class EnvelopeHeader(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    screen_id: str = Field(min_length=1)
+    # Exactly one of these: a manifest or command names its screen, an urgent alert (published
+    # once on group topics) lists every screen it was launched on.
+    screen_id: str | None = Field(default=None, min_length=1)
+    screen_ids: tuple[str, ...] | None = Field(default=None, min_length=1)
     version: int = Field(ge=1)
     issued_at: datetime
     expires_at: datetime
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EnvelopeHeader:
+        if (self.screen_id is None) == (self.screen_ids is None):
+            raise ValueError("exactly one of screen_id and screen_ids must be given")
+        return self
+
+    def addresses(self, screen_id: str) -> bool:
+        """Whether this envelope is meant for the given screen."""
+        if self.screen_ids is not None:
+            return screen_id in self.screen_ids
+        return self.screen_id == screen_id
+
+    def target_label(self) -> str:
+        if self.screen_ids is not None:
+            return f"screens {', '.join(self.screen_ids)}"
+        return f"screen {self.screen_id!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,9 +509,9 @@ def verify_envelope(
         raise VerificationError(Rejection.MALFORMED, "issued_at and expires_at must carry a timezone")
     if header.expires_at <= header.issued_at:
         raise VerificationError(Rejection.MALFORMED, "expires_at is not after issued_at")
-    if header.screen_id != screen_id:
+    if not header.addresses(screen_id):
         raise VerificationError(
-            Rejection.WRONG_SCREEN, f"addressed to screen {header.screen_id!r}, this is {screen_id!r}"
+            Rejection.WRONG_SCREEN, f"addressed to {header.target_label()}, this is {screen_id!r}"
         )
     if now < header.issued_at - max_clock_skew:
         raise VerificationError(

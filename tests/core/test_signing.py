@@ -202,6 +202,37 @@ def test_other_screens_manifest_is_rejected(key: SigningKey, trust: TrustStore) 
     assert rejected(raw, trust) is Rejection.WRONG_SCREEN
 
 
+def alert_body(screens: tuple[str, ...]) -> dict[str, object]:
+    b = body()
+    del b["screen_id"]
+    b["screen_ids"] = list(screens)
+    return b
+
+
+def test_alert_listing_this_screen_is_accepted(key: SigningKey, trust: TrustStore) -> None:
+    raw = sign_envelope(EnvelopeKind.ALERT, alert_body(("hoang-dieu-1", SCREEN)), key).to_json()
+    verified = check(raw, trust, kind=EnvelopeKind.ALERT)
+    assert verified.header.screen_ids == ("hoang-dieu-1", SCREEN)  # type: ignore[attr-defined]
+
+
+def test_alert_for_other_screens_is_wrong_screen(key: SigningKey, trust: TrustStore) -> None:
+    raw = sign_envelope(EnvelopeKind.ALERT, alert_body(("hoang-dieu-1",)), key).to_json()
+    with pytest.raises(VerificationError) as caught:
+        check(raw, trust, kind=EnvelopeKind.ALERT)
+    assert caught.value.reason is Rejection.WRONG_SCREEN
+
+
+@pytest.mark.parametrize("targets", ["both", "neither"])
+def test_header_needs_exactly_one_target(key: SigningKey, trust: TrustStore, targets: str) -> None:
+    b = body()
+    if targets == "both":
+        b["screen_ids"] = [SCREEN]
+    else:
+        del b["screen_id"]
+    raw = sign_envelope(EnvelopeKind.MANIFEST, b, key).to_json()
+    assert rejected(raw, trust) is Rejection.MALFORMED
+
+
 @pytest.mark.parametrize(("version", "last"), [(2, 2), (2, 5)])
 def test_equal_or_lower_version_is_rejected(key: SigningKey, trust: TrustStore, version: int, last: int) -> None:
     raw = sign_envelope(EnvelopeKind.MANIFEST, body(version=version), key).to_json()
