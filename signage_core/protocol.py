@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from signage_core.languages import Language
+
 PREFIX = "signage/v1"
 # A screen or group id becomes a topic level and a broker username: no '/', '+', '#', '$'.
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -220,9 +222,14 @@ class PlayRecord(_Wire):
 
     record_id: str = Field(min_length=1, max_length=64)
     slide_id: str = Field(min_length=1, max_length=128)
+    # Reports count airtime per playlist (campaign) and per language: both travel with each play.
+    playlist_id: str | None = Field(default=None, max_length=128)
+    language: Language
     manifest_version: str = Field(min_length=1, max_length=128)
     started_at: AwareDatetime
     duration_ms: int = Field(ge=0)
+    # The exact pixels shown (signage_core.render.frame_hash): proof of what was on screen.
+    frame_hash: Sha256
 
 
 class PlayLogBatch(_Wire):

@@ -80,7 +80,7 @@ def test_reports_arrive_as_models_and_play_records_are_acknowledged(hub_and_play
     acks: queue.Queue[bytes] = queue.Queue()
     link.on(p.TopicKind.PLAYLOG_ACK, lambda topic, payload: acks.put(payload))
     records = [
-        p.PlayRecord(record_id=rid, slide_id="s1", manifest_version="m1", started_at=T0, duration_ms=8000)
+        p.PlayRecord(record_id=rid, slide_id="s1", language="vi", manifest_version="m1", started_at=T0, duration_ms=8000, frame_hash="0" * 64)
         for rid in ("r1", "r2", "fail-3")
     ]
     link.publish(p.TopicKind.PLAYLOG, p.encode(p.PlayLogBatch(screen_id=link.screen_id, records=records)))
