@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import socket
 import time
 import uuid
@@ -543,3 +545,42 @@ def test_broker_params_of_the_server_are_not_a_screens(live: Live) -> None:
         assert live.transport.params.username != answer["username"]
     finally:
         client.close()
+
+
+def test_manifests_are_republished_when_the_managed_broker_is_killed(tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Persistence saves once a second; the on_restart hook puts back what a kill -9 lost."""
+    _require_mosquitto()
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade_to_head(engine)
+    settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,
+                        mqtt_port=free_port(), mqtt_bind_host="127.0.0.1")
+    app = create_app(settings, engine=engine)
+    with TestClient(app):
+        transport: TransportService = app.state.transport
+        assert transport.broker is not None and transport.accounts is not None and transport.params is not None
+        creds = transport.accounts.add_screen("77", groups=["s77"])
+        envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": "77", "version": 5},
+                                 load_or_create_private_key(settings.signing_key_path))
+        transport.publish_manifest("77", envelope.to_json())
+        old_pid = transport.broker.pid
+        assert old_pid is not None
+        caplog.set_level("INFO", logger="signage_server.transport.service")
+        os.kill(old_pid, signal.SIGKILL)  # at once: the retained message may not be on disk yet
+        eventually(lambda: transport.broker is not None and transport.broker.restarts == 1, timeout=10)
+        transport.broker.wait_ready()
+        params = transport.params.with_credentials(creds.username, creds.password)
+
+        def retained() -> bytes | None:
+            client = RawClient(params)
+            try:
+                if client.connect().is_failure or not client.subscribe(manifest_topic("77")):
+                    return None
+                msg = client.receive(1)
+                return msg.payload if msg is not None else None
+            finally:
+                client.close()
+
+        assert eventually(retained, timeout=10) == envelope.to_json()
+        assert "republished 1 retained manifests" in caplog.text
+    engine.dispose()
