@@ -188,6 +188,14 @@ def clear_expired(session: Session, *, publisher: AlertPublisher, now: datetime)
     return [a.id or 0 for a in due]
 
 
+def republish_active(session: Session, *, publisher: AlertPublisher, now: datetime) -> int:
+    """After a broker restart: put each running alert back in its topics' retained slots."""
+    active = session.exec(select(Alert).where(col(Alert.withdrawn_at).is_(None), col(Alert.expires_at) > now)).all()
+    topics = sorted({t for a in active for t in a.topics})
+    _settle(session, topics, publisher, now=now, excluding=None)
+    return len(topics)
+
+
 def record_ack(session: Session, *, screen_id: int, ack: AlertAck, received_at: datetime) -> AlertTarget | None:
     """The first ack of a targeted screen counts; repeats and strays are ignored (None)."""
     if not ack.alert_id.isdigit():

@@ -166,6 +166,11 @@ class TransportService:
             except (RuntimeError, ProtocolError) as exc:
                 log.error("could not republish manifest of screen %s: %s", screen_id, exc)
         log.info("republished %d retained manifests after a broker restart", len(payloads))
+        try:
+            with self._sessions() as session:
+                alerts.republish_active(session, publisher=self, now=self._clock())
+        except Exception:  # the next launch or withdrawal settles the topics again
+            log.exception("could not republish active alerts after a broker restart")
 
     # -- alerts (AlertPublisher)
 

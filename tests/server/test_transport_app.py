@@ -584,3 +584,28 @@ def test_manifests_are_republished_when_the_managed_broker_is_killed(tmp_path: P
         assert eventually(retained, timeout=10) == envelope.to_json()
         assert "republished 1 retained manifests" in caplog.text
     engine.dispose()
+
+
+def test_missing_mosquitto_stops_the_start_with_install_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from signage_server.transport import broker as broker_module
+
+    monkeypatch.setattr(broker_module.shutil, "which", lambda *a, **k: None)
+    settings = Settings(data_dir=tmp_path, secret_key=TEST_SECRET, mqtt_port=free_port(), mqtt_bind_host="127.0.0.1")
+    with pytest.raises(broker_module.BrokerNotInstalled, match="apt-get install mosquitto.*SIGNAGE_MQTT_URL"), \
+            TestClient(create_app(settings)):
+        pass
+
+
+def test_telemetry_and_alert_routes_need_a_login_but_enrol_does_not(live: Live) -> None:
+    for method, path in (("GET", "/api/v1/screens/status"), ("GET", f"/api/v1/screens/{live.ids['screen']}/status"),
+                         ("GET", f"/api/v1/screens/{live.ids['screen']}/screenshot"), ("GET", "/api/v1/playlog"),
+                         ("GET", "/api/v1/alert-templates"), ("POST", "/api/v1/alerts"), ("GET", "/api/v1/alerts/1"),
+                         ("POST", "/api/v1/alerts/1/withdraw"),
+                         ("POST", f"/api/v1/screens/{live.ids['screen']}/enrolment-code")):
+        r = live.client.request(method, path)
+        assert r.status_code == 401, (path, r.text)
+    assert enrol(live, "ZZZZ-ZZZZ-ZZZZ-ZZZZ").status_code == 400  # judged on the code, no login asked
+    missing = live.client.get(f"/api/v1/screens/{live.ids['spare_screen']}/screenshot", headers=live.as_("operator"))
+    assert missing.status_code == 404 and error_code(missing) == "not_found"
+    naive = live.client.get("/api/v1/playlog", params={"from": "2026-03-01T00:00:00"}, headers=live.as_("operator"))
+    assert naive.status_code == 422 and naive.json()["error"]["details"]["field"] == "from"
