@@ -78,6 +78,7 @@ class TransportService:
         self.accounts: DynsecAccounts | None = None
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
+        self._latest_envelope: Callable[[Session, int], bytes | None] | None = None
         self._retained: dict[str, bytes] = {}  # manifest topic owner -> last payload, for broker restarts
         self._retained_lock = threading.Lock()
         self._stop = threading.Event()
@@ -155,11 +156,18 @@ class TransportService:
             self._retained[screen_id] = envelope_json
 
     def republish(self) -> None:
-        """Broker restart hook: put back every manifest published since start (persistence may lag ~1 s)."""
+        """Broker restart hook: put back every screen's manifest (persistence may lag ~1 s) and running alerts."""
         with self._retained_lock:
             payloads = dict(self._retained)
         if self.hub is None:
             return
+        if self._latest_envelope is not None:
+            # The database knows manifests published before this process started; memory does not.
+            with self._sessions() as session:
+                for screen in session.exec(select(Screen).where(Screen.enrolment == Enrolment.ENROLLED)).all():
+                    payload = self._latest_envelope(session, screen.id or 0)
+                    if payload is not None:
+                        payloads[screen_wire_id(screen.id or 0)] = payload
         for screen_id, payload in payloads.items():
             try:
                 self.hub.publish_manifest(screen_id, decode_envelope(payload))
@@ -171,6 +179,36 @@ class TransportService:
                 alerts.republish_active(session, publisher=self, now=self._clock())
         except Exception:  # the next launch or withdrawal settles the topics again
             log.exception("could not republish active alerts after a broker restart")
+
+    def use_manifests(
+        self,
+        *,
+        latest_envelope: Callable[[Session, int], bytes | None],
+        assets: Callable[[Session, int], frozenset[str]],
+    ) -> None:
+        """Wire in the manifest compiler: what a screen may fetch, and what to republish after a restart."""
+        self._latest_envelope = latest_envelope
+
+        def may_fetch(wire_id: str, sha256: str) -> bool:
+            try:
+                screen_id = parse_screen_wire_id(wire_id)
+            except ProtocolError:
+                return False
+            with self._sessions() as session:
+                return sha256 in assets(session, screen_id)
+
+        self.may_fetch = may_fetch
+
+    def on_manifests(self, screen_ids: Iterable[str | int]) -> None:
+        """manifest_events subscriber: publish each screen's newest envelope after its commit."""
+        if self._latest_envelope is None or self.hub is None:
+            return
+        for screen_id in screen_ids:
+            wire = str(screen_id)
+            with self._sessions() as session:
+                payload = self._latest_envelope(session, parse_screen_wire_id(wire))
+            if payload is not None:
+                self.publish_manifest(wire, payload)
 
     # -- alerts (AlertPublisher)
 

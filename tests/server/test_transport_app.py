@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import signal
@@ -22,7 +23,9 @@ from sqlmodel import Session, select
 
 from signage_core.protocol import (
     AlertAck,
+    AssetRequest,
     BrokerParams,
+    ChunkHeader,
     Heartbeat,
     PlayLogAck,
     PlayLogBatch,
@@ -30,7 +33,10 @@ from signage_core.protocol import (
     ScreenshotHeader,
     Status,
     alert_ack_topic,
+    asset_chunk_topic,
+    asset_request_topic,
     decode,
+    decode_frame,
     encode,
     encode_frame,
     group_alert_topic,
@@ -609,3 +615,40 @@ def test_telemetry_and_alert_routes_need_a_login_but_enrol_does_not(live: Live) 
     assert missing.status_code == 404 and error_code(missing) == "not_found"
     naive = live.client.get("/api/v1/playlog", params={"from": "2026-03-01T00:00:00"}, headers=live.as_("operator"))
     assert naive.status_code == 422 and naive.json()["error"]["details"]["field"] == "from"
+
+
+def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> None:
+    """use_manifests + on_manifests: what the lead wires to manifests.service and manifest_events."""
+    screen_id, answer = enrolled(live)
+    wire = answer["screen_id"]
+    data = b"asset bytes " * 1000
+    sha = hashlib.sha256(data).hexdigest()
+    live.app.state.asset_store.put(data, sha)
+    other = hashlib.sha256(b"not referenced").hexdigest()
+    live.app.state.asset_store.put(b"not referenced", other)
+    envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": wire, "version": 2},
+                             load_or_create_private_key(live.settings.signing_key_path)).to_json()
+    transport = live.transport
+    saved = transport.may_fetch
+    transport.use_manifests(latest_envelope=lambda s, sid: envelope if sid == screen_id else None,
+                            assets=lambda s, sid: frozenset({sha}) if sid == screen_id else frozenset())
+    client = player(answer)
+    try:
+        assert client.subscribe(manifest_topic(wire)) and client.subscribe(asset_chunk_topic(wire))
+        transport.on_manifests([wire])
+        got = client.receive(5)
+        assert got is not None and got.payload == envelope
+        for request_id, digest in (("ok", sha), ("no", other)):
+            client.publish(asset_request_topic(wire), encode(AssetRequest(
+                request_id=request_id, sha256=digest, offset=0, length=65536)))
+            msg = client.receive(5)
+            assert msg is not None
+            header, body = decode_frame(ChunkHeader, msg.payload)
+            if request_id == "ok":
+                assert header.error is None and body == data[:65536][: header.length] and header.total_size == len(data)
+            else:
+                assert header.error is not None and "not in screen" in header.error and body == b""
+    finally:
+        client.close()
+        transport.may_fetch = saved
+        transport._latest_envelope = None
