@@ -652,3 +652,21 @@ def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> No
         client.close()
         transport.may_fetch = saved
         transport._latest_envelope = None
+
+
+def test_external_broker_is_used_with_the_admin_account_from_settings(tmp_path: Path, broker: Any) -> None:
+    admin = broker.params()
+    settings = Settings(data_dir=tmp_path, secret_key=TEST_SECRET, mqtt_url=broker.url(),
+                        mqtt_username=admin.username, mqtt_password=admin.password,
+                        mqtt_public_url="mqtt://gate.example.vn:1883")
+    app = create_app(settings)
+    with TestClient(app):
+        transport: TransportService = app.state.transport
+        assert transport.broker is None and transport.public_url == "mqtt://gate.example.vn:1883"
+        assert transport.hub is not None and transport.accounts is not None
+        creds = transport.accounts.add_screen("4242")
+        assert "4242" in transport.accounts.list_screens()
+        client = RawClient(admin.with_credentials(creds.username, creds.password))
+        assert not client.connect().is_failure
+        client.close()
+    assert broker.pid is not None  # an external broker is not ours to stop
