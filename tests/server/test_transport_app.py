@@ -670,3 +670,14 @@ def test_external_broker_is_used_with_the_admin_account_from_settings(tmp_path: 
         assert not client.connect().is_failure
         client.close()
     assert broker.pid is not None  # an external broker is not ours to stop
+
+
+def test_deleting_a_group_takes_its_alert_topic_from_member_accounts(live: Live) -> None:
+    r = live.client.post("/api/v1/groups", json={"name": f"tmp-{uuid.uuid4().hex[:6]}"}, headers=live.as_("admin"))
+    gid = r.json()["id"]
+    screen_id, _ = enrolled(live, group=False)
+    live.client.patch(f"/api/v1/screens/{screen_id}", json={"group_ids": [gid]}, headers=live.as_("admin"))
+    assert live.transport.accounts is not None
+    assert live.transport.accounts.screen_groups(str(screen_id)) == sorted([f"g{gid}", f"s{screen_id}"])
+    assert live.client.delete(f"/api/v1/groups/{gid}", headers=live.as_("admin")).status_code == 204
+    assert live.transport.accounts.screen_groups(str(screen_id)) == [f"s{screen_id}"]
