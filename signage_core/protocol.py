@@ -215,6 +215,10 @@ class Heartbeat(_Wire):
     cache_bytes: int = Field(default=0, ge=0)
     disk_free_bytes: int | None = Field(default=None, ge=0)
     temperature_c: float | None = None
+    current_language: str | None = Field(default=None, max_length=8)
+    frame_hash: Sha256 | None = None
+    stale: bool = False  # playing past the manifest horizon
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 class PlayRecord(_Wire):

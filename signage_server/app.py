@@ -13,18 +13,22 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 
 from signage_server import exception_handlers
+from signage_server.alerts.routes import router as alerts_router
 from signage_server.assets.routes import router as assets_router
 from signage_server.assets.store import AssetStore
 from signage_server.audit.routes import router as audit_router
 from signage_server.captions.routes import router as captions_router
 from signage_server.config import Settings
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
+from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.health import router as health_router
 from signage_server.middleware import BodyLimitMiddleware
 from signage_server.playlists.routes import router as playlists_router
 from signage_server.schedules.routes import router as schedules_router
 from signage_server.screens.routes import router as screens_router
 from signage_server.slides.routes import router as slides_router
+from signage_server.telemetry.routes import router as telemetry_router
+from signage_server.transport.service import TransportService
 from signage_server.users.routes import router as users_router
 from signage_server.users.views import router as users_views
 
@@ -49,7 +53,18 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             upgrade_to_head(engine)
-        yield
+        if settings.mqtt_enabled:
+            # Fails the start with a clear message (no mosquitto, port taken, broker refused us).
+            transport = TransportService(settings, sessions=app.state.session_factory, clock=clock,
+                                         path_for=_existing(app.state.asset_store))
+            transport.start()
+            app.state.transport = transport
+        try:
+            yield
+        finally:
+            if app.state.transport is not None:
+                app.state.transport.stop()
+                app.state.transport = None
 
     app = FastAPI(
         title="Border-gate signage controller",
@@ -64,6 +79,7 @@ def create_app(
     app.state.clock = clock
     app.state.secret_key = secret_key
     app.state.asset_store = AssetStore(settings.assets_dir)
+    app.state.transport = None  # TransportService while the lifespan runs with MQTT enabled
     app.state.templates = Jinja2Templates(
         env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
 
@@ -76,10 +92,21 @@ def create_app(
     exception_handlers.register(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for router in (users_router, screens_router, assets_router, slides_router, captions_router,
+    # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
+    for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router, assets_router, slides_router, captions_router,
                    playlists_router, schedules_router, audit_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
     return app
+
+
+def _existing(store: AssetStore) -> Callable[[str], Path | None]:
+    """The chunk server's view of the asset store: a path only for assets the server really holds."""
+
+    def path_for(sha256: str) -> Path | None:
+        path = store.path_for(sha256)
+        return path if path.is_file() else None
+
+    return path_for

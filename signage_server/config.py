@@ -24,7 +24,25 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./var")
     database_url: str | None = None
+    # Unset: the server runs its own Mosquitto; set: mqtt:// or mqtts:// of an external broker.
     mqtt_url: str | None = None
+    mqtt_enabled: bool = True
+    mqtt_port: int = Field(default=1883, ge=0, le=65535)
+    # Where the managed broker listens; players at the sites must reach it, hence all interfaces.
+    mqtt_bind_host: str = "0.0.0.0"  # noqa: S104 - the broker is meant to be reached from the sites
+    # The broker address handed to enrolling players, as seen from the sites.
+    mqtt_public_url: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: str | None = None
+    mqtt_certfile: str | None = None
+    mqtt_keyfile: str | None = None
+    mqtt_tls_insecure: bool = False
+    heartbeat_interval_s: int = Field(default=30, gt=0)
+    heartbeats_missed_offline: int = Field(default=3, gt=0)
+    enrolment_code_hours: int = Field(default=24, gt=0)
+    enrol_window_minutes: int = Field(default=15, gt=0)
+    enrol_max_failures_per_address: int = Field(default=10, gt=0)
     secret_key: SecretStr | None = None
     dev: bool = False
     migrate_on_start: bool = True
@@ -40,6 +58,18 @@ class Settings(BaseSettings):
     @property
     def assets_dir(self) -> Path:
         return self.data_dir / "assets"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_dir / "keys" / "manifest-signing.pem"
+
+    @property
+    def screenshots_dir(self) -> Path:
+        return self.data_dir / "screenshots"
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the SQLite file in the data dir so a bare install just works."""

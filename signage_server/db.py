@@ -80,7 +80,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE: a read-then-write transaction waits for a concurrent writer (the MQTT hub's
+            # thread) instead of failing at once with "database is locked" when it upgrades.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -1,8 +1,10 @@
 """Every table, imported in one place so metadata is complete for Alembic and tests."""
 
+from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
 from signage_server.assets.models import Asset
 from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import Caption, CaptionState
+from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
 from signage_server.playlists.models import Playlist, PlaylistItem
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens.models import (
@@ -15,9 +17,24 @@ from signage_server.screens.models import (
     Site,
 )
 from signage_server.slides.models import Slide
+from signage_server.telemetry.models import (
+    PlayLogEntry,
+    ScreenHeartbeat,
+    ScreenPresence,
+    ScreenScreenshot,
+)
 from signage_server.users.models import ApiToken, LoginAttempt, LoginSession, Role, User
 
 __all__ = [
+    "Alert",
+    "AlertTarget",
+    "AlertTemplate",
+    "EnrolmentAttempt",
+    "EnrolmentCode",
+    "PlayLogEntry",
+    "ScreenHeartbeat",
+    "ScreenPresence",
+    "ScreenScreenshot",
     "ApiToken",
     "Asset",
     "AuditEvent",

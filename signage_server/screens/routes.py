@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from signage_server.deps import CurrentUser, NowDep, SessionDep
 from signage_server.errors import Invalid
@@ -21,6 +21,7 @@ from signage_server.screens.schemas import (
     SiteRead,
     SiteUpdate,
 )
+from signage_server.transport.hooks import screen_changed
 
 router = APIRouter(tags=["screens"])
 
@@ -83,8 +84,13 @@ def update_group(group_id: int, body: GroupUpdate, session: SessionDep, user: Cu
 
 
 @router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_group(group_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
+def delete_group(group_id: int, request: Request, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
+    members = {s.id or 0: [g.id or 0 for g in s.groups] for s in service.get_group(session, group_id=group_id).screens}
     service.delete_group(session, actor=user, group_id=group_id, now=now)
+    for screen_id, before in members.items():
+        screen = service.get_screen(session, screen_id=screen_id)
+        session.refresh(screen, ["groups"])
+        screen_changed(request, session, screen, groups_before=before)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -106,20 +112,24 @@ def get_screen(screen_id: int, session: SessionDep, user: CurrentUser) -> Screen
 
 
 @router.patch("/screens/{screen_id}")
-def update_screen(screen_id: int, body: ScreenUpdate, session: SessionDep, user: CurrentUser, now: NowDep) -> ScreenRead:
+def update_screen(screen_id: int, body: ScreenUpdate, request: Request, session: SessionDep, user: CurrentUser,
+                  now: NowDep) -> ScreenRead:
     fields = body.model_dump(exclude_unset=True)
     for key in ("site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
                 "languages", "foreign_ratio", "group_ids"):
         if key in fields and fields[key] is None:
             raise Invalid(f"{key} cannot be null", field=key)
+    before = [g.id or 0 for g in service.get_screen(session, screen_id=screen_id).groups]
     screen = service.update_screen(session, actor=user, screen_id=screen_id, fields=fields, now=now)
+    screen_changed(request, session, screen, groups_before=before)
     return _screen_out(screen)
 
 
 @router.put("/screens/{screen_id}/enrolment")
-def set_enrolment(screen_id: int, body: EnrolmentUpdate, session: SessionDep, user: CurrentUser,
+def set_enrolment(screen_id: int, body: EnrolmentUpdate, request: Request, session: SessionDep, user: CurrentUser,
                   now: NowDep) -> ScreenRead:
     screen = service.set_enrolment(session, actor=user, screen_id=screen_id, state=body.enrolment, now=now)
+    screen_changed(request, session, screen, groups_before=None)
     return _screen_out(screen)
 
 

@@ -60,7 +60,7 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: Path) -> None:
 
 
 def test_app_start_migrates(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, secret_key="s" * 40)
+    settings = Settings(data_dir=tmp_path, secret_key="s" * 40, mqtt_enabled=False)
     with TestClient(create_app(settings)) as client:  # the lifespan runs the migrations
         assert client.get("/readyz").status_code == 200
     assert (tmp_path / "signage.db").exists()

@@ -1,0 +1,228 @@
+"""Urgent alerts: launch a pre-approved template on screens, withdraw it, and see who confirmed and how fast."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from signage_core.protocol import AlertAck
+from signage_core.signing import EnvelopeKind, SigningKey, sign_envelope
+from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
+from signage_server.audit import service as audit
+from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.permissions import require_role
+from signage_server.screens.models import Enrolment, Screen, ScreenGroup
+from signage_server.transport.ids import group_wire_id, screen_wire_id, single_screen_group
+from signage_server.users.models import Role, User
+
+MAX_ALERT_DURATION = timedelta(days=7)
+# A withdrawal stays valid at least this long, so a player that reconnects a little later still obeys it.
+WITHDRAWAL_MIN_VALIDITY = timedelta(hours=1)
+
+
+class AlertPublisher(Protocol):
+    """What the alert service needs from the broker side (TransportService provides it)."""
+
+    def publish_alert(self, group: str, payload: bytes) -> None: ...
+
+    def clear_alert(self, group: str) -> None: ...
+
+
+def list_templates(session: Session) -> list[AlertTemplate]:
+    return list(session.exec(select(AlertTemplate).order_by(col(AlertTemplate.key))).all())
+
+
+def get_alert(session: Session, *, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("alert", alert_id)
+    return alert
+
+
+def _next_version(session: Session) -> int:
+    launched = session.exec(select(func.max(Alert.version))).one() or 0
+    withdrawn = session.exec(select(func.max(Alert.withdrawal_version))).one() or 0
+    return max(int(launched), int(withdrawn)) + 1
+
+
+def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> tuple[list[Screen], list[str]]:
+    """Targeted screens (revoked ones left out) and the alert topics that reach exactly them."""
+    chosen: dict[int, Screen] = {}
+    topics: list[str] = []
+    for gid in dict.fromkeys(group_ids):
+        group = session.get(ScreenGroup, gid)
+        if group is None:
+            raise NotFound("screen group", gid)
+        topics.append(group_wire_id(gid))
+        for screen in group.screens:
+            if screen.enrolment != Enrolment.REVOKED:
+                chosen[screen.id or 0] = screen
+    for sid in dict.fromkeys(screen_ids):
+        single = session.get(Screen, sid)
+        if single is None:
+            raise NotFound("screen", sid)
+        if single.enrolment == Enrolment.REVOKED:
+            raise Invalid(f"screen {sid} is revoked", field="screen_ids")
+        if sid not in chosen:
+            topics.append(single_screen_group(sid))
+            chosen[sid] = single
+    return sorted(chosen.values(), key=lambda s: s.id or 0), topics
+
+
+def _body(alert: Alert, *, action: str, version: int, issued_at: datetime, expires_at: datetime,
+          screen_ids: Iterable[int], template_key: str) -> dict[str, object]:
+    return {
+        "alert_id": str(alert.id),
+        "action": action,
+        "template": template_key,
+        "captions": dict(alert.captions),
+        "screen_ids": sorted(screen_wire_id(s) for s in screen_ids),
+        "version": version,
+        "issued_at": issued_at,
+        "expires_at": expires_at,
+    }
+
+
+def launch(
+    session: Session, *, actor: User, template_id: int, group_ids: list[int], screen_ids: list[int],
+    expires_at: datetime, key: SigningKey, publisher: AlertPublisher, now: datetime,
+) -> Alert:
+    """Sign one alert for every targeted screen and publish it retained on each target's alert topic."""
+    require_role(actor, Role.APPROVER)
+    template = session.get(AlertTemplate, template_id)
+    if template is None:
+        raise NotFound("alert template", template_id)
+    if not group_ids and not screen_ids:
+        raise Invalid("choose at least one screen or group", field="screen_ids")
+    if expires_at.tzinfo is None:
+        raise Invalid("expires_at needs a timezone", field="expires_at")
+    if expires_at <= now:
+        raise Invalid("expires_at must be in the future", field="expires_at")
+    if expires_at - now > MAX_ALERT_DURATION:
+        raise Invalid(f"an alert lasts at most {MAX_ALERT_DURATION.days} days", field="expires_at")
+    targets, topics = _resolve(session, group_ids=group_ids, screen_ids=screen_ids)
+    if not targets:
+        raise Invalid("the chosen groups hold no active screens", field="group_ids")
+    alert = Alert(template_id=template_id, version=_next_version(session), captions=dict(template.captions),
+                  group_ids=list(dict.fromkeys(group_ids)), screen_ids=list(dict.fromkeys(screen_ids)),
+                  topics=topics, issued_at=now, expires_at=expires_at, launched_by=actor.id, envelope="")
+    session.add(alert)
+    session.flush()
+    target_ids = [s.id or 0 for s in targets]
+    envelope = sign_envelope(EnvelopeKind.ALERT, _body(
+        alert, action="show", version=alert.version, issued_at=now, expires_at=expires_at,
+        screen_ids=target_ids, template_key=template.key), key)
+    alert.envelope = envelope.to_json().decode("utf-8")
+    session.add(alert)
+    for sid in target_ids:
+        session.add(AlertTarget(alert_id=alert.id or 0, screen_id=sid))
+    session.flush()
+    audit.record(session, actor=actor, action="alert.launch", entity="alert", entity_id=alert.id,
+                 before=None, after={"template": template.key, "version": alert.version, "topics": topics,
+                                     "screen_ids": target_ids, "expires_at": expires_at.isoformat()}, now=now)
+    payload = alert.envelope.encode("utf-8")
+    for topic in topics:
+        publisher.publish_alert(topic, payload)
+    return alert
+
+
+def _active_on(session: Session, topic: str, *, now: datetime, excluding: int | None) -> Alert | None:
+    active = session.exec(select(Alert).where(
+        col(Alert.withdrawn_at).is_(None), col(Alert.expires_at) > now).order_by(col(Alert.version).desc())).all()
+    return next((a for a in active if a.id != excluding and topic in a.topics), None)
+
+
+def _settle(session: Session, topics: Iterable[str], publisher: AlertPublisher, *, now: datetime,
+            excluding: int | None) -> None:
+    """Leave on each topic's retained slot the newest alert still running there, or nothing."""
+    for topic in topics:
+        other = _active_on(session, topic, now=now, excluding=excluding)
+        if other is not None:
+            publisher.publish_alert(topic, other.envelope.encode("utf-8"))
+        else:
+            publisher.clear_alert(topic)
+
+
+def withdraw(
+    session: Session, *, actor: User, alert_id: int, key: SigningKey, publisher: AlertPublisher, now: datetime
+) -> Alert:
+    """Publish a signed withdrawal to the screens that are listening, then drop the retained alert."""
+    require_role(actor, Role.APPROVER)
+    alert = get_alert(session, alert_id=alert_id)
+    if alert.withdrawn_at is not None:
+        raise Conflict(f"alert {alert_id} was already withdrawn at {alert.withdrawn_at.isoformat()}",
+                       details={"entity": "alert"})
+    version = _next_version(session)
+    template = session.get_one(AlertTemplate, alert.template_id)
+    targets = session.exec(select(AlertTarget.screen_id).where(AlertTarget.alert_id == alert_id)).all()
+    envelope = sign_envelope(EnvelopeKind.ALERT, _body(
+        alert, action="withdraw", version=version, issued_at=now,
+        expires_at=max(alert.expires_at, now + WITHDRAWAL_MIN_VALIDITY), screen_ids=targets,
+        template_key=template.key), key)
+    alert.withdrawn_at, alert.withdrawn_by, alert.withdrawal_version = now, actor.id, version
+    session.add(alert)
+    session.flush()
+    audit.record(session, actor=actor, action="alert.withdraw", entity="alert", entity_id=alert.id,
+                 before={"version": alert.version}, after={"withdrawal_version": version}, now=now)
+    payload = envelope.to_json()
+    for topic in alert.topics:
+        publisher.publish_alert(topic, payload)
+    _settle(session, alert.topics, publisher, now=now, excluding=alert.id)
+    return alert
+
+
+def clear_expired(session: Session, *, publisher: AlertPublisher, now: datetime) -> list[int]:
+    """Drop expired alerts' retained copies so a screen that connects later does not even receive them."""
+    due = session.exec(select(Alert).where(
+        col(Alert.withdrawn_at).is_(None), col(Alert.cleared_at).is_(None), col(Alert.expires_at) <= now)).all()
+    for alert in due:
+        _settle(session, alert.topics, publisher, now=now, excluding=alert.id)
+        alert.cleared_at = now
+        session.add(alert)
+    session.flush()
+    return [a.id or 0 for a in due]
+
+
+def republish_active(session: Session, *, publisher: AlertPublisher, now: datetime) -> int:
+    """After a broker restart: put each running alert back in its topics' retained slots."""
+    active = session.exec(select(Alert).where(col(Alert.withdrawn_at).is_(None), col(Alert.expires_at) > now)).all()
+    topics = sorted({t for a in active for t in a.topics})
+    _settle(session, topics, publisher, now=now, excluding=None)
+    return len(topics)
+
+
+def record_ack(session: Session, *, screen_id: int, ack: AlertAck, received_at: datetime) -> AlertTarget | None:
+    """The first ack of a targeted screen counts; repeats and strays are ignored (None)."""
+    if not ack.alert_id.isdigit():
+        return None
+    target = session.get(AlertTarget, (int(ack.alert_id), screen_id))
+    if target is None or target.acked_at is not None:
+        return None
+    alert = session.get_one(Alert, target.alert_id)
+    target.acked_at, target.shown_at, target.frame_hash = received_at, ack.shown_at, ack.frame_hash
+    target.latency_ms = max(0, round((received_at - alert.issued_at).total_seconds() * 1000))
+    session.add(target)
+    session.flush()
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReport:
+    alert: Alert
+    template: AlertTemplate
+    state: str  # active | expired | withdrawn
+    targets: list[tuple[AlertTarget, Screen]]
+
+
+def report(session: Session, *, alert_id: int, now: datetime) -> AlertReport:
+    """Which screens confirmed the alert and how fast, for the approver watching it go out."""
+    alert = get_alert(session, alert_id=alert_id)
+    rows = session.exec(select(AlertTarget, Screen).join(Screen, col(Screen.id) == col(AlertTarget.screen_id)).where(
+        AlertTarget.alert_id == alert_id).order_by(col(AlertTarget.screen_id))).all()
+    state = "withdrawn" if alert.withdrawn_at else ("expired" if now >= alert.expires_at else "active")
+    return AlertReport(alert, session.get_one(AlertTemplate, alert.template_id), state, [(t, s) for t, s in rows])

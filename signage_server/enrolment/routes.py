@@ -1,0 +1,46 @@
+"""HTTP for enrolment: admins issue codes, players trade a code for their credentials."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, status
+
+from signage_core.signing import load_or_create_private_key
+from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
+from signage_server.enrolment import service
+from signage_server.enrolment.schemas import EnrolmentCodeRead, EnrolRequest, EnrolResponse
+from signage_server.transport.ids import screen_alert_groups, screen_wire_id
+from signage_server.transport.service import BrokerUnavailable, TransportService
+
+router = APIRouter(tags=["enrolment"])
+
+
+@router.post("/screens/{screen_id}/enrolment-code", status_code=status.HTTP_201_CREATED)
+def issue_code(screen_id: int, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+               now: NowDep) -> EnrolmentCodeRead:
+    code, row = service.issue_code(session, actor=user, screen_id=screen_id, secret=request.app.state.secret_key,
+                                   ttl=timedelta(hours=settings.enrolment_code_hours), now=now)
+    return EnrolmentCodeRead(code=code, expires_at=row.expires_at)
+
+
+@router.post("/enrol")
+def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: SettingsDep,
+          now: NowDep) -> EnrolResponse:
+    """No login: the code is the credential. Broker account first, so a broker failure consumes no code."""
+    transport: TransportService | None = request.app.state.transport
+    if transport is None:
+        raise BrokerUnavailable("this server runs without MQTT (SIGNAGE_MQTT_ENABLED=false); players cannot enrol")
+    limits = service.EnrolLimits(window=timedelta(minutes=settings.enrol_window_minutes),
+                                 max_failures_per_address=settings.enrol_max_failures_per_address)
+    screen = service.redeem_code(session, code=body.code, address=client_address(request),
+                                 agent_version=body.agent_version, secret=request.app.state.secret_key,
+                                 limits=limits, now=now)
+    screen_id = screen.id or 0
+    group_ids = [g.id or 0 for g in screen.groups]
+    creds = transport.enrol_account(screen_id, group_ids)
+    key = load_or_create_private_key(settings.signing_key_path).public_key
+    return EnrolResponse(
+        screen_id=screen_wire_id(screen_id), broker_url=transport.public_url, username=creds.username,
+        password=creds.password, server_public_key=key.base64, key_id=key.key_id, fingerprint=key.fingerprint,
+        groups=screen_alert_groups(screen_id, group_ids), server_time=now)

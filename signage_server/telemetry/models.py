@@ -1,0 +1,69 @@
+"""What screens report: presence, the latest heartbeat, proof of play, the latest screenshot."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from signage_server.db import UTCDateTime
+
+
+class ScreenPresence(SQLModel, table=True):
+    __tablename__ = "screen_presence"
+
+    screen_id: int = Field(foreign_key="screens.id", primary_key=True, ondelete="CASCADE")
+    state: str = Field(sa_type=sa.String(16))  # online | offline
+    since: datetime = Field(sa_type=UTCDateTime)
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+    agent_version: str | None = Field(default=None, sa_type=sa.String(64))
+
+
+class ScreenHeartbeat(SQLModel, table=True):
+    __tablename__ = "screen_heartbeats"
+
+    screen_id: int = Field(foreign_key="screens.id", primary_key=True, ondelete="CASCADE")
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+    uptime_s: float
+    manifest_version: str | None = Field(default=None, sa_type=sa.String(128))
+    current_slide_id: str | None = Field(default=None, sa_type=sa.String(128))
+    current_language: str | None = Field(default=None, sa_type=sa.String(8))
+    frame_hash: str | None = Field(default=None, sa_type=sa.String(64))
+    cache_bytes: int = Field(default=0, sa_type=sa.BigInteger)
+    disk_free_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    temperature_c: float | None = None
+    # Player clock minus server receipt time, seconds: a drifting clock breaks schedules.
+    clock_offset_s: float | None = None
+    stale: bool = False
+    last_error: str | None = Field(default=None, sa_type=sa.String(500))
+
+
+class PlayLogEntry(SQLModel, table=True):
+    __tablename__ = "play_log"
+    __table_args__ = (sa.UniqueConstraint("screen_id", "record_id", name="uq_play_log_screen_record"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    screen_id: int = Field(foreign_key="screens.id", index=True, ondelete="CASCADE")
+    record_id: str = Field(sa_type=sa.String(64))
+    slide_id: str = Field(sa_type=sa.String(128), index=True)
+    playlist_id: str | None = Field(default=None, sa_type=sa.String(128))
+    language: str = Field(sa_type=sa.String(8))
+    manifest_version: str = Field(sa_type=sa.String(128))
+    started_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    duration_ms: int
+    frame_hash: str = Field(sa_type=sa.String(64))
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ScreenScreenshot(SQLModel, table=True):
+    __tablename__ = "screen_screenshots"
+
+    screen_id: int = Field(foreign_key="screens.id", primary_key=True, ondelete="CASCADE")
+    taken_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    command_id: str = Field(sa_type=sa.String(64))
+    content_type: str = Field(sa_type=sa.String(32))
+    # Files under data_dir/screenshots, named by content hash so a rewrite is never half-seen.
+    sha256: str = Field(sa_type=sa.String(64))
+    size: int
+    thumb_sha256: str | None = Field(default=None, sa_type=sa.String(64))

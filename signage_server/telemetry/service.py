@@ -1,0 +1,219 @@
+"""Store what screens report and answer "is it up, what is it showing, what did it play"."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from sqlmodel import Session, col, select
+
+from signage_core.protocol import Heartbeat, PlayLogBatch, ScreenshotHeader, Status
+from signage_server.errors import Invalid, NotFound
+from signage_server.fileio import atomic_write_bytes
+from signage_server.pagination import paginate
+from signage_server.screens.models import Screen
+from signage_server.telemetry.models import (
+    PlayLogEntry,
+    ScreenHeartbeat,
+    ScreenPresence,
+    ScreenScreenshot,
+)
+
+THUMB_WIDTH = 320
+MAX_PLAYLOG_SPAN = timedelta(days=92)
+
+
+class UnknownScreen(LookupError):
+    """A report from a screen id the database does not hold (deleted, or never issued)."""
+
+
+def _screen(session: Session, screen_id: int) -> Screen:
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise UnknownScreen(f"no screen {screen_id}")
+    return screen
+
+
+def _set_presence(session: Session, *, screen_id: int, state: str, at: datetime, seen: bool,
+                  agent_version: str | None = None) -> ScreenPresence:
+    row = session.get(ScreenPresence, screen_id)
+    if row is None:
+        row = ScreenPresence(screen_id=screen_id, state=state, since=at, last_seen=at, agent_version=agent_version)
+    elif row.state != state:
+        row.state, row.since = state, at
+    if seen:
+        row.last_seen = max(row.last_seen, at)
+    if agent_version:
+        row.agent_version = agent_version
+    session.add(row)
+    session.flush()
+    return row
+
+
+def record_status(session: Session, *, screen_id: int, status: Status, received_at: datetime) -> ScreenPresence:
+    """A retained online status or a last will; only receipt time counts as seen (the will is not a sighting)."""
+    _screen(session, screen_id)
+    return _set_presence(session, screen_id=screen_id, state=status.state, at=received_at,
+                         seen=status.state == "online", agent_version=status.agent_version)
+
+
+def record_heartbeat(session: Session, *, screen_id: int, beat: Heartbeat, received_at: datetime) -> ScreenHeartbeat:
+    """Keep only the latest beat per screen: history lives in the play log, health is "now"."""
+    _screen(session, screen_id)
+    row = session.get(ScreenHeartbeat, screen_id) or ScreenHeartbeat(
+        screen_id=screen_id, received_at=received_at, sent_at=beat.sent_at, uptime_s=beat.uptime_s)
+    row.received_at = received_at
+    row.sent_at = beat.sent_at
+    row.uptime_s = beat.uptime_s
+    row.manifest_version = beat.manifest_version
+    row.current_slide_id = beat.current_slide_id
+    row.current_language = beat.current_language
+    row.frame_hash = beat.frame_hash
+    row.cache_bytes = beat.cache_bytes
+    row.disk_free_bytes = beat.disk_free_bytes
+    row.temperature_c = beat.temperature_c
+    row.clock_offset_s = round((beat.sent_at - received_at).total_seconds(), 3)
+    row.stale = beat.stale
+    row.last_error = beat.last_error
+    session.add(row)
+    _set_presence(session, screen_id=screen_id, state="online", at=received_at, seen=True)
+    session.flush()
+    return row
+
+
+def record_playlog(session: Session, *, screen_id: int, batch: PlayLogBatch, received_at: datetime) -> list[str]:
+    """Insert records not seen before; return every id now stored, so re-sent ones are acknowledged again."""
+    _screen(session, screen_id)
+    wanted = {r.record_id: r for r in batch.records}
+    known = set(session.exec(select(PlayLogEntry.record_id).where(
+        PlayLogEntry.screen_id == screen_id, col(PlayLogEntry.record_id).in_(list(wanted)))).all())
+    for record_id, record in wanted.items():
+        if record_id in known:
+            continue
+        session.add(PlayLogEntry(
+            screen_id=screen_id, record_id=record_id, slide_id=record.slide_id,
+            playlist_id=record.playlist_id, language=record.language.value,
+            manifest_version=record.manifest_version, started_at=record.started_at,
+            duration_ms=record.duration_ms, frame_hash=record.frame_hash, received_at=received_at))
+    session.flush()
+    return list(wanted)
+
+
+def _image_file(root: Path, data: bytes, suffix: str) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    path = root / f"{digest}{suffix}"
+    if not path.exists():
+        atomic_write_bytes(path, data, mode=0o640)
+    return digest
+
+
+def record_screenshot(session: Session, *, screen_id: int, header: ScreenshotHeader, image: bytes,
+                      received_at: datetime, root: Path) -> ScreenScreenshot:
+    """Keep the latest screenshot and a small thumbnail for the dashboard; refuse bytes that are no image."""
+    _screen(session, screen_id)
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            img.load()
+            thumb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise Invalid(f"screenshot from screen {screen_id} is not a readable image: {exc}", field="image") from None
+    thumb.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=80)
+    root.mkdir(parents=True, exist_ok=True)
+    suffix = ".png" if header.content_type == "image/png" else ".jpg"
+    row = session.get(ScreenScreenshot, screen_id) or ScreenScreenshot(
+        screen_id=screen_id, taken_at=header.taken_at, received_at=received_at, command_id=header.command_id,
+        content_type=header.content_type, sha256="", size=0)
+    row.taken_at, row.received_at, row.command_id = header.taken_at, received_at, header.command_id
+    row.content_type, row.size = header.content_type, len(image)
+    row.sha256 = _image_file(root, image, suffix)
+    row.thumb_sha256 = _image_file(root, buf.getvalue(), ".jpg")
+    session.add(row)
+    session.flush()
+    return row
+
+
+def screenshot_file(session: Session, *, screen_id: int, root: Path, thumbnail: bool) -> tuple[Path, str]:
+    """The stored file and its media type, or NotFound when the screen never sent one."""
+    row = session.get(ScreenScreenshot, screen_id)
+    if row is None:
+        raise NotFound("screenshot of screen", screen_id)
+    if thumbnail and row.thumb_sha256:
+        return root / f"{row.thumb_sha256}.jpg", "image/jpeg"
+    suffix = ".png" if row.content_type == "image/png" else ".jpg"
+    return root / f"{row.sha256}{suffix}", row.content_type
+
+
+def mark_missed(session: Session, *, now: datetime, interval: timedelta, missed: int) -> list[int]:
+    """Screens still called online whose last sign of life is older than `missed` beats: now offline."""
+    cutoff = now - interval * missed
+    quiet = session.exec(select(ScreenPresence).where(
+        ScreenPresence.state == "online", col(ScreenPresence.last_seen) < cutoff)).all()
+    for row in quiet:
+        row.state, row.since = "offline", now
+        session.add(row)
+    session.flush()
+    return sorted(row.screen_id for row in quiet)
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenStatus:
+    """One screen's health as the dashboard shows it."""
+
+    screen: Screen
+    presence: ScreenPresence | None
+    heartbeat: ScreenHeartbeat | None
+    screenshot: ScreenScreenshot | None
+    state: str  # online | offline | unknown, judged at `now` even before the offline job ran
+
+
+def _judge(presence: ScreenPresence | None, *, now: datetime, interval: timedelta, missed: int) -> str:
+    if presence is None:
+        return "unknown"
+    if presence.state == "online" and now - presence.last_seen > interval * missed:
+        return "offline"
+    return presence.state
+
+
+def screen_status(session: Session, *, screen_id: int, now: datetime, interval: timedelta, missed: int) -> ScreenStatus:
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise NotFound("screen", screen_id)
+    presence = session.get(ScreenPresence, screen_id)
+    return ScreenStatus(screen, presence, session.get(ScreenHeartbeat, screen_id),
+                        session.get(ScreenScreenshot, screen_id),
+                        _judge(presence, now=now, interval=interval, missed=missed))
+
+
+def all_statuses(session: Session, *, now: datetime, interval: timedelta, missed: int) -> list[ScreenStatus]:
+    """Every screen in four queries, not four per screen: the dashboard polls this."""
+    screens = session.exec(select(Screen).order_by(col(Screen.name))).all()
+    presence = {r.screen_id: r for r in session.exec(select(ScreenPresence)).all()}
+    beats = {r.screen_id: r for r in session.exec(select(ScreenHeartbeat)).all()}
+    shots = {r.screen_id: r for r in session.exec(select(ScreenScreenshot)).all()}
+    return [
+        ScreenStatus(s, presence.get(s.id or 0), beats.get(s.id or 0), shots.get(s.id or 0),
+                     _judge(presence.get(s.id or 0), now=now, interval=interval, missed=missed))
+        for s in screens
+    ]
+
+
+def play_log(session: Session, *, screen_id: int | None, start: datetime, end: datetime,
+             limit: int, offset: int) -> tuple[list[PlayLogEntry], int]:
+    """Proof of play in [start, end), oldest first; spans are bounded so one query cannot scan years."""
+    if end <= start:
+        raise Invalid("'to' must be after 'from'", field="to")
+    if end - start > MAX_PLAYLOG_SPAN:
+        raise Invalid(f"at most {MAX_PLAYLOG_SPAN.days} days per query", field="to")
+    query = select(PlayLogEntry).where(col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end)
+    if screen_id is not None:
+        if session.get(Screen, screen_id) is None:
+            raise NotFound("screen", screen_id)
+        query = query.where(PlayLogEntry.screen_id == screen_id)
+    return paginate(session, query.order_by(col(PlayLogEntry.started_at), col(PlayLogEntry.id)),
+                    limit=limit, offset=offset)

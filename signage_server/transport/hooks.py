@@ -1,0 +1,39 @@
+"""Keep broker accounts in step with screen changes, after the change is committed (never for a rollback)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import Request
+from sqlalchemy import event
+from sqlmodel import Session
+
+from signage_server.screens.models import Enrolment, Screen
+
+log = logging.getLogger(__name__)
+
+
+def after_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run fn once the session commits; a broker hiccup is logged (start-up reconciliation repairs it)."""
+
+    def run(_session: Session) -> None:
+        try:
+            fn()
+        except Exception:  # the DB change stands; the broker catches up at the next reconcile
+            log.exception("broker update after commit failed")
+
+    event.listen(session, "after_commit", run, once=True)
+
+
+def screen_changed(request: Request, session: Session, screen: Screen, *, groups_before: list[int] | None) -> None:
+    """Revoked: cut the screen off now. Enrolled with new groups: regroup its account (which kicks it)."""
+    transport = request.app.state.transport
+    if transport is None:
+        return
+    screen_id = screen.id or 0
+    groups = sorted(g.id or 0 for g in screen.groups)
+    if screen.enrolment == Enrolment.REVOKED:
+        after_commit(session, lambda: transport.revoke(screen_id))
+    elif screen.enrolment == Enrolment.ENROLLED and groups_before is not None and groups != sorted(groups_before):
+        after_commit(session, lambda: transport.sync_groups(screen_id, groups))

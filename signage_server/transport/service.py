@@ -1,0 +1,341 @@
+"""The app's MQTT side: the broker (managed or external), accounts, hub and chunk server, wired to the DB."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from signage_core.protocol import (
+    AlertAck,
+    BrokerParams,
+    Heartbeat,
+    PlayLogBatch,
+    ProtocolError,
+    ScreenshotHeader,
+    Status,
+    decode_envelope,
+    parse_broker_url,
+)
+from signage_server.alerts import service as alerts
+from signage_server.config import Settings
+from signage_server.db import SessionFactory
+from signage_server.errors import SignageError
+from signage_server.screens.models import Enrolment, Screen
+from signage_server.telemetry import service as telemetry
+from signage_server.transport.accounts import (
+    AccountExists,
+    AccountNotFound,
+    DynsecAccounts,
+    ScreenCredentials,
+)
+from signage_server.transport.broker import BrokerError, ManagedMosquitto
+from signage_server.transport.chunks import ChunkServer, MayFetch
+from signage_server.transport.hub import ReportHandlers, ServerHub
+from signage_server.transport.ids import parse_screen_wire_id, screen_alert_groups, screen_wire_id
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(SignageError):
+    """The request needs the MQTT broker, which this server is not running (SIGNAGE_MQTT_ENABLED=false)."""
+
+    status_code = 503
+    code = "broker_unavailable"
+
+
+def _refuse_all(screen_id: str, sha256: str) -> bool:
+    # Until the manifest compiler is wired in, no screen may pull anything.
+    return False
+
+
+class TransportService:
+    """Starts and stops everything MQTT for the app; the only object routes and jobs talk to."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: SessionFactory,
+        clock: Callable[[], datetime],
+        path_for: Callable[[str], Path | None],
+        may_fetch: MayFetch = _refuse_all,
+    ) -> None:
+        self.settings = settings
+        self._sessions = sessions
+        self._clock = clock
+        self._path_for = path_for
+        # Replaceable after construction: the lead wires manifests.service.manifest_assets here.
+        self.may_fetch: MayFetch = may_fetch
+        self.broker: ManagedMosquitto | None = None
+        self.params: BrokerParams | None = None
+        self.public_url = ""
+        self.accounts: DynsecAccounts | None = None
+        self.hub: ServerHub | None = None
+        self.chunks: ChunkServer | None = None
+        self._latest_envelope: Callable[[Session, int], bytes | None] | None = None
+        self._retained: dict[str, bytes] = {}  # manifest topic owner -> last payload, for broker restarts
+        self._retained_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._jobs: threading.Thread | None = None
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        """Bring up (or reach) the broker, connect the three clients, reconcile accounts, start jobs."""
+        s = self.settings
+        if s.mqtt_url:
+            url = parse_broker_url(s.mqtt_url, ca_file=s.mqtt_ca_file, certfile=s.mqtt_certfile,
+                                   keyfile=s.mqtt_keyfile, insecure=s.mqtt_tls_insecure)
+            username = s.mqtt_username or url.username
+            password = s.mqtt_password.get_secret_value() if s.mqtt_password else url.password
+            if not username or not password:
+                raise BrokerError("SIGNAGE_MQTT_URL is set: give the admin account with SIGNAGE_MQTT_USERNAME "
+                                  "and SIGNAGE_MQTT_PASSWORD (or user:password@ in the URL)")
+            self.params = url.with_credentials(username, password)
+            self.public_url = s.mqtt_public_url or BrokerParams(url.host, url.port, tls=url.tls).url()
+        else:
+            self.broker = ManagedMosquitto(s.broker_dir, host=s.mqtt_bind_host, port=s.mqtt_port,
+                                           on_restart=self.republish)
+            self.params = self.broker.start()
+            if s.mqtt_bind_host in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+                # The server's own clients go over loopback; sites are told the public URL.
+                self.params = BrokerParams("127.0.0.1", self.broker.port, self.params.username, self.params.password)
+            self.public_url = s.mqtt_public_url or f"mqtt://{_host_name()}:{self.broker.port}"
+        try:
+            self.accounts = DynsecAccounts(self.params)
+            self.accounts.connect()
+            self.hub = ServerHub(self.params, self._handlers(), clock=self._clock)
+            self.hub.start()
+            self.chunks = ChunkServer(self.params, may_fetch=lambda sid, sha: self.may_fetch(sid, sha),
+                                      path_for=self._path_for)
+            self.chunks.start()
+            with self._sessions() as session:
+                self.reconcile(session)
+        except Exception:
+            self.stop()
+            raise
+        self._stop.clear()
+        self._jobs = threading.Thread(target=self._run_jobs, name="transport-jobs", daemon=True)
+        self._jobs.start()
+
+    def stop(self) -> None:
+        """Stop jobs and clients, then the managed broker; safe to call twice or after a failed start."""
+        self._stop.set()
+        if self._jobs is not None:
+            self._jobs.join(10)
+            self._jobs = None
+        for part in (self.chunks, self.hub):
+            if part is not None:
+                part.stop()
+        if self.accounts is not None:
+            self.accounts.close()
+        self.chunks = self.hub = None
+        self.accounts = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def _need(self) -> tuple[DynsecAccounts, ServerHub]:
+        if self.accounts is None or self.hub is None:
+            raise BrokerUnavailable("the MQTT transport is not running")
+        return self.accounts, self.hub
+
+    # -- manifests
+
+    def publish_manifest(self, screen_id: str, envelope_json: bytes) -> None:
+        """Retained QoS 1 on the screen's topic, remembered so a restarted broker gets it again."""
+        _, hub = self._need()
+        hub.publish_manifest(screen_id, decode_envelope(envelope_json))
+        with self._retained_lock:
+            self._retained[screen_id] = envelope_json
+
+    def republish(self) -> None:
+        """Broker restart hook: put back every screen's manifest (persistence may lag ~1 s) and running alerts."""
+        with self._retained_lock:
+            payloads = dict(self._retained)
+        if self.hub is None:
+            return
+        if self._latest_envelope is not None:
+            # The database knows manifests published before this process started; memory does not.
+            with self._sessions() as session:
+                for screen in session.exec(select(Screen).where(Screen.enrolment == Enrolment.ENROLLED)).all():
+                    payload = self._latest_envelope(session, screen.id or 0)
+                    if payload is not None:
+                        payloads[screen_wire_id(screen.id or 0)] = payload
+        for screen_id, payload in payloads.items():
+            try:
+                self.hub.publish_manifest(screen_id, decode_envelope(payload))
+            except (RuntimeError, ProtocolError) as exc:
+                log.error("could not republish manifest of screen %s: %s", screen_id, exc)
+        log.info("republished %d retained manifests after a broker restart", len(payloads))
+        try:
+            with self._sessions() as session:
+                alerts.republish_active(session, publisher=self, now=self._clock())
+        except Exception:  # the next launch or withdrawal settles the topics again
+            log.exception("could not republish active alerts after a broker restart")
+
+    def use_manifests(
+        self,
+        *,
+        latest_envelope: Callable[[Session, int], bytes | None],
+        assets: Callable[[Session, int], frozenset[str]],
+    ) -> None:
+        """Wire in the manifest compiler: what a screen may fetch, and what to republish after a restart."""
+        self._latest_envelope = latest_envelope
+
+        def may_fetch(wire_id: str, sha256: str) -> bool:
+            try:
+                screen_id = parse_screen_wire_id(wire_id)
+            except ProtocolError:
+                return False
+            with self._sessions() as session:
+                return sha256 in assets(session, screen_id)
+
+        self.may_fetch = may_fetch
+
+    def on_manifests(self, screen_ids: Iterable[str | int]) -> None:
+        """manifest_events subscriber: publish each screen's newest envelope after its commit."""
+        if self._latest_envelope is None or self.hub is None:
+            return
+        for screen_id in screen_ids:
+            wire = str(screen_id)
+            with self._sessions() as session:
+                payload = self._latest_envelope(session, parse_screen_wire_id(wire))
+            if payload is not None:
+                self.publish_manifest(wire, payload)
+
+    # -- alerts (AlertPublisher)
+
+    def publish_alert(self, group: str, payload: bytes) -> None:
+        _, hub = self._need()
+        hub.publish_alert(group, decode_envelope(payload))
+
+    def clear_alert(self, group: str) -> None:
+        _, hub = self._need()
+        hub.clear_alert(group)
+
+    # -- accounts
+
+    def enrol_account(self, screen_id: int, group_ids: Iterable[int]) -> ScreenCredentials:
+        """A broker account for a newly enrolled screen, or a new password for a re-enrolled one."""
+        accounts, _ = self._need()
+        wire = screen_wire_id(screen_id)
+        groups = screen_alert_groups(screen_id, group_ids)
+        try:
+            return accounts.add_screen(wire, groups=groups)
+        except AccountExists:
+            accounts.set_screen_groups(wire, groups)
+            accounts.restore_screen(wire)
+            return accounts.reset_password(wire)
+
+    def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
+        """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""
+        accounts, _ = self._need()
+        try:
+            accounts.set_screen_groups(screen_wire_id(screen_id), screen_alert_groups(screen_id, group_ids))
+        except AccountNotFound:
+            pass  # not enrolled yet: the account is created with its groups at enrolment
+
+    def revoke(self, screen_id: int) -> None:
+        """Disable the account and kick the live session at once."""
+        accounts, _ = self._need()
+        try:
+            accounts.revoke_screen(screen_wire_id(screen_id))
+        except AccountNotFound:
+            pass  # never enrolled: nothing can log in
+
+    def reconcile(self, session: Session) -> tuple[int, int]:
+        """Start-up: revoked screens are disabled on the broker, enrolled ones get their DB groups."""
+        accounts, _ = self._need()
+        on_broker = set(accounts.list_screens())
+        revoked = synced = 0
+        for screen in session.exec(select(Screen)).all():
+            wire = screen_wire_id(screen.id or 0)
+            if wire not in on_broker:
+                continue
+            if screen.enrolment == Enrolment.REVOKED:
+                if accounts.is_enabled(wire):
+                    accounts.revoke_screen(wire)
+                    revoked += 1
+            elif screen.enrolment == Enrolment.ENROLLED:
+                wanted = screen_alert_groups(screen.id or 0, [g.id or 0 for g in screen.groups])
+                if accounts.screen_groups(wire) != wanted:
+                    accounts.set_screen_groups(wire, wanted)
+                    synced += 1
+        if revoked or synced:
+            log.warning("broker reconciled with the database: %d revoked, %d regrouped", revoked, synced)
+        return revoked, synced
+
+    # -- reports from screens (run on the hub's network thread)
+
+    def _handlers(self) -> ReportHandlers:
+        return ReportHandlers(on_status=self._on_status, on_heartbeat=self._on_heartbeat,
+                              on_playlog=self._on_playlog, on_alert_ack=self._on_alert_ack,
+                              on_screenshot=self._on_screenshot)
+
+    def _write(self, what: str, wire_id: str, fn: Callable[[Session, int], object]) -> object:
+        screen_id = parse_screen_wire_id(wire_id)
+        with self._sessions() as session:
+            try:
+                result = fn(session, screen_id)
+                session.commit()
+                return result
+            except telemetry.UnknownScreen:
+                session.rollback()
+                raise ProtocolError(f"{what} from unknown screen {wire_id!r}") from None
+            except SignageError as exc:
+                session.rollback()
+                raise ProtocolError(f"{what} from screen {wire_id!r} refused: {exc.message}") from None
+
+    def _on_status(self, wire_id: str, status: Status, received_at: datetime) -> None:
+        self._write("status", wire_id, lambda s, sid: telemetry.record_status(
+            s, screen_id=sid, status=status, received_at=received_at))
+
+    def _on_heartbeat(self, wire_id: str, beat: Heartbeat, received_at: datetime) -> None:
+        self._write("heartbeat", wire_id, lambda s, sid: telemetry.record_heartbeat(
+            s, screen_id=sid, beat=beat, received_at=received_at))
+
+    def _on_playlog(self, wire_id: str, batch: PlayLogBatch, received_at: datetime) -> list[str]:
+        stored = self._write("play log", wire_id, lambda s, sid: telemetry.record_playlog(
+            s, screen_id=sid, batch=batch, received_at=received_at))
+        return list(stored) if isinstance(stored, list) else []
+
+    def _on_alert_ack(self, wire_id: str, ack: AlertAck, received_at: datetime) -> None:
+        self._write("alert ack", wire_id, lambda s, sid: alerts.record_ack(
+            s, screen_id=sid, ack=ack, received_at=received_at))
+
+    def _on_screenshot(self, wire_id: str, header: ScreenshotHeader, image: bytes, received_at: datetime) -> None:
+        self._write("screenshot", wire_id, lambda s, sid: telemetry.record_screenshot(
+            s, screen_id=sid, header=header, image=image, received_at=received_at,
+            root=self.settings.screenshots_dir))
+
+    # -- jobs
+
+    def run_jobs_once(self) -> tuple[list[int], list[int]]:
+        """Mark quiet screens offline and clear expired alerts; returns (screens, alerts) affected."""
+        now = self._clock()
+        with self._sessions() as session:
+            quiet = telemetry.mark_missed(session, now=now,
+                                          interval=timedelta(seconds=self.settings.heartbeat_interval_s),
+                                          missed=self.settings.heartbeats_missed_offline)
+            expired = alerts.clear_expired(session, publisher=self, now=now) if self.hub else []
+            session.commit()
+        return quiet, expired
+
+    def _run_jobs(self) -> None:
+        period = min(self.settings.heartbeat_interval_s, 5)
+        while not self._stop.wait(period):
+            try:
+                self.run_jobs_once()
+            except Exception:  # a failing round must not end the job thread
+                log.exception("transport jobs failed")
+
+
+def _host_name() -> str:
+    return socket.getfqdn() or "localhost"
