@@ -1,4 +1,4 @@
-"""The signage-server command: run, migrate, create-user, import-playlists, export."""
+"""The signage-server command: run, migrate, create-user, import-playlists, export, backup, restore."""
 
 from __future__ import annotations
 
@@ -124,6 +124,45 @@ def export(directory: Annotated[Path, typer.Argument(help="folder to write the e
     with transaction(session_factory(engine)) as session:
         target = export_content(session, directory=directory, store=AssetStore(settings.assets_dir))
     typer.echo(f"wrote {target}")
+
+
+@app.command()
+def backup(out: Annotated[Path, typer.Argument(help="archive to write, e.g. signage-2026-05-01.tar.gz")]) -> None:
+    """Archive database, assets, keys and broker accounts; safe while the server runs."""
+    from signage_server.backup.service import BackupError, create_backup
+
+    settings = _settings()
+    try:
+        manifest = create_backup(database_url=settings.resolved_database_url(), data_dir=settings.data_dir,
+                                 out=out, now=utcnow())
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    rows = sum(manifest.tables.values())
+    files = sum(1 for m in manifest.members if m.name.startswith("data/"))
+    typer.echo(f"wrote {out}: {rows} rows in {len(manifest.tables)} tables, {files} files, "
+               f"schema {manifest.alembic_revision}")
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="archive written by `signage-server backup`")],
+    force: Annotated[bool, typer.Option(help="replace a database and data dir that already hold content")] = False,
+) -> None:
+    """Put a backup back (stop the server first); every hash is checked before anything changes."""
+    from signage_server.backup.service import BackupError, restore_backup
+
+    try:
+        # Not _settings(): that would generate a fresh secret key the archive is about to replace.
+        settings = load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        report = restore_backup(archive=archive, database_url=settings.resolved_database_url(),
+                                data_dir=settings.data_dir, force=force)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"restored {sum(report.tables.values())} rows in {len(report.tables)} tables and "
+               f"{report.files} files (archive schema {report.alembic_revision}, now at the newest)")
 
 
 def main() -> None:
