@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import grp
 import hashlib
 import io
 import json
 import os
+import pwd
 import shutil
 import sqlite3
 import stat
@@ -65,6 +67,9 @@ class BackupManifest:
     source_dialect: str
     tables: dict[str, int] = field(default_factory=dict)
     directories: dict[str, int] = field(default_factory=dict)
+    # Owner and group names of each data file and folder: on restore as root, broker state stays
+    # the broker's and keys stay the server's.
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)
     members: list[Member] = field(default_factory=list)
 
     def to_json(self) -> bytes:
@@ -73,6 +78,7 @@ class BackupManifest:
             "created_at": self.created_at.isoformat(), "alembic_revision": self.alembic_revision,
             "source_dialect": self.source_dialect, "tables": self.tables,
             "directories": {k: oct(v) for k, v in self.directories.items()},
+            "owners": {k: list(v) for k, v in self.owners.items()},
             "members": [{"name": m.name, "sha256": m.sha256, "size": m.size, "mode": oct(m.mode)}
                         for m in self.members],
         }, indent=1, ensure_ascii=False).encode("utf-8")
@@ -92,6 +98,7 @@ class BackupManifest:
                 source_dialect=str(raw["source_dialect"]),
                 tables={str(k): int(v) for k, v in raw["tables"].items()},
                 directories={str(k): int(v, 8) for k, v in raw["directories"].items()},
+                owners={str(k): (str(v[0]), str(v[1])) for k, v in raw.get("owners", {}).items()},
                 members=[Member(str(m["name"]), str(m["sha256"]), int(m["size"]), int(m["mode"], 8))
                          for m in raw["members"]],
             )
@@ -267,6 +274,20 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return ""
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
 def _hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -299,6 +320,9 @@ def create_backup(*, database_url: str, data_dir: Path, out: Path, now: datetime
         for name, data in dumps:
             manifest.members.append(Member(name, hashlib.sha256(data).hexdigest(), len(data), 0o600))
         files, manifest.directories = _data_files(data_dir, db_file)
+        for rel in [*manifest.directories, *(rel for rel, _p in files)]:
+            owned = (data_dir / rel).stat()
+            manifest.owners[rel] = (_user_name(owned.st_uid), _group_name(owned.st_gid))
         # Hash from a copy so a file replaced mid-backup cannot disagree with its manifest line.
         staged: list[tuple[str, Path]] = []
         for index, (rel, path) in enumerate(files):
@@ -592,15 +616,24 @@ def _undo_swap(done: list[tuple[Path, Path | None]], trash: Path) -> None:
             os.replace(parked, live)
 
 
-def _own_like(root: Path, owner_of: Path) -> None:
-    """Run as root, hand restored files to the data dir's owner so the service can read its keys."""
+def _set_owners(root: Path, manifest: BackupManifest, fallback: Path) -> None:
+    """Run as root, give each restored path its recorded owner, or the data dir's when unknown here."""
     if os.geteuid() != 0:
         return
-    info = owner_of.stat()
+    default = fallback.stat()
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
-            os.chown(Path(dirpath) / name, info.st_uid, info.st_gid, follow_symlinks=False)
-    os.chown(root, info.st_uid, info.st_gid)
+            path = Path(dirpath) / name
+            user, group = manifest.owners.get(path.relative_to(root).as_posix(), ("", ""))
+            try:
+                uid = pwd.getpwnam(user).pw_uid if user else default.st_uid
+            except KeyError:
+                uid = default.st_uid
+            try:
+                gid = grp.getgrnam(group).gr_gid if group else default.st_gid
+            except KeyError:
+                gid = default.st_gid
+            os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def restore_backup(*, archive: Path, database_url: str, data_dir: Path, force: bool = False) -> RestoreReport:
@@ -621,11 +654,13 @@ def restore_backup(*, archive: Path, database_url: str, data_dir: Path, force: b
     trash = Path(tempfile.mkdtemp(prefix=".restore-old-", dir=data_dir))
     try:
         tables, files = _extract(archive, manifest, staging / "files")
-        _own_like(staging / "files", data_dir)
+        _set_owners(staging / "files", manifest, data_dir)
         tops = _top_entries(manifest)
         if db_file is not None:
             counts, staged_db = _restore_sqlite(db_file, tables, manifest, staging)
-            _own_like(staged_db, data_dir)
+            if os.geteuid() == 0:
+                owner = db_file.parent.stat()
+                os.chown(staged_db, owner.st_uid, owner.st_gid)
             done = _swap_files(data_dir, staging / "files", tops, trash)
             try:
                 _swap_sqlite(db_file, staged_db)

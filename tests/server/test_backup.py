@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import pwd
 import shutil
 import stat
 import tarfile
@@ -296,3 +297,18 @@ def test_cli_backup_then_restore(db_kind: str, fresh_database: MakeDb, tmp_path:
     assert done.exit_code == 0, done.output
     missing = runner.invoke(cli_app, ["restore", str(tmp_path / "nope.tar.gz")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_restore_as_root_gives_files_back_to_their_owners(server: tuple[str, Path], tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root can hand files to other users")
+    url, data_dir = server
+    nobody = pwd.getpwnam("nobody")
+    # Production: the broker owns its dynsec state, the server its keys; a restore must keep both working.
+    os.chown(data_dir / "broker" / "dynamic-security.json", nobody.pw_uid, nobody.pw_gid)
+    archive = tmp_path / "owners.tar.gz"
+    create_backup(database_url=url, data_dir=data_dir, out=archive, now=NOW)
+    _wipe(url, data_dir)
+    restore_backup(archive=archive, database_url=url, data_dir=data_dir)
+    assert (data_dir / "broker" / "dynamic-security.json").stat().st_uid == nobody.pw_uid
+    assert (data_dir / "keys" / "manifest-signing.pem").stat().st_uid == 0
