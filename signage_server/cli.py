@@ -43,6 +43,7 @@ def migrate() -> None:
 def run(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (more than 1: see docs/operations.md)")] = 1,
 ) -> None:
     """Migrate, then serve the API and pages with uvicorn."""
     import uvicorn
@@ -52,8 +53,15 @@ def run(
     settings = _settings()
     engine = make_engine(settings.resolved_database_url())
     upgrade_to_head(engine)
+    log_level = "debug" if settings.dev else "info"
+    if workers > 1:
+        # Workers are separate processes: each builds its app from the environment by import path.
+        engine.dispose()
+        uvicorn.run("signage_server.asgi:production_app", factory=True, workers=workers, host=host, port=port,
+                    proxy_headers=True, log_level=log_level)
+        return
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, proxy_headers=True,
-                log_level="debug" if settings.dev else "info")
+                log_level=log_level)
 
 
 @app.command("create-user")
