@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import ipaddress
 import json
 import os
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
@@ -228,3 +230,91 @@ def test_postgres_setup_script_creates_role_and_database_idempotently(postgres_a
     refused = subprocess.run([str(DEPLOY / "postgres" / "setup.sh"), "--role", "x; DROP ROLE postgres"],
                              capture_output=True, text=True, env=env, check=False)
     assert refused.returncode == 2 and "not a plain lowercase" in refused.stderr
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """The upstream stand-in: answers with the headers nginx forwarded and the body size it got."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        remaining = length
+        while remaining:
+            remaining -= len(self.rfile.read(min(remaining, 1 << 20)))
+        body = json.dumps({"headers": {k.lower(): v for k, v in self.headers.items()}, "received": length}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = _answer
+    do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _nginx_binary() -> str:
+    found = os.environ.get("SIGNAGE_TEST_NGINX") or shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not found:
+        pytest.skip("nginx is not installed (apt-get install nginx, or set SIGNAGE_TEST_NGINX)")
+    return found
+
+
+def test_nginx_redirects_to_https_forwards_client_details_and_limits_uploads(tmp_path: Path) -> None:
+    nginx = _nginx_binary()
+    cert, key = _self_signed(tmp_path)
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    http_port, https_port = free_port(), free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    site = (DEPLOY / "nginx" / "signage.conf").read_text()
+    for old, new in {"server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream.server_address[1]};",
+                     "listen 80;": f"listen 127.0.0.1:{http_port};", "listen [::]:80;": "",
+                     "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+                     "listen [::]:443 ssl http2;": "", "@SERVER_NAME@": "signage.test",
+                     "/etc/ssl/signage/fullchain.pem": str(cert), "/etc/ssl/signage/privkey.pem": str(key),
+                     "/var/log/nginx/": f"{logs}/"}.items():
+        assert old in site, f"{old} no longer in the nginx config"
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    temp = "".join(f"{kind}_temp_path {tmp_path}/{kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                        "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {logs}/error.log; daemon off; master_process off;\n"
+        f"events {{}}\nhttp {{ access_log {logs}/access.log; {temp} include {tmp_path}/site.conf; }}\n")
+    args = [nginx, "-p", str(tmp_path), "-e", f"{logs}/error.log", "-c", str(tmp_path / "nginx.conf")]
+    checked = subprocess.run([*args, "-t"], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        with httpx.Client(verify=False, headers={"Host": "signage.test"}, timeout=30) as client:  # noqa: S501
+            plain = client.get(f"http://127.0.0.1:{http_port}/slides?page=2")
+            assert plain.status_code == 301
+            assert plain.headers["location"] == "https://signage.test/slides?page=2"
+            answer = client.get(f"https://127.0.0.1:{https_port}/api/v1/slides",
+                                headers={"X-Forwarded-For": "203.0.113.9"})
+            assert answer.status_code == 200 and "max-age" in answer.headers["strict-transport-security"]
+            forwarded = answer.json()["headers"]
+            assert forwarded["x-forwarded-proto"] == "https" and forwarded["host"] == "signage.test"
+            assert forwarded["x-real-ip"] == "127.0.0.1"  # the client's address, not what it claimed
+            upload = b"\0" * (20 * 1024 * 1024)
+            assert client.post(f"https://127.0.0.1:{https_port}/api/v1/assets",
+                               content=upload).json()["received"] == len(upload)
+            too_big = client.post(f"https://127.0.0.1:{https_port}/api/v1/assets",
+                                  content=b"\0" * (50 * 1024 * 1024 + 1))
+            assert too_big.status_code == 413
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        upstream.shutdown()
