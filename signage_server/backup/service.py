@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -170,15 +170,23 @@ def _ordered_select(table: sa.Table) -> sa.Select[Any]:
     return sa.select(table).order_by(*keys)
 
 
+def write_table(connection: sa.Connection, table: sa.Table, handle: BinaryIO) -> int:
+    """Stream one table as JSON lines (one object per row, keyed by column); returns the row count."""
+    count = 0
+    # yield_per streams (a server-side cursor on PostgreSQL): play records never sit in memory whole.
+    result = connection.execution_options(yield_per=2000).execute(_ordered_select(table))
+    for row in result.mappings():
+        line = {name: _encode(value) for name, value in row.items()}
+        handle.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+        count += 1
+    return count
+
+
 def dump_tables(connection: sa.Connection) -> Iterator[tuple[str, bytes, int]]:
-    """Each table as JSON lines (one object per row, keyed by column), in dependency order."""
+    """Each table as JSON lines in memory, in dependency order: for comparisons and small exports."""
     for table in _user_tables(connection):
         buf = io.BytesIO()
-        count = 0
-        for row in connection.execute(_ordered_select(table)).mappings():
-            line = {name: _encode(value) for name, value in row.items()}
-            buf.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
-            count += 1
+        count = write_table(connection, table, buf)
         yield table.name, buf.getvalue(), count
 
 
@@ -274,6 +282,35 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+class _HashingReader:
+    """A file wrapper that hashes what tarfile reads, so the archived bytes are the hashed bytes."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _add_file(tar: tarfile.TarFile, member: Member, path: Path) -> None:
+    """Add a file under its manifest name; one that changed since it was hashed fails the backup."""
+    info = tarfile.TarInfo(member.name)
+    info.size = member.size
+    info.mode = member.mode
+    info.mtime = int(path.stat().st_mtime)
+    try:
+        with path.open("rb") as handle:
+            reader = _HashingReader(handle)
+            tar.addfile(info, reader)
+    except OSError as exc:  # tarfile's "unexpected end of data" when a file shrank
+        raise BackupError(f"{path} changed during the backup ({exc}); run the backup again") from None
+    if reader.digest.hexdigest() != member.sha256:
+        raise BackupError(f"{path} changed during the backup; run the backup again")
+
+
 def _user_name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
@@ -305,7 +342,7 @@ def create_backup(*, database_url: str, data_dir: Path, out: Path, now: datetime
     db_file = _sqlite_path(database_url)
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=out.parent) as work_name:
         work = Path(work_name)
-        dumps: list[tuple[str, bytes]] = []
+        dumps: list[tuple[str, Path]] = []
         manifest = BackupManifest(created_at=now, alembic_revision="", source_dialect="")
         with _consistent_connection(database_url, work) as conn:
             revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
@@ -314,37 +351,27 @@ def create_backup(*, database_url: str, data_dir: Path, out: Path, now: datetime
                 raise BackupError("the database was never migrated; run `signage-server migrate` first")
             manifest.alembic_revision = str(revision)
             manifest.source_dialect = conn.dialect.name
-            for name, data, count in dump_tables(conn):
-                dumps.append((f"{DB_PREFIX}{name}.jsonl", data))
-                manifest.tables[name] = count
-        for name, data in dumps:
-            manifest.members.append(Member(name, hashlib.sha256(data).hexdigest(), len(data), 0o600))
+            for index, table in enumerate(_user_tables(conn)):
+                path = work / f"t{index}.jsonl"
+                with path.open("wb") as handle:
+                    manifest.tables[table.name] = write_table(conn, table, handle)
+                dumps.append((f"{DB_PREFIX}{table.name}.jsonl", path))
+        for name, path in dumps:
+            digest, size = _hash_file(path)
+            manifest.members.append(Member(name, digest, size, 0o600))
         files, manifest.directories = _data_files(data_dir, db_file)
         for rel in [*manifest.directories, *(rel for rel, _p in files)]:
             owned = (data_dir / rel).stat()
             manifest.owners[rel] = (_user_name(owned.st_uid), _group_name(owned.st_gid))
-        # Hash from a copy so a file replaced mid-backup cannot disagree with its manifest line.
-        staged: list[tuple[str, Path]] = []
-        for index, (rel, path) in enumerate(files):
-            copy = work / f"f{index}"
-            shutil.copyfile(path, copy)
-            digest, size = _hash_file(copy)
-            mode = stat.S_IMODE(path.stat().st_mode)
-            manifest.members.append(Member(FILES_PREFIX + rel, digest, size, mode))
-            staged.append((FILES_PREFIX + rel, copy))
+        for rel, path in files:
+            digest, size = _hash_file(path)
+            manifest.members.append(Member(FILES_PREFIX + rel, digest, size, stat.S_IMODE(path.stat().st_mode)))
+        sources = {**dict(dumps), **{FILES_PREFIX + rel: path for rel, path in files}}
         partial = work / "archive.tar.gz"
         with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
             _add_bytes(tar, MANIFEST_NAME, manifest.to_json(), 0o600)
-            for name, data in dumps:
-                _add_bytes(tar, name, data, 0o600)
-            by_name = {m.name: m for m in manifest.members}
-            for name, copy in staged:
-                info = tar.gettarinfo(str(copy), arcname=name)
-                info.mode = by_name[name].mode
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                with copy.open("rb") as handle:
-                    tar.addfile(info, handle)
+            for member in manifest.members:
+                _add_file(tar, member, sources[member.name])
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
         # The archive holds private keys: readable by its owner only.
@@ -420,12 +447,13 @@ def verify_archive(archive: Path) -> BackupManifest:
     return manifest
 
 
-def _extract(archive: Path, manifest: BackupManifest, target: Path) -> tuple[dict[str, bytes], int]:
-    """Unpack the verified archive: table dumps into memory, data files under target with their modes."""
+def _extract(archive: Path, manifest: BackupManifest, target: Path, db_dir: Path) -> tuple[dict[str, Path], int]:
+    """Unpack the verified archive: table dumps under db_dir, data files under target with their modes."""
     modes = {m.name: m.mode for m in manifest.members}
     digests = {m.name: m.sha256 for m in manifest.members}
-    tables: dict[str, bytes] = {}
+    tables: dict[str, Path] = {}
     files = 0
+    db_dir.mkdir(parents=True, exist_ok=True)
     for rel in sorted(manifest.directories):
         (target / rel).mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:gz") as tar:
@@ -438,9 +466,12 @@ def _extract(archive: Path, manifest: BackupManifest, target: Path) -> tuple[dic
                 raise BackupError(f"archive member {info.name!r} cannot be read")
             digest = hashlib.sha256()
             if info.name.startswith(DB_PREFIX):
-                data = handle.read()
-                digest.update(data)
-                tables[info.name.removeprefix(DB_PREFIX).removesuffix(".jsonl")] = data
+                path = db_dir / f"t{len(tables)}.jsonl"
+                with path.open("wb") as out:
+                    while chunk := handle.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                tables[info.name.removeprefix(DB_PREFIX).removesuffix(".jsonl")] = path
             elif info.name.startswith(FILES_PREFIX):
                 safe = _safe_name(info.name.removeprefix(FILES_PREFIX))
                 path = target.joinpath(*safe.parts)
@@ -493,7 +524,7 @@ def _data_dir_content(data_dir: Path, db_file: Path | None) -> str | None:
     return None
 
 
-def _load_rows(connection: sa.Connection, tables: dict[str, bytes], manifest: BackupManifest) -> dict[str, int]:
+def _load_rows(connection: sa.Connection, tables: dict[str, Path], manifest: BackupManifest) -> dict[str, int]:
     """Insert every dumped row into the freshly migrated schema, then move id sequences past them."""
     counts: dict[str, int] = {}
     by_name = {t.name: t for t in _user_tables(connection)}
@@ -501,18 +532,25 @@ def _load_rows(connection: sa.Connection, tables: dict[str, bytes], manifest: Ba
     if unknown:
         raise BackupError(f"the archive has table {unknown[0]!r}, which schema {manifest.alembic_revision} lacks")
     for name, table in by_name.items():
-        data = tables.get(name, b"")
-        rows: list[dict[str, object]] = []
-        for number, line in enumerate(data.splitlines(), start=1):
-            raw = json.loads(line)
-            extra = set(raw) - set(table.columns.keys())
-            if extra:
-                raise BackupError(f"{DB_PREFIX}{name}.jsonl line {number} has unknown column {sorted(extra)[0]!r}")
-            rows.append({key: _decode(value, table.columns[key]) for key, value in raw.items()})
-        for start in range(0, len(rows), 1000):
-            connection.execute(table.insert(), rows[start:start + 1000])
-        counts[name] = len(rows)
-        if connection.dialect.name == "postgresql" and rows:
+        counts[name] = 0
+        if name not in tables:
+            continue
+        batch: list[dict[str, object]] = []
+        with tables[name].open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                raw = json.loads(line)
+                extra = set(raw) - set(table.columns.keys())
+                if extra:
+                    raise BackupError(f"{DB_PREFIX}{name}.jsonl line {number} has unknown column {sorted(extra)[0]!r}")
+                batch.append({key: _decode(value, table.columns[key]) for key, value in raw.items()})
+                if len(batch) == 1000:
+                    connection.execute(table.insert(), batch)
+                    counts[name] += len(batch)
+                    batch = []
+        if batch:
+            connection.execute(table.insert(), batch)
+            counts[name] += len(batch)
+        if connection.dialect.name == "postgresql" and counts[name]:
             for column in table.primary_key.columns:
                 if isinstance(column.type, sa.Integer):
                     # setval is strict: a column without a sequence yields NULL, not an error.
@@ -522,7 +560,7 @@ def _load_rows(connection: sa.Connection, tables: dict[str, bytes], manifest: Ba
     return counts
 
 
-def _build_schema_and_load(connection: sa.Connection, tables: dict[str, bytes],
+def _build_schema_and_load(connection: sa.Connection, tables: dict[str, Path],
                            manifest: BackupManifest) -> dict[str, int]:
     """Migrate an empty database to the archive's revision, load the rows, then migrate to head."""
     config = _alembic_config(connection)
@@ -543,7 +581,7 @@ def _check_revision_known(revision: str) -> None:
         raise BackupError(f"archive schema revision {revision!r} is unknown to this server")
 
 
-def _restore_sqlite(db_file: Path, tables: dict[str, bytes], manifest: BackupManifest,
+def _restore_sqlite(db_file: Path, tables: dict[str, Path], manifest: BackupManifest,
                     work: Path) -> tuple[dict[str, int], Path]:
     """Build the restored database beside the live one; the caller swaps it in."""
     staged = db_file.parent / f".restore-{db_file.name}.{os.getpid()}"
@@ -653,7 +691,7 @@ def restore_backup(*, archive: Path, database_url: str, data_dir: Path, force: b
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     trash = Path(tempfile.mkdtemp(prefix=".restore-old-", dir=data_dir))
     try:
-        tables, files = _extract(archive, manifest, staging / "files")
+        tables, files = _extract(archive, manifest, staging / "files", staging / "db")
         _set_owners(staging / "files", manifest, data_dir)
         tops = _top_entries(manifest)
         if db_file is not None:

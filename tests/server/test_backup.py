@@ -312,3 +312,26 @@ def test_restore_as_root_gives_files_back_to_their_owners(server: tuple[str, Pat
     restore_backup(archive=archive, database_url=url, data_dir=data_dir)
     assert (data_dir / "broker" / "dynamic-security.json").stat().st_uid == nobody.pw_uid
     assert (data_dir / "keys" / "manifest-signing.pem").stat().st_uid == 0
+
+
+def test_a_file_changing_during_the_backup_fails_it_and_leaves_no_archive(
+        db_kind: str, server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if db_kind != "sqlite":
+        pytest.skip("file handling is the same on both backends")
+    url, data_dir = server
+    from signage_server.backup import service
+
+    real_hash = service._hash_file
+    key_path = data_dir / "keys" / "manifest-signing.pem"
+
+    def hash_then_rotate(path: Path) -> tuple[str, int]:
+        result = real_hash(path)
+        if path == key_path:  # the key is replaced between hashing and archiving
+            save_private_key(SigningKey.generate(), key_path, overwrite=True)
+        return result
+
+    monkeypatch.setattr(service, "_hash_file", hash_then_rotate)
+    out = tmp_path / "out" / "changing.tar.gz"
+    with pytest.raises(BackupError, match="changed during the backup"):
+        create_backup(database_url=url, data_dir=data_dir, out=out, now=NOW)
+    assert list(out.parent.iterdir()) == []  # no archive, no temp folder
