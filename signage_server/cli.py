@@ -1,4 +1,4 @@
-"""The signage-server command: run, migrate, create-user, import-playlists, export."""
+"""The signage-server command: run, migrate, create-user, import-playlists, export, backup, restore."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def migrate() -> None:
 def run(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes (more than 1: see docs/operations.md)")] = 1,
 ) -> None:
     """Migrate, then serve the API and pages with uvicorn."""
     import uvicorn
@@ -52,8 +53,15 @@ def run(
     settings = _settings()
     engine = make_engine(settings.resolved_database_url())
     upgrade_to_head(engine)
+    log_level = "debug" if settings.dev else "info"
+    if workers > 1:
+        # Workers are separate processes: each builds its app from the environment by import path.
+        engine.dispose()
+        uvicorn.run("signage_server.asgi:production_app", factory=True, workers=workers, host=host, port=port,
+                    proxy_headers=True, log_level=log_level)
+        return
     uvicorn.run(create_app(settings, engine=engine), host=host, port=port, proxy_headers=True,
-                log_level="debug" if settings.dev else "info")
+                log_level=log_level)
 
 
 @app.command("create-user")
@@ -124,6 +132,45 @@ def export(directory: Annotated[Path, typer.Argument(help="folder to write the e
     with transaction(session_factory(engine)) as session:
         target = export_content(session, directory=directory, store=AssetStore(settings.assets_dir))
     typer.echo(f"wrote {target}")
+
+
+@app.command()
+def backup(out: Annotated[Path, typer.Argument(help="archive to write, e.g. signage-2026-05-01.tar.gz")]) -> None:
+    """Archive database, assets, keys and broker accounts; safe while the server runs."""
+    from signage_server.backup.service import BackupError, create_backup
+
+    settings = _settings()
+    try:
+        manifest = create_backup(database_url=settings.resolved_database_url(), data_dir=settings.data_dir,
+                                 out=out, now=utcnow())
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    rows = sum(manifest.tables.values())
+    files = sum(1 for m in manifest.members if m.name.startswith("data/"))
+    typer.echo(f"wrote {out}: {rows} rows in {len(manifest.tables)} tables, {files} files, "
+               f"schema {manifest.alembic_revision}")
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="archive written by `signage-server backup`")],
+    force: Annotated[bool, typer.Option(help="replace a database and data dir that already hold content")] = False,
+) -> None:
+    """Put a backup back (stop the server first); every hash is checked before anything changes."""
+    from signage_server.backup.service import BackupError, restore_backup
+
+    try:
+        # Not _settings(): that would generate a fresh secret key the archive is about to replace.
+        settings = load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        report = restore_backup(archive=archive, database_url=settings.resolved_database_url(),
+                                data_dir=settings.data_dir, force=force)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"restored {sum(report.tables.values())} rows in {len(report.tables)} tables and "
+               f"{report.files} files (archive schema {report.alembic_revision}, now at the newest)")
 
 
 def main() -> None:

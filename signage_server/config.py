@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     dev: bool = False
     migrate_on_start: bool = True
+    # Off in every API worker but one when several run: the scheduler must publish exactly once.
+    run_scheduler: bool = True
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
