@@ -12,9 +12,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from signage_core.render import Script, default_registry
 from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
 from signage_server.errors import SignageError
 from signage_server.i18n import available_locales, pick_locale, translations
@@ -178,8 +179,22 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
     return response
 
 
+# Sample characters that pick each script's first font from the renderer's own chains.
+_WEBFONT_SAMPLES = {"latin": ("Ạệ", Script.LATIN), "khmer": ("ក្ម", Script.KHMER)}
+
+
+def webfont(name: str) -> Response:
+    """The renderer's fonts served to the browser: Khmer shows on PCs without a Khmer font, no CDN needed."""
+    sample = _WEBFONT_SAMPLES.get(name)
+    face = default_registry().face_for(sample[0], sample[1]) if sample else None
+    if face is None:
+        return Response(status_code=404)
+    return FileResponse(face.path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"})
+
+
 def register(app: FastAPI) -> None:
     """Pages answer a missing login with a redirect and refusals with a page."""
+    app.add_api_route("/webfonts/{name}", webfont, methods=["GET"], include_in_schema=False)
 
     async def login_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)

@@ -369,3 +369,20 @@ def test_admin_manages_users_and_screens(browsers: dict[str, Browser], world: di
         "name": "moc-bai-exit", "site_id": str(world["site"]), "width_px": "960", "height_px": "160",
         "pixel_pitch_mm": "10", "layout": "ticker", "languages": ["vi", "en"]}))
     assert "Đã thêm màn hình." in added.text
+
+
+def test_every_page_text_has_a_vietnamese_translation() -> None:
+    """A string added to a page without its catalog entry would show up in English."""
+    from pathlib import Path
+
+    from signage_server.i18n import CATALOG_DIR, translations
+
+    root = Path(__file__).resolve().parents[2] / "signage_server"
+    sources = [*root.glob("templates/*.html"), *root.glob("*/views.py"), root / "web.py"]
+    found = {m.group(2) for path in sources
+             for m in re.finditer(r"""(?:\b_|gettext_for\(request\))\((["'])(.+?)\1[),]""", path.read_text(encoding="utf-8"))}
+    assert len(found) > 80
+    vi = translations("vi")
+    untranslated = sorted(text for text in found if vi.gettext(text) == text)
+    assert not untranslated
+    assert (CATALOG_DIR / "en" / "LC_MESSAGES" / "messages.po").exists()
