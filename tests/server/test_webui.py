@@ -392,3 +392,31 @@ def test_every_page_text_has_a_vietnamese_translation() -> None:
     untranslated = sorted(text for text in found if vi.gettext(text) == text)
     assert not untranslated
     assert (CATALOG_DIR / "en" / "LC_MESSAGES" / "messages.po").exists()
+
+
+def test_forms_refuse_the_wrong_role(browsers: dict[str, Browser], world: dict[str, int], seeded: Any) -> None:
+    sid, uid = world["pending_slide"], seeded["operator"][0]
+    for role, url, data in (("operator", "/users", {"username": "sneaky", "role": "admin", "password": "x" * 12}),
+                            ("approver", f"/users/{uid}/password", {"password": "x" * 12}),
+                            ("translator", f"/approve/{sid}", {}),
+                            ("operator", f"/translate/{sid}/en", {"action": "submit", "text": "Hi"}),
+                            ("translator", f"/slides/{sid}/caption", {"text": "Xin chào", "action": "save"}),
+                            ("approver", "/slides/upload", {}),
+                            ("operator", f"/screens/{world['screen']}/revoke", {})):
+        refused = browsers[role].post(url, data)
+        assert refused.status_code == 403, (role, url)
+
+
+def test_rotating_screen_previews_each_language_with_khmer_break_hints(
+        browsers: dict[str, Browser], world: dict[str, int], session: Any, users: Any) -> None:
+    from signage_core.languages import Language
+    from signage_server.screens import service as screens
+    from signage_server.slides import preview
+
+    screens.update_screen(session, actor=users["admin"], screen_id=world["screen"], fields={"layout": "rotate"},
+                          now=NOW)
+    page = browsers["approver"].get(f"/approve/{world['slide']}").text
+    figure = page.split(f'data-screen="{world["screen"]}"')[1].split("</figure>")[0]
+    assert re.findall(r'data-lang="(\w+)"', figure) == ["vi", "en", "km"]
+    hinted = preview.for_renderer({Language.KM: "សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម", Language.EN: "Welcome"})
+    assert "\u200b" in hinted[Language.KM] and hinted[Language.EN] == "Welcome"
