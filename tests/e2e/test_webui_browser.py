@@ -125,9 +125,19 @@ def test_operator_translator_approver(server: str, chromium: object, tmp_path: P
     assert op.url.endswith("/slides")  # type: ignore[attr-defined]
     op.set_input_files("#files", str(_picture(tmp_path / "Cửa khẩu Mộc Bài.jpg")))  # type: ignore[attr-defined]
     link = op.wait_for_selector("#upload-list .good a")  # type: ignore[attr-defined]
+    slide_href = link.get_attribute("href")
     assert op.locator("#upload-list progress").get_attribute("value") == "100"  # type: ignore[attr-defined]
+    # A second picture by drag-and-drop: the drop handler uploads it with its own progress bar.
+    banner = io.BytesIO()
+    Image.new("RGB", (960, 160), (0, 90, 40)).save(banner, format="PNG")
+    dropped = op.evaluate_handle(  # type: ignore[attr-defined]
+        """([name, bytes]) => { const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'image/png'})); return dt; }""",
+        ["Biển chữ chạy.png", list(banner.getvalue())])
+    op.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})  # type: ignore[attr-defined]
+    op.wait_for_function("() => document.querySelectorAll('#upload-list .good a').length === 2")  # type: ignore[attr-defined]
     op.screenshot(path=str(SHOTS / "1-operator-uploaded.png"), full_page=True)  # type: ignore[attr-defined]
-    link.click()
+    op.click(f"#upload-list a[href='{slide_href}']")  # type: ignore[attr-defined]
     op.wait_for_selector("#text-vi")  # type: ignore[attr-defined]
     op.fill("#text-vi", "Chào mừng quý khách đến cửa khẩu Mộc Bài")  # type: ignore[attr-defined]
     op.wait_for_function(  # type: ignore[attr-defined]
@@ -175,7 +185,7 @@ def test_operator_translator_approver(server: str, chromium: object, tmp_path: P
     assert "Đã duyệt trang." in ap.inner_text(".flash")  # type: ignore[attr-defined]
     ap.goto(f"{server}/slides")  # type: ignore[attr-defined]
     ap.screenshot(path=str(SHOTS / "5-approved-list.png"), full_page=True)  # type: ignore[attr-defined]
-    row = ap.inner_text("table.list tbody tr")  # type: ignore[attr-defined]
+    row = ap.locator("table.list tbody tr", has=ap.locator(f"a[href='/slides/{slide_id}']")).inner_text()  # type: ignore[attr-defined]
     assert row.count("đã duyệt") == 3 and row.rstrip().endswith("có")
     assert not errors, errors  # no CSP violation or script error on the operator's pages
     assert time.monotonic() - started < 60
