@@ -9,24 +9,29 @@ from pathlib import Path
 
 import jinja2
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 
-from signage_server import exception_handlers
+from signage_server import exception_handlers, web
 from signage_server.alerts.routes import router as alerts_router
 from signage_server.assets.routes import router as assets_router
 from signage_server.assets.store import AssetStore
 from signage_server.audit.routes import router as audit_router
+from signage_server.audit.views import router as audit_views
 from signage_server.captions.routes import router as captions_router
+from signage_server.captions.views import router as captions_views
 from signage_server.config import Settings
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.health import router as health_router
-from signage_server.middleware import BodyLimitMiddleware
+from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from signage_server.playlists.routes import router as playlists_router
 from signage_server.schedules.routes import router as schedules_router
 from signage_server.screens.routes import router as screens_router
+from signage_server.screens.views import router as screens_views
 from signage_server.slides.routes import router as slides_router
+from signage_server.slides.views import router as slides_views
 from signage_server.telemetry.routes import router as telemetry_router
 from signage_server.transport.service import TransportService
 from signage_server.users.routes import router as users_router
@@ -34,6 +39,7 @@ from signage_server.users.views import router as users_views
 
 API_PREFIX = "/api/v1"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Paths that carry file uploads get the upload limit; everything else the small JSON limit.
 _UPLOAD_SUFFIXES = ("/assets", "/image")
 
@@ -86,10 +92,15 @@ def create_app(
     def limit_for(path: str) -> int:
         if path.startswith(API_PREFIX) and path.endswith(_UPLOAD_SUFFIXES):
             return settings.max_upload_bytes
+        if path == "/slides/upload":
+            # Several pictures in one form: the per-file limit is checked as each file is read.
+            return settings.max_upload_bytes * 10
         return settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(SecurityHeadersMiddleware)
     exception_handlers.register(app)
+    web.register(app)
 
     api = APIRouter(prefix=API_PREFIX)
     # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
@@ -99,6 +110,9 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
+    for views in (slides_views, captions_views, audit_views, screens_views):
+        app.include_router(views)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # Off in every API worker but one when several run: the scheduler must publish exactly once.
     run_scheduler: bool = True
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     session_hours: int = Field(default=12, gt=0)
     login_window_minutes: int = Field(default=15, gt=0)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from signage_server.assets.models import Asset
-from signage_server.assets.store import AssetStore, sniff_image
+from signage_server.assets.store import AssetStore, clean_image, sniff_image
 from signage_server.audit import service as audit
 from signage_server.errors import NotFound
 from signage_server.pagination import paginate
@@ -25,10 +25,13 @@ def store_image(
     max_pixels: int,
     now: datetime,
 ) -> tuple[Asset, bool]:
-    """Return the asset for these bytes and whether it was new; same bytes twice give one asset."""
+    """Return the asset for these bytes and whether it was new; same picture twice gives one asset."""
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
-    info = sniff_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    # What is stored is our own re-encoding, never the uploaded bytes.
+    cleaned = clean_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    info = sniff_image(cleaned, max_bytes=max(max_bytes, len(cleaned)), max_pixels=max_pixels)
+    data = cleaned
     existing = session.exec(select(Asset).where(Asset.sha256 == info.sha256)).first()
     store.put(data, info.sha256)  # also repairs a file lost from disk
     if existing is not None:

@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from signage_server.errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
 from signage_server.fileio import atomic_write_bytes
@@ -28,32 +28,67 @@ class ImageInfo:
     height_px: int
 
 
+_TEXT_MARKERS = (b"<svg", b"<html", b"<!doctype", b"<script", b"<?xml", b"#!")
+_REFUSED_MARKUP = "SVG, HTML and scripts are not accepted; upload a PNG, JPEG, WebP or GIF picture"
+
+
+def _looks_like_markup(data: bytes) -> bool:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<") or any(marker in head for marker in _TEXT_MARKERS)
+
+
 def sniff_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     """Decode the bytes fully with Pillow; anything it cannot decode is refused."""
+    fmt, width, height, _image = _decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    return ImageInfo(hashlib.sha256(data).hexdigest(), len(data), _MEDIA_TYPES[fmt], width, height)
+
+
+def _decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[str, int, int, Image.Image]:
+    """Type by decoding, never by name; size and pixel limits before the pixels are unpacked."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"file is {len(data)} bytes; the limit is {max_bytes}",
                               details={"field": "file", "limit": max_bytes})
     if not data:
         raise Invalid("file is empty", field="file")
+    if _looks_like_markup(data):
+        raise UnsupportedMedia(_REFUSED_MARKUP, details={"field": "file"})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                fmt = probe.format or ""
-                width, height = probe.size
-                if width * height > max_pixels:
-                    raise Invalid(f"image is {width}x{height}; at most {max_pixels} pixels",
-                                  field="file")
-                probe.load()  # a truncated or corrupt file fails here, not on the screen
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UnsupportedMedia(f"not a readable image: {exc}", details={"field": "file"}) from None
-    media_type = _MEDIA_TYPES.get(fmt)
-    if media_type is None:
-        allowed = ", ".join(sorted(_MEDIA_TYPES))
-        raise UnsupportedMedia(f"image format {fmt or 'unknown'} is not accepted ({allowed})",
-                               details={"field": "file"})
-    return ImageInfo(hashlib.sha256(data).hexdigest(), len(data), media_type, width, height)
+            probe = Image.open(io.BytesIO(data))
+            fmt = probe.format or ""
+            width, height = probe.size
+            if width * height > max_pixels:
+                raise Invalid(f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted "
+                              "(decompression-bomb limit)", field="file")
+            if fmt not in _MEDIA_TYPES:
+                allowed = ", ".join(sorted(_MEDIA_TYPES))
+                raise UnsupportedMedia(f"image format {fmt or 'unknown'} is not accepted ({allowed})",
+                                       details={"field": "file"})
+            probe.load()  # a truncated or corrupt file fails here, not on the screen
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise Invalid(f"image has more than {max_pixels} pixels (decompression-bomb limit)",
+                      field="file") from None
+    except UnidentifiedImageError:
+        raise UnsupportedMedia("not a picture: PNG, JPEG, WebP or GIF expected", details={"field": "file"}) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UnsupportedMedia(f"the picture is truncated or corrupt ({exc})", details={"field": "file"}) from None
+    return fmt, width, height, probe
+
+
+def clean_image(data: bytes, *, max_bytes: int, max_pixels: int) -> bytes:
+    """Re-encode an upload: EXIF orientation applied, metadata and trailing payloads gone."""
+    fmt, _w, _h, image = _decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    with image:
+        upright = ImageOps.exif_transpose(image)
+        out = io.BytesIO()
+        if fmt == "JPEG":
+            upright.convert("RGB").save(out, format="JPEG", quality=92, optimize=True)
+        else:
+            # One still frame: the LED renderer shows stills, and PNG keeps any transparency.
+            mode = "RGBA" if upright.mode in ("RGBA", "LA", "P", "PA") else "RGB"
+            upright.convert(mode).save(out, format="PNG", optimize=False)
+    return out.getvalue()
 
 
 class AssetStore:

@@ -56,12 +56,21 @@ def list_events(
     actor: User,
     entity: str | None = None,
     entity_id: str | None = None,
+    actor_name: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[AuditEvent], int]:
     """Newest first; admins and approvers read the trail, nobody edits it."""
     require_role(actor, Role.ADMIN, Role.APPROVER)
     query = select(AuditEvent)
+    if actor_name is not None:
+        query = query.where(AuditEvent.actor_name == actor_name)
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEvent.at) < until)
     if entity is not None:
         query = query.where(AuditEvent.entity == entity)
     if entity_id is not None:

@@ -161,6 +161,22 @@ def update_user(
     return user
 
 
+def change_password(
+    session: Session, *, user: User, current: str, new: str, now: datetime
+) -> None:
+    """Prove the old password, set the new one, and end every session (a thief's too)."""
+    if not _hasher.verify(current, user.password_hash):
+        raise Invalid("the current password is wrong", field="current")
+    _check_password(new)
+    before = audit.snapshot(user)
+    user.password_hash = _hasher.hash(new)
+    session.add(user)
+    _end_all_sessions(session, user_id=user.id)  # type: ignore[arg-type]
+    session.flush()
+    audit.record(session, actor=user, action="user.password_change", entity="user", entity_id=user.id,
+                 before=before, after=audit.snapshot(user), now=now)
+
+
 def _end_all_sessions(session: Session, *, user_id: int) -> None:
     session.exec(delete(LoginSession).where(col(LoginSession.user_id) == user_id))
 

@@ -101,7 +101,7 @@ def test_login_page_form_flow(app: Any, world: dict[str, int]) -> None:
         "/login", data={"username": "operator", "password": PASSWORD, "csrf_token": token})
     assert forged.status_code == 403  # no matching cookie: a cross-site form cannot log you in
     bad = browser.post("/login", data={"username": "operator", "password": "nope nope", "csrf_token": token})
-    assert bad.status_code == 401 and "wrong username or password" in bad.text
+    assert bad.status_code == 401 and "sai tên đăng nhập hoặc mật khẩu" in bad.text  # Vietnamese by default
     page = browser.get("/login", params={"next": "https://evil.example/"})
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     ok = browser.post("/login", data={"username": "operator", "password": PASSWORD, "csrf_token": token,

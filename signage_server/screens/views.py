@@ -1,0 +1,142 @@
+"""The admin's screen pages: add, edit size/layout/languages/ratio/hours, revoke; sites alongside."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from signage_core.languages import Language
+from signage_server.deps import NowDep, SessionDep
+from signage_server.errors import Invalid, SignageError
+from signage_server.screens import service
+from signage_server.screens.models import Enrolment, Layout, Screen
+from signage_server.users.models import Role
+from signage_server.web import (
+    PageError,
+    PageUser,
+    Viewer,
+    error_text,
+    gettext_for,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Admins = Annotated[Viewer, PageUser(Role.ADMIN)]
+
+
+def _choices(session: SessionDep) -> dict[str, Any]:
+    sites, _total = service.list_sites(session, limit=1000, offset=0)
+    return {"sites": sites, "layouts": [layout.value for layout in Layout],
+            "all_languages": [lang.value for lang in Language]}
+
+
+def _time(value: str, field: str) -> time | None:
+    if not value.strip():
+        return None
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise Invalid(f"{field} must be a time of day like 06:00", field=field) from None
+
+
+def _number(value: str, field: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(value)
+    except ValueError:
+        raise Invalid(f"{field} must be a number", field=field) from None
+
+
+def _fields(name: str, site_id: str, width_px: str, height_px: str, pixel_pitch_mm: str, layout: str,
+            languages: list[str] | None, foreign_ratio: str, on_time: str, off_time: str) -> dict[str, Any]:
+    return {
+        "name": name, "site_id": _number(site_id, "site_id", int),
+        "width_px": _number(width_px, "width_px", int), "height_px": _number(height_px, "height_px", int),
+        "pixel_pitch_mm": _number(pixel_pitch_mm, "pixel_pitch_mm", float), "layout": layout,
+        "languages": languages or [], "foreign_ratio": _number(foreign_ratio or "0.75", "foreign_ratio", float),
+        "on_time": _time(on_time, "on_time"), "off_time": _time(off_time, "off_time"),
+    }
+
+
+
+
+@router.get("/screens", response_class=HTMLResponse)
+def screens_page(request: Request, session: SessionDep, viewer: Admins) -> Response:
+    screens, _total = service.list_screens(session, limit=1000, offset=0)
+    choices = _choices(session)
+    return render(request, "screens.html", viewer, screens=screens,
+                  site_names={s.id: s.name for s in choices["sites"]}, **choices)
+
+
+@router.post("/screens")
+def create_screen(request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                  name: Annotated[str, Form(max_length=100)], site_id: Annotated[str, Form()],
+                  width_px: Annotated[str, Form()], height_px: Annotated[str, Form()],
+                  pixel_pitch_mm: Annotated[str, Form()], layout: Annotated[str, Form()],
+                  languages: Annotated[list[str] | None, Form()] = None,
+                  foreign_ratio: Annotated[str, Form()] = "0.75", on_time: Annotated[str, Form()] = "",
+                  off_time: Annotated[str, Form()] = "") -> Response:
+    try:
+        with session.begin_nested():
+            screen = service.create_screen(session, actor=viewer.user, now=now, fields=_fields(
+                name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
+                on_time, off_time))
+    except SignageError as exc:
+        return redirect(request, "/screens", error_text(request, exc), "error")
+    return redirect(request, f"/screens/{screen.id}", gettext_for(request)("Screen added."))
+
+
+def _screen(request: Request, session: SessionDep, screen_id: int) -> Screen:
+    try:
+        return service.get_screen(session, screen_id=screen_id)
+    except SignageError:
+        raise PageError(404, gettext_for(request)("No such screen.")) from None
+
+
+@router.get("/screens/{screen_id}", response_class=HTMLResponse)
+def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins) -> Response:
+    return render(request, "screen.html", viewer, screen=_screen(request, session, screen_id), **_choices(session))
+
+
+@router.post("/screens/{screen_id}")
+def update_screen(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                  name: Annotated[str, Form(max_length=100)], site_id: Annotated[str, Form()],
+                  width_px: Annotated[str, Form()], height_px: Annotated[str, Form()],
+                  pixel_pitch_mm: Annotated[str, Form()], layout: Annotated[str, Form()],
+                  languages: Annotated[list[str] | None, Form()] = None,
+                  foreign_ratio: Annotated[str, Form()] = "0.75", on_time: Annotated[str, Form()] = "",
+                  off_time: Annotated[str, Form()] = "") -> Response:
+    _screen(request, session, screen_id)
+    try:
+        with session.begin_nested():
+            service.update_screen(session, actor=viewer.user, screen_id=screen_id, now=now, fields=_fields(
+                name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
+                on_time, off_time))
+    except SignageError as exc:
+        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
+    return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))
+
+
+@router.post("/screens/{screen_id}/revoke")
+def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins) -> Response:
+    _screen(request, session, screen_id)
+    try:
+        with session.begin_nested():
+            service.set_enrolment(session, actor=viewer.user, screen_id=screen_id, state=Enrolment.REVOKED, now=now)
+    except SignageError as exc:
+        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
+    return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Screen revoked."))
+
+
+@router.post("/sites")
+def create_site(request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                slug: Annotated[str, Form(max_length=64)], name: Annotated[str, Form(max_length=200)]) -> Response:
+    try:
+        with session.begin_nested():
+            service.create_site(session, actor=viewer.user, slug=slug, name=name, now=now)
+    except SignageError as exc:
+        return redirect(request, "/screens", error_text(request, exc), "error")
+    return redirect(request, "/screens", gettext_for(request)("Site added."))

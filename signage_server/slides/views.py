@@ -1,0 +1,203 @@
+"""Slide pages: list, drag-and-drop upload, the Vietnamese caption and live previews."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlmodel import Session
+
+from signage_core.languages import Language, parse_language
+from signage_core.render import Problem
+from signage_server.assets import service as assets
+from signage_server.assets.routes import read_upload, store_of
+from signage_server.captions import service as captions
+from signage_server.captions.models import Caption
+from signage_server.deps import NowDep, SessionDep, SettingsDep
+from signage_server.errors import SignageError
+from signage_server.permissions import can_write_language
+from signage_server.screens.models import Screen
+from signage_server.slides import preview, service
+from signage_server.slides.models import Slide
+from signage_server.users.models import Role
+from signage_server.web import (
+    AnyViewer,
+    PageError,
+    PageUser,
+    Viewer,
+    error_text,
+    flash_all,
+    gettext_for,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Writers = Annotated[Viewer, PageUser(Role.OPERATOR)]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One target screen on a page: its frames (one per language when it rotates) and problems."""
+
+    screen: Screen
+    frames: list[str | None]
+    problems: list[Problem]
+
+
+def slide_or_404(request: Request, session: Session, slide_id: int) -> Slide:
+    try:
+        return service.get_slide(session, slide_id=slide_id)
+    except SignageError:
+        raise PageError(404, gettext_for(request)("No such slide.")) from None
+
+
+def _image(request: Request, session: Session, slide: Slide) -> object:
+    if slide.asset_id is None:
+        return None
+    asset = assets.get_asset(session, asset_id=slide.asset_id)
+    return preview.slide_image(store_of(request), slide, asset.sha256)
+
+
+def shown_screens(request: Request, session: Session, slide: Slide,
+                  texts: dict[Language, str] | None = None) -> list[Shown]:
+    """Every target screen with the problems the renderer finds on it for these texts."""
+    texts = texts if texts is not None else preview.stored_texts(session, slide=slide)
+    out = []
+    for screen in preview.target_screens(session, slide_id=slide.id):  # type: ignore[arg-type]
+        spec = preview.screen_spec(screen)
+        frames: list[str | None] = ([lang.value for lang in spec.languages if texts.get(lang)] or [None]
+                                    if spec.layout == "rotate" else [None])
+        out.append(Shown(screen, frames, preview.problems(spec, texts, has_image=slide.asset_id is not None)))
+    return out
+
+
+def draft_texts(request: Request, session: Session, slide: Slide) -> dict[Language, str]:
+    """Stored captions, overridden by what the person is typing (query parameters vi/en/km)."""
+    texts = preview.stored_texts(session, slide=slide)
+    for lang in Language:
+        value = request.query_params.get(lang.value)
+        if value is not None:
+            texts[lang] = value[: captions.MAX_CAPTION_CHARS]
+    return texts
+
+
+@router.get("/slides", response_class=HTMLResponse)
+def slides_page(request: Request, session: SessionDep, settings: SettingsDep,
+                viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)]) -> Response:
+    items, _total = service.list_slides(session, limit=500, offset=0)
+    rows = [{"slide": s, "captions": {c.language: c for c in service.captions_of(session, slide_id=s.id)}}  # type: ignore[arg-type]
+            for s in items]
+    return render(request, "slides.html", viewer, rows=rows, languages=[lang.value for lang in Language],
+                  can_upload=viewer.user.role in (Role.ADMIN, Role.OPERATOR),
+                  max_bytes=settings.max_upload_bytes, max_mb=round(settings.max_upload_bytes / 1024 / 1024))
+
+
+def slide_name_from(filename: str | None, fallback: str) -> str:
+    """A display name from the client's file name; never used as a path."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    clean = _CONTROL.sub("", unicodedata.normalize("NFC", stem)).strip()[:90]
+    return clean or fallback
+
+
+def unique_name(session: Session, name: str) -> str:
+    candidate, n = name, 2
+    while service.find_slide(session, name=candidate) is not None:
+        candidate, n = f"{name} ({n})", n + 1
+    return candidate
+
+
+@router.post("/slides/upload")
+def upload_page(request: Request, files: list[UploadFile], session: SessionDep, settings: SettingsDep,
+                now: NowDep, viewer: Writers) -> Response:
+    """The no-script fallback of the drag-and-drop: each file its own slide, each refusal its own message."""
+    _ = gettext_for(request)
+    messages: list[tuple[str, str]] = []
+    for upload in files:
+        label = slide_name_from(upload.filename, "slide")
+        try:
+            with session.begin_nested():
+                data = read_upload(upload, settings.max_upload_bytes)
+                asset, _new = assets.store_image(session, actor=viewer.user, store=store_of(request), data=data,
+                                                 max_bytes=settings.max_upload_bytes,
+                                                 max_pixels=settings.max_image_pixels, now=now)
+                service.create_slide(session, actor=viewer.user, name=unique_name(session, label),
+                                     asset_id=asset.id, now=now)
+            messages.append(("info", f"{label}: {_('Uploaded')}"))
+        except SignageError as exc:
+            messages.append(("error", f"{label}: {_('Refused')} — {error_text(request, exc)}"))
+    if not files:
+        messages.append(("error", _("Choose at least one picture.")))
+    response = redirect(request, "/slides")
+    flash_all(request, response, messages)
+    return response
+
+
+@router.get("/slides/{slide_id}", response_class=HTMLResponse)
+def slide_page(slide_id: int, request: Request, session: SessionDep,
+               viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)]) -> Response:
+    slide = slide_or_404(request, session, slide_id)
+    rows = service.captions_of(session, slide_id=slide_id)
+    vi = next((c for c in rows if c.language == Language.VI.value), None)
+    shown = shown_screens(request, session, slide)
+    return render(request, "slide.html", viewer, slide=slide, vi=vi, captions=rows, shown=shown,
+                  can_write=can_write_language(viewer.user, Language.VI),
+                  field_problems=[p.message for s in shown for p in s.problems if p.language == Language.VI])
+
+
+@router.post("/slides/{slide_id}/caption")
+def save_caption(slide_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Writers,
+                 text: Annotated[str, Form(max_length=4000)], action: Annotated[str, Form()] = "save") -> Response:
+    _ = gettext_for(request)
+    slide = slide_or_404(request, session, slide_id)
+    try:
+        with session.begin_nested():
+            captions.write_caption(session, actor=viewer.user, slide_id=slide.id, language="vi",  # type: ignore[arg-type]
+                                   text=text, submit=action == "submit", now=now)
+    except SignageError as exc:
+        return redirect(request, f"/slides/{slide_id}", error_text(request, exc), "error")
+    done = _("Submitted for translation.") if action == "submit" else _("Draft saved.")
+    return redirect(request, f"/slides/{slide_id}", done)
+
+
+@router.get("/slides/{slide_id}/preview/{screen_id}.png")
+def preview_png(slide_id: int, screen_id: int, request: Request, session: SessionDep, viewer: AnyViewer,
+                lang: str | None = None) -> Response:
+    """The frame as the player would draw it, with the captions being typed."""
+    slide = slide_or_404(request, session, slide_id)
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise PageError(404, gettext_for(request)("No such screen."))
+    try:
+        language = parse_language(lang) if lang else None
+    except ValueError:
+        language = None
+    png = preview.render_png(preview.screen_spec(screen), draft_texts(request, session, slide),
+                             _image(request, session, slide), language)  # type: ignore[arg-type]
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/slides/{slide_id}/preview.json")
+def preview_json(slide_id: int, request: Request, session: SessionDep, viewer: AnyViewer) -> JSONResponse:
+    """The renderer's validation problems per target screen, for the fields being typed."""
+    slide = slide_or_404(request, session, slide_id)
+    texts = draft_texts(request, session, slide)
+    screens = []
+    for item in shown_screens(request, session, slide, texts):
+        screens.append({
+            "id": item.screen.id, "name": item.screen.name, "layout": item.screen.layout.value,
+            "frames": item.frames,
+            "problems": [{"language": p.language.value, "code": p.code.value, "message": p.message}
+                         for p in item.problems],
+        })
+    return JSONResponse({"slide": slide.id, "screens": screens}, headers={"Cache-Control": "no-store"})
+
+
+def caption_map(session: Session, slide: Slide) -> dict[str, Caption]:
+    return {c.language: c for c in service.captions_of(session, slide_id=slide.id)}  # type: ignore[arg-type]

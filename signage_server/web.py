@@ -1,0 +1,208 @@
+"""The shared frame of the HTML pages: who is looking, their menu, language, flashes and CSRF."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from signage_core.render import Script, default_registry
+from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
+from signage_server.errors import SignageError
+from signage_server.i18n import available_locales, pick_locale, translations
+from signage_server.users import service as users
+from signage_server.users.models import LoginSession, Role, User
+
+LANG_COOKIE = "signage_lang"
+FLASH_COOKIE = "signage_flash"
+LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "km": "ខ្មែរ"}
+
+# (path, label, roles allowed); admins see everything.
+MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
+    ("/slides", "Slides", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
+    ("/translate", "Translation queue", (Role.TRANSLATOR,)),
+    ("/approve", "Approval", (Role.APPROVER,)),
+    ("/audit", "Audit log", (Role.APPROVER,)),
+    ("/users", "Users", ()),
+    ("/screens", "Screens", ()),
+)
+
+
+class LoginRedirect(Exception):
+    """A page needs a logged-in user: send the browser to the login form, then back."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class PageError(Exception):
+    """A page-level refusal (wrong role, unknown object) shown as a page, not JSON."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: User
+    login_session: LoginSession
+
+    @property
+    def csrf_token(self) -> str:
+        return self.login_session.csrf_token
+
+
+def allowed(user: User, roles: tuple[Role, ...]) -> bool:
+    return user.role == Role.ADMIN or user.role in roles
+
+
+def locale_of(request: Request) -> str:
+    return pick_locale(request.cookies.get(LANG_COOKIE))
+
+
+def gettext_for(request: Request) -> Callable[[str], str]:
+    return translations(locale_of(request)).gettext
+
+
+def _viewer(request: Request, session: Session, now: Any) -> Viewer:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = users.session_user(session, token=cookie, secret=request.app.state.secret_key, now=now) if cookie else None
+    if found is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRedirect(target)
+    return Viewer(user=found[0], login_session=found[1])
+
+
+async def _check_csrf(request: Request, viewer: Viewer) -> None:
+    """Forms carry csrf_token, scripts the X-CSRF-Token header; either must match the session's."""
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent:
+        form = await request.form()
+        value = form.get("csrf_token", "")
+        sent = value if isinstance(value, str) else ""
+    if not sent or not hmac.compare_digest(sent.encode(), viewer.csrf_token.encode()):
+        raise PageError(403, gettext_for(request)("The form expired or was not sent from this site; "
+                                                  "reload the page and try again."))
+
+
+def PageUser(*roles: Role) -> Any:
+    """Depends() for a page: logged in (else redirect), holding a role, CSRF-checked on writes."""
+
+    async def dependency(request: Request, session: SessionDep, now: NowDep) -> Viewer:
+        viewer = _viewer(request, session, now)
+        if roles and not allowed(viewer.user, roles):
+            raise PageError(403, gettext_for(request)("Your role may not open this page."))
+        if request.method not in ("GET", "HEAD"):
+            await _check_csrf(request, viewer)
+        return viewer
+
+    return Depends(dependency)
+
+
+AnyViewer = Annotated[Viewer, PageUser()]
+
+
+def _sign(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def flash(request: Request, response: Response, message: str, level: str = "info") -> None:
+    flash_all(request, response, [(level, message)])
+
+
+def flash_all(request: Request, response: Response, messages: list[tuple[str, str]]) -> None:
+    """Carry messages across the redirect in a signed cookie, so nobody can plant one."""
+    pending = (_read_flashes(request) + messages)[-20:]
+    payload = base64.urlsafe_b64encode(json.dumps(pending).encode()).decode()
+    response.set_cookie(FLASH_COOKIE, payload + "." + _sign(request.app.state.secret_key, payload.encode()),
+                        httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
+
+
+def _read_flashes(request: Request) -> list[tuple[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE, "")
+    payload, _, signature = raw.rpartition(".")
+    if not payload or not hmac.compare_digest(signature, _sign(request.app.state.secret_key, payload.encode())):
+        return []
+    try:
+        items = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except ValueError:
+        return []
+    return [(str(level), str(msg)) for level, msg in items][:20]
+
+
+def redirect(request: Request, url: str, message: str | None = None, level: str = "info") -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    if message:
+        flash(request, response, message, level)
+    return response
+
+
+def error_text(request: Request, exc: SignageError) -> str:
+    """A domain error as the page shows it: translated when the catalog knows it."""
+    return gettext_for(request)(exc.message)
+
+
+def render(request: Request, template: str, viewer: Viewer | None, status_code: int = 200,
+           **values: Any) -> HTMLResponse:
+    """Render a page inside the frame; flashes shown here are consumed."""
+    _ = gettext_for(request)
+    menu = [(path, _(label)) for path, label, roles in MENU if viewer is not None and allowed(viewer.user, roles)]
+    context = {
+        "_": _,
+        "viewer": viewer,
+        "user": viewer.user if viewer else None,
+        "csrf_token": viewer.csrf_token if viewer else "",
+        "menu": menu,
+        "current_path": request.url.path,
+        "flashes": _read_flashes(request),
+        "locale": locale_of(request),
+        "locales": [(code, LOCALE_NAMES.get(code, code)) for code in available_locales()],
+        "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&"),
+        **values,
+    }
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, template, context, status_code=status_code)
+    if request.cookies.get(FLASH_COOKIE):
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+# Sample characters that pick each script's first font from the renderer's own chains.
+_WEBFONT_SAMPLES = {"latin": ("Ạệ", Script.LATIN), "khmer": ("ក្ម", Script.KHMER)}
+
+
+def webfont(name: str) -> Response:
+    """The renderer's fonts served to the browser: Khmer shows on PCs without a Khmer font, no CDN needed."""
+    sample = _WEBFONT_SAMPLES.get(name)
+    face = default_registry().face_for(sample[0], sample[1]) if sample else None
+    if face is None:
+        return Response(status_code=404)
+    return FileResponse(face.path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def register(app: FastAPI) -> None:
+    """Pages answer a missing login with a redirect and refusals with a page."""
+    app.add_api_route("/webfonts/{name}", webfont, methods=["GET"], include_in_schema=False)
+
+    async def login_redirect(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)
+        return RedirectResponse("/login?next=" + quote(exc.next_url, safe=""), status_code=303)
+
+    async def page_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageError)  # noqa: S101
+        return render(request, "error.html", None, status_code=exc.status_code, message=exc.message)
+
+    app.add_exception_handler(LoginRedirect, login_redirect)
+    app.add_exception_handler(PageError, page_error)
