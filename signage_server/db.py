@@ -60,6 +60,10 @@ class StrEnumType(TypeDecorator[StrEnum]):
         return None if value is None else self.enum_cls(value)
 
 
+# Execution option: this transaction mostly reads, so on SQLite it must not take the write lock up front.
+READ_MOSTLY = "signage_read_mostly"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with SQLite made safe: WAL, foreign keys on, real transactions and savepoints."""
     if url.startswith("sqlite"):
@@ -82,7 +86,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _on_begin(conn: sa.Connection) -> None:
             # IMMEDIATE: a read-then-write transaction waits for a concurrent writer (the MQTT hub's
             # thread) instead of failing at once with "database is locked" when it upgrades.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads (GET pages, previews that render for a while) opt out so they never queue.
+            mode = "DEFERRED" if conn.get_execution_options().get(READ_MOSTLY) else "IMMEDIATE"
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from signage_server.config import Settings
+from signage_server.db import READ_MOSTLY
 from signage_server.errors import Forbidden, SignageError, Unauthorized
 from signage_server.permissions import require_role
 from signage_server.users import service as users
@@ -35,6 +36,8 @@ def _now(request: Request) -> datetime:
 def _session(request: Request) -> Iterator[Session]:
     """Commit when the handler succeeds, roll back when it raises: services only flush."""
     session: Session = request.app.state.session_factory()
+    if request.method in ("GET", "HEAD"):
+        session.connection(execution_options={READ_MOSTLY: True})
     try:
         yield session
         session.commit()

@@ -45,7 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
     data = tmp_path_factory.mktemp("webui-e2e")
-    settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40)
+    # The real managed Mosquitto, on a free port: the page flow runs against the whole server.
+    settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40, mqtt_port=_free_port())
     engine = make_engine(settings.resolved_database_url())
     upgrade_to_head(engine)
     with Session(engine) as session:
