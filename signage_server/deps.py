@@ -33,10 +33,24 @@ def _now(request: Request) -> datetime:
     return clock()
 
 
+# Requests that only read: their transaction must not take SQLite's write lock (see db.READ_MOSTLY).
+READ_METHODS = ("GET", "HEAD")
+
+
+def _touch_token_apart(request: Request, token: str, secret: str, now: datetime) -> None:
+    """A read request marks its token as used in a short transaction of its own."""
+    factory = request.app.state.session_factory
+    with factory() as own:
+        token_id = users.token_touch_due(own, token=token, secret=secret, now=now)
+        if token_id is not None:
+            users.touch_token(own, token=token_id, now=now)
+            own.commit()
+
+
 def _session(request: Request) -> Iterator[Session]:
     """Commit when the handler succeeds, roll back when it raises: services only flush."""
     session: Session = request.app.state.session_factory()
-    if request.method in ("GET", "HEAD"):
+    if request.method in READ_METHODS:
         session.connection(execution_options={READ_MOSTLY: True})
     try:
         yield session
@@ -78,9 +92,12 @@ def _principal(request: Request, session: SessionDep, now: NowDep) -> Principal:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be 'Bearer <token>'")
-        user = users.token_user(session, token=token.strip(), secret=secret, now=now)
+        reading = request.method in READ_METHODS
+        user = users.token_user(session, token=token.strip(), secret=secret, now=now, touch=not reading)
         if user is None:
             raise Unauthorized("unknown or revoked API token")
+        if reading:
+            _touch_token_apart(request, token.strip(), secret, now)
         return Principal(user=user, login_session=None)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:

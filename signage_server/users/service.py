@@ -290,7 +290,11 @@ def revoke_api_token(session: Session, *, actor: User, token_id: int, now: datet
     return row
 
 
-def token_user(session: Session, *, token: str, secret: str, now: datetime) -> User | None:
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+def token_user(session: Session, *, token: str, secret: str, now: datetime,
+               touch: bool = True) -> User | None:
     """The user behind a bearer token, or None when unknown, revoked or deactivated."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == keyed_hash(secret, token))).first()
     if row is None or row.revoked_at is not None:
@@ -298,6 +302,25 @@ def token_user(session: Session, *, token: str, secret: str, now: datetime) -> U
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
-    row.last_used_at = now
-    session.add(row)
+    if touch:
+        touch_token(session, token=row, now=now)
     return user
+
+
+def token_touch_due(session: Session, *, token: str, secret: str, now: datetime) -> int | None:
+    """The id of the token to mark as used, when its last mark is older than the interval."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == keyed_hash(secret, token))).first()
+    if row is None or (row.last_used_at is not None and now - row.last_used_at < TOKEN_TOUCH_INTERVAL):
+        return None
+    return row.id
+
+
+def touch_token(session: Session, *, token: ApiToken | int, now: datetime) -> None:
+    """Record when a token was last used, at most every few minutes (each mark is a write)."""
+    row = session.get(ApiToken, token) if isinstance(token, int) else token
+    if row is None:
+        return
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
+        row.last_used_at = now
+        session.add(row)
+        session.flush()
