@@ -208,11 +208,16 @@ class Heartbeat(_Wire):
     screen_id: ScreenId
     sent_at: AwareDatetime
     uptime_s: float = Field(ge=0)
+    clock_offset_s: float | None = None  # player clock minus server clock, from the last live signed message
     manifest_version: str | None = Field(default=None, max_length=128)
     current_slide_id: str | None = Field(default=None, max_length=128)
     cache_bytes: int = Field(default=0, ge=0)
     disk_free_bytes: int | None = Field(default=None, ge=0)
     temperature_c: float | None = None
+    current_language: str | None = Field(default=None, max_length=8)
+    frame_hash: Sha256 | None = None
+    stale: bool = False  # playing past the manifest horizon
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 class PlayRecord(_Wire):
@@ -223,6 +228,8 @@ class PlayRecord(_Wire):
     manifest_version: str = Field(min_length=1, max_length=128)
     started_at: AwareDatetime
     duration_ms: int = Field(ge=0)
+    language: str | None = Field(default=None, max_length=8)
+    frame_hash: Sha256 | None = None  # the pixels really shown at the start of the item
 
 
 class PlayLogBatch(_Wire):
@@ -270,6 +277,8 @@ class CommandKind(StrEnum):
     SCREENSHOT = "screenshot"
     RESYNC = "resync"
     RESTART_PLAYER = "restart_player"
+    IDENTIFY = "identify"  # show the screen's name for a while, so a technician finds it
+    CLEAR_CACHE = "clear_cache"  # drop cached assets the active manifest does not use
 
 
 class CommandBody(_Wire):
@@ -278,6 +287,7 @@ class CommandBody(_Wire):
     command_id: str = Field(min_length=1, max_length=64)
     screen_id: ScreenId
     kind: CommandKind
+    version: int = Field(ge=1)  # the envelope header's sequence: a replayed command is refused
     issued_at: AwareDatetime
     expires_at: AwareDatetime
 

@@ -1,0 +1,115 @@
+"""The player without a network: plays what it verified last, pixel-exact, and refuses what it cannot trust."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+from player_agent.agent import MANIFEST_FILE, Agent
+from player_agent.scenes import screen_spec
+from player_agent.state import StateStore
+from signage_core.manifest import LayoutKind
+from signage_core.render import render_slide
+from signage_core.signing import SigningKey
+from tests.player.agent_world import (
+    CAPTIONS,
+    enrol_state,
+    manifest,
+    now_utc,
+    settings_for,
+    signed,
+    start_agent,
+    wait_for,
+)
+
+
+def _same(a: Image.Image, b: Image.Image) -> bool:
+    return a.size == b.size and ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None
+
+
+def _boot_with(tmp_path: Path, payload: bytes, version: int) -> Path:
+    state_dir = tmp_path / "state"
+    enrol_state(state_dir, "gate-1")
+    (state_dir / MANIFEST_FILE).write_bytes(payload)
+    StateStore(state_dir / "state.json").accept_manifest(version)
+    return state_dir
+
+
+def test_network_down_plays_cached_manifest_within_2s_pixel_exact(tmp_path: Path) -> None:
+    body = manifest("gate-1", 3, now=now_utc())
+    state_dir = _boot_with(tmp_path, signed(body), 3)
+    started = time.monotonic()
+    running = start_agent(settings_for(state_dir))
+    try:
+        png = state_dir / "screen.png"
+        wait_for(png.exists, 2.0, "first frame")
+        assert time.monotonic() - started < 2.0
+        expected = render_slide(screen_spec(body.layout), CAPTIONS)
+        with Image.open(png) as shown:
+            assert _same(shown, expected), "png output differs from render_slide for the same spec"
+        assert running.agent.manifest is not None and running.agent.manifest.version == 3
+    finally:
+        running.stop()
+
+
+def test_nothing_valid_shows_waiting_card_with_screen_name(tmp_path: Path) -> None:
+    other_key = SigningKey.generate()
+    body = manifest("gate-1", 2, now=now_utc())
+    state_dir = _boot_with(tmp_path, signed(body, other_key), 2)  # signed by a key we never pinned
+    running = start_agent(settings_for(state_dir))
+    try:
+        wait_for(lambda: running.shown, 2.0, "first frame")
+        agent = running.agent
+        assert agent.manifest is None
+        assert agent.last_error is not None and "unknown_key" in agent.last_error
+        assert agent.current is not None and agent.current.identity == ("waiting",)
+        card = running.shown[0][1]
+        assert card.getbbox() is not None  # something is drawn, not a black screen
+    finally:
+        running.stop()
+
+
+def test_rotate_steps_languages_and_records_each_item(tmp_path: Path) -> None:
+    from signage_core.manifest import Slide
+
+    slides = [Slide(id="a", captions=dict(CAPTIONS)), Slide(id="b", captions=dict(CAPTIONS))]
+    body = manifest("gate-1", 1, now=now_utc(), slides=slides, durations_ms=1000, layout=LayoutKind.ROTATE)
+    state_dir = _boot_with(tmp_path, signed(body), 1)
+    running = start_agent(settings_for(state_dir))
+    try:
+        time.sleep(2.6)
+    finally:
+        running.stop()
+    agent = running.agent
+    assert agent.renders.renders >= 2
+    from player_agent.journal import Journal
+
+    with Journal(state_dir / "journal") as journal:
+        records = journal.pending()
+    assert len(records) >= 2
+    assert {r.slide_id for r in records} == {"a", "b"}
+    for before, after in zip(records, records[1:], strict=False):
+        assert after.started_at >= before.ended_at  # no overlap: each item counted once
+
+
+def test_static_slide_is_rendered_once_not_per_wakeup(tmp_path: Path) -> None:
+    body = manifest("gate-1", 1, now=now_utc())
+    state_dir = _boot_with(tmp_path, signed(body), 1)
+    running = start_agent(settings_for(state_dir))
+    try:
+        time.sleep(1.5)  # heartbeats wake the loop; the slide must not be redrawn
+    finally:
+        running.stop()
+    assert running.agent.renders.renders == 1
+    assert len(running.shown) == 1
+
+
+def test_not_enrolled_refuses_to_start(tmp_path: Path) -> None:
+    from player_agent.output.null import NullOutput
+    from player_agent.state import NotEnrolled
+
+    with pytest.raises(NotEnrolled, match="enroll"):
+        Agent(settings_for(tmp_path), NullOutput())
