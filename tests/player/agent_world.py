@@ -103,7 +103,8 @@ def alert(screen_ids: list[str], alert_id: str, version: int, *, now: datetime, 
 
 
 def enrol_state(state_dir: Path, screen_id: str, *, broker_url: str = "mqtt://127.0.0.1:9",
-                username: str = "u", password: str = "p", groups: tuple[str, ...] = ()) -> None:
+                username: str = "u", password: str = "p",  # noqa: S107 - unreachable test broker
+                groups: tuple[str, ...] = ()) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     pk = SERVER_KEY.public_key
     StateStore(state_dir / "state.json").enrol(
