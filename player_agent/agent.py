@@ -113,6 +113,7 @@ class Current:
     language: Language | None = None
     frame_hash: Callable[[], str] | None = None
     image: Image.Image | None = None
+    frame_id: object = None
     alert_id: str | None = None
 
 
@@ -356,9 +357,9 @@ class Agent:
         if cur.scene is None:
             return min(boundaries, default=now + timedelta(hours=1))
         shown = self._frame(cur.scene, now)
-        if shown.image is not cur.image:
+        if cur.frame_id is None or shown.frame_id != cur.frame_id:
             self.output.show(shown.image)
-            cur.image = shown.image
+            cur.image, cur.frame_id = shown.image, shown.frame_id
             if cur.language is None:
                 cur.language, cur.frame_hash = shown.language, shown.hash_of
             if alert_id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 from datetime import UTC, datetime
@@ -58,10 +59,23 @@ def enroll(
     typer.echo(f"  {identity.fingerprint}")
 
 
+def _return_big_buffers_to_the_os() -> None:
+    """Frames are megabytes: with glibc's sliding mmap threshold they end up in a heap that never shrinks."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
+_M_MMAP_THRESHOLD = -3  # from <malloc.h>
+
+
 @app.command()
 def run(config: ConfigOpt = None) -> None:
     """Play: last verified content at once, then online updates, alerts and telemetry."""
     settings = _settings(config)
+    _return_big_buffers_to_the_os()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         output = open_blanking_output(settings)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from PIL import Image
 
 from signage_core.languages import Language
 from signage_core.manifest import LayoutKind, LayoutSpec
-from signage_core.render import ScreenSpec, TickerStrip, frame_hash, render_slide
+from signage_core.render import ScreenSpec, TickerStrip, clear_caches, frame_hash, render_slide
 from signage_core.render.fonts import FontRegistry
 
 WAITING_TEXT = {Language.VI: "Đang chờ nội dung", Language.EN: "Waiting for content"}
@@ -36,6 +38,7 @@ class Shown:
     """One frame to hand to the output and what it is, for play records and heartbeats."""
 
     image: Image.Image
+    frame_id: object  # equal ids mean the same pixels: the output is not redrawn
     language: Language
     # Hashing a 1080p frame costs milliseconds: done once per cached render, lazily for ticker frames.
     hash_of: Callable[[], str]
@@ -43,11 +46,20 @@ class Shown:
 
 
 class _Rendered:
-    __slots__ = ("_hash", "image")
+    """A finished frame kept zlib-packed: text on a plain background packs ~50x, so a week's slides fit a small board."""
+
+    __slots__ = ("_hash", "mode", "packed", "size")
 
     def __init__(self, image: Image.Image) -> None:
-        self.image = image
-        self._hash: str | None = None
+        self.mode = image.mode
+        self.size = image.size
+        raw = image.tobytes()
+        self._hash: str | None = hashlib.sha256(raw).hexdigest() if image.mode == "RGB" else None
+        self.packed = zlib.compress(raw, 1)
+
+    @property
+    def image(self) -> Image.Image:
+        return Image.frombytes(self.mode, self.size, zlib.decompress(self.packed))
 
     def hash(self) -> str:
         if self._hash is None:
@@ -58,9 +70,10 @@ class _Rendered:
 class RenderCache:
     """Renders per (slide, language, size) kept in memory: a player shows the same slides all week."""
 
-    def __init__(self, registry: FontRegistry | None = None, *, max_entries: int = 64) -> None:
+    def __init__(self, registry: FontRegistry | None = None, *, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._registry = registry
-        self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._frames: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
         self._strips: OrderedDict[tuple[object, ...], TickerStrip] = OrderedDict()
         self._lock = threading.Lock()
@@ -87,11 +100,16 @@ class RenderCache:
                 self._frames.move_to_end(cache_key)
                 return hit
         rendered = _Rendered(render_slide(spec, captions, image, language=language, registry=self._registry))
+        # The finished frame is what we keep; the renderer's own picture and mask caches would hold
+        # the same pixels a second time on a small board.
+        clear_caches()
         with self._lock:
             self.renders += 1
             self._frames[cache_key] = rendered
-            while len(self._frames) > self._max:
-                self._frames.popitem(last=False)
+            self._bytes += len(rendered.packed)
+            while self._bytes > self._max_bytes and len(self._frames) > 1:
+                _, old = self._frames.popitem(last=False)
+                self._bytes -= len(old.packed)
         return rendered
 
     def strip(self, key: str, spec: ScreenSpec, captions: Mapping[Language, str]) -> TickerStrip:
@@ -103,10 +121,11 @@ class RenderCache:
                 self._strips.move_to_end(cache_key)
                 return hit
         strip = TickerStrip(spec, captions, registry=self._registry)
+        clear_caches()
         with self._lock:
             self.renders += 1
             self._strips[cache_key] = strip
-            while len(self._strips) > self._max // 4 + 1:
+            while len(self._strips) > 8:
                 self._strips.popitem(last=False)
         return strip
 
@@ -138,7 +157,7 @@ class Scene:
             step = timedelta(seconds=1 / self.ticker_fps)
             frames_done = elapsed // step
             first = next(iter(self.captions), self.spec.languages[0])
-            return Shown(image, first, _lazy_hash(image), self.started_at + (frames_done + 1) * step)
+            return Shown(image, (id(strip), offset), first, _lazy_hash(image), self.started_at + (frames_done + 1) * step)
         if self.spec.layout == "rotate":
             languages = self.rotate_languages()
             dwell = timedelta(milliseconds=self.rotation_ms)
@@ -146,9 +165,9 @@ class Scene:
             language = languages[index % len(languages)]
             rendered = cache.frame(self.key, self.spec, self.captions, self.image, language)
             nxt = self.started_at + (index + 1) * dwell if len(languages) > 1 else None
-            return Shown(rendered.image, language, rendered.hash, nxt)
+            return Shown(rendered.image, id(rendered), language, rendered.hash, nxt)
         rendered = cache.frame(self.key, self.spec, self.captions, self.image, None)
-        return Shown(rendered.image, self.spec.languages[0], rendered.hash, None)
+        return Shown(rendered.image, id(rendered), self.spec.languages[0], rendered.hash, None)
 
 
 def _lazy_hash(image: Image.Image) -> Callable[[], str]:

@@ -12,7 +12,7 @@ from player_agent.agent import MANIFEST_FILE, Agent
 from player_agent.scenes import screen_spec
 from player_agent.state import StateStore
 from signage_core.manifest import LayoutKind
-from signage_core.render import render_slide
+from signage_core.render import frame_hash, render_slide
 from signage_core.signing import SigningKey
 from tests.player.agent_world import (
     CAPTIONS,
@@ -113,3 +113,19 @@ def test_not_enrolled_refuses_to_start(tmp_path: Path) -> None:
 
     with pytest.raises(NotEnrolled, match="enroll"):
         Agent(settings_for(tmp_path), NullOutput())
+
+
+def test_ticker_hands_frames_to_the_output_at_the_configured_fps(tmp_path: Path) -> None:
+    body = manifest("gate-1", 1, now=now_utc(), layout=LayoutKind.TICKER, size=(960, 160))
+    state_dir = _boot_with(tmp_path, signed(body), 1)
+    running = start_agent(settings_for(state_dir, ticker_fps=30, ticker_speed_px_s=300.0))
+    try:
+        wait_for(lambda: running.shown, 2.0, "first frame")
+        time.sleep(1.0)
+    finally:
+        running.stop()
+    times = [t for t, _ in running.shown]
+    recent = [t for t in times if t >= times[-1] - 1.0]
+    assert 24 <= len(recent) <= 32, f"{len(recent)} frames in the last second at 30 fps"
+    first, last = running.shown[0][1], running.shown[-1][1]
+    assert first.size == (960, 160) and frame_hash(first) != frame_hash(last)  # it scrolls

@@ -233,7 +233,8 @@ def test_alert_within_1s_acked_kept_on_redelivery_gone_at_expiry(screen: Screen,
     running = _run(screen)
     try:
         server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 1, now=now)))
-        wait_for(lambda: running.agent.manifest is not None, 10, "manifest active")
+        wait_for(lambda: running.agent.current is not None and running.agent.current.slide_id == "s1", 10,
+                 "manifest on screen")
         version = int(time.time() * 1000)
         payload = alert([screen.screen_id, "other-screen"], "a1", version, now=now_utc(), ttl_s=4)
         sent = time.monotonic()
