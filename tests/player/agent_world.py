@@ -31,6 +31,7 @@ from signage_core.manifest import (
     horizon_window,
     sign_manifest,
 )
+from signage_core.schedule import TimeWindow
 from signage_core.signing import (
     EnvelopeKind,
     SigningKey,
@@ -67,6 +68,7 @@ def manifest(
     layout: LayoutKind = LayoutKind.STACKED,
     size: tuple[int, int] = (480, 240),
     assets: Iterable[Asset] = (),
+    on_hours: TimeWindow | None = None,
 ) -> ManifestBody:
     slide_list = list(slides or [Slide(id="s1", captions=dict(CAPTIONS))])
     start, end = horizon_window(now)
@@ -76,7 +78,7 @@ def manifest(
         issued_at=now,
         expires_at=now + timedelta(days=9),
         layout=LayoutSpec(width=size[0], height=size[1], layout=layout,
-                          languages=(Language.VI, Language.EN, Language.KM)),
+                          languages=(Language.VI, Language.EN, Language.KM), on_hours=on_hours),
         rules=[],
         default_playlist="p",
         playlists=[Playlist(id="p", items=tuple(PlaylistItem(slide_id=s.id, duration_ms=durations_ms) for s in slide_list))],
@@ -117,14 +119,15 @@ def enrol_state(state_dir: Path, screen_id: str, *, broker_url: str = "mqtt://12
 
 
 def settings_for(state_dir: Path, **extra: object) -> PlayerSettings:
-    return PlayerSettings(
-        state_dir=state_dir,
-        output=OutputKind.PNG,
-        png=PngOptions(path=state_dir / "screen.png"),
-        screenshot=ScreenshotOptions(period_s=0),
-        heartbeat_period_s=1,
-        **extra,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "state_dir": state_dir,
+        "output": OutputKind.PNG,
+        "png": PngOptions(path=state_dir / "screen.png"),
+        "screenshot": ScreenshotOptions(period_s=0),
+        "heartbeat_period_s": 1,
+        **extra,
+    }
+    return PlayerSettings(**fields)  # type: ignore[arg-type]
 
 
 @dataclass
