@@ -60,6 +60,7 @@ from signage_core.render.fonts import FontRegistry
 from signage_core.schedule import from_local, to_local
 from signage_core.signing import (
     EnvelopeKind,
+    Rejection,
     TrustStore,
     VerificationError,
     body_as,
@@ -512,7 +513,7 @@ class Agent:
         except VerificationError as exc:
             if self.manifest is not None and self.manifest_raw is not None and _same_envelope(payload, self.manifest_raw):
                 return  # our active manifest, re-delivered because it is retained
-            if exc.reason.value == "stale_version" and last > self.state.state.manifest_version:
+            if exc.reason is Rejection.STALE_VERSION and last > self.state.state.manifest_version:
                 return  # the one being downloaded, delivered again on reconnect
             self._error(f"manifest refused: {exc}")
             return
@@ -564,9 +565,15 @@ class Agent:
         except StateError as exc:
             self._error(f"manifest v{body.version} not recorded: {exc}")
             return
+        previous = set(self.manifest.assets) if self.manifest else set()
         self.manifest, self.manifest_raw = body, payload
         self._pending_version = 0
         self._images.clear()
+        try:
+            # Keep the previous manifest's assets too: a rollback to it needs no download.
+            self.cache.gc(keep=[set(body.assets), previous])
+        except (CacheError, OSError) as exc:
+            self._error(f"cache clean-up after v{body.version} failed: {exc}")
         log.info("manifest v%d active", body.version)
         self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
 
@@ -593,6 +600,9 @@ class Agent:
                                        screen_id=self.screen_id, last_version=None, now=now)
             body = body_as(verified, AlertBody)
         except VerificationError as exc:
+            if exc.reason is Rejection.EXPIRED:
+                log.info("expired alert ignored: %s", exc)  # a retained copy not yet cleared: not an attack
+                return
             self._error(f"alert refused: {exc}")
             return
         known = self.alerts.get(body.alert_id)
