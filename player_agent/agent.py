@@ -262,7 +262,12 @@ class Agent:
         self.start()
         try:
             while not self._stop.is_set():
-                wake = self.tick()
+                try:
+                    wake = self.tick()
+                except Exception as exc:  # keep playing what is on screen; systemd's watchdog catches hangs
+                    log.exception("playback step failed")
+                    self._error(f"playback step failed: {exc}")
+                    wake = self.clock() + timedelta(seconds=1)
                 self._wait_until(wake)
         finally:
             self.close()
@@ -357,7 +362,12 @@ class Agent:
             self._write_status(now)
         if cur.scene is None:
             return min(boundaries, default=now + timedelta(hours=1))
-        shown = self._frame(cur.scene, now)
+        try:
+            shown = self._frame(cur.scene, now)
+        except Exception as exc:  # a slide that cannot be drawn must not stop the screen
+            self._error(f"cannot draw {cur.scene.key}: {exc}")
+            log.exception("render failed")
+            return min(boundaries, default=now + timedelta(minutes=1))
         if cur.frame_id is None or shown.frame_id != cur.frame_id:
             self.output.show(shown.image)
             cur.image, cur.frame_id = shown.image, shown.frame_id

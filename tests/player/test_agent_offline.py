@@ -179,3 +179,23 @@ def test_past_the_horizon_keeps_looping_default_and_reports_stale(tmp_path: Path
         assert beat.stale is True and beat.manifest_version == "1" and beat.current_slide_id == "s1"
     finally:
         agent.close()
+
+
+def test_a_slide_that_cannot_be_drawn_is_skipped_and_reported(tmp_path: Path) -> None:
+    from signage_core.languages import Language
+    from signage_core.manifest import Slide
+
+    broken = dict(CAPTIONS)
+    broken[Language.EN] = "Gate \ue000 closed"  # a private-use character no font draws
+    slides = [Slide(id="bad", captions=broken), Slide(id="good", captions=dict(CAPTIONS))]
+    body = manifest("gate-1", 1, now=now_utc(), slides=slides, durations_ms=1000)
+    state_dir = _boot_with(tmp_path, signed(body), 1)
+    running = start_agent(settings_for(state_dir))
+    try:
+        wait_for(lambda: running.agent.current is not None and running.agent.current.slide_id == "good"
+                 and running.agent.current.frame_id is not None, 4, "the good slide on screen")
+        wait_for(lambda: running.agent.last_error is not None and "cannot draw slide:bad" in running.agent.last_error,
+                 3, "the bad slide reported")
+        assert running.thread.is_alive()
+    finally:
+        running.stop()
