@@ -141,8 +141,8 @@ def screen(broker: ManagedMosquitto, accounts: DynsecAccounts, chunk_server: Chu
     return Screen(screen_id, tmp_path / "state", group)
 
 
-def _run(screen: Screen) -> Running:
-    running = start_agent(settings_for(screen.state_dir))
+def _run(screen: Screen, **settings: object) -> Running:
+    running = start_agent(settings_for(screen.state_dir, **settings))
     assert running.agent.link is not None or wait_for(lambda: running.agent.link is not None, 2, "link") is None
     wait_for(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "connect")
     return running
@@ -376,3 +376,39 @@ def test_broker_killed_mid_download_resumes_and_switches_only_when_complete(
                 running.stop()
         finally:
             srv.close()
+
+
+def test_periodic_thumbnail_and_clear_cache_command(screen: Screen, server: Server, store: Store) -> None:
+    import io
+
+    from PIL import Image
+
+    from player_agent.config import ScreenshotOptions
+
+    data = png_bytes((120, 40, 0))
+    sha = store.add(data)
+    store.allowed[screen.screen_id] = {sha}
+    body = manifest(screen.screen_id, 1, now=now_utc(), slides=[Slide(id="pic", captions=dict(CAPTIONS), image=sha)],
+                    assets=[asset_of(data)])
+    running = _run(screen, screenshot=ScreenshotOptions(period_s=1, thumbnail_width=120))
+    try:
+        server.publish_manifest(screen.screen_id, signed(body))
+        wait_for(lambda: running.agent.manifest is not None, 10, "manifest active")
+        wait_for(lambda: any(p.decode_frame(p.ScreenshotHeader, m)[0].command_id == "thumbnail"
+                             for _, m in server.of(screen.screen_id, p.TopicKind.SCREENSHOT)), 4, "thumbnail")
+        _, jpeg = p.decode_frame(p.ScreenshotHeader, server.of(screen.screen_id, p.TopicKind.SCREENSHOT)[-1][1])
+        with Image.open(io.BytesIO(jpeg)) as thumb:
+            assert thumb.width == 120
+
+        stray = b"left over from an old campaign"
+        stray_sha = hashlib.sha256(stray).hexdigest()
+        running.agent.cache.put_bytes(stray_sha, stray)
+        command = p.CommandBody(command_id="cc1", screen_id=screen.screen_id, kind=p.CommandKind.CLEAR_CACHE,
+                                version=1, issued_at=now_utc(), expires_at=now_utc() + timedelta(minutes=5))
+        server.raw.publish(p.command_topic(screen.screen_id),
+                           sign_envelope(EnvelopeKind.COMMAND, command, SERVER_KEY).to_json())
+        wait_for(lambda: not running.agent.cache.has(stray_sha), 3, "stray asset cleared")
+        assert running.agent.cache.has(sha), "clear cache dropped an asset the screen is showing"
+    finally:
+        running.stop()
+        server.publish_manifest(screen.screen_id, b"")
