@@ -219,3 +219,41 @@ def test_a_slide_that_cannot_be_drawn_is_skipped_and_reported(tmp_path: Path) ->
         assert running.thread.is_alive()
     finally:
         running.stop()
+
+
+def test_tells_systemd_ready_then_pets_the_watchdog_while_a_static_slide_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import socket
+    import threading
+
+    from player_agent.output.null import NullOutput
+    from player_agent.watchdog import Notifier
+
+    body = manifest("gate-1", 1, now=now_utc())
+    state_dir = _boot_with(tmp_path, signed(body), 1)
+    address = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(0.2)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # pet every 0.1 s
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), NullOutput(), notifier=Notifier(address))
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    messages: list[bytes] = []
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                messages.append(listener.recv(4096))
+            except TimeoutError:
+                continue
+    finally:
+        agent.stop()
+        thread.join(5)
+        listener.close()
+    assert sum(m.startswith(b"READY=1") for m in messages) == 1  # once, after the first frame
+    pets = messages.count(b"WATCHDOG=1")
+    assert 5 <= pets <= 13, f"{pets} watchdog pets in 1 s at a 0.1 s interval"
