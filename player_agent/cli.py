@@ -13,11 +13,12 @@ from typing import Annotated
 import typer
 
 from player_agent.agent import AGENT_VERSION, Agent, read_status
-from player_agent.cache import peek_status
+from player_agent.cache import CacheError, peek_status
 from player_agent.config import ConfigError, PlayerSettings, load_settings
 from player_agent.enrol import EnrolmentError, apply_enrolment, load_identity, request_enrolment
+from player_agent.fsutil import LockedError
 from player_agent.health import CheckStatus, overall, run_checks
-from player_agent.journal import peek_pending
+from player_agent.journal import JournalError, peek_pending
 from player_agent.output import OutputError, open_blanking_output
 from player_agent.state import StateError, StateStore
 
@@ -80,7 +81,7 @@ def run(config: ConfigOpt = None) -> None:
     try:
         output = open_blanking_output(settings)
         agent = Agent(settings, output)
-    except (OutputError, StateError, ValueError, OSError) as exc:
+    except (OutputError, StateError, LockedError, CacheError, JournalError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
 

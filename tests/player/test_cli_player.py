@@ -157,3 +157,14 @@ def test_check_lists_each_check_and_exit_code_follows_worst(config: Path) -> Non
     worst = lines[-1].removeprefix("overall: ")
     assert result.exit_code == (1 if worst == "fail" else 0)
     assert "state dir" in result.output and "does not exist" in result.output  # never enrolled here
+
+
+def test_second_run_while_one_plays_refuses_by_name(enrol_server: EnrolServer, config: Path, tmp_path: Path) -> None:
+    from player_agent.journal import Journal
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["enroll", "--server", enrol_server.url, "--code", "ok", "-c", str(config)]).exit_code == 0
+    with Journal(tmp_path / "state" / "journal"):  # what a running player holds
+        result = runner.invoke(app, ["run", "-c", str(config)])
+    assert result.exit_code == 1
+    assert "in use by another process" in result.output
