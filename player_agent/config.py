@@ -107,6 +107,11 @@ class PlayerSettings(BaseSettings):
     blanking: BlankingOptions = BlankingOptions()
     screenshot: ScreenshotOptions = ScreenshotOptions()
     heartbeat_period_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # Ticker layout: frames per second handed to the output and scroll speed.
+    ticker_fps: Annotated[int, Field(ge=1, le=120)] = 30
+    ticker_speed_px_s: Annotated[float, Field(gt=0, le=5000)] = 120.0
+    # How long the `identify` command shows the screen's name.
+    identify_s: Annotated[float, Field(gt=0, le=600)] = 15.0
     # `check` fails below this; the cache stops growing well before the card is full.
     min_free_disk_mb: Annotated[int, Field(ge=0)] = 200
     log_level: str = "INFO"

@@ -48,6 +48,7 @@ class PlayRecord(BaseModel):
 
     id: UUID
     slide_id: str = Field(min_length=1, max_length=200)
+    playlist_id: str | None = Field(default=None, max_length=200)
     language: Language
     started_at: AwareDatetime
     ended_at: AwareDatetime

@@ -329,6 +329,11 @@ class NowPlaying:
     is_default: bool
     stale: bool  # outside the manifest's horizon: looping the default playlist
 
+    @property
+    def playlist_id(self) -> str:
+        """The playlist this item came from: interleave takes one item from each in turn."""
+        return self.playlist_ids[self.position % len(self.playlist_ids)]
+
 
 def segment_at(manifest: ManifestBody, at: datetime) -> Segment | None:
     """The timeline segment covering `at`, or None outside the horizon."""

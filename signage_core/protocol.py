@@ -210,6 +210,7 @@ class Heartbeat(_Wire):
     screen_id: ScreenId
     sent_at: AwareDatetime
     uptime_s: float = Field(ge=0)
+    clock_offset_s: float | None = None  # player clock minus server clock, from the last live signed message
     manifest_version: str | None = Field(default=None, max_length=128)
     current_slide_id: str | None = Field(default=None, max_length=128)
     cache_bytes: int = Field(default=0, ge=0)
@@ -281,6 +282,8 @@ class CommandKind(StrEnum):
     SCREENSHOT = "screenshot"
     RESYNC = "resync"
     RESTART_PLAYER = "restart_player"
+    IDENTIFY = "identify"  # show the screen's name for a while, so a technician finds it
+    CLEAR_CACHE = "clear_cache"  # drop cached assets the active manifest does not use
 
 
 class CommandBody(_Wire):
@@ -289,6 +292,7 @@ class CommandBody(_Wire):
     command_id: str = Field(min_length=1, max_length=64)
     screen_id: ScreenId
     kind: CommandKind
+    version: int = Field(ge=1)  # the envelope header's sequence: a replayed command is refused
     issued_at: AwareDatetime
     expires_at: AwareDatetime
 

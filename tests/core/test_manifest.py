@@ -238,3 +238,16 @@ def test_screen_on_hours_in_local_time() -> None:
     assert is_screen_on(night, local(2026, 2, 12, 2)) and not is_screen_on(night, local(2026, 2, 12, 12))
     always = LAYOUT.model_copy(update={"on_hours": None})
     assert is_screen_on(always, local(2026, 2, 12, 3))
+
+
+def test_interleaved_items_name_the_playlist_they_came_from() -> None:
+    from signage_core.manifest import NowPlaying, Playlist, PlaylistItem, Slide, interleave
+
+    a, b = PlaylistItem(slide_id="x", duration_ms=1000), PlaylistItem(slide_id="y", duration_ms=1000)
+    cycle = interleave([Playlist(id="a", items=(a, a, a)), Playlist(id="b", items=(b,))])
+    assert [i.slide_id for i in cycle] == ["x", "y", "x", "y", "x", "y"]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for position, expected in ((0, "a"), (1, "b"), (2, "a"), (5, "b")):
+        np = NowPlaying(playlist_ids=("a", "b"), item=a, slide=Slide(id="x", captions={}), position=position,
+                        started_at=at, until=at, is_default=False, stale=False)
+        assert np.playlist_id == expected

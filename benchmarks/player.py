@@ -1,0 +1,146 @@
+"""Steady-state RSS and CPU of `signage-player run` (null output) against a naive polling re-renderer.
+
+Run: .venv/bin/python benchmarks/player.py [--seconds 15]
+Each case runs in its own process, offline (broker unreachable), from a signed manifest on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from player_agent.agent import MANIFEST_FILE  # noqa: E402
+from player_agent.state import StateStore  # noqa: E402
+from signage_core.languages import Language  # noqa: E402
+from signage_core.manifest import LayoutKind, Slide  # noqa: E402
+from tests.player.agent_world import (  # noqa: E402
+    enrol_state,
+    manifest,
+    signed,
+)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CAPTIONS = [
+    {Language.VI: "Cửa khẩu quốc tế Mộc Bài", Language.EN: "Moc Bai international border gate",
+     Language.KM: "ច្រកព្រំដែនអន្តរជាតិ មុកបៃ"},
+    {Language.VI: "Vui lòng xuất trình hộ chiếu", Language.EN: "Please show your passport",
+     Language.KM: "សូមបង្ហាញលិខិតឆ្លងដែន"},
+    {Language.VI: "Cấm hút thuốc", Language.EN: "No smoking", Language.KM: "ហាមជក់បារី"},
+]
+
+
+def prepare(root: Path, kind: str) -> Path:
+    """A state dir with a signed manifest, and a config for the null output."""
+    state = root / kind
+    enrol_state(state, f"bench-{kind}")
+    slides = [Slide(id=f"s{i}", captions=dict(c)) for i, c in enumerate(CAPTIONS)]
+    if kind == "static":
+        body = manifest(f"bench-{kind}", 1, now=datetime.now(UTC), slides=slides, durations_ms=5000,
+                        size=(1920, 1080))
+        extra = ""
+    else:
+        body = manifest(f"bench-{kind}", 1, now=datetime.now(UTC), slides=slides, durations_ms=20_000,
+                        layout=LayoutKind.TICKER, size=(960, 160))
+        extra = "ticker_fps = 60\n"
+    (state / MANIFEST_FILE).write_bytes(signed(body))
+    StateStore(state / "state.json").accept_manifest(1)
+    config = root / f"{kind}.toml"
+    config.write_text(f'state_dir = "{state}"\noutput = "null"\nheartbeat_period_s = 30\nlog_level = "WARNING"\n'
+                      f"{extra}[screenshot]\nperiod_s = 0\n", encoding="utf-8")
+    return config
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(argv: list[str], warmup_s: float, seconds: float) -> tuple[float, float]:
+    """(CPU % of one core, RSS MB) over `seconds` after `warmup_s`."""
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(warmup_s)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv} exited with {proc.returncode}")
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        return 100 * (c1 - c0) / (t1 - t0), rss_mb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def naive_worker(config: Path) -> None:
+    """Baseline: poll `now_playing` and re-render from scratch on every wake-up (10 Hz static, 60 Hz ticker)."""
+    from player_agent.config import load_settings
+    from player_agent.output.null import NullOutput
+    from player_agent.scenes import screen_spec
+    from signage_core.manifest import ManifestBody, now_playing
+    from signage_core.render import TickerStrip, clear_caches, render_slide
+    from signage_core.signing import Envelope
+
+    settings = load_settings(config)
+    envelope = Envelope.model_validate_json((settings.state_dir / MANIFEST_FILE).read_bytes())
+    body = ManifestBody.model_validate(envelope.body)
+    spec = screen_spec(body.layout)
+    out = NullOutput()
+    ticker = body.layout.layout is LayoutKind.TICKER
+    period = 1 / 60 if ticker else 0.1
+    start = time.monotonic()
+    while True:
+        now = datetime.now(UTC)
+        item = now_playing(body, now)
+        clear_caches()
+        if ticker:
+            offset = int((time.monotonic() - start) * settings.ticker_speed_px_s)
+            out.show(TickerStrip(spec, item.slide.captions).frame(offset))
+        else:
+            out.show(render_slide(spec, item.slide.captions))
+        time.sleep(period)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--naive-worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive_worker is not None:
+        naive_worker(args.naive_worker)
+        return
+    player = [sys.executable, "-c", "from player_agent.cli import app; app()", "run", "--config"]
+    naive = [sys.executable, str(Path(__file__).resolve()), "--naive-worker"]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.seconds:.0f} s per case after warm-up")
+    print(f"{'case':<44} {'CPU % core':>10} {'RSS MB':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, label in (("static", "static 1920x1080 stacked, 5 s items"),
+                            ("ticker", "ticker 960x160 @ 60 fps")):
+            config = prepare(Path(tmp), kind)
+            for name, argv in (("signage-player run", [*player, str(config)]),
+                               ("naive polling re-render", [*naive, str(config)])):
+                cpu, rss = measure(argv, warmup_s=6.0, seconds=args.seconds)
+                print(f"{label + ': ' + name:<44} {cpu:>10.1f} {rss:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

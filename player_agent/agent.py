@@ -1,0 +1,813 @@
+"""The running player: offline-first playback of the last verified manifest, updates, alerts and telemetry.
+
+Threads: MQTT callbacks only enqueue work; one main loop does everything else and sleeps until the
+next boundary (item end, rotation step, ticker frame, on/off hours, alert expiry, heartbeat), so a
+static slide costs nothing between changes. Asset downloads run in a worker thread and hand the
+finished manifest back to the main loop, which switches atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from PIL import Image
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from player_agent.cache import AssetCache, CacheError
+from player_agent.config import PlayerSettings
+from player_agent.enrol import TRUST_FILE, Identity, load_identity
+from player_agent.fsutil import atomic_write_bytes
+from player_agent.health import disk_free_bytes, read_cpu_temperature
+from player_agent.journal import Journal, PlayRecord, new_play_id
+from player_agent.output.base import Output
+from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, screen_spec, waiting_card
+from player_agent.screenshot import thumbnail_jpeg
+from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
+from player_agent.transport import AssetCorrupt, AssetFetcher, AssetFetchError, Backoff, PlayerLink
+from player_agent.watchdog import Notifier, watchdog_interval
+from signage_core.languages import Language
+from signage_core.manifest import ManifestBody, is_screen_on, now_playing, verify_manifest
+from signage_core.protocol import (
+    MAX_CHUNK_SIZE,
+    AlertAck,
+    CommandBody,
+    CommandKind,
+    Heartbeat,
+    PlayLogAck,
+    PlayLogBatch,
+    ScreenshotHeader,
+    TopicKind,
+    decode,
+    encode,
+    encode_frame,
+    parse_broker_url,
+)
+from signage_core.protocol import PlayRecord as WirePlayRecord
+from signage_core.render import CaptionError
+from signage_core.render.fonts import FontRegistry
+from signage_core.schedule import from_local, to_local
+from signage_core.signing import (
+    EnvelopeKind,
+    Rejection,
+    TrustStore,
+    VerificationError,
+    body_as,
+    load_trust_store,
+    save_trust_store,
+    verify_envelope,
+)
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+MANIFEST_FILE = "manifest.json"
+ALERTS_FILE = "alerts.json"
+STATUS_FILE = "status.json"
+PLAYLOG_RESEND_S = 30.0
+FETCH_RETRY_S = 2.0
+CORRUPT_RETRIES = 2
+# The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+class AlertBody(BaseModel):
+    """The signed alert body the server sends (show or withdraw); unknown extra fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    alert_id: str = Field(min_length=1, max_length=64)
+    action: str = "show"
+    captions: dict[Language, str] = Field(default_factory=dict)
+    screen_ids: tuple[str, ...]
+    version: int = Field(ge=1)
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
+@dataclass(slots=True)
+class ActiveAlert:
+    body: AlertBody
+    raw: str  # the envelope, persisted so a reboot keeps showing it
+    acked: bool = False
+
+
+@dataclass(slots=True)
+class Current:
+    """The scene on screen now, and what the play record for it will say."""
+
+    identity: tuple[object, ...]
+    scene: Scene | None  # None: blanked
+    slide_id: str | None  # set for manifest items (those get play records)
+    shown_from: datetime
+    playlist_id: str | None = None
+    language: Language | None = None
+    frame_hash: Callable[[], str] | None = None
+    image: Image.Image | None = None
+    frame_id: object = None
+    alert_id: str | None = None
+
+
+class Agent:
+    """Ties state, cache, journal, link, renderer and output together; `run` blocks until `stop`."""
+
+    def __init__(
+        self,
+        settings: PlayerSettings,
+        output: Output,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        notifier: Notifier | None = None,
+        registry: FontRegistry | None = None,
+        link_factory: Callable[[], PlayerLink | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.output = output
+        self.clock = clock
+        self.notifier = notifier or Notifier.from_environ()
+        self._watchdog_s = watchdog_interval()
+        self.state_dir = settings.state_dir
+        self.state = StateStore(settings.state_file)
+        if not self.state.state.enrolled:
+            raise NotEnrolled("this player is not enrolled yet (run `signage-player enroll`)")
+        self.screen_id: str = self.state.state.screen_id or ""
+        self.identity: Identity | None = load_identity(self.state_dir)
+        self.trust = self._load_trust()
+        self.cache = AssetCache(settings.cache_dir)
+        self.journal = Journal(settings.journal_dir)
+        self.renders = RenderCache(registry)
+        self._inbox: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._stop = threading.Event()
+        self.exit_code = 0
+        self.started_mono = time.monotonic()
+        self.manifest: ManifestBody | None = None
+        self.manifest_raw: bytes | None = None
+        self.alerts: dict[str, ActiveAlert] = {}
+        self.current: Current | None = None
+        self.last_error: str | None = None
+        self.last_contact: datetime | None = None
+        self.clock_offset_s = self.identity.clock_offset_s if self.identity else None
+        self.identify_until: datetime | None = None
+        self._images: dict[str, Image.Image] = {}
+        self._pending_version = 0  # newest manifest being prepared (downloads in the worker)
+        self._playlog_sent: dict[UUID, float] = {}
+        self._next_heartbeat = 0.0
+        self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
+        self._next_pet = 0.0
+        self._worker: threading.Thread | None = None
+        self._link_factory = link_factory
+        self.link: PlayerLink | None = None
+        self.fetcher: AssetFetcher | None = None
+        self._load_manifest()
+        self._load_alerts()
+
+    # -- start-up from disk ------------------------------------------------------------------
+    def _load_trust(self) -> TrustStore:
+        path = self.state_dir / TRUST_FILE
+        if path.exists():
+            return load_trust_store(path)
+        from signage_core.signing import PublicKey
+
+        return TrustStore.of(*(PublicKey.from_base64(k) for k in self.state.state.pinned_keys))
+
+    def _load_manifest(self) -> None:
+        """The last verified manifest: signature and screen re-checked, expiry not (offline for weeks is fine)."""
+        path = self.state_dir / MANIFEST_FILE
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            envelope = self.trust.open(raw, expected_kind=EnvelopeKind.MANIFEST, now=self.clock())
+            body = body_as(envelope, ManifestBody)
+        except VerificationError as exc:
+            self._error(f"stored manifest {path} refused: {exc}")
+            return
+        if body.screen_id != self.screen_id:
+            self._error(f"stored manifest {path} is for screen {body.screen_id!r}")
+            return
+        self.manifest, self.manifest_raw = body, raw
+        if body.version > self.state.state.manifest_version:
+            # Written to disk just before a crash cut the version update: finish it.
+            with contextlib.suppress(StaleUpdate):
+                self.state.accept_manifest(body.version)
+
+    def _load_alerts(self) -> None:
+        try:
+            stored = json.loads((self.state_dir / ALERTS_FILE).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return
+        now = self.clock()
+        for raw in stored if isinstance(stored, list) else []:
+            try:
+                envelope = self.trust.open(str(raw), expected_kind=EnvelopeKind.ALERT, now=now)
+                body = body_as(envelope, AlertBody)
+            except VerificationError:
+                continue
+            if body.expires_at > now and body.action == "show" and self.screen_id in body.screen_ids:
+                self.alerts[body.alert_id] = ActiveAlert(body, str(raw), acked=True)
+
+    def _save_alerts(self) -> None:
+        data = json.dumps([a.raw for a in self.alerts.values()]).encode()
+        atomic_write_bytes(self.state_dir / ALERTS_FILE, data)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _make_link(self) -> PlayerLink | None:
+        if self._link_factory is not None:
+            return self._link_factory()
+        st = self.state.state
+        if st.broker_url is None or st.broker_username is None or st.broker_password is None:
+            return None
+        params = parse_broker_url(st.broker_url).with_credentials(
+            st.broker_username, st.broker_password.get_secret_value()
+        )
+        groups = self.identity.groups if self.identity else ()
+        return PlayerLink(params, self.screen_id, groups=groups, agent_version=AGENT_VERSION, backoff=Backoff(base_s=1.0, cap_s=60.0))
+
+    def start(self) -> None:
+        """Show something at once from disk, then go online."""
+        self.tick()
+        self.notifier.ready(f"playing manifest v{self.manifest.version}" if self.manifest else "waiting for content")
+        self.link = self._make_link()
+        if self.link is None:
+            return
+        self.fetcher = AssetFetcher(self.link)
+        self.link.on(TopicKind.MANIFEST, lambda _t, p: self._post(lambda: self._on_manifest(p)))
+        self.link.on(TopicKind.COMMAND, lambda _t, p: self._post(lambda: self._on_command(p)))
+        self.link.on(TopicKind.GROUP_ALERT, lambda _t, p: self._post(lambda: self._on_alert(p)))
+        self.link.on(TopicKind.PLAYLOG_ACK, lambda _t, p: self._post(lambda: self._on_playlog_ack(p)))
+        original = self.link.client.on_connect
+
+        def on_connect(*args: Any) -> None:
+            if original is not None:
+                original(*args)
+            if self.link is not None and self.link.connected.is_set():
+                self._post(self._on_connected)
+
+        self.link.client.on_connect = on_connect
+        self.link.start()
+
+    def run(self) -> int:
+        """Play until stopped; returns the process exit code."""
+        self.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    wake = self.tick()
+                except Exception as exc:  # keep playing what is on screen; systemd's watchdog catches hangs
+                    log.exception("playback step failed")
+                    self._error(f"playback step failed: {exc}")
+                    wake = self.clock() + timedelta(seconds=1)
+                self._wait_until(wake)
+        finally:
+            self.close()
+        return self.exit_code
+
+    def stop(self, exit_code: int = 0) -> None:
+        self.exit_code = exit_code
+        self._stop.set()
+        self._post(lambda: None)
+
+    def close(self) -> None:
+        """Record the item on screen, say offline, release files."""
+        now = self.clock()
+        self._finish_current(now)
+        self.notifier.stopping()
+        if self.link is not None:
+            self.link.stop(timeout_s=2.0)
+        if self._worker is not None:
+            self._worker.join(timeout=2.0)
+        self._write_status(now)
+        self.journal.close()
+        self.cache.close()
+        with contextlib.suppress(Exception):
+            self.output.close()
+
+    def _post(self, task: Callable[[], None]) -> None:
+        self._inbox.put(task)
+
+    def _wait_until(self, wake: datetime) -> None:
+        """Sleep until the boundary, waking early only to run work the network handed us."""
+        left = max((wake - self.clock()).total_seconds(), 0.0)
+        try:
+            task = self._inbox.get(timeout=left)
+        except queue.Empty:
+            return
+        while True:
+            try:
+                task()
+            except Exception as exc:  # one bad message must not stop playback
+                log.exception("task failed")
+                self._error(f"internal error: {exc}")
+            try:
+                task = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    # -- the playback step -------------------------------------------------------------------
+    def tick(self) -> datetime:
+        """Put the right frame on screen for now; returns when to look again."""
+        now = self.clock()
+        self._expire_alerts(now)
+        wake = self._show(now)
+        mono = time.monotonic()
+        if mono >= self._next_heartbeat:
+            self._heartbeat(now)
+            self._next_heartbeat = mono + self.settings.heartbeat_period_s
+        if self.settings.screenshot.period_s > 0 and mono >= self._next_thumbnail:
+            self._send_screenshot("thumbnail", thumbnail=True)
+            self._next_thumbnail = mono + self.settings.screenshot.period_s
+        if self._watchdog_s is not None and mono >= self._next_pet:
+            self.notifier.watchdog()
+            self._next_pet = mono + self._watchdog_s
+        if self._playlog_sent and self.link is not None and self.link.connected.is_set():
+            oldest = min(self._playlog_sent.values())
+            if mono - oldest > PLAYLOG_RESEND_S:
+                self._playlog_sent.clear()
+                self._flush_playlog()
+        timers = [self._next_heartbeat]
+        if self.settings.screenshot.period_s > 0:
+            timers.append(self._next_thumbnail)
+        if self._watchdog_s is not None:
+            timers.append(self._next_pet)
+        if self._playlog_sent:
+            timers.append(min(self._playlog_sent.values()) + PLAYLOG_RESEND_S)
+        soonest = min(timers) - mono
+        return min(wake, now + timedelta(seconds=max(soonest, 0.0)))
+
+    def _show(self, now: datetime) -> datetime:
+        boundaries: list[datetime] = []
+        want = self._desired(now, boundaries)
+        identity, scene, slide_id, alert_id, playlist_id = want
+        cur = self.current
+        if cur is None or cur.identity != identity:
+            self._finish_current(now)
+            cur = self.current = Current(identity, scene, slide_id, now, playlist_id=playlist_id,
+                                         alert_id=alert_id)
+            if scene is None:
+                self._set_blank(True)
+                cur.image = None
+                self._write_status(now)
+                return min(boundaries, default=now + timedelta(hours=1))
+            self._set_blank(False)
+            self._write_status(now)
+        if cur.scene is None:
+            return min(boundaries, default=now + timedelta(hours=1))
+        try:
+            shown = self._frame(cur.scene, now)
+        except Exception as exc:  # a slide that cannot be drawn must not stop the screen
+            self._error(f"cannot draw {cur.scene.key}: {exc}")
+            log.exception("render failed")
+            return min(boundaries, default=now + timedelta(minutes=1))
+        if cur.frame_id is None or shown.frame_id != cur.frame_id:
+            self.output.show(shown.image)
+            cur.image, cur.frame_id = shown.image, shown.frame_id
+            if cur.language is None:
+                cur.language, cur.frame_hash = shown.language, shown.hash_of
+            if alert_id is not None:
+                self._ack_alert(alert_id, shown, now)
+        if shown.next_change is not None:
+            boundaries.append(shown.next_change)
+        return min(boundaries, default=now + timedelta(hours=1))
+
+    def _frame(self, scene: Scene, now: datetime) -> Shown:
+        try:
+            return scene.frame_at(self.renders, now)
+        except CaptionError as exc:
+            if scene.spec.layout == "ticker":
+                raise
+            # Too much text for a stacked frame on this screen: scroll it instead of showing nothing.
+            self._error(f"{scene.key} does not fit stacked, scrolling it: {exc}")
+            spec = scene.spec.model_copy(update={"layout": "ticker"})
+            fallback = Scene(scene.key, spec, scene.captions, None, scene.started_at, scene.rotation_ms,
+                             self.settings.ticker_fps, self.settings.ticker_speed_px_s)
+            return fallback.frame_at(self.renders, now)
+
+    def _desired(
+        self, now: datetime, boundaries: list[datetime]
+    ) -> tuple[tuple[object, ...], Scene | None, str | None, str | None, str | None]:
+        """What should be on screen: (identity, scene, slide id, alert id, playlist id)."""
+        s = self.settings
+        layout = self.manifest.layout if self.manifest else None
+        name = self.identity.name if self.identity else self.screen_id
+        if self.identify_until is not None and now < self.identify_until:
+            boundaries.append(self.identify_until)
+            spec, captions = waiting_card(layout, name, width=s.window.width, height=s.window.height)
+            captions = {Language.VI: name, Language.EN: self.screen_id}
+            scene = Scene("identify", spec, captions, None, now, 8000, s.ticker_fps, s.ticker_speed_px_s)
+            return ("identify", self.identify_until), scene, None, None, None
+        if self.alerts and layout is not None:
+            alert = max(self.alerts.values(), key=lambda a: a.body.version)
+            boundaries.append(alert.body.expires_at)
+            scene = Scene(f"alert:{alert.body.alert_id}", alert_spec(layout), alert.body.captions, None,
+                          alert.body.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
+            return ("alert", alert.body.alert_id, alert.body.version), scene, None, alert.body.alert_id, None
+        if self.alerts:
+            alert = max(self.alerts.values(), key=lambda a: a.body.version)
+            boundaries.append(alert.body.expires_at)
+            spec, _ = waiting_card(None, name, width=s.window.width, height=s.window.height)
+            from signage_core.render import ScreenSpec
+
+            spec = ScreenSpec(width=spec.width, height=spec.height, background=(170, 0, 0))
+            scene = Scene(f"alert:{alert.body.alert_id}", spec, alert.body.captions, None, now, 8000,
+                          s.ticker_fps, s.ticker_speed_px_s)
+            return ("alert", alert.body.alert_id, alert.body.version), scene, None, alert.body.alert_id, None
+        if self.manifest is None:
+            spec, captions = waiting_card(None, name, width=s.window.width, height=s.window.height)
+            return ("waiting",), Scene("waiting", spec, captions, None, now, 8000, s.ticker_fps, s.ticker_speed_px_s), None, None, None
+        manifest = self.manifest
+        boundaries.append(_next_on_off(manifest, now))
+        if not is_screen_on(manifest.layout, now):
+            return ("off",), None, None, None, None
+        np = now_playing(manifest, now)
+        boundaries.append(np.until)
+        if now < manifest.horizon_end:
+            boundaries.append(manifest.horizon_end)
+        image = self._image(np.slide.image) if np.slide.image else None
+        # now_playing keeps the sub-millisecond part of `now`; the item's real start is whole ms.
+        started = np.started_at.replace(microsecond=np.started_at.microsecond // 1000 * 1000)
+        scene = Scene(
+            f"slide:{np.slide.id}", screen_spec(manifest.layout), np.slide.captions, image, started,
+            manifest.layout.rotation_ms, s.ticker_fps, s.ticker_speed_px_s,
+        )
+        ident = ("item", manifest.version, np.slide.id, started, np.position)
+        return ident, scene, np.slide.id, None, np.playlist_id
+
+    def _image(self, sha: str) -> Image.Image | None:
+        hit = self._images.get(sha)
+        if hit is None:
+            try:
+                data = self.cache.read_verified(sha)
+                with Image.open(io.BytesIO(data)) as img:
+                    hit = img.convert("RGB")
+            except (CacheError, OSError) as exc:
+                self._error(f"slide image {sha} unusable: {exc}")
+                return None
+            self._images[sha] = hit
+        return hit
+
+    def _set_blank(self, blank: bool) -> None:
+        setter = getattr(self.output, "set_blank", None)
+        if setter is not None:
+            setter(blank)
+        elif blank:
+            self.output.blank()
+
+    # -- proof of play -----------------------------------------------------------------------
+    def _finish_current(self, now: datetime) -> None:
+        cur = self.current
+        self.current = None
+        if cur is None or cur.slide_id is None or cur.frame_hash is None or cur.language is None:
+            return
+        version = self.manifest.version if self.manifest else 0
+        record = PlayRecord(
+            id=new_play_id(), slide_id=cur.slide_id, playlist_id=cur.playlist_id, language=cur.language,
+            started_at=cur.shown_from,
+            ended_at=max(now, cur.shown_from), frame_hash=cur.frame_hash(), manifest_version=version,
+        )
+        self.journal.append(record)
+        self._flush_playlog()
+
+    def _flush_playlog(self) -> None:
+        link = self.link
+        if link is None or not link.connected.is_set():
+            return
+        fresh = [r for r in self.journal.pending(limit=1000) if r.id not in self._playlog_sent]
+        if not fresh:
+            return
+        fresh = fresh[:500]
+        batch = PlayLogBatch(screen_id=self.screen_id, records=[_wire(r) for r in fresh])
+        link.publish(TopicKind.PLAYLOG, encode(batch))
+        mono = time.monotonic()
+        for r in fresh:
+            self._playlog_sent[r.id] = mono
+
+    def _on_playlog_ack(self, payload: bytes) -> None:
+        ack = decode(PlayLogAck, payload)
+        ids = []
+        for text in ack.record_ids:
+            with contextlib.suppress(ValueError):
+                ids.append(UUID(text))
+        self.journal.acknowledge(ids)
+        for i in ids:
+            self._playlog_sent.pop(i, None)
+        self._flush_playlog()
+
+    # -- network events ----------------------------------------------------------------------
+    def _on_connected(self) -> None:
+        self.last_contact = self.clock()
+        self._playlog_sent.clear()  # a new session: unacknowledged batches are sent again
+        self._flush_playlog()
+        self._next_heartbeat = 0.0
+
+    def _error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.last_error = message[:500]
+
+    def _on_manifest(self, payload: bytes) -> None:
+        self.last_contact = self.clock()
+        if not payload:
+            return  # retained slot cleared by the server
+        if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
+            self._on_handover(payload)
+            return
+        last = max(self.state.state.manifest_version, self._pending_version)
+        try:
+            body = verify_manifest(payload, trust=self.trust, screen_id=self.screen_id, last_version=last,
+                                   now=self.clock())
+        except VerificationError as exc:
+            if self.manifest is not None and self.manifest_raw is not None and _same_envelope(payload, self.manifest_raw):
+                return  # our active manifest, re-delivered because it is retained
+            if exc.reason is Rejection.STALE_VERSION and last > self.state.state.manifest_version:
+                return  # the one being downloaded, delivered again on reconnect
+            self._error(f"manifest refused: {exc}")
+            return
+        self._pending_version = body.version
+        worker = threading.Thread(target=self._prepare, args=(payload, body), name="assets", daemon=True)
+        self._worker = worker
+        worker.start()
+
+    def _prepare(self, payload: bytes, body: ManifestBody) -> None:
+        """Worker: make every asset present and hash-checked, then hand the manifest to the main loop."""
+        corrupt = 0
+        for sha, asset in body.assets.items():
+            while not self._stop.is_set():
+                if self._pending_version != body.version:
+                    return  # superseded by a newer manifest
+                if self.cache.verify(sha):
+                    break
+                fetcher = self.fetcher
+                if fetcher is None:
+                    return
+                try:
+                    fetcher.fetch(sha, self.cache.partial_path(sha), expected_size=asset.size, timeout_s=120.0)
+                    self.cache.commit_partial(sha)
+                    break
+                except AssetCorrupt as exc:
+                    corrupt += 1
+                    if corrupt > CORRUPT_RETRIES:
+                        msg = f"manifest v{body.version} refused: asset {sha} failed its hash check: {exc}"
+                        self._post(lambda m=msg, v=body.version: self._give_up(v, m))  # type: ignore[misc]
+                        return
+                except (AssetFetchError, CacheError) as exc:
+                    log.info("asset %s not complete yet (%s); retrying", sha, exc)
+                    self._stop.wait(FETCH_RETRY_S)
+        if not self._stop.is_set():
+            self._post(lambda: self._activate(payload, body))
+
+    def _give_up(self, version: int, message: str) -> None:
+        if self._pending_version == version:
+            self._pending_version = 0
+        self._error(message)
+
+    def _activate(self, payload: bytes, body: ManifestBody) -> None:
+        if body.version <= self.state.state.manifest_version or self._pending_version != body.version:
+            return
+        # File first: a crash before the version update still resumes this manifest after reboot.
+        atomic_write_bytes(self.state_dir / MANIFEST_FILE, payload)
+        try:
+            self.state.accept_manifest(body.version)
+        except StateError as exc:
+            self._error(f"manifest v{body.version} not recorded: {exc}")
+            return
+        previous = set(self.manifest.assets) if self.manifest else set()
+        self.manifest, self.manifest_raw = body, payload
+        self._pending_version = 0
+        self._images.clear()
+        try:
+            # Keep the previous manifest's assets too: a rollback to it needs no download.
+            self.cache.gc(keep=[set(body.assets), previous])
+        except (CacheError, OSError) as exc:
+            self._error(f"cache clean-up after v{body.version} failed: {exc}")
+        log.info("manifest v%d active", body.version)
+        self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
+
+    def _on_handover(self, payload: bytes) -> None:
+        try:
+            updated = self.trust.accept_handover(payload, now=self.clock())
+        except VerificationError as exc:
+            self._error(f"key handover refused: {exc}")
+            return
+        if updated is self.trust:
+            return
+        save_trust_store(updated, self.state_dir / TRUST_FILE)
+        self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
+        self.trust = updated
+        log.info("server key handed over; now trusting %s", sorted(updated.keys))
+
+    def _on_alert(self, payload: bytes) -> None:
+        self.last_contact = self.clock()
+        if not payload:
+            return
+        now = self.clock()
+        try:
+            verified = verify_envelope(payload, trust=self.trust, expected_kind=EnvelopeKind.ALERT,
+                                       screen_id=self.screen_id, last_version=None, now=now)
+            body = body_as(verified, AlertBody)
+        except VerificationError as exc:
+            if exc.reason is Rejection.EXPIRED:
+                log.info("expired alert ignored: %s", exc)  # a retained copy not yet cleared: not an attack
+                return
+            self._error(f"alert refused: {exc}")
+            return
+        known = self.alerts.get(body.alert_id)
+        if known is not None and known.body.version == body.version and body.action == "show":
+            return  # retained alert re-delivered on reconnect: keep showing it
+        try:
+            self.state.accept_alert(body.version)
+        except StaleUpdate as exc:
+            self._error(f"alert refused: {exc}")
+            return
+        if body.action == "withdraw":
+            if self.alerts.pop(body.alert_id, None) is not None:
+                log.info("alert %s withdrawn", body.alert_id)
+        elif body.action == "show":
+            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
+        else:
+            self._error(f"alert {body.alert_id}: unknown action {body.action!r}")
+            return
+        self._save_alerts()
+
+    def _ack_alert(self, alert_id: str, shown: Shown, now: datetime) -> None:
+        alert = self.alerts.get(alert_id)
+        if alert is None or alert.acked or self.link is None or not self.link.connected.is_set():
+            return
+        ack = AlertAck(alert_id=alert_id, frame_hash=shown.hash_of(), shown_at=now)
+        self.link.publish(TopicKind.ALERT_ACK, encode(ack))
+        alert.acked = True
+
+    def _expire_alerts(self, now: datetime) -> None:
+        gone = [k for k, a in self.alerts.items() if a.body.expires_at <= now]
+        for k in gone:
+            del self.alerts[k]
+        if gone:
+            self._save_alerts()
+
+    def _on_command(self, payload: bytes) -> None:
+        self.last_contact = self.clock()
+        if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
+            self._on_handover(payload)
+            return
+        now = self.clock()
+        try:
+            verified = verify_envelope(payload, trust=self.trust, expected_kind=EnvelopeKind.COMMAND,
+                                       screen_id=self.screen_id, last_version=self.state.state.command_seq, now=now)
+            command = body_as(verified, CommandBody)
+            self.state.accept_command(command.version)
+        except (VerificationError, StaleUpdate) as exc:
+            self._error(f"command refused: {exc}")
+            return
+        # Commands are not retained: they arrive as sent, so their issue time measures our clock.
+        self.clock_offset_s = (now - command.issued_at).total_seconds()
+        log.info("command %s (%s)", command.kind.value, command.command_id)
+        if command.kind is CommandKind.SCREENSHOT:
+            self._send_screenshot(command.command_id, thumbnail=False)
+        elif command.kind is CommandKind.IDENTIFY:
+            self.identify_until = now + timedelta(seconds=self.settings.identify_s)
+        elif command.kind is CommandKind.RESYNC:
+            for sha in list(self.manifest.assets if self.manifest else ()):
+                self.cache.verify(sha)
+            if self.link is not None:
+                self.link.drop_connection()  # the retained manifest and alerts come again
+        elif command.kind is CommandKind.CLEAR_CACHE:
+            keep = set(self.manifest.assets) if self.manifest else set()
+            self.cache.gc(keep=[keep])
+            self.renders.clear()
+            self._images.clear()
+        elif command.kind is CommandKind.RESTART_PLAYER:
+            self.stop(exit_code=75)  # systemd's Restart= brings us back; nothing runs from the network
+
+    # -- telemetry ---------------------------------------------------------------------------
+    def heartbeat(self, now: datetime) -> Heartbeat:
+        cur = self.current
+        stale = bool(self.manifest is not None and now >= self.manifest.horizon_end)
+        try:
+            free: int | None = disk_free_bytes(self.state_dir)
+        except OSError:
+            free = None
+        return Heartbeat(
+            screen_id=self.screen_id,
+            sent_at=now,
+            uptime_s=time.monotonic() - self.started_mono,
+            clock_offset_s=self.clock_offset_s,
+            manifest_version=str(self.manifest.version) if self.manifest else None,
+            current_slide_id=cur.slide_id if cur else None,
+            cache_bytes=self.cache.status().bytes,
+            disk_free_bytes=free,
+            temperature_c=read_cpu_temperature(),
+            current_language=cur.language.value if cur and cur.language else None,
+            frame_hash=cur.frame_hash() if cur and cur.frame_hash else None,
+            stale=stale,
+            last_error=self.last_error,
+        )
+
+    def _heartbeat(self, now: datetime) -> None:
+        self._write_status(now)
+        if self.link is None or not self.link.connected.is_set():
+            return
+        self.link.publish(TopicKind.HEARTBEAT, encode(self.heartbeat(now)))
+
+    def _send_screenshot(self, command_id: str, *, thumbnail: bool) -> None:
+        cur = self.current
+        if self.link is None or not self.link.connected.is_set():
+            return
+        image = cur.image if cur is not None and cur.image is not None else None
+        if image is None:
+            image = Image.new("RGB", (self.settings.window.width, self.settings.window.height))
+        opts = self.settings.screenshot
+        if thumbnail:
+            data = thumbnail_jpeg(image, opts)
+        else:
+            buf = io.BytesIO()
+            image.convert("RGB").save(buf, format="JPEG", quality=opts.jpeg_quality)
+            data = buf.getvalue()
+            if len(data) > MAX_CHUNK_SIZE:
+                data = thumbnail_jpeg(image, opts)
+        header = ScreenshotHeader(command_id=command_id, taken_at=self.clock(), length=len(data))
+        self.link.publish(TopicKind.SCREENSHOT, encode_frame(header, data))
+
+    def _write_status(self, now: datetime) -> None:
+        """What `signage-player status` prints, written atomically so it can read without locks."""
+        cur = self.current
+        status = {
+            "screen_id": self.screen_id,
+            "written_at": now.isoformat(),
+            "manifest_version": self.manifest.version if self.manifest else None,
+            "horizon_end": self.manifest.horizon_end.isoformat() if self.manifest else None,
+            "stale": bool(self.manifest is not None and now >= self.manifest.horizon_end),
+            "showing": (cur.identity[0] if cur else None),
+            "slide_id": cur.slide_id if cur else None,
+            "alert_id": cur.alert_id if cur else None,
+            "since": cur.shown_from.isoformat() if cur else None,
+            "connected": bool(self.link is not None and self.link.connected.is_set()),
+            "last_contact": self.last_contact.isoformat() if self.last_contact else None,
+            "last_error": self.last_error,
+            "pending_manifest": self._pending_version or None,
+        }
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n")
+
+
+def _wire(record: PlayRecord) -> WirePlayRecord:
+    duration = max(int((record.ended_at - record.started_at) / timedelta(milliseconds=1)), 0)
+    return WirePlayRecord(
+        record_id=str(record.id), slide_id=record.slide_id, playlist_id=record.playlist_id,
+        manifest_version=str(record.manifest_version),
+        started_at=record.started_at, duration_ms=duration, language=record.language.value,
+        frame_hash=record.frame_hash,
+    )
+
+
+def _kind_of(payload: bytes) -> str | None:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _same_envelope(a: bytes, b: bytes) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return False
+
+
+def _next_on_off(manifest: ManifestBody, now: datetime) -> datetime:
+    """The next local instant the screen switches on or off (never, for always-on screens)."""
+    window = manifest.layout.on_hours
+    if window is None:
+        return _NEVER
+    local = to_local(now)
+    candidates = []
+    for days in (0, 1):
+        day = local.date() + timedelta(days=days)
+        for moment in (window.start, window.end):
+            at = from_local(datetime.combine(day, moment))
+            if at > now:
+                candidates.append(at)
+    return min(candidates)
+
+
+def read_status(state_dir: Path) -> dict[str, Any] | None:
+    """The running player's last status file, or None if it never ran."""
+    try:
+        data = json.loads((state_dir / STATUS_FILE).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+__all__ = ["AGENT_VERSION", "Agent", "AlertBody", "read_status"]

@@ -1,0 +1,203 @@
+"""What is on screen at an instant: rendered frames for an item, an alert or a card, and when they change."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from PIL import Image
+
+from signage_core.languages import Language
+from signage_core.manifest import LayoutKind, LayoutSpec
+from signage_core.render import ScreenSpec, TickerStrip, clear_caches, frame_hash, render_slide
+from signage_core.render.fonts import FontRegistry
+
+WAITING_TEXT = {Language.VI: "Đang chờ nội dung", Language.EN: "Waiting for content"}
+ALERT_BACKGROUND = (170, 0, 0)
+
+
+def screen_spec(layout: LayoutSpec, *, background: tuple[int, int, int] = (0, 0, 0)) -> ScreenSpec:
+    """The renderer's view of a manifest layout (same size, layout, languages and 3/4 ratio)."""
+    return ScreenSpec(
+        width=layout.width,
+        height=layout.height,
+        layout=layout.layout.value,
+        languages=layout.languages,
+        foreign_ratio=layout.foreign_size_ratio,
+        background=background,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One frame to hand to the output and what it is, for play records and heartbeats."""
+
+    image: Image.Image
+    frame_id: object  # equal ids mean the same pixels: the output is not redrawn
+    language: Language
+    # Hashing a 1080p frame costs milliseconds: done once per cached render, lazily for ticker frames.
+    hash_of: Callable[[], str]
+    next_change: datetime | None  # None: nothing changes until the item ends
+
+
+class _Rendered:
+    """A finished frame kept zlib-packed: text on a plain background packs ~50x, so a week's slides fit a small board."""
+
+    __slots__ = ("_hash", "mode", "packed", "size")
+
+    def __init__(self, image: Image.Image) -> None:
+        self.mode = image.mode
+        self.size = image.size
+        raw = image.tobytes()
+        self._hash: str | None = hashlib.sha256(raw).hexdigest() if image.mode == "RGB" else None
+        self.packed = zlib.compress(raw, 1)
+
+    @property
+    def image(self) -> Image.Image:
+        return Image.frombytes(self.mode, self.size, zlib.decompress(self.packed))
+
+    def hash(self) -> str:
+        if self._hash is None:
+            self._hash = frame_hash(self.image)
+        return self._hash
+
+
+class RenderCache:
+    """Renders per (slide, language, size) kept in memory: a player shows the same slides all week."""
+
+    def __init__(self, registry: FontRegistry | None = None, *, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self._registry = registry
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._frames: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
+        self._strips: OrderedDict[tuple[object, ...], TickerStrip] = OrderedDict()
+        self._lock = threading.Lock()
+        self.renders = 0  # how many times the renderer really ran (tests, benchmark)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+            self._strips.clear()
+
+    def frame(
+        self,
+        key: str,
+        spec: ScreenSpec,
+        captions: Mapping[Language, str],
+        image: Image.Image | None,
+        language: Language | None,
+    ) -> _Rendered:
+        """A stacked slide or one rotate frame, rendered once per key, language and screen spec."""
+        cache_key = (key, tuple(sorted(captions.items())), language, spec)
+        with self._lock:
+            hit = self._frames.get(cache_key)
+            if hit is not None:
+                self._frames.move_to_end(cache_key)
+                return hit
+        rendered = _Rendered(render_slide(spec, captions, image, language=language, registry=self._registry))
+        # The finished frame is what we keep; the renderer's own picture and mask caches would hold
+        # the same pixels a second time on a small board.
+        clear_caches()
+        with self._lock:
+            self.renders += 1
+            self._frames[cache_key] = rendered
+            self._bytes += len(rendered.packed)
+            while self._bytes > self._max_bytes and len(self._frames) > 1:
+                _, old = self._frames.popitem(last=False)
+                self._bytes -= len(old.packed)
+        return rendered
+
+    def strip(self, key: str, spec: ScreenSpec, captions: Mapping[Language, str]) -> TickerStrip:
+        """The ticker strip for a slide, shaped and drawn once; frames are crops of it."""
+        cache_key = (key, tuple(sorted(captions.items())), spec)
+        with self._lock:
+            hit = self._strips.get(cache_key)
+            if hit is not None:
+                self._strips.move_to_end(cache_key)
+                return hit
+        strip = TickerStrip(spec, captions, registry=self._registry)
+        clear_caches()
+        with self._lock:
+            self.renders += 1
+            self._strips[cache_key] = strip
+            while len(self._strips) > 8:
+                self._strips.popitem(last=False)
+        return strip
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """Captions drawn the screen's way from `started_at` on; `frame_at` says what shows and until when."""
+
+    key: str
+    spec: ScreenSpec
+    captions: Mapping[Language, str]
+    image: Image.Image | None
+    started_at: datetime
+    rotation_ms: int
+    ticker_fps: int
+    ticker_speed_px_s: float
+
+    def rotate_languages(self) -> list[Language]:
+        """Rotate shows one language per frame, in display order, among those with a caption."""
+        return [lang for lang in self.spec.languages if lang in self.captions] or [self.spec.languages[0]]
+
+    def frame_at(self, cache: RenderCache, now: datetime) -> Shown:
+        """The frame on screen at `now` and the next instant it changes (rotation step, ticker frame)."""
+        elapsed = max(now - self.started_at, timedelta(0))
+        if self.spec.layout == "ticker":
+            strip = cache.strip(self.key, self.spec, self.captions)
+            offset = int(elapsed.total_seconds() * self.ticker_speed_px_s)
+            image = strip.frame(offset)
+            step = timedelta(seconds=1 / self.ticker_fps)
+            frames_done = elapsed // step
+            first = next(iter(self.captions), self.spec.languages[0])
+            return Shown(image, (id(strip), offset), first, _lazy_hash(image), self.started_at + (frames_done + 1) * step)
+        if self.spec.layout == "rotate":
+            languages = self.rotate_languages()
+            dwell = timedelta(milliseconds=self.rotation_ms)
+            index = elapsed // dwell
+            language = languages[index % len(languages)]
+            rendered = cache.frame(self.key, self.spec, self.captions, self.image, language)
+            nxt = self.started_at + (index + 1) * dwell if len(languages) > 1 else None
+            return Shown(rendered.image, id(rendered), language, rendered.hash, nxt)
+        rendered = cache.frame(self.key, self.spec, self.captions, self.image, None)
+        return Shown(rendered.image, id(rendered), self.spec.languages[0], rendered.hash, None)
+
+
+def _lazy_hash(image: Image.Image) -> Callable[[], str]:
+    box: list[str] = []
+
+    def compute() -> str:
+        if not box:
+            box.append(frame_hash(image))
+        return box[0]
+
+    return compute
+
+
+def waiting_card(layout: LayoutSpec | None, name: str, *, width: int, height: int) -> tuple[ScreenSpec, dict[Language, str]]:
+    """The neutral card shown with no valid manifest: the screen's name and a bilingual 'waiting'."""
+    if layout is not None:
+        width, height = layout.width, layout.height
+    spec = ScreenSpec(width=width, height=height, layout="stacked", languages=(Language.VI, Language.EN))
+    captions = {Language.VI: f"{name}\n{WAITING_TEXT[Language.VI]}", Language.EN: WAITING_TEXT[Language.EN]}
+    return spec, captions
+
+
+def alert_spec(layout: LayoutSpec) -> ScreenSpec:
+    """Alerts keep the screen's size and languages, on red; rotate screens show alerts stacked."""
+    kind = "ticker" if layout.layout is LayoutKind.TICKER else "stacked"
+    return ScreenSpec(
+        width=layout.width,
+        height=layout.height,
+        layout=kind,
+        languages=layout.languages,
+        foreign_ratio=layout.foreign_size_ratio,
+        background=ALERT_BACKGROUND,
+    )
