@@ -20,6 +20,9 @@ from signage_server.captions.routes import router as captions_router
 from signage_server.config import Settings
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
 from signage_server.health import router as health_router
+from signage_server.manifests.events import ManifestEvents, Recompiler
+from signage_server.manifests.keys import KeyRing
+from signage_server.manifests.routes import router as manifests_router
 from signage_server.middleware import BodyLimitMiddleware
 from signage_server.playlists.routes import router as playlists_router
 from signage_server.schedules.routes import router as schedules_router
@@ -49,7 +52,18 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             upgrade_to_head(engine)
-        yield
+        key_ring.current()  # first run creates the signing key (0600) before anything is signed
+        scheduler = None
+        if settings.manifest_jobs:
+            from signage_server.schedules.jobs import HorizonJob, build_scheduler
+
+            scheduler = build_scheduler(HorizonJob(sessions=app.state.session_factory, recompiler=recompiler))
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
 
     app = FastAPI(
         title="Border-gate signage controller",
@@ -60,7 +74,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = sessions or session_factory(engine)
+    key_ring = KeyRing(settings.data_dir)
+    manifest_events = ManifestEvents()
+    recompiler = Recompiler(key=key_ring.current, events=manifest_events, clock=clock,
+                            horizon_days=settings.manifest_horizon_days)
+    # Sessions recompile the screens their changes affect inside the same commit.
+    app.state.session_factory = recompiler.wrap(sessions or session_factory(engine))
+    app.state.key_ring = key_ring
+    app.state.manifest_events = manifest_events
+    app.state.manifest_recompiler = recompiler
     app.state.clock = clock
     app.state.secret_key = secret_key
     app.state.asset_store = AssetStore(settings.assets_dir)
@@ -77,7 +99,7 @@ def create_app(
 
     api = APIRouter(prefix=API_PREFIX)
     for router in (users_router, screens_router, assets_router, slides_router, captions_router,
-                   playlists_router, schedules_router, audit_router):
+                   playlists_router, schedules_router, manifests_router, audit_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
