@@ -136,7 +136,10 @@ def key_fingerprint() -> None:
     from signage_server.manifests.keys import KeyRing
 
     ring = KeyRing(_settings().data_dir)
-    public = ring.current().public_key
+    try:
+        public = ring.current().public_key
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot use the signing key: {exc}") from None
     typer.echo(f"key id:      {public.key_id}")
     typer.echo(f"fingerprint: {public.fingerprint}")
     typer.echo(f"public key:  {public.base64}")
@@ -157,8 +160,11 @@ def key_rotate(
     settings = _settings()
     now = utcnow()
     ring = KeyRing(settings.data_dir)
-    ring.current()  # a server that never ran has no key to rotate from: create it first
-    rotation = rotate_key(settings.data_dir, now=now, grace=timedelta(hours=grace_hours) if grace_hours else None)
+    try:
+        ring.current()  # a server that never ran has no key to rotate from: create it first
+        rotation = rotate_key(settings.data_dir, now=now, grace=timedelta(hours=grace_hours) if grace_hours else None)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot rotate the signing key: {exc}") from None
     typer.echo(f"rotated {rotation.old_key_id} -> {rotation.new_key_id}")
     typer.echo(f"hand-over: {rotation.handover_path}")
     engine = make_engine(settings.resolved_database_url())

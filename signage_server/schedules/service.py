@@ -104,7 +104,7 @@ def check_rule(rule: dict[str, Any], *, schedule_id: int | None, playlist_id: in
         raise Invalid(f"{where}: {first['msg']}", field=where,
                       details={"errors": [{"field": ".".join(str(p) for p in ("rule", *e["loc"])), "message": e["msg"]}
                                           for e in exc.errors()]}) from None
-    dumped = parsed.model_dump(mode="json", exclude=set(_ROW_FIELDS), exclude_defaults=True)
+    dumped = parsed.model_dump(mode="json", exclude=set(_ROW_FIELDS))
     if "weekdays" in dumped and dumped["weekdays"] is not None:
         dumped["weekdays"] = sorted(dumped["weekdays"])
     return dumped
