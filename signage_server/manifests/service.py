@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from signage_core.canonical import canonical_json
 from signage_core.languages import Language
 from signage_core.manifest import (
     Asset,
@@ -30,7 +29,7 @@ from signage_core.manifest import (
     sign_manifest,
 )
 from signage_core.render.segment import add_khmer_break_hints
-from signage_core.schedule import ScheduleRule, TimeWindow, require_aware
+from signage_core.schedule import ScheduleRule, Segment, TimeWindow, require_aware, timeline
 from signage_core.signing import Envelope, SigningKey, body_as
 from signage_server.assets.models import Asset as AssetRow
 from signage_server.captions.models import Caption, CaptionState
@@ -81,7 +80,8 @@ class CompileCache:
     captions: dict[int, dict[str, str]] = field(default_factory=dict)
     assets: dict[int, Asset | None] = field(default_factory=dict)
     items: dict[int, list[PlaylistItemRow]] = field(default_factory=dict)
-    rules: dict[int, list[ScheduleRule]] = field(default_factory=dict)
+    # Screens sharing a rule set (a screen group) share one timeline: the evaluator runs once per set.
+    timelines: dict[tuple[object, ...], list[Segment]] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -245,10 +245,14 @@ def compile_screen(
     start, end = horizon_window(now, horizon_days)
     version = max(latest.version if latest else 0, screen.manifest_version) + 1
     try:
+        timeline_key = (tuple(rules), default.id, start, end)
+        if timeline_key not in cache.timelines:
+            cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
         body = build_manifest(
             screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, layout=layout, rules=rules,
             default_playlist=default.id, playlists=playlists.values(), slides=slide_out.values(),
-            assets=asset_out.values(), horizon_start=start, horizon_end=end)
+            assets=asset_out.values(), horizon_start=start, horizon_end=end,
+            segments=cache.timelines[timeline_key])
     except ManifestError as exc:
         return CompileResult(screen_id, latest, False, _dedupe(excluded), error=str(exc))
     reasons = _dedupe(excluded)
@@ -260,7 +264,7 @@ def compile_screen(
     record = ManifestRecord(
         screen_id=screen_id, version=version, content_hash=body.content_hash, issued_at=now, expires_at=end,
         horizon_start=start, horizon_end=end, key_id=envelope.key_id,
-        envelope=canonical_json(envelope.model_dump(mode="json")).decode("utf-8"),
+        envelope=envelope.model_dump_json(),  # verifiers re-canonicalise the body; any JSON text will do
         asset_sha256s=sorted(body.assets), excluded=[e.as_dict() for e in reasons])
     screen.manifest_version = version
     session.add(screen)
