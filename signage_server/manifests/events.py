@@ -124,8 +124,12 @@ def _note_audit(session: OrmSession, row: AuditEvent) -> None:
                 _touch(session, "screen", sid)
             for gid in snap.get("group_ids", []):
                 _touch(session, "group", gid)
+        for snap in (row.before or {}, row.after or {}):
+            _touch(session, "playlist", snap.get("playlist_id"))
     elif row.entity == "playlist":
         _touch(session, "playlist", row.entity_id)
+    elif row.entity == "group":
+        _touch(session, "group", row.entity_id)
 
 
 @event.listens_for(OrmSession, "after_flush")
@@ -151,23 +155,42 @@ def _after_flush(session: OrmSession, _context: object) -> None:
             _note_audit(session, obj)
 
 
+def _playlists_of_screen(session: Session, screen_id: int) -> set[int]:
+    """The default playlist and every scheduled one (direct or by group) of a screen."""
+    screen = session.get(Screen, screen_id)
+    found = {s.playlist_id for s in schedules.schedules_for_screen(session, screen_id=screen_id)}
+    if screen is not None and screen.default_playlist_id is not None:
+        found.add(screen.default_playlist_id)
+    return found
+
+
 def affected_screens(session: Session, touched: set[tuple[str, int]]) -> set[int]:
-    """Screens whose manifest may depend on the touched slides, playlists, schedules, groups, screens."""
+    """Screens whose manifest may depend on the touched slides, playlists, schedules, groups, screens.
+
+    A slide is publishable only when every screen showing it has its languages approved, so a change to
+    one screen's languages or schedules can take a slide off (or put it on) other screens too: the
+    change is followed to the playlists involved and on to every screen that shows them.
+    """
     screens: set[int] = set()
     playlists: set[int] = {v for k, v in touched if k == "playlist"}
     slide_ids = [v for k, v in touched if k == "slide"]
     if slide_ids:
         playlists.update(session.exec(select(PlaylistItem.playlist_id).where(
             col(PlaylistItem.slide_id).in_(slide_ids))).all())
-    for playlist_id in playlists:
-        screens.update(s.id for s in screens_for_playlist(session, playlist_id=playlist_id) if s.id is not None)
     for kind, value in touched:
         if kind == "screen":
             screens.add(value)
         elif kind == "schedule":
             screens.update(schedules.screens_of_schedule(session, schedule_id=value))
+            schedule = session.get(Schedule, value)
+            if schedule is not None:
+                playlists.add(schedule.playlist_id)
         elif kind == "group":
             screens.update(session.exec(select(ScreenGroupLink.screen_id).where(ScreenGroupLink.group_id == value)))
+    for screen_id in list(screens):
+        playlists.update(_playlists_of_screen(session, screen_id))
+    for playlist_id in playlists:
+        screens.update(s.id for s in screens_for_playlist(session, playlist_id=playlist_id) if s.id is not None)
     existing = set(session.exec(select(Screen.id).where(col(Screen.id).in_(screens))).all()) if screens else set()
     return {s for s in existing if s is not None}
 

@@ -260,3 +260,38 @@ def test_caption_states_are_what_the_world_says(session: Session, world: dict[st
     """Guards the fixtures these tests rely on: the pending slide's caption is still only submitted."""
     states = {c.language: c.state for c in slides.captions_of(session, slide_id=world["pending_slide"])}
     assert states == {"vi": CaptionState.SUBMITTED}
+
+
+def test_a_screen_edit_that_raises_a_slides_languages_recompiles_the_other_screens_showing_it(
+        session: Session, world: dict[str, int], users: dict[str, User], api: Api, heard: list[list[str]],
+        app: object) -> None:
+    app.state.manifest_recompiler.install(session)  # type: ignore[attr-defined]
+    op = users["operator"]
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    notice = slides.create_slide(session, actor=op, name="notice", now=NOW)
+    for lang, text, writer in (("vi", "Xuất trình hộ chiếu", op), ("en", "Show your passport", users["translator"])):
+        captions.write_caption(session, actor=writer, slide_id=notice.id, language=lang, text=text, submit=True,
+                               now=NOW)
+        captions.approve_caption(session, actor=users["approver"] if lang == "vi" else users["translator_en"],
+                                 slide_id=notice.id, language=lang, now=NOW)
+    slides.approve_slide(session, actor=users["approver2"], slide_id=notice.id, now=NOW)
+    plist = playlists.create_playlist(session, actor=op, name="lanes", items=[
+        playlists.ItemSpec(slide_id=notice.id, duration_s=10), playlists.ItemSpec(slide_id=world["slide"],
+                                                                                  duration_s=10)], now=NOW)
+    lane = screens.create_screen(session, actor=users["admin"], fields={
+        "site_id": world["site"], "name": "lane-2", "width_px": 768, "height_px": 384, "pixel_pitch_mm": 5.0,
+        "languages": ["vi", "en"], "default_playlist_id": plist.id}, now=NOW)
+    session.commit()
+    first = manifests.latest_manifest(session, screen_id=lane.id)
+    assert first is not None and str(notice.id) in json.loads(first.envelope)["body"]["slides"]
+    heard.clear()
+
+    # The trilingual screen now also shows the notice, which has no Khmer caption: it leaves lane-2 too.
+    r = api.as_("admin").patch(f"/api/v1/screens/{world['screen']}", json={"default_playlist_id": plist.id})
+    assert r.status_code == 200, r.text
+    session.expire_all()
+    latest = manifests.latest_manifest(session, screen_id=lane.id)
+    assert latest is not None and latest.version == first.version + 1
+    assert set(json.loads(latest.envelope)["body"]["slides"]) == {str(world["slide"])}
+    assert {"kind": "slide", "id": str(notice.id), "reason": "no approved caption for km"} in latest.excluded
+    assert heard and str(lane.id) in heard[0]
