@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from signage_core.languages import Language
+from signage_core.languages import Language, ordered
 from signage_core.manifest import (
     Asset,
     LayoutKind,
@@ -38,7 +38,7 @@ from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
 from signage_server.screens.models import Screen
-from signage_server.slides import service as slides
+from signage_server.screens.service import screens_for_playlist
 from signage_server.slides.models import Slide as SlideRow
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,10 @@ class CompileCache:
     items: dict[int, list[PlaylistItemRow]] = field(default_factory=dict)
     # Screens sharing a rule set (a screen group) share one timeline: the evaluator runs once per set.
     timelines: dict[tuple[object, ...], list[Segment]] = field(default_factory=dict)
+    playlist_languages: dict[int, set[str]] = field(default_factory=dict)
+    built_playlists: dict[tuple[int, tuple[Language, ...]], tuple[Playlist | None, list[Exclusion],
+                                                              dict[str, Slide], dict[str, Asset]]] = field(
+        default_factory=dict)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -100,24 +104,38 @@ def layout_of(screen: Screen) -> LayoutSpec:
                       foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
 
 
+def _required_languages(session: Session, slide_id: int, cache: CompileCache) -> list[str]:
+    """slides.required_languages, with each playlist's screens looked up once per run instead of per slide."""
+    needed = {Language.VI.value}
+    playlist_ids = set(session.exec(select(PlaylistItemRow.playlist_id).where(
+        PlaylistItemRow.slide_id == slide_id)).all())
+    for playlist_id in playlist_ids:
+        if playlist_id not in cache.playlist_languages:
+            cache.playlist_languages[playlist_id] = {
+                code for screen in screens_for_playlist(session, playlist_id=playlist_id) for code in screen.languages}
+        needed |= cache.playlist_languages[playlist_id]
+    return [lang.value for lang in ordered([Language(code) for code in needed])]
+
+
 def _slide_status(session: Session, slide_id: int, cache: CompileCache) -> tuple[bool, str, set[str]]:
-    """(publishable as a whole, why not, approved languages) via slides.publish_status."""
+    """(publishable as a whole, why not, approved languages): slides.publish_status's rule, batched."""
     if slide_id not in cache.slide_status:
         row = session.get(SlideRow, slide_id)
         cache.slides[slide_id] = row
         if row is None:
             cache.slide_status[slide_id] = (False, "slide no longer exists", set())
         else:
-            status = slides.publish_status(session, slide=row)
             rows = session.exec(select(Caption).where(Caption.slide_id == slide_id,
                                                       Caption.state == CaptionState.APPROVED)).all()
             cache.captions[slide_id] = {c.language: c.text for c in rows}
+            missing = [code for code in _required_languages(session, slide_id, cache)
+                       if code not in cache.captions[slide_id]]
             reason = ""
-            if status.missing_languages:
-                reason = "no approved caption for " + ", ".join(status.missing_languages)
-            elif not status.slide_approved:
+            if missing:
+                reason = "no approved caption for " + ", ".join(missing)
+            elif row.approved_at is None:
                 reason = "slide not approved as a whole"
-            cache.slide_status[slide_id] = (status.publishable, reason, set(cache.captions[slide_id]))
+            cache.slide_status[slide_id] = (not reason, reason, set(cache.captions[slide_id]))
     return cache.slide_status[slide_id]
 
 
@@ -153,8 +171,25 @@ def _slide_for(session: Session, slide_id: int, languages: Sequence[Language], c
     return Slide(id=str(slide_id), captions=captions, image=asset.sha256 if asset else None), asset
 
 
-def _playlist_for(session: Session, playlist_id: int, languages: Sequence[Language], cache: CompileCache,
+def _playlist_for(session: Session, playlist_id: int, languages: tuple[Language, ...], cache: CompileCache,
                   excluded: list[Exclusion], slide_out: dict[str, Slide], asset_out: dict[str, Asset]) -> Playlist | None:
+    """The playlist with only its publishable items (built once per run and language set)."""
+    key = (playlist_id, languages)
+    if key not in cache.built_playlists:
+        mine_excluded: list[Exclusion] = []
+        mine_slides: dict[str, Slide] = {}
+        mine_assets: dict[str, Asset] = {}
+        built = _build_playlist(session, playlist_id, languages, cache, mine_excluded, mine_slides, mine_assets)
+        cache.built_playlists[key] = (built, mine_excluded, mine_slides, mine_assets)
+    built, more_excluded, more_slides, more_assets = cache.built_playlists[key]
+    excluded.extend(more_excluded)
+    slide_out.update(more_slides)
+    asset_out.update(more_assets)
+    return built
+
+
+def _build_playlist(session: Session, playlist_id: int, languages: Sequence[Language], cache: CompileCache,
+                    excluded: list[Exclusion], slide_out: dict[str, Slide], asset_out: dict[str, Asset]) -> Playlist | None:
     """The playlist with only its publishable items; None when nothing in it may be shown."""
     if playlist_id not in cache.items:
         cache.items[playlist_id] = list(session.exec(

@@ -295,3 +295,16 @@ def test_a_screen_edit_that_raises_a_slides_languages_recompiles_the_other_scree
     assert set(json.loads(latest.envelope)["body"]["slides"]) == {str(world["slide"])}
     assert {"kind": "slide", "id": str(notice.id), "reason": "no approved caption for km"} in latest.excluded
     assert heard and str(lane.id) in heard[0]
+
+
+def test_the_compilers_batched_publish_rule_agrees_with_publish_status(
+        session: Session, world: dict[str, int], users: dict[str, User]) -> None:
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    captions.approve_caption(session, actor=users["approver"], slide_id=world["pending_slide"], language="vi", now=NOW)
+    cache = manifests.CompileCache()
+    for key in ("slide", "pending_slide", "draft_slide", "free_slide"):
+        status = slides.publish_status(session, slide=slides.get_slide(session, slide_id=world[key]))
+        publishable, reason, _approved = manifests._slide_status(session, world[key], cache)
+        assert publishable == status.publishable, key
+        if status.missing_languages:
+            assert reason == "no approved caption for " + ", ".join(status.missing_languages)
