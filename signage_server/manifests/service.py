@@ -37,6 +37,7 @@ from signage_server.errors import NotFound
 from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
+from signage_server.schedules.models import Schedule
 from signage_server.screens.models import Screen
 from signage_server.screens.service import screens_for_playlist
 from signage_server.slides.models import Slide as SlideRow
@@ -83,6 +84,7 @@ class CompileCache:
     # Screens sharing a rule set (a screen group) share one timeline: the evaluator runs once per set.
     timelines: dict[tuple[object, ...], list[Segment]] = field(default_factory=dict)
     playlist_languages: dict[int, set[str]] = field(default_factory=dict)
+    rules: dict[int, ScheduleRule | str] = field(default_factory=dict)
     built_playlists: dict[tuple[int, tuple[Language, ...]], tuple[Playlist | None, list[Exclusion],
                                                               dict[str, Slide], dict[str, Asset]]] = field(
         default_factory=dict)
@@ -216,6 +218,20 @@ def _build_playlist(session: Session, playlist_id: int, languages: Sequence[Lang
     return Playlist(id=str(playlist_id), items=tuple(items))
 
 
+def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRule | str:
+    """The evaluator's rule for a schedule, once per run; a string says why it cannot be used."""
+    if schedule_id not in cache.rules:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is None:
+            cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
+        else:
+            try:
+                cache.rules[schedule_id] = schedules.rule_of(schedule)
+            except ValidationError as exc:
+                cache.rules[schedule_id] = f"invalid rule: {exc.errors()[0]['msg']}"
+    return cache.rules[schedule_id]
+
+
 def _dedupe(excluded: Iterable[Exclusion]) -> list[Exclusion]:
     return sorted(set(excluded), key=lambda e: (e.kind, e.id, e.reason))
 
@@ -263,24 +279,26 @@ def compile_screen(
                              error=f"default playlist {screen.default_playlist_id} has no publishable slide")
     playlists[default.id] = default
     rules: list[ScheduleRule] = []
-    for schedule in schedules.schedules_for_screen(session, screen_id=screen_id):
-        try:
-            rule = schedules.rule_of(schedule)
-        except ValidationError as exc:
-            excluded.append(Exclusion("schedule", str(schedule.id), f"invalid rule: {exc.errors()[0]['msg']}"))
+    for schedule_id in schedules.schedule_ids_for_screen(session, screen_id=screen_id):
+        rule_or_error = _rule(session, schedule_id, cache)
+        if isinstance(rule_or_error, str):
+            excluded.append(Exclusion("schedule", str(schedule_id), rule_or_error))
             continue
+        rule = rule_or_error
         if rule.playlist_id not in playlists:
-            playlist = _playlist_for(session, schedule.playlist_id, languages, cache, excluded, slide_out, asset_out)
+            playlist = _playlist_for(session, int(rule.playlist_id), languages, cache, excluded, slide_out,
+                                     asset_out)
             if playlist is None:
-                excluded.append(Exclusion("schedule", str(schedule.id),
-                                          f"playlist {schedule.playlist_id} has nothing publishable"))
+                excluded.append(Exclusion("schedule", str(schedule_id),
+                                          f"playlist {rule.playlist_id} has nothing publishable"))
                 continue
             playlists[playlist.id] = playlist
         rules.append(rule)
     start, end = horizon_window(now, horizon_days)
     version = max(latest.version if latest else 0, screen.manifest_version) + 1
     try:
-        timeline_key = (tuple(rules), default.id, start, end)
+        # Rules come from schedule rows read in this run, so their ids name the rule set.
+        timeline_key = (tuple(r.id for r in rules), default.id, start, end)
         if timeline_key not in cache.timelines:
             cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
         body = build_manifest(

@@ -130,6 +130,17 @@ def schedules_for_screen(session: Session, *, screen_id: int) -> list[Schedule]:
     return [found[k] for k in sorted(found)]  # type: ignore[type-var]
 
 
+def schedule_ids_for_screen(session: Session, *, screen_id: int) -> list[int]:
+    """Ids of the schedules aimed at a screen directly or through its groups (cheap: no rows loaded)."""
+    direct = select(ScheduleScreenLink.schedule_id).where(ScheduleScreenLink.screen_id == screen_id)
+    via_group = (
+        select(ScheduleGroupLink.schedule_id)
+        .join(ScreenGroupLink, col(ScreenGroupLink.group_id) == col(ScheduleGroupLink.group_id))
+        .where(ScreenGroupLink.screen_id == screen_id)
+    )
+    return sorted({*session.exec(direct).all(), *session.exec(via_group).all()})
+
+
 def screens_of_schedule(session: Session, *, schedule_id: int) -> set[int]:
     """Screen ids a schedule reaches, directly or through its groups."""
     direct = set(session.exec(select(ScheduleScreenLink.screen_id).where(ScheduleScreenLink.schedule_id == schedule_id)))
