@@ -59,6 +59,7 @@ def create_app(
 
             scheduler = build_scheduler(HorizonJob(sessions=app.state.session_factory, recompiler=recompiler))
             scheduler.start()
+        app.state.manifest_scheduler = scheduler
         try:
             yield
         finally:
@@ -83,6 +84,7 @@ def create_app(
     app.state.key_ring = key_ring
     app.state.manifest_events = manifest_events
     app.state.manifest_recompiler = recompiler
+    app.state.manifest_scheduler = None  # the lifespan sets it when settings.manifest_jobs is on
     app.state.clock = clock
     app.state.secret_key = secret_key
     app.state.asset_store = AssetStore(settings.assets_dir)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import stat
 from datetime import timedelta
+from pathlib import Path
 
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from signage_core.schedule import to_local
+from signage_server.app import create_app
+from signage_server.config import Settings
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import Recompiler
+from signage_server.manifests.keys import signing_key_path
 from signage_server.schedules.jobs import HorizonJob, build_scheduler
 from signage_server.slides import service as slides
 from signage_server.users.models import User
-from tests.server.conftest import Clock
+from tests.server.conftest import TEST_SECRET, Clock
 from tests.server.world import NOW
 
 
@@ -50,3 +57,16 @@ def test_the_jobs_are_registered_in_one_place(app: object) -> None:
     scheduler = build_scheduler(job)
     assert {j.id for j in scheduler.get_jobs()} == {"manifests-daily", "manifests-expiring"}
     assert not scheduler.running  # started only by the app lifespan when settings.manifest_jobs is on
+
+
+def test_the_lifespan_creates_the_key_and_starts_the_jobs_only_when_enabled(
+        engine: Engine, tmp_path: Path) -> None:
+    for enabled in (False, True):
+        data_dir = tmp_path / f"var-{enabled}"
+        settings = Settings(data_dir=data_dir, secret_key=TEST_SECRET, migrate_on_start=False, manifest_jobs=enabled)
+        app = create_app(settings, engine=engine)
+        with TestClient(app):
+            assert stat.S_IMODE(signing_key_path(data_dir).stat().st_mode) == 0o600  # created on first run
+            scheduler = app.state.manifest_scheduler
+            assert (scheduler is not None and scheduler.running) is enabled
+        assert scheduler is None or not scheduler.running
