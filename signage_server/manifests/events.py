@@ -94,9 +94,18 @@ class Recompiler:
     def compile_results(self, session: Session, screen_ids: set[int]) -> list[service.CompileResult]:
         """Compile now in this session, without the compile's own writes counting as changes."""
         session.info[_COMPILING] = True
+        key, now, cache = self.key(), self.clock(), service.CompileCache()
+        results: list[service.CompileResult] = []
         try:
-            results = service.compile_screens(session, screen_ids=screen_ids, key=self.key(), now=self.clock(),
-                                              horizon_days=self.horizon_days)
+            for screen_id in sorted(screen_ids):
+                try:
+                    # A savepoint per screen: a compile bug must not undo the edit that triggered it.
+                    with session.begin_nested():
+                        results.append(service.compile_screen(session, screen_id=screen_id, key=key, now=now,
+                                                              horizon_days=self.horizon_days, cache=cache))
+                except Exception:
+                    log.exception("screen %s: compile failed; the horizon job will try again", screen_id)
+                    results.append(service.CompileResult(screen_id, None, False, error="compile failed"))
         finally:
             session.info.pop(_COMPILING, None)
         for result in results:

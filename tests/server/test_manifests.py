@@ -308,3 +308,17 @@ def test_the_compilers_batched_publish_rule_agrees_with_publish_status(
         assert publishable == status.publishable, key
         if status.missing_languages:
             assert reason == "no approved caption for " + ", ".join(status.missing_languages)
+
+
+def test_a_failing_compile_does_not_undo_the_approval_that_triggered_it(
+        session: Session, world: dict[str, int], users: dict[str, User], api: Api, app: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("compiler bug")
+
+    monkeypatch.setattr(manifests, "compile_screen", broken)
+    r = api.as_("approver2").post(f"/api/v1/slides/{world['slide']}/approve")
+    assert r.status_code == 200, r.text
+    session.expire_all()
+    assert slides.get_slide(session, slide_id=world["slide"]).approved_at is not None
+    assert manifests.latest_manifest(session, screen_id=world["screen"]) is None
