@@ -237,12 +237,18 @@ def build_manifest(
     assets: Iterable[Asset],
     horizon_start: datetime,
     horizon_end: datetime,
+    segments: Sequence[Segment] | None = None,
 ) -> ManifestBody:
-    """Resolve the timeline and carry only the playlists, slides and assets it actually uses."""
+    """Resolve the timeline and carry only the playlists, slides and assets it actually uses.
+
+    `segments`, when given, is timeline(rules, default_playlist, horizon_start, horizon_end) computed
+    once for every screen sharing that rule set (the compiler's cache).
+    """
     by_playlist = {p.id: p for p in playlists}
     by_slide = {s.id: s for s in slides}
     by_asset = {a.sha256: a for a in assets}
-    segments = timeline(rules, default_playlist, horizon_start, horizon_end)
+    if segments is None:
+        segments = timeline(rules, default_playlist, horizon_start, horizon_end)
     used_playlists = sorted({default_playlist} | {p for s in segments for p in s.playlist_ids})
     _present("playlist", used_playlists, by_playlist, screen_id)
     used_slides = sorted({i.slide_id for p in used_playlists for i in by_playlist[p].items})

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from signage_server import exception_handlers, web
 from signage_server.alerts.routes import router as alerts_router
@@ -25,6 +26,10 @@ from signage_server.config import Settings
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.health import router as health_router
+from signage_server.manifests import service as manifests
+from signage_server.manifests.events import ManifestEvents, Recompiler
+from signage_server.manifests.keys import KeyRing
+from signage_server.manifests.routes import router as manifests_router
 from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from signage_server.playlists.routes import router as playlists_router
 from signage_server.schedules.routes import router as schedules_router
@@ -59,16 +64,30 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             upgrade_to_head(engine)
+        key_ring.current()  # first run creates the signing key (0600) before anything is signed
         if settings.mqtt_enabled:
             # Fails the start with a clear message (no mosquitto, port taken, broker refused us).
             transport = TransportService(settings, sessions=app.state.session_factory, clock=clock,
                                          path_for=_existing(app.state.asset_store))
+            # A screen may fetch only what its latest manifest names; restarts republish from the DB.
+            transport.use_manifests(latest_envelope=_latest_envelope, assets=_manifest_assets)
             transport.start()
             app.state.transport = transport
+            unsubscribe = manifest_events.subscribe(transport.on_manifests)
+        scheduler = None
+        if settings.run_scheduler:
+            from signage_server.schedules.jobs import HorizonJob, build_scheduler
+
+            scheduler = build_scheduler(HorizonJob(sessions=app.state.session_factory, recompiler=recompiler))
+            scheduler.start()
+        app.state.manifest_scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             if app.state.transport is not None:
+                unsubscribe()
                 app.state.transport.stop()
                 app.state.transport = None
 
@@ -81,7 +100,16 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = sessions or session_factory(engine)
+    key_ring = KeyRing(settings.data_dir)
+    manifest_events = ManifestEvents()
+    recompiler = Recompiler(key=key_ring.current, events=manifest_events, clock=clock,
+                            horizon_days=settings.manifest_horizon_days)
+    # Sessions recompile the screens their changes affect inside the same commit.
+    app.state.session_factory = recompiler.wrap(sessions or session_factory(engine))
+    app.state.key_ring = key_ring
+    app.state.manifest_events = manifest_events
+    app.state.manifest_recompiler = recompiler
+    app.state.manifest_scheduler = None  # the lifespan sets it when settings.run_scheduler is on
     app.state.clock = clock
     app.state.secret_key = secret_key
     app.state.asset_store = AssetStore(settings.assets_dir)
@@ -104,8 +132,9 @@ def create_app(
 
     api = APIRouter(prefix=API_PREFIX)
     # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
-    for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router, assets_router, slides_router, captions_router,
-                   playlists_router, schedules_router, audit_router):
+    for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router,
+                   assets_router, slides_router, captions_router, playlists_router, schedules_router,
+                   manifests_router, audit_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
@@ -124,3 +153,13 @@ def _existing(store: AssetStore) -> Callable[[str], Path | None]:
         return path if path.is_file() else None
 
     return path_for
+
+
+def _latest_envelope(session: Session, screen_id: int) -> bytes | None:
+    """The signed manifest the broker must hold retained for this screen."""
+    record = manifests.latest_manifest(session, screen_id=screen_id)
+    return record.envelope.encode("utf-8") if record is not None else None
+
+
+def _manifest_assets(session: Session, screen_id: int) -> frozenset[str]:
+    return manifests.manifest_assets(session, screen_id=screen_id)

@@ -1,4 +1,4 @@
-"""The signage-server command: run, migrate, create-user, import-playlists, export, backup, restore."""
+"""The signage-server command: run, migrate, create-user, import-playlists, export, backup, restore, key."""
 
 from __future__ import annotations
 
@@ -171,6 +171,53 @@ def restore(
         raise _fail(str(exc)) from None
     typer.echo(f"restored {sum(report.tables.values())} rows in {len(report.tables)} tables and "
                f"{report.files} files (archive schema {report.alembic_revision}, now at the newest)")
+key_app = typer.Typer(help="The manifest signing key (Ed25519) in the data dir.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("fingerprint")
+def key_fingerprint() -> None:
+    """Print the public key's fingerprint (creating the key on first run), to compare with players."""
+    from signage_server.manifests.keys import KeyRing
+
+    ring = KeyRing(_settings().data_dir)
+    try:
+        public = ring.current().public_key
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot use the signing key: {exc}") from None
+    typer.echo(f"key id:      {public.key_id}")
+    typer.echo(f"fingerprint: {public.fingerprint}")
+    typer.echo(f"public key:  {public.base64}")
+    typer.echo(f"file:        {ring.path}")
+
+
+@key_app.command("rotate")
+def key_rotate(
+    grace_hours: Annotated[int, typer.Option(help="hours players still trust the old key (0: retire at once, "
+                                                    "for a compromised key)", min=0)] = 24,
+) -> None:
+    """New key plus a hand-over signed by the old key; every manifest is re-signed with the new key."""
+    from datetime import timedelta
+
+    from signage_server.manifests import service as manifests
+    from signage_server.manifests.keys import KeyRing, rotate_key
+
+    settings = _settings()
+    now = utcnow()
+    ring = KeyRing(settings.data_dir)
+    try:
+        ring.current()  # a server that never ran has no key to rotate from: create it first
+        rotation = rotate_key(settings.data_dir, now=now, grace=timedelta(hours=grace_hours) if grace_hours else None)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot rotate the signing key: {exc}") from None
+    typer.echo(f"rotated {rotation.old_key_id} -> {rotation.new_key_id}")
+    typer.echo(f"hand-over: {rotation.handover_path}")
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    with transaction(session_factory(engine)) as session:
+        results = manifests.compile_screens(session, screen_ids=manifests.all_screen_ids(session), key=ring.current(),
+                                            now=now, horizon_days=settings.manifest_horizon_days)
+    typer.echo(f"re-signed {sum(r.new_version for r in results)} manifest(s) with the new key")
 
 
 def main() -> None:

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, gt=0)
     login_max_failures_per_address: int = Field(default=20, gt=0)
     page_size_max: int = Field(default=200, gt=0)
+    # Days of timeline each manifest carries (the player runs that long offline).
+    manifest_horizon_days: int = Field(default=7, ge=1, le=60)
 
     @property
     def assets_dir(self) -> Path:

@@ -5,6 +5,7 @@ from signage_server.assets.models import Asset
 from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import Caption, CaptionState
 from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
+from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import Playlist, PlaylistItem
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens.models import (
@@ -44,6 +45,7 @@ __all__ = [
     "Layout",
     "LoginAttempt",
     "LoginSession",
+    "ManifestRecord",
     "Orientation",
     "Playlist",
     "PlaylistItem",

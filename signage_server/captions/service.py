@@ -10,6 +10,7 @@ from signage_core.languages import Language, parse_language
 from signage_core.text import normalize_caption
 from signage_server.audit import service as audit
 from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.rendering import require_renderable
 from signage_server.errors import Conflict, Forbidden, Invalid, NotFound
 from signage_server.permissions import can_review_language, can_write_language
 from signage_server.slides import service as slides
@@ -88,6 +89,8 @@ def write_caption(
     slide = slides.get_slide(session, slide_id=slide_id)
     value = clean_text(text)
     caption = find_caption(session, slide_id=slide_id, language=lang.value)
+    if submit or (caption is not None and caption.state in (CaptionState.SUBMITTED, CaptionState.APPROVED)):
+        require_renderable(session, slide=slide, language=lang, text=value)  # review sees only showable text
     if caption is None:
         caption = Caption(slide_id=slide_id, language=lang.value, text=value,
                           state=CaptionState.SUBMITTED if submit else CaptionState.DRAFT,
@@ -120,6 +123,7 @@ def submit_caption(session: Session, *, actor: User, slide_id: int, language: st
         return caption
     if caption.state == CaptionState.APPROVED:
         raise Conflict("caption is already approved", details={"state": str(caption.state)})
+    require_renderable(session, slide=slides.get_slide(session, slide_id=slide_id), language=lang, text=caption.text)
     before = audit.snapshot(caption)
     caption.state = CaptionState.SUBMITTED
     caption.return_reason = None
@@ -138,6 +142,8 @@ def approve_caption(session: Session, *, actor: User, slide_id: int, language: s
     if caption.state != CaptionState.SUBMITTED:
         raise Conflict(f"caption is {caption.state}; only a submitted caption can be approved",
                        details={"state": str(caption.state)})
+    # Screens or their playlists may have changed since submission: check again before it can go live.
+    require_renderable(session, slide=slides.get_slide(session, slide_id=slide_id), language=lang, text=caption.text)
     before = audit.snapshot(caption)
     caption.state = CaptionState.APPROVED
     caption.approved_by_id = actor.id

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import datetime
+
 from fastapi import APIRouter, Response, status
 from sqlmodel import Session
 
@@ -10,7 +13,13 @@ from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
 from signage_server.schedules import service
 from signage_server.schedules.models import Schedule
-from signage_server.schedules.schemas import ScheduleCreate, ScheduleRead, ScheduleUpdate
+from signage_server.schedules.schemas import (
+    ScheduleCreate,
+    ScheduleRead,
+    ScheduleUpdate,
+    TimelineRead,
+    TimelineSegment,
+)
 
 router = APIRouter(tags=["schedules"])
 
@@ -55,3 +64,13 @@ def update_schedule(schedule_id: int, body: ScheduleUpdate, session: SessionDep,
 def delete_schedule(schedule_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
     service.delete_schedule(session, actor=user, schedule_id=schedule_id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/screens/{screen_id}/timeline")
+def screen_timeline(screen_id: int, start: datetime, end: datetime, session: SessionDep,
+                    user: CurrentUser) -> TimelineRead:
+    """What plays when on a screen (for the calendar page); equal-priority overlaps listed as conflicts."""
+    result = service.screen_timeline(session, screen_id=screen_id, start=start, end=end)
+    return TimelineRead(screen_id=screen_id,
+                        segments=[TimelineSegment.model_validate(asdict(e)) for e in result.entries],
+                        conflicts=[TimelineSegment.model_validate(asdict(e)) for e in result.conflicts])

@@ -1,4 +1,4 @@
-"""API shapes for schedules; `rule` stays an object until signage_core's ScheduleRule validates it."""
+"""API shapes for schedules; `rule` is signage_core's ScheduleRule minus id, playlist_id and priority."""
 
 from __future__ import annotations
 
@@ -38,3 +38,20 @@ class ScheduleRead(OutputModel):
     group_ids: list[int]
     created_at: datetime
     updated_at: datetime
+
+
+class TimelineSegment(OutputModel):
+    start: datetime
+    end: datetime
+    playlist_ids: list[int]
+    schedule_ids: list[int]
+    priority: int | None
+    is_default: bool
+    lunar_date: str
+    calendar_dates: list[str]
+
+
+class TimelineRead(OutputModel):
+    screen_id: int
+    segments: list[TimelineSegment]
+    conflicts: list[TimelineSegment]

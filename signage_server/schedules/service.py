@@ -1,20 +1,31 @@
-"""Schedules: which playlist plays on which screens or groups; the rule is validated by signage_core later."""
+"""Schedules: which playlist plays on which screens or groups; the rule is signage_core's ScheduleRule, checked on every write."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
+from signage_core.lunar import solar_to_lunar
+from signage_core.schedule import (
+    LunarDate,
+    ScheduleRule,
+    evaluate,
+    require_aware,
+    timeline,
+    to_local,
+)
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
-from signage_server.screens.models import Screen, ScreenGroup
+from signage_server.screens.models import Screen, ScreenGroup, ScreenGroupLink
 from signage_server.users.models import Role, User
 
 MAX_PRIORITY = 1000
@@ -70,6 +81,74 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
         if not isinstance(fields["rule"], dict):
             raise Invalid("rule must be an object", field="rule")
         schedule.rule = fields["rule"]
+    # The stored rule is signage_core's ScheduleRule minus what the row itself carries.
+    schedule.rule = check_rule(schedule.rule, schedule_id=schedule.id, playlist_id=schedule.playlist_id,
+                               priority=schedule.priority)
+
+
+# Carried by the schedule row itself, so a rule object must not repeat them.
+_ROW_FIELDS = ("id", "playlist_id", "priority")
+
+
+def check_rule(rule: dict[str, Any], *, schedule_id: int | None, playlist_id: int, priority: int) -> dict[str, Any]:
+    """Validate with the evaluator's own model (422 naming the field) and return its normal JSON form."""
+    for key in _ROW_FIELDS:
+        if key in rule:
+            raise Invalid(f"rule.{key} is set by the schedule itself; leave it out of the rule", field=f"rule.{key}")
+    try:
+        parsed = ScheduleRule.model_validate(
+            {**rule, "id": str(schedule_id or "new"), "playlist_id": str(playlist_id or "new"), "priority": priority})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in ("rule", *first["loc"]) if not str(part).startswith("function-"))
+        raise Invalid(f"{where}: {first['msg']}", field=where,
+                      details={"errors": [{"field": ".".join(str(p) for p in ("rule", *e["loc"])), "message": e["msg"]}
+                                          for e in exc.errors()]}) from None
+    dumped = parsed.model_dump(mode="json", exclude=set(_ROW_FIELDS))
+    if "weekdays" in dumped and dumped["weekdays"] is not None:
+        dumped["weekdays"] = sorted(dumped["weekdays"])
+    return dumped
+
+
+def rule_of(schedule: Schedule) -> ScheduleRule:
+    """The evaluator's view of a stored schedule; ids are strings of the database ids."""
+    return ScheduleRule.model_validate({**schedule.rule, "id": str(schedule.id), "playlist_id": str(schedule.playlist_id),
+                                        "priority": schedule.priority})
+
+
+def schedules_for_screen(session: Session, *, screen_id: int) -> list[Schedule]:
+    """Schedules aimed at a screen directly or through any of its groups, each once, by id."""
+    direct = select(Schedule).join(ScheduleScreenLink, col(ScheduleScreenLink.schedule_id) == col(Schedule.id)).where(
+        ScheduleScreenLink.screen_id == screen_id)
+    via_group = (
+        select(Schedule)
+        .join(ScheduleGroupLink, col(ScheduleGroupLink.schedule_id) == col(Schedule.id))
+        .join(ScreenGroupLink, col(ScreenGroupLink.group_id) == col(ScheduleGroupLink.group_id))
+        .where(ScreenGroupLink.screen_id == screen_id)
+    )
+    found = {s.id: s for s in [*session.exec(direct).all(), *session.exec(via_group).all()]}
+    return [found[k] for k in sorted(found)]  # type: ignore[type-var]
+
+
+def schedule_ids_for_screen(session: Session, *, screen_id: int) -> list[int]:
+    """Ids of the schedules aimed at a screen directly or through its groups (cheap: no rows loaded)."""
+    direct = select(ScheduleScreenLink.schedule_id).where(ScheduleScreenLink.screen_id == screen_id)
+    via_group = (
+        select(ScheduleGroupLink.schedule_id)
+        .join(ScreenGroupLink, col(ScreenGroupLink.group_id) == col(ScheduleGroupLink.group_id))
+        .where(ScreenGroupLink.screen_id == screen_id)
+    )
+    return sorted({*session.exec(direct).all(), *session.exec(via_group).all()})
+
+
+def screens_of_schedule(session: Session, *, schedule_id: int) -> set[int]:
+    """Screen ids a schedule reaches, directly or through its groups."""
+    direct = set(session.exec(select(ScheduleScreenLink.screen_id).where(ScheduleScreenLink.schedule_id == schedule_id)))
+    via_group = set(session.exec(
+        select(ScreenGroupLink.screen_id)
+        .join(ScheduleGroupLink, col(ScheduleGroupLink.group_id) == col(ScreenGroupLink.group_id))
+        .where(ScheduleGroupLink.schedule_id == schedule_id)))
+    return direct | via_group
 
 
 def _set_targets(session: Session, schedule_id: int, screen_ids: Sequence[int] | None,
@@ -144,3 +223,65 @@ def delete_schedule(session: Session, *, actor: User, schedule_id: int, now: dat
     session.flush()
     audit.record(session, actor=actor, action="schedule.delete", entity="schedule", entity_id=schedule_id,
                  before=before, after=None, now=now)
+
+
+MAX_TIMELINE = timedelta(days=93)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One stretch of a screen's timeline with the schedules behind it and its lunar date."""
+
+    start: datetime
+    end: datetime
+    playlist_ids: list[int]
+    schedule_ids: list[int]
+    priority: int | None
+    is_default: bool
+    lunar_date: str  # lunar day/month of the local start day, "1/1" on Tết ("1/4 nhuận" in a leap month)
+    calendar_dates: list[str]  # the rules' solar/lunar dates that made this stretch, labelled
+
+
+@dataclass(frozen=True)
+class ScreenTimeline:
+    entries: list[TimelineEntry]
+    conflicts: list[TimelineEntry]  # equal-priority overlaps of different playlists (they interleave)
+
+
+def _date_label(rule: ScheduleRule, day: date) -> list[str]:
+    out = []
+    for d in rule.dates:
+        if d.matches(day):
+            out.append(f"{'âm lịch' if isinstance(d, LunarDate) else 'dương lịch'} {d.day}/{d.month}")
+    return out
+
+
+def screen_timeline(session: Session, *, screen_id: int, start: datetime, end: datetime) -> ScreenTimeline:
+    """What plays on a screen between start and end, from the shared evaluator."""
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise NotFound("screen", screen_id)
+    try:
+        start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
+    except ValueError as exc:
+        raise Invalid(str(exc), field="start") from None
+    if end_utc <= start_utc:
+        raise Invalid("end must be after start", field="end")
+    if end_utc - start_utc > MAX_TIMELINE:
+        raise Invalid(f"at most {MAX_TIMELINE.days} days at a time", field="end")
+    rules = [rule_of(s) for s in schedules_for_screen(session, screen_id=screen_id)]
+    by_id = {r.id: r for r in rules}
+    # No default playlist: label the gap 0 so the calendar shows "nothing" rather than guessing.
+    default = str(screen.default_playlist_id or 0)
+    entries = []
+    for segment in timeline(rules, default, start_utc, end_utc):
+        resolution = evaluate(rules, default, segment.start)
+        day = to_local(segment.start).date()
+        lunar = solar_to_lunar(day)
+        labels = sorted({label for rid in resolution.rule_ids for label in _date_label(by_id[rid], day)})
+        entries.append(TimelineEntry(
+            start=segment.start, end=segment.end, playlist_ids=[int(p) for p in segment.playlist_ids],
+            schedule_ids=[int(r) for r in resolution.rule_ids], priority=resolution.priority,
+            is_default=segment.is_default, lunar_date=f"{lunar.day}/{lunar.month}" + (" nhuận" if lunar.leap else ""),
+            calendar_dates=labels))
+    return ScreenTimeline(entries, [e for e in entries if len(e.playlist_ids) > 1])

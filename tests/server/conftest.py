@@ -221,7 +221,7 @@ def clock(module_clock: Clock) -> Clock:
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False, mqtt_enabled=False,
+    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False, mqtt_enabled=False, run_scheduler=False,
                     max_upload_bytes=2 * 1024 * 1024, max_body_bytes=64 * 1024)
 
 

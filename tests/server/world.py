@@ -62,7 +62,7 @@ def build_world(session: Session, users: dict[str, User]) -> dict[str, int]:
         "site_id": site.id, "name": "hoa-lu-spare", "width_px": 960, "height_px": 160, "pixel_pitch_mm": 10.0,
         "layout": "ticker", "languages": ["vi"]}, now=NOW)
     schedule = schedules.create_schedule(session, actor=operator, fields={
-        "name": "weekday", "playlist_id": playlist.id, "priority": 1, "rule": {"days": "mon-fri"}},
+        "name": "weekday", "playlist_id": playlist.id, "priority": 1, "rule": {"weekdays": [0, 1, 2, 3, 4]}},
         screen_ids=[screen.id], group_ids=[group.id], now=NOW)
     session.commit()
     for key, row in (("site", site), ("empty_site", empty_site), ("group", group), ("empty_group", empty_group),

@@ -1,7 +1,7 @@
 """transport: enrolment codes, screen telemetry, urgent alerts (with the three seeded templates)
 
 Revision ID: 0005_transport
-Revises: 0001
+Revises: 0002_manifests
 Create Date: 2026-11-26 07:28:18.341064
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0005_transport'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002_manifests'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

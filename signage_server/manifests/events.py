@@ -1,0 +1,231 @@
+"""Recompile on change: changes are noted at flush, compiled inside the same commit, announced after it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col, select
+
+from signage_core.signing import SigningKey
+from signage_server.audit.models import AuditEvent
+from signage_server.captions.models import Caption
+from signage_server.manifests import service
+from signage_server.playlists.models import PlaylistItem
+from signage_server.schedules import service as schedules
+from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens.models import Screen, ScreenGroupLink
+from signage_server.screens.service import screens_for_playlist
+from signage_server.slides.models import Slide
+
+log = logging.getLogger(__name__)
+
+_RECOMPILER = "manifest_recompiler"
+_TOUCHED = "manifest_touched"
+_ISSUED = "manifest_issued"
+_COMPILING = "manifest_compiling"
+
+Listener = Callable[[list[str]], None]
+
+
+class ManifestEvents:
+    """Fan-out of "these screens have a new manifest version", called only after the commit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Register a callback; returns the function that unsubscribes it."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def publish(self, screen_ids: list[str]) -> None:
+        """Tell every listener; one failing listener neither stops the others nor the request."""
+        if not screen_ids:
+            return
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(list(screen_ids))
+            except Exception:  # a listener's bug must not undo a committed change
+                log.exception("manifest listener %r failed for screens %s", listener, screen_ids)
+
+
+class Recompiler:
+    """Installed on a session: at commit, recompiles the screens its changes affect, then notifies."""
+
+    def __init__(self, *, key: Callable[[], SigningKey], events: ManifestEvents, clock: Callable[[], datetime],
+                 horizon_days: int = service.DEFAULT_HORIZON_DAYS) -> None:
+        self.key = key
+        self.events = events
+        self.clock = clock
+        self.horizon_days = horizon_days
+
+    def install(self, session: Session) -> Session:
+        session.info[_RECOMPILER] = self
+        return session
+
+    def wrap(self, factory: Callable[[], Session]) -> Callable[[], Session]:
+        """A session factory whose sessions recompile on commit."""
+
+        def make() -> Session:
+            return self.install(factory())
+
+        return make
+
+    def defer_notice(self, session: Session, screen_ids: list[str]) -> None:
+        """Announce these screens' new versions once this session commits (never if it rolls back)."""
+        session.info.setdefault(_ISSUED, []).extend(screen_ids)
+
+    def compile_results(self, session: Session, screen_ids: set[int]) -> list[service.CompileResult]:
+        """Compile now in this session, without the compile's own writes counting as changes."""
+        session.info[_COMPILING] = True
+        key, now, cache = self.key(), self.clock(), service.CompileCache()
+        results: list[service.CompileResult] = []
+        try:
+            for screen_id in sorted(screen_ids):
+                try:
+                    # A savepoint per screen: a compile bug must not undo the edit that triggered it.
+                    with session.begin_nested():
+                        results.append(service.compile_screen(session, screen_id=screen_id, key=key, now=now,
+                                                              horizon_days=self.horizon_days, cache=cache))
+                except Exception:
+                    log.exception("screen %s: compile failed; the horizon job will try again", screen_id)
+                    results.append(service.CompileResult(screen_id, None, False, error="compile failed"))
+        finally:
+            session.info.pop(_COMPILING, None)
+        for result in results:
+            if result.error:
+                log.warning("screen %s: no new manifest: %s", result.screen_id, result.error)
+        return results
+
+    def compile(self, session: Session, screen_ids: set[int]) -> list[str]:
+        """Compile and return the ids (as manifest screen ids) that got a new version."""
+        return [str(r.screen_id) for r in self.compile_results(session, screen_ids) if r.new_version]
+
+
+def _touch(session: OrmSession, kind: str, value: Any) -> None:
+    if value is not None:
+        session.info.setdefault(_TOUCHED, set()).add((kind, int(value)))
+
+
+def _note_audit(session: OrmSession, row: AuditEvent) -> None:
+    """Audit snapshots carry before/after targets that bulk deletes hide from the ORM."""
+    if not row.entity_id.isdigit():
+        return
+    if row.entity == "schedule":
+        for snap in (row.before or {}, row.after or {}):
+            for sid in snap.get("screen_ids", []):
+                _touch(session, "screen", sid)
+            for gid in snap.get("group_ids", []):
+                _touch(session, "group", gid)
+        for snap in (row.before or {}, row.after or {}):
+            _touch(session, "playlist", snap.get("playlist_id"))
+    elif row.entity == "playlist":
+        _touch(session, "playlist", row.entity_id)
+    elif row.entity == "group":
+        _touch(session, "group", row.entity_id)
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _after_flush(session: OrmSession, _context: object) -> None:
+    if _RECOMPILER not in session.info or session.info.get(_COMPILING):
+        return
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if isinstance(obj, Caption):
+            _touch(session, "slide", obj.slide_id)
+        elif isinstance(obj, Slide):
+            _touch(session, "slide", obj.id)
+        elif isinstance(obj, PlaylistItem):
+            _touch(session, "playlist", obj.playlist_id)
+        elif isinstance(obj, Screen) and obj not in session.deleted:
+            _touch(session, "screen", obj.id)
+        elif isinstance(obj, ScreenGroupLink | ScheduleScreenLink):
+            _touch(session, "screen", obj.screen_id)
+        elif isinstance(obj, ScheduleGroupLink):
+            _touch(session, "group", obj.group_id)
+        elif isinstance(obj, Schedule):
+            _touch(session, "schedule", obj.id)
+        elif isinstance(obj, AuditEvent) and obj in session.new:
+            _note_audit(session, obj)
+
+
+def _playlists_of_screen(session: Session, screen_id: int) -> set[int]:
+    """The default playlist and every scheduled one (direct or by group) of a screen."""
+    screen = session.get(Screen, screen_id)
+    found = {s.playlist_id for s in schedules.schedules_for_screen(session, screen_id=screen_id)}
+    if screen is not None and screen.default_playlist_id is not None:
+        found.add(screen.default_playlist_id)
+    return found
+
+
+def affected_screens(session: Session, touched: set[tuple[str, int]]) -> set[int]:
+    """Screens whose manifest may depend on the touched slides, playlists, schedules, groups, screens.
+
+    A slide is publishable only when every screen showing it has its languages approved, so a change to
+    one screen's languages or schedules can take a slide off (or put it on) other screens too: the
+    change is followed to the playlists involved and on to every screen that shows them.
+    """
+    screens: set[int] = set()
+    playlists: set[int] = {v for k, v in touched if k == "playlist"}
+    slide_ids = [v for k, v in touched if k == "slide"]
+    if slide_ids:
+        playlists.update(session.exec(select(PlaylistItem.playlist_id).where(
+            col(PlaylistItem.slide_id).in_(slide_ids))).all())
+    for kind, value in touched:
+        if kind == "screen":
+            screens.add(value)
+        elif kind == "schedule":
+            screens.update(schedules.screens_of_schedule(session, schedule_id=value))
+            schedule = session.get(Schedule, value)
+            if schedule is not None:
+                playlists.add(schedule.playlist_id)
+        elif kind == "group":
+            screens.update(session.exec(select(ScreenGroupLink.screen_id).where(ScreenGroupLink.group_id == value)))
+    for screen_id in list(screens):
+        playlists.update(_playlists_of_screen(session, screen_id))
+    for playlist_id in playlists:
+        screens.update(s.id for s in screens_for_playlist(session, playlist_id=playlist_id) if s.id is not None)
+    existing = set(session.exec(select(Screen.id).where(col(Screen.id).in_(screens))).all()) if screens else set()
+    return {s for s in existing if s is not None}
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _before_commit(session: OrmSession) -> None:
+    recompiler = session.info.get(_RECOMPILER)
+    if not isinstance(recompiler, Recompiler) or not isinstance(session, Session):
+        return
+    session.flush()
+    touched: set[tuple[str, int]] = session.info.pop(_TOUCHED, set())
+    if not touched:
+        return
+    issued = recompiler.compile(session, affected_screens(session, touched))
+    session.info.setdefault(_ISSUED, []).extend(issued)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _after_commit(session: OrmSession) -> None:
+    recompiler = session.info.get(_RECOMPILER)
+    issued: list[str] = session.info.pop(_ISSUED, [])
+    if isinstance(recompiler, Recompiler) and issued:
+        recompiler.events.publish(sorted(set(issued), key=int))
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _after_rollback(session: OrmSession, _previous: object) -> None:
+    session.info.pop(_TOUCHED, None)
+    session.info.pop(_ISSUED, None)

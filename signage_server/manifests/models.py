@@ -1,0 +1,32 @@
+"""Every manifest ever issued, so "what was screen S supposed to show at T" has an answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from signage_server.db import UTCDateTime
+
+
+class ManifestRecord(SQLModel, table=True):
+    __tablename__ = "manifest_records"
+    __table_args__ = (sa.UniqueConstraint("screen_id", "version", name="uq_manifest_screen_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # No foreign key: history outlives a deleted screen.
+    screen_id: int = Field(index=True)
+    version: int
+    content_hash: str = Field(sa_type=sa.String(80))
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    horizon_start: datetime = Field(sa_type=UTCDateTime)
+    horizon_end: datetime = Field(sa_type=UTCDateTime)
+    key_id: str = Field(sa_type=sa.String(32))
+    # The signed envelope exactly as published (canonical JSON text).
+    envelope: str = Field(sa_type=sa.Text)
+    asset_sha256s: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # Why items were left out: [{"kind", "id", "reason"}], never silently.
+    excluded: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)

@@ -1,0 +1,397 @@
+"""The manifest compiler: publishable content only, signed, versioned per screen, kept as history."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from signage_core.languages import Language, ordered
+from signage_core.manifest import (
+    Asset,
+    LayoutKind,
+    LayoutSpec,
+    ManifestBody,
+    ManifestError,
+    NowPlaying,
+    Playlist,
+    PlaylistItem,
+    Slide,
+    build_manifest,
+    horizon_window,
+    now_playing,
+    sign_manifest,
+)
+from signage_core.render.segment import add_khmer_break_hints
+from signage_core.schedule import ScheduleRule, Segment, TimeWindow, require_aware, timeline
+from signage_core.signing import Envelope, SigningKey, body_as
+from signage_server.assets.models import Asset as AssetRow
+from signage_server.captions.models import Caption, CaptionState
+from signage_server.errors import NotFound
+from signage_server.manifests.models import ManifestRecord
+from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
+from signage_server.schedules import service as schedules
+from signage_server.schedules.models import Schedule
+from signage_server.screens.models import Screen
+from signage_server.screens.service import screens_for_playlist
+from signage_server.slides.models import Slide as SlideRow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HORIZON_DAYS = 7
+# Re-sign an unchanged manifest when it would otherwise expire this soon (players refuse expired ones).
+REFRESH_BEFORE_EXPIRY = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """One thing left out of a manifest and why, stored with the version and shown to operators."""
+
+    kind: str  # "slide", "playlist", "schedule", "item"
+    id: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "id": self.id, "reason": self.reason}
+
+
+@dataclass
+class CompileResult:
+    """Outcome for one screen: the latest record, whether it is new, and what was left out."""
+
+    screen_id: int
+    record: ManifestRecord | None
+    new_version: bool
+    excluded: list[Exclusion] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class CompileCache:
+    """Per-run memo: a slide's publish status and content is looked up once, not once per screen."""
+
+    slide_status: dict[int, tuple[bool, str, set[str]]] = field(default_factory=dict)
+    slides: dict[int, SlideRow | None] = field(default_factory=dict)
+    captions: dict[int, dict[str, str]] = field(default_factory=dict)
+    assets: dict[int, Asset | None] = field(default_factory=dict)
+    items: dict[int, list[PlaylistItemRow]] = field(default_factory=dict)
+    # Screens sharing a rule set (a screen group) share one timeline: the evaluator runs once per set.
+    timelines: dict[tuple[object, ...], list[Segment]] = field(default_factory=dict)
+    playlist_languages: dict[int, set[str]] = field(default_factory=dict)
+    rules: dict[int, ScheduleRule | str] = field(default_factory=dict)
+    built_playlists: dict[tuple[int, tuple[Language, ...]], tuple[Playlist | None, list[Exclusion],
+                                                              dict[str, Slide], dict[str, Asset]]] = field(
+        default_factory=dict)
+
+
+@functools.lru_cache(maxsize=4096)
+def khmer_with_hints(text: str) -> str:
+    """Khmer caption with ICU break hints; derived at compile time so the approved text stays as reviewed."""
+    return add_khmer_break_hints(text)
+
+
+def layout_of(screen: Screen) -> LayoutSpec:
+    """The screen row as the player's LayoutSpec (on/off hours become a local window)."""
+    on_hours = None
+    if screen.on_time is not None and screen.off_time is not None and screen.on_time != screen.off_time:
+        on_hours = TimeWindow(start=screen.on_time, end=screen.off_time)
+    return LayoutSpec(width=screen.width_px, height=screen.height_px, layout=LayoutKind(screen.layout.value),
+                      languages=tuple(Language(code) for code in screen.languages),
+                      foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
+
+
+def _required_languages(session: Session, slide_id: int, cache: CompileCache) -> list[str]:
+    """slides.required_languages, with each playlist's screens looked up once per run instead of per slide."""
+    needed = {Language.VI.value}
+    playlist_ids = set(session.exec(select(PlaylistItemRow.playlist_id).where(
+        PlaylistItemRow.slide_id == slide_id)).all())
+    for playlist_id in playlist_ids:
+        if playlist_id not in cache.playlist_languages:
+            cache.playlist_languages[playlist_id] = {
+                code for screen in screens_for_playlist(session, playlist_id=playlist_id) for code in screen.languages}
+        needed |= cache.playlist_languages[playlist_id]
+    return [lang.value for lang in ordered([Language(code) for code in needed])]
+
+
+def _slide_status(session: Session, slide_id: int, cache: CompileCache) -> tuple[bool, str, set[str]]:
+    """(publishable as a whole, why not, approved languages): slides.publish_status's rule, batched."""
+    if slide_id not in cache.slide_status:
+        row = session.get(SlideRow, slide_id)
+        cache.slides[slide_id] = row
+        if row is None:
+            cache.slide_status[slide_id] = (False, "slide no longer exists", set())
+        else:
+            rows = session.exec(select(Caption).where(Caption.slide_id == slide_id,
+                                                      Caption.state == CaptionState.APPROVED)).all()
+            cache.captions[slide_id] = {c.language: c.text for c in rows}
+            missing = [code for code in _required_languages(session, slide_id, cache)
+                       if code not in cache.captions[slide_id]]
+            reason = ""
+            if missing:
+                reason = "no approved caption for " + ", ".join(missing)
+            elif row.approved_at is None:
+                reason = "slide not approved as a whole"
+            cache.slide_status[slide_id] = (not reason, reason, set(cache.captions[slide_id]))
+    return cache.slide_status[slide_id]
+
+
+def _asset(session: Session, asset_id: int, cache: CompileCache) -> Asset | None:
+    if asset_id not in cache.assets:
+        row = session.get(AssetRow, asset_id)
+        cache.assets[asset_id] = (None if row is None else
+                                  Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type))
+    return cache.assets[asset_id]
+
+
+def _slide_for(session: Session, slide_id: int, languages: Sequence[Language], cache: CompileCache,
+               excluded: list[Exclusion]) -> tuple[Slide, Asset | None] | None:
+    """The slide as the manifest carries it, or None (with the reason recorded) when not publishable here."""
+    publishable, reason, approved = _slide_status(session, slide_id, cache)
+    if publishable:
+        missing = [lang.value for lang in languages if lang.value not in approved]
+        if missing:  # publish_status covers every screen; checked again here for this screen's languages
+            publishable, reason = False, "no approved caption for " + ", ".join(missing)
+    if not publishable:
+        excluded.append(Exclusion("slide", str(slide_id), reason))
+        return None
+    row = cache.slides[slide_id]
+    texts = cache.captions[slide_id]
+    captions = {lang: khmer_with_hints(texts[lang.value]) if lang is Language.KM else texts[lang.value]
+                for lang in languages}
+    asset = None
+    if row is not None and row.asset_id is not None:
+        asset = _asset(session, row.asset_id, cache)
+        if asset is None:
+            excluded.append(Exclusion("slide", str(slide_id), f"image asset {row.asset_id} is missing"))
+            return None
+    return Slide(id=str(slide_id), captions=captions, image=asset.sha256 if asset else None), asset
+
+
+def _playlist_for(session: Session, playlist_id: int, languages: tuple[Language, ...], cache: CompileCache,
+                  excluded: list[Exclusion], slide_out: dict[str, Slide], asset_out: dict[str, Asset]) -> Playlist | None:
+    """The playlist with only its publishable items (built once per run and language set)."""
+    key = (playlist_id, languages)
+    if key not in cache.built_playlists:
+        mine_excluded: list[Exclusion] = []
+        mine_slides: dict[str, Slide] = {}
+        mine_assets: dict[str, Asset] = {}
+        built = _build_playlist(session, playlist_id, languages, cache, mine_excluded, mine_slides, mine_assets)
+        cache.built_playlists[key] = (built, mine_excluded, mine_slides, mine_assets)
+    built, more_excluded, more_slides, more_assets = cache.built_playlists[key]
+    excluded.extend(more_excluded)
+    slide_out.update(more_slides)
+    asset_out.update(more_assets)
+    return built
+
+
+def _build_playlist(session: Session, playlist_id: int, languages: Sequence[Language], cache: CompileCache,
+                    excluded: list[Exclusion], slide_out: dict[str, Slide], asset_out: dict[str, Asset]) -> Playlist | None:
+    """The playlist with only its publishable items; None when nothing in it may be shown."""
+    if playlist_id not in cache.items:
+        cache.items[playlist_id] = list(session.exec(
+            select(PlaylistItemRow).where(PlaylistItemRow.playlist_id == playlist_id)
+            .order_by(col(PlaylistItemRow.position))).all())
+    items: list[PlaylistItem] = []
+    for row in cache.items[playlist_id]:
+        found = _slide_for(session, row.slide_id, languages, cache, excluded)
+        if found is None:
+            continue
+        slide, asset = found
+        try:
+            items.append(PlaylistItem(slide_id=slide.id, duration_ms=round(row.duration_s * 1000)))
+        except ValidationError:
+            excluded.append(Exclusion("item", f"{playlist_id}/{row.position}",
+                                      f"duration {row.duration_s:g} s is outside 1-3600 s"))
+            continue
+        slide_out[slide.id] = slide
+        if asset is not None:
+            asset_out[asset.sha256] = asset
+    if not items:
+        excluded.append(Exclusion("playlist", str(playlist_id), "no publishable slide in it"))
+        return None
+    return Playlist(id=str(playlist_id), items=tuple(items))
+
+
+def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRule | str:
+    """The evaluator's rule for a schedule, once per run; a string says why it cannot be used."""
+    if schedule_id not in cache.rules:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is None:
+            cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
+        else:
+            try:
+                cache.rules[schedule_id] = schedules.rule_of(schedule)
+            except ValidationError as exc:
+                cache.rules[schedule_id] = f"invalid rule: {exc.errors()[0]['msg']}"
+    return cache.rules[schedule_id]
+
+
+def _dedupe(excluded: Iterable[Exclusion]) -> list[Exclusion]:
+    return sorted(set(excluded), key=lambda e: (e.kind, e.id, e.reason))
+
+
+def latest_manifest(session: Session, *, screen_id: int) -> ManifestRecord | None:
+    """The newest manifest issued for a screen (what the transport publishes, retained)."""
+    return session.exec(select(ManifestRecord).where(ManifestRecord.screen_id == screen_id)
+                        .order_by(col(ManifestRecord.version).desc()).limit(1)).first()
+
+
+def manifest_assets(session: Session, *, screen_id: int) -> frozenset[str]:
+    """Asset sha256s of the latest manifest: the only assets this screen may fetch."""
+    record = latest_manifest(session, screen_id=screen_id)
+    return frozenset(record.asset_sha256s) if record is not None else frozenset()
+
+
+def body_of(record: ManifestRecord) -> ManifestBody:
+    """The signed body stored in a record (the server trusts its own history without re-verifying)."""
+    return body_as(Envelope.model_validate_json(record.envelope), ManifestBody)
+
+
+def compile_screen(
+    session: Session, *, screen_id: int, key: SigningKey, now: datetime,
+    horizon_days: int = DEFAULT_HORIZON_DAYS, cache: CompileCache | None = None,
+) -> CompileResult:
+    """Build, and sign if the content changed (or expiry nears), the manifest of one screen."""
+    now = require_aware(now, "now")
+    cache = cache or CompileCache()
+    # Lock the screen row so two compiles of one screen cannot issue the same version (PostgreSQL).
+    screen = session.exec(select(Screen).where(Screen.id == screen_id).with_for_update()).first()
+    if screen is None:
+        return CompileResult(screen_id, None, False, error=f"screen {screen_id} does not exist")
+    latest = latest_manifest(session, screen_id=screen_id)
+    excluded: list[Exclusion] = []
+    if screen.default_playlist_id is None:
+        return CompileResult(screen_id, latest, False, error="screen has no default playlist")
+    layout = layout_of(screen)
+    languages = layout.languages
+    slide_out: dict[str, Slide] = {}
+    asset_out: dict[str, Asset] = {}
+    playlists: dict[str, Playlist] = {}
+    default = _playlist_for(session, screen.default_playlist_id, languages, cache, excluded, slide_out, asset_out)
+    if default is None:
+        return CompileResult(screen_id, latest, False, _dedupe(excluded),
+                             error=f"default playlist {screen.default_playlist_id} has no publishable slide")
+    playlists[default.id] = default
+    rules: list[ScheduleRule] = []
+    for schedule_id in schedules.schedule_ids_for_screen(session, screen_id=screen_id):
+        rule_or_error = _rule(session, schedule_id, cache)
+        if isinstance(rule_or_error, str):
+            excluded.append(Exclusion("schedule", str(schedule_id), rule_or_error))
+            continue
+        rule = rule_or_error
+        if rule.playlist_id not in playlists:
+            playlist = _playlist_for(session, int(rule.playlist_id), languages, cache, excluded, slide_out,
+                                     asset_out)
+            if playlist is None:
+                excluded.append(Exclusion("schedule", str(schedule_id),
+                                          f"playlist {rule.playlist_id} has nothing publishable"))
+                continue
+            playlists[playlist.id] = playlist
+        rules.append(rule)
+    start, end = horizon_window(now, horizon_days)
+    version = max(latest.version if latest else 0, screen.manifest_version) + 1
+    try:
+        # Rules come from schedule rows read in this run, so their ids name the rule set.
+        timeline_key = (tuple(r.id for r in rules), default.id, start, end)
+        if timeline_key not in cache.timelines:
+            cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
+        body = build_manifest(
+            screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, layout=layout, rules=rules,
+            default_playlist=default.id, playlists=playlists.values(), slides=slide_out.values(),
+            assets=asset_out.values(), horizon_start=start, horizon_end=end,
+            segments=cache.timelines[timeline_key])
+    except ManifestError as exc:
+        return CompileResult(screen_id, latest, False, _dedupe(excluded), error=str(exc))
+    reasons = _dedupe(excluded)
+    unchanged = (latest is not None and latest.content_hash == body.content_hash
+                 and latest.expires_at - now > REFRESH_BEFORE_EXPIRY and latest.key_id == key.key_id)
+    if unchanged:  # same content, not expiring, same key: the player already has it
+        return CompileResult(screen_id, latest, False, reasons)
+    envelope = sign_manifest(body, key)
+    record = ManifestRecord(
+        screen_id=screen_id, version=version, content_hash=body.content_hash, issued_at=now, expires_at=end,
+        horizon_start=start, horizon_end=end, key_id=envelope.key_id,
+        envelope=envelope.model_dump_json(),  # verifiers re-canonicalise the body; any JSON text will do
+        asset_sha256s=sorted(body.assets), excluded=[e.as_dict() for e in reasons])
+    screen.manifest_version = version
+    session.add(screen)
+    session.add(record)
+    session.flush()
+    if reasons:
+        log.info("manifest %s v%d for screen %s left out %d item(s): %s", body.content_hash[:19], version,
+                 screen_id, len(reasons), "; ".join(f"{e.kind} {e.id}: {e.reason}" for e in reasons))
+    return CompileResult(screen_id, record, True, reasons)
+
+
+def compile_screens(
+    session: Session, *, screen_ids: Iterable[int], key: SigningKey, now: datetime,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> list[CompileResult]:
+    """Compile several screens sharing one cache; each screen once, in id order."""
+    cache = CompileCache()
+    return [compile_screen(session, screen_id=sid, key=key, now=now, horizon_days=horizon_days, cache=cache)
+            for sid in sorted(set(screen_ids))]
+
+
+def all_screen_ids(session: Session) -> list[int]:
+    return [sid for sid in session.exec(select(Screen.id).order_by(col(Screen.id))).all() if sid is not None]
+
+
+def expiring_screen_ids(session: Session, *, now: datetime, within: timedelta = REFRESH_BEFORE_EXPIRY) -> list[int]:
+    """Screens with no manifest yet, or whose latest manifest expires within `within`."""
+    out = []
+    for sid in all_screen_ids(session):
+        latest = latest_manifest(session, screen_id=sid)
+        if latest is None or latest.expires_at - now <= within:
+            out.append(sid)
+    return out
+
+
+def list_manifests(session: Session, *, screen_id: int, limit: int, offset: int) -> tuple[list[ManifestRecord], int]:
+    """A screen's manifest history, newest first."""
+    from signage_server.pagination import paginate
+
+    query = select(ManifestRecord).where(ManifestRecord.screen_id == screen_id).order_by(
+        col(ManifestRecord.version).desc())
+    return paginate(session, query, limit=limit, offset=offset)
+
+
+def get_manifest(session: Session, *, screen_id: int, version: int) -> ManifestRecord:
+    record = session.exec(select(ManifestRecord).where(ManifestRecord.screen_id == screen_id,
+                                                       ManifestRecord.version == version)).first()
+    if record is None:
+        raise NotFound("manifest", f"{screen_id}/v{version}")
+    return record
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a screen was supposed to show at an instant, per the manifest in force then."""
+
+    record: ManifestRecord
+    playing: NowPlaying
+
+
+def expected_at(session: Session, *, screen_id: int, at: datetime) -> Expected | None:
+    """The manifest in force at `at` (newest issued at or before it) and the item it schedules then."""
+    at = require_aware(at, "at")
+    record = session.exec(select(ManifestRecord).where(ManifestRecord.screen_id == screen_id,
+                                                       ManifestRecord.issued_at <= at)
+                          .order_by(col(ManifestRecord.version).desc()).limit(1)).first()
+    if record is None:
+        return None
+    return Expected(record, now_playing(body_of(record), at))
+
+
+def record_summary(record: ManifestRecord) -> dict[str, Any]:
+    """The history row without the (large) envelope."""
+    return {"screen_id": record.screen_id, "version": record.version, "content_hash": record.content_hash,
+            "issued_at": record.issued_at, "expires_at": record.expires_at, "key_id": record.key_id,
+            "horizon_start": record.horizon_start, "horizon_end": record.horizon_end,
+            "asset_sha256s": record.asset_sha256s, "excluded": record.excluded}
