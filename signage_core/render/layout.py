@@ -230,13 +230,22 @@ def _ink_x(face: FontFace, size: int, text: str, tag: str) -> tuple[int, int]:
     return int(left), int(right)
 
 
+class _TooManyLinesError(Exception):
+    """Unwinds the greedy loop once the block is already taller than a fit probe allows."""
+
+
 def wrap(
-    prepared: Prepared, size: int, max_width: float, split_words: bool = True
+    prepared: Prepared,
+    size: int,
+    max_width: float,
+    split_words: bool = True,
+    max_lines: float = math.inf,
 ) -> list[Line] | None:
     """Greedy line breaking at spaces/U+200B/newlines, between clusters only for over-wide words.
 
     Returns None when a single cluster is wider than the box at this size, or any word is and
-    `split_words` is off (auto-fit first looks for a size that keeps every word whole).
+    `split_words` is off (auto-fit first looks for a size that keeps every word whole), or as
+    soon as it would need more than `max_lines` lines (a fit probe that has already failed).
     """
     lang = prepared.language
     lines: list[Line] = []
@@ -247,6 +256,8 @@ def wrap(
         return right - left <= max_width
 
     def flush(consumed: str) -> None:
+        if len(lines) >= max_lines:
+            raise _TooManyLinesError
         left, right = extent(current, size, lang)
         lines.append(Line(tuple(current), right - left, consumed, left))
         current.clear()
@@ -266,33 +277,36 @@ def wrap(
             current.append(piece)
         return True
 
-    for separator, word in _words(prepared.pieces):
-        sep_text = "".join(p.text for p in separator)
-        spaces = [p for p in separator if p.kind is Kind.SPACE]
-        if not word:  # trailing break characters belong to the last line
-            if current:
-                flush(sep_text)
-            elif lines:
-                last = lines[-1]
-                lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text, last.left)
-            continue
-        if any(p.kind is Kind.NEWLINE for p in separator):
-            flush(sep_text)
-            if not place([], word):
-                return None
-            continue
-        if current:
-            if fits(current + spaces + word):
-                current.extend(spaces + word)
-                continue
-            flush(sep_text)
-            spaces = []
-        elif not lines:
+    try:
+        for separator, word in _words(prepared.pieces):
+            sep_text = "".join(p.text for p in separator)
             spaces = [p for p in separator if p.kind is Kind.SPACE]
-        if not place(spaces, word):
-            return None
-    if current or not lines:
-        flush("")
+            if not word:  # trailing break characters belong to the last line
+                if current:
+                    flush(sep_text)
+                elif lines:
+                    last = lines[-1]
+                    lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text, last.left)
+                continue
+            if any(p.kind is Kind.NEWLINE for p in separator):
+                flush(sep_text)
+                if not place([], word):
+                    return None
+                continue
+            if current:
+                if fits(current + spaces + word):
+                    current.extend(spaces + word)
+                    continue
+                flush(sep_text)
+                spaces = []
+            elif not lines:
+                spaces = [p for p in separator if p.kind is Kind.SPACE]
+            if not place(spaces, word):
+                return None
+        if current or not lines:
+            flush("")
+    except _TooManyLinesError:
+        return None
     return lines
 
 
@@ -321,12 +335,19 @@ def _metrics(face: FontFace, size: int) -> tuple[int, int]:
 
 
 def block_at(
-    prepared: Prepared, size: int, max_width: float, split_words: bool = True
+    prepared: Prepared,
+    size: int,
+    max_width: float,
+    split_words: bool = True,
+    max_height: float = math.inf,
 ) -> Block | None:
-    lines = wrap(prepared, size, max_width, split_words)
+    """The caption wrapped at a size; None if it cannot be, or would be taller than max_height."""
+    ascent, descent = vertical(prepared, size)
+    pitch = ascent + descent
+    max_lines = max_height // pitch if pitch > 0 and math.isfinite(max_height) else math.inf
+    lines = wrap(prepared, size, max_width, split_words, max_lines)
     if lines is None:
         return None
-    ascent, descent = vertical(prepared, size)
     return Block(prepared, size, tuple(lines), ascent, descent)
 
 
@@ -471,13 +492,16 @@ def stack(
 ) -> list[Block] | None:
     """The blocks at these sizes if together they fit the box, else None."""
     blocks = []
+    # Gaps depend on sizes alone, so each block knows the height left for it before wrapping
+    # and a failing probe stops at its first surplus line instead of wrapping everything.
+    room = box.height - sum(gap(size) for size in sizes[1:])
     for prep, size in zip(preps, sizes, strict=True):
-        block = block_at(prep, size, box.width, split_words)
+        block = block_at(prep, size, box.width, split_words, max_height=room)
         if block is None:
             return None
+        room -= block.height
         blocks.append(block)
-    total = sum(b.height for b in blocks) + sum(gap(b.size) for b in blocks[1:])
-    return blocks if total <= box.height else None
+    return blocks if room >= 0 else None
 
 
 def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block]:
@@ -497,20 +521,23 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
         return sum(heights) + sum(gap(size) for size in sizes(s)[1:])
 
     guess = _estimate(lo, hi, estimated, box.height)
+    fitted: dict[int, list[Block]] = {}  # the probe that succeeded is the answer: keep it
     # Breaking inside a word is the last resort: only when no legible size keeps words whole.
     for split in (False, True):
 
         def ok(s: int, split: bool = split) -> bool:
-            return stack(preps, sizes(s), box, split) is not None
+            blocks = stack(preps, sizes(s), box, split)
+            if blocks is not None:
+                fitted[s] = blocks
+            return blocks is not None
 
+        fitted.clear()
         best = _largest(lo, hi, ok, guess)
         if best is not None:
             break
     if best is None:
         raise CaptionError(_blame_stacked(preps, sizes(lo), box))
-    blocks = stack(preps, sizes(best), box, split)
-    assert blocks is not None  # noqa: S101 - _largest just checked it
-    return blocks
+    return fitted[best]
 
 
 def _blame_stacked(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Problem]:
@@ -558,12 +585,16 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
 
     lo, hi = prep.min_px, max(prep.min_px, box.height)
     guess = _estimate(lo, hi, lambda s: _estimated_height(prep, s, box.width), box.height)
+    fitted: dict[int, Block] = {}  # the probe that succeeded is the answer: keep it
     for split in (False, True):  # keep words whole if any legible size allows it
 
         def ok(size: int, split: bool = split) -> bool:
-            block = block_at(prep, size, box.width, split)
-            return block is not None and block.height <= box.height
+            block = block_at(prep, size, box.width, split, max_height=box.height)
+            if block is not None:
+                fitted[size] = block
+            return block is not None
 
+        fitted.clear()
         best = _largest(lo, hi, ok, guess)
         if best is not None:
             break
@@ -571,9 +602,7 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
         block = block_at(prep, prep.min_px, box.width)
         allowed = box.height // pitch_at(prep, prep.min_px)
         raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
-    block = block_at(prep, best, box.width, split)
-    assert block is not None  # noqa: S101 - ok() just built it
-    return block
+    return fitted[best]
 
 
 def place(blocks: Sequence[Block], box: Box) -> tuple[PlacedBlock, ...]:
