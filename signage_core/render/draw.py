@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -31,6 +32,7 @@ from signage_core.render.layout import (
     scaled,
     size_factors,
     smallest_primary,
+    text_box,
 )
 from signage_core.render.spec import ScreenSpec
 from signage_core.text import ZWSP
@@ -61,10 +63,12 @@ def render_slide(
     if spec.layout == "ticker":
         strip = TickerStrip(spec, captions, registry=registry)
         return strip.frame(spec.width - spec.margin)
-    layout = layout_slide(spec, captions, registry, has_image=image is not None, language=language)
-    canvas = _cached_background(spec, image, layout.image_box)
-    draw_layout(canvas, layout)
-    return canvas
+    has_image = image is not None
+    canvas = _start_background(spec, image, text_box(spec, has_image)[1])
+    layout = layout_slide(spec, captions, registry, has_image=has_image, language=language)
+    result = canvas()
+    draw_layout(result, layout)
+    return result
 
 
 # Scaled, dimmed pictures by source identity: a player shows the same slide image for months.
@@ -80,16 +84,38 @@ def clear_caches() -> None:
     _MASKS.clear()
 
 
-def _cached_background(spec: ScreenSpec, image: Image.Image | None, box: Box | None) -> Image.Image:
+# Pillow releases the GIL while it scales, dims and copies pixels, so one worker prepares a
+# new slide's picture while this thread runs the (pure Python) fit search: on two cores a first
+# showing pays for the slower of the two, not their sum. Same operations, same pixels.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signage-render-background")
+
+
+def _start_background(
+    spec: ScreenSpec, image: Image.Image | None, box: Box | None
+) -> Callable[[], Image.Image]:
+    """Begin making the canvas under the text; the returned call waits for it (a fresh copy)."""
     if image is None:
-        return background(spec, None, box)
+        return lambda: background(spec, None, box)
     key = (id(image), spec, box)
     hit = _BACKGROUNDS.get(key)
     if hit is not None and hit[0] is image:
-        return hit[1].copy()
+        return hit[1].copy
+    pending = _WORKER.submit(_background_and_canvas, spec, image, box)
+
+    def finish() -> Image.Image:
+        prepared, canvas = pending.result()
+        _BACKGROUNDS.put(key, (image, prepared), 3 * prepared.width * prepared.height)
+        return canvas
+
+    return finish
+
+
+def _background_and_canvas(
+    spec: ScreenSpec, image: Image.Image, box: Box | None
+) -> tuple[Image.Image, Image.Image]:
+    """The picture as cached, and a copy of it to draw the text on."""
     prepared = background(spec, image, box)
-    _BACKGROUNDS.put(key, (image, prepared), 3 * prepared.width * prepared.height)
-    return prepared.copy()
+    return prepared, prepared.copy()
 
 
 def background(spec: ScreenSpec, image: Image.Image | None, image_box: Box | None) -> Image.Image:
