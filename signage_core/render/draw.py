@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -32,7 +31,6 @@ from signage_core.render.layout import (
     scaled,
     size_factors,
     smallest_primary,
-    text_box,
 )
 from signage_core.render.spec import ScreenSpec
 from signage_core.text import ZWSP
@@ -63,12 +61,10 @@ def render_slide(
     if spec.layout == "ticker":
         strip = TickerStrip(spec, captions, registry=registry)
         return strip.frame(spec.width - spec.margin)
-    has_image = image is not None
-    canvas = _start_background(spec, image, text_box(spec, has_image)[1])
-    layout = layout_slide(spec, captions, registry, has_image=has_image, language=language)
-    result = canvas()
-    draw_layout(result, layout)
-    return result
+    layout = layout_slide(spec, captions, registry, has_image=image is not None, language=language)
+    canvas = _cached_background(spec, image, layout.image_box)
+    draw_layout(canvas, layout)
+    return canvas
 
 
 # Scaled, dimmed pictures by source identity: a player shows the same slide image for months.
@@ -84,38 +80,16 @@ def clear_caches() -> None:
     _MASKS.clear()
 
 
-# Pillow releases the GIL while it scales, dims and copies pixels, so one worker prepares a
-# new slide's picture while this thread runs the (pure Python) fit search: on two cores a first
-# showing pays for the slower of the two, not their sum. Same operations, same pixels.
-_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signage-render-background")
-
-
-def _start_background(
-    spec: ScreenSpec, image: Image.Image | None, box: Box | None
-) -> Callable[[], Image.Image]:
-    """Begin making the canvas under the text; the returned call waits for it (a fresh copy)."""
+def _cached_background(spec: ScreenSpec, image: Image.Image | None, box: Box | None) -> Image.Image:
     if image is None:
-        return lambda: background(spec, None, box)
+        return background(spec, None, box)
     key = (id(image), spec, box)
     hit = _BACKGROUNDS.get(key)
     if hit is not None and hit[0] is image:
-        return hit[1].copy
-    pending = _WORKER.submit(_background_and_canvas, spec, image, box)
-
-    def finish() -> Image.Image:
-        prepared, canvas = pending.result()
-        _BACKGROUNDS.put(key, (image, prepared), 3 * prepared.width * prepared.height)
-        return canvas
-
-    return finish
-
-
-def _background_and_canvas(
-    spec: ScreenSpec, image: Image.Image, box: Box | None
-) -> tuple[Image.Image, Image.Image]:
-    """The picture as cached, and a copy of it to draw the text on."""
+        return hit[1].copy()
     prepared = background(spec, image, box)
-    return prepared, prepared.copy()
+    _BACKGROUNDS.put(key, (image, prepared), 3 * prepared.width * prepared.height)
+    return prepared.copy()
 
 
 def background(spec: ScreenSpec, image: Image.Image | None, image_box: Box | None) -> Image.Image:
@@ -172,7 +146,10 @@ def _draw_line(
         cached = _line_mask(*key)
         _MASKS.put(key, cached, cached[0].width * cached[0].height)
     mask, left, top = cached
-    canvas.paste(fill, (line.x + left, line.baseline + top), mask)
+    # Pasting a solid picture through the mask blends with the same formula as filling a colour
+    # through it (every mask and background value checked), at about twice the speed in Pillow.
+    solid = Image.new(canvas.mode, mask.size, fill)
+    canvas.paste(solid, (line.x + left, line.baseline + top), mask)
 
 
 def _line_mask(
