@@ -272,17 +272,20 @@ def wrap(
     max_width: float,
     split_words: bool = True,
     max_lines: float = math.inf,
+    widths: bool = True,
 ) -> list[Line] | None:
     """Greedy line breaking at spaces/U+200B/newlines, between clusters only for over-wide words.
 
     Returns None when a single cluster is wider than the box at this size, or any word is and
     `split_words` is off (auto-fit first looks for a size that keeps every word whole), or as
     soon as it would need more than `max_lines` lines (a fit probe that has already failed).
+    Without `widths`, lines accepted on a bound get NaN for width and left: a fit probe only
+    needs the breaks, and the size it settles on is laid out again with widths.
     """
     try:
-        return _wrap(prepared, size, max_width, split_words, max_lines, bounded=True)
+        return _wrap(prepared, size, max_width, split_words, max_lines, True, widths)
     except _BoundMissedError:  # never seen; kept so a font that defeats the bound stays exact
-        return _wrap(prepared, size, max_width, split_words, max_lines, bounded=False)
+        return _wrap(prepared, size, max_width, split_words, max_lines, False, True)
 
 
 class _BoundMissedError(Exception):
@@ -296,6 +299,7 @@ def _wrap(
     split_words: bool,
     max_lines: float,
     bounded: bool,
+    widths: bool,
 ) -> list[Line] | None:
     """wrap(); `bounded` lets a candidate with room to spare skip measuring its end clusters' ink."""
     lang = prepared.language
@@ -321,6 +325,11 @@ def _wrap(
         nonlocal trusted
         if len(lines) >= max_lines:
             raise _TooManyLinesError
+        if trusted and not widths:  # a probe: the breaks are all it needs
+            lines.append(Line(tuple(current), math.nan, consumed, math.nan))
+            current.clear()
+            trusted = False
+            return
         left, right = extent(current, size, lang)
         if trusted and right - left > max_width:
             raise _BoundMissedError
@@ -433,12 +442,13 @@ def block_at(
     max_width: float,
     split_words: bool = True,
     max_height: float = math.inf,
+    widths: bool = True,
 ) -> Block | None:
     """The caption wrapped at a size; None if it cannot be, or would be taller than max_height."""
     ascent, descent = vertical(prepared, size)
     pitch = ascent + descent
     max_lines = max_height // pitch if pitch > 0 and math.isfinite(max_height) else math.inf
-    lines = wrap(prepared, size, max_width, split_words, max_lines)
+    lines = wrap(prepared, size, max_width, split_words, max_lines, widths)
     if lines is None:
         return None
     return Block(prepared, size, tuple(lines), ascent, descent)
@@ -581,7 +591,11 @@ def text_box(spec: ScreenSpec, has_image: bool) -> tuple[Box, Box | None]:
 
 
 def stack(
-    preps: Sequence[Prepared], sizes: Sequence[int], box: Box, split_words: bool = True
+    preps: Sequence[Prepared],
+    sizes: Sequence[int],
+    box: Box,
+    split_words: bool = True,
+    widths: bool = True,
 ) -> list[Block] | None:
     """The blocks at these sizes if together they fit the box, else None."""
     blocks = []
@@ -589,7 +603,7 @@ def stack(
     # and a failing probe stops at its first surplus line instead of wrapping everything.
     room = box.height - sum(gap(size) for size in sizes[1:])
     for prep, size in zip(preps, sizes, strict=True):
-        block = block_at(prep, size, box.width, split_words, max_height=room)
+        block = block_at(prep, size, box.width, split_words, max_height=room, widths=widths)
         if block is None:
             return None
         room -= block.height
@@ -614,23 +628,22 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
         return sum(heights) + sum(gap(size) for size in sizes(s)[1:])
 
     guess = _estimate(lo, hi, estimated, box.height)
-    fitted: dict[int, list[Block]] = {}  # the probe that succeeded is the answer: keep it
-    # Breaking inside a word is the last resort: only when no legible size keeps words whole.
-    for split in (False, True):
+    # Probes need only line breaks; the size found is laid out again with exact widths (its
+    # shaping is cached by then). Should that ever disagree, every probe is redone with widths.
+    for widths in (False, True):
+        # Breaking inside a word is the last resort: only when no legible size keeps words whole.
+        for split in (False, True):
 
-        def ok(s: int, split: bool = split) -> bool:
-            blocks = stack(preps, sizes(s), box, split)
-            if blocks is not None:
-                fitted[s] = blocks
-            return blocks is not None
+            def ok(s: int, split: bool = split, widths: bool = widths) -> bool:
+                return stack(preps, sizes(s), box, split, widths) is not None
 
-        fitted.clear()
-        best = _largest(lo, hi, ok, guess)
-        if best is not None:
-            break
-    if best is None:
-        raise CaptionError(_blame_stacked(preps, sizes(lo), box))
-    return fitted[best]
+            best = _largest(lo, hi, ok, guess)
+            if best is not None:
+                blocks = stack(preps, sizes(best), box, split)
+                if blocks is not None:
+                    return blocks
+                break
+    raise CaptionError(_blame_stacked(preps, sizes(lo), box))
 
 
 def _blame_stacked(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Problem]:
@@ -678,24 +691,23 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
 
     lo, hi = prep.min_px, max(prep.min_px, box.height)
     guess = _estimate(lo, hi, lambda s: _estimated_height(prep, s, box.width), box.height)
-    fitted: dict[int, Block] = {}  # the probe that succeeded is the answer: keep it
-    for split in (False, True):  # keep words whole if any legible size allows it
+    # As in fit_stacked: probes need only breaks, the answer is laid out again with widths.
+    for widths in (False, True):
+        for split in (False, True):  # keep words whole if any legible size allows it
 
-        def ok(size: int, split: bool = split) -> bool:
-            block = block_at(prep, size, box.width, split, max_height=box.height)
-            if block is not None:
-                fitted[size] = block
-            return block is not None
+            def ok(size: int, split: bool = split, widths: bool = widths) -> bool:
+                found = block_at(prep, size, box.width, split, box.height, widths)
+                return found is not None
 
-        fitted.clear()
-        best = _largest(lo, hi, ok, guess)
-        if best is not None:
-            break
-    if best is None:
-        block = block_at(prep, prep.min_px, box.width)
-        allowed = box.height // pitch_at(prep, prep.min_px)
-        raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
-    return fitted[best]
+            best = _largest(lo, hi, ok, guess)
+            if best is not None:
+                block = block_at(prep, best, box.width, split, max_height=box.height)
+                if block is not None:
+                    return block
+                break
+    block = block_at(prep, prep.min_px, box.width)
+    allowed = box.height // pitch_at(prep, prep.min_px)
+    raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
 
 
 def place(blocks: Sequence[Block], box: Box) -> tuple[PlacedBlock, ...]:

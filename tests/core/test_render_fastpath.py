@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from hypothesis import given
@@ -32,6 +33,10 @@ def _same(a: list[Line] | None, b: list[Line] | None) -> bool:
     ]
 
 
+def _breaks(lines: list[Line] | None) -> list[tuple[str, str]] | None:
+    return None if lines is None else [(x.text, x.consumed) for x in lines]
+
+
 @PROPERTY
 @given(
     lang_text=_TEXTS,
@@ -44,9 +49,12 @@ def test_wrapping_on_the_ink_bound_breaks_exactly_like_measuring_every_candidate
 ) -> None:
     language, text = lang_text
     prep = prepare(text, language, REGISTRY)
-    fast = _wrap(prep, size, width, split, float("inf"), bounded=True)
-    exact = _wrap(prep, size, width, split, float("inf"), bounded=False)
+    fast = _wrap(prep, size, width, split, float("inf"), bounded=True, widths=True)
+    exact = _wrap(prep, size, width, split, float("inf"), bounded=False, widths=True)
     assert _same(fast, exact)
+    # A fit probe skips widths but must break at exactly the same places.
+    probe = _wrap(prep, size, width, split, float("inf"), bounded=True, widths=False)
+    assert _breaks(probe) == _breaks(exact)
 
 
 def test_corpus_captions_wrap_identically_at_every_size_on_the_bound() -> None:
@@ -62,9 +70,11 @@ def test_corpus_captions_wrap_identically_at_every_size_on_the_bound() -> None:
             prep = prepare(caption[language.value], language, REGISTRY)
             for size in range(14, 200, 7):
                 for width in (300, 744, 1856):
-                    fast = _wrap(prep, size, width, True, float("inf"), bounded=True)
-                    exact = _wrap(prep, size, width, True, float("inf"), bounded=False)
+                    fast = _wrap(prep, size, width, True, math.inf, bounded=True, widths=True)
+                    exact = _wrap(prep, size, width, True, math.inf, bounded=False, widths=True)
+                    probe = _wrap(prep, size, width, True, math.inf, bounded=True, widths=False)
                     assert _same(fast, exact), (caption["id"], language, size, width)
+                    assert _breaks(probe) == _breaks(exact), (caption["id"], language, size)
                     checked += 1
     assert checked > 500
 
