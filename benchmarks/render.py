@@ -1,14 +1,20 @@
 """Renderer benchmark: stacked slide composition and ticker frames (cached strip vs naive).
 
 Run: .venv/bin/python benchmarks/render.py  (prints the figures recorded in docs/benchmarks.md)
+     .venv/bin/python benchmarks/render.py --baseline DIR  (also times the first showing with
+     the renderer of another checkout, e.g. `git archive main | tar -x -C DIR`, in alternating
+     rounds of the same run, so a busy shared machine slows both sides alike)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,15 +56,15 @@ def _photo(size: tuple[int, int]) -> Image.Image:
 
 
 def _clear_caches() -> None:
-    """Forget everything but the loaded fonts: the first showing of a new slide."""
-    for fn in (
-        layout_module.prepare,
-        layout_module._advance,
-        layout_module._ink_em,
-        layout_module._ink_x,
-        layout_module._layout_cached,
-    ):
-        fn.cache_clear()
+    """Forget everything but the loaded fonts: the first showing of a new slide.
+
+    Every memoised function of the layout module, found by name so an older checkout's
+    renderer (--baseline) is measured the same way.
+    """
+    for name in dir(layout_module):
+        clear = getattr(getattr(layout_module, name), "cache_clear", None)
+        if callable(clear):
+            clear()
     draw_module.clear_caches()
 
 
@@ -91,6 +97,52 @@ def bench_stacked(captions: dict[Language, str]) -> None:
         )
         raw = _median_ms(lambda spec=spec: render_slide(spec, captions, photo), 10, _clear_caches)
         print(f"{w}x{h:<5}  {repeat:7.1f}  {first:7.1f}  {raw:22.1f}")
+
+
+def first_showing(w: int, h: int, runs: int) -> list[tuple[float, float]]:
+    """Wall and CPU ms of each first showing (caches cleared, fonts loaded) of the stacked slide.
+
+    CPU time is what a busy shared machine disturbs least: it leaves out the time this process
+    waited for a core.
+    """
+    captions = _corpus()
+    spec = ScreenSpec(width=w, height=h, image_mode="fill")
+    sized = _photo((2400, 1600)).resize((w, h))
+    render_slide(spec, captions, sized)  # fonts loaded at the sizes this slide uses
+    times = []
+    for _ in range(runs):
+        _clear_caches()
+        start, cpu = time.perf_counter(), time.process_time()
+        render_slide(spec, captions, sized)
+        times.append(((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000))
+    return times
+
+
+def bench_against(baseline: Path, rounds: int = 6, runs: int = 10) -> None:
+    """First showing, this checkout vs `baseline`, in alternating rounds of one run."""
+    env = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+    print(f"\n## first showing, this checkout vs {baseline} (alternating rounds, median ms)")
+    print(f"{'':>10}  {'wall ms':-^26}  {'CPU ms':-^26}")
+    print(f"{'screen':>10}" + f"  {'baseline':>8}  {'this':>7}  {'change':>7}" * 2)
+    for w, h in ((768, 384), (1920, 1080)):
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        for _ in range(rounds):
+            ours += first_showing(w, h, runs)
+            out = subprocess.run(  # our own interpreter and script, no shell
+                [sys.executable, __file__, "--first-only", f"{w}x{h}", "--runs", str(runs)],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            theirs += [(wall, cpu) for wall, cpu in json.loads(out)]
+        row = f"{w}x{h:<5}"
+        for i in (0, 1):
+            a = statistics.median(t[i] for t in theirs)
+            b = statistics.median(t[i] for t in ours)
+            row += f"  {a:8.1f}  {b:7.1f}  {100 * (b - a) / a:+6.0f}%"
+        print(row)
 
 
 def bench_ticker(captions: dict[Language, str]) -> None:
@@ -143,12 +195,23 @@ def bench_ticker(captions: dict[Language, str]) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, help="another checkout's root to compare with")
+    parser.add_argument("--first-only", help=argparse.SUPPRESS)  # WxH: JSON of first showings
+    parser.add_argument("--runs", type=int, default=10, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.first_only:
+        w, h = (int(v) for v in args.first_only.split("x"))
+        print(json.dumps(first_showing(w, h, args.runs)))
+        return
     print(
         f"# signage renderer benchmark: Python {platform.python_version()}, Pillow {PIL.__version__}, "
         f"raqm {features.version('raqm')}, {os.cpu_count()} CPUs"
     )
     captions = _corpus()
     bench_stacked(captions)
+    if args.baseline:
+        bench_against(args.baseline)
     bench_ticker(captions)
 
 

@@ -146,7 +146,10 @@ def _draw_line(
         cached = _line_mask(*key)
         _MASKS.put(key, cached, cached[0].width * cached[0].height)
     mask, left, top = cached
-    canvas.paste(fill, (line.x + left, line.baseline + top), mask)
+    # Pasting a solid picture through the mask blends with the same formula as filling a colour
+    # through it (every mask and background value checked), at about twice the speed in Pillow.
+    solid = Image.new(canvas.mode, mask.size, fill)
+    canvas.paste(solid, (line.x + left, line.baseline + top), mask)
 
 
 def _line_mask(
@@ -156,6 +159,13 @@ def _line_mask(
 
     Pasting the text colour through it gives the same pixels as ImageDraw.text on the canvas.
     """
+    if len(line_runs) == 1 and line_runs[0][1]:
+        # One font at a whole-pixel pen: FreeType's own mask is exactly what ImageDraw.text
+        # would blend into an empty L image, so skip the extra layouts, the blank image and the blit.
+        face, text = line_runs[0]
+        core, (left, top) = face.at(size).getmask2(text, "L", anchor="ls", language=tag)
+        if core.size[0] > 0 and core.size[1] > 0:
+            return Image.Image()._new(core), int(left), int(top)
     boxes = []
     pen = 0.0
     for face, text in line_runs:

@@ -224,30 +224,116 @@ def extent(pieces: Sequence[Piece], size: int, language: Language) -> tuple[floa
     return left, right
 
 
+# How far a cluster's ink at one size may stray from its ink at the reference size, scaled:
+# hinting and whole-pixel boxes moved edges by at most 1.2 px over every corpus cluster at
+# 14-260 px (measured); a line within this of the box edge has its ink measured exactly.
+_INK_SLACK_PX = 2.0
+_INK_SLACK_SHARE = 0.02
+# Likewise for advances: a word's advance scaled from the reference size was within 0.017 px
+# per character of the real one (corpus, 14-260 px), and joining words at a space changed
+# nothing; 15 times that per character, plus the ink slack for the join, is allowed.
+_ADVANCE_SLACK_PER_CHAR = 0.25
+
+
+def _ink_bound(pieces: Sequence[Piece], size: int, tag: str, slack: float) -> float:
+    """At most how far the end clusters' ink can widen a line past its advance, at a size."""
+    bound = 0.0
+    first = pieces[0]
+    if first.kind is Kind.TEXT and first.face is not None:
+        bound += max(0.0, -_ink_em_x(first.face, first.text, tag)[0] * size) + slack
+    last = pieces[-1]
+    if last.kind is Kind.TEXT and last.face is not None:
+        bound += max(0.0, _ink_em_x(last.face, last.text, tag)[1] * size) + slack
+    return bound
+
+
+@lru_cache(maxsize=65536)
+def _ink_em_x(face: FontFace, text: str, tag: str) -> tuple[float, float]:
+    """A cluster's ink left of the pen and past its advance, per pixel of size, at the reference."""
+    font = face.at(_INK_REFERENCE_PX)
+    left, _top, right, _bottom = font.getbbox(text, anchor="ls", language=tag)
+    advance = font.getlength(text, language=tag)
+    return left / _INK_REFERENCE_PX, (right - advance) / _INK_REFERENCE_PX
+
+
 @lru_cache(maxsize=65536)
 def _ink_x(face: FontFace, size: int, text: str, tag: str) -> tuple[int, int]:
     left, _top, right, _bottom = face.at(size).getbbox(text, anchor="ls", language=tag)
     return int(left), int(right)
 
 
+class _TooManyLinesError(Exception):
+    """Unwinds the greedy loop once the block is already taller than a fit probe allows."""
+
+
 def wrap(
-    prepared: Prepared, size: int, max_width: float, split_words: bool = True
+    prepared: Prepared,
+    size: int,
+    max_width: float,
+    split_words: bool = True,
+    max_lines: float = math.inf,
+    widths: bool = True,
 ) -> list[Line] | None:
     """Greedy line breaking at spaces/U+200B/newlines, between clusters only for over-wide words.
 
     Returns None when a single cluster is wider than the box at this size, or any word is and
-    `split_words` is off (auto-fit first looks for a size that keeps every word whole).
+    `split_words` is off (auto-fit first looks for a size that keeps every word whole), or as
+    soon as it would need more than `max_lines` lines (a fit probe that has already failed).
+    Without `widths`, lines accepted on a bound get NaN for width and left: a fit probe only
+    needs the breaks, and the size it settles on is laid out again with widths.
     """
+    try:
+        return _wrap(prepared, size, max_width, split_words, max_lines, True, widths)
+    except _BoundMissedError:  # never seen; kept so a font that defeats the bound stays exact
+        return _wrap(prepared, size, max_width, split_words, max_lines, False, True)
+
+
+class _BoundMissedError(Exception):
+    """A line accepted on the ink bound turned out wider than the box when measured exactly."""
+
+
+def _wrap(
+    prepared: Prepared,
+    size: int,
+    max_width: float,
+    split_words: bool,
+    max_lines: float,
+    bounded: bool,
+    widths: bool,
+) -> list[Line] | None:
+    """wrap(); `bounded` lets a candidate with room to spare skip measuring its end clusters' ink."""
     lang = prepared.language
     lines: list[Line] = []
     current: list[Piece] = []
+    tag = language_tag(lang)
+    slack = _INK_SLACK_PX + _INK_SLACK_SHARE * size
+    trusted = False  # whether the line being built was accepted on the bound somewhere
 
     def fits(candidate: list[Piece]) -> bool:
+        nonlocal trusted
+        if bounded:
+            advance = measure(candidate, size, lang)
+            if advance > max_width:
+                return False  # ink only ever widens a line past its advance
+            if advance + _ink_bound(candidate, size, tag, slack) <= max_width:
+                trusted = True
+                return True
         left, right = extent(candidate, size, lang)
         return right - left <= max_width
 
     def flush(consumed: str) -> None:
+        nonlocal trusted
+        if len(lines) >= max_lines:
+            raise _TooManyLinesError
+        if trusted and not widths:  # a probe: the breaks are all it needs
+            lines.append(Line(tuple(current), math.nan, consumed, math.nan))
+            current.clear()
+            trusted = False
+            return
         left, right = extent(current, size, lang)
+        if trusted and right - left > max_width:
+            raise _BoundMissedError
+        trusted = False
         lines.append(Line(tuple(current), right - left, consumed, left))
         current.clear()
 
@@ -266,33 +352,63 @@ def wrap(
             current.append(piece)
         return True
 
-    for separator, word in _words(prepared.pieces):
-        sep_text = "".join(p.text for p in separator)
-        spaces = [p for p in separator if p.kind is Kind.SPACE]
-        if not word:  # trailing break characters belong to the last line
-            if current:
-                flush(sep_text)
-            elif lines:
-                last = lines[-1]
-                lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text, last.left)
-            continue
-        if any(p.kind is Kind.NEWLINE for p in separator):
-            flush(sep_text)
-            if not place([], word):
-                return None
-            continue
-        if current:
-            if fits(current + spaces + word):
-                current.extend(spaces + word)
-                continue
-            flush(sep_text)
-            spaces = []
-        elif not lines:
+    # Per word: its advance (with the spaces before it) scaled from the reference size, so a
+    # line far from either edge of the box is decided without shaping it again.
+    scaled_words = iter(_words_em(prepared))
+    line_advance: tuple[float, float] | None = None  # estimate and error of current, if known
+
+    try:
+        for separator, word in _words(prepared.pieces):
+            sep_text = "".join(p.text for p in separator)
             spaces = [p for p in separator if p.kind is Kind.SPACE]
-        if not place(spaces, word):
-            return None
-    if current or not lines:
-        flush("")
+            if word:
+                space_em, word_em, _forced = next(scaled_words)
+            if current and word and bounded and not any(p.kind is Kind.NEWLINE for p in separator):
+                base, error = line_advance or (measure(current, size, lang), 0.0)
+                estimate = base + (space_em + word_em) * size
+                chars = sum(len(p.text) for p in spaces) + sum(len(p.text) for p in word)
+                error += _ADVANCE_SLACK_PER_CHAR * chars + slack
+                if estimate - error > max_width:  # surely too wide, even before ink
+                    line_advance = None
+                    flush(sep_text)
+                    if not place([], word):
+                        return None
+                    line_advance = None
+                    continue
+                if estimate + error + _ink_bound([current[0], word[-1]], size, tag, slack) <= (
+                    max_width
+                ):
+                    trusted = True
+                    current.extend(spaces + word)
+                    line_advance = (estimate, error)
+                    continue
+            line_advance = None
+            if not word:  # trailing break characters belong to the last line
+                if current:
+                    flush(sep_text)
+                elif lines:
+                    last = lines[-1]
+                    lines[-1] = Line(last.pieces, last.width, last.consumed + sep_text, last.left)
+                continue
+            if any(p.kind is Kind.NEWLINE for p in separator):
+                flush(sep_text)
+                if not place([], word):
+                    return None
+                continue
+            if current:
+                if fits(current + spaces + word):
+                    current.extend(spaces + word)
+                    continue
+                flush(sep_text)
+                spaces = []
+            elif not lines:
+                spaces = [p for p in separator if p.kind is Kind.SPACE]
+            if not place(spaces, word):
+                return None
+        if current or not lines:
+            flush("")
+    except _TooManyLinesError:
+        return None
     return lines
 
 
@@ -321,12 +437,20 @@ def _metrics(face: FontFace, size: int) -> tuple[int, int]:
 
 
 def block_at(
-    prepared: Prepared, size: int, max_width: float, split_words: bool = True
+    prepared: Prepared,
+    size: int,
+    max_width: float,
+    split_words: bool = True,
+    max_height: float = math.inf,
+    widths: bool = True,
 ) -> Block | None:
-    lines = wrap(prepared, size, max_width, split_words)
+    """The caption wrapped at a size; None if it cannot be, or would be taller than max_height."""
+    ascent, descent = vertical(prepared, size)
+    pitch = ascent + descent
+    max_lines = max_height // pitch if pitch > 0 and math.isfinite(max_height) else math.inf
+    lines = wrap(prepared, size, max_width, split_words, max_lines, widths)
     if lines is None:
         return None
-    ascent, descent = vertical(prepared, size)
     return Block(prepared, size, tuple(lines), ascent, descent)
 
 
@@ -467,17 +591,24 @@ def text_box(spec: ScreenSpec, has_image: bool) -> tuple[Box, Box | None]:
 
 
 def stack(
-    preps: Sequence[Prepared], sizes: Sequence[int], box: Box, split_words: bool = True
+    preps: Sequence[Prepared],
+    sizes: Sequence[int],
+    box: Box,
+    split_words: bool = True,
+    widths: bool = True,
 ) -> list[Block] | None:
     """The blocks at these sizes if together they fit the box, else None."""
     blocks = []
+    # Gaps depend on sizes alone, so each block knows the height left for it before wrapping
+    # and a failing probe stops at its first surplus line instead of wrapping everything.
+    room = box.height - sum(gap(size) for size in sizes[1:])
     for prep, size in zip(preps, sizes, strict=True):
-        block = block_at(prep, size, box.width, split_words)
+        block = block_at(prep, size, box.width, split_words, max_height=room, widths=widths)
         if block is None:
             return None
+        room -= block.height
         blocks.append(block)
-    total = sum(b.height for b in blocks) + sum(gap(b.size) for b in blocks[1:])
-    return blocks if total <= box.height else None
+    return blocks if room >= 0 else None
 
 
 def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block]:
@@ -497,20 +628,22 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
         return sum(heights) + sum(gap(size) for size in sizes(s)[1:])
 
     guess = _estimate(lo, hi, estimated, box.height)
-    # Breaking inside a word is the last resort: only when no legible size keeps words whole.
-    for split in (False, True):
+    # Probes need only line breaks; the size found is laid out again with exact widths (its
+    # shaping is cached by then). Should that ever disagree, every probe is redone with widths.
+    for widths in (False, True):
+        # Breaking inside a word is the last resort: only when no legible size keeps words whole.
+        for split in (False, True):
 
-        def ok(s: int, split: bool = split) -> bool:
-            return stack(preps, sizes(s), box, split) is not None
+            def ok(s: int, split: bool = split, widths: bool = widths) -> bool:
+                return stack(preps, sizes(s), box, split, widths) is not None
 
-        best = _largest(lo, hi, ok, guess)
-        if best is not None:
-            break
-    if best is None:
-        raise CaptionError(_blame_stacked(preps, sizes(lo), box))
-    blocks = stack(preps, sizes(best), box, split)
-    assert blocks is not None  # noqa: S101 - _largest just checked it
-    return blocks
+            best = _largest(lo, hi, ok, guess)
+            if best is not None:
+                blocks = stack(preps, sizes(best), box, split)
+                if blocks is not None:
+                    return blocks
+                break
+    raise CaptionError(_blame_stacked(preps, sizes(lo), box))
 
 
 def _blame_stacked(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Problem]:
@@ -558,22 +691,23 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
 
     lo, hi = prep.min_px, max(prep.min_px, box.height)
     guess = _estimate(lo, hi, lambda s: _estimated_height(prep, s, box.width), box.height)
-    for split in (False, True):  # keep words whole if any legible size allows it
+    # As in fit_stacked: probes need only breaks, the answer is laid out again with widths.
+    for widths in (False, True):
+        for split in (False, True):  # keep words whole if any legible size allows it
 
-        def ok(size: int, split: bool = split) -> bool:
-            block = block_at(prep, size, box.width, split)
-            return block is not None and block.height <= box.height
+            def ok(size: int, split: bool = split, widths: bool = widths) -> bool:
+                found = block_at(prep, size, box.width, split, box.height, widths)
+                return found is not None
 
-        best = _largest(lo, hi, ok, guess)
-        if best is not None:
-            break
-    if best is None:
-        block = block_at(prep, prep.min_px, box.width)
-        allowed = box.height // pitch_at(prep, prep.min_px)
-        raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
-    block = block_at(prep, best, box.width, split)
-    assert block is not None  # noqa: S101 - ok() just built it
-    return block
+            best = _largest(lo, hi, ok, guess)
+            if best is not None:
+                block = block_at(prep, best, box.width, split, max_height=box.height)
+                if block is not None:
+                    return block
+                break
+    block = block_at(prep, prep.min_px, box.width)
+    allowed = box.height // pitch_at(prep, prep.min_px)
+    raise CaptionError([does_not_fit(prep, prep.min_px, box, block, allowed, layout)])
 
 
 def place(blocks: Sequence[Block], box: Box) -> tuple[PlacedBlock, ...]:
