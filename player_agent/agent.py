@@ -604,7 +604,7 @@ class Agent:
         log.info("manifest v%d active", body.version)
         self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
 
-    def _on_handover(self, payload: bytes) -> None:
+    def _on_handover(self, payload: bytes, *, retry_held: bool = True) -> None:
         try:
             updated = self.trust.accept_handover(payload, now=self.clock())
         except VerificationError as exc:
@@ -616,6 +616,10 @@ class Agent:
         self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
         self.trust = updated
         log.info("server key handed over; now trusting %s", sorted(updated.keys))
+        if retry_held:
+            self._retry_held_manifest()
+
+    def _retry_held_manifest(self) -> None:
         held, self._held_manifest = self._held_manifest, None
         if held is not None:
             self._on_manifest(held)
@@ -630,6 +634,7 @@ class Agent:
         except ProtocolError as exc:
             self._error(f"key hand-over chain refused: {exc}")
             return
+        trust_before = self.trust
         for raw in chain.handovers:
             try:
                 envelope = Envelope.model_validate(raw)
@@ -639,7 +644,9 @@ class Agent:
                 continue
             if envelope.key_id in self.trust.retired or new_key_id in self.trust.keys:
                 continue  # applied before, or enrolled after it: nothing to do
-            self._on_handover(envelope.to_json())
+            self._on_handover(envelope.to_json(), retry_held=False)
+        if self.trust is not trust_before:  # once, after the whole chain: A->B alone may not be enough
+            self._retry_held_manifest()
 
     def _on_alert(self, payload: bytes) -> None:
         self.last_contact = self.clock()

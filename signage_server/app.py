@@ -78,7 +78,9 @@ def create_app(
         from signage_server.schedules.jobs import HorizonJob, KeyWatch, build_scheduler
 
         horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)
-        app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign, publish=_key_publisher(app))
+        app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign,
+                                       publish_chain=lambda: _on_transport(app, TransportService.publish_key_chain),
+                                       publish_manifests=lambda: _on_transport(app, TransportService.republish_manifests))
         scheduler = None
         if settings.run_scheduler:
             scheduler = build_scheduler(horizon, key_watch=app.state.key_watch,
@@ -150,16 +152,11 @@ def create_app(
     return app
 
 
-def _key_publisher(app: FastAPI) -> Callable[[], None]:
-    """After a rotation: the hand-over chain first, then every screen's (re-signed) manifest."""
-
-    def publish() -> None:
-        transport: TransportService | None = app.state.transport
-        if transport is not None:
-            transport.publish_key_chain()
-            transport.republish_manifests()
-
-    return publish
+def _on_transport(app: FastAPI, action: Callable[[TransportService], object]) -> None:
+    """Run a publishing step when this process has the MQTT side (not with SIGNAGE_MQTT_ENABLED=false)."""
+    transport: TransportService | None = app.state.transport
+    if transport is not None:
+        action(transport)
 
 
 def _existing(store: AssetStore) -> Callable[[str], Path | None]:

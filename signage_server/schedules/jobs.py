@@ -74,10 +74,12 @@ class HorizonJob:
 class KeyWatch:
     """Gets a new signing key to every player: hand-over chain and re-signed manifests, published."""
 
-    def __init__(self, *, ring: KeyRing, resign: Callable[[], object], publish: Callable[[], object]) -> None:
+    def __init__(self, *, ring: KeyRing, resign: Callable[[], object], publish_chain: Callable[[], object],
+                 publish_manifests: Callable[[], object]) -> None:
         self.ring = ring
         self._resign = resign
-        self._publish = publish
+        self._publish_chain = publish_chain
+        self._publish_manifests = publish_manifests
         self._lock = threading.Lock()
         self._seen: tuple[str, int] | None = None  # None: never published by this process
 
@@ -91,9 +93,11 @@ class KeyWatch:
             state = self._state()
             if state == self._seen:
                 return False
-            # Re-sign first: a CLI rotation may not have committed its re-signed manifests yet.
+            # Chain first, so players trust the new key before any manifest it signed reaches them;
+            # then re-sign (a CLI rotation may not have committed its own yet) and publish every manifest.
+            self._publish_chain()
             self._resign()
-            self._publish()
+            self._publish_manifests()
             self._seen = state
         log.info("signing key %s (%d hand-over(s)) published to players", state[0], state[1])
         return True
