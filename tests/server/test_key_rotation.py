@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -269,3 +270,36 @@ def test_cli_rotation_while_the_server_runs_reaches_players_within_the_check_int
         assert took < CHECK_INTERVAL_S + 5, f"players waited {took:.1f}s"
     finally:
         running.stop()
+
+
+def test_chain_is_put_back_after_the_managed_broker_is_killed(live: Live, tmp_path: Path) -> None:
+    """Runs last in this module: it kills the broker the others use."""
+    state_dir = enrolled_player(live, tmp_path)
+    from player_agent.state import StateStore
+
+    st = StateStore(state_dir / "state.json").state
+    assert st.broker_url and st.broker_username and st.broker_password
+    params = parse_broker_url(st.broker_url).with_credentials(st.broker_username, st.broker_password.get_secret_value())
+    broker = live.transport.broker
+    assert broker is not None and broker.pid is not None
+    live.app.state.key_watch.rotate(now=datetime.now(UTC))
+    expected = live.ring.handovers()
+    os.kill(broker.pid, signal.SIGKILL)  # at once: persistence does not have the new chain on disk yet
+    wait_for(lambda: broker.restarts >= 1, 10, "broker restart")
+    broker.wait_ready()
+
+    def chain_on_broker() -> list[Envelope] | None:
+        client = RawClient(params, client_id=f"screen-{st.screen_id}")
+        try:
+            if client.connect().is_failure or not client.subscribe(key_handovers_topic()):
+                return None
+            got = client.receive(1)
+            return None if got is None else [Envelope.model_validate(h) for h in
+                                             decode(KeyHandoverChain, bytes(got.payload)).handovers]
+        finally:
+            client.close()
+
+    deadline = time.monotonic() + 10
+    while (found := chain_on_broker()) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert found == expected
