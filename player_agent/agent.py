@@ -45,8 +45,10 @@ from signage_core.protocol import (
     CommandBody,
     CommandKind,
     Heartbeat,
+    KeyHandoverChain,
     PlayLogAck,
     PlayLogBatch,
+    ProtocolError,
     ScreenshotHeader,
     TopicKind,
     decode,
@@ -59,7 +61,9 @@ from signage_core.render import CaptionError
 from signage_core.render.fonts import FontRegistry
 from signage_core.schedule import from_local, to_local
 from signage_core.signing import (
+    Envelope,
     EnvelopeKind,
+    PublicKey,
     Rejection,
     TrustStore,
     VerificationError,
@@ -161,6 +165,8 @@ class Agent:
         self.identify_until: datetime | None = None
         self._images: dict[str, Image.Image] = {}
         self._pending_version = 0  # newest manifest being prepared (downloads in the worker)
+        # Signed by a key we do not trust yet: retried when a hand-over changes the trust store.
+        self._held_manifest: bytes | None = None
         self._playlog_sent: dict[UUID, float] = {}
         self._next_heartbeat = 0.0
         self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
@@ -247,6 +253,7 @@ class Agent:
         self.link.on(TopicKind.COMMAND, lambda _t, p: self._post(lambda: self._on_command(p)))
         self.link.on(TopicKind.GROUP_ALERT, lambda _t, p: self._post(lambda: self._on_alert(p)))
         self.link.on(TopicKind.PLAYLOG_ACK, lambda _t, p: self._post(lambda: self._on_playlog_ack(p)))
+        self.link.on(TopicKind.KEY_HANDOVERS, lambda _t, p: self._post(lambda: self._on_key_chain(p)))
         original = self.link.client.on_connect
 
         def on_connect(*args: Any) -> None:
@@ -531,8 +538,12 @@ class Agent:
                 return  # our active manifest, re-delivered because it is retained
             if exc.reason is Rejection.STALE_VERSION and last > self.state.state.manifest_version:
                 return  # the one being downloaded, delivered again on reconnect
+            if exc.reason is Rejection.UNKNOWN_KEY:
+                # The hand-over chain may arrive after the manifest on reconnect: try again when it does.
+                self._held_manifest = payload
             self._error(f"manifest refused: {exc}")
             return
+        self._held_manifest = None
         self._pending_version = body.version
         worker = threading.Thread(target=self._prepare, args=(payload, body), name="assets", daemon=True)
         self._worker = worker
@@ -593,7 +604,7 @@ class Agent:
         log.info("manifest v%d active", body.version)
         self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
 
-    def _on_handover(self, payload: bytes) -> None:
+    def _on_handover(self, payload: bytes, *, retry_held: bool = True) -> None:
         try:
             updated = self.trust.accept_handover(payload, now=self.clock())
         except VerificationError as exc:
@@ -605,6 +616,37 @@ class Agent:
         self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
         self.trust = updated
         log.info("server key handed over; now trusting %s", sorted(updated.keys))
+        if retry_held:
+            self._retry_held_manifest()
+
+    def _retry_held_manifest(self) -> None:
+        held, self._held_manifest = self._held_manifest, None
+        if held is not None:
+            self._on_manifest(held)
+
+    def _on_key_chain(self, payload: bytes) -> None:
+        """Apply, oldest first, each hand-over of the retained chain this player has not applied yet."""
+        self.last_contact = self.clock()
+        if not payload:
+            return  # retained slot cleared
+        try:
+            chain = decode(KeyHandoverChain, payload)
+        except ProtocolError as exc:
+            self._error(f"key hand-over chain refused: {exc}")
+            return
+        trust_before = self.trust
+        for raw in chain.handovers:
+            try:
+                envelope = Envelope.model_validate(raw)
+                new_key_id = PublicKey.from_base64(str(envelope.body.get("new_public_key", ""))).key_id
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                self._error(f"key handover refused: malformed: {exc}")
+                continue
+            if envelope.key_id in self.trust.retired or new_key_id in self.trust.keys:
+                continue  # applied before, or enrolled after it: nothing to do
+            self._on_handover(envelope.to_json(), retry_held=False)
+        if self.trust is not trust_before:  # once, after the whole chain: A->B alone may not be enough
+            self._retry_held_manifest()
 
     def _on_alert(self, payload: bytes) -> None:
         self.last_contact = self.clock()

@@ -37,6 +37,7 @@ from signage_core.protocol import (
     decode_frame,
     encode,
     group_alert_topic,
+    key_handovers_topic,
     screen_topic,
 )
 
@@ -199,6 +200,7 @@ class PlayerLink:
         with self._lock:
             groups = sorted(self._groups)
         subs += [(group_alert_topic(g), SPECS[TopicKind.GROUP_ALERT].qos) for g in groups]
+        subs.append((key_handovers_topic(), SPECS[TopicKind.KEY_HANDOVERS].qos))
         return subs
 
     def _run(self) -> None:
@@ -253,6 +255,8 @@ class PlayerLink:
             groups = set(self._groups)
         if any(topic == group_alert_topic(g) for g in groups):
             return TopicKind.GROUP_ALERT
+        if topic == key_handovers_topic():
+            return TopicKind.KEY_HANDOVERS
         return None
 
 

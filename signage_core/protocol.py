@@ -46,6 +46,7 @@ class Party(StrEnum):
     SERVER = "server"
     SCREEN = "screen"  # the screen the topic belongs to, and no other
     GROUP_MEMBER = "group member"  # every screen in the group
+    EVERY_SCREEN = "every screen"  # one topic all screens read (the key hand-over chain)
 
 
 class TopicKind(StrEnum):
@@ -60,6 +61,7 @@ class TopicKind(StrEnum):
     SCREENSHOT = "screenshot"
     ALERT_ACK = "alert/ack"
     GROUP_ALERT = "alert"
+    KEY_HANDOVERS = "keys/handovers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +94,21 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TopicKind.SCREENSHOT, _S + "screenshot", 1, False, Party.SCREEN, Party.SERVER, "ScreenshotHeader + JPEG (frame)"),
     TopicSpec(TopicKind.ALERT_ACK, _S + "alert/ack", 1, False, Party.SCREEN, Party.SERVER, "AlertAck"),
     TopicSpec(TopicKind.GROUP_ALERT, PREFIX + "/groups/{owner}/alert", 1, True, Party.SERVER, Party.GROUP_MEMBER, "signed envelope (alert)"),
+    # Retained: a player offline during rotations still gets every hand-over when it reconnects.
+    TopicSpec(TopicKind.KEY_HANDOVERS, PREFIX + "/keys/handovers", 1, True, Party.SERVER, Party.EVERY_SCREEN, "KeyHandoverChain"),
 )
 SPECS: dict[TopicKind, TopicSpec] = {spec.kind: spec for spec in TOPICS}
-SCREEN_TOPICS: tuple[TopicSpec, ...] = tuple(s for s in TOPICS if s.kind is not TopicKind.GROUP_ALERT)
+# Topics not owned by one screen: group alerts and the shared key chain.
+_SHARED_KINDS = frozenset({TopicKind.GROUP_ALERT, TopicKind.KEY_HANDOVERS})
+SCREEN_TOPICS: tuple[TopicSpec, ...] = tuple(s for s in TOPICS if s.kind not in _SHARED_KINDS)
 
 
 def screen_topic(screen_id: str, kind: TopicKind) -> str:
     """A screen's own topic of the given kind, with the id checked."""
     if kind is TopicKind.GROUP_ALERT:
         raise ProtocolError("group alert topics belong to groups: use group_alert_topic()")
+    if kind is TopicKind.KEY_HANDOVERS:
+        raise ProtocolError("the key hand-over chain is one topic for all screens: use key_handovers_topic()")
     return SPECS[kind].topic(check_id(screen_id))
 
 
@@ -159,10 +167,15 @@ def group_alert_topic(group: str) -> str:
     return SPECS[TopicKind.GROUP_ALERT].topic(check_id(group, what="group"))
 
 
+def key_handovers_topic() -> str:
+    """Retained QoS 1 chain of every key hand-over, oldest first, read by every screen."""
+    return SPECS[TopicKind.KEY_HANDOVERS].template
+
+
 def all_screens_filter(kind: TopicKind) -> str:
     """The server's wildcard subscription for one kind of per-screen topic."""
-    if kind is TopicKind.GROUP_ALERT:
-        raise ProtocolError("alerts are published by the server, not subscribed to by it")
+    if kind in _SHARED_KINDS:
+        raise ProtocolError(f"{kind.value} is published by the server, not subscribed to by it")
     return SPECS[kind].template.format(owner="+")
 
 
@@ -180,7 +193,7 @@ def parse_screen_topic(topic: str) -> tuple[str, TopicKind]:
         kind = TopicKind(rest)
     except ValueError:
         raise ProtocolError(f"unknown topic kind {rest!r} in {topic!r}") from None
-    if kind is TopicKind.GROUP_ALERT:
+    if kind in _SHARED_KINDS:
         raise ProtocolError(f"unknown topic kind {rest!r} in {topic!r}")
     return screen_id, kind
 
@@ -276,6 +289,12 @@ class AlertAck(_Wire):
     alert_id: str = Field(min_length=1, max_length=64)
     frame_hash: Sha256
     shown_at: AwareDatetime
+
+
+class KeyHandoverChain(_Wire):
+    """Every key hand-over the server issued, oldest first; signing.py verifies each envelope."""
+
+    handovers: list[dict[str, JsonValue]] = Field(default_factory=list, max_length=1000)
 
 
 class CommandKind(StrEnum):

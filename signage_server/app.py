@@ -71,14 +71,20 @@ def create_app(
                                          path_for=_existing(app.state.asset_store))
             # A screen may fetch only what its latest manifest names; restarts republish from the DB.
             transport.use_manifests(latest_envelope=_latest_envelope, assets=_manifest_assets)
+            transport.use_keys(key_ring.handovers)  # the chain is retained from start on
             transport.start()
             app.state.transport = transport
             unsubscribe = manifest_events.subscribe(transport.on_manifests)
+        from signage_server.schedules.jobs import HorizonJob, KeyWatch, build_scheduler
+
+        horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)
+        app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign,
+                                       publish_chain=lambda: _on_transport(app, TransportService.publish_key_chain),
+                                       publish_manifests=lambda: _on_transport(app, TransportService.republish_manifests))
         scheduler = None
         if settings.run_scheduler:
-            from signage_server.schedules.jobs import HorizonJob, build_scheduler
-
-            scheduler = build_scheduler(HorizonJob(sessions=app.state.session_factory, recompiler=recompiler))
+            scheduler = build_scheduler(horizon, key_watch=app.state.key_watch,
+                                        key_check_interval_s=settings.key_check_interval_s)
             scheduler.start()
         app.state.manifest_scheduler = scheduler
         try:
@@ -114,6 +120,7 @@ def create_app(
     app.state.secret_key = secret_key
     app.state.asset_store = AssetStore(settings.assets_dir)
     app.state.transport = None  # TransportService while the lifespan runs with MQTT enabled
+    app.state.key_watch = None  # KeyWatch while the lifespan runs: key_watch.rotate() for in-process rotation
     app.state.templates = Jinja2Templates(
         env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
 
@@ -143,6 +150,13 @@ def create_app(
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _on_transport(app: FastAPI, action: Callable[[TransportService], object]) -> None:
+    """Run a publishing step when this process has the MQTT side (not with SIGNAGE_MQTT_ENABLED=false)."""
+    transport: TransportService | None = app.state.transport
+    if transport is not None:
+        action(transport)
 
 
 def _existing(store: AssetStore) -> Callable[[str], Path | None]:

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, gt=0)
     # Days of timeline each manifest carries (the player runs that long offline).
     manifest_horizon_days: int = Field(default=7, ge=1, le=60)
+    # How often the server looks for a new signing key (a CLI `key rotate` while it runs).
+    key_check_interval_s: int = Field(default=60, gt=0, le=3600)
 
     @property
     def assets_dir(self) -> Path:

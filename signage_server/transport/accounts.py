@@ -20,6 +20,7 @@ from signage_core.protocol import (
     Party,
     check_id,
     group_alert_topic,
+    key_handovers_topic,
 )
 from signage_server.transport.mqtt_client import make_client
 
@@ -70,7 +71,16 @@ def screen_acls(screen_id: str) -> list[dict[str, Any]]:
             # Literal, not pattern: the player subscribes to exact topics, never to wildcards.
             acls.append({"acltype": "subscribeLiteral", "topic": topic, "allow": True})
             acls.append({"acltype": "publishClientReceive", "topic": topic, "allow": True})
-    return acls
+    return acls + key_chain_acls()
+
+
+def key_chain_acls() -> list[dict[str, Any]]:
+    """Every screen reads the key hand-over chain, so a player offline during a rotation catches up."""
+    topic = key_handovers_topic()
+    return [
+        {"acltype": "subscribeLiteral", "topic": topic, "allow": True},
+        {"acltype": "publishClientReceive", "topic": topic, "allow": True},
+    ]
 
 
 def group_acls(group: str) -> list[dict[str, Any]]:
@@ -168,6 +178,13 @@ class DynsecAccounts:
 
     def call_many(self, commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run commands in one control message (enrolling a site is one round trip, not hundreds)."""
+        responses = self._exchange(commands)
+        for cmd, response in zip(commands, responses, strict=True):
+            _raise_for(cmd["command"], response)
+        return responses
+
+    def _exchange(self, commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send commands in one control message and return the raw responses, refusals included."""
         waiters: list[tuple[str, threading.Event, list[dict[str, Any]]]] = []
         with self._lock:
             for _ in commands:
@@ -185,10 +202,7 @@ class DynsecAccounts:
             with self._lock:
                 for key, _, _ in waiters:
                     self._pending.pop(key, None)
-        responses = [box[0] for _, _, box in waiters]
-        for cmd, response in zip(commands, responses, strict=True):
-            _raise_for(cmd["command"], response)
-        return responses
+        return [box[0] for _, _, box in waiters]
 
     def _ensure_group(self, group: str) -> str:
         name = group_name(group)
@@ -282,6 +296,21 @@ class DynsecAccounts:
             self.call("deleteRole", rolename=screen_role(screen_id))
         except AccountNotFound:
             pass
+
+    def grant_key_chain(self, screen_ids: Sequence[str]) -> int:
+        """Add the key-chain ACLs to roles made before that topic existed; returns how many changed."""
+        commands = [{"command": "addRoleACL", "rolename": screen_role(sid), "priority": 0, **acl}
+                    for sid in screen_ids for acl in key_chain_acls()]
+        changed = 0
+        for start in range(0, len(commands), 200):
+            batch = commands[start : start + 200]
+            for cmd, response in zip(batch, self._exchange(batch), strict=True):
+                error = str(response.get("error") or "")
+                if not error:
+                    changed += 1
+                elif "already exists" not in error.lower():
+                    _raise_for(cmd["command"], response)
+        return changed // len(key_chain_acls())
 
     def list_screens(self) -> list[str]:
         """Usernames of all screen accounts (the server's own is not one)."""

@@ -30,6 +30,7 @@ from signage_core.protocol import (
     encode,
     encode_envelope,
     group_alert_topic,
+    key_handovers_topic,
     parse_screen_topic,
     screen_topic,
 )
@@ -123,6 +124,10 @@ class ServerHub:
     def clear_alert(self, group: str) -> None:
         """Drop the retained alert after a withdrawal or expiry so newcomers do not get it."""
         self._publish(group_alert_topic(group), TopicKind.GROUP_ALERT, b"")
+
+    def publish_key_chain(self, payload: bytes) -> None:
+        """Retained, so a player that was offline during rotations applies every hand-over it missed."""
+        self._publish(key_handovers_topic(), TopicKind.KEY_HANDOVERS, payload)
 
     def send_command(self, screen_id: str, envelope: Envelope) -> None:
         """A signed command for one screen; not retained, so an offline screen misses it by design."""

@@ -15,13 +15,16 @@ from signage_core.protocol import (
     AlertAck,
     BrokerParams,
     Heartbeat,
+    KeyHandoverChain,
     PlayLogBatch,
     ProtocolError,
     ScreenshotHeader,
     Status,
     decode_envelope,
+    encode,
     parse_broker_url,
 )
+from signage_core.signing import Envelope
 from signage_server.alerts import service as alerts
 from signage_server.config import Settings
 from signage_server.db import SessionFactory
@@ -79,6 +82,7 @@ class TransportService:
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
         self._latest_envelope: Callable[[Session, int], bytes | None] | None = None
+        self._handovers: Callable[[], list[Envelope]] | None = None
         self._retained: dict[str, bytes] = {}  # manifest topic owner -> last payload, for broker restarts
         self._retained_lock = threading.Lock()
         self._stop = threading.Event()
@@ -117,6 +121,7 @@ class TransportService:
             self.chunks.start()
             with self._sessions() as session:
                 self.reconcile(session)
+            self.publish_key_chain()
         except Exception:
             self.stop()
             raise
@@ -156,11 +161,26 @@ class TransportService:
             self._retained[screen_id] = envelope_json
 
     def republish(self) -> None:
-        """Broker restart hook: put back every screen's manifest (persistence may lag ~1 s) and running alerts."""
+        """Broker restart hook: put back the key chain, every screen's manifest (persistence may lag ~1 s), alerts."""
+        if self.hub is None:
+            return
+        try:
+            self.publish_key_chain()
+        except (RuntimeError, OSError, ValueError) as exc:  # the key watch publishes it again on its next change
+            log.error("could not republish the key hand-over chain: %s", exc)
+        self.republish_manifests()
+        try:
+            with self._sessions() as session:
+                alerts.republish_active(session, publisher=self, now=self._clock())
+        except Exception:  # the next launch or withdrawal settles the topics again
+            log.exception("could not republish active alerts after a broker restart")
+
+    def republish_manifests(self) -> int:
+        """Publish every enrolled screen's newest manifest again (after a restart or a key rotation)."""
         with self._retained_lock:
             payloads = dict(self._retained)
         if self.hub is None:
-            return
+            return 0
         if self._latest_envelope is not None:
             # The database knows manifests published before this process started; memory does not.
             with self._sessions() as session:
@@ -173,12 +193,23 @@ class TransportService:
                 self.hub.publish_manifest(screen_id, decode_envelope(payload))
             except (RuntimeError, ProtocolError) as exc:
                 log.error("could not republish manifest of screen %s: %s", screen_id, exc)
-        log.info("republished %d retained manifests after a broker restart", len(payloads))
-        try:
-            with self._sessions() as session:
-                alerts.republish_active(session, publisher=self, now=self._clock())
-        except Exception:  # the next launch or withdrawal settles the topics again
-            log.exception("could not republish active alerts after a broker restart")
+        log.info("republished %d retained manifests", len(payloads))
+        return len(payloads)
+
+    # -- keys
+
+    def use_keys(self, handovers: Callable[[], list[Envelope]]) -> None:
+        """Wire in the key ring: the hand-overs to keep retained on the chain topic."""
+        self._handovers = handovers
+
+    def publish_key_chain(self) -> int:
+        """Retained chain of every hand-over, oldest first; returns how many it holds."""
+        if self._handovers is None:
+            return 0
+        _, hub = self._need()
+        chain = KeyHandoverChain(handovers=[e.model_dump(mode="json") for e in self._handovers()])
+        hub.publish_key_chain(encode(chain))
+        return len(chain.handovers)
 
     def use_manifests(
         self,
@@ -255,7 +286,13 @@ class TransportService:
         accounts, _ = self._need()
         on_broker = set(accounts.list_screens())
         revoked = synced = 0
-        for screen in session.exec(select(Screen)).all():
+        screens = session.exec(select(Screen)).all()
+        # Accounts made before the key-chain topic existed get its ACL (a no-op once they have it).
+        enrolled = [w for w in (screen_wire_id(s.id or 0) for s in screens if s.enrolment == Enrolment.ENROLLED)
+                    if w in on_broker]
+        if enrolled and accounts.grant_key_chain(enrolled):
+            log.warning("granted the key hand-over chain to screens enrolled before it existed")
+        for screen in screens:
             wire = screen_wire_id(screen.id or 0)
             if wire not in on_broker:
                 continue

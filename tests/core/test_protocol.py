@@ -118,3 +118,25 @@ def test_docs_list_every_topic() -> None:
         owner = "{group}" if spec.kind is p.TopicKind.GROUP_ALERT else "{screen_id}"
         row = f"`{spec.template.replace('{owner}', owner)}`"
         assert row in doc, f"{row} missing from docs/protocol.md"
+
+
+def test_key_chain_topic_is_shared_retained_and_not_a_screen_topic() -> None:
+    spec = p.SPECS[p.TopicKind.KEY_HANDOVERS]
+    assert p.key_handovers_topic() == "signage/v1/keys/handovers"
+    assert spec.retained and spec.qos == 1
+    assert (spec.publisher, spec.subscriber) == (p.Party.SERVER, p.Party.EVERY_SCREEN)
+    assert spec not in p.SCREEN_TOPICS
+    with pytest.raises(p.ProtocolError, match="key_handovers_topic"):
+        p.screen_topic("gate-1", p.TopicKind.KEY_HANDOVERS)
+    with pytest.raises(p.ProtocolError, match="unknown topic kind"):
+        p.parse_screen_topic("signage/v1/screens/gate-1/keys/handovers")
+    with pytest.raises(p.ProtocolError):
+        p.all_screens_filter(p.TopicKind.KEY_HANDOVERS)
+
+
+def test_key_chain_payload_is_checked() -> None:
+    assert p.decode(p.KeyHandoverChain, b'{"handovers": []}').handovers == []
+    with pytest.raises(p.ProtocolError, match="bad KeyHandoverChain payload: handovers"):
+        p.decode(p.KeyHandoverChain, b'{"handovers": "all"}')
+    with pytest.raises(p.ProtocolError, match="more: Extra inputs"):
+        p.decode(p.KeyHandoverChain, b'{"handovers": [], "more": 1}')
