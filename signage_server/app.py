@@ -27,6 +27,8 @@ from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.health import router as health_router
 from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from signage_server.playlists.routes import router as playlists_router
+from signage_server.reports.routes import router as reports_router
+from signage_server.reports.views import router as reports_views
 from signage_server.schedules.routes import router as schedules_router
 from signage_server.screens.routes import router as screens_router
 from signage_server.screens.views import router as screens_views
@@ -105,12 +107,12 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
     for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router, assets_router, slides_router, captions_router,
-                   playlists_router, schedules_router, audit_router):
+                   playlists_router, schedules_router, audit_router, reports_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
-    for views in (slides_views, captions_views, audit_views, screens_views):
+    for views in (slides_views, captions_views, audit_views, screens_views, reports_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
