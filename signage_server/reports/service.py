@@ -307,10 +307,25 @@ class Outage:
     kind: str  # offline | not_playing
     start: datetime
     end: datetime
+    seconds: float  # within on-hours only: the nights of a week-long outage are not lost airtime
 
     @property
     def minutes(self) -> float:
-        return round((self.end - self.start).total_seconds() / 60, 2)
+        return round(self.seconds / 60, 2)
+
+
+def _outages(screen_id: int, sp: _Spans) -> list[Outage]:
+    """Gaps in on-hours; one outage across nights when nothing changed during the off-hours between."""
+    raw = [("offline", a, b) for a, b in subtract(sp.scheduled, sp.online)]
+    raw += [("not_playing", a, b) for a, b in subtract(sp.online, sp.played)]
+    merged: list[Outage] = []
+    for kind, lo, hi in sorted(raw, key=lambda r: r[1]):
+        prev = merged[-1] if merged else None
+        if prev is not None and prev.kind == kind and not intersect([(prev.end, lo)], sp.scheduled):
+            merged[-1] = Outage(screen_id, kind, prev.start, hi, prev.seconds + (hi - lo).total_seconds())
+        else:
+            merged.append(Outage(screen_id, kind, lo, hi, (hi - lo).total_seconds()))
+    return [o for o in merged if o.seconds >= MIN_OUTAGE.total_seconds()]
 
 
 @dataclass(slots=True)
@@ -409,9 +424,7 @@ def availability(session: Session, *, period: Period, tz: ZoneInfo, now: datetim
     wanted = sorted(names.screens if screen_ids is None else set(screen_ids))
     out: list[Availability] = []
     for screen_id, sp in _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=wanted).items():
-        outages = [Outage(screen_id, "offline", a, b) for a, b in subtract(sp.scheduled, sp.online)]
-        outages += [Outage(screen_id, "not_playing", a, b) for a, b in subtract(sp.online, sp.played)]
-        outages = sorted((o for o in outages if o.end - o.start >= MIN_OUTAGE), key=lambda o: o.start)
+        outages = _outages(screen_id, sp)
         out.append(Availability(screen_id, names.screen(screen_id), names.site_of(screen_id)[1],
                                 total(sp.scheduled), total(sp.online), total(sp.available), outages))
     return sorted(out, key=lambda a: (a.site, a.screen))

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from signage_server.deps import NowDep, SessionDep, SettingsDep
 from signage_server.errors import SignageError
@@ -39,14 +40,14 @@ def _period(request: Request, settings: SettingsDep, now: NowDep) -> service.Per
         raise PageError(exc.status_code, error_text(request, exc)) from None
 
 
-def _charts(b: exports.Bundle) -> dict[str, object]:
+def _charts(b: exports.Bundle) -> dict[str, Markup]:
     return {
-        "chart_language": charts.bar_chart([(exports.LANGUAGE_NAMES.get(a.label, a.label), a.minutes)
+        "language": charts.bar_chart([(exports.LANGUAGE_NAMES.get(a.label, a.label), a.minutes)
                                             for a in b.airtime.by_language],
                                            title="Thời lượng phát theo ngôn ngữ (phút)", unit="phút"),
-        "chart_site": charts.bar_chart([(a.label, a.minutes) for a in b.airtime.by_site],
+        "site": charts.bar_chart([(a.label, a.minutes) for a in b.airtime.by_site],
                                        title="Thời lượng phát theo cửa khẩu (phút)", unit="phút"),
-        "chart_days": charts.line_chart(b.by_day, title="Tỷ lệ hoạt động theo ngày (%)"),
+        "days": charts.line_chart(b.by_day, title="Tỷ lệ hoạt động theo ngày (%)"),
     }
 
 
@@ -61,7 +62,7 @@ def reports_page(request: Request, session: SessionDep, settings: SettingsDep, n
     return render(request, "reports.html", viewer, figures=figures, period=period, due=due, b=b, query=query,
                   kinds=KIND_LABELS, language_names=exports.LANGUAGE_NAMES,
                   outage_kinds=exports.OUTAGE_KINDS, tz=service.zone(settings.report_timezone),
-                  **(_charts(b) if b else {}))
+                  charts=_charts(b) if b else {})
 
 
 @router.get("/reports/periodic/{kind}", response_class=HTMLResponse)
@@ -79,7 +80,7 @@ def periodic_page(kind: str, request: Request, session: SessionDep, settings: Se
     return render(request, "reports_periodic.html", viewer, b=b, kind=kind, year=year, settings=settings,
                   today=routes.today(settings, now), language_names=exports.LANGUAGE_NAMES,
                   outage_kinds=exports.OUTAGE_KINDS, tz=b.tz,
-                  half=kind == "half_year", **_charts(b))
+                  half=kind == "half_year", charts=_charts(b))
 
 
 @router.get("/reports/slides/{slide_id}", response_class=HTMLResponse)

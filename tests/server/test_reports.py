@@ -126,6 +126,16 @@ def test_availability_stops_at_now_and_by_day(session: Session, world: dict[str,
     assert days[3] == (date(2026, 3, 13), None)  # the future has no on-hours yet
 
 
+def test_an_outage_over_several_days_is_one_row_counting_on_hours_only(session: Session, world: dict[str, int]) -> None:
+    ids = feed(session, world)
+    rows = {r.screen_id: r for r in service.availability(
+        session, period=Period(date(2026, 3, 11), date(2026, 3, 12)), tz=TZ, now=z(13, 0))}
+    a = rows[ids["a"]]
+    # Online but silent on both days' 07:00-19:00: one outage, the night between not counted.
+    assert [(o.kind, o.start, o.end, o.minutes) for o in a.outages] == [("not_playing", z(11, 0), z(12, 12), 1440.0)]
+    assert (a.scheduled_s, a.available_s, a.percent) == (24 * 3600, 0, 0.0)
+
+
 def test_slide_runs_say_where_and_when(session: Session, world: dict[str, int]) -> None:
     ids = feed(session, world)
     runs = service.slide_runs(session, slide_id=str(world["slide"]), period=DAY, tz=TZ)
