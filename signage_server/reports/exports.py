@@ -38,8 +38,10 @@ class Bundle:
 
 def build(session: Session, *, title: str, unit: str, period: Period, tz: ZoneInfo, now: datetime,
           with_days: bool = True) -> Bundle:
-    avail = service.availability(session, period=period, tz=tz, now=now)
-    days = service.availability_by_day(session, period=period, tz=tz, now=now) if with_days else []
+    if with_days:
+        avail, days = service.availability_with_days(session, period=period, tz=tz, now=now)
+    else:
+        avail, days = service.availability(session, period=period, tz=tz, now=now), []
     return Bundle(title, unit, period, tz, service.airtime(session, period=period, tz=tz), avail,
                   service.fleet_percent(avail), days)
 

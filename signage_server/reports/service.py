@@ -7,8 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import and_, func, not_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from signage_server.captions.models import Caption, CaptionState
@@ -102,26 +105,50 @@ def _offsets(session: Session) -> dict[int, float | None]:
     return {b.screen_id: b.clock_offset_s for b in session.exec(select(ScreenHeartbeat)).all()}
 
 
+def _epoch(column: Any, dialect: str) -> Any:
+    """Seconds since 1970 of a stored UTC datetime, in SQL: lets the database add durations to times."""
+    if dialect == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _plain(session: Session, *, start: datetime, end: datetime) -> Any:
+    """Rows the database can sum as they are: on time (not ahead of receipt) and wholly inside [start, end)."""
+    dialect = session.get_bind().dialect.name
+    begin = _epoch(PlayLogEntry.started_at, dialect)
+    finish = begin + col(PlayLogEntry.duration_ms) / 1000.0
+    return and_(col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end,
+                finish <= end.timestamp(),
+                finish <= _epoch(PlayLogEntry.received_at, dialect) + SKEW_TOLERANCE.total_seconds())
+
+
 def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: Iterable[int] | None = None,
-               slide_id: str | None = None) -> Iterator[Play]:
-    """Plays overlapping [start, end), by screen then time; the table's (screen, record) key de-duplicates."""
+               slide_id: str | None = None, skip_plain: bool = False) -> Iterator[Play]:
+    """Plays overlapping [start, end), by screen then time; the table's (screen, record) key de-duplicates.
+
+    With skip_plain, only the rows `_plain` leaves out (skewed, or crossing the period's edges).
+    """
     offsets = _offsets(session)
+    t = PlayLogEntry
     # Skew moves plays back, never forward: look a little past `end` for plays stamped ahead.
-    query = select(PlayLogEntry).where(col(PlayLogEntry.started_at) >= start - MAX_PLAY,
-                                       col(PlayLogEntry.started_at) < end + timedelta(days=1))
+    query = sa_select(*(col(c) for c in (t.screen_id, t.record_id, t.slide_id, t.playlist_id, t.language,
+                                         t.started_at, t.duration_ms, t.received_at))).where(col(t.started_at) >= start - MAX_PLAY,
+                                        col(t.started_at) < end + timedelta(days=1))
     if screen_ids is not None:
-        query = query.where(col(PlayLogEntry.screen_id).in_(list(screen_ids)))
+        query = query.where(col(t.screen_id).in_(list(screen_ids)))
     if slide_id is not None:
-        query = query.where(PlayLogEntry.slide_id == slide_id)
-    query = query.order_by(col(PlayLogEntry.screen_id), col(PlayLogEntry.started_at), col(PlayLogEntry.id))
-    for row in session.exec(query.execution_options(yield_per=2000)):
-        duration = timedelta(milliseconds=row.duration_ms)
-        begin, skewed = correct_skew(started_at=row.started_at, duration=duration, received_at=row.received_at,
-                                     clock_offset_s=offsets.get(row.screen_id))
+        query = query.where(col(t.slide_id) == slide_id)
+    if skip_plain:
+        query = query.where(not_(_plain(session, start=start, end=end)))
+    query = query.order_by(col(t.screen_id), col(t.started_at), col(t.id))
+    for screen_id, record_id, slide, playlist, language, started_at, duration_ms, received_at in session.execute(
+            query.execution_options(yield_per=5000)):
+        duration = timedelta(milliseconds=duration_ms)
+        begin, skewed = correct_skew(started_at=started_at, duration=duration, received_at=received_at,
+                                     clock_offset_s=offsets.get(screen_id))
         if begin >= end or (begin < start and begin + duration <= start):
             continue
-        yield Play(row.screen_id, row.record_id, row.slide_id, row.playlist_id, row.language, begin,
-                   begin + duration, skewed)
+        yield Play(screen_id, record_id, slide, playlist, language, begin, begin + duration, skewed)
 
 
 # ---- intervals -------------------------------------------------------------------------------------------
@@ -253,10 +280,14 @@ def load_names(session: Session) -> Names:
 
 
 def _bump(table: dict[str, Airtime], key: str, label: str, *, started: bool, seconds: float) -> None:
+    _bump_n(table, key, label, int(started), seconds)
+
+
+def _bump_n(table: dict[str, Airtime], key: str, label: str, plays: int, seconds: float) -> None:
     row = table.get(key)
     if row is None:
         row = table[key] = Airtime(key, label)
-    row.plays += int(started)
+    row.plays += plays
     row.seconds += seconds
 
 
@@ -279,7 +310,24 @@ def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Itera
     languages: dict[str, Airtime] = {lang: Airtime(lang, lang) for lang in LANGUAGES}
     plays = skewed = 0
     seconds = 0.0
-    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids):
+    # Most rows are on time and inside the period: the database sums those; Python takes the few others.
+    t = PlayLogEntry
+    summed = sa_select(col(t.screen_id), col(t.slide_id), col(t.playlist_id), col(t.language), func.count(),
+                       func.sum(col(t.duration_ms))).where(
+        _plain(session, start=lo, end=hi)).group_by(col(t.screen_id), col(t.slide_id), col(t.playlist_id), col(t.language))
+    if screen_ids is not None:
+        summed = summed.where(col(t.screen_id).in_(list(screen_ids)))
+    for screen_id, slide_id, playlist_id, language, count, total_ms in session.execute(summed):
+        secs = total_ms / 1000
+        plays += count
+        seconds += secs
+        site_key, site_name = names.site_of(screen_id)
+        _bump_n(screens, str(screen_id), names.screen(screen_id), count, secs)
+        _bump_n(sites, site_key, site_name, count, secs)
+        _bump_n(playlists, playlist_id or "", names.playlist(playlist_id), count, secs)
+        _bump_n(slides, slide_id, names.slide(slide_id), count, secs)
+        _bump_n(languages, language, language, count, secs)
+    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids, skip_plain=True):
         inside = (min(play.end, hi) - max(play.start, lo)).total_seconds()
         started = lo <= play.start < hi
         if inside <= 0 and not started:
@@ -416,18 +464,40 @@ def _window(period: Period, tz: ZoneInfo, now: datetime) -> Interval:
     return lo, min(hi, max(now, lo))
 
 
+def _rows(names: Names, spans: dict[int, _Spans]) -> list[Availability]:
+    out = [Availability(screen_id, names.screen(screen_id), names.site_of(screen_id)[1], total(sp.scheduled),
+                        total(sp.online), total(sp.available), _outages(screen_id, sp))
+           for screen_id, sp in spans.items()]
+    return sorted(out, key=lambda a: (a.site, a.screen))
+
+
+def _days(period: Period, tz: ZoneInfo, spans: Iterable[_Spans]) -> list[tuple[date, float | None]]:
+    spans = list(spans)
+    out: list[tuple[date, float | None]] = []
+    for day in period.days():
+        window = [Period(day, day).bounds(tz)]
+        scheduled = sum(total(intersect(sp.scheduled, window)) for sp in spans)
+        available = sum(total(intersect(sp.available, window)) for sp in spans)
+        out.append((day, round(100 * available / scheduled, 2) if scheduled else None))
+    return out
+
+
 def availability(session: Session, *, period: Period, tz: ZoneInfo, now: datetime,
                  screen_ids: Iterable[int] | None = None) -> list[Availability]:
     """Per screen: scheduled on-hours up to `now`, how much was online and playing, and the outages."""
     lo, hi = _window(period, tz, now)
     names = load_names(session)
     wanted = sorted(names.screens if screen_ids is None else set(screen_ids))
-    out: list[Availability] = []
-    for screen_id, sp in _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=wanted).items():
-        outages = _outages(screen_id, sp)
-        out.append(Availability(screen_id, names.screen(screen_id), names.site_of(screen_id)[1],
-                                total(sp.scheduled), total(sp.online), total(sp.available), outages))
-    return sorted(out, key=lambda a: (a.site, a.screen))
+    return _rows(names, _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=wanted))
+
+
+def availability_with_days(session: Session, *, period: Period, tz: ZoneInfo,
+                           now: datetime) -> tuple[list[Availability], list[tuple[date, float | None]]]:
+    """Per screen figures and the fleet's per-day percentages from one read of the journal."""
+    lo, hi = _window(period, tz, now)
+    names = load_names(session)
+    spans = _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=sorted(names.screens))
+    return _rows(names, spans), _days(period, tz, spans.values())
 
 
 def fleet_percent(rows: Iterable[Availability]) -> float | None:
@@ -439,16 +509,7 @@ def fleet_percent(rows: Iterable[Availability]) -> float | None:
 
 def availability_by_day(session: Session, *, period: Period, tz: ZoneInfo, now: datetime) -> list[tuple[date, float | None]]:
     """Fleet availability per local day, for the "availability over time" chart; days without on-hours are None."""
-    lo, hi = _window(period, tz, now)
-    names = load_names(session)
-    spans = _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=sorted(names.screens)).values()
-    out: list[tuple[date, float | None]] = []
-    for day in period.days():
-        window = [Period(day, day).bounds(tz)]
-        scheduled = sum(total(intersect(sp.scheduled, window)) for sp in spans)
-        available = sum(total(intersect(sp.available, window)) for sp in spans)
-        out.append((day, round(100 * available / scheduled, 2) if scheduled else None))
-    return out
+    return availability_with_days(session, period=period, tz=tz, now=now)[1]
 
 
 # ---- one slide -------------------------------------------------------------------------------------------
