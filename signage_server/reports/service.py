@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, func, not_
+from sqlalchemy import and_, case, func, not_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -433,6 +433,30 @@ def online_spans(session: Session, *, screen_id: int, start: datetime, end: date
     return merge(spans)
 
 
+def _plain_runs(session: Session, *, start: datetime, end: datetime,
+                screen_ids: list[int]) -> Iterator[tuple[int, Interval]]:
+    """Unbroken runs of on-time plays, found by the database (gaps and islands): a year is millions of rows."""
+    t = PlayLogEntry
+    dialect = session.get_bind().dialect.name
+    begin = _epoch(t.started_at, dialect)
+    plays = sa_select(col(t.screen_id).label("screen_id"), begin.label("s"),
+                      (begin + col(t.duration_ms) / 1000.0).label("e")).where(
+        _plain(session, start=start, end=end), col(t.screen_id).in_(screen_ids)).subquery()
+    reach = func.max(plays.c.e).over(partition_by=plays.c.screen_id, order_by=(plays.c.s, plays.c.e),
+                                     rows=(None, -1))
+    marked = sa_select(plays.c.screen_id, plays.c.s, plays.c.e, reach.label("reach")).subquery()
+    fresh = case((marked.c.reach.is_(None), 1),
+                 (marked.c.s > marked.c.reach + PLAY_GAP_TOLERANCE.total_seconds(), 1), else_=0)
+    island = func.sum(fresh).over(partition_by=marked.c.screen_id, order_by=(marked.c.s, marked.c.e),
+                                  rows=(None, 0))
+    numbered = sa_select(marked.c.screen_id, marked.c.s, marked.c.e, island.label("island")).subquery()
+    runs = sa_select(numbered.c.screen_id, func.min(numbered.c.s), func.max(numbered.c.e)).group_by(
+        numbered.c.screen_id, numbered.c.island)
+    for screen_id, lo, hi in session.execute(runs):
+        yield int(screen_id), (datetime.fromtimestamp(round(float(lo), 3), UTC),
+                               datetime.fromtimestamp(round(float(hi), 3), UTC))
+
+
 @dataclass(frozen=True, slots=True)
 class _Spans:
     scheduled: list[Interval]
@@ -444,7 +468,9 @@ class _Spans:
 def _spans(session: Session, names: Names, *, lo: datetime, hi: datetime, tz: ZoneInfo,
            screen_ids: list[int]) -> dict[int, _Spans]:
     playing: dict[int, list[Interval]] = defaultdict(list)
-    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids):
+    for screen_id, run in _plain_runs(session, start=lo, end=hi, screen_ids=screen_ids):
+        playing[screen_id].append(run)
+    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids, skip_plain=True):
         playing[play.screen_id].append((play.start, play.end))
     out: dict[int, _Spans] = {}
     for screen_id in screen_ids:
