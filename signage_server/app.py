@@ -32,6 +32,8 @@ from signage_server.manifests.keys import KeyRing
 from signage_server.manifests.routes import router as manifests_router
 from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from signage_server.playlists.routes import router as playlists_router
+from signage_server.reports.routes import router as reports_router
+from signage_server.reports.views import router as reports_views
 from signage_server.schedules.routes import router as schedules_router
 from signage_server.screens.routes import router as screens_router
 from signage_server.screens.views import router as screens_views
@@ -141,12 +143,12 @@ def create_app(
     # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
     for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router,
                    assets_router, slides_router, captions_router, playlists_router, schedules_router,
-                   manifests_router, audit_router):
+                   manifests_router, audit_router, reports_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
-    for views in (slides_views, captions_views, audit_views, screens_views):
+    for views in (slides_views, captions_views, audit_views, screens_views, reports_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

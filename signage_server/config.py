@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     manifest_horizon_days: int = Field(default=7, ge=1, le=60)
     # How often the server looks for a new signing key (a CLI `key rotate` while it runs).
     key_check_interval_s: int = Field(default=60, gt=0, le=3600)
+    # Periodic reports (docs/reports.md): the province's deadlines as MM-DD, data closed on this day of the
+    # month before each deadline (Decree 09/2019/ND-CP practice: close on the 14th, report after).
+    report_half_year_due: str = Field(default="05-20", pattern=r"^\d{2}-\d{2}$")
+    report_annual_due: str = Field(default="11-15", pattern=r"^\d{2}-\d{2}$")
+    report_cutoff_day: int = Field(default=14, ge=1, le=28)
+    report_banner_days: int = Field(default=30, ge=0, le=120)
+    # The printed form's letterhead: who reports, to whom, under which authority, and where.
+    report_unit: str = "Ban Quản lý Khu kinh tế tỉnh Bình Phước"
+    report_parent: str = "UBND tỉnh Bình Phước"
+    report_recipient: str = "Sở Thông tin và Truyền thông tỉnh Bình Phước"
+    report_place: str = "Bình Phước"
+    report_timezone: str = "Asia/Ho_Chi_Minh"
 
     @property
     def assets_dir(self) -> Path:

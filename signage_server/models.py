@@ -7,6 +7,7 @@ from signage_server.captions.models import Caption, CaptionState
 from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
 from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import Playlist, PlaylistItem
+from signage_server.reports.models import PresenceEvent
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens.models import (
     Enrolment,
@@ -33,6 +34,7 @@ __all__ = [
     "EnrolmentAttempt",
     "EnrolmentCode",
     "PlayLogEntry",
+    "PresenceEvent",
     "ScreenHeartbeat",
     "ScreenPresence",
     "ScreenScreenshot",

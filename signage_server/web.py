@@ -32,6 +32,7 @@ MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/translate", "Translation queue", (Role.TRANSLATOR,)),
     ("/approve", "Approval", (Role.APPROVER,)),
     ("/audit", "Audit log", (Role.APPROVER,)),
+    ("/reports", "Reports", (Role.OPERATOR, Role.APPROVER, Role.TRANSLATOR)),
     ("/users", "Users", ()),
     ("/screens", "Screens", ()),
 )

@@ -15,6 +15,7 @@ from signage_core.protocol import Heartbeat, PlayLogBatch, ScreenshotHeader, Sta
 from signage_server.errors import Invalid, NotFound
 from signage_server.fileio import atomic_write_bytes
 from signage_server.pagination import paginate
+from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Screen
 from signage_server.telemetry.models import (
     PlayLogEntry,
@@ -38,13 +39,16 @@ def _screen(session: Session, screen_id: int) -> Screen:
     return screen
 
 
-def _set_presence(session: Session, *, screen_id: int, state: str, at: datetime, seen: bool,
+def _set_presence(session: Session, *, screen_id: int, state: str, at: datetime, seen: bool, source: str,
                   agent_version: str | None = None) -> ScreenPresence:
     row = session.get(ScreenPresence, screen_id)
     if row is None:
         row = ScreenPresence(screen_id=screen_id, state=state, since=at, last_seen=at, agent_version=agent_version)
+        session.add(PresenceEvent(screen_id=screen_id, state=state, at=at, source=source))
     elif row.state != state:
         row.state, row.since = state, at
+        # Availability reports need every change, not just the current state.
+        session.add(PresenceEvent(screen_id=screen_id, state=state, at=at, source=source))
     if seen:
         row.last_seen = max(row.last_seen, at)
     if agent_version:
@@ -58,7 +62,7 @@ def record_status(session: Session, *, screen_id: int, status: Status, received_
     """A retained online status or a last will; only receipt time counts as seen (the will is not a sighting)."""
     _screen(session, screen_id)
     return _set_presence(session, screen_id=screen_id, state=status.state, at=received_at,
-                         seen=status.state == "online", agent_version=status.agent_version)
+                         seen=status.state == "online", source="status", agent_version=status.agent_version)
 
 
 def record_heartbeat(session: Session, *, screen_id: int, beat: Heartbeat, received_at: datetime) -> ScreenHeartbeat:
@@ -80,7 +84,7 @@ def record_heartbeat(session: Session, *, screen_id: int, beat: Heartbeat, recei
     row.stale = beat.stale
     row.last_error = beat.last_error
     session.add(row)
-    _set_presence(session, screen_id=screen_id, state="online", at=received_at, seen=True)
+    _set_presence(session, screen_id=screen_id, state="online", at=received_at, seen=True, source="heartbeat")
     session.flush()
     return row
 
@@ -157,6 +161,9 @@ def mark_missed(session: Session, *, now: datetime, interval: timedelta, missed:
     for row in quiet:
         row.state, row.since = "offline", now
         session.add(row)
+        # Offline from the last sign of life, not from when this job noticed: availability counts from there.
+        session.add(PresenceEvent(screen_id=row.screen_id, state="offline", at=row.last_seen,
+                                  source="missed_heartbeats"))
     session.flush()
     return sorted(row.screen_id for row in quiet)
 

@@ -1,0 +1,1 @@
+"""Proof-of-play reports: airtime, availability, the periodic reports for the Department."""

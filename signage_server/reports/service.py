@@ -1,0 +1,674 @@
+"""Figures from proof of play and presence history over an explicit period: airtime, availability, outages."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, case, func, not_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from signage_server.captions.models import Caption, CaptionState
+from signage_server.errors import Invalid
+from signage_server.playlists.models import Playlist
+from signage_server.reports.models import PresenceEvent
+from signage_server.screens.models import Screen, Site
+from signage_server.slides.models import Slide
+from signage_server.telemetry.models import PlayLogEntry, ScreenHeartbeat
+
+Interval = tuple[datetime, datetime]
+
+# A record may end this long after its receipt before we call the player's clock ahead (transit, rounding).
+SKEW_TOLERANCE = timedelta(seconds=5)
+# Plays this close together are one run: the player takes a moment between slides.
+PLAY_GAP_TOLERANCE = timedelta(seconds=5)
+# Shorter gaps still lower availability but are not listed as outages (a reboot blip is not an incident).
+MIN_OUTAGE = timedelta(seconds=60)
+# The longest single play we look back for when a play starts before the period and runs into it.
+MAX_PLAY = timedelta(hours=6)
+MAX_SPAN_DAYS = 400
+LANGUAGES = ("vi", "en", "km")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Local calendar dates, both inclusive, as reports state them ("from 15/10/2025 to 14/04/2026")."""
+
+    start: date
+    end: date
+
+    def bounds(self, tz: ZoneInfo) -> Interval:
+        """The UTC instants the local dates cover: storage is UTC, the Department counts local days."""
+        lo = datetime.combine(self.start, time.min, tzinfo=tz).astimezone(UTC)
+        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+        return lo, hi
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def make_period(start: date, end: date) -> Period:
+    """A period, refusing reversed or overlong ranges with a message naming the field."""
+    if end < start:
+        raise Invalid("'to' must not be before 'from'", field="to")
+    if (end - start).days >= MAX_SPAN_DAYS:
+        raise Invalid(f"a report covers at most {MAX_SPAN_DAYS} days", field="to")
+    return Period(start, end)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"unknown time zone {name!r}", field="timezone") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """One de-duplicated play record, its times corrected for a player clock that ran ahead."""
+
+    screen_id: int
+    record_id: str
+    slide_id: str
+    playlist_id: str | None
+    language: str
+    start: datetime
+    end: datetime
+    skewed: bool
+
+
+def correct_skew(*, started_at: datetime, duration: timedelta, received_at: datetime,
+                 clock_offset_s: float | None) -> tuple[datetime, bool]:
+    """A play cannot end after the server received it: such a clock ran ahead, so move the play back.
+
+    First by the screen's measured clock offset (heartbeat sent_at minus receipt), and if that is unknown or
+    not enough, so that it ends at its receipt. Plays consistent with their receipt are taken as stamped:
+    the latest offset says nothing about what the clock said months ago.
+    """
+    if started_at + duration <= received_at + SKEW_TOLERANCE:
+        return started_at, False
+    start = started_at
+    if clock_offset_s is not None and clock_offset_s > 0:
+        start = started_at - timedelta(seconds=clock_offset_s)
+    if start + duration > received_at + SKEW_TOLERANCE:
+        start = received_at - duration
+    return start, True
+
+
+def _offsets(session: Session) -> dict[int, float | None]:
+    return {b.screen_id: b.clock_offset_s for b in session.exec(select(ScreenHeartbeat)).all()}
+
+
+def _epoch(column: Any, dialect: str) -> Any:
+    """Seconds since 1970 of a stored UTC datetime, in SQL: lets the database add durations to times."""
+    if dialect == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _plain(session: Session, *, start: datetime, end: datetime) -> Any:
+    """Rows the database can sum as they are: on time (not ahead of receipt) and wholly inside [start, end)."""
+    dialect = session.get_bind().dialect.name
+    begin = _epoch(PlayLogEntry.started_at, dialect)
+    finish = begin + col(PlayLogEntry.duration_ms) / 1000.0
+    return and_(col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end,
+                finish <= end.timestamp(),
+                finish <= _epoch(PlayLogEntry.received_at, dialect) + SKEW_TOLERANCE.total_seconds())
+
+
+def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: Iterable[int] | None = None,
+               slide_id: str | None = None, skip_plain: bool = False) -> Iterator[Play]:
+    """Plays overlapping [start, end), by screen then time; the table's (screen, record) key de-duplicates.
+
+    With skip_plain, only the rows `_plain` leaves out (skewed, or crossing the period's edges).
+    """
+    offsets = _offsets(session)
+    t = PlayLogEntry
+    # Skew moves plays back, never forward: look a little past `end` for plays stamped ahead.
+    query = sa_select(*(col(c) for c in (t.screen_id, t.record_id, t.slide_id, t.playlist_id, t.language,
+                                         t.started_at, t.duration_ms, t.received_at))).where(col(t.started_at) >= start - MAX_PLAY,
+                                        col(t.started_at) < end + timedelta(days=1))
+    if screen_ids is not None:
+        query = query.where(col(t.screen_id).in_(list(screen_ids)))
+    if slide_id is not None:
+        query = query.where(col(t.slide_id) == slide_id)
+    if skip_plain:
+        query = query.where(not_(_plain(session, start=start, end=end)))
+    query = query.order_by(col(t.screen_id), col(t.started_at), col(t.id))
+    for screen_id, record_id, slide, playlist, language, started_at, duration_ms, received_at in session.execute(
+            query.execution_options(yield_per=5000)):
+        duration = timedelta(milliseconds=duration_ms)
+        begin, skewed = correct_skew(started_at=started_at, duration=duration, received_at=received_at,
+                                     clock_offset_s=offsets.get(screen_id))
+        if begin >= end or (begin < start and begin + duration <= start):
+            continue
+        yield Play(screen_id, record_id, slide, playlist, language, begin, begin + duration, skewed)
+
+
+# ---- intervals -------------------------------------------------------------------------------------------
+
+
+def merge(intervals: Iterable[Interval], *, gap: timedelta = timedelta(0)) -> list[Interval]:
+    """Sorted, non-overlapping intervals; neighbours closer than `gap` become one."""
+    out: list[Interval] = []
+    for lo, hi in sorted(intervals):
+        if hi <= lo:
+            continue
+        if out and lo - out[-1][1] <= gap:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for lo, hi in a:
+        cur = lo
+        for blo, bhi in b:
+            if bhi <= cur or blo >= hi:
+                continue
+            if blo > cur:
+                out.append((cur, blo))
+            cur = max(cur, bhi)
+        if cur < hi:
+            out.append((cur, hi))
+    return out
+
+
+def total(intervals: Iterable[Interval]) -> float:
+    return sum((hi - lo).total_seconds() for lo, hi in intervals)
+
+
+# ---- airtime ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Airtime:
+    """Minutes on screen and plays started within the period, for one screen/playlist/slide/language/site."""
+
+    key: str
+    label: str
+    plays: int = 0
+    seconds: float = 0.0
+
+    @property
+    def minutes(self) -> float:
+        return round(self.seconds / 60, 2)
+
+
+@dataclass(slots=True)
+class AirtimeReport:
+    period: Period
+    by_screen: list[Airtime]
+    by_site: list[Airtime]
+    by_playlist: list[Airtime]
+    by_slide: list[Airtime]
+    by_language: list[Airtime]
+    plays: int
+    seconds: float
+    skew_corrected: int
+
+    @property
+    def minutes(self) -> float:
+        return round(self.seconds / 60, 2)
+
+
+_ID = re.compile(r"(?:[a-z]+-)?(\d+)")
+
+
+def _numeric(value: str | None) -> int | None:
+    """Manifests name slides and playlists by their database id, possibly prefixed ("slide-12")."""
+    found = _ID.fullmatch(value or "")
+    return int(found.group(1)) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    screens: dict[int, Screen]
+    sites: dict[int, Site]
+    slides: dict[int, str]
+    playlists: dict[int, str]
+
+    def screen(self, screen_id: int) -> str:
+        found = self.screens.get(screen_id)
+        return found.name if found else f"#{screen_id}"
+
+    def site_of(self, screen_id: int) -> tuple[str, str]:
+        found = self.screens.get(screen_id)
+        site = self.sites.get(found.site_id) if found else None
+        return (str(site.id), site.name) if site else ("", "?")
+
+    def slide(self, slide_id: str) -> str:
+        num = _numeric(slide_id)
+        return self.slides.get(num, slide_id) if num is not None else slide_id
+
+    def playlist(self, playlist_id: str | None) -> str:
+        if playlist_id is None:
+            return "—"
+        num = _numeric(playlist_id)
+        return self.playlists.get(num, playlist_id) if num is not None else playlist_id
+
+
+def load_names(session: Session) -> Names:
+    return Names(
+        screens={s.id: s for s in session.exec(select(Screen)).all() if s.id is not None},
+        sites={s.id: s for s in session.exec(select(Site)).all() if s.id is not None},
+        slides={s.id: s.name for s in session.exec(select(Slide)).all() if s.id is not None},
+        playlists={p.id: p.name for p in session.exec(select(Playlist)).all() if p.id is not None})
+
+
+def _bump(table: dict[str, Airtime], key: str, label: str, *, started: bool, seconds: float) -> None:
+    _bump_n(table, key, label, int(started), seconds)
+
+
+def _bump_n(table: dict[str, Airtime], key: str, label: str, plays: int, seconds: float) -> None:
+    row = table.get(key)
+    if row is None:
+        row = table[key] = Airtime(key, label)
+    row.plays += plays
+    row.seconds += seconds
+
+
+def _ranked(table: dict[str, Airtime]) -> list[Airtime]:
+    return sorted(table.values(), key=lambda a: (-a.seconds, a.label))
+
+
+def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Iterable[int] | None = None) -> AirtimeReport:
+    """Airtime per screen, site, playlist, slide and language: plays counted where they start, minutes clipped.
+
+    A play crossing the period's edge counts its minutes on each side where they fell, and as a play in the
+    period it started in, so consecutive periods add up exactly.
+    """
+    lo, hi = period.bounds(tz)
+    names = load_names(session)
+    screens: dict[str, Airtime] = {}
+    sites: dict[str, Airtime] = {}
+    playlists: dict[str, Airtime] = {}
+    slides: dict[str, Airtime] = {}
+    languages: dict[str, Airtime] = {lang: Airtime(lang, lang) for lang in LANGUAGES}
+    plays = skewed = 0
+    seconds = 0.0
+    # Most rows are on time and inside the period: the database sums those; Python takes the few others.
+    t = PlayLogEntry
+    summed = sa_select(col(t.screen_id), col(t.slide_id), col(t.playlist_id), col(t.language), func.count(),
+                       func.sum(col(t.duration_ms))).where(
+        _plain(session, start=lo, end=hi)).group_by(col(t.screen_id), col(t.slide_id), col(t.playlist_id), col(t.language))
+    if screen_ids is not None:
+        summed = summed.where(col(t.screen_id).in_(list(screen_ids)))
+    for screen_id, slide_id, playlist_id, language, count, total_ms in session.execute(summed):
+        secs = total_ms / 1000
+        plays += count
+        seconds += secs
+        site_key, site_name = names.site_of(screen_id)
+        _bump_n(screens, str(screen_id), names.screen(screen_id), count, secs)
+        _bump_n(sites, site_key, site_name, count, secs)
+        _bump_n(playlists, playlist_id or "", names.playlist(playlist_id), count, secs)
+        _bump_n(slides, slide_id, names.slide(slide_id), count, secs)
+        _bump_n(languages, language, language, count, secs)
+    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids, skip_plain=True):
+        inside = (min(play.end, hi) - max(play.start, lo)).total_seconds()
+        started = lo <= play.start < hi
+        if inside <= 0 and not started:
+            continue
+        plays += int(started)
+        skewed += int(started and play.skewed)
+        seconds += inside
+        site_key, site_name = names.site_of(play.screen_id)
+        _bump(screens, str(play.screen_id), names.screen(play.screen_id), started=started, seconds=inside)
+        _bump(sites, site_key, site_name, started=started, seconds=inside)
+        _bump(playlists, play.playlist_id or "", names.playlist(play.playlist_id), started=started, seconds=inside)
+        _bump(slides, play.slide_id, names.slide(play.slide_id), started=started, seconds=inside)
+        _bump(languages, play.language, play.language, started=started, seconds=inside)
+    ordered_langs = [languages[k] for k in LANGUAGES] + [v for k, v in languages.items() if k not in LANGUAGES]
+    return AirtimeReport(period, _ranked(screens), _ranked(sites), _ranked(playlists), _ranked(slides),
+                         ordered_langs, plays, seconds, skewed)
+
+
+# ---- availability ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    screen_id: int
+    kind: str  # offline | not_playing
+    start: datetime
+    end: datetime
+    seconds: float  # within on-hours only: the nights of a week-long outage are not lost airtime
+
+    @property
+    def minutes(self) -> float:
+        return round(self.seconds / 60, 2)
+
+
+def _outages(screen_id: int, sp: _Spans) -> list[Outage]:
+    """Gaps in on-hours; one outage across nights when nothing changed during the off-hours between."""
+    raw = [("offline", a, b) for a, b in subtract(sp.scheduled, sp.online)]
+    raw += [("not_playing", a, b) for a, b in subtract(sp.online, sp.played)]
+    merged: list[Outage] = []
+    for kind, lo, hi in sorted(raw, key=lambda r: r[1]):
+        prev = merged[-1] if merged else None
+        if prev is not None and prev.kind == kind and not intersect([(prev.end, lo)], sp.scheduled):
+            merged[-1] = Outage(screen_id, kind, prev.start, hi, prev.seconds + (hi - lo).total_seconds())
+        else:
+            merged.append(Outage(screen_id, kind, lo, hi, (hi - lo).total_seconds()))
+    return [o for o in merged if o.seconds >= MIN_OUTAGE.total_seconds()]
+
+
+@dataclass(slots=True)
+class Availability:
+    """Share of the screen's scheduled on-hours in the period when it was online and playing."""
+
+    screen_id: int
+    screen: str
+    site: str
+    scheduled_s: float
+    online_s: float
+    available_s: float
+    outages: list[Outage] = field(default_factory=list)
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.available_s / self.scheduled_s, 2) if self.scheduled_s else None
+
+
+def on_hours(screen: Screen, *, start: datetime, end: datetime, tz: ZoneInfo) -> list[Interval]:
+    """The screen's scheduled on-hours within [start, end); all day when unset; off before on spans midnight."""
+    first = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    spans: list[Interval] = []
+    day = first
+    while day <= last:
+        if screen.on_time is None or screen.off_time is None:
+            lo = datetime.combine(day, time.min, tzinfo=tz)
+            hi = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+        else:
+            lo = datetime.combine(day, screen.on_time, tzinfo=tz)
+            off_day = day if screen.off_time > screen.on_time else day + timedelta(days=1)
+            hi = datetime.combine(off_day, screen.off_time, tzinfo=tz)
+        spans.append((max(lo.astimezone(UTC), start), min(hi.astimezone(UTC), end)))
+        day += timedelta(days=1)
+    return merge(spans)
+
+
+def online_spans(session: Session, *, screen_id: int, start: datetime, end: datetime) -> list[Interval]:
+    """Online intervals from the presence history; before the first recorded event a screen counts offline."""
+    before = session.exec(select(PresenceEvent).where(
+        PresenceEvent.screen_id == screen_id, col(PresenceEvent.at) < start).order_by(
+        col(PresenceEvent.at).desc(), col(PresenceEvent.id).desc()).limit(1)).first()
+    events = session.exec(select(PresenceEvent).where(
+        PresenceEvent.screen_id == screen_id, col(PresenceEvent.at) >= start, col(PresenceEvent.at) < end).order_by(
+        col(PresenceEvent.at), col(PresenceEvent.id))).all()
+    spans: list[Interval] = []
+    up_since = start if before is not None and before.state == "online" else None
+    for event in events:
+        if event.state == "online" and up_since is None:
+            up_since = event.at
+        elif event.state == "offline" and up_since is not None:
+            spans.append((up_since, event.at))
+            up_since = None
+    if up_since is not None:
+        spans.append((up_since, end))
+    return merge(spans)
+
+
+def _plain_runs(session: Session, *, start: datetime, end: datetime,
+                screen_ids: list[int]) -> Iterator[tuple[int, Interval]]:
+    """Unbroken runs of on-time plays, found by the database (gaps and islands): a year is millions of rows."""
+    t = PlayLogEntry
+    dialect = session.get_bind().dialect.name
+    begin = _epoch(t.started_at, dialect)
+    plays = sa_select(col(t.screen_id).label("screen_id"), begin.label("s"),
+                      (begin + col(t.duration_ms) / 1000.0).label("e")).where(
+        _plain(session, start=start, end=end), col(t.screen_id).in_(screen_ids)).subquery()
+    reach = func.max(plays.c.e).over(partition_by=plays.c.screen_id, order_by=(plays.c.s, plays.c.e),
+                                     rows=(None, -1))
+    marked = sa_select(plays.c.screen_id, plays.c.s, plays.c.e, reach.label("reach")).subquery()
+    fresh = case((marked.c.reach.is_(None), 1),
+                 (marked.c.s > marked.c.reach + PLAY_GAP_TOLERANCE.total_seconds(), 1), else_=0)
+    island = func.sum(fresh).over(partition_by=marked.c.screen_id, order_by=(marked.c.s, marked.c.e),
+                                  rows=(None, 0))
+    numbered = sa_select(marked.c.screen_id, marked.c.s, marked.c.e, island.label("island")).subquery()
+    runs = sa_select(numbered.c.screen_id, func.min(numbered.c.s), func.max(numbered.c.e)).group_by(
+        numbered.c.screen_id, numbered.c.island)
+    for screen_id, lo, hi in session.execute(runs):
+        yield int(screen_id), (datetime.fromtimestamp(round(float(lo), 3), UTC),
+                               datetime.fromtimestamp(round(float(hi), 3), UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class _Spans:
+    scheduled: list[Interval]
+    online: list[Interval]
+    available: list[Interval]
+    played: list[Interval]
+
+
+def _spans(session: Session, names: Names, *, lo: datetime, hi: datetime, tz: ZoneInfo,
+           screen_ids: list[int]) -> dict[int, _Spans]:
+    playing: dict[int, list[Interval]] = defaultdict(list)
+    for screen_id, run in _plain_runs(session, start=lo, end=hi, screen_ids=screen_ids):
+        playing[screen_id].append(run)
+    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids, skip_plain=True):
+        playing[play.screen_id].append((play.start, play.end))
+    out: dict[int, _Spans] = {}
+    for screen_id in screen_ids:
+        screen = names.screens.get(screen_id)
+        if screen is None:
+            continue
+        site = names.sites.get(screen.site_id)
+        scheduled = on_hours(screen, start=lo, end=hi, tz=zone(site.timezone) if site else tz)
+        online = intersect(scheduled, online_spans(session, screen_id=screen_id, start=lo, end=hi))
+        played = merge(playing[screen_id], gap=PLAY_GAP_TOLERANCE)
+        out[screen_id] = _Spans(scheduled, online, intersect(online, played), played)
+    return out
+
+
+def _window(period: Period, tz: ZoneInfo, now: datetime) -> Interval:
+    lo, hi = period.bounds(tz)
+    return lo, min(hi, max(now, lo))
+
+
+def _rows(names: Names, spans: dict[int, _Spans]) -> list[Availability]:
+    out = [Availability(screen_id, names.screen(screen_id), names.site_of(screen_id)[1], total(sp.scheduled),
+                        total(sp.online), total(sp.available), _outages(screen_id, sp))
+           for screen_id, sp in spans.items()]
+    return sorted(out, key=lambda a: (a.site, a.screen))
+
+
+def _days(period: Period, tz: ZoneInfo, spans: Iterable[_Spans]) -> list[tuple[date, float | None]]:
+    spans = list(spans)
+    out: list[tuple[date, float | None]] = []
+    for day in period.days():
+        window = [Period(day, day).bounds(tz)]
+        scheduled = sum(total(intersect(sp.scheduled, window)) for sp in spans)
+        available = sum(total(intersect(sp.available, window)) for sp in spans)
+        out.append((day, round(100 * available / scheduled, 2) if scheduled else None))
+    return out
+
+
+def availability(session: Session, *, period: Period, tz: ZoneInfo, now: datetime,
+                 screen_ids: Iterable[int] | None = None) -> list[Availability]:
+    """Per screen: scheduled on-hours up to `now`, how much was online and playing, and the outages."""
+    lo, hi = _window(period, tz, now)
+    names = load_names(session)
+    wanted = sorted(names.screens if screen_ids is None else set(screen_ids))
+    return _rows(names, _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=wanted))
+
+
+def availability_with_days(session: Session, *, period: Period, tz: ZoneInfo,
+                           now: datetime) -> tuple[list[Availability], list[tuple[date, float | None]]]:
+    """Per screen figures and the fleet's per-day percentages from one read of the journal."""
+    lo, hi = _window(period, tz, now)
+    names = load_names(session)
+    spans = _spans(session, names, lo=lo, hi=hi, tz=tz, screen_ids=sorted(names.screens))
+    return _rows(names, spans), _days(period, tz, spans.values())
+
+
+def fleet_percent(rows: Iterable[Availability]) -> float | None:
+    """Availability of all screens together, weighted by their scheduled hours."""
+    rows = list(rows)
+    scheduled = sum(r.scheduled_s for r in rows)
+    return round(100 * sum(r.available_s for r in rows) / scheduled, 2) if scheduled else None
+
+
+def availability_by_day(session: Session, *, period: Period, tz: ZoneInfo, now: datetime) -> list[tuple[date, float | None]]:
+    """Fleet availability per local day, for the "availability over time" chart; days without on-hours are None."""
+    return availability_with_days(session, period=period, tz=tz, now=now)[1]
+
+
+# ---- one slide -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SlideRun:
+    """Where one slide ran: per screen and local day, plays, minutes and the first and last play."""
+
+    screen_id: int
+    screen: str
+    site: str
+    day: date
+    plays: int
+    seconds: float
+    first: datetime
+    last: datetime
+    languages: dict[str, int]
+
+    @property
+    def minutes(self) -> float:
+        return round(self.seconds / 60, 2)
+
+
+def slide_runs(session: Session, *, slide_id: str, period: Period, tz: ZoneInfo) -> list[SlideRun]:
+    """Where and when a slide ran, by screen and day, oldest first."""
+    lo, hi = period.bounds(tz)
+    names = load_names(session)
+    runs: dict[tuple[int, date], SlideRun] = {}
+    for play in iter_plays(session, start=lo, end=hi, slide_id=slide_id):
+        if not lo <= play.start < hi:
+            continue
+        day = play.start.astimezone(tz).date()
+        run = runs.get((play.screen_id, day))
+        if run is None:
+            run = runs[(play.screen_id, day)] = SlideRun(
+                play.screen_id, names.screen(play.screen_id), names.site_of(play.screen_id)[1], day, 0, 0.0,
+                play.start, play.end, {})
+        run.plays += 1
+        run.seconds += (play.end - play.start).total_seconds()
+        run.first, run.last = min(run.first, play.start), max(run.last, play.end)
+        run.languages[play.language] = run.languages.get(play.language, 0) + 1
+    return sorted(runs.values(), key=lambda r: (r.day, r.screen))
+
+
+# ---- periodic reports ------------------------------------------------------------------------------------
+
+KINDS = ("half_year", "annual")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCalendar:
+    """The province's deadlines and the data cut-off, from Settings (see docs/reports.md)."""
+
+    half_year_due: tuple[int, int]  # (month, day)
+    annual_due: tuple[int, int]
+    cutoff_day: int
+    banner_days: int
+
+    def due(self, kind: str) -> tuple[int, int]:
+        if kind == "half_year":
+            return self.half_year_due
+        if kind == "annual":
+            return self.annual_due
+        raise Invalid(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}", field="kind")
+
+
+def parse_month_day(value: str, name: str) -> tuple[int, int]:
+    try:
+        month, day = (int(x) for x in value.split("-"))
+        date(2001, month, day)
+    except ValueError:
+        raise Invalid(f"{name} must be MM-DD, got {value!r}", field=name) from None
+    return month, day
+
+
+def _cutoff(year: int, due: tuple[int, int], cutoff_day: int) -> date:
+    """Data closes on `cutoff_day` of the month before the deadline."""
+    month = due[0] - 1 or 12
+    return date(year if due[0] > 1 else year - 1, month, cutoff_day)
+
+
+def report_period(calendar: ReportCalendar, *, kind: str, year: int) -> Period:
+    """The reporting year runs from the day after last year's annual cut-off; half-year ends at its own cut-off."""
+    end = _cutoff(year, calendar.due(kind), calendar.cutoff_day)
+    start = _cutoff(year - 1, calendar.annual_due, calendar.cutoff_day) + timedelta(days=1)
+    return Period(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class DueReport:
+    kind: str
+    year: int
+    deadline: date
+    period: Period
+    days_left: int
+    show_banner: bool
+
+
+def due_reports(calendar: ReportCalendar, *, today: date) -> list[DueReport]:
+    """Each kind's next deadline on or after `today`; the banner shows from `banner_days` before it."""
+    out: list[DueReport] = []
+    for kind in KINDS:
+        month, day = calendar.due(kind)
+        year = today.year if date(today.year, month, day) >= today else today.year + 1
+        deadline = date(year, month, day)
+        left = (deadline - today).days
+        out.append(DueReport(kind, year, deadline, report_period(calendar, kind=kind, year=year), left,
+                             left <= calendar.banner_days))
+    return sorted(out, key=lambda d: d.deadline)
+
+
+# ---- captions for the web portals -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionRow:
+    slide_id: int
+    slide: str
+    texts: dict[str, str]
+    approved_at: datetime | None
+
+
+def approved_captions(session: Session) -> list[CaptionRow]:
+    """Every slide with at least one approved caption, its approved texts per language (task 5.6)."""
+    slides = {s.id: s.name for s in session.exec(select(Slide)).all()}
+    rows: dict[int, CaptionRow] = {}
+    for cap in session.exec(select(Caption).where(Caption.state == CaptionState.APPROVED).order_by(
+            col(Caption.slide_id))).all():
+        row = rows.get(cap.slide_id)
+        if row is None:
+            row = rows[cap.slide_id] = CaptionRow(cap.slide_id, slides.get(cap.slide_id, ""), {}, cap.approved_at)
+        row.texts[cap.language] = cap.text
+        if cap.approved_at and (row.approved_at is None or cap.approved_at > row.approved_at):
+            rows[cap.slide_id] = CaptionRow(row.slide_id, row.slide, row.texts, cap.approved_at)
+    return sorted(rows.values(), key=lambda r: r.slide)
