@@ -214,11 +214,11 @@ class Server:
             self.proc.wait(timeout=60)
 
 
-def _count(root: Path, sql: str) -> int:
+def _count(root: Path, sql: str, *params: object) -> int:
     import sqlite3
 
     with sqlite3.connect(root / "signage.db", timeout=30) as db:
-        return int(db.execute(sql).fetchone()[0])
+        return int(db.execute(sql, params).fetchone()[0])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -276,7 +276,7 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
         gather("heartbeats", heartbeats)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            done = _count(root, f"SELECT count(*) FROM screen_heartbeats WHERE uptime_s >= {float(heartbeats)}")
+            done = _count(root, "SELECT count(*) FROM screen_heartbeats WHERE uptime_s >= ?", float(heartbeats))
             if done >= n:
                 break
             time.sleep(0.2)
