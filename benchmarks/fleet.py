@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -58,7 +58,7 @@ class StackConfig:
 class Stack:
     """Starts the children in their own process groups so Ctrl-C stops them in order, none left behind."""
 
-    def __init__(self, config: StackConfig, *, out: Path | None = None) -> None:
+    def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._stopping = False  # set by the signal handler: watch() returns
