@@ -171,6 +171,76 @@ def restore(
         raise _fail(str(exc)) from None
     typer.echo(f"restored {sum(report.tables.values())} rows in {len(report.tables)} tables and "
                f"{report.files} files (archive schema {report.alembic_revision}, now at the newest)")
+@app.command("demo-accounts")
+def demo_accounts() -> None:
+    """Create the demo accounts (one per role) that are missing; each new password is printed once."""
+    from signage_server.demo import DEMO_ACCOUNTS
+    from signage_server.users import service as users
+
+    settings = _settings()
+    if not settings.dev:
+        raise _fail("demo-accounts only runs with SIGNAGE_DEV=1")
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    with transaction(session_factory(engine)) as session:
+        for account in DEMO_ACCOUNTS:
+            if users.find_user(session, username=account.username) is not None:
+                continue
+            password = secrets.token_urlsafe(12)
+            users.create_user(session, actor=None, username=account.username, display_name=account.display_name,
+                              role=account.role, password=password, languages=list(account.languages),
+                              now=utcnow())
+            typer.echo(f"  {account.role.value:<10} {account.username:<14} password (shown once): {password}")
+
+
+@app.command("demo-approve")
+def demo_approve() -> None:
+    """Approve the imported (submitted) captions and slides as the demo accounts, so screens show content."""
+    from signage_server.demo import approve_submitted
+    from signage_server.manifests import service as manifests
+    from signage_server.manifests.keys import KeyRing
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    now = utcnow()
+    try:
+        with transaction(session_factory(engine)) as session:
+            report = approve_submitted(session, dev=settings.dev, now=now)
+            # Run before the server starts: it republishes every compiled manifest to the broker on start.
+            results = manifests.compile_screens(session, screen_ids=manifests.all_screen_ids(session),
+                                                key=KeyRing(settings.data_dir).current(), now=now,
+                                                horizon_days=settings.manifest_horizon_days)
+            for result in results:
+                if result.error:
+                    typer.echo(f"  screen {result.screen_id} not compiled: {result.error}")
+    except SignageError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(f"approved {report.captions} captions and {report.slides} slides; "
+               f"{sum(r.new_version for r in results)} new manifest(s)")
+    for line in report.skipped:
+        typer.echo(f"  left for a person: {line}")
+
+
+@app.command("enrolment-code")
+def enrolment_code(screen: Annotated[str, typer.Argument(help="screen name, e.g. hoa-lu-arrivals")]) -> None:
+    """Issue a one-time enrolment code for a screen (as the first admin account), for `signage-player enroll`."""
+    from datetime import timedelta
+
+    from signage_server.demo import issue_code_for
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    try:
+        with transaction(session_factory(engine)) as session:
+            code = issue_code_for(session, screen_name=screen, secret=settings.resolved_secret_key(),
+                                  ttl=timedelta(hours=settings.enrolment_code_hours), now=utcnow())
+    except SignageError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(code)
+
+
 key_app = typer.Typer(help="The manifest signing key (Ed25519) in the data dir.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 

@@ -10,6 +10,7 @@ from signage_core.signing import load_or_create_private_key
 from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
 from signage_server.enrolment import service
 from signage_server.enrolment.schemas import EnrolmentCodeRead, EnrolRequest, EnrolResponse
+from signage_server.manifests.events import Recompiler
 from signage_server.transport.ids import screen_alert_groups, screen_wire_id
 from signage_server.transport.service import BrokerUnavailable, TransportService
 
@@ -39,6 +40,11 @@ def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: S
     screen_id = screen.id or 0
     group_ids = [g.id or 0 for g in screen.groups]
     creds = transport.enrol_account(screen_id, group_ids)
+    # Compiled before it enrolled (content approved first): publish it retained once this commit has released
+    # the database, so the player's first subscribe finds it.
+    recompiler: Recompiler | None = getattr(request.app.state, "manifest_recompiler", None)
+    if recompiler is not None:
+        recompiler.defer_notice(session, [str(screen_id)])
     key = load_or_create_private_key(settings.signing_key_path).public_key
     return EnrolResponse(
         screen_id=screen_wire_id(screen_id), broker_url=transport.public_url, username=creds.username,

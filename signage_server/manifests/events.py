@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
@@ -153,7 +154,8 @@ def _after_flush(session: OrmSession, _context: object) -> None:
         elif isinstance(obj, PlaylistItem):
             _touch(session, "playlist", obj.playlist_id)
         elif isinstance(obj, Screen) and obj not in session.deleted:
-            _touch(session, "screen", obj.id)
+            if obj in session.new or not _only_operational(obj):
+                _touch(session, "screen", obj.id)
         elif isinstance(obj, ScreenGroupLink | ScheduleScreenLink):
             _touch(session, "screen", obj.screen_id)
         elif isinstance(obj, ScheduleGroupLink):
@@ -162,6 +164,15 @@ def _after_flush(session: OrmSession, _context: object) -> None:
             _touch(session, "schedule", obj.id)
         elif isinstance(obj, AuditEvent) and obj in session.new:
             _note_audit(session, obj)
+
+
+# Screen columns no manifest reads: enrolling a screen must not recompile every screen on its playlist.
+_OPERATIONAL = frozenset({"enrolment", "updated_at", "manifest_version"})
+
+
+def _only_operational(screen: Screen) -> bool:
+    changed = {attr.key for attr in sa_inspect(screen).attrs if attr.history.has_changes()}
+    return changed <= _OPERATIONAL
 
 
 def _playlists_of_screen(session: Session, screen_id: int) -> set[int]:

@@ -102,7 +102,8 @@ def layout_of(screen: Screen) -> LayoutSpec:
     if screen.on_time is not None and screen.off_time is not None and screen.on_time != screen.off_time:
         on_hours = TimeWindow(start=screen.on_time, end=screen.off_time)
     return LayoutSpec(width=screen.width_px, height=screen.height_px, layout=LayoutKind(screen.layout.value),
-                      languages=tuple(Language(code) for code in screen.languages),
+                      # Screens may list [vi, km, en]; the signed layout takes the canonical display order.
+                      languages=tuple(ordered([Language(code) for code in screen.languages])),
                       foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
 
 

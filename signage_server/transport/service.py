@@ -27,7 +27,7 @@ from signage_core.protocol import (
 from signage_core.signing import Envelope
 from signage_server.alerts import service as alerts
 from signage_server.config import Settings
-from signage_server.db import SessionFactory
+from signage_server.db import READ_MOSTLY, SessionFactory
 from signage_server.errors import SignageError
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry
@@ -237,6 +237,8 @@ class TransportService:
         for screen_id in screen_ids:
             wire = str(screen_id)
             with self._sessions() as session:
+                # Only reads: on SQLite it must not queue for the write lock the committing request may still hold.
+                session.connection(execution_options={READ_MOSTLY: True})
                 payload = self._latest_envelope(session, parse_screen_wire_id(wire))
             if payload is not None:
                 self.publish_manifest(wire, payload)
