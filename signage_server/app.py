@@ -23,6 +23,7 @@ from signage_server.audit.views import router as audit_views
 from signage_server.captions.routes import router as captions_router
 from signage_server.captions.views import router as captions_views
 from signage_server.config import Settings
+from signage_server.dashboard.views import router as dashboard_views
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.health import router as health_router
@@ -139,7 +140,7 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
-    for views in (slides_views, captions_views, audit_views, screens_views):
+    for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -28,6 +28,7 @@ LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "km": "ខ្មែរ"
 
 # (path, label, roles allowed); admins see everything.
 MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
+    ("/dashboard", "Dashboard", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/slides", "Slides", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/translate", "Translation queue", (Role.TRANSLATOR,)),
     ("/approve", "Approval", (Role.APPROVER,)),

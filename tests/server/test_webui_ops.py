@@ -1,0 +1,160 @@
+"""The operations pages: dashboard, approval follow-up, enrolment codes, as each role meets them."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from signage_core.protocol import Heartbeat, ScreenshotHeader, Status
+from signage_server.config import Settings
+from signage_server.enrolment.models import EnrolmentCode
+from signage_server.enrolment.service import hash_code
+from signage_server.manifests import service as manifests
+from signage_server.telemetry import service as telemetry
+from tests.server.conftest import TEST_SECRET
+from tests.server.test_webui import ROLES, XSS, Browser, Browsers
+from tests.server.world import png
+
+EVERYONE = set(ROLES)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False,
+                    mqtt_enabled=False, run_scheduler=False, dashboard_offline_alert_minutes=10)
+
+
+@pytest.fixture
+def browsers(app: Any, world: dict[str, int]) -> Browsers:
+    return Browsers(app)
+
+
+def _beat(session: Any, screen_id: int, at: Any, **fields: Any) -> None:
+    beat = Heartbeat(screen_id=str(screen_id), sent_at=at + timedelta(seconds=2), uptime_s=60, **fields)
+    telemetry.record_heartbeat(session, screen_id=screen_id, beat=beat, received_at=at)
+    session.flush()
+
+
+def _row(browser: Browser, screen_id: int, query: str = "") -> dict[str, Any]:
+    got = browser.get("/dashboard.json" + query)
+    assert got.status_code == 200 and got.headers["cache-control"] == "no-store"
+    return next(s for s in got.json()["screens"] if s["id"] == screen_id)
+
+
+def test_new_pages_by_role(app: Any, world: dict[str, int], browsers: Browsers) -> None:
+    pages = {"/dashboard": EVERYONE, "/dashboard.json": EVERYONE,
+             f"/approve/{world['slide']}/rollout": {"admin", "approver"}}
+    anon = Browser(app, None)
+    for url, allowed in pages.items():
+        gone = anon.get(url)
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/login?next="), url
+        for role in ROLES:
+            got = browsers[role].get(url)
+            assert got.status_code == (200 if role in allowed else 403), (url, role, got.status_code)
+
+
+def test_dashboard_shows_what_each_screen_reports(browsers: Browsers, world: dict[str, int], session: Any,
+                                                 clock: Any, settings: Settings) -> None:
+    sid = world["screen"]
+    telemetry.record_status(session, screen_id=sid, status=Status(screen_id=str(sid), state="online"),
+                            received_at=clock.now)
+    _beat(session, sid, clock.now, manifest_version="3", current_slide_id=str(world["slide"]),
+          current_language="km", disk_free_bytes=2_500_000_000, last_error="fan stalled")
+    telemetry.record_screenshot(session, screen_id=sid, header=ScreenshotHeader(
+        command_id="c1", taken_at=clock.now, content_type="image/png", length=1), image=png(64, 32),
+        received_at=clock.now, root=settings.screenshots_dir)
+    session.flush()
+    op = browsers["operator"]
+    row = _row(op, sid)
+    assert row["state"] == "online" and row["slide_name"] == "welcome" and row["language"] == "km"
+    assert row["live_version"] == 3 and row["clock_offset_s"] == 2.0 and row["last_error"] == "fan stalled"
+    assert row["site"] == "Lộc Ninh – Hoa Lư" and not row["long_offline"]
+    thumb = op.get(row["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    page = op.get("/dashboard").text
+    assert "Lộc Ninh – Hoa Lư" in page and "fan stalled" in page and "+2.0 s" in page and "2.5 GB" in page
+    assert f'src="{row["thumbnail_url"]}"'.replace("&", "&amp;") in page
+    assert 'src="/static/dashboard.js"' in page and "<script>" not in page
+    # The never-seen spare screen is "unknown", not an alarm.
+    assert _row(op, world["spare_screen"])["state"] == "unknown"
+
+
+def test_screen_offline_past_the_threshold_is_highlighted(browsers: Browsers, world: dict[str, int], session: Any,
+                                                          clock: Any) -> None:
+    sid = world["screen"]
+    _beat(session, sid, clock.now, manifest_version="1")
+    ad = browsers["admin"]
+    clock.advance(minutes=5)  # three missed 30 s beats: offline, but not for long
+    row = _row(ad, sid)
+    assert row["state"] == "offline" and not row["long_offline"]
+    assert 'class="long-offline"' not in ad.get("/dashboard").text
+    clock.advance(minutes=10)
+    row = _row(ad, sid)
+    assert row["state"] == "offline" and row["long_offline"]
+    page = ad.get("/dashboard").text
+    assert f'<tr data-screen="{sid}" class="long-offline">' in page
+    # The offline job's own verdict counts the same way.
+    telemetry.mark_missed(session, now=clock.now, interval=timedelta(seconds=30), missed=3)
+    session.flush()
+    assert not _row(ad, sid)["long_offline"]  # offline "since" just now by the job's record
+    clock.advance(minutes=11)
+    assert _row(ad, sid)["long_offline"]
+
+
+def test_approval_leads_to_acknowledgements_arriving(browsers: Browsers, world: dict[str, int], session: Any,
+                                                      clock: Any) -> None:
+    sid, slide = world["screen"], world["slide"]
+    ap = browsers["approver"]
+    done = ap.post(f"/approve/{slide}")
+    assert done.status_code == 303 and done.headers["location"] == f"/approve/{slide}/rollout"
+    page = ap.follow(done).text
+    assert "hoa-lu-arrivals" in page and "hoa-lu-spare" not in page  # only the screens that play it
+    latest = manifests.latest_manifest(session, screen_id=sid)
+    assert latest is not None
+    assert "đang chờ màn hình" in page  # nothing acknowledged yet
+    row = _row(ap, sid, f"?screen={sid}")
+    assert row["latest_version"] == latest.version and not row["acknowledged"]
+    assert [s["id"] for s in ap.get(f"/dashboard.json?screen={sid}").json()["screens"]] == [sid]
+    _beat(session, sid, clock.now, manifest_version=str(latest.version))
+    assert _row(ap, sid, f"?screen={sid}")["acknowledged"]
+    assert "đã cập nhật" in ap.get(f"/approve/{slide}/rollout").text
+
+
+def test_admin_issues_an_enrolment_code_once(browsers: Browsers, world: dict[str, int], session: Any,
+                                            app: Any) -> None:
+    sid = world["spare_screen"]
+    ad = browsers["admin"]
+    before = ad.get(f"/screens/{sid}").text
+    fingerprint = app.state.key_ring.current().public_key.fingerprint
+    assert fingerprint in before and "id=\"enrolment-code\"" not in before
+    got = ad.post(f"/screens/{sid}/enrolment-code")
+    assert got.status_code == 200 and got.headers["cache-control"] == "no-store"
+    code = re.search(r'id="enrolment-code">([A-Z0-9-]+)<', got.text).group(1)  # type: ignore[union-attr]
+    assert f"signage-player enroll --server http://testserver --code {code}" in got.text
+    assert fingerprint in got.text
+    stored = session.exec(select(EnrolmentCode).where(EnrolmentCode.screen_id == sid)).all()
+    assert [row.code_hash for row in stored] == [hash_code(code, secret=TEST_SECRET)]
+    assert code not in ad.get(f"/screens/{sid}").text  # shown once
+    # Other roles and forged forms get nothing.
+    assert browsers["approver"].post(f"/screens/{sid}/enrolment-code").status_code == 403
+    bare = ad.client.post(f"/screens/{sid}/enrolment-code")
+    assert bare.status_code == 403 and "Biểu mẫu đã hết hạn" in bare.text
+    assert len(session.exec(select(EnrolmentCode).where(EnrolmentCode.screen_id == sid)).all()) == 1
+
+
+def test_markup_in_names_is_inert_on_the_dashboard(browsers: Browsers, world: dict[str, int], session: Any,
+                                                  clock: Any) -> None:
+    from signage_server.screens.models import Screen
+
+    screen = session.get(Screen, world["screen"])
+    screen.name = XSS
+    session.add(screen)
+    _beat(session, world["screen"], clock.now, last_error=XSS)
+    for url in ("/dashboard", f"/approve/{world['slide']}/rollout"):
+        page = browsers["admin"].get(url).text
+        assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
+    assert browsers["admin"].get("/dashboard.json").json()["screens"][0]["name"] == XSS
