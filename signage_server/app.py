@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from signage_server import exception_handlers, web
 from signage_server.alerts.routes import router as alerts_router
+from signage_server.alerts.views import router as alerts_views
 from signage_server.assets.routes import router as assets_router
 from signage_server.assets.store import AssetStore
 from signage_server.audit.routes import router as audit_router
@@ -140,7 +141,7 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
-    for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views):
+    for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views, alerts_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

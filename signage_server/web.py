@@ -32,6 +32,7 @@ MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/slides", "Slides", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/translate", "Translation queue", (Role.TRANSLATOR,)),
     ("/approve", "Approval", (Role.APPROVER,)),
+    ("/alerts", "Urgent alert", (Role.APPROVER,)),
     ("/audit", "Audit log", (Role.APPROVER,)),
     ("/users", "Users", ()),
     ("/screens", "Screens", ()),

@@ -109,8 +109,9 @@ def test_menu_follows_the_role(browsers: dict[str, Browser]) -> None:
     menus = {role: set(re.findall(r'<li><a href="(/[a-z]+)"', browsers[role].get("/password").text)) for role in ROLES}
     assert menus["operator"] == {"/dashboard", "/slides"}
     assert menus["translator"] == {"/dashboard", "/slides", "/translate"}
-    assert menus["approver"] == {"/dashboard", "/slides", "/approve", "/audit"}
-    assert menus["admin"] == {"/dashboard", "/slides", "/translate", "/approve", "/audit", "/users", "/screens"}
+    assert menus["approver"] == {"/dashboard", "/slides", "/approve", "/alerts", "/audit"}
+    assert menus["admin"] == {"/dashboard", "/slides", "/translate", "/approve", "/alerts", "/audit", "/users",
+                              "/screens"}
 
 
 def test_forms_without_the_csrf_token_are_refused(browsers: dict[str, Browser], world: dict[str, int],

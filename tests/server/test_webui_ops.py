@@ -158,3 +158,89 @@ def test_markup_in_names_is_inert_on_the_dashboard(browsers: Browsers, world: di
         page = browsers["admin"].get(url).text
         assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
     assert browsers["admin"].get("/dashboard.json").json()["screens"][0]["name"] == XSS
+
+
+class RecordingBroker:
+    """Stands in for the MQTT side: what was published and cleared, per topic (the broker has its own tests)."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+        self.cleared: list[str] = []
+
+    def publish_alert(self, group: str, payload: bytes) -> None:
+        self.published.append((group, payload))
+
+    def clear_alert(self, group: str) -> None:
+        self.cleared.append(group)
+
+
+@pytest.fixture
+def broker(app: Any) -> Any:
+    """Plugs the recording broker in for one test (monkeypatch would delete the State key on undo)."""
+    before = app.state.transport
+    app.state.transport = RecordingBroker()
+    yield app.state.transport
+    app.state.transport = before
+
+
+def _alert_count(session: Any) -> int:
+    from signage_server.alerts.models import Alert
+
+    return len(session.exec(select(Alert)).all())
+
+
+def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict[str, int], session: Any,
+                                                 broker: RecordingBroker, clock: Any) -> None:
+    from signage_core.protocol import AlertAck
+    from signage_server.alerts import service as alerts
+
+    ap = browsers["approver"]
+    page = ap.get("/alerts").text
+    template = alerts.list_templates(session)[0]
+    assert f'value="{template.id}"' in page and "hoa-lu-arrivals" in page
+    form = {"template_id": str(template.id), "minutes": "30", "screen_ids": [str(world["screen"])]}
+    confirm = ap.post("/alerts/confirm", form)
+    assert confirm.status_code == 200 and template.captions["vi"] in confirm.text and "08:30 UTC" in confirm.text
+    assert _alert_count(session) == 0 and not broker.published  # nothing goes out before the confirm step
+    launched = ap.post("/alerts/launch", form)
+    assert launched.status_code == 303 and not launched.headers["location"].endswith("/alerts"), launched.text
+    assert len(broker.published) == 1
+    watch = ap.follow(launched).text
+    assert "0 / 1" not in watch and "Đã xác nhận 0 trên 1 màn hình" in watch and 'http-equiv="refresh"' in watch
+    alert_id = int(launched.headers["location"].rsplit("/", 1)[1])
+    clock.advance(seconds=2)
+    alerts.record_ack(session, screen_id=world["screen"], ack=AlertAck(
+        alert_id=str(alert_id), frame_hash="a" * 64, shown_at=clock.now), received_at=clock.now)
+    watch = ap.get(f"/alerts/{alert_id}").text
+    assert "Đã xác nhận 1 trên 1 màn hình" in watch and "2000 ms" in watch and 'http-equiv="refresh"' not in watch
+    gone = ap.follow(ap.post(f"/alerts/{alert_id}/withdraw")).text
+    assert "Đã thu hồi cảnh báo." in gone and broker.cleared and "Thu hồi cảnh báo" not in gone.split("</h1>")[1]
+
+
+def test_alert_forms_refuse_forgery_wrong_role_and_no_broker(browsers: Browsers, world: dict[str, int],
+                                                             session: Any, app: Any) -> None:
+    from signage_server.alerts import service as alerts
+
+    form = {"template_id": str(alerts.list_templates(session)[0].id), "minutes": "30",
+            "group_ids": [str(world["group"])]}
+    assert browsers["approver"].follow(browsers["approver"].post("/alerts/launch", form)).text.count(
+        "Cảnh báo cần máy chủ MQTT") == 1  # this app runs without a broker
+    app.state.transport = RecordingBroker()
+    try:
+        _forged_and_wrong_role(browsers, form, session, app)
+    finally:
+        app.state.transport = None
+
+
+def _forged_and_wrong_role(browsers: Browsers, form: dict[str, Any], session: Any, app: Any) -> None:
+    bare = browsers["approver"].client.post("/alerts/launch", data=form)
+    assert bare.status_code == 403 and "Biểu mẫu đã hết hạn" in bare.text
+    for role in ("operator", "translator"):
+        assert browsers[role].post("/alerts/launch", form).status_code == 403
+        assert browsers[role].get("/alerts").status_code == 403
+    assert _alert_count(session) == 0
+    anon = Browser(app, None).get("/alerts")
+    assert anon.status_code == 303 and anon.headers["location"].startswith("/login?next=")
+    empty = browsers["approver"].post("/alerts/confirm", {"template_id": form["template_id"], "minutes": "30"})
+    assert empty.status_code == 303
+    assert "Hãy chọn ít nhất một màn hình hoặc nhóm." in browsers["approver"].follow(empty).text
