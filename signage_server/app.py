@@ -34,6 +34,7 @@ from signage_server.manifests.keys import KeyRing
 from signage_server.manifests.routes import router as manifests_router
 from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from signage_server.playlists.routes import router as playlists_router
+from signage_server.playlists.views import router as playlists_views
 from signage_server.schedules.routes import router as schedules_router
 from signage_server.screens.routes import router as screens_router
 from signage_server.screens.views import router as screens_views
@@ -141,7 +142,8 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
-    for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views, alerts_views):
+    for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views, alerts_views,
+                  playlists_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

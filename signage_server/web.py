@@ -30,6 +30,7 @@ LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "km": "ខ្មែរ"
 MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/dashboard", "Dashboard", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/slides", "Slides", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
+    ("/playlists", "Playlists", (Role.OPERATOR,)),
     ("/translate", "Translation queue", (Role.TRANSLATOR,)),
     ("/approve", "Approval", (Role.APPROVER,)),
     ("/alerts", "Urgent alert", (Role.APPROVER,)),

@@ -244,3 +244,63 @@ def _forged_and_wrong_role(browsers: Browsers, form: dict[str, Any], session: An
     empty = browsers["approver"].post("/alerts/confirm", {"template_id": form["template_id"], "minutes": "30"})
     assert empty.status_code == 303
     assert "Hãy chọn ít nhất một màn hình hoặc nhóm." in browsers["approver"].follow(empty).text
+
+
+def _playlist_rows(page: str) -> list[tuple[str, str]]:
+    return re.findall(r'name="slide_id" value="(\d+)">.*?name="duration_s" value="([^"]+)"', page, re.S)
+
+
+def test_operator_builds_and_reorders_a_playlist(browsers: Browsers, world: dict[str, int], session: Any) -> None:
+    op = browsers["operator"]
+    made = op.post("/playlists", {"name": "gate-night"})
+    assert made.status_code == 303
+    url = made.headers["location"]
+    assert "Đã tạo danh sách phát." in op.follow(made).text
+    first, second = world["slide"], world["pending_slide"]
+    page = op.follow(op.post(url, {"add_slide": str(first), "add_duration": "12"})).text
+    rows = _playlist_rows(page)
+    assert rows == [(str(first), "12")]
+    page = op.follow(op.post(url, {"slide_id": [str(first)], "duration_s": ["12"], "add_slide": str(second),
+                                   "add_duration": "7,5"})).text
+    assert _playlist_rows(page) == [(str(first), "12"), (str(second), "7.5")]
+    # The down button on the first row swaps it with the second; durations edited in the same post are kept.
+    page = op.follow(op.post(url, {"slide_id": [str(first), str(second)], "duration_s": ["15", "7.5"],
+                                   "move": "0:down"})).text
+    assert _playlist_rows(page) == [(str(second), "7.5"), (str(first), "15")]
+    # A dragged order arrives as the rows' order; Save keeps it.
+    page = op.follow(op.post(url, {"slide_id": [str(first), str(second)], "duration_s": ["15", "7.5"],
+                                   "save": "1"})).text
+    assert _playlist_rows(page) == [(str(first), "15"), (str(second), "7.5")]
+    refused = op.follow(op.post(url, {"slide_id": [str(first)], "duration_s": ["0.2"]})).text
+    assert 'class="flash error"' in refused and _playlist_rows(refused) == [(str(first), "15"), (str(second), "7.5")]
+    page = op.follow(op.post(url, {"slide_id": [str(first), str(second)], "duration_s": ["15", "7.5"],
+                                   "remove": "0"})).text
+    assert _playlist_rows(page) == [(str(second), "7.5")]
+    assert 'src="/static/playlist.js"' in page and 'draggable="true"' in page
+
+
+def test_playlist_pages_by_role_and_csrf(app: Any, browsers: Browsers, world: dict[str, int]) -> None:
+    url = f"/playlists/{world['playlist']}"
+    for path in ("/playlists", url):
+        assert Browser(app, None).get(path).headers["location"].startswith("/login?next=")
+        for role in ROLES:
+            assert browsers[role].get(path).status_code == (200 if role in {"admin", "operator"} else 403)
+    assert browsers["approver"].post(url, {"remove": "0"}).status_code == 403
+    bare = browsers["operator"].client.post(url, data={"remove": "0"})
+    assert bare.status_code == 403 and "Biểu mẫu đã hết hạn" in bare.text
+    assert len(_playlist_rows(browsers["operator"].get(url).text)) == 2
+
+
+def test_markup_in_slide_and_playlist_names_is_inert(browsers: Browsers, world: dict[str, int],
+                                                     session: Any) -> None:
+    from signage_server.slides.models import Slide
+
+    slide = session.get(Slide, world["slide"])
+    slide.name = XSS
+    session.add(slide)
+    session.flush()
+    op = browsers["operator"]
+    made = op.post("/playlists", {"name": XSS[:90]})
+    for url in (f"/playlists/{world['playlist']}", made.headers["location"], "/playlists"):
+        page = op.get(url).text
+        assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
