@@ -36,6 +36,7 @@ from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddle
 from signage_server.playlists.routes import router as playlists_router
 from signage_server.playlists.views import router as playlists_views
 from signage_server.schedules.routes import router as schedules_router
+from signage_server.schedules.views import router as schedules_views
 from signage_server.screens.routes import router as screens_router
 from signage_server.screens.views import router as screens_views
 from signage_server.slides.routes import router as slides_router
@@ -143,7 +144,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(users_views)
     for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views, alerts_views,
-                  playlists_views):
+                  playlists_views, schedules_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -17,7 +17,7 @@ from signage_server.manifests import service as manifests
 from signage_server.telemetry import service as telemetry
 from tests.server.conftest import TEST_SECRET
 from tests.server.test_webui import ROLES, XSS, Browser, Browsers
-from tests.server.world import png
+from tests.server.world import NOW, png
 
 EVERYONE = set(ROLES)
 
@@ -304,3 +304,32 @@ def test_markup_in_slide_and_playlist_names_is_inert(browsers: Browsers, world: 
     for url in (f"/playlists/{world['playlist']}", made.headers["location"], "/playlists"):
         page = op.get(url).text
         assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
+
+
+def test_week_calendar_labels_lunar_dates_and_shows_conflicts(browsers: Browsers, world: dict[str, int],
+                                                               session: Any, users: Any, app: Any) -> None:
+    from signage_server.schedules import service as schedules
+
+    # Rằm tháng Giêng (15/1 lunar) is Tuesday 3 March 2026; the weekday schedule has the same priority.
+    schedules.create_schedule(session, actor=users["operator"], fields={
+        "name": "ram-thang-gieng", "playlist_id": world["empty_playlist"], "priority": 1,
+        "rule": {"dates": [{"kind": "lunar", "day": 15, "month": 1}]}}, screen_ids=[world["screen"]],
+        now=NOW)
+    session.flush()
+    url = f"/screens/{world['screen']}/calendar?week=2026-03-02"
+    page = browsers["operator"].get(url).text
+    days = page.split("<td>")[1:]
+    assert len(days) == 7 and "Thứ Ba" in page and "03/03" in page
+    tuesday = days[1]
+    assert "âm lịch 15/1" in tuesday and "Xung đột" in tuesday and "hoa-lu-main + empty" in tuesday
+    assert "ram-thang-gieng" in tuesday and "(ưu tiên 1)" in tuesday
+    assert "Xung đột" not in days[0] and "âm lịch 15/1" not in days[0]
+    assert "âm lịch 14/1" in days[0] and "weekday" in days[0]  # Monday: the weekday schedule, lunar 14/1
+    assert "Lịch ưu tiên bằng nhau chồng nhau" in page
+    # The weekend falls back to the default playlist.
+    assert "danh sách phát mặc định" in days[6] and "00:00–24:00</strong> hoa-lu-main" in days[6]
+    assert "?week=2026-02-23" in page and "?week=2026-03-09" in page
+    for role in ROLES:
+        assert browsers[role].get(url).status_code == (403 if role == "translator" else 200)
+    assert Browser(app, None).get(url).headers["location"].startswith("/login?next=")
+    assert browsers["operator"].get("/screens/9999/calendar").status_code == 404
