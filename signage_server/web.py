@@ -31,6 +31,7 @@ MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/dashboard", "Dashboard", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/slides", "Slides", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/playlists", "Playlists", (Role.OPERATOR,)),
+    ("/schedules", "Schedules", (Role.OPERATOR,)),
     ("/translate", "Translation queue", (Role.TRANSLATOR,)),
     ("/approve", "Approval", (Role.APPROVER,)),
     ("/alerts", "Urgent alert", (Role.APPROVER,)),

@@ -107,10 +107,10 @@ def test_every_page_by_role(app: Any, world: dict[str, int], browsers: dict[str,
 
 def test_menu_follows_the_role(browsers: dict[str, Browser]) -> None:
     menus = {role: set(re.findall(r'<li><a href="(/[a-z]+)"', browsers[role].get("/password").text)) for role in ROLES}
-    assert menus["operator"] == {"/dashboard", "/slides", "/playlists"}
+    assert menus["operator"] == {"/dashboard", "/slides", "/playlists", "/schedules"}
     assert menus["translator"] == {"/dashboard", "/slides", "/translate"}
     assert menus["approver"] == {"/dashboard", "/slides", "/approve", "/alerts", "/audit"}
-    assert menus["admin"] == {"/dashboard", "/slides", "/playlists", "/translate", "/approve", "/alerts", "/audit", "/users",
+    assert menus["admin"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/translate", "/approve", "/alerts", "/audit", "/users",
                               "/screens"}
 
 

@@ -333,3 +333,55 @@ def test_week_calendar_labels_lunar_dates_and_shows_conflicts(browsers: Browsers
         assert browsers[role].get(url).status_code == (403 if role == "translator" else 200)
     assert Browser(app, None).get(url).headers["location"].startswith("/login?next=")
     assert browsers["operator"].get("/screens/9999/calendar").status_code == 404
+
+
+def test_operator_schedules_with_the_full_rule_model(browsers: Browsers, world: dict[str, int],
+                                                    session: Any, app: Any) -> None:
+    from signage_server.schedules.models import Schedule
+
+    op = browsers["operator"]
+    form = {"name": "tet-night", "playlist_id": str(world["empty_playlist"]), "priority": "5",
+            "start_date": "2026-01-01", "end_date": "2026-12-31", "weekdays": ["5", "6"],
+            "windows": "22:00-02:00\n06:00-08:00", "dates": "lunar 1/1\nsolar 30/4",
+            "screen_ids": [str(world["screen"])], "group_ids": [str(world["group"])]}
+    page = op.follow(op.post("/schedules", form)).text
+    assert "Đã lưu lịch." in page
+    saved = session.exec(select(Schedule).where(Schedule.name == "tet-night")).one()
+    assert saved.priority == 5
+    assert saved.rule["weekdays"] == [5, 6] and saved.rule["start_date"] == "2026-01-01"
+    assert [(w["start"][:5], w["end"][:5]) for w in saved.rule["windows"]] == [("22:00", "02:00"), ("06:00", "08:00")]
+    assert [(d["kind"], d["day"], d["month"]) for d in saved.rule["dates"]] == [("lunar", 1, 1), ("solar", 30, 4)]
+    assert "âm lịch 1/1" in page and "22:00–02:00" in page and "Thứ Bảy, Chủ Nhật" in page
+    # Bad rules come back as a message naming the problem; nothing is stored.
+    for field, value, words in (("windows", "22:00", "22:00"), ("dates", "moon 1/1", "moon 1/1"),
+                                ("windows", "10:00-10:00", "10:00")):
+        bad = op.post("/schedules", {**form, "name": f"bad-{field}", field: value})
+        text = op.follow(bad).text
+        assert 'class="flash error"' in text and words in text, (field, value)
+        assert session.exec(select(Schedule).where(Schedule.name == f"bad-{field}")).first() is None
+    nowhere = op.follow(op.post("/schedules", {**form, "name": "nowhere", "screen_ids": [], "group_ids": []})).text
+    assert 'class="flash error"' in nowhere
+    gone = op.follow(op.post(f"/schedules/{saved.id}/delete")).text
+    assert "Đã xóa lịch." in gone
+    assert session.exec(select(Schedule).where(Schedule.id == saved.id)).first() is None
+
+
+def test_schedule_pages_by_role_csrf_and_markup(app: Any, browsers: Browsers, world: dict[str, int],
+                                                session: Any) -> None:
+    from signage_server.schedules.models import Schedule
+
+    assert Browser(app, None).get("/schedules").headers["location"].startswith("/login?next=")
+    for role in ROLES:
+        assert browsers[role].get("/schedules").status_code == (200 if role in {"admin", "operator"} else 403)
+    sid = world["schedule"]
+    assert browsers["approver"].post(f"/schedules/{sid}/delete").status_code == 403
+    bare = browsers["operator"].client.post(f"/schedules/{sid}/delete")
+    assert bare.status_code == 403 and "Biểu mẫu đã hết hạn" in bare.text
+    assert session.get(Schedule, sid) is not None
+    schedule = session.get(Schedule, sid)
+    schedule.name = XSS[:90]
+    session.add(schedule)
+    session.flush()
+    for url in ("/schedules", f"/screens/{world['screen']}/calendar?week=2026-03-02"):
+        page = browsers["operator"].get(url).text
+        assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
