@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from signage_server import exception_handlers, web
 from signage_server.alerts.routes import router as alerts_router
+from signage_server.alerts.views import router as alerts_views
 from signage_server.assets.routes import router as assets_router
 from signage_server.assets.store import AssetStore
 from signage_server.audit.routes import router as audit_router
@@ -23,6 +24,7 @@ from signage_server.audit.views import router as audit_views
 from signage_server.captions.routes import router as captions_router
 from signage_server.captions.views import router as captions_views
 from signage_server.config import Settings
+from signage_server.dashboard.views import router as dashboard_views
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.health import router as health_router
@@ -32,9 +34,11 @@ from signage_server.manifests.keys import KeyRing
 from signage_server.manifests.routes import router as manifests_router
 from signage_server.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from signage_server.playlists.routes import router as playlists_router
+from signage_server.playlists.views import router as playlists_views
 from signage_server.reports.routes import router as reports_router
 from signage_server.reports.views import router as reports_views
 from signage_server.schedules.routes import router as schedules_router
+from signage_server.schedules.views import router as schedules_views
 from signage_server.screens.routes import router as screens_router
 from signage_server.screens.views import router as screens_views
 from signage_server.slides.routes import router as slides_router
@@ -148,7 +152,8 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     app.include_router(users_views)
-    for views in (slides_views, captions_views, audit_views, screens_views, reports_views):
+    for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views, alerts_views,
+                  playlists_views, schedules_views, reports_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     mqtt_tls_insecure: bool = False
     heartbeat_interval_s: int = Field(default=30, gt=0)
     heartbeats_missed_offline: int = Field(default=3, gt=0)
+    # The dashboard highlights a screen dark for longer than this (a short blip is not an incident).
+    dashboard_offline_alert_minutes: int = Field(default=10, gt=0)
     enrolment_code_hours: int = Field(default=24, gt=0)
     enrol_window_minutes: int = Field(default=15, gt=0)
     enrol_max_failures_per_address: int = Field(default=10, gt=0)

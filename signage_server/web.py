@@ -28,9 +28,13 @@ LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "km": "ខ្មែរ"
 
 # (path, label, roles allowed); admins see everything.
 MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
+    ("/dashboard", "Dashboard", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
     ("/slides", "Slides", (Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)),
+    ("/playlists", "Playlists", (Role.OPERATOR,)),
+    ("/schedules", "Schedules", (Role.OPERATOR,)),
     ("/translate", "Translation queue", (Role.TRANSLATOR,)),
     ("/approve", "Approval", (Role.APPROVER,)),
+    ("/alerts", "Urgent alert", (Role.APPROVER,)),
     ("/audit", "Audit log", (Role.APPROVER,)),
     ("/reports", "Reports", (Role.OPERATOR, Role.APPROVER, Role.TRANSLATOR)),
     ("/users", "Users", ()),

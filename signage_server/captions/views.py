@@ -185,7 +185,8 @@ def approve(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
             slides.approve_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
     except SignageError as exc:
         return redirect(request, f"/approve/{slide_id}", error_text(request, exc), "error")
-    return redirect(request, "/approve", _("Slide approved.") + f" {slide.name}")
+    # The follow-up page shows each target screen acknowledging the recompiled manifest.
+    return redirect(request, f"/approve/{slide_id}/rollout", _("Slide approved.") + f" {slide.name}")
 
 
 @router.post("/approve/{slide_id}/return")

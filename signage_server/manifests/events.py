@@ -230,6 +230,11 @@ def _before_commit(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
+    root = session.get_transaction()
+    if root is not None and root.is_active:
+        # A savepoint was released (this event fires for those too): the outer transaction still holds
+        # the new manifests, so a listener's own session would wait on SQLite or read the old ones.
+        return
     recompiler = session.info.get(_RECOMPILER)
     issued: list[str] = session.info.pop(_ISSUED, [])
     if isinstance(recompiler, Recompiler) and issued:

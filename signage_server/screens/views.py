@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import time
+import shlex
+from datetime import time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from signage_core.languages import Language
 from signage_server.deps import NowDep, SessionDep
+from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
 from signage_server.screens import service
 from signage_server.screens.models import Enrolment, Layout, Screen
@@ -96,9 +98,36 @@ def _screen(request: Request, session: SessionDep, screen_id: int) -> Screen:
         raise PageError(404, gettext_for(request)("No such screen.")) from None
 
 
+def _fingerprint(request: Request) -> str:
+    """What the player prints after enrolling: the admin compares the two before trusting the screen."""
+    return str(request.app.state.key_ring.current().public_key.fingerprint)
+
+
 @router.get("/screens/{screen_id}", response_class=HTMLResponse)
 def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins) -> Response:
-    return render(request, "screen.html", viewer, screen=_screen(request, session, screen_id), **_choices(session))
+    return render(request, "screen.html", viewer, screen=_screen(request, session, screen_id),
+                  fingerprint=_fingerprint(request), issued=None, **_choices(session))
+
+
+@router.post("/screens/{screen_id}/enrolment-code", response_class=HTMLResponse)
+def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, now: NowDep,
+                         viewer: Admins) -> Response:
+    """The plain code exists only in this response (the DB keeps a keyed hash): shown once, never cached."""
+    screen = _screen(request, session, screen_id)
+    settings = request.app.state.settings
+    try:
+        with session.begin_nested():
+            code, row = enrolment.issue_code(session, actor=viewer.user, screen_id=screen_id,
+                                             secret=request.app.state.secret_key,
+                                             ttl=timedelta(hours=settings.enrolment_code_hours), now=now)
+    except SignageError as exc:
+        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
+    server = str(request.base_url).rstrip("/")
+    command = f"signage-player enroll --server {shlex.quote(server)} --code {shlex.quote(code)}"
+    response = render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request),
+                      issued={"code": code, "expires_at": row.expires_at, "command": command}, **_choices(session))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/screens/{screen_id}")

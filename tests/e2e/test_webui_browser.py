@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import re
+import shlex
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +26,7 @@ from sqlmodel import Session
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
+from signage_server.playlists import service as playlists
 from signage_server.screens import service as screens
 from signage_server.users import service as users
 from signage_server.users.models import Role
@@ -46,7 +53,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
     data = tmp_path_factory.mktemp("webui-e2e")
     # The real managed Mosquitto, on a free port: the page flow runs against the whole server.
-    settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40, mqtt_port=_free_port())
+    mqtt_port = _free_port()
+    settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40, mqtt_port=mqtt_port,
+                        mqtt_bind_host="127.0.0.1", mqtt_public_url=f"mqtt://127.0.0.1:{mqtt_port}")
     engine = make_engine(settings.resolved_database_url())
     upgrade_to_head(engine)
     with Session(engine) as session:
@@ -56,9 +65,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             users.create_user(session, actor=None, username=name, display_name=name.title(), role=role,
                               password=PASSWORD, languages=langs, now=NOW)
         site = screens.create_site(session, actor=None, slug="moc-bai", name="Mộc Bài", now=NOW)
+        # The screen plays this playlist by default; the operator fills it in the page.
+        main = playlists.create_playlist(session, actor=None, name="moc-bai-main", now=NOW)
         screens.create_screen(session, actor=None, fields={
             "site_id": site.id, "name": "moc-bai-arrivals", "width_px": 768, "height_px": 384,
-            "pixel_pitch_mm": 5.0, "languages": ["vi", "en", "km"]}, now=NOW)
+            "pixel_pitch_mm": 5.0, "languages": ["vi", "en", "km"], "default_playlist_id": main.id}, now=NOW)
         session.commit()
     port = _free_port()
     app = create_app(settings, engine=engine)
@@ -115,11 +126,88 @@ def _wait_preview(page: object) -> None:
         "() => Array.from(document.querySelectorAll('img.frame')).every(i => i.complete && i.naturalWidth > 0)")
 
 
-def test_operator_translator_approver(server: str, chromium: object, tmp_path: Path) -> None:
+PLAYER = Path(sys.executable).parent / "signage-player"
+
+
+def _player_env(state: Path) -> dict[str, str]:
+    """A headless player: png output, fast heartbeats and thumbnails so the test need not wait long."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNAGE_")}
+    env.update({"SIGNAGE_PLAYER_STATE_DIR": str(state), "SIGNAGE_PLAYER_OUTPUT": "png",
+                "SIGNAGE_PLAYER_HEARTBEAT_PERIOD_S": "1", "SIGNAGE_PLAYER_SCREENSHOT__PERIOD_S": "2",
+                "SIGNAGE_PLAYER_LOG_LEVEL": "INFO"})
+    return env
+
+
+def _png_hash(path: Path) -> str | None:
+    """The frame hash of the player's png as the renderer defines it (sha256 of the RGB bytes)."""
+    try:
+        with Image.open(path) as img:
+            return hashlib.sha256(img.convert("RGB").tobytes()).hexdigest()
+    except (OSError, ValueError):
+        return None  # being replaced right now; the next look will do
+
+
+def _wait(what: str, check: object, timeout: float, log: Path | None = None) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()  # type: ignore[operator]
+        if found:
+            return found
+        time.sleep(0.25)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+def _screen_row(page: object, base: str) -> dict[str, object]:
+    got = page.request.get(base + "/dashboard.json")  # type: ignore[attr-defined]
+    assert got.ok, got.status
+    return json.loads(got.text())["screens"][0]  # type: ignore[no-any-return]
+
+
+def test_whole_path_to_a_real_player(server: str, chromium: object, tmp_path: Path) -> None:
+    """Enrol a real player in the page, take a slide through every role, see it on the player and the dashboard."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     errors: list[str] = []
 
+    # 0. The admin issues an enrolment code in the page; a real signage-player enrols with the command shown.
+    ad = _login(chromium, server, "admin")
+    ad.goto(f"{server}/screens")  # type: ignore[attr-defined]
+    ad.click("a:text('moc-bai-arrivals')")  # type: ignore[attr-defined]
+    ad.click("text=Cấp mã đăng ký")  # type: ignore[attr-defined]
+    command = ad.inner_text("#enrol-command")  # type: ignore[attr-defined]
+    fingerprint = ad.inner_text("#key-fingerprint")  # type: ignore[attr-defined]
+    ad.screenshot(path=str(SHOTS / "0-admin-enrolment-code.png"), full_page=True)  # type: ignore[attr-defined]
+    argv = shlex.split(command)
+    assert argv[:2] == ["signage-player", "enroll"] and f"--server {server}" in command
+    state = tmp_path / "player"
+    env = _player_env(state)
+    enrolled = subprocess.run([str(PLAYER), *argv[1:]], env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "enrolled as screen" in enrolled.stdout and fingerprint in enrolled.stdout
+    log = tmp_path / "player.log"
+    with log.open("wb") as out:
+        player = subprocess.Popen([str(PLAYER), "run"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        screen_png = state / "screen.png"
+        waiting = _wait("the player's waiting card", lambda: screen_png.exists() and _png_hash(screen_png), 30, log)
+        _caption_workflow(chromium, server, tmp_path, errors, player_log=log, screen_png=screen_png,
+                          waiting_hash=str(waiting))
+    finally:
+        player.send_signal(signal.SIGTERM)
+        try:
+            player.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            player.kill()
+            player.wait(timeout=5)
+    assert not errors, errors  # no CSP violation or script error on the pages
+    assert time.monotonic() - started < 120
+
+
+def _caption_workflow(chromium: object, server: str, tmp_path: Path, errors: list[str], *, player_log: Path,
+                      screen_png: Path, waiting_hash: str) -> None:
     # 1. The operator uploads a picture and writes the Vietnamese caption.
     op = _login(chromium, server, "operator")
     op.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
@@ -149,6 +237,15 @@ def test_operator_translator_approver(server: str, chromium: object, tmp_path: P
     assert "Đã gửi đi dịch." in op.inner_text(".flash")  # type: ignore[attr-defined]
     slide_url = op.url  # type: ignore[attr-defined]
     slide_id = re.search(r"/slides/(\d+)", slide_url).group(1)  # type: ignore[union-attr]
+    # ... and puts it on the screen's playlist.
+    op.click("nav a[href='/playlists']")  # type: ignore[attr-defined]
+    op.click("a:text('moc-bai-main')")  # type: ignore[attr-defined]
+    op.select_option("#add_slide", slide_id)  # type: ignore[attr-defined]
+    op.fill("#add_duration", "20")  # type: ignore[attr-defined]
+    op.click("#add-button")  # type: ignore[attr-defined]
+    assert "Đã lưu danh sách phát." in op.inner_text(".flash")  # type: ignore[attr-defined]
+    assert op.locator("tr.item").count() == 1  # type: ignore[attr-defined]
+    op.screenshot(path=str(SHOTS / "2b-operator-playlist.png"), full_page=True)  # type: ignore[attr-defined]
 
     # 2. The translator writes English and Khmer, watching the preview and its problems.
     tr = _login(chromium, server, "translator")
@@ -176,17 +273,44 @@ def test_operator_translator_approver(server: str, chromium: object, tmp_path: P
         rv.click(f"form[action$='/{lang}'] button[value=approve]")  # type: ignore[attr-defined]
         assert "Đã duyệt chú thích." in rv.inner_text(".flash")  # type: ignore[attr-defined]
 
-    # 4. The approver sees every language on the screen and approves the slide.
+    # 4. The approver approves; the follow-up page shows the screen acknowledging the new manifest.
     ap = _login(chromium, server, "approver")
+    ap.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
     assert ap.url.endswith("/approve")  # type: ignore[attr-defined]
     ap.click(f"a[href='/approve/{slide_id}']")  # type: ignore[attr-defined]
     _wait_preview(ap)
     ap.screenshot(path=str(SHOTS / "4-approver-preview.png"), full_page=True)  # type: ignore[attr-defined]
     ap.click("button.primary")  # type: ignore[attr-defined]
     assert "Đã duyệt trang." in ap.inner_text(".flash")  # type: ignore[attr-defined]
-    ap.goto(f"{server}/slides")  # type: ignore[attr-defined]
-    ap.screenshot(path=str(SHOTS / "5-approved-list.png"), full_page=True)  # type: ignore[attr-defined]
-    row = ap.locator("table.list tbody tr", has=ap.locator(f"a[href='/slides/{slide_id}']")).inner_text()  # type: ignore[attr-defined]
-    assert row.count("đã duyệt") == 3 and row.rstrip().endswith("có")
-    assert not errors, errors  # no CSP violation or script error on the operator's pages
-    assert time.monotonic() - started < 60
+    assert ap.url.endswith(f"/approve/{slide_id}/rollout")  # type: ignore[attr-defined]
+    ap.screenshot(path=str(SHOTS / "5-approver-publishing.png"), full_page=True)  # type: ignore[attr-defined]
+    ap.wait_for_selector("td[data-field=ack] .ok", timeout=45_000)  # type: ignore[attr-defined]
+    ap.screenshot(path=str(SHOTS / "6-approver-acknowledged.png"), full_page=True)  # type: ignore[attr-defined]
+
+    # 5. The player's png shows the slide: no longer the waiting card, and its hash is what the heartbeat reports.
+    def showing_slide() -> dict[str, object] | None:
+        row = _screen_row(ap, server)
+        shown = _png_hash(screen_png)
+        ok = str(row["slide_id"]) == slide_id and shown == row["frame_hash"] and shown != waiting_hash
+        return row if ok else None
+
+    row = _wait("the player to show the approved slide", showing_slide, 30, player_log)
+    assert row["acknowledged"] and row["state"] == "online"  # type: ignore[index]
+    (SHOTS / "7-player-screen.png").write_bytes(screen_png.read_bytes())
+    shown_at = datetime.now(UTC).isoformat()
+
+    # 6. The dashboard shows that screen's thumbnail of it.
+    _wait("a screenshot taken after the slide came up",
+          lambda: str(_screen_row(ap, server)["screenshot_at"] or "") > shown_at, 20, player_log)
+    ap.goto(f"{server}/dashboard")  # type: ignore[attr-defined]
+    ap.wait_for_function(  # type: ignore[attr-defined]
+        "() => { const i = document.querySelector('img.thumb'); return i && i.complete && i.naturalWidth > 0; }")
+    assert "Mộc Bài" in ap.inner_text("main") and "trực tuyến" in ap.inner_text("main")  # type: ignore[attr-defined]
+    ap.screenshot(path=str(SHOTS / "8-dashboard-thumbnail.png"), full_page=True)  # type: ignore[attr-defined]
+    thumb_url = ap.get_attribute("img.thumb", "src")  # type: ignore[attr-defined]
+    with Image.open(io.BytesIO(ap.request.get(server + thumb_url).body())) as thumb:  # type: ignore[attr-defined]
+        small = thumb.convert("L")
+    with Image.open(screen_png) as frame:
+        expected = frame.convert("L").resize(small.size)
+    diff = sum(abs(a - b) for a, b in zip(small.tobytes(), expected.tobytes(), strict=True)) / len(small.tobytes())
+    assert diff < 12, f"dashboard thumbnail differs from the player's frame (mean |Δ| {diff:.1f})"

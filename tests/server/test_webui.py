@@ -107,10 +107,11 @@ def test_every_page_by_role(app: Any, world: dict[str, int], browsers: dict[str,
 
 def test_menu_follows_the_role(browsers: dict[str, Browser]) -> None:
     menus = {role: set(re.findall(r'<li><a href="(/[a-z]+)"', browsers[role].get("/password").text)) for role in ROLES}
-    assert menus["operator"] == {"/slides", "/reports"}
-    assert menus["translator"] == {"/slides", "/translate", "/reports"}
-    assert menus["approver"] == {"/slides", "/approve", "/audit", "/reports"}
-    assert menus["admin"] == {"/slides", "/translate", "/approve", "/audit", "/reports", "/users", "/screens"}
+    assert menus["operator"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/reports"}
+    assert menus["translator"] == {"/dashboard", "/slides", "/translate", "/reports"}
+    assert menus["approver"] == {"/dashboard", "/slides", "/approve", "/alerts", "/audit", "/reports"}
+    assert menus["admin"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/translate", "/approve", "/alerts",
+                              "/audit", "/reports", "/users", "/screens"}
 
 
 def test_forms_without_the_csrf_token_are_refused(browsers: dict[str, Browser], world: dict[str, int],

@@ -1,0 +1,122 @@
+"""The urgent-alert pages: choose, confirm, watch acknowledgements arrive, withdraw (approvers only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session, col, select
+
+from signage_server.alerts import service
+from signage_server.alerts.models import Alert, AlertTemplate
+from signage_server.deps import NowDep, SessionDep
+from signage_server.errors import SignageError
+from signage_server.screens import service as screens
+from signage_server.screens.models import Enrolment, Screen, ScreenGroup
+from signage_server.users.models import Role
+from signage_server.web import (
+    PageError,
+    PageUser,
+    Viewer,
+    error_text,
+    gettext_for,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]
+# Offered durations in minutes: an alert is short-lived by design (the service caps it too).
+DURATIONS = (15, 30, 60, 120, 240, 480, 1440)
+REFRESH_SECONDS = 3
+
+
+def _choices(session: Session) -> dict[str, Any]:
+    all_screens, _n = screens.list_screens(session, limit=1000, offset=0)
+    groups, _m = screens.list_groups(session, limit=1000, offset=0)
+    return {"templates": service.list_templates(session), "groups": groups, "durations": DURATIONS,
+            "screens": [s for s in all_screens if s.enrolment != Enrolment.REVOKED]}
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, session: SessionDep, viewer: Approvers) -> Response:
+    recent = session.exec(select(Alert).order_by(col(Alert.id).desc()).limit(20)).all()
+    names = {t.id: t.name for t in service.list_templates(session)}
+    return render(request, "alerts.html", viewer, recent=recent, template_names=names, **_choices(session))
+
+
+def _ids(values: list[str] | None) -> list[int]:
+    return [int(v) for v in values or [] if v.isdigit()]
+
+
+@router.post("/alerts/confirm", response_class=HTMLResponse)
+def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
+            template_id: Annotated[int, Form()], minutes: Annotated[int, Form()],
+            screen_ids: Annotated[list[str] | None, Form()] = None,
+            group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
+    """The confirm step: what exactly goes out, to whom and until when, before anything is signed."""
+    _ = gettext_for(request)
+    template = session.get(AlertTemplate, template_id)
+    chosen_screens, chosen_groups = _ids(screen_ids), _ids(group_ids)
+    if template is None:
+        return redirect(request, "/alerts", _("Choose an alert template."), "error")
+    if minutes not in DURATIONS:
+        return redirect(request, "/alerts", _("Choose how long the alert stays up."), "error")
+    if not chosen_screens and not chosen_groups:
+        return redirect(request, "/alerts", _("Choose at least one screen or group."), "error")
+    names = [s.name for s in session.exec(select(Screen).where(col(Screen.id).in_(chosen_screens)))]
+    group_names = [g.name for g in session.exec(select(ScreenGroup).where(col(ScreenGroup.id).in_(chosen_groups)))]
+    return render(request, "alert_confirm.html", viewer, alert_template=template, minutes=minutes,
+                  screen_ids=chosen_screens, group_ids=chosen_groups, screen_names=names, group_names=group_names,
+                  expires_at=now + timedelta(minutes=minutes))
+
+
+@router.post("/alerts/launch")
+def launch(request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
+           template_id: Annotated[int, Form()], minutes: Annotated[int, Form()],
+           screen_ids: Annotated[list[str] | None, Form()] = None,
+           group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
+    _ = gettext_for(request)
+    transport = request.app.state.transport
+    if transport is None:
+        return redirect(request, "/alerts", _("Alerts need the MQTT broker, which this server runs without."), "error")
+    if minutes not in DURATIONS:
+        return redirect(request, "/alerts", _("Choose how long the alert stays up."), "error")
+    try:
+        with session.begin_nested():
+            alert = service.launch(session, actor=viewer.user, template_id=template_id, group_ids=_ids(group_ids),
+                                   screen_ids=_ids(screen_ids), expires_at=now + timedelta(minutes=minutes),
+                                   key=request.app.state.key_ring.current(), publisher=transport, now=now)
+    except SignageError as exc:
+        return redirect(request, "/alerts", error_text(request, exc), "error")
+    return redirect(request, f"/alerts/{alert.id}", _("Alert sent."))
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(alert_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers) -> Response:
+    """Refreshes itself (meta refresh, no script) while acknowledgements can still arrive."""
+    try:
+        report = service.report(session, alert_id=alert_id, now=now)
+    except SignageError:
+        raise PageError(404, gettext_for(request)("No such alert.")) from None
+    confirmed = sum(1 for target, _s in report.targets if target.acked_at is not None)
+    return render(request, "alert.html", viewer, report=report, confirmed=confirmed,
+                  refresh=REFRESH_SECONDS if report.state == "active" and confirmed < len(report.targets) else None)
+
+
+@router.post("/alerts/{alert_id}/withdraw")
+def withdraw(alert_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers) -> Response:
+    _ = gettext_for(request)
+    transport = request.app.state.transport
+    if transport is None:
+        return redirect(request, f"/alerts/{alert_id}",
+                        _("Alerts need the MQTT broker, which this server runs without."), "error")
+    try:
+        with session.begin_nested():
+            service.withdraw(session, actor=viewer.user, alert_id=alert_id, key=request.app.state.key_ring.current(),
+                             publisher=transport, now=now)
+    except SignageError as exc:
+        return redirect(request, f"/alerts/{alert_id}", error_text(request, exc), "error")
+    return redirect(request, f"/alerts/{alert_id}", _("Alert withdrawn."))

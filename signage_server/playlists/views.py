@@ -1,0 +1,96 @@
+"""The playlist pages: build a playlist from slides, reorder by buttons or drag, set each duration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col, select
+
+from signage_server.deps import NowDep, SessionDep
+from signage_server.errors import Invalid, SignageError
+from signage_server.playlists import service
+from signage_server.slides.models import Slide
+from signage_server.users.models import Role
+from signage_server.web import (
+    PageError,
+    PageUser,
+    Viewer,
+    error_text,
+    gettext_for,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Editors = Annotated[Viewer, PageUser(Role.OPERATOR)]
+
+
+@router.get("/playlists", response_class=HTMLResponse)
+def playlists_page(request: Request, session: SessionDep, viewer: Editors) -> Response:
+    found, _total = service.list_playlists(session, limit=1000, offset=0)
+    counts = {p.id: len(service.items_of(session, playlist_id=p.id or 0)) for p in found}
+    return render(request, "playlists.html", viewer, playlists=found, counts=counts)
+
+
+@router.post("/playlists")
+def create_playlist(request: Request, session: SessionDep, now: NowDep, viewer: Editors,
+                    name: Annotated[str, Form(max_length=100)]) -> Response:
+    try:
+        with session.begin_nested():
+            playlist = service.create_playlist(session, actor=viewer.user, name=name, now=now)
+    except SignageError as exc:
+        return redirect(request, "/playlists", error_text(request, exc), "error")
+    return redirect(request, f"/playlists/{playlist.id}", gettext_for(request)("Playlist created."))
+
+
+@router.get("/playlists/{playlist_id}", response_class=HTMLResponse)
+def playlist_page(playlist_id: int, request: Request, session: SessionDep, viewer: Editors) -> Response:
+    try:
+        playlist = service.get_playlist(session, playlist_id=playlist_id)
+    except SignageError:
+        raise PageError(404, gettext_for(request)("No such playlist.")) from None
+    items = service.items_of(session, playlist_id=playlist_id)
+    slides = session.exec(select(Slide).order_by(col(Slide.name))).all()
+    return render(request, "playlist.html", viewer, playlist=playlist, items=items, slides=slides,
+                  slide_names={s.id: s.name for s in slides})
+
+
+def _duration(value: str) -> float:
+    try:
+        return float(value.replace(",", "."))
+    except ValueError:
+        raise Invalid(f"duration {value!r} must be a number of seconds", field="duration_s") from None
+
+
+@router.post("/playlists/{playlist_id}")
+def save_playlist(playlist_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Editors,
+                  slide_id: Annotated[list[int] | None, Form()] = None,
+                  duration_s: Annotated[list[str] | None, Form()] = None,
+                  move: Annotated[str, Form()] = "", remove: Annotated[str, Form()] = "",
+                  add_slide: Annotated[str, Form()] = "", add_duration: Annotated[str, Form()] = "10") -> Response:
+    """One form for everything: rows in page order (drag reorders them), plus the button pressed."""
+    _ = gettext_for(request)
+    back = f"/playlists/{playlist_id}"
+    ids, durations = slide_id or [], duration_s or []
+    if len(ids) != len(durations):
+        return redirect(request, back, _("The form was incomplete; reload the page and try again."), "error")
+    try:
+        rows = [(sid, _duration(d)) for sid, d in zip(ids, durations, strict=True)]
+        if move:
+            index_text, _sep, direction = move.partition(":")
+            index = int(index_text) if index_text.isdigit() else -1
+            other = index - 1 if direction == "up" else index + 1
+            if 0 <= index < len(rows) and 0 <= other < len(rows):
+                rows[index], rows[other] = rows[other], rows[index]
+        if remove.isdigit() and int(remove) < len(rows):
+            del rows[int(remove)]
+        if add_slide.isdigit():
+            rows.append((int(add_slide), _duration(add_duration)))
+        with session.begin_nested():
+            service.update_playlist(session, actor=viewer.user, playlist_id=playlist_id, now=now,
+                                    items=[service.ItemSpec(slide_id=s, duration_s=d) for s, d in rows])
+    except SignageError as exc:
+        return redirect(request, back, error_text(request, exc), "error")
+    return redirect(request, back, _("Playlist saved."))

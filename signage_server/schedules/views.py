@@ -1,0 +1,200 @@
+"""The week calendar per screen: what will play, lunar-date events labelled, equal-priority conflicts shown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import select
+
+from signage_core.schedule import from_local, to_local
+from signage_server.deps import NowDep, SessionDep
+from signage_server.errors import Invalid, SignageError
+from signage_server.playlists.models import Playlist
+from signage_server.schedules import service
+from signage_server.schedules.models import Schedule
+from signage_server.screens.models import Screen
+from signage_server.users.models import Role
+from signage_server.web import (
+    PageError,
+    PageUser,
+    Viewer,
+    error_text,
+    gettext_for,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+Planners = Annotated[Viewer, PageUser(Role.OPERATOR, Role.APPROVER)]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One stretch clipped to one local day, as a calendar cell lists it."""
+
+    start: str
+    end: str
+    playlists: list[str]
+    schedules: list[str]
+    priority: int | None
+    is_default: bool
+    conflict: bool
+    lunar_date: str
+    calendar_dates: list[str]
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+@router.get("/screens/{screen_id}/calendar", response_class=HTMLResponse)
+def calendar(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
+             week: Annotated[date | None, Query()] = None) -> Response:
+    """Monday to Sunday in the site's time zone (the evaluator's), from the timeline service."""
+    _ = gettext_for(request)
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise PageError(404, _("No such screen."))
+    first = _monday(week or to_local(now).date())
+    start = from_local(datetime.combine(first, datetime.min.time()))
+    days = [first + timedelta(days=i) for i in range(7)]
+    try:
+        timeline = service.screen_timeline(session, screen_id=screen_id, start=start, end=start + timedelta(days=7))
+    except SignageError as exc:
+        raise PageError(400, error_text(request, exc)) from None
+    playlists = {p.id: p.name for p in session.exec(select(Playlist)).all()}
+    schedule_names = {s.id: s.name for s in session.exec(select(Schedule)).all()}
+    by_day: dict[date, list[Block]] = {d: [] for d in days}
+    for entry in timeline.entries:
+        local_start, local_end = to_local(entry.start), to_local(entry.end)
+        for day in days:
+            day_start = datetime.combine(day, datetime.min.time())  # naive local, like to_local()
+            lo, hi = max(local_start, day_start), min(local_end, day_start + timedelta(days=1))
+            if lo >= hi:
+                continue
+            by_day[day].append(Block(
+                start=lo.strftime("%H:%M"), end="24:00" if hi == day_start + timedelta(days=1) else hi.strftime("%H:%M"),
+                playlists=[playlists.get(p, _("(no default playlist)") if p == 0 else f"#{p}")
+                           for p in entry.playlist_ids],
+                schedules=[schedule_names.get(s, f"#{s}") for s in entry.schedule_ids],
+                priority=entry.priority, is_default=entry.is_default, conflict=len(entry.playlist_ids) > 1,
+                lunar_date=entry.lunar_date, calendar_dates=entry.calendar_dates))
+    return render(request, "calendar.html", viewer, screen=screen, days=days, by_day=by_day,
+                  previous=first - timedelta(days=7), next=first + timedelta(days=7),
+                  conflicts=len(timeline.conflicts), today=to_local(now).date())
+
+
+Editors = Annotated[Viewer, PageUser(Role.OPERATOR)]
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DATE_KINDS = {"lunar": "lunar", "âm": "lunar", "al": "lunar", "solar": "solar", "dương": "solar", "dl": "solar"}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
+
+
+def _windows(text: str) -> list[dict[str, str]]:
+    """'22:00-02:00' per line; an end before the start runs past midnight (the rule model's overnight window)."""
+    out = []
+    for line in _lines(text):
+        start, sep, end = line.replace("–", "-").partition("-")
+        if not sep or not start.strip() or not end.strip():
+            raise Invalid(f"time window {line!r} must look like 06:00-22:00", field="windows")
+        out.append({"start": start.strip(), "end": end.strip()})
+    return out
+
+
+def _dates(text: str) -> list[dict[str, object]]:
+    """'lunar 15/1' or 'solar 30/4' (also 'âm 15/1', 'dương 30/4') per line."""
+    out: list[dict[str, object]] = []
+    for line in _lines(text):
+        kind_word, _sep, rest = line.partition(" ")
+        kind = _DATE_KINDS.get(kind_word.lower())
+        day, slash, month = rest.strip().partition("/")
+        if kind is None or not slash or not day.strip().isdigit() or not month.strip().isdigit():
+            raise Invalid(f"date {line!r} must look like 'lunar 15/1' or 'solar 30/4'", field="dates")
+        out.append({"kind": kind, "day": int(day), "month": int(month)})
+    return out
+
+
+def rule_from_form(*, start_date: str, end_date: str, weekdays: list[int], windows: str, dates: str) -> dict[str, object]:
+    """The page's fields as the schedules rule model; the service validates it fully."""
+    rule: dict[str, object] = {}
+    if start_date.strip():
+        rule["start_date"] = start_date.strip()
+    if end_date.strip():
+        rule["end_date"] = end_date.strip()
+    if weekdays:
+        rule["weekdays"] = sorted(set(weekdays))
+    if windows.strip():
+        rule["windows"] = _windows(windows)
+    if dates.strip():
+        rule["dates"] = _dates(dates)
+    return rule
+
+
+def _describe(rule: dict[str, Any], weekday_names: list[str]) -> list[str]:
+    parts = []
+    if rule.get("start_date") or rule.get("end_date"):
+        parts.append(f"{rule.get('start_date') or '…'} → {rule.get('end_date') or '…'}")
+    if isinstance(rule.get("weekdays"), list):
+        parts.append(", ".join(weekday_names[int(d)] for d in rule["weekdays"]))
+    for w in rule.get("windows") or []:
+        parts.append(f"{str(w['start'])[:5]}–{str(w['end'])[:5]}")
+    for d in rule.get("dates") or []:
+        parts.append(f"{'âm lịch' if d['kind'] == 'lunar' else 'dương lịch'} {d['day']}/{d['month']}")
+    return parts
+
+
+@router.get("/schedules", response_class=HTMLResponse)
+def schedules_page(request: Request, session: SessionDep, viewer: Editors) -> Response:
+    from signage_server.screens import service as screens
+
+    _ = gettext_for(request)
+    found, _total = service.list_schedules(session, limit=1000, offset=0)
+    all_screens, _n = screens.list_screens(session, limit=1000, offset=0)
+    groups, _m = screens.list_groups(session, limit=1000, offset=0)
+    playlists = session.exec(select(Playlist)).all()
+    names = [_(d) for d in WEEKDAYS]
+    rows = [(s, _describe(s.rule, names), service.targets_of(session, schedule_id=s.id or 0)) for s in found]
+    return render(request, "schedules.html", viewer, rows=rows, playlists=playlists, screens=all_screens,
+                  groups=groups, weekday_names=list(enumerate(names)),
+                  screen_names={s.id: s.name for s in all_screens}, group_names={g.id: g.name for g in groups},
+                  playlist_names={p.id: p.name for p in playlists})
+
+
+@router.post("/schedules")
+def create_schedule(request: Request, session: SessionDep, now: NowDep, viewer: Editors,
+                    name: Annotated[str, Form(max_length=100)], playlist_id: Annotated[int, Form()],
+                    priority: Annotated[int, Form()] = 0, start_date: Annotated[str, Form()] = "",
+                    end_date: Annotated[str, Form()] = "", weekdays: Annotated[list[int] | None, Form()] = None,
+                    windows: Annotated[str, Form(max_length=2000)] = "",
+                    dates: Annotated[str, Form(max_length=2000)] = "",
+                    screen_ids: Annotated[list[int] | None, Form()] = None,
+                    group_ids: Annotated[list[int] | None, Form()] = None) -> Response:
+    try:
+        rule = rule_from_form(start_date=start_date, end_date=end_date, weekdays=weekdays or [], windows=windows,
+                              dates=dates)
+        with session.begin_nested():
+            service.create_schedule(session, actor=viewer.user, now=now, screen_ids=screen_ids or [],
+                                    group_ids=group_ids or [], fields={
+                                        "name": name, "playlist_id": playlist_id, "priority": priority,
+                                        "rule": rule})
+    except SignageError as exc:
+        return redirect(request, "/schedules", error_text(request, exc), "error")
+    return redirect(request, "/schedules", gettext_for(request)("Schedule saved."))
+
+
+@router.post("/schedules/{schedule_id}/delete")
+def delete_schedule(schedule_id: int, request: Request, session: SessionDep, now: NowDep,
+                    viewer: Editors) -> Response:
+    try:
+        with session.begin_nested():
+            service.delete_schedule(session, actor=viewer.user, schedule_id=schedule_id, now=now)
+    except SignageError as exc:
+        return redirect(request, "/schedules", error_text(request, exc), "error")
+    return redirect(request, "/schedules", gettext_for(request)("Schedule deleted."))
