@@ -463,9 +463,23 @@ def vertical(prepared: Prepared, size: int) -> tuple[int, int]:
     """
     metrics = [_metrics(face, size) for face in prepared.faces]
     ink_ascent, ink_descent = _ink_em(prepared)
-    ascent = max([m[0] for m in metrics] + [math.ceil(ink_ascent * size) + 1])
-    descent = max([m[1] for m in metrics] + [math.ceil(ink_descent * size) + 1])
+    # Hinting can still push ink a pixel past the scaled estimate ('Ớ' at 47 px: 49 vs 48), so the
+    # exact ink at this size has the last word; it only ever raises the estimate.
+    exact_ascent, exact_descent = _ink_at(prepared, size)
+    ascent = max([m[0] for m in metrics] + [math.ceil(ink_ascent * size) + 1, exact_ascent])
+    descent = max([m[1] for m in metrics] + [math.ceil(ink_descent * size) + 1, exact_descent])
     return ascent, descent
+
+
+@lru_cache(maxsize=4096)
+def _ink_at(prepared: Prepared, size: int) -> tuple[int, int]:
+    """How far the caption's ink reaches above and below the baseline at exactly this size."""
+    tag = language_tag(prepared.language)
+    above = below = 0
+    for face, text in runs([p for p in prepared.pieces if p.kind is Kind.TEXT]):
+        _left, top, _right, bottom = face.at(size).getbbox(text, anchor="ls", language=tag)
+        above, below = max(above, -int(top)), max(below, int(bottom))
+    return above, below
 
 
 _INK_REFERENCE_PX = 256

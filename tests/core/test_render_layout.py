@@ -389,3 +389,14 @@ def test_no_break_spaces_and_newlines_are_honoured() -> None:
     texts = [line.text for line in lines]
     assert "Hoa\u00a0Lư" in " ".join(texts) and not any(t.startswith("Lư") for t in texts)
     assert texts[-1] == "Bình Phước" and lines[-2].consumed == "\n"
+
+
+def test_hinted_ink_above_the_scaled_estimate_stays_inside_the_margins() -> None:
+    """Found by the property above: 'Ớ' at 47 px reaches 49 px up where the scaled estimate said 48."""
+    spec = ScreenSpec(width=320, height=160, foreign_ratio=0.5)
+    captions = {VI: "Ớaaaaaaaa", EN: "Àaaaaaaaa", KM: "ក្កៀំ"}
+    image = render_slide(spec, captions)
+    inner = image.crop((spec.margin, spec.margin, spec.width - spec.margin, spec.height - spec.margin))
+    blank = Image.new("RGB", image.size)
+    blank.paste(inner, (spec.margin, spec.margin))
+    assert blank.tobytes() == image.tobytes(), "ink outside the safe margins"
