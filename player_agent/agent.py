@@ -226,7 +226,7 @@ class Agent:
 
     def _save_alerts(self) -> None:
         data = json.dumps([a.raw for a in self.alerts.values()]).encode()
-        atomic_write_bytes(self.state_dir / ALERTS_FILE, data)
+        atomic_write_bytes(self.state_dir / ALERTS_FILE, data, mode=0o644)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _make_link(self) -> PlayerLink | None:
@@ -586,7 +586,7 @@ class Agent:
         if body.version <= self.state.state.manifest_version or self._pending_version != body.version:
             return
         # File first: a crash before the version update still resumes this manifest after reboot.
-        atomic_write_bytes(self.state_dir / MANIFEST_FILE, payload)
+        atomic_write_bytes(self.state_dir / MANIFEST_FILE, payload, mode=0o644)
         try:
             self.state.accept_manifest(body.version)
         except StateError as exc:
@@ -798,7 +798,7 @@ class Agent:
             "pending_manifest": self._pending_version or None,
         }
         with contextlib.suppress(OSError):
-            atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n")
+            atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n", mode=0o644)
 
 
 def _wire(record: PlayRecord) -> WirePlayRecord:

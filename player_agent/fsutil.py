@@ -8,14 +8,9 @@ import os
 import secrets
 from pathlib import Path
 
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` survive a power cut (the entry lives in the dir)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# Re-exported: the player's modules import every durable-write helper from here.
+from signage_core.fsutil import atomic_write_bytes as atomic_write_bytes
+from signage_core.fsutil import fsync_dir as fsync_dir
 
 
 def temp_sibling(path: Path, suffix: str = ".tmp") -> Path:
@@ -29,24 +24,6 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace `path` with `data`: temp file, fsync file, rename, fsync directory."""
-    tmp = temp_sibling(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
 
 
 class LockedError(Exception):

@@ -25,7 +25,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from player_agent.fsutil import fsync_dir, lock_exclusive, temp_sibling, unlock, write_all
+from player_agent.fsutil import (
+    atomic_write_bytes,
+    lock_exclusive,
+    unlock,
+    write_all,
+)
 from signage_core.languages import Language
 
 log = logging.getLogger(__name__)
@@ -297,19 +302,7 @@ class Journal:
         self._dead_bytes = 0
 
     def _replace(self, path: Path, data: bytes) -> None:
-        tmp = temp_sibling(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        try:
-            try:
-                write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(path.parent)
+        atomic_write_bytes(path, data, mode=0o640)
 
     def stats(self) -> JournalStats:
         return JournalStats(

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
-import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +29,7 @@ from pydantic import (
 )
 
 from signage_core.canonical import CanonicalError, canonical_json, loads_strict
+from signage_core.fsutil import atomic_write_bytes
 
 # Domain separation: these signatures can never be replayed as signatures over anything else.
 SIGNING_CONTEXT = b"border-gate-signage/envelope/v1\n"
@@ -167,33 +165,6 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey(key_id={self.key_id!r})"  # never print key material
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600, overwrite: bool = True) -> None:
-    """Write so readers see the old file or the new one, never half; mode set before any byte lands."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if another process created it first
-            tmp.unlink()
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def save_private_key(key: SigningKey, path: Path, *, overwrite: bool = False) -> None:

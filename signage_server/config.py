@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from signage_core.fsutil import atomic_write_bytes
 from signage_server.errors import ConfigError
-from signage_server.fileio import atomic_write_bytes
 
 # Values people paste from tutorials; refusing them keeps a border-gate server off the defaults.
 _KNOWN_WEAK = {"changeme", "change-me", "changethis", "secret", "dev", "development", "test", "password"}

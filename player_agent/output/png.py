@@ -34,7 +34,7 @@ class PngOutput:
         buf = io.BytesIO()
         # Low compression: a 960x160 ticker at several fps must not eat the CPU.
         image.save(buf, format="PNG", compress_level=1)
-        atomic_write_bytes(self.path, buf.getvalue())
+        atomic_write_bytes(self.path, buf.getvalue(), mode=0o644)
 
     def close(self) -> None:
         """Nothing held open; the last frame stays on disk on purpose."""

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from signage_core.fsutil import atomic_write_bytes
 from signage_server.errors import Invalid, NotFound, PayloadTooLarge, UnsupportedMedia
-from signage_server.fileio import atomic_write_bytes
 
 # Decoded formats we accept and the media type we record: by content, never by file name.
 _MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from signage_core.fsutil import atomic_write_bytes
 from signage_server.assets import service as assets
 from signage_server.assets.models import Asset
 from signage_server.assets.store import AssetStore
@@ -20,7 +21,6 @@ from signage_server.audit.models import AuditEvent
 from signage_server.captions import service as captions
 from signage_server.content.schemas import ContentFile
 from signage_server.errors import Invalid, SignageError
-from signage_server.fileio import atomic_write_bytes
 from signage_server.playlists import service as playlists
 from signage_server.playlists.models import Playlist
 from signage_server.schedules import service as schedules
@@ -257,7 +257,7 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
         if slide.asset_id is not None:
             asset = session.get_one(Asset, slide.asset_id)
             rel = f"images/{asset.sha256}{_extension(asset.media_type)}"
-            atomic_write_bytes(directory / rel, store.read(asset.sha256))
+            atomic_write_bytes(directory / rel, store.read(asset.sha256), mode=0o644)
             entry["image"] = rel
         entry["captions"] = {c.language: c.text for c in slides.captions_of(session, slide_id=slide.id)}  # type: ignore[arg-type]
         out["slides"].append(entry)
@@ -291,5 +291,5 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
         })
     target = directory / "signage-export.yaml"
     text = yaml.safe_dump({k: v for k, v in out.items() if v}, allow_unicode=True, sort_keys=False, width=100)
-    atomic_write_bytes(target, text.encode("utf-8"))
+    atomic_write_bytes(target, text.encode("utf-8"), mode=0o644)
     return target

@@ -11,9 +11,9 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from sqlmodel import Session, col, select
 
+from signage_core.fsutil import atomic_write_bytes
 from signage_core.protocol import Heartbeat, PlayLogBatch, ScreenshotHeader, Status
 from signage_server.errors import Invalid, NotFound
-from signage_server.fileio import atomic_write_bytes
 from signage_server.pagination import paginate
 from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Screen
