@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import AlertAck, BrokerParams, alert_ack_topic, encode, group_alert_topic
 from signage_core.signing import (
     EnvelopeKind,
@@ -41,7 +42,6 @@ from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
 from signage_server.transport.broker import free_port
 from signage_server.transport.ids import group_wire_id, screen_wire_id
-from signage_server.transport.mqtt_client import make_client
 from signage_server.transport.service import TransportService
 from signage_server.users.models import Role, User
 from signage_server.users.service import create_api_token

@@ -33,7 +33,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from signage_core import protocol as p
-from signage_server.transport.mqtt_client import make_client
+from signage_core.mqtt_client import make_client
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

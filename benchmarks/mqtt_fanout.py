@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from player_agent.transport import AssetFetcher, PlayerLink
 from signage_core import protocol as p
+from signage_core.mqtt_client import make_client
 from signage_server.transport.accounts import DynsecAccounts, group_name
 from signage_server.transport.broker import ManagedMosquitto
 from signage_server.transport.chunks import ChunkServer
-from signage_server.transport.mqtt_client import make_client
 
 GROUP = "bench-all"
 BARE_TOPIC = "bench/bare"

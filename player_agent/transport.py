@@ -8,7 +8,6 @@ import os
 import queue
 import random
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -67,33 +66,7 @@ class Backoff:
         self.attempt = 0
 
 
-def _no_delay(client: mqtt.Client, userdata: object, sock: Any) -> None:
-    # Small requests must not wait for Nagle to batch them with the next write.
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-
-def _make_client(params: BrokerParams, client_id: str) -> mqtt.Client:
-    # Clean session: chunks in flight at a disconnect are dropped, not replayed after the resume.
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=True,
-        protocol=mqtt.MQTTv311,
-        reconnect_on_failure=False,  # PlayerLink reconnects itself, with jitter
-    )
-    client.on_socket_open = _no_delay
-    if params.username is not None:
-        client.username_pw_set(params.username, params.password)
-    if params.tls is not None:
-        client.tls_set(
-            ca_certs=params.tls.ca_file,
-            certfile=params.tls.certfile,
-            keyfile=params.tls.keyfile,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-        client.tls_insecure_set(params.tls.insecure)
-    return client
 
 
 class PlayerLink:
@@ -124,7 +97,9 @@ class PlayerLink:
         self.connected = threading.Event()
         self.connections = 0  # bumped on every successful CONNACK; fetchers use it to spot a reconnect
         self.last_refusal: str | None = None
-        self.client = _make_client(params, f"screen-{self.screen_id}")
+        # Clean session: chunks in flight at a disconnect are dropped, not replayed after the resume;
+        # PlayerLink reconnects itself, with jitter.
+        self.client = make_client(params, f"screen-{self.screen_id}", reconnect_on_failure=False)
         offline = Status(screen_id=self.screen_id, state="offline", agent_version=agent_version)
         status = SPECS[TopicKind.STATUS]
         self.client.will_set(screen_topic(self.screen_id, TopicKind.STATUS), encode(offline), qos=status.qos, retain=True)

@@ -13,10 +13,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import BrokerParams
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import ManagedMosquitto, find_dynsec_plugin, find_mosquitto
-from signage_server.transport.mqtt_client import make_client
 
 
 def _require_mosquitto() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import (
     SCREEN_TOPICS,
     BrokerParams,
@@ -22,7 +23,6 @@ from signage_core.protocol import (
     group_alert_topic,
     key_handovers_topic,
 )
-from signage_server.transport.mqtt_client import make_client
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -28,7 +29,6 @@ from signage_core.protocol import (
     encode_frame,
     parse_screen_topic,
 )
-from signage_server.transport.mqtt_client import make_client
 
 log = logging.getLogger(__name__)
 

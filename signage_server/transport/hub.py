@@ -13,6 +13,7 @@ from typing import Any, Literal
 import paho.mqtt.client as mqtt
 from pydantic import JsonValue
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import (
     SPECS,
     AlertAck,
@@ -34,7 +35,6 @@ from signage_core.protocol import (
     parse_screen_topic,
     screen_topic,
 )
-from signage_server.transport.mqtt_client import make_client
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
+from signage_core.mqtt_client import make_client
 from signage_core.protocol import parse_broker_url
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.transport.broker import (
@@ -35,7 +36,6 @@ from signage_server.transport.broker import (
     free_port,
     initial_dynsec_config,
 )
-from signage_server.transport.mqtt_client import make_client
 from tests.server.conftest import TEST_SECRET
 
 REPO = Path(__file__).resolve().parents[2]

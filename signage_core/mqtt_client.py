@@ -1,4 +1,4 @@
-"""Build a paho client for the server's broker account from BrokerParams, TLS included."""
+"""One way to build a paho client from BrokerParams (TLS, credentials, no Nagle), for server and player."""
 
 from __future__ import annotations
 
@@ -18,13 +18,16 @@ def _no_delay(client: mqtt.Client, userdata: object, sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def make_client(params: BrokerParams, client_id: str, *, clean_session: bool = True) -> mqtt.Client:
+def make_client(
+    params: BrokerParams, client_id: str, *, clean_session: bool = True, reconnect_on_failure: bool = True
+) -> mqtt.Client:
     """A VERSION2-callback client with credentials and TLS applied; not yet connected."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=clean_session,
         protocol=mqtt.MQTTv311,
+        reconnect_on_failure=reconnect_on_failure,
     )
     client.on_socket_open = _no_delay
     if params.username is not None:
