@@ -16,12 +16,12 @@ from signage_core.languages import Language
 from signage_core.manifest import (
     LayoutKind,
     LayoutSpec,
-    ManifestBody,
+    ManifestTemplate,
     Playlist,
     PlaylistItem,
     Slide,
     build_manifest,
-    content_hash,
+    build_manifest_template,
     horizon_window,
     sign_manifest,
 )
@@ -67,34 +67,33 @@ def naive(group_rules: list[list[ScheduleRule]], playlists: list[Playlist], slid
 
 
 class Compiler:
-    """Timeline once per rule set, body once per (rule set, layout); sign only screens whose content changed."""
+    """Timeline once per rule set, body encoded once per (rule set, layout); sign only screens whose content changed."""
 
     def __init__(self) -> None:
-        # Per screen: (hash of the shared body, screen id) -> content hash of what was last signed.
+        # Per screen: (hash of the shared body, content hash of what was last signed).
         self.issued: dict[str, tuple[str, str]] = {}
 
     def run(self, group_rules: list[list[ScheduleRule]], playlists: list[Playlist], slides: list[Slide]) -> int:
         start, end = horizon_window(NOW)
         timelines: dict[int, list[Segment]] = {}
-        shared: dict[tuple[int, LayoutSpec], tuple[ManifestBody, str]] = {}
+        shared: dict[tuple[int, LayoutSpec], ManifestTemplate] = {}
         signed = 0
         for screen_id, group, layout in screens():
             if group not in timelines:
                 timelines[group] = timeline(group_rules[group], "default", start, end)
             if (group, layout) not in shared:
-                body = build_manifest(screen_id="template", version=1, issued_at=NOW, expires_at=end,
-                                      layout=layout, rules=group_rules[group], default_playlist="default",
-                                      playlists=playlists, slides=slides, assets=[], horizon_start=start,
-                                      horizon_end=end, segments=timelines[group])
-                shared[(group, layout)] = (body, body.content_hash)
-            template, template_hash = shared[(group, layout)]
-            # The body differs from the template only by screen id: same template hash => same content.
+                shared[(group, layout)] = build_manifest_template(
+                    screen_id=screen_id, version=1, issued_at=NOW, expires_at=end, layout=layout,
+                    rules=group_rules[group], default_playlist="default", playlists=playlists, slides=slides,
+                    assets=[], horizon_start=start, horizon_end=end, segments=timelines[group])
+            template = shared[(group, layout)]
+            # A body differs from its template only by screen id: same template hash => same content.
+            template_hash = template.body.content_hash
             previous = self.issued.get(screen_id)
             if previous is not None and previous[0] == template_hash:
                 continue
-            mine = template.model_copy(update={"screen_id": screen_id})
-            mine = mine.model_copy(update={"content_hash": content_hash(mine)})
-            sign_manifest(mine, KEY)
+            # Spliced from the template's encoded members: one SHA-256 and one signature per screen.
+            mine = template.sign(screen_id=screen_id, version=1, issued_at=NOW, expires_at=end, key=KEY)
             self.issued[screen_id] = (template_hash, mine.content_hash)
             signed += 1
         return signed

@@ -14,7 +14,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from signage_core.canonical import canonical_json
+from signage_core.canonical import canonical_json, canonical_object
 from signage_core.languages import Language, ordered
 from signage_core.schedule import (
     DAY,
@@ -33,6 +33,7 @@ from signage_core.signing import (
     SigningKey,
     TrustStore,
     body_as,
+    sign_canonical_body,
     sign_envelope,
     verify_envelope,
 )
@@ -44,6 +45,8 @@ DEFAULT_HORIZON_DAYS = 7
 DEFAULT_FOREIGN_SIZE_RATIO = 0.75
 # Fields that change on every compile without changing what the screen shows.
 _VOLATILE_FIELDS = frozenset({"version", "issued_at", "expires_at", "content_hash"})
+# Fields a template leaves open: each screen sharing a body fills these in.
+_PER_SCREEN_FIELDS = _VOLATILE_FIELDS | {"screen_id"}
 _UNHASHED = "unhashed"  # placeholder only build_manifest may pass, via validation context
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
@@ -223,6 +226,70 @@ def horizon_window(now: datetime, days: int = DEFAULT_HORIZON_DAYS) -> tuple[dat
     return from_local(midnight), from_local(midnight + (days + 1) * DAY)
 
 
+@dataclass(frozen=True, slots=True)
+class SignedManifest:
+    """One screen's signed manifest as the server stores and publishes it (retained)."""
+
+    screen_id: str
+    version: int
+    content_hash: str
+    key_id: str
+    envelope_json: bytes  # canonical JSON of the envelope
+
+
+class ManifestTemplate:
+    """A validated body whose shared members are canonical bytes, encoded once.
+
+    Screens with the same rule set and layout get the same body but for their id, version and
+    dates. Encoding a week's body costs milliseconds; with the template each screen costs a
+    splice, a SHA-256 and an Ed25519 signature over bytes identical to canonical_json(body).
+    """
+
+    __slots__ = ("_shared", "body")
+
+    def __init__(self, body: ManifestBody) -> None:
+        plain = body.model_dump(mode="python", by_alias=True)
+        self._shared = {k: canonical_json(v) for k, v in plain.items() if k not in _PER_SCREEN_FIELDS}
+        mine = self.content_hash(body.screen_id)
+        self.body = body if body.content_hash == mine else body.model_copy(update={"content_hash": mine})
+
+    def content_hash(self, screen_id: str) -> str:
+        """content_hash() of this body addressed to `screen_id`, from the shared bytes."""
+        stable = canonical_object({**self._shared, "screen_id": canonical_json(screen_id)})
+        return "sha256:" + hashlib.sha256(stable).hexdigest()
+
+    def body_json(self, *, screen_id: str, version: int, issued_at: datetime, expires_at: datetime) -> bytes:
+        """canonical_json of the body for this screen, version and validity, spliced from the shared bytes."""
+        return self._splice(screen_id, version, issued_at, expires_at)[0]
+
+    def _splice(self, screen_id: str, version: int, issued_at: datetime, expires_at: datetime) -> tuple[bytes, str]:
+        if not screen_id:
+            raise ManifestError("screen_id is empty")
+        if type(version) is not int or version < 1:
+            raise ManifestError(f"version must be a positive integer, got {version!r}")
+        require_aware(issued_at, "issued_at")
+        require_aware(expires_at, "expires_at")
+        if expires_at <= issued_at:
+            raise ManifestError(f"manifest for screen {screen_id!r}: expires_at is not after issued_at")
+        digest = self.content_hash(screen_id)
+        return canonical_object({
+            **self._shared,
+            "screen_id": canonical_json(screen_id),
+            "version": canonical_json(version),
+            "issued_at": canonical_json(issued_at),
+            "expires_at": canonical_json(expires_at),
+            "content_hash": canonical_json(digest),
+        }), digest
+
+    def sign(self, *, screen_id: str, version: int, issued_at: datetime, expires_at: datetime,
+             key: SigningKey) -> SignedManifest:
+        """The envelope the player verifies, for one screen sharing this body."""
+        body_json, digest = self._splice(screen_id, version, issued_at, expires_at)
+        return SignedManifest(screen_id=screen_id, version=version, content_hash=digest,
+                              key_id=key.key_id,
+                              envelope_json=sign_canonical_body(EnvelopeKind.MANIFEST, body_json, key))
+
+
 def build_manifest(
     *,
     screen_id: str,
@@ -244,6 +311,30 @@ def build_manifest(
     `segments`, when given, is timeline(rules, default_playlist, horizon_start, horizon_end) computed
     once for every screen sharing that rule set (the compiler's cache).
     """
+    return build_manifest_template(
+        screen_id=screen_id, version=version, issued_at=issued_at, expires_at=expires_at, layout=layout,
+        rules=rules, default_playlist=default_playlist, playlists=playlists, slides=slides, assets=assets,
+        horizon_start=horizon_start, horizon_end=horizon_end, segments=segments,
+    ).body
+
+
+def build_manifest_template(
+    *,
+    screen_id: str,
+    version: int,
+    issued_at: datetime,
+    expires_at: datetime,
+    layout: LayoutSpec,
+    rules: Sequence[ScheduleRule],
+    default_playlist: str,
+    playlists: Iterable[Playlist],
+    slides: Iterable[Slide],
+    assets: Iterable[Asset],
+    horizon_start: datetime,
+    horizon_end: datetime,
+    segments: Sequence[Segment] | None = None,
+) -> ManifestTemplate:
+    """build_manifest, kept encoded so every screen sharing the rule set and layout reuses it."""
     by_playlist = {p.id: p for p in playlists}
     by_slide = {s.id: s for s in slides}
     by_asset = {a.sha256: a for a in assets}
@@ -276,7 +367,7 @@ def build_manifest(
         )
     except ValueError as exc:
         raise ManifestError(f"manifest for screen {screen_id!r} is invalid: {exc}") from exc
-    return draft.model_copy(update={"content_hash": content_hash(draft)})
+    return ManifestTemplate(draft)
 
 
 def _present(what: str, ids: Iterable[str], available: Mapping[str, object], screen_id: str) -> None:

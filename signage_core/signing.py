@@ -208,12 +208,12 @@ class Envelope(BaseModel):
 
     def to_json(self) -> bytes:
         """Canonical bytes to publish (any JSON encoding verifies; canonical keeps it stable)."""
-        return (
-            _signed_object(self.kind, self.key_id, canonical_json(self.body))[:-1]
-            + b',"signature":'
-            + canonical_json(self.signature)
-            + b"}"
-        )
+        return _wire(self.kind, self.key_id, canonical_json(self.body), self.signature)
+
+
+def _wire(kind: str, key_id: str, body_json: bytes, signature: str) -> bytes:
+    """canonical_json of the whole envelope, assembled around the body's canonical bytes."""
+    return _signed_object(kind, key_id, body_json)[:-1] + b',"signature":' + canonical_json(signature) + b"}"
 
 
 def _signed_object(kind: str, key_id: str, body_json: bytes) -> bytes:
@@ -241,6 +241,19 @@ def sign_envelope(kind: EnvelopeKind, body: BaseModel | Mapping[str, object], ke
     return Envelope.model_construct(
         kind=kind.value, body=plain, key_id=key.key_id, signature=_b64encode(signature)
     )
+
+
+def sign_canonical_body(kind: EnvelopeKind, body_json: bytes, key: SigningKey) -> bytes:
+    """Envelope wire bytes for a body the caller already holds as canonical JSON of an object.
+
+    Signs exactly those bytes, without parsing or re-encoding them: the manifest compiler splices
+    one shared body per screen. Bytes that are not canonical would fail every verifier, which
+    re-encodes the body it parsed; the tests check the splice against canonical_json.
+    """
+    if not body_json.startswith(b"{") or not body_json.endswith(b"}"):
+        raise ValueError("envelope body must be canonical JSON of an object")
+    signature = key.sign(SIGNING_CONTEXT + _signed_object(kind.value, key.key_id, body_json))
+    return _wire(kind.value, key.key_id, body_json, _b64encode(signature))
 
 
 class EnvelopeHeader(BaseModel):

@@ -98,6 +98,7 @@ class Recompiler:
         key, now, cache = self.key(), self.clock(), service.CompileCache()
         results: list[service.CompileResult] = []
         try:
+            service.prefetch(session, cache, screen_ids)
             for screen_id in sorted(screen_ids):
                 try:
                     # A savepoint per screen: a compile bug must not undo the edit that triggered it.

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlalchemy.orm import defer
+from sqlmodel import Session, col, func, select
 
 from signage_core.languages import Language, ordered
 from signage_core.manifest import (
@@ -19,14 +20,14 @@ from signage_core.manifest import (
     LayoutSpec,
     ManifestBody,
     ManifestError,
+    ManifestTemplate,
     NowPlaying,
     Playlist,
     PlaylistItem,
     Slide,
-    build_manifest,
+    build_manifest_template,
     horizon_window,
     now_playing,
-    sign_manifest,
 )
 from signage_core.render.segment import add_khmer_break_hints
 from signage_core.schedule import ScheduleRule, Segment, TimeWindow, require_aware, timeline
@@ -37,9 +38,9 @@ from signage_server.errors import NotFound
 from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
-from signage_server.schedules.models import Schedule
-from signage_server.screens.models import Screen
-from signage_server.screens.service import screens_for_playlist
+from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens.models import Screen, ScreenGroupLink
+from signage_server.screens.service import screen_ids_for_playlist
 from signage_server.slides.models import Slide as SlideRow
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,14 @@ class CompileCache:
     built_playlists: dict[tuple[int, tuple[Language, ...]], tuple[Playlist | None, list[Exclusion],
                                                               dict[str, Slide], dict[str, Asset]]] = field(
         default_factory=dict)
+    # Filled in bulk by prefetch(): screen id -> ids of the schedules aimed at it (directly or by group),
+    # and each screen's newest manifest (without its envelope), trusted only if the locked screen row agrees.
+    schedule_ids: dict[int, list[int]] = field(default_factory=dict)
+    latest: dict[int, ManifestRecord] = field(default_factory=dict)
+    resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
+    screen_languages: dict[int, list[str]] | None = None
+    # Screens sharing a rule set and a layout share one body, encoded once; each screen splices its id in.
+    templates: dict[tuple[tuple[object, ...], LayoutSpec], ManifestTemplate] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -112,10 +121,14 @@ def _required_languages(session: Session, slide_id: int, cache: CompileCache) ->
     needed = {Language.VI.value}
     playlist_ids = set(session.exec(select(PlaylistItemRow.playlist_id).where(
         PlaylistItemRow.slide_id == slide_id)).all())
+    if cache.screen_languages is None:  # a few hundred bytes per screen, read once per run
+        cache.screen_languages = {sid: languages for sid, languages in session.exec(
+            select(Screen.id, Screen.languages)).all() if sid is not None}
     for playlist_id in playlist_ids:
         if playlist_id not in cache.playlist_languages:
             cache.playlist_languages[playlist_id] = {
-                code for screen in screens_for_playlist(session, playlist_id=playlist_id) for code in screen.languages}
+                code for sid in screen_ids_for_playlist(session, playlist_id=playlist_id)
+                for code in cache.screen_languages.get(sid, [])}
         needed |= cache.playlist_languages[playlist_id]
     return [lang.value for lang in ordered([Language(code) for code in needed])]
 
@@ -223,18 +236,111 @@ def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRu
     """The evaluator's rule for a schedule, once per run; a string says why it cannot be used."""
     if schedule_id not in cache.rules:
         schedule = session.get(Schedule, schedule_id)
-        if schedule is None:
-            cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
-        else:
-            try:
-                cache.rules[schedule_id] = schedules.rule_of(schedule)
-            except ValidationError as exc:
-                cache.rules[schedule_id] = f"invalid rule: {exc.errors()[0]['msg']}"
+        cache.rules[schedule_id] = (f"schedule {schedule_id} no longer exists" if schedule is None
+                                    else _rule_or_reason(schedule))
     return cache.rules[schedule_id]
+
+
+_IN_CHUNK = 500  # ids per IN (...) list: well under every backend's bound-parameter limit
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    return (ids[i:i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK))
+
+
+def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -> None:
+    """Read in a few queries what compiling these screens would read per screen: schedule targets and rules.
+
+    A province's screens share group schedules: 1,000 screens x 300 schedules is 300,000 (screen,
+    schedule) pairs but only a few thousand link rows, so links are read apart and joined here.
+    """
+    wanted = sorted(set(screen_ids) - set(cache.schedule_ids))
+    if not wanted:
+        return
+    targets: dict[int, set[int]] = {sid: set() for sid in wanted}
+    groups_of: dict[int, set[int]] = {}
+    for chunk in _chunks(wanted):
+        for screen_id, schedule_id in session.exec(select(ScheduleScreenLink.screen_id, ScheduleScreenLink.schedule_id)
+                                                   .where(col(ScheduleScreenLink.screen_id).in_(chunk))).all():
+            targets[screen_id].add(schedule_id)
+        for screen_id, group_id in session.exec(select(ScreenGroupLink.screen_id, ScreenGroupLink.group_id)
+                                                .where(col(ScreenGroupLink.screen_id).in_(chunk))).all():
+            groups_of.setdefault(group_id, set()).add(screen_id)
+    for chunk in _chunks(sorted(groups_of)):
+        for group_id, schedule_id in session.exec(select(ScheduleGroupLink.group_id, ScheduleGroupLink.schedule_id)
+                                                  .where(col(ScheduleGroupLink.group_id).in_(chunk))).all():
+            for screen_id in groups_of[group_id]:
+                targets[screen_id].add(schedule_id)
+    for screen_id, ids in targets.items():
+        cache.schedule_ids[screen_id] = sorted(ids)
+    for chunk in _chunks(wanted):
+        newest = (select(ManifestRecord.screen_id, func.max(ManifestRecord.version).label("version"))
+                  .where(col(ManifestRecord.screen_id).in_(chunk)).group_by(col(ManifestRecord.screen_id))
+                  .subquery())
+        for record in session.exec(
+                select(ManifestRecord).options(defer(ManifestRecord.envelope))  # type: ignore[arg-type]
+                .join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
+                      & (col(ManifestRecord.version) == newest.c.version))).all():
+            cache.latest[record.screen_id] = record
+    missing = sorted({i for ids in targets.values() for i in ids} - set(cache.rules))
+    for chunk in _chunks(missing):
+        for schedule in session.exec(select(Schedule).where(col(Schedule.id).in_(chunk))).all():
+            cache.rules[schedule.id or 0] = _rule_or_reason(schedule)
+
+
+def _rule_or_reason(schedule: Schedule) -> ScheduleRule | str:
+    try:
+        return schedules.rule_of(schedule)
+    except ValidationError as exc:
+        return f"invalid rule: {exc.errors()[0]['msg']}"
 
 
 def _dedupe(excluded: Iterable[Exclusion]) -> list[Exclusion]:
     return sorted(set(excluded), key=lambda e: (e.kind, e.id, e.reason))
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A screen's schedules and default playlist reduced to what may be published, with what was left out."""
+
+    default: Playlist | None
+    rules: list[ScheduleRule]
+    playlists: dict[str, Playlist]
+    slides: dict[str, Slide]
+    assets: dict[str, Asset]
+    excluded: list[Exclusion]
+
+
+def _resolve(session: Session, cache: CompileCache, schedule_ids: tuple[int, ...], default_playlist_id: int,
+             languages: tuple[Language, ...]) -> _Resolved:
+    """Once per (schedules, default playlist, languages) per run: screens of one group share the answer."""
+    key = (schedule_ids, default_playlist_id, languages)
+    if key in cache.resolved:
+        return cache.resolved[key]
+    excluded: list[Exclusion] = []
+    slides: dict[str, Slide] = {}
+    assets: dict[str, Asset] = {}
+    playlists: dict[str, Playlist] = {}
+    rules: list[ScheduleRule] = []
+    default = _playlist_for(session, default_playlist_id, languages, cache, excluded, slides, assets)
+    if default is not None:
+        playlists[default.id] = default
+        for schedule_id in schedule_ids:
+            rule_or_error = _rule(session, schedule_id, cache)
+            if isinstance(rule_or_error, str):
+                excluded.append(Exclusion("schedule", str(schedule_id), rule_or_error))
+                continue
+            rule = rule_or_error
+            if rule.playlist_id not in playlists:
+                playlist = _playlist_for(session, int(rule.playlist_id), languages, cache, excluded, slides, assets)
+                if playlist is None:
+                    excluded.append(Exclusion("schedule", str(schedule_id),
+                                              f"playlist {rule.playlist_id} has nothing publishable"))
+                    continue
+                playlists[playlist.id] = playlist
+            rules.append(rule)
+    cache.resolved[key] = _Resolved(default, rules, playlists, slides, assets, _dedupe(excluded))
+    return cache.resolved[key]
 
 
 def latest_manifest(session: Session, *, screen_id: int) -> ManifestRecord | None:
@@ -265,67 +371,62 @@ def compile_screen(
     screen = session.exec(select(Screen).where(Screen.id == screen_id).with_for_update()).first()
     if screen is None:
         return CompileResult(screen_id, None, False, error=f"screen {screen_id} does not exist")
-    latest = latest_manifest(session, screen_id=screen_id)
-    excluded: list[Exclusion] = []
+    latest = cache.latest.get(screen_id)
+    prefetched = screen_id in cache.schedule_ids and (latest.version if latest else 0) == screen.manifest_version
+    if not prefetched:  # not read in bulk, or a version was issued since
+        latest = latest_manifest(session, screen_id=screen_id)
     if screen.default_playlist_id is None:
         return CompileResult(screen_id, latest, False, error="screen has no default playlist")
     layout = layout_of(screen)
-    languages = layout.languages
-    slide_out: dict[str, Slide] = {}
-    asset_out: dict[str, Asset] = {}
-    playlists: dict[str, Playlist] = {}
-    default = _playlist_for(session, screen.default_playlist_id, languages, cache, excluded, slide_out, asset_out)
+    schedule_ids = cache.schedule_ids.get(screen_id)
+    if schedule_ids is None:
+        schedule_ids = schedules.schedule_ids_for_screen(session, screen_id=screen_id)
+    resolved = _resolve(session, cache, tuple(schedule_ids), screen.default_playlist_id, layout.languages)
+    default, rules, excluded = resolved.default, resolved.rules, list(resolved.excluded)
     if default is None:
-        return CompileResult(screen_id, latest, False, _dedupe(excluded),
+        return CompileResult(screen_id, latest, False, excluded,
                              error=f"default playlist {screen.default_playlist_id} has no publishable slide")
-    playlists[default.id] = default
-    rules: list[ScheduleRule] = []
-    for schedule_id in schedules.schedule_ids_for_screen(session, screen_id=screen_id):
-        rule_or_error = _rule(session, schedule_id, cache)
-        if isinstance(rule_or_error, str):
-            excluded.append(Exclusion("schedule", str(schedule_id), rule_or_error))
-            continue
-        rule = rule_or_error
-        if rule.playlist_id not in playlists:
-            playlist = _playlist_for(session, int(rule.playlist_id), languages, cache, excluded, slide_out,
-                                     asset_out)
-            if playlist is None:
-                excluded.append(Exclusion("schedule", str(schedule_id),
-                                          f"playlist {rule.playlist_id} has nothing publishable"))
-                continue
-            playlists[playlist.id] = playlist
-        rules.append(rule)
+    playlists, slide_out, asset_out = resolved.playlists, resolved.slides, resolved.assets
     start, end = horizon_window(now, horizon_days)
     version = max(latest.version if latest else 0, screen.manifest_version) + 1
     try:
-        # Rules come from schedule rows read in this run, so their ids name the rule set.
+        # Rules come from schedule rows read in this run, so their ids name the rule set; within one run
+        # the playlists, slides and assets a rule set and a layout resolve to are the same for every screen.
         timeline_key = (tuple(r.id for r in rules), default.id, start, end)
-        if timeline_key not in cache.timelines:
-            cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
-        body = build_manifest(
-            screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, layout=layout, rules=rules,
-            default_playlist=default.id, playlists=playlists.values(), slides=slide_out.values(),
-            assets=asset_out.values(), horizon_start=start, horizon_end=end,
-            segments=cache.timelines[timeline_key])
+        template = cache.templates.get((timeline_key, layout))
+        if template is None:
+            if timeline_key not in cache.timelines:
+                cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
+            template = build_manifest_template(
+                screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, layout=layout,
+                rules=rules, default_playlist=default.id, playlists=playlists.values(), slides=slide_out.values(),
+                assets=asset_out.values(), horizon_start=start, horizon_end=end,
+                segments=cache.timelines[timeline_key])
+            cache.templates[(timeline_key, layout)] = template
+        digest = template.content_hash(str(screen_id))
     except ManifestError as exc:
-        return CompileResult(screen_id, latest, False, _dedupe(excluded), error=str(exc))
-    reasons = _dedupe(excluded)
-    unchanged = (latest is not None and latest.content_hash == body.content_hash
+        return CompileResult(screen_id, latest, False, excluded, error=str(exc))
+    reasons = excluded
+    unchanged = (latest is not None and latest.content_hash == digest
                  and latest.expires_at - now > REFRESH_BEFORE_EXPIRY and latest.key_id == key.key_id)
     if unchanged:  # same content, not expiring, same key: the player already has it
         return CompileResult(screen_id, latest, False, reasons)
-    envelope = sign_manifest(body, key)
+    try:
+        signed = template.sign(screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, key=key)
+    except ManifestError as exc:
+        return CompileResult(screen_id, latest, False, reasons, error=str(exc))
+    body = template.body
     record = ManifestRecord(
-        screen_id=screen_id, version=version, content_hash=body.content_hash, issued_at=now, expires_at=end,
-        horizon_start=start, horizon_end=end, key_id=envelope.key_id,
-        envelope=envelope.model_dump_json(),  # verifiers re-canonicalise the body; any JSON text will do
+        screen_id=screen_id, version=version, content_hash=signed.content_hash, issued_at=now, expires_at=end,
+        horizon_start=start, horizon_end=end, key_id=signed.key_id,
+        envelope=signed.envelope_json.decode("utf-8"),  # canonical: published byte for byte
         asset_sha256s=sorted(body.assets), excluded=[e.as_dict() for e in reasons])
     screen.manifest_version = version
     session.add(screen)
     session.add(record)
     session.flush()
     if reasons:
-        log.info("manifest %s v%d for screen %s left out %d item(s): %s", body.content_hash[:19], version,
+        log.info("manifest %s v%d for screen %s left out %d item(s): %s", signed.content_hash[:19], version,
                  screen_id, len(reasons), "; ".join(f"{e.kind} {e.id}: {e.reason}" for e in reasons))
     return CompileResult(screen_id, record, True, reasons)
 
@@ -336,8 +437,10 @@ def compile_screens(
 ) -> list[CompileResult]:
     """Compile several screens sharing one cache; each screen once, in id order."""
     cache = CompileCache()
+    screen_ids = sorted(set(screen_ids))
+    prefetch(session, cache, screen_ids)
     return [compile_screen(session, screen_id=sid, key=key, now=now, horizon_days=horizon_days, cache=cache)
-            for sid in sorted(set(screen_ids))]
+            for sid in screen_ids]
 
 
 def all_screen_ids(session: Session) -> list[int]:

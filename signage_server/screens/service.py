@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from signage_core.languages import Language, parse_language
 from signage_server.audit import service as audit
@@ -371,21 +371,22 @@ def set_enrolment(
     return screen
 
 
+def _reaching_playlist(playlist_id: int) -> Any:
+    """WHERE clause: screens that may show a playlist, as their default or through a schedule (direct or by group)."""
+    # IN-subqueries, not joins: a screen reached through many schedules is one row, not one per schedule.
+    schedule_ids = select(Schedule.id).where(Schedule.playlist_id == playlist_id)
+    direct = select(ScheduleScreenLink.screen_id).where(col(ScheduleScreenLink.schedule_id).in_(schedule_ids))
+    via_group = select(ScreenGroupLink.screen_id).where(col(ScreenGroupLink.group_id).in_(
+        select(ScheduleGroupLink.group_id).where(col(ScheduleGroupLink.schedule_id).in_(schedule_ids))))
+    return or_(Screen.default_playlist_id == playlist_id, col(Screen.id).in_(direct), col(Screen.id).in_(via_group))
+
+
 def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
     """Screens that may show a playlist: as their default, or through a schedule (directly or by group)."""
-    found: dict[int, Screen] = {}
-    for screen in session.exec(select(Screen).where(Screen.default_playlist_id == playlist_id)).all():
-        found[screen.id] = screen  # type: ignore[index]
-    schedule_ids = list(session.exec(select(Schedule.id).where(Schedule.playlist_id == playlist_id)).all())
-    if schedule_ids:
-        direct = select(Screen).join(ScheduleScreenLink, col(ScheduleScreenLink.screen_id) == col(Screen.id)).where(
-            col(ScheduleScreenLink.schedule_id).in_(schedule_ids))
-        via_group = (
-            select(Screen)
-            .join(ScreenGroupLink, col(ScreenGroupLink.screen_id) == col(Screen.id))
-            .join(ScheduleGroupLink, col(ScheduleGroupLink.group_id) == col(ScreenGroupLink.group_id))
-            .where(col(ScheduleGroupLink.schedule_id).in_(schedule_ids))
-        )
-        for screen in [*session.exec(direct).all(), *session.exec(via_group).all()]:
-            found[screen.id] = screen  # type: ignore[index]
-    return sorted(found.values(), key=lambda s: s.name)
+    return sorted(session.exec(select(Screen).where(_reaching_playlist(playlist_id))).all(), key=lambda s: s.name)
+
+
+def screen_ids_for_playlist(session: Session, *, playlist_id: int) -> set[int]:
+    """Ids of screens_for_playlist, without loading the rows."""
+    return {sid for sid in session.exec(select(Screen.id).where(_reaching_playlist(playlist_id))).all()
+            if sid is not None}

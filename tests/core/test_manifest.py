@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from signage_core.canonical import canonical_json
+from signage_core.canonical import canonical_json, canonical_object
 from signage_core.languages import Language
 from signage_core.manifest import (
     Asset,
@@ -21,6 +23,7 @@ from signage_core.manifest import (
     PlaylistItem,
     Slide,
     build_manifest,
+    build_manifest_template,
     content_hash,
     horizon_window,
     interleave,
@@ -251,3 +254,67 @@ def test_interleaved_items_name_the_playlist_they_came_from() -> None:
         np = NowPlaying(playlist_ids=("a", "b"), item=a, slide=Slide(id="x", captions={}), position=position,
                         started_at=at, until=at, is_default=False, stale=False)
         assert np.playlist_id == expected
+
+
+def template(**overrides: object):  # type: ignore[no-untyped-def]
+    start, end = horizon_window(NOW)
+    args: dict[str, object] = dict(
+        screen_id=SCREEN, version=1, issued_at=NOW, expires_at=end, layout=LAYOUT, rules=RULES,
+        default_playlist="everyday", playlists=PLAYLISTS, slides=SLIDES, assets=ASSETS,
+        horizon_start=start, horizon_end=end,
+    )
+    args.update(overrides)
+    return build_manifest_template(**args)  # type: ignore[arg-type]
+
+
+def test_template_splices_the_same_bytes_a_full_encode_gives() -> None:
+    shared = template()
+    _, end = horizon_window(NOW)
+    for screen_id, version in (("bu-dop-exit", 7), ("hoa-lu-arrivals", 1), ("cửa-khẩu-ស្វាគមន៍", 42)):
+        full = build(version=version, screen_id=screen_id)
+        assert shared.content_hash(screen_id) == full.content_hash
+        assert shared.body_json(screen_id=screen_id, version=version, issued_at=NOW, expires_at=end) \
+            == canonical_json(full)
+
+
+def test_each_screen_of_a_template_verifies_only_for_itself() -> None:
+    key = SigningKey.generate()
+    trust = TrustStore.of(key.public_key)
+    shared = template()
+    _, end = horizon_window(NOW)
+    signed = {sid: shared.sign(screen_id=sid, version=3, issued_at=NOW, expires_at=end, key=key)
+              for sid in ("hoa-lu-arrivals", "bu-dop-exit")}
+    for sid, one in signed.items():
+        got = verify_manifest(one.envelope_json, trust=trust, screen_id=sid, last_version=2, now=NOW)
+        assert got.screen_id == sid and got.version == 3 and got.content_hash == one.content_hash
+        assert got.slides == shared.body.slides and got.timeline == shared.body.timeline
+    with pytest.raises(VerificationError) as wrong:
+        verify_manifest(signed["bu-dop-exit"].envelope_json, trust=trust, screen_id="hoa-lu-arrivals",
+                        last_version=None, now=NOW)
+    assert wrong.value.reason is Rejection.WRONG_SCREEN
+    assert signed["bu-dop-exit"].content_hash != signed["hoa-lu-arrivals"].content_hash
+
+
+def test_template_refuses_a_bad_header_by_name() -> None:
+    shared = template()
+    key = SigningKey.generate()
+    _, end = horizon_window(NOW)
+    with pytest.raises(ManifestError, match="version"):
+        shared.sign(screen_id=SCREEN, version=0, issued_at=NOW, expires_at=end, key=key)
+    with pytest.raises(ManifestError, match="expires_at"):
+        shared.sign(screen_id=SCREEN, version=2, issued_at=end, expires_at=NOW, key=key)
+    with pytest.raises(ManifestError, match="screen_id"):
+        shared.sign(screen_id="", version=2, issued_at=NOW, expires_at=end, key=key)
+    with pytest.raises(ValueError, match="timezone"):
+        shared.sign(screen_id=SCREEN, version=2, issued_at=NOW.replace(tzinfo=None), expires_at=end, key=key)
+
+
+_json_scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=8)
+_json_values = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=3)
+                            | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _json_values, max_size=6))
+def test_canonical_object_equals_canonical_json_of_the_whole(members: dict[str, object]) -> None:
+    assert canonical_object({k: canonical_json(v) for k, v in members.items()}) == canonical_json(members)

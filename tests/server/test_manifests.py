@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from signage_core.manifest import verify_manifest
-from signage_core.signing import SigningKey, TrustStore
+from signage_core.signing import Rejection, SigningKey, TrustStore, VerificationError
 from signage_core.text import ZWSP
 from signage_server.captions import service as captions
 from signage_server.captions.models import Caption, CaptionState
@@ -322,3 +322,43 @@ def test_a_failing_compile_does_not_undo_the_approval_that_triggered_it(
     session.expire_all()
     assert slides.get_slide(session, slide_id=world["slide"]).approved_at is not None
     assert manifests.latest_manifest(session, screen_id=world["screen"]) is None
+
+
+def test_screens_sharing_a_group_share_content_but_each_manifest_is_its_own(
+        session: Session, world: dict[str, int], users: dict[str, User], clock: Clock) -> None:
+    """The compiler encodes one body per (rule set, layout); every screen still gets exactly its own manifest."""
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    group = screens.create_group(session, actor=users["admin"], name="hoa-lu-lanes", now=NOW)
+    fields = {"site_id": world["site"], "width_px": 768, "height_px": 384, "pixel_pitch_mm": 5.0,
+              "languages": ["vi", "en", "km"], "default_playlist_id": world["playlist"], "group_ids": [group.id]}
+    lanes = [screens.create_screen(session, actor=users["admin"], fields={**fields, "name": f"lane-{n}"}, now=NOW)
+             for n in range(3)]
+    bilingual = screens.create_screen(session, actor=users["admin"], fields={
+        **fields, "name": "lane-vi-en", "languages": ["vi", "en"]}, now=NOW)
+    schedules.create_schedule(session, actor=users["operator"], fields={
+        "name": "evenings", "playlist_id": world["playlist"], "priority": 3,
+        "rule": {"windows": [{"start": "18:00", "end": "22:00"}]}}, group_ids=[group.id], now=NOW)
+    ids = [s.id for s in [*lanes, bilingual]]
+    results = {r.screen_id: r for r in manifests.compile_screens(session, screen_ids=ids, key=KEY, now=clock.now)}
+    bodies = {}
+    for sid in ids:
+        record = results[sid].record
+        assert results[sid].new_version and record is not None
+        bodies[sid] = verified(record, clock)  # verifies for its own screen id only
+        assert bodies[sid]["screen_id"] == str(sid)
+        for other in ids:
+            if other != sid:
+                with pytest.raises(VerificationError) as refused:
+                    verify_manifest(record.envelope, trust=TrustStore.of(KEY.public_key), screen_id=str(other),
+                                    last_version=None, now=clock.now)
+                assert refused.value.reason is Rejection.WRONG_SCREEN
+    shared = {k: v for k, v in bodies[lanes[0].id].items() if k not in ("screen_id", "content_hash")}
+    for lane in lanes[1:]:
+        assert {k: v for k, v in bodies[lane.id].items() if k not in ("screen_id", "content_hash")} == shared
+    captions_of = bodies[bilingual.id]["slides"][str(world["slide"])]["captions"]  # type: ignore[index]
+    assert set(captions_of) == {"vi", "en"}  # its own layout: no Khmer carried
+    assert bodies[bilingual.id]["timeline"] == shared["timeline"]
+    # Compiled alone, with nothing shared, each screen's content is the same: no new version.
+    for sid in ids:
+        alone = manifests.compile_screen(session, screen_id=sid, key=KEY, now=clock.now)
+        assert not alone.new_version and alone.record is not None and alone.record.version == 1
