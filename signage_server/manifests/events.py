@@ -95,24 +95,37 @@ class Recompiler:
     def compile_results(self, session: Session, screen_ids: set[int]) -> list[service.CompileResult]:
         """Compile now in this session, without the compile's own writes counting as changes."""
         session.info[_COMPILING] = True
-        key, now, cache = self.key(), self.clock(), service.CompileCache()
+        key, now = self.key(), self.clock()
         results: list[service.CompileResult] = []
         try:
-            service.prefetch(session, cache, screen_ids)
-            for screen_id in sorted(screen_ids):
-                try:
-                    # A savepoint per screen: a compile bug must not undo the edit that triggered it.
-                    with session.begin_nested():
-                        results.append(service.compile_screen(session, screen_id=screen_id, key=key, now=now,
-                                                              horizon_days=self.horizon_days, cache=cache))
-                except Exception:
-                    log.exception("screen %s: compile failed; the horizon job will try again", screen_id)
-                    results.append(service.CompileResult(screen_id, None, False, error="compile failed"))
+            try:
+                # One savepoint, one flush for the batch: per-screen flushes cost more than the compile.
+                with session.begin_nested():
+                    results = service.compile_screens(session, screen_ids=screen_ids, key=key, now=now,
+                                                      horizon_days=self.horizon_days)
+            except Exception:
+                log.exception("compiling %d screen(s) together failed; compiling them one by one", len(screen_ids))
+                results = self._one_by_one(session, screen_ids, key, now)
         finally:
             session.info.pop(_COMPILING, None)
         for result in results:
             if result.error:
                 log.warning("screen %s: no new manifest: %s", result.screen_id, result.error)
+        return results
+
+    def _one_by_one(self, session: Session, screen_ids: set[int], key: SigningKey,
+                    now: datetime) -> list[service.CompileResult]:
+        """A savepoint per screen: a compile bug must not undo the edit that triggered it, nor the other screens."""
+        cache = service.CompileCache()
+        results: list[service.CompileResult] = []
+        for screen_id in sorted(screen_ids):
+            try:
+                with session.begin_nested():
+                    results.append(service.compile_screen(session, screen_id=screen_id, key=key, now=now,
+                                                          horizon_days=self.horizon_days, cache=cache))
+            except Exception:
+                log.exception("screen %s: compile failed; the horizon job will try again", screen_id)
+                results.append(service.CompileResult(screen_id, None, False, error="compile failed"))
         return results
 
     def compile(self, session: Session, screen_ids: set[int]) -> list[str]:

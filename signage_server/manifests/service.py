@@ -40,7 +40,6 @@ from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens.models import Screen, ScreenGroupLink
-from signage_server.screens.service import screen_ids_for_playlist
 from signage_server.slides.models import Slide as SlideRow
 
 log = logging.getLogger(__name__)
@@ -116,50 +115,115 @@ def layout_of(screen: Screen) -> LayoutSpec:
                       foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
 
 
-def _required_languages(session: Session, slide_id: int, cache: CompileCache) -> list[str]:
-    """slides.required_languages, with each playlist's screens looked up once per run instead of per slide."""
-    needed = {Language.VI.value}
-    playlist_ids = set(session.exec(select(PlaylistItemRow.playlist_id).where(
-        PlaylistItemRow.slide_id == slide_id)).all())
+def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
+    """Read in bulk what building these playlists needs: items, slides, approved captions, images, and who shows each.
+
+    A few queries per run instead of several per slide: a week's manifest carries 40 playlists and 160 slides.
+    """
+    wanted = sorted(set(playlist_ids) - set(cache.items))
+    if not wanted:
+        return
+    for playlist_id in wanted:
+        cache.items[playlist_id] = []
+    for chunk in _chunks(wanted):
+        for item in session.exec(select(PlaylistItemRow).where(col(PlaylistItemRow.playlist_id).in_(chunk))
+                                 .order_by(col(PlaylistItemRow.playlist_id), col(PlaylistItemRow.position))).all():
+            cache.items[item.playlist_id].append(item)
+    _load_slides(session, cache, {item.slide_id for pid in wanted for item in cache.items[pid]})
+
+
+def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]) -> None:
+    """Each slide's publish status by slides.publish_status's rule: every language any of its screens draws is approved."""
+    wanted = sorted(set(slide_ids) - set(cache.slide_status))
+    if not wanted:
+        return
+    shown_in: dict[int, set[int]] = {sid: set() for sid in wanted}
+    for sid in wanted:
+        cache.slides[sid] = None
+        cache.captions[sid] = {}
+    for chunk in _chunks(wanted):
+        for row in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
+            cache.slides[row.id or 0] = row
+        for slide_id, language, text in session.exec(
+                select(Caption.slide_id, Caption.language, Caption.text)
+                .where(col(Caption.slide_id).in_(chunk), Caption.state == CaptionState.APPROVED)).all():
+            cache.captions[slide_id][language] = text
+        for slide_id, playlist_id in session.exec(select(PlaylistItemRow.slide_id, PlaylistItemRow.playlist_id)
+                                                  .where(col(PlaylistItemRow.slide_id).in_(chunk))).all():
+            shown_in[slide_id].add(playlist_id)
+    _load_playlist_languages(session, cache, {pid for pids in shown_in.values() for pid in pids})
+    _load_assets(session, cache, {row.asset_id for sid in wanted if (row := cache.slides[sid]) and row.asset_id})
+    for sid in wanted:
+        row = cache.slides[sid]
+        if row is None:
+            cache.slide_status[sid] = (False, "slide no longer exists", set())
+            continue
+        needed = {Language.VI.value}.union(*(cache.playlist_languages[pid] for pid in shown_in[sid]))
+        missing = [lang.value for lang in ordered([Language(code) for code in needed])
+                   if lang.value not in cache.captions[sid]]
+        reason = ""
+        if missing:
+            reason = "no approved caption for " + ", ".join(missing)
+        elif row.approved_at is None:
+            reason = "slide not approved as a whole"
+        cache.slide_status[sid] = (not reason, reason, set(cache.captions[sid]))
+
+
+def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
+    """Languages drawn by the screens that may show each playlist (screens_for_playlist's rule), in bulk.
+
+    Group schedules are read as (playlist, group) pairs and groups as their screens: joined in SQL, a
+    province's 300 schedules on 20 groups of 50 screens would be 300,000 rows.
+    """
+    wanted = sorted(set(playlist_ids) - set(cache.playlist_languages))
+    if not wanted:
+        return
     if cache.screen_languages is None:  # a few hundred bytes per screen, read once per run
         cache.screen_languages = {sid: languages for sid, languages in session.exec(
             select(Screen.id, Screen.languages)).all() if sid is not None}
-    for playlist_id in playlist_ids:
-        if playlist_id not in cache.playlist_languages:
-            cache.playlist_languages[playlist_id] = {
-                code for sid in screen_ids_for_playlist(session, playlist_id=playlist_id)
-                for code in cache.screen_languages.get(sid, [])}
-        needed |= cache.playlist_languages[playlist_id]
-    return [lang.value for lang in ordered([Language(code) for code in needed])]
+    reached: dict[int, set[int]] = {pid: set() for pid in wanted}
+    groups: dict[int, set[int]] = {}
+    for chunk in _chunks(wanted):
+        for screen_id, playlist_id in session.exec(select(Screen.id, Screen.default_playlist_id)
+                                                   .where(col(Screen.default_playlist_id).in_(chunk))).all():
+            reached[playlist_id or 0].add(screen_id or 0)
+        for playlist_id, screen_id in session.exec(
+                select(Schedule.playlist_id, ScheduleScreenLink.screen_id).distinct()
+                .join(ScheduleScreenLink, col(ScheduleScreenLink.schedule_id) == col(Schedule.id))
+                .where(col(Schedule.playlist_id).in_(chunk))).all():
+            reached[playlist_id].add(screen_id)
+        for playlist_id, group_id in session.exec(
+                select(Schedule.playlist_id, ScheduleGroupLink.group_id).distinct()
+                .join(ScheduleGroupLink, col(ScheduleGroupLink.schedule_id) == col(Schedule.id))
+                .where(col(Schedule.playlist_id).in_(chunk))).all():
+            groups.setdefault(group_id, set()).add(playlist_id)
+    for chunk in _chunks(sorted(groups)):
+        for group_id, screen_id in session.exec(select(ScreenGroupLink.group_id, ScreenGroupLink.screen_id)
+                                                .where(col(ScreenGroupLink.group_id).in_(chunk))).all():
+            for playlist_id in groups[group_id]:
+                reached[playlist_id].add(screen_id)
+    for playlist_id, screen_ids in reached.items():
+        cache.playlist_languages[playlist_id] = {
+            code for sid in screen_ids for code in cache.screen_languages.get(sid, [])}
+
+
+def _load_assets(session: Session, cache: CompileCache, asset_ids: Iterable[int]) -> None:
+    wanted = sorted(set(asset_ids) - set(cache.assets))
+    for asset_id in wanted:
+        cache.assets[asset_id] = None
+    for chunk in _chunks(wanted):
+        for row in session.exec(select(AssetRow).where(col(AssetRow.id).in_(chunk))).all():
+            cache.assets[row.id or 0] = Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type)
 
 
 def _slide_status(session: Session, slide_id: int, cache: CompileCache) -> tuple[bool, str, set[str]]:
-    """(publishable as a whole, why not, approved languages): slides.publish_status's rule, batched."""
-    if slide_id not in cache.slide_status:
-        row = session.get(SlideRow, slide_id)
-        cache.slides[slide_id] = row
-        if row is None:
-            cache.slide_status[slide_id] = (False, "slide no longer exists", set())
-        else:
-            rows = session.exec(select(Caption).where(Caption.slide_id == slide_id,
-                                                      Caption.state == CaptionState.APPROVED)).all()
-            cache.captions[slide_id] = {c.language: c.text for c in rows}
-            missing = [code for code in _required_languages(session, slide_id, cache)
-                       if code not in cache.captions[slide_id]]
-            reason = ""
-            if missing:
-                reason = "no approved caption for " + ", ".join(missing)
-            elif row.approved_at is None:
-                reason = "slide not approved as a whole"
-            cache.slide_status[slide_id] = (not reason, reason, set(cache.captions[slide_id]))
+    """(publishable as a whole, why not, approved languages) of a slide."""
+    _load_slides(session, cache, [slide_id])
     return cache.slide_status[slide_id]
 
 
 def _asset(session: Session, asset_id: int, cache: CompileCache) -> Asset | None:
-    if asset_id not in cache.assets:
-        row = session.get(AssetRow, asset_id)
-        cache.assets[asset_id] = (None if row is None else
-                                  Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type))
+    _load_assets(session, cache, [asset_id])
     return cache.assets[asset_id]
 
 
@@ -207,10 +271,7 @@ def _playlist_for(session: Session, playlist_id: int, languages: tuple[Language,
 def _build_playlist(session: Session, playlist_id: int, languages: Sequence[Language], cache: CompileCache,
                     excluded: list[Exclusion], slide_out: dict[str, Slide], asset_out: dict[str, Asset]) -> Playlist | None:
     """The playlist with only its publishable items; None when nothing in it may be shown."""
-    if playlist_id not in cache.items:
-        cache.items[playlist_id] = list(session.exec(
-            select(PlaylistItemRow).where(PlaylistItemRow.playlist_id == playlist_id)
-            .order_by(col(PlaylistItemRow.position))).all())
+    _load_playlists(session, cache, [playlist_id])
     items: list[PlaylistItem] = []
     for row in cache.items[playlist_id]:
         found = _slide_for(session, row.slide_id, languages, cache, excluded)
@@ -234,11 +295,17 @@ def _build_playlist(session: Session, playlist_id: int, languages: Sequence[Lang
 
 def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRule | str:
     """The evaluator's rule for a schedule, once per run; a string says why it cannot be used."""
-    if schedule_id not in cache.rules:
-        schedule = session.get(Schedule, schedule_id)
-        cache.rules[schedule_id] = (f"schedule {schedule_id} no longer exists" if schedule is None
-                                    else _rule_or_reason(schedule))
+    _load_rules(session, cache, [schedule_id])
     return cache.rules[schedule_id]
+
+
+def _load_rules(session: Session, cache: CompileCache, schedule_ids: Iterable[int]) -> None:
+    wanted = sorted(set(schedule_ids) - set(cache.rules))
+    for schedule_id in wanted:
+        cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
+    for chunk in _chunks(wanted):
+        for schedule in session.exec(select(Schedule).where(col(Schedule.id).in_(chunk))).all():
+            cache.rules[schedule.id or 0] = _rule_or_reason(schedule)
 
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's bound-parameter limit
@@ -282,10 +349,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
                 .join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
                       & (col(ManifestRecord.version) == newest.c.version))).all():
             cache.latest[record.screen_id] = record
-    missing = sorted({i for ids in targets.values() for i in ids} - set(cache.rules))
-    for chunk in _chunks(missing):
-        for schedule in session.exec(select(Schedule).where(col(Schedule.id).in_(chunk))).all():
-            cache.rules[schedule.id or 0] = _rule_or_reason(schedule)
+    _load_rules(session, cache, {i for ids in targets.values() for i in ids})
 
 
 def _rule_or_reason(schedule: Schedule) -> ScheduleRule | str:
@@ -322,6 +386,9 @@ def _resolve(session: Session, cache: CompileCache, schedule_ids: tuple[int, ...
     assets: dict[str, Asset] = {}
     playlists: dict[str, Playlist] = {}
     rules: list[ScheduleRule] = []
+    _load_rules(session, cache, schedule_ids)
+    _load_playlists(session, cache, [default_playlist_id, *(
+        int(rule.playlist_id) for sid in schedule_ids if isinstance(rule := cache.rules[sid], ScheduleRule))])
     default = _playlist_for(session, default_playlist_id, languages, cache, excluded, slides, assets)
     if default is not None:
         playlists[default.id] = default
@@ -362,9 +429,12 @@ def body_of(record: ManifestRecord) -> ManifestBody:
 
 def compile_screen(
     session: Session, *, screen_id: int, key: SigningKey, now: datetime,
-    horizon_days: int = DEFAULT_HORIZON_DAYS, cache: CompileCache | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS, cache: CompileCache | None = None, flush: bool = True,
 ) -> CompileResult:
-    """Build, and sign if the content changed (or expiry nears), the manifest of one screen."""
+    """Build, and sign if the content changed (or expiry nears), the manifest of one screen.
+
+    flush=False leaves the new record pending for the caller's one flush of a whole batch.
+    """
     now = require_aware(now, "now")
     cache = cache or CompileCache()
     # Lock the screen row so two compiles of one screen cannot issue the same version (PostgreSQL).
@@ -424,7 +494,8 @@ def compile_screen(
     screen.manifest_version = version
     session.add(screen)
     session.add(record)
-    session.flush()
+    if flush:
+        session.flush()
     if reasons:
         log.info("manifest %s v%d for screen %s left out %d item(s): %s", signed.content_hash[:19], version,
                  screen_id, len(reasons), "; ".join(f"{e.kind} {e.id}: {e.reason}" for e in reasons))
@@ -438,9 +509,14 @@ def compile_screens(
     """Compile several screens sharing one cache; each screen once, in id order."""
     cache = CompileCache()
     screen_ids = sorted(set(screen_ids))
+    session.flush()  # the edit that asked for this compile must be visible to its queries
     prefetch(session, cache, screen_ids)
-    return [compile_screen(session, screen_id=sid, key=key, now=now, horizon_days=horizon_days, cache=cache)
-            for sid in screen_ids]
+    # Each screen once, so nothing read here depends on a record still pending: flush the batch once.
+    with session.no_autoflush:
+        results = [compile_screen(session, screen_id=sid, key=key, now=now, horizon_days=horizon_days, cache=cache,
+                                  flush=False) for sid in screen_ids]
+    session.flush()
+    return results
 
 
 def all_screen_ids(session: Session) -> list[int]:

@@ -385,8 +385,3 @@ def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
     """Screens that may show a playlist: as their default, or through a schedule (directly or by group)."""
     return sorted(session.exec(select(Screen).where(_reaching_playlist(playlist_id))).all(), key=lambda s: s.name)
 
-
-def screen_ids_for_playlist(session: Session, *, playlist_id: int) -> set[int]:
-    """Ids of screens_for_playlist, without loading the rows."""
-    return {sid for sid in session.exec(select(Screen.id).where(_reaching_playlist(playlist_id))).all()
-            if sid is not None}
