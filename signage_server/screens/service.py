@@ -338,6 +338,11 @@ def update_screen(
     before = screen_snapshot(screen)
     _apply_screen_fields(session, screen, fields)
     after = screen_snapshot(screen)
+    for left in sorted(set(before["group_ids"]) - set(after["group_ids"])):
+        # Leaving the group leaves its alert topic: the withdrawal of a live alert would never arrive.
+        if alert_active_on_group(session, group_id=left, now=now) is not None:
+            raise Conflict("an urgent alert is in force on this group; withdraw it or let it expire first",
+                           details={"field": "group_ids", "group_id": left})
     if {k: v for k, v in after.items() if k != "updated_at"} == {
         k: v for k, v in before.items() if k != "updated_at"
     }:
@@ -426,14 +431,11 @@ def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_
 
 def remove_from_group(session: Session, *, actor: User | None, group_id: int, screen_id: int,
                       now: datetime) -> Screen:
-    """Refused during a live alert on the group: the screen would leave the topic its withdrawal goes to."""
+    """Refused by update_screen during a live alert on the group."""
     group = get_group(session, group_id=group_id)
     screen = get_screen(session, screen_id=screen_id)
     current = [g.id for g in screen.groups]
     if group.id not in current:
         raise Invalid(f"screen {screen.name!r} is not in group {group.name!r}", field="screen_id")
-    if alert_active_on_group(session, group_id=group_id, now=now) is not None:
-        raise Conflict("an urgent alert is in force on this group; withdraw it or let it expire first",
-                       details={"field": "screen_id"})
     return update_screen(session, actor=actor, screen_id=screen_id,
                          fields={"group_ids": [gid for gid in current if gid != group.id]}, now=now)

@@ -324,7 +324,8 @@ def test_adding_and_removing_a_screen_recompiles_that_screen_only(
 
 
 def test_delete_is_refused_while_a_schedule_or_a_live_alert_uses_the_group(
-        browsers: Browsers, world: dict[str, int], session: Session, users: Any, app: Any, clock: Any) -> None:
+        browsers: Browsers, world: dict[str, int], session: Session, users: Any, app: Any, clock: Any,
+        api: Any) -> None:
     compiled_world(session, app, users, world)
     gid, spare = world["group"], world["spare_screen"]
     op, admin = browsers["operator"], browsers["admin"]
@@ -352,6 +353,9 @@ def test_delete_is_refused_while_a_schedule_or_a_live_alert_uses_the_group(
     assert "một cảnh báo khẩn đang có hiệu lực trên nhóm này" in live
     leave = admin.follow(admin.post(f"/groups/{other_id}/screens/{spare}/remove")).text
     assert "một cảnh báo khẩn đang có hiệu lực trên nhóm này" in leave
+    # The API's screen edit is held to the same rule: it is the same service call.
+    patched = api.as_("admin").patch(f"/api/v1/screens/{spare}", json={"group_ids": []})
+    assert patched.status_code == 409 and patched.json()["error"]["details"]["group_id"] == other_id
     session.expire_all()
     assert session.get(ScreenGroup, other_id) is not None
     assert [g.id for g in session.get_one(Screen, spare).groups] == [other_id]
