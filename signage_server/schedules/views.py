@@ -275,14 +275,17 @@ def edit_schedule_page(schedule_id: int, request: Request, session: SessionDep, 
 
 @router.post("/schedules/{schedule_id}", response_class=HTMLResponse)
 def update_schedule(schedule_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Editors,
-                    name: Annotated[str, Form(max_length=100)] = "", playlist_id: Annotated[str, Form()] = "",
+                    name: Annotated[str, Form(max_length=1000)] = "", playlist_id: Annotated[str, Form()] = "",
                     priority: Annotated[str, Form(max_length=20)] = "0", start_date: Annotated[str, Form()] = "",
                     end_date: Annotated[str, Form()] = "", weekdays: Annotated[list[str] | None, Form()] = None,
                     windows: Annotated[str, Form(max_length=2000)] = "",
                     dates: Annotated[str, Form(max_length=2000)] = "",
                     screen_ids: Annotated[list[str] | None, Form()] = None,
                     group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
-    """Everything the new-schedule form sets, through the API's own update_schedule (audit, recompile)."""
+    """Everything the new-schedule form sets, through the API's own update_schedule (audit, recompile).
+
+    Fields arrive as text and are checked here or by the service, so a mistake re-renders the form, not JSON.
+    """
     schedule = _schedule(request, session, schedule_id)
     values = {"name": name, "playlist_id": playlist_id, "priority": priority, "start_date": start_date,
               "end_date": end_date, "weekdays": weekdays or [], "windows": windows, "dates": dates,

@@ -193,6 +193,7 @@ def test_editing_every_field_saves_audits_and_recompiles_only_the_screens_involv
 
 @pytest.mark.parametrize(("change", "field", "status", "words"), [
     ({"name": "  "}, "name", 422, "name must be 1-100 characters"),
+    ({"name": "x" * 101}, "name", 422, "name must be 1-100 characters"),
     ({"name": "clash"}, "name", 409, "schedule 'clash' exists"),
     ({"playlist_id": "99999"}, "playlist_id", 404, "playlist 99999 not found"),
     ({"priority": "lots"}, "priority", 422, "priority must be a whole number"),
@@ -382,3 +383,50 @@ def test_group_names_are_inert_markup(browsers: Browsers, world: dict[str, int],
     for url in ("/groups", f"/groups/{world['group']}", "/schedules", f"/schedules/{world['schedule']}"):
         page = browsers["admin"].get(url).text
         assert "<script>alert" not in page and "&lt;script&gt;alert" in page, url
+
+
+class FakeTransport:
+    """Records the broker-account calls the pages make after their commit."""
+
+    def __init__(self) -> None:
+        self.synced: list[tuple[int, list[int]]] = []
+
+    def sync_groups(self, screen_id: int, group_ids: list[int]) -> None:
+        self.synced.append((screen_id, list(group_ids)))
+
+    def revoke(self, screen_id: int) -> None:
+        raise AssertionError(f"screen {screen_id} was not revoked")
+
+
+@pytest.fixture
+def transport(app: Any) -> Iterator[FakeTransport]:
+    fake = FakeTransport()
+    app.state.transport = fake
+    yield fake
+    app.state.transport = None
+
+
+def test_membership_pages_keep_the_broker_accounts_in_step(browsers: Browsers, world: dict[str, int],
+                                                            session: Session, users: Any,
+                                                            transport: FakeTransport) -> None:
+    from signage_server.screens.models import Enrolment
+
+    spare, gid = world["spare_screen"], world["group"]
+    row = session.get_one(Screen, spare)
+    row.enrolment = Enrolment.ENROLLED
+    session.add(row)
+    other = screens.create_group(session, actor=users["operator"], name="night-shift", now=NOW)
+    session.flush()
+    admin, op = browsers["admin"], browsers["operator"]
+    admin.post(f"/groups/{gid}/screens", {"screen_id": str(spare)})
+    admin.post(f"/groups/{other.id}/screens", {"screen_id": str(spare)})
+    assert transport.synced == [(spare, [gid]), (spare, sorted([gid, other.id or 0]))]
+    admin.post(f"/groups/{gid}/screens", {"screen_id": str(spare)})  # refused: already in it
+    assert len(transport.synced) == 2
+    admin.post(f"/groups/{gid}/screens/{spare}/remove")
+    assert transport.synced[-1] == (spare, [other.id])
+    # Deleting a group with a member regroups the member too.
+    op.post(f"/groups/{other.id}/delete", {"confirm": "yes"})
+    assert transport.synced[-1] == (spare, [])
+    session.expire_all()
+    assert session.get_one(Screen, spare).groups == []
