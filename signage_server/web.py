@@ -39,6 +39,7 @@ MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/reports", "Reports", (Role.OPERATOR, Role.APPROVER, Role.TRANSLATOR)),
     ("/users", "Users", ()),
     ("/screens", "Screens", ()),
+    ("/groups", "Screen groups", (Role.OPERATOR,)),
 )
 
 

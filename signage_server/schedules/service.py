@@ -141,6 +141,13 @@ def schedule_ids_for_screen(session: Session, *, screen_id: int) -> list[int]:
     return sorted({*session.exec(direct).all(), *session.exec(via_group).all()})
 
 
+def schedules_for_group(session: Session, *, group_id: int) -> list[Schedule]:
+    """Schedules aimed at a group, by name."""
+    query = select(Schedule).join(ScheduleGroupLink, col(ScheduleGroupLink.schedule_id) == col(Schedule.id)).where(
+        ScheduleGroupLink.group_id == group_id).order_by(col(Schedule.name))
+    return list(session.exec(query).all())
+
+
 def screens_of_schedule(session: Session, *, schedule_id: int) -> set[int]:
     """Screen ids a schedule reaches, directly or through its groups."""
     direct = set(session.exec(select(ScheduleScreenLink.screen_id).where(ScheduleScreenLink.schedule_id == schedule_id)))

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import select
+from sqlmodel import col, select
 
 from signage_core.schedule import from_local, to_local
 from signage_server.deps import NowDep, SessionDep
-from signage_server.errors import Invalid, SignageError
+from signage_server.errors import Invalid, NotFound, SignageError
 from signage_server.playlists.models import Playlist
 from signage_server.schedules import service
 from signage_server.schedules.models import Schedule
@@ -150,21 +150,28 @@ def _describe(rule: dict[str, Any], weekday_names: list[str]) -> list[str]:
     return parts
 
 
-@router.get("/schedules", response_class=HTMLResponse)
-def schedules_page(request: Request, session: SessionDep, viewer: Editors) -> Response:
+def _choices(request: Request, session: SessionDep) -> dict[str, Any]:
+    """What the schedule form offers: playlists, screens, groups, weekday names."""
     from signage_server.screens import service as screens
 
     _ = gettext_for(request)
-    found, _total = service.list_schedules(session, limit=1000, offset=0)
     all_screens, _n = screens.list_screens(session, limit=1000, offset=0)
     groups, _m = screens.list_groups(session, limit=1000, offset=0)
-    playlists = session.exec(select(Playlist)).all()
-    names = [_(d) for d in WEEKDAYS]
+    playlists = session.exec(select(Playlist).order_by(col(Playlist.name))).all()
+    return {"playlists": playlists, "screens": all_screens, "groups": groups,
+            "weekday_names": list(enumerate(_(d) for d in WEEKDAYS))}
+
+
+@router.get("/schedules", response_class=HTMLResponse)
+def schedules_page(request: Request, session: SessionDep, viewer: Editors) -> Response:
+    found, _total = service.list_schedules(session, limit=1000, offset=0)
+    choices = _choices(request, session)
+    names = [name for _i, name in choices["weekday_names"]]
     rows = [(s, _describe(s.rule, names), service.targets_of(session, schedule_id=s.id or 0)) for s in found]
-    return render(request, "schedules.html", viewer, rows=rows, playlists=playlists, screens=all_screens,
-                  groups=groups, weekday_names=list(enumerate(names)),
-                  screen_names={s.id: s.name for s in all_screens}, group_names={g.id: g.name for g in groups},
-                  playlist_names={p.id: p.name for p in playlists})
+    return render(request, "schedules.html", viewer, rows=rows,
+                  screen_names={s.id: s.name for s in choices["screens"]},
+                  group_names={g.id: g.name for g in choices["groups"]},
+                  playlist_names={p.id: p.name for p in choices["playlists"]}, **choices)
 
 
 @router.post("/schedules")
@@ -198,3 +205,102 @@ def delete_schedule(schedule_id: int, request: Request, session: SessionDep, now
     except SignageError as exc:
         return redirect(request, "/schedules", error_text(request, exc), "error")
     return redirect(request, "/schedules", gettext_for(request)("Schedule deleted."))
+
+
+def form_values(schedule: Schedule, screen_ids: list[int], group_ids: list[int]) -> dict[str, Any]:
+    """A stored schedule as the form's strings, the inverse of rule_from_form."""
+    rule = schedule.rule
+    return {
+        "name": schedule.name, "playlist_id": str(schedule.playlist_id), "priority": str(schedule.priority),
+        "start_date": rule.get("start_date") or "", "end_date": rule.get("end_date") or "",
+        "weekdays": [str(d) for d in rule.get("weekdays") or []],
+        "windows": "\n".join(f"{str(w['start'])[:5]}-{str(w['end'])[:5]}" for w in rule.get("windows") or []),
+        "dates": "\n".join(f"{d['kind']} {d['day']}/{d['month']}" for d in rule.get("dates") or []),
+        "screen_ids": [str(i) for i in screen_ids], "group_ids": [str(i) for i in group_ids],
+    }
+
+
+# The form field an error belongs to, from the service's `field` (rule.* comes from the rule model).
+_RULE_FIELDS = {"start_date", "end_date", "weekdays", "windows", "dates"}
+
+
+def field_of(exc: SignageError) -> str:
+    if isinstance(exc, NotFound):
+        return {"playlist": "playlist_id", "screen": "screen_ids", "screen group": "group_ids"}.get(
+            str(exc.details.get("entity")), "form")
+    field = str(exc.details.get("field") or "")
+    head, _dot, rest = field.partition(".")
+    if head == "rule":
+        sub = rest.partition(".")[0]
+        # A rule-wide error is the date range (end before start), the one cross-field check the model has.
+        return sub if sub in _RULE_FIELDS else "end_date"
+    if head in {"name", "playlist_id", "priority", "screen_ids", "group_ids", *_RULE_FIELDS}:
+        return head
+    return "form"
+
+
+def _int(value: str, field: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise Invalid(f"{field} must be a whole number", field=field) from None
+
+
+def _ids(values: list[str], field: str) -> list[int]:
+    return [_int(v, field) for v in values if v.strip()]
+
+
+def _schedule(request: Request, session: SessionDep, schedule_id: int) -> Schedule:
+    try:
+        return service.get_schedule(session, schedule_id=schedule_id)
+    except NotFound:
+        raise PageError(404, gettext_for(request)("No such schedule.")) from None
+
+
+def _edit_page(request: Request, session: SessionDep, viewer: Viewer, schedule: Schedule, values: dict[str, Any],
+               errors: dict[str, str], status_code: int = 200) -> Response:
+    targets = service.screens_of_schedule(session, schedule_id=schedule.id or 0)
+    choices = _choices(request, session)
+    return render(request, "schedule.html", viewer, status_code=status_code, schedule=schedule, values=values,
+                  errors=errors, target_screens=sorted(targets),
+                  screen_names={s.id: s.name for s in choices["screens"]}, **choices)
+
+
+@router.get("/schedules/{schedule_id}", response_class=HTMLResponse)
+def edit_schedule_page(schedule_id: int, request: Request, session: SessionDep, viewer: Editors) -> Response:
+    schedule = _schedule(request, session, schedule_id)
+    screen_ids, group_ids = service.targets_of(session, schedule_id=schedule_id)
+    return _edit_page(request, session, viewer, schedule, form_values(schedule, screen_ids, group_ids), {})
+
+
+@router.post("/schedules/{schedule_id}", response_class=HTMLResponse)
+def update_schedule(schedule_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Editors,
+                    name: Annotated[str, Form(max_length=1000)] = "", playlist_id: Annotated[str, Form()] = "",
+                    priority: Annotated[str, Form(max_length=20)] = "0", start_date: Annotated[str, Form()] = "",
+                    end_date: Annotated[str, Form()] = "", weekdays: Annotated[list[str] | None, Form()] = None,
+                    windows: Annotated[str, Form(max_length=2000)] = "",
+                    dates: Annotated[str, Form(max_length=2000)] = "",
+                    screen_ids: Annotated[list[str] | None, Form()] = None,
+                    group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
+    """Everything the new-schedule form sets, through the API's own update_schedule (audit, recompile).
+
+    Fields arrive as text and are checked here or by the service, so a mistake re-renders the form, not JSON.
+    """
+    schedule = _schedule(request, session, schedule_id)
+    values = {"name": name, "playlist_id": playlist_id, "priority": priority, "start_date": start_date,
+              "end_date": end_date, "weekdays": weekdays or [], "windows": windows, "dates": dates,
+              "screen_ids": screen_ids or [], "group_ids": group_ids or []}
+    try:
+        fields = {"name": name, "playlist_id": _int(playlist_id, "playlist_id"),
+                  "priority": _int(priority, "priority"),
+                  "rule": rule_from_form(start_date=start_date, end_date=end_date,
+                                         weekdays=_ids(weekdays or [], "weekdays"), windows=windows, dates=dates)}
+        with session.begin_nested():
+            service.update_schedule(session, actor=viewer.user, schedule_id=schedule_id, fields=fields,
+                                    screen_ids=_ids(screen_ids or [], "screen_ids"),
+                                    group_ids=_ids(group_ids or [], "group_ids"), now=now)
+    except SignageError as exc:
+        session.expire(schedule)  # show the stored name in the heading, not the refused one
+        return _edit_page(request, session, viewer, schedule, values, {field_of(exc): error_text(request, exc)},
+                          status_code=exc.status_code)
+    return redirect(request, "/schedules", gettext_for(request)("Schedule saved."))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
 from signage_core.languages import Language, parse_language
+from signage_server.alerts.models import Alert
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.pagination import paginate
@@ -23,6 +25,7 @@ from signage_server.screens.models import (
     ScreenGroupLink,
     Site,
 )
+from signage_server.transport.ids import group_wire_id
 from signage_server.users.models import Role, User
 
 # Sensible bounds for real LED cabinets; outside them the number is a typo.
@@ -189,11 +192,28 @@ def update_group(
     return group
 
 
+def group_screen_counts(session: Session) -> dict[int, int]:
+    """Members per group id (groups without members are absent)."""
+    rows = session.exec(select(ScreenGroupLink.group_id, func.count()).group_by(col(ScreenGroupLink.group_id)))
+    return {group_id: int(count) for group_id, count in rows.all()}
+
+
+def alert_active_on_group(session: Session, *, group_id: int, now: datetime) -> Alert | None:
+    """A launched alert still in force on the group's topic: its withdrawal must still reach every member."""
+    topic = group_wire_id(group_id)
+    active = session.exec(select(Alert).where(col(Alert.withdrawn_at).is_(None), col(Alert.expires_at) > now)).all()
+    return next((a for a in active if topic in a.topics), None)
+
+
 def delete_group(session: Session, *, actor: User, group_id: int, now: datetime) -> None:
+    """Refused while a schedule or a live alert uses the group: members would silently lose content or a withdrawal."""
     require_role(actor, Role.ADMIN, Role.OPERATOR)
     group = get_group(session, group_id=group_id)
     if session.exec(select(ScheduleGroupLink).where(ScheduleGroupLink.group_id == group_id)).first():
         raise Conflict("a schedule targets this group; change the schedule first", details={"entity": "screen_group"})
+    if alert_active_on_group(session, group_id=group_id, now=now) is not None:
+        raise Conflict("an urgent alert is in force on this group; withdraw it or let it expire first",
+                       details={"entity": "screen_group"})
     before = audit.snapshot(group)
     session.delete(group)
     session.flush()
@@ -318,6 +338,11 @@ def update_screen(
     before = screen_snapshot(screen)
     _apply_screen_fields(session, screen, fields)
     after = screen_snapshot(screen)
+    for left in sorted(set(before["group_ids"]) - set(after["group_ids"])):
+        # Leaving the group leaves its alert topic: the withdrawal of a live alert would never arrive.
+        if alert_active_on_group(session, group_id=left, now=now) is not None:
+            raise Conflict("an urgent alert is in force on this group; withdraw it or let it expire first",
+                           details={"field": "group_ids", "group_id": left})
     if {k: v for k, v in after.items() if k != "updated_at"} == {
         k: v for k, v in before.items() if k != "updated_at"
     }:
@@ -385,3 +410,27 @@ def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
     """Screens that may show a playlist: as their default, or through a schedule (directly or by group)."""
     return sorted(session.exec(select(Screen).where(_reaching_playlist(playlist_id))).all(), key=lambda s: s.name)
 
+
+def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_id: int, now: datetime) -> Screen:
+    """Membership is a screen field: the same update (role, audit, recompile) as editing the screen."""
+    group = get_group(session, group_id=group_id)
+    screen = get_screen(session, screen_id=screen_id)
+    if screen.enrolment == Enrolment.REVOKED:
+        raise Invalid(f"screen {screen.name!r} is revoked", field="screen_id")
+    current = [g.id for g in screen.groups]
+    if group.id in current:
+        raise Conflict(f"screen {screen.name!r} is already in group {group.name!r}", details={"field": "screen_id"})
+    return update_screen(session, actor=actor, screen_id=screen_id, fields={"group_ids": [*current, group.id]},
+                         now=now)
+
+
+def remove_from_group(session: Session, *, actor: User | None, group_id: int, screen_id: int,
+                      now: datetime) -> Screen:
+    """Refused by update_screen during a live alert on the group."""
+    group = get_group(session, group_id=group_id)
+    screen = get_screen(session, screen_id=screen_id)
+    current = [g.id for g in screen.groups]
+    if group.id not in current:
+        raise Invalid(f"screen {screen.name!r} is not in group {group.name!r}", field="screen_id")
+    return update_screen(session, actor=actor, screen_id=screen_id,
+                         fields={"group_ids": [gid for gid in current if gid != group.id]}, now=now)

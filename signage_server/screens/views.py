@@ -14,7 +14,8 @@ from signage_server.deps import NowDep, SessionDep
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
 from signage_server.screens import service
-from signage_server.screens.models import Enrolment, Layout, Screen
+from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup
+from signage_server.transport.hooks import screen_changed
 from signage_server.users.models import Role
 from signage_server.web import (
     PageError,
@@ -28,6 +29,8 @@ from signage_server.web import (
 
 router = APIRouter(include_in_schema=False)
 Admins = Annotated[Viewer, PageUser(Role.ADMIN)]
+# Operators aim schedules at groups, so they keep the list; membership is a screen edit, which is the admin's.
+Planners = Annotated[Viewer, PageUser(Role.OPERATOR)]
 
 
 def _choices(session: SessionDep) -> dict[str, Any]:
@@ -169,3 +172,110 @@ def create_site(request: Request, session: SessionDep, now: NowDep, viewer: Admi
     except SignageError as exc:
         return redirect(request, "/screens", error_text(request, exc), "error")
     return redirect(request, "/screens", gettext_for(request)("Site added."))
+
+
+def _group(request: Request, session: SessionDep, group_id: int) -> ScreenGroup:
+    try:
+        return service.get_group(session, group_id=group_id)
+    except SignageError:
+        raise PageError(404, gettext_for(request)("No such screen group.")) from None
+
+
+@router.get("/groups", response_class=HTMLResponse)
+def groups_page(request: Request, session: SessionDep, viewer: Planners) -> Response:
+    groups, _total = service.list_groups(session, limit=1000, offset=0)
+    return render(request, "groups.html", viewer, groups=groups, counts=service.group_screen_counts(session))
+
+
+@router.post("/groups")
+def create_group(request: Request, session: SessionDep, now: NowDep, viewer: Planners,
+                 name: Annotated[str, Form(max_length=100)],
+                 description: Annotated[str, Form(max_length=500)] = "") -> Response:
+    try:
+        with session.begin_nested():
+            group = service.create_group(session, actor=viewer.user, name=name, description=description, now=now)
+    except SignageError as exc:
+        return redirect(request, "/groups", error_text(request, exc), "error")
+    return redirect(request, f"/groups/{group.id}", gettext_for(request)("Group created."))
+
+
+@router.get("/groups/{group_id}", response_class=HTMLResponse)
+def group_page(group_id: int, request: Request, session: SessionDep, viewer: Planners) -> Response:
+    from signage_server.schedules import service as schedules
+
+    group = _group(request, session, group_id)
+    members = sorted(group.screens, key=lambda s: s.name)
+    everyone, _total = service.list_screens(session, limit=1000, offset=0)
+    member_ids = {s.id for s in members}
+    addable = [s for s in everyone if s.id not in member_ids and s.enrolment != Enrolment.REVOKED]
+    return render(request, "group.html", viewer, group=group, members=members, addable=addable,
+                  schedules=schedules.schedules_for_group(session, group_id=group_id),
+                  may_edit_members=viewer.user.role == Role.ADMIN)
+
+
+@router.post("/groups/{group_id}")
+def update_group(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
+                 name: Annotated[str, Form(max_length=100)],
+                 description: Annotated[str, Form(max_length=500)] = "") -> Response:
+    _group(request, session, group_id)
+    try:
+        with session.begin_nested():
+            service.update_group(session, actor=viewer.user, group_id=group_id, name=name, description=description,
+                                 now=now)
+    except SignageError as exc:
+        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
+    return redirect(request, f"/groups/{group_id}", gettext_for(request)("Saved."))
+
+
+@router.post("/groups/{group_id}/delete")
+def delete_group(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
+                 confirm: Annotated[str, Form()] = "") -> Response:
+    """Members are asked for explicitly: deleting regroups their broker accounts, which reconnects them."""
+    _ = gettext_for(request)
+    group = _group(request, session, group_id)
+    members = {s.id or 0: [g.id or 0 for g in s.groups] for s in group.screens}
+    if members and confirm != "yes":
+        return redirect(request, f"/groups/{group_id}",
+                        _("This group still holds screens: tick the box to confirm they leave it."), "error")
+    try:
+        with session.begin_nested():
+            service.delete_group(session, actor=viewer.user, group_id=group_id, now=now)
+    except SignageError as exc:
+        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
+    for screen_id, before in members.items():
+        screen = service.get_screen(session, screen_id=screen_id)
+        session.refresh(screen, ["groups"])
+        screen_changed(request, session, screen, groups_before=before)
+    return redirect(request, "/groups", _("Group deleted."))
+
+
+def _membership(request: Request, session: SessionDep, viewer: Viewer, group_id: int, screen_id: str, *,
+                add: bool, now: Any) -> Response:
+    _ = gettext_for(request)
+    _group(request, session, group_id)
+    try:
+        sid = int(screen_id)
+    except ValueError:
+        return redirect(request, f"/groups/{group_id}", _("Choose a screen."), "error")
+    try:
+        with session.begin_nested():
+            before = [g.id or 0 for g in service.get_screen(session, screen_id=sid).groups]
+            change = service.add_to_group if add else service.remove_from_group
+            screen = change(session, actor=viewer.user, group_id=group_id, screen_id=sid, now=now)
+    except SignageError as exc:
+        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
+    screen_changed(request, session, screen, groups_before=before)
+    return redirect(request, f"/groups/{group_id}", _("Screen added to the group.") if add
+                    else _("Screen removed from the group."))
+
+
+@router.post("/groups/{group_id}/screens")
+def add_group_screen(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                     screen_id: Annotated[str, Form(max_length=20)] = "") -> Response:
+    return _membership(request, session, viewer, group_id, screen_id, add=True, now=now)
+
+
+@router.post("/groups/{group_id}/screens/{screen_id}/remove")
+def remove_group_screen(group_id: int, screen_id: int, request: Request, session: SessionDep, now: NowDep,
+                        viewer: Admins) -> Response:
+    return _membership(request, session, viewer, group_id, str(screen_id), add=False, now=now)

@@ -107,11 +107,11 @@ def test_every_page_by_role(app: Any, world: dict[str, int], browsers: dict[str,
 
 def test_menu_follows_the_role(browsers: dict[str, Browser]) -> None:
     menus = {role: set(re.findall(r'<li><a href="(/[a-z]+)"', browsers[role].get("/password").text)) for role in ROLES}
-    assert menus["operator"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/reports"}
+    assert menus["operator"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/reports", "/groups"}
     assert menus["translator"] == {"/dashboard", "/slides", "/translate", "/reports"}
     assert menus["approver"] == {"/dashboard", "/slides", "/approve", "/alerts", "/audit", "/reports"}
     assert menus["admin"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/translate", "/approve", "/alerts",
-                              "/audit", "/reports", "/users", "/screens"}
+                              "/audit", "/reports", "/users", "/screens", "/groups"}
 
 
 def test_forms_without_the_csrf_token_are_refused(browsers: dict[str, Browser], world: dict[str, int],
