@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 import uuid
@@ -94,6 +95,14 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[M
         yield managed
     finally:
         managed.stop()
+
+
+def session_ports(broker: ManagedMosquitto, client_id_prefix: str) -> list[int]:
+    """The listener port of each MQTT session whose client id starts with the prefix, from mosquitto's log."""
+    lines = broker.paths.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    port_of = {m[1]: int(m[2]) for line in lines if (m := re.search(r"New connection from (\S+) on port (\d+)", line))}
+    prefix = re.escape(client_id_prefix)
+    return [port_of[m[1]] for line in lines if (m := re.search(rf"New client connected from (\S+) as {prefix}", line))]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from signage_core import protocol as p
 from signage_core.protocol import BrokerParams, ProtocolError, parse_broker_url
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import ManagedMosquitto
-from tests.broker_fixtures import Pki, RawClient, start_tls_broker, unique_id
+from tests.broker_fixtures import Pki, RawClient, session_ports, start_tls_broker, unique_id
 from tests.player.agent_world import (
     Running,
     enrol_state,
@@ -64,14 +63,6 @@ def enrolled(accounts: DynsecAccounts, tmp_path: Path, broker_url: str) -> Scree
     return Screen(screen_id, state_dir)
 
 
-def session_ports(broker: ManagedMosquitto, screen_id: str) -> list[int]:
-    """The listener port of every MQTT session this screen opened, from mosquitto's connection log."""
-    lines = broker.paths.log.read_text(encoding="utf-8", errors="replace").splitlines()
-    port_of = {m[1]: int(m[2]) for line in lines if (m := re.search(r"New connection from (\S+) on port (\d+)", line))}
-    return [port_of[m[1]] for line in lines
-            if (m := re.search(rf"New client connected from (\S+) as screen-{screen_id} ", line))]
-
-
 def refused(running: Running, words: str) -> str:
     wait_for(lambda: words in (running.agent.last_error or ""), 10, f"last_error to say {words!r}")
     return running.agent.last_error or ""
@@ -91,7 +82,7 @@ def test_trusted_ca_connects_over_tls_and_receives_a_verified_manifest(
         assert running.agent.manifest is not None and running.agent.manifest.version == 3
         assert running.agent.last_error is None
         assert tls_broker.tls is not None
-        assert set(session_ports(tls_broker, screen.screen_id)) == {tls_broker.tls.port}
+        assert set(session_ports(tls_broker, f"screen-{screen.screen_id}")) == {tls_broker.tls.port}
     finally:
         running.stop()
         admin.publish(p.manifest_topic(screen.screen_id), b"", retain=True)
@@ -116,7 +107,7 @@ def test_a_different_ca_is_refused_by_name_reported_in_status_and_never_sent_in_
         assert link is not None
         wait_for(lambda: link.backoff.attempt >= 2, 10, "a second attempt")
         assert link.connections == 0 and not link.connected.is_set()
-        assert session_ports(tls_broker, screen.screen_id) == []
+        assert session_ports(tls_broker, f"screen-{screen.screen_id}") == []
     finally:
         running.stop()
 
@@ -135,7 +126,7 @@ def test_a_certificate_for_another_host_is_refused(
             error = refused(running, "broker certificate does not match host '127.0.0.1'")
             assert other.tls_url() in error
             assert running.agent.link is not None and running.agent.link.connections == 0
-            assert session_ports(other, screen_id) == []
+            assert session_ports(other, f"screen-{screen_id}") == []
         finally:
             running.stop()
     finally:
@@ -177,7 +168,7 @@ def test_a_plain_broker_url_is_refused_where_tls_is_required(
                      "status.json to carry the refusal")
         finally:
             running.stop()
-    assert session_ports(tls_broker, screen.screen_id) == []
+    assert session_ports(tls_broker, f"screen-{screen.screen_id}") == []
 
 
 def test_a_missing_or_bad_ca_file_names_the_file(
