@@ -101,10 +101,12 @@ def describe_connect_error(exc: BaseException, params: BrokerParams) -> str:
             return (f"broker certificate does not match host {params.host!r}: {detail} "
                     f"(connecting to {url}; the certificate must name the host in the broker URL)")
         return f"broker certificate not trusted: {detail} (connecting to {url}, checked against {trust_source(params)})"
+    # A plain listener drops a ClientHello as a bad packet: the client sees a reset or an EOF.
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError) or (
+            params.tls is not None and isinstance(exc, ConnectionResetError)):
+        return f"broker {url} closed the connection during the TLS handshake: is port {params.port} a TLS listener?"
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake with broker {url} failed: {exc.reason or exc}"
-    if params.tls is not None and isinstance(exc, ConnectionResetError):
-        return f"broker {url} closed the connection during the TLS handshake: is port {params.port} a TLS listener?"
     return f"broker {url} unreachable: {exc}"
 
 

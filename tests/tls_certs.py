@@ -35,8 +35,10 @@ class ServerCert:
     names: tuple[str, ...]
 
 
-def _window() -> tuple[dt.datetime, dt.datetime]:
+def _window(*, expired: bool = False) -> tuple[dt.datetime, dt.datetime]:
     now = dt.datetime.now(dt.UTC)
+    if expired:
+        return now - dt.timedelta(days=30), now - dt.timedelta(days=1)
     return now - dt.timedelta(minutes=5), now + dt.timedelta(days=2)
 
 
@@ -72,11 +74,11 @@ def make_ca(directory: Path, name: str = "Signage Test CA") -> Ca:
 
 
 def issue_server_cert(ca: Ca, directory: Path, names: tuple[str, ...] = LOCAL_NAMES,
-                      stem: str = "broker") -> ServerCert:
+                      stem: str = "broker", *, expired: bool = False) -> ServerCert:
     """A serverAuth certificate for `names` (IPs and DNS names as SANs), signed by `ca`."""
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    start, end = _window()
+    start, end = _window(expired=expired)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))

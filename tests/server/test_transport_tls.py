@@ -16,7 +16,8 @@ from sqlmodel import Session
 
 from player_agent.config import BrokerOptions
 from player_agent.enrol import EnrolAnswer, apply_enrolment
-from signage_core.mqtt_client import BrokerTlsError
+from signage_core.mqtt_client import BrokerTlsError, connect_client, make_client
+from signage_core.protocol import parse_broker_url
 from signage_server.app import create_app
 from signage_server.config import Settings, load_settings
 from signage_server.db import make_engine, upgrade_to_head
@@ -26,10 +27,11 @@ from signage_server.transport.broker import ManagedMosquitto
 from signage_server.transport.service import TransportService
 from signage_server.users.models import Role, User
 from signage_server.users.service import create_api_token
-from tests.broker_fixtures import Pki, session_ports
+from tests.broker_fixtures import Pki, session_ports, start_tls_broker
 from tests.player.agent_world import settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
 from tests.server.world import build_world
+from tests.tls_certs import issue_server_cert
 
 pytestmark = pytest.mark.broker
 
@@ -166,3 +168,30 @@ def test_server_names_an_unreadable_ca_file(tls_broker: ManagedMosquitto, engine
     app = create_app(settings_from_env(deployment_env(tls_broker, tmp_path / "var", missing)), engine=engine)
     with pytest.raises(BrokerTlsError, match=f"broker CA file {missing} cannot be read"), TestClient(app):
         pass
+
+
+def _handshake(url: str, ca_file: Path) -> str:
+    params = parse_broker_url(url, ca_file=str(ca_file))
+    client = make_client(params, f"tls-probe-{uuid.uuid4().hex[:6]}")
+    try:
+        connect_client(client, params, keepalive=5)
+    except BrokerTlsError as exc:
+        return str(exc)
+    client.disconnect()
+    return "connected"
+
+
+def test_an_expired_certificate_and_a_plain_port_are_named(
+        tls_broker: ManagedMosquitto, pki: Pki, tmp_path: Path) -> None:
+    plain_port = parse_broker_url(tls_broker.url()).port
+    message = _handshake(f"mqtts://127.0.0.1:{plain_port}", pki.ca.cert_file)
+    assert message == (f"broker mqtts://127.0.0.1:{plain_port} closed the connection during the TLS handshake: "
+                       f"is port {plain_port} a TLS listener?")
+    expired = start_tls_broker(tmp_path / "mosquitto-expired",
+                               issue_server_cert(pki.ca, tmp_path / "expired", stem="expired", expired=True))
+    try:
+        message = _handshake(expired.tls_url(), pki.ca.cert_file)
+        assert message.startswith("broker certificate not trusted: certificate has expired"), message
+    finally:
+        expired.stop()
+    assert _handshake(tls_broker.tls_url("localhost"), pki.ca.cert_file) == "connected"
