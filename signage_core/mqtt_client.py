@@ -6,6 +6,7 @@ import logging
 import socket
 import ssl
 import sys
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -15,6 +16,8 @@ from signage_core.protocol import BrokerParams, TlsOptions
 
 log = logging.getLogger(__name__)
 
+# A reconnect failing the same way is logged again after this long, not on every retry.
+_REPEAT_LOG_S = 600.0
 # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
 _NAME_MISMATCH = {62, 64}
 
@@ -73,11 +76,18 @@ def make_client(
         client.tls_set_context(tls_context(params.tls))
         client.tls_insecure_set(params.tls.insecure)
 
+    last: list[tuple[str, float]] = []
+
     def on_connect_fail(c: mqtt.Client, userdata: object) -> None:
         # paho calls this inside its `except OSError` around a background reconnect: the cause is current.
         exc = sys.exc_info()[1]
-        if exc is not None:
-            log.warning("client %s cannot reconnect: %s", client_id, describe_connect_error(exc, params))
+        if exc is None:
+            return
+        message, now = describe_connect_error(exc, params), time.monotonic()
+        if last and last[0][0] == message and now - last[0][1] < _REPEAT_LOG_S:
+            return  # the same failure on every retry would flood the log
+        last[:] = [(message, now)]
+        log.warning("client %s cannot reconnect: %s", client_id, message)
 
     client.on_connect_fail = on_connect_fail
     return client

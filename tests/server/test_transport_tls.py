@@ -23,7 +23,8 @@ from signage_server.config import Settings, load_settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.manifests.keys import KeyRing
 from signage_server.slides import service as slides
-from signage_server.transport.broker import ManagedMosquitto
+from signage_server.transport.accounts import DynsecAccounts
+from signage_server.transport.broker import ManagedMosquitto, TlsListener
 from signage_server.transport.service import TransportService
 from signage_server.users.models import Role, User
 from signage_server.users.service import create_api_token
@@ -170,8 +171,8 @@ def test_server_names_an_unreadable_ca_file(tls_broker: ManagedMosquitto, engine
         pass
 
 
-def _handshake(url: str, ca_file: Path) -> str:
-    params = parse_broker_url(url, ca_file=str(ca_file))
+def _handshake(url: str, ca_file: Path, *, insecure: bool = False) -> str:
+    params = parse_broker_url(url, ca_file=str(ca_file), insecure=insecure)
     client = make_client(params, f"tls-probe-{uuid.uuid4().hex[:6]}")
     try:
         connect_client(client, params, keepalive=5)
@@ -195,3 +196,44 @@ def test_an_expired_certificate_and_a_plain_port_are_named(
     finally:
         expired.stop()
     assert _handshake(tls_broker.tls_url("localhost"), pki.ca.cert_file) == "connected"
+
+
+def test_insecure_skips_only_the_name_check(pki: Pki, tmp_path: Path) -> None:
+    other = start_tls_broker(tmp_path / "mosquitto-wrong-name", pki.wrong_name)
+    try:
+        assert _handshake(other.tls_url(), pki.ca.cert_file).startswith(
+            "broker certificate does not match host '127.0.0.1'")
+        assert _handshake(other.tls_url(), pki.ca.cert_file, insecure=True) == "connected"
+        assert _handshake(other.tls_url(), pki.other_ca.cert_file, insecure=True).startswith(
+            "broker certificate not trusted")
+    finally:
+        other.stop()
+
+
+def test_a_background_reconnect_to_an_untrusted_certificate_is_logged_by_name(
+        pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    first = start_tls_broker(tmp_path / "mosquitto", pki.broker)
+    assert first.tls is not None
+    plain_port, tls_port = first.port, first.tls.port
+    admin = first.params()
+    params = parse_broker_url(first.tls_url(), ca_file=str(pki.ca.cert_file)).with_credentials(
+        admin.username or "", admin.password or "")
+    accounts = DynsecAccounts(params)
+    accounts.connect()
+    replaced: ManagedMosquitto | None = None
+    try:
+        first.stop()
+        # The same broker comes back with a certificate from a CA the server does not know.
+        stranger = issue_server_cert(pki.other_ca, tmp_path / "stranger", stem="stranger")
+        replaced = ManagedMosquitto(tmp_path / "mosquitto", port=plain_port,
+                                    tls=TlsListener(stranger.cert_file, stranger.key_file, port=tls_port))
+        replaced.start()
+        with caplog.at_level("WARNING", logger="signage_core.mqtt_client"):
+            wait_for(lambda: any("broker certificate not trusted" in r.getMessage() for r in caplog.records),
+                     10, "the reconnect failure in the log")
+        line = next(r.getMessage() for r in caplog.records if "not trusted" in r.getMessage())
+        assert "cannot reconnect" in line and str(pki.ca.cert_file) in line
+    finally:
+        accounts.close()
+        if replaced is not None:
+            replaced.stop()
