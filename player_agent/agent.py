@@ -536,7 +536,7 @@ class Agent:
         self._next_heartbeat = 0.0
 
     def _on_link_problem(self, problem: str | None) -> None:
-        """TLS or account refusals go to `status` and heartbeats; a clean connect clears them."""
+        """A TLS or account refusal is the last error `status` shows; the next clean connect clears it."""
         if problem is None:
             if self.last_error is not None and self.last_error == self._link_problem:
                 self.last_error = None

@@ -24,11 +24,11 @@ from signage_server.db import make_engine, upgrade_to_head
 from signage_server.manifests.keys import KeyRing
 from signage_server.slides import service as slides
 from signage_server.transport.accounts import DynsecAccounts
-from signage_server.transport.broker import ManagedMosquitto, TlsListener
+from signage_server.transport.broker import BrokerError, ManagedMosquitto, TlsListener
 from signage_server.transport.service import TransportService
 from signage_server.users.models import Role, User
 from signage_server.users.service import create_api_token
-from tests.broker_fixtures import Pki, session_ports, start_tls_broker
+from tests.broker_fixtures import Pki, _require_mosquitto, session_ports, start_tls_broker
 from tests.player.agent_world import settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
 from tests.server.world import build_world
@@ -237,3 +237,13 @@ def test_a_background_reconnect_to_an_untrusted_certificate_is_logged_by_name(
         accounts.close()
         if replaced is not None:
             replaced.stop()
+
+
+def test_managed_broker_names_an_unreadable_listener_key_before_starting(pki: Pki, tmp_path: Path) -> None:
+    _require_mosquitto()
+    missing = tmp_path / "no-such.key"
+    managed = ManagedMosquitto(tmp_path / "mosquitto", port=0,
+                               tls=TlsListener(pki.broker.cert_file, missing, port=0))
+    with pytest.raises(BrokerError, match=f"TLS listener private key {missing} cannot be read"):
+        managed.start()
+    assert managed.pid is None
