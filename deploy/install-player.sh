@@ -2,18 +2,22 @@
 # Installs the signage player on Debian / Raspberry Pi OS: system user, venv in /opt,
 # config file, systemd unit. Safe to run again to upgrade: an existing config is kept.
 #
-# usage: sudo deploy/install-player.sh [--source DIR] [--no-start]
-#   --source DIR  the project checkout or sdist to install (default: this script's repo)
-#   --no-start    install and enable, but do not start (e.g. before `signage-player enroll`)
+# usage: sudo deploy/install-player.sh [--source DIR] [--no-start] [--broker-ca FILE]
+#   --source DIR      the project checkout or sdist to install (default: this script's repo)
+#   --no-start        install and enable, but do not start (e.g. before `signage-player enroll`)
+#   --broker-ca FILE  the CA certificate (PEM) that signed the broker's TLS certificate, when it is
+#                     a private CA or the server installer's self-signed one (docs/operations.md)
 set -euo pipefail
 
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 START=1
+BROKER_CA=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --source) SOURCE="$2"; shift 2 ;;
         --no-start) START=0; shift ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --broker-ca) BROKER_CA="$2"; shift 2 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -22,6 +26,7 @@ PREFIX=/opt/signage-player
 VENV="$PREFIX/venv"
 CONF_DIR=/etc/signage
 CONF="$CONF_DIR/player.toml"
+CA_FILE="$CONF_DIR/broker-ca.pem"
 STATE_DIR=/var/lib/signage-player
 UNIT=/etc/systemd/system/signage-player.service
 USER_NAME=signage
@@ -32,6 +37,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if [ ! -f "$SOURCE/pyproject.toml" ]; then
     echo "error: $SOURCE has no pyproject.toml; pass the project folder with --source" >&2
+    exit 1
+fi
+if [ -n "$BROKER_CA" ] && ! grep -q -- "-----BEGIN CERTIFICATE-----" "$BROKER_CA" 2>/dev/null; then
+    echo "error: --broker-ca $BROKER_CA is not a readable PEM certificate" >&2
     exit 1
 fi
 
@@ -62,12 +71,22 @@ install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE_DIR"
 
 echo "== config $CONF"
 install -d -m 0755 "$CONF_DIR"
+if [ -n "$BROKER_CA" ]; then
+    # Public data, but only root may replace what the player trusts.
+    install -m 0644 -o root -g root "$BROKER_CA" "$CA_FILE"
+    echo "broker CA installed as $CA_FILE"
+fi
+CA_LINE="# ca_file = \"$CA_FILE\""
+if [ -e "$CA_FILE" ]; then CA_LINE="ca_file = \"$CA_FILE\""; fi
 if [ -e "$CONF" ]; then
     echo "keeping existing $CONF"
+    if [ -e "$CA_FILE" ] && ! grep -q '^ca_file' "$CONF"; then
+        echo "note: add ca_file = \"$CA_FILE\" under [broker] in $CONF to use the installed CA"
+    fi
 else
     # Readable by the player, writable by root only; holds no secrets (those come from enrolment).
     install -m 0640 -o root -g "$USER_NAME" /dev/null "$CONF"
-    cat >"$CONF" <<'TOML'
+    cat >"$CONF" <<TOML
 # Border-gate signage player settings. Env vars SIGNAGE_PLAYER_<NAME> override these
 # (nested: SIGNAGE_PLAYER_WINDOW__WIDTH=960).
 state_dir = "/var/lib/signage-player"
@@ -96,6 +115,13 @@ on_command = []
 [screenshot]
 period_s = 300
 thumbnail_width = 320
+
+[broker]
+# Border links carry the broker password: a plain mqtt:// broker address is refused.
+require_tls = true
+# The CA that signed the broker's certificate, if it is not a public one (install with --broker-ca);
+# unset, the system trust store decides.
+$CA_LINE
 TOML
 fi
 

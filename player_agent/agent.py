@@ -35,10 +35,18 @@ from player_agent.output.base import Output
 from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, screen_spec, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
 from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
-from player_agent.transport import AssetCorrupt, AssetFetcher, AssetFetchError, Backoff, PlayerLink
+from player_agent.transport import (
+    AssetCorrupt,
+    AssetFetcher,
+    AssetFetchError,
+    Backoff,
+    PlayerLink,
+    broker_params,
+)
 from player_agent.watchdog import Notifier, watchdog_interval
 from signage_core.languages import Language
 from signage_core.manifest import ManifestBody, is_screen_on, now_playing, verify_manifest
+from signage_core.mqtt_client import BrokerTlsError
 from signage_core.protocol import (
     MAX_CHUNK_SIZE,
     AlertAck,
@@ -54,7 +62,6 @@ from signage_core.protocol import (
     decode,
     encode,
     encode_frame,
-    parse_broker_url,
 )
 from signage_core.protocol import PlayRecord as WirePlayRecord
 from signage_core.render import CaptionError
@@ -160,6 +167,7 @@ class Agent:
         self.alerts: dict[str, ActiveAlert] = {}
         self.current: Current | None = None
         self.last_error: str | None = None
+        self._link_problem: str | None = None
         self.last_contact: datetime | None = None
         self.clock_offset_s = self.identity.clock_offset_s if self.identity else None
         self.identify_until: datetime | None = None
@@ -235,11 +243,20 @@ class Agent:
         st = self.state.state
         if st.broker_url is None or st.broker_username is None or st.broker_password is None:
             return None
-        params = parse_broker_url(st.broker_url).with_credentials(
-            st.broker_username, st.broker_password.get_secret_value()
-        )
-        groups = self.identity.groups if self.identity else ()
-        return PlayerLink(params, self.screen_id, groups=groups, agent_version=AGENT_VERSION, backoff=Backoff(base_s=1.0, cap_s=60.0))
+        opts = self.settings.broker
+        try:
+            params = broker_params(st.broker_url, ca_file=opts.ca_file, require_tls=opts.require_tls).with_credentials(
+                st.broker_username, st.broker_password.get_secret_value()
+            )
+            groups = self.identity.groups if self.identity else ()
+            return PlayerLink(params, self.screen_id, groups=groups, agent_version=AGENT_VERSION,
+                              backoff=Backoff(base_s=1.0, cap_s=60.0),
+                              on_problem=lambda problem: self._post(lambda: self._on_link_problem(problem)))
+        except (ProtocolError, BrokerTlsError) as exc:
+            # Keep playing from disk; a config fix needs a restart, which `status` and the log say.
+            self._error(f"broker link not started: {exc}")
+            self._write_status(self.clock())
+            return None
 
     def start(self) -> None:
         """Show something at once from disk, then go online."""
@@ -517,6 +534,16 @@ class Agent:
         self._playlog_sent.clear()  # a new session: unacknowledged batches are sent again
         self._flush_playlog()
         self._next_heartbeat = 0.0
+
+    def _on_link_problem(self, problem: str | None) -> None:
+        """A TLS or account refusal is the last error `status` shows; the next clean connect clears it."""
+        if problem is None:
+            if self.last_error is not None and self.last_error == self._link_problem:
+                self.last_error = None
+        else:
+            self.last_error = problem[:500]  # the link has logged it
+        self._link_problem = problem[:500] if problem else None
+        self._write_status(self.clock())
 
     def _error(self, message: str) -> None:
         log.warning("%s", message)

@@ -141,7 +141,7 @@ def _showing(live: dict[str, object]) -> str:
 
 @app.command()
 def check(config: ConfigOpt = None) -> None:
-    """Fonts, Khmer shaping, clock, disk, state dir and output; exit 1 if any check fails."""
+    """Fonts, Khmer shaping, clock, disk, state dir, output and broker TLS; exit 1 if any check fails."""
     settings = _settings(config)
     results = run_checks(settings, now=datetime.now(UTC))
     for result in results:

@@ -89,6 +89,22 @@ class ScreenshotOptions(_Options):
     jpeg_quality: Annotated[int, Field(ge=10, le=95)] = 70
 
 
+class BrokerOptions(_Options):
+    """TLS to the broker enrolment named: the CA that signed its certificate, and whether plain MQTT may be used."""
+
+    # None: the system trust store (a public CA); a private CA's certificate is a file put here on site.
+    ca_file: Path | None = None
+    # True (the installer's default): a plain mqtt:// broker URL is refused; a set ca_file implies it.
+    require_tls: bool = False
+
+    @field_validator("ca_file")
+    @classmethod
+    def _absolute_ca(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"must be an absolute path, got {str(value)!r}")
+        return value
+
+
 class PlayerSettings(BaseSettings):
     """Everything an on-site technician may set; secrets come from enrolment, never defaults."""
 
@@ -106,6 +122,7 @@ class PlayerSettings(BaseSettings):
     png: PngOptions = PngOptions()
     blanking: BlankingOptions = BlankingOptions()
     screenshot: ScreenshotOptions = ScreenshotOptions()
+    broker: BrokerOptions = BrokerOptions()
     heartbeat_period_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
     # Ticker layout: frames per second handed to the output and scroll speed.
     ticker_fps: Annotated[int, Field(ge=1, le=120)] = 30

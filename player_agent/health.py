@@ -17,6 +17,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from player_agent.config import OutputKind, PlayerSettings
+from player_agent.state import StateError, StateStore
+from signage_core.mqtt_client import BrokerTlsError, tls_context
+from signage_core.protocol import ProtocolError, TlsOptions, parse_broker_url
 
 # The fonts the renderer ships with; each package exposes ROOT with the files under files/.
 FONT_PACKAGES = ("fontpkg_be_vietnam_pro", "fontpkg_noto_sans", "fontpkg_noto_sans_khmer")
@@ -227,6 +230,35 @@ def _check_window(settings: PlayerSettings, name: str) -> CheckResult:
     return _ok(name, f"window {w.width}x{w.height} at ({w.x}, {w.y}) on {dw}x{dh} ({driver})")
 
 
+def check_broker_tls(settings: PlayerSettings) -> CheckResult:
+    """The site's CA file loads and the enrolled broker URL is TLS where TLS is required (no network used)."""
+    name = "broker TLS"
+    opts = settings.broker
+    trust = "the system trust store"
+    if opts.ca_file is not None:
+        try:
+            tls_context(TlsOptions(ca_file=str(opts.ca_file)))
+        except BrokerTlsError as exc:
+            return _fail(name, str(exc))
+        trust = f"CA file {opts.ca_file}"
+    try:
+        url = StateStore(settings.state_file).state.broker_url if settings.state_file.exists() else None
+    except StateError as exc:
+        return _fail(name, str(exc))
+    if url is None:
+        return _ok(name, f"not enrolled yet; the broker certificate will be checked against {trust}")
+    try:
+        params = parse_broker_url(url)
+    except ProtocolError as exc:
+        return _fail(name, f"enrolled broker URL unusable: {exc}")
+    if params.tls is None:
+        if opts.require_tls or opts.ca_file is not None:
+            return _fail(name, f"enrolled broker URL {params.url()} is plain MQTT but this player requires TLS; "
+                               "enrol again against a server whose SIGNAGE_MQTT_PUBLIC_URL is mqtts://")
+        return _warn(name, f"{params.url()} is plain MQTT: the broker password crosses the link unencrypted")
+    return _ok(name, f"{params.url()}, certificate checked against {trust}")
+
+
 def run_checks(
     settings: PlayerSettings,
     *,
@@ -244,6 +276,7 @@ def run_checks(
         check_state_dir(settings.state_dir),
         check_disk(settings.state_dir, settings.min_free_disk_mb * 2**20),
         check_output(settings),
+        check_broker_tls(settings),
     ]
 
 

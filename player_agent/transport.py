@@ -19,7 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from signage_core.mqtt_client import make_client
+from signage_core.mqtt_client import BrokerTlsError, connect_client, make_client
 from signage_core.protocol import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -37,6 +37,7 @@ from signage_core.protocol import (
     encode,
     group_alert_topic,
     key_handovers_topic,
+    parse_broker_url,
     screen_topic,
 )
 
@@ -66,7 +67,18 @@ class Backoff:
         self.attempt = 0
 
 
-
+def broker_params(url: str, *, ca_file: Path | None = None, require_tls: bool = False) -> BrokerParams:
+    """The enrolled broker URL with this site's CA; a plain URL where TLS is required is refused, never used."""
+    base = parse_broker_url(url)
+    if base.tls is None:
+        if ca_file is not None or require_tls:
+            setting = "[broker] ca_file" if ca_file is not None else "[broker] require_tls"
+            raise ProtocolError(
+                f"the enrolled broker URL {base.url()} is plain MQTT but this player requires TLS ({setting}): "
+                "set SIGNAGE_MQTT_PUBLIC_URL=mqtts://... on the server and enrol again"
+            )
+        return base
+    return parse_broker_url(url, ca_file=str(ca_file) if ca_file is not None else None)
 
 
 class PlayerLink:
@@ -82,6 +94,7 @@ class PlayerLink:
         backoff: Backoff | None = None,
         keepalive_s: int = 30,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_problem: Callable[[str | None], None] | None = None,
     ) -> None:
         self.screen_id = check_id(screen_id)
         self._params = params
@@ -97,6 +110,9 @@ class PlayerLink:
         self.connected = threading.Event()
         self.connections = 0  # bumped on every successful CONNACK; fetchers use it to spot a reconnect
         self.last_refusal: str | None = None
+        # Why the link is down when it is not just the network (TLS refused, account refused); None once connected.
+        self.problem: str | None = None
+        self._on_problem = on_problem
         # Clean session: chunks in flight at a disconnect are dropped, not replayed after the resume;
         # PlayerLink reconnects itself, with jitter.
         self.client = make_client(params, f"screen-{self.screen_id}", reconnect_on_failure=False)
@@ -181,8 +197,11 @@ class PlayerLink:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.client.connect(self._params.host, self._params.port, keepalive=self._keepalive_s)
+                connect_client(self.client, self._params, keepalive=self._keepalive_s)
                 self.client.loop_forever(retry_first_connection=False)
+            except BrokerTlsError as exc:
+                # Retried with backoff over TLS only (a new certificate may be installed); never over plain MQTT.
+                self._set_problem(str(exc))
             except OSError as exc:
                 log.info("broker %s unreachable: %s", self._params.url(), exc)
             self.connected.clear()
@@ -195,9 +214,10 @@ class PlayerLink:
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             self.last_refusal = str(reason)
-            log.warning("broker refused screen %s: %s", self.screen_id, reason)
+            self._set_problem(f"broker {self._params.url()} refused screen {self.screen_id}: {reason}")
             return
         self.last_refusal = None
+        self._set_problem(None)
         self.backoff.reset()
         # Subscribing here means every reconnect restores the subscriptions.
         client.subscribe(self._subscriptions())
@@ -205,6 +225,18 @@ class PlayerLink:
         self.publish(TopicKind.STATUS, encode(online))
         self.connections += 1
         self.connected.set()
+
+    def _set_problem(self, problem: str | None) -> None:
+        """Log a new problem once (not every retry) and tell the owner; None clears it."""
+        if problem == self.problem:
+            if problem is not None:
+                log.debug("still failing: %s", problem)
+            return
+        self.problem = problem
+        if problem is not None:
+            log.error("%s", problem)
+        if self._on_problem is not None:
+            self._on_problem(problem)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()

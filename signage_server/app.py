@@ -72,7 +72,7 @@ def create_app(
             upgrade_to_head(engine)
         key_ring.current()  # first run creates the signing key (0600) before anything is signed
         if settings.mqtt_enabled:
-            # Fails the start with a clear message (no mosquitto, port taken, broker refused us).
+            # Fails the start with a clear message (no mosquitto, port taken, broker refused us or its certificate).
             transport = TransportService(settings, sessions=app.state.session_factory, clock=clock,
                                          path_for=_existing(app.state.asset_store))
             # A screen may fetch only what its latest manifest names; restarts republish from the DB.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,13 @@ import pytest
 from signage_core.mqtt_client import make_client
 from signage_core.protocol import BrokerParams
 from signage_server.transport.accounts import DynsecAccounts
-from signage_server.transport.broker import ManagedMosquitto, find_dynsec_plugin, find_mosquitto
+from signage_server.transport.broker import (
+    ManagedMosquitto,
+    TlsListener,
+    find_dynsec_plugin,
+    find_mosquitto,
+)
+from tests.tls_certs import Ca, ServerCert, issue_server_cert, make_ca
 
 
 def _require_mosquitto() -> None:
@@ -49,6 +57,52 @@ def fresh_broker(tmp_path: Path) -> Iterator[ManagedMosquitto]:
         yield managed
     finally:
         managed.stop()
+
+
+@dataclass(frozen=True)
+class Pki:
+    """The module's throw-away CAs and certificates; `ca` signs the broker's, `other_ca` signs nothing we use."""
+
+    ca: Ca
+    other_ca: Ca
+    broker: ServerCert  # SAN 127.0.0.1 and localhost
+    wrong_name: ServerCert  # signed by `ca`, but for another host
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """Fresh CAs and certificates per module, so nothing trusts them but what a test points at them."""
+    root = tmp_path_factory.mktemp("pki")
+    ca = make_ca(root / "ca")
+    return Pki(ca=ca, other_ca=make_ca(root / "other", "Other Test CA"),
+               broker=issue_server_cert(ca, root / "broker"),
+               wrong_name=issue_server_cert(ca, root / "wrong", names=("signage.other.example",), stem="wrong"))
+
+
+def start_tls_broker(data_dir: Path, cert: ServerCert) -> ManagedMosquitto:
+    """A managed broker with a plain loopback listener (admin) and a TLS listener (players), as deployed."""
+    _require_mosquitto()
+    managed = ManagedMosquitto(data_dir, port=0, tls=TlsListener(cert.cert_file, cert.key_file, port=0))
+    managed.start()
+    return managed
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[ManagedMosquitto]:
+    """One broker per module whose TLS listener serves `pki.broker` (trusted through `pki.ca`)."""
+    managed = start_tls_broker(tmp_path_factory.mktemp("mosquitto-tls"), pki.broker)
+    try:
+        yield managed
+    finally:
+        managed.stop()
+
+
+def session_ports(broker: ManagedMosquitto, client_id_prefix: str) -> list[int]:
+    """The listener port of each MQTT session whose client id starts with the prefix, from mosquitto's log."""
+    lines = broker.paths.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    port_of = {m[1]: int(m[2]) for line in lines if (m := re.search(r"New connection from (\S+) on port (\d+)", line))}
+    prefix = re.escape(client_id_prefix)
+    return [port_of[m[1]] for line in lines if (m := re.search(rf"New client connected from (\S+) as {prefix}", line))]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from signage_core.mqtt_client import make_client
+from signage_core.mqtt_client import connect_client, make_client
 from signage_core.protocol import (
     SCREEN_TOPICS,
     BrokerParams,
@@ -124,7 +124,7 @@ class DynsecAccounts:
 
     def connect(self) -> None:
         """Connect as the server's admin account and wait until responses can be received."""
-        self._client.connect(self._params.host, self._params.port, keepalive=30)
+        connect_client(self._client, self._params, keepalive=30)
         self._client.loop_start()
         if not self._ready.wait(self._timeout_s):
             self.close()

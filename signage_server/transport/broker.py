@@ -28,6 +28,7 @@ __all__ = [
     "BrokerParams",
     "BrokerPortInUse",
     "ManagedMosquitto",
+    "TlsListener",
     "TlsOptions",
     "find_mosquitto",
     "parse_broker_url",
@@ -165,6 +166,16 @@ def initial_dynsec_config(admin_username: str, admin_password: str) -> dict[str,
 
 
 @dataclass(frozen=True, slots=True)
+class TlsListener:
+    """A second, TLS-only listener for remote players, beside the plain one the server's own clients use."""
+
+    certfile: Path
+    keyfile: Path
+    port: int = 8883  # 0: a free port, chosen at construction
+    host: str | None = None  # None: the plain listener's host
+
+
+@dataclass(frozen=True, slots=True)
 class _Paths:
     root: Path
 
@@ -210,12 +221,19 @@ class ManagedMosquitto:
         restart_delay_s: float = 0.5,
         max_restart_delay_s: float = 30.0,
         on_restart: Callable[[], None] | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
         if port < 0 or port > 65535:
             raise BrokerError(f"invalid broker port {port}")
         self.paths = _Paths(Path(data_dir))
         self.host = host
         self.port = port if port else free_port(host)
+        if tls is not None:
+            if tls.port < 0 or tls.port > 65535:
+                raise BrokerError(f"invalid TLS listener port {tls.port}")
+            tls_host = tls.host or host
+            tls = TlsListener(Path(tls.certfile), Path(tls.keyfile), tls.port or free_port(tls_host), tls_host)
+        self.tls = tls
         self.admin_username = admin_username
         self._binary = binary
         self._plugin = dynsec_plugin
@@ -247,12 +265,21 @@ class ManagedMosquitto:
         """The broker address a player on this host would be given."""
         return f"mqtt://{self.host}:{self.port}"
 
+    def tls_url(self, host: str | None = None) -> str:
+        """The TLS listener's address (`host` as the certificate names it); BrokerError without one."""
+        if self.tls is None:
+            raise BrokerError("this broker has no TLS listener")
+        return f"mqtts://{host or self.tls.host}:{self.tls.port}"
+
     def start(self, timeout_s: float = 10.0) -> BrokerParams:
         """Write config, start the child, wait until it accepts connections, then supervise it."""
         binary = find_mosquitto(self._binary)
         plugin = find_dynsec_plugin(self._plugin)
         self._end_orphan()
         _check_port_free(self.host, self.port)
+        if self.tls is not None:
+            self._check_tls_files(self.tls)
+            _check_port_free(self.tls.host or self.host, self.tls.port)
         self._prepare(plugin)
         self._stopping.clear()
         self._spawn(timeout_s)
@@ -312,6 +339,16 @@ class ManagedMosquitto:
             raise BrokerError(f"{self.paths.dynsec} is missing but {self.paths.account} exists: restore it or remove both")
         _atomic_write(self.paths.config, self._config_text(plugin).encode(), 0o600)
 
+    @staticmethod
+    def _check_tls_files(tls: TlsListener) -> None:
+        # Mosquitto's own message for an unreadable key is one log line; name the file here instead.
+        for what, path in (("certificate", tls.certfile), ("private key", tls.keyfile)):
+            try:
+                with Path(path).open("rb"):
+                    pass
+            except OSError as exc:
+                raise BrokerError(f"TLS listener {what} {path} cannot be read: {exc.strerror}") from None
+
     def _end_orphan(self) -> None:
         """A server killed with -9 leaves its broker running on the port: end it if it is ours."""
         try:
@@ -359,6 +396,14 @@ class ManagedMosquitto:
             "connection_messages true",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         ]
+        if self.tls is not None:
+            # Listener options below apply to this listener only; the plain one above stays as it is.
+            lines += [
+                f"listener {self.tls.port} {self.tls.host}",
+                f"certfile {self.tls.certfile}",
+                f"keyfile {self.tls.keyfile}",
+                "tls_version tlsv1.2",
+            ]
         if user:
             # Mosquitto started as root drops to user 'mosquitto', who cannot write our data dir.
             lines.append(f"user {user}")

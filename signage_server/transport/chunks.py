@@ -13,7 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from signage_core.mqtt_client import make_client
+from signage_core.mqtt_client import connect_client, make_client
 from signage_core.protocol import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
@@ -85,7 +85,7 @@ class ChunkServer:
         """Connect, subscribe, and start answering; raises if the subscription is not granted."""
         for worker in self._workers:
             worker.start()
-        self._client.connect(self._params.host, self._params.port, keepalive=30)
+        connect_client(self._client, self._params, keepalive=30)
         self._client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.stop()

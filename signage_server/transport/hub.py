@@ -13,7 +13,7 @@ from typing import Any, Literal
 import paho.mqtt.client as mqtt
 from pydantic import JsonValue
 
-from signage_core.mqtt_client import make_client
+from signage_core.mqtt_client import connect_client, make_client
 from signage_core.protocol import (
     SPECS,
     AlertAck,
@@ -82,7 +82,7 @@ class ServerHub:
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Connect and subscribe to all screens' reports; raises if the broker refuses."""
-        self._client.connect(self._params.host, self._params.port, keepalive=30)
+        connect_client(self._client, self._params, keepalive=30)
         self._client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.stop()

@@ -56,3 +56,23 @@ def test_install_script_parses() -> None:
     cmd = [checker, str(script)] if checker else ["bash", "-n", str(script)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def installer_config(ca_installed: bool) -> str:
+    """The player.toml install-player.sh writes, with its one variable filled as the script would."""
+    script = (DEPLOY / "install-player.sh").read_text()
+    body = script.split('cat >"$CONF" <<TOML\n', 1)[1].split("\nTOML\n", 1)[0]
+    assert body.count("$") == 1, "the heredoc expands only $CA_LINE"
+    line = 'ca_file = "/etc/signage/broker-ca.pem"'
+    return body.replace("$CA_LINE", line if ca_installed else f"# {line}") + "\n"
+
+
+@pytest.mark.parametrize("ca_installed", [False, True])
+def test_installed_config_requires_tls_and_uses_the_ca_given(tmp_path: Path, ca_installed: bool) -> None:
+    from player_agent.config import load_settings
+
+    path = tmp_path / "player.toml"
+    path.write_text(installer_config(ca_installed), encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.broker.require_tls is True
+    assert settings.broker.ca_file == (Path("/etc/signage/broker-ca.pem") if ca_installed else None)

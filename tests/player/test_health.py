@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import features
 
-from player_agent.config import PlayerSettings
+from player_agent.config import BrokerOptions, PlayerSettings
 from player_agent.health import (
     CheckStatus,
+    check_broker_tls,
     check_clock,
     check_disk,
     check_fonts,
@@ -125,6 +126,7 @@ def test_run_checks_and_overall(tmp_path: Path) -> None:
         "state dir",
         "disk",
         "output (png)",
+        "broker TLS",
     ]
     assert overall(results) is CheckStatus.OK, [
         r for r in results if r.status is not CheckStatus.OK
@@ -133,6 +135,34 @@ def test_run_checks_and_overall(tmp_path: Path) -> None:
     assert overall(late) is CheckStatus.WARN
     bad = run_checks(PlayerSettings(state_dir=tmp_path / "x", output="png"), now=NOW)
     assert overall(bad) is CheckStatus.FAIL
+
+
+def test_broker_tls_check_names_the_file_and_the_plain_url(tmp_path: Path) -> None:
+    from player_agent.state import StateStore
+    from tests.tls_certs import make_ca
+
+    ca = make_ca(tmp_path / "ca").cert_file
+    junk = tmp_path / "junk.pem"
+    junk.write_text("junk", encoding="utf-8")
+
+    def run(**broker: object) -> tuple[CheckStatus, str]:
+        result = check_broker_tls(PlayerSettings(state_dir=tmp_path, broker=BrokerOptions(**broker)))  # type: ignore[arg-type]
+        return result.status, result.detail
+
+    assert run(ca_file=ca) == (CheckStatus.OK, f"not enrolled yet; the broker certificate will be checked against CA file {ca}")
+    status, detail = run(ca_file=junk)
+    assert status is CheckStatus.FAIL and f"broker CA file {junk} holds no usable PEM certificate" in detail
+    store = StateStore(tmp_path / "state.json")
+    store.enrol(screen_id="gate-1", broker_url="mqtt://signage.example:1883", broker_username="gate-1",
+                broker_password="pw", pinned_keys=("a2V5",))
+    assert run()[0] is CheckStatus.WARN and "unencrypted" in run()[1]
+    status, detail = run(require_tls=True)
+    assert status is CheckStatus.FAIL and "mqtt://signage.example:1883 is plain MQTT" in detail
+    store.enrol(screen_id="gate-1", broker_url="mqtts://signage.example", broker_username="gate-1",
+                broker_password="pw", pinned_keys=("a2V5",))
+    assert run(require_tls=True) == (
+        CheckStatus.OK, "mqtts://signage.example:8883, certificate checked against the system trust store")
+    assert run(ca_file=ca)[1].endswith(f"checked against CA file {ca}")
 
 
 def test_cpu_temperature(tmp_path: Path) -> None:
