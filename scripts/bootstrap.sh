@@ -35,7 +35,7 @@ find_pg_bin() {
 }
 
 ensure_system_packages() {
-    # $@: which groups are needed: python, broker, postgres, browser
+    # $@: which groups are needed: python, broker, postgres, browser, deploy
     local want=()
     local group
     for group in "$@"; do
@@ -52,6 +52,11 @@ ensure_system_packages() {
                 ;;
             browser)
                 [ -x /usr/bin/chromium ] || want+=(chromium)
+                ;;
+            deploy)
+                # The deploy scripts are linted and the shipped nginx site is run by the tests.
+                command -v shellcheck >/dev/null 2>&1 || want+=(shellcheck)
+                command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx-light)
                 ;;
         esac
     done
