@@ -620,14 +620,15 @@ class Agent:
             self._error(f"manifest v{body.version} not recorded: {exc}")
             return
         previous = set(self.manifest.assets) if self.manifest else set()
-        self.manifest, self.manifest_raw = body, payload
-        self._pending_version = 0
-        self._images.clear()
         try:
-            # Keep the previous manifest's assets too: a rollback to it needs no download.
+            # Keep the previous manifest's assets too: a rollback to it needs no download. Cleaned
+            # before the switch, so whoever sees the new version active sees the cache it implies.
             self.cache.gc(keep=[set(body.assets), previous])
         except (CacheError, OSError) as exc:
             self._error(f"cache clean-up after v{body.version} failed: {exc}")
+        self.manifest, self.manifest_raw = body, payload
+        self._pending_version = 0
+        self._images.clear()
         log.info("manifest v%d active", body.version)
         self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
 

@@ -152,8 +152,8 @@ def _note_audit(session: OrmSession, row: AuditEvent) -> None:
             _touch(session, "playlist", snap.get("playlist_id"))
     elif row.entity == "playlist":
         _touch(session, "playlist", row.entity_id)
-    elif row.entity == "group":
-        _touch(session, "group", row.entity_id)
+    # Group rows ("screen_group") need nothing: a manifest carries no group name, a group that a
+    # schedule targets cannot be deleted, and membership changes arrive as screen edits.
 
 
 @event.listens_for(OrmSession, "after_flush")
