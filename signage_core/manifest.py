@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -40,6 +40,7 @@ from signage_core.signing import (
 
 MANIFEST_FORMAT = 1
 T = TypeVar("T")
+P = ParamSpec("P")
 DEFAULT_HORIZON_DAYS = 7
 # Advertising Law 16/2012/QH13 Art. 18(2): foreign text at most 3/4 of the Vietnamese size.
 DEFAULT_FOREIGN_SIZE_RATIO = 0.75
@@ -290,34 +291,6 @@ class ManifestTemplate:
                               envelope_json=sign_canonical_body(EnvelopeKind.MANIFEST, body_json, key))
 
 
-def build_manifest(
-    *,
-    screen_id: str,
-    version: int,
-    issued_at: datetime,
-    expires_at: datetime,
-    layout: LayoutSpec,
-    rules: Sequence[ScheduleRule],
-    default_playlist: str,
-    playlists: Iterable[Playlist],
-    slides: Iterable[Slide],
-    assets: Iterable[Asset],
-    horizon_start: datetime,
-    horizon_end: datetime,
-    segments: Sequence[Segment] | None = None,
-) -> ManifestBody:
-    """Resolve the timeline and carry only the playlists, slides and assets it actually uses.
-
-    `segments`, when given, is timeline(rules, default_playlist, horizon_start, horizon_end) computed
-    once for every screen sharing that rule set (the compiler's cache).
-    """
-    return build_manifest_template(
-        screen_id=screen_id, version=version, issued_at=issued_at, expires_at=expires_at, layout=layout,
-        rules=rules, default_playlist=default_playlist, playlists=playlists, slides=slides, assets=assets,
-        horizon_start=horizon_start, horizon_end=horizon_end, segments=segments,
-    ).body
-
-
 def build_manifest_template(
     *,
     screen_id: str,
@@ -334,7 +307,12 @@ def build_manifest_template(
     horizon_end: datetime,
     segments: Sequence[Segment] | None = None,
 ) -> ManifestTemplate:
-    """build_manifest, kept encoded so every screen sharing the rule set and layout reuses it."""
+    """Resolve the timeline and carry only the playlists, slides and assets it actually uses.
+
+    `segments`, when given, is timeline(rules, default_playlist, horizon_start, horizon_end) computed
+    once for every screen sharing that rule set (the compiler's cache). The result keeps the body
+    encoded, so every screen sharing the rule set and layout reuses it (build_manifest: the body alone).
+    """
     by_playlist = {p.id: p for p in playlists}
     by_slide = {s.id: s for s in slides}
     by_asset = {a.sha256: a for a in assets}
@@ -368,6 +346,17 @@ def build_manifest_template(
     except ValueError as exc:
         raise ManifestError(f"manifest for screen {screen_id!r} is invalid: {exc}") from exc
     return ManifestTemplate(draft)
+
+
+def _body_only(builder: Callable[P, ManifestTemplate]) -> Callable[P, ManifestBody]:
+    def build(*args: P.args, **kwargs: P.kwargs) -> ManifestBody:
+        return builder(*args, **kwargs).body
+
+    build.__doc__ = "build_manifest_template(...).body: one screen's validated, hashed manifest body."
+    return build
+
+
+build_manifest = _body_only(build_manifest_template)
 
 
 def _present(what: str, ids: Iterable[str], available: Mapping[str, object], screen_id: str) -> None:
