@@ -22,8 +22,11 @@ from sqlmodel import Session
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
-from signage_server.users.models import Role, User
-from signage_server.users.service import _hasher, create_api_token
+from signage_server.users.models import User
+from signage_server.users.service import _hasher
+from tests.server.world import ROLES, add_users, build_world
+
+__all__ = ["ROLES"]  # test_backup seeds its own copy of every account
 
 TEST_SECRET = "test-secret-" + "k" * 40
 PASSWORD = "correct horse battery"
@@ -146,32 +149,14 @@ def password_hash() -> str:
     return _hasher.hash(PASSWORD)
 
 
-ROLES: dict[str, tuple[Role, list[str]]] = {
-    "admin": (Role.ADMIN, []),
-    "operator": (Role.OPERATOR, []),
-    "operator2": (Role.OPERATOR, []),
-    "translator": (Role.TRANSLATOR, ["en", "km"]),
-    "translator_en": (Role.TRANSLATOR, ["en"]),
-    "approver": (Role.APPROVER, []),
-    "approver2": (Role.APPROVER, []),
-}
-
-
 @pytest.fixture(scope="module")
 def seeded(engine: Engine, password_hash: str) -> dict[str, tuple[int, str]]:
     """Accounts for every role with an API token each, committed once per module."""
-    out: dict[str, tuple[int, str]] = {}
-    now = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(engine, expire_on_commit=False) as session:
-        for username, (role, langs) in ROLES.items():
-            user = User(username=username, display_name=username.title(), role=role, languages=langs,
-                        password_hash=password_hash, created_at=now)
-            session.add(user)
-            session.flush()
-            token, _row = create_api_token(session, actor=user, name="tests", secret=TEST_SECRET, now=now)
-            out[username] = (user.id, token)  # type: ignore[assignment]
+        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET,
+                                  now=datetime(2026, 1, 1, tzinfo=UTC))
         session.commit()
-    return out
+    return {name: (user.id, tokens[name]) for name, user in users.items()}  # type: ignore[misc]
 
 
 class _Holder:
@@ -271,8 +256,6 @@ def users(session: Session, seeded: dict[str, tuple[int, str]]) -> dict[str, Use
 @pytest.fixture(scope="module")
 def module_world(engine: Engine, seeded: dict[str, tuple[int, str]]) -> dict[str, int]:
     """The shared data set, committed once per module; each test's changes are rolled back."""
-    from tests.server.world import build_world
-
     with Session(engine, expire_on_commit=False) as s:
         users = {name: s.get_one(User, user_id) for name, (user_id, _token) in seeded.items()}
         return build_world(s, users)

@@ -28,11 +28,9 @@ from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.transport.broker import free_port
-from signage_server.users.models import Role, User
-from signage_server.users.service import create_api_token
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import build_world, png
+from tests.server.world import add_users, build_world, png
 
 
 @pytest.fixture()
@@ -43,17 +41,8 @@ def api(tmp_path: Any, password_hash: str) -> Iterator[tuple[TestClient, dict[st
     now = datetime(2026, 1, 1, tzinfo=UTC)
     headers: dict[str, dict[str, str]] = {}
     with Session(engine, expire_on_commit=False) as session:
-        users: dict[str, User] = {}
-        for name, role, langs in (("admin", Role.ADMIN, []), ("operator", Role.OPERATOR, []),
-                                  ("translator", Role.TRANSLATOR, ["en", "km"]),
-                                  ("translator_en", Role.TRANSLATOR, ["en"]), ("approver", Role.APPROVER, [])):
-            user = User(username=name, display_name=name, role=role, languages=langs, password_hash=password_hash,
-                        created_at=now)
-            session.add(user)
-            session.flush()
-            token, _ = create_api_token(session, actor=user, name="t", secret=TEST_SECRET, now=now)
-            headers[name] = {"Authorization": f"Bearer {token}"}
-            users[name] = user
+        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
+        headers.update({name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()})
         session.commit()
         ids = build_world(session, users)
     settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,

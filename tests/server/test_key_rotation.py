@@ -31,12 +31,10 @@ from signage_server.manifests.keys import KeyRing
 from signage_server.slides import service as slides
 from signage_server.transport.broker import free_port
 from signage_server.transport.service import TransportService
-from signage_server.users.models import Role, User
-from signage_server.users.service import create_api_token
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.player.agent_world import Running, settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import build_world
+from tests.server.world import add_users, build_world
 
 CHECK_INTERVAL_S = 1
 
@@ -70,16 +68,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
     upgrade_to_head(engine)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(engine, expire_on_commit=False) as session:
-        users: dict[str, User] = {}
-        for name, role, langs in (("admin", Role.ADMIN, []), ("operator", Role.OPERATOR, []),
-                                  ("translator", Role.TRANSLATOR, ["en", "km"]),
-                                  ("translator_en", Role.TRANSLATOR, ["en"]), ("approver", Role.APPROVER, [])):
-            user = User(username=name, display_name=name, role=role, languages=langs, password_hash=password_hash,
-                        created_at=now)
-            session.add(user)
-            session.flush()
-            users[name] = user
-        token, _ = create_api_token(session, actor=users["admin"], name="t", secret=TEST_SECRET, now=now)
+        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
+        token = tokens["admin"]
         session.commit()
         ids = build_world(session, users)
         # The welcome slide approved as a whole: the world's playlist then has content to publish.

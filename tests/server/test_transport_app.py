@@ -66,11 +66,9 @@ from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry.models import PlayLogEntry
 from signage_server.transport.broker import BrokerPortInUse, free_port
 from signage_server.transport.service import TransportService
-from signage_server.users.models import Role, User
-from signage_server.users.service import create_api_token
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import build_world, png
+from tests.server.world import add_users, build_world, png
 
 T = TypeVar("T")
 
@@ -122,19 +120,9 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
     root = tmp_path_factory.mktemp("live")
     engine = make_engine(f"sqlite:///{root / 'signage.db'}")
     upgrade_to_head(engine)
-    tokens: dict[str, str] = {}
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(engine, expire_on_commit=False) as session:
-        users: dict[str, User] = {}
-        for name, role, langs in (("admin", Role.ADMIN, []), ("operator", Role.OPERATOR, []),
-                                  ("translator", Role.TRANSLATOR, ["en", "km"]), ("translator_en", Role.TRANSLATOR, ["en"]),
-                                  ("approver", Role.APPROVER, [])):
-            user = User(username=name, display_name=name, role=role, languages=langs, password_hash=password_hash,
-                        created_at=now)
-            session.add(user)
-            session.flush()
-            tokens[name], _ = create_api_token(session, actor=user, name="t", secret=TEST_SECRET, now=now)
-            users[name] = user
+        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
         session.commit()
         ids = build_world(session, users)
     clock = OffsetClock()

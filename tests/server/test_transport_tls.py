@@ -26,12 +26,10 @@ from signage_server.slides import service as slides
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import BrokerError, ManagedMosquitto, TlsListener
 from signage_server.transport.service import TransportService
-from signage_server.users.models import Role, User
-from signage_server.users.service import create_api_token
 from tests.broker_fixtures import Pki, _require_mosquitto, session_ports, start_tls_broker
 from tests.player.agent_world import settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import build_world
+from tests.server.world import add_users, build_world
 from tests.tls_certs import issue_server_cert
 
 pytestmark = pytest.mark.broker
@@ -89,16 +87,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def world(engine: Engine, password_hash: str) -> tuple[str, dict[str, int]]:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with Session(engine, expire_on_commit=False) as session:
-        users: dict[str, User] = {}
-        for name, role, langs in (("admin", Role.ADMIN, []), ("operator", Role.OPERATOR, []),
-                                  ("translator", Role.TRANSLATOR, ["en", "km"]),
-                                  ("translator_en", Role.TRANSLATOR, ["en"]), ("approver", Role.APPROVER, [])):
-            user = User(username=name, display_name=name, role=role, languages=langs, password_hash=password_hash,
-                        created_at=now)
-            session.add(user)
-            session.flush()
-            users[name] = user
-        token, _ = create_api_token(session, actor=users["admin"], name="t", secret=TEST_SECRET, now=now)
+        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
+        token = tokens["admin"]
         session.commit()
         ids = build_world(session, users)
         slides.approve_slide(session, actor=users["approver"], slide_id=ids["slide"], now=now)

@@ -13,9 +13,33 @@ from signage_server.playlists import service as playlists
 from signage_server.schedules import service as schedules
 from signage_server.screens import service as screens
 from signage_server.slides import service as slides
-from signage_server.users.models import User
+from signage_server.users.models import Role, User
+from signage_server.users.service import create_api_token
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+ROLES: dict[str, tuple[Role, list[str]]] = {
+    "admin": (Role.ADMIN, []),
+    "operator": (Role.OPERATOR, []),
+    "operator2": (Role.OPERATOR, []),
+    "translator": (Role.TRANSLATOR, ["en", "km"]),
+    "translator_en": (Role.TRANSLATOR, ["en"]),
+    "approver": (Role.APPROVER, []),
+    "approver2": (Role.APPROVER, []),
+}
+
+
+def add_users(session: Session, *, password_hash: str, secret: str, now: datetime) -> tuple[dict[str, User], dict[str, str]]:
+    """An account for every role in ROLES (flushed, not committed) and an API token for each."""
+    users: dict[str, User] = {}
+    tokens: dict[str, str] = {}
+    for username, (role, langs) in ROLES.items():
+        user = User(username=username, display_name=username.title(), role=role, languages=langs,
+                    password_hash=password_hash, created_at=now)
+        session.add(user)
+        session.flush()
+        users[username] = user
+        tokens[username], _row = create_api_token(session, actor=user, name="tests", secret=secret, now=now)
+    return users, tokens
 
 
 def png(width: int = 16, height: int = 8, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
