@@ -179,7 +179,7 @@ def _existing(store: AssetStore) -> Callable[[str], Path | None]:
 def _latest_envelope(session: Session, screen_id: int) -> bytes | None:
     """The signed manifest the broker must hold retained for this screen."""
     record = manifests.latest_manifest(session, screen_id=screen_id)
-    return record.envelope.encode("utf-8") if record is not None else None
+    return record.envelope_json if record is not None else None
 
 
 def _manifest_assets(session: Session, screen_id: int) -> frozenset[str]:

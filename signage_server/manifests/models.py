@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,23 @@ class ManifestRecord(SQLModel, table=True):
     horizon_start: datetime = Field(sa_type=UTCDateTime)
     horizon_end: datetime = Field(sa_type=UTCDateTime)
     key_id: str = Field(sa_type=sa.String(32))
-    # The signed envelope exactly as published (canonical JSON text).
-    envelope: str = Field(sa_type=sa.Text)
+    # The signed envelope exactly as published (canonical JSON), zlib-compressed: a week's manifest
+    # is tens of kB re-issued daily per screen, and the history is kept (about 12x smaller).
+    envelope_z: bytes = Field(sa_type=sa.LargeBinary)
     asset_sha256s: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     # Why items were left out: [{"kind", "id", "reason"}], never silently.
     excluded: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+
+    @staticmethod
+    def pack(envelope_json: bytes) -> bytes:
+        """What envelope_z stores for these canonical envelope bytes (fast level: compiles wait on it)."""
+        return zlib.compress(envelope_json, 1)
+
+    @property
+    def envelope_json(self) -> bytes:
+        """The envelope's canonical JSON bytes, exactly as published to the screen."""
+        return zlib.decompress(self.envelope_z)
+
+    @property
+    def envelope(self) -> str:
+        return self.envelope_json.decode("utf-8")

@@ -56,7 +56,7 @@ def manifest_at(screen_id: int, session: SessionDep, user: CurrentUser,
 @router.get("/screens/{screen_id}/manifests/{version}")
 def get_manifest(screen_id: int, version: int, session: SessionDep, user: CurrentUser) -> ManifestDetail:
     record = service.get_manifest(session, screen_id=screen_id, version=version)
-    return ManifestDetail.model_validate({**service.record_summary(record), "envelope": json.loads(record.envelope)})
+    return ManifestDetail.model_validate({**service.record_summary(record), "envelope": json.loads(record.envelope_json)})
 
 
 @router.post("/screens/{screen_id}/manifests/compile")

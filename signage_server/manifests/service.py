@@ -345,7 +345,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
                   .where(col(ManifestRecord.screen_id).in_(chunk)).group_by(col(ManifestRecord.screen_id))
                   .subquery())
         for record in session.exec(
-                select(ManifestRecord).options(defer(ManifestRecord.envelope))  # type: ignore[arg-type]
+                select(ManifestRecord).options(defer(ManifestRecord.envelope_z))  # type: ignore[arg-type]
                 .join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
                       & (col(ManifestRecord.version) == newest.c.version))).all():
             cache.latest[record.screen_id] = record
@@ -424,7 +424,7 @@ def manifest_assets(session: Session, *, screen_id: int) -> frozenset[str]:
 
 def body_of(record: ManifestRecord) -> ManifestBody:
     """The signed body stored in a record (the server trusts its own history without re-verifying)."""
-    return body_as(Envelope.model_validate_json(record.envelope), ManifestBody)
+    return body_as(Envelope.model_validate_json(record.envelope_json), ManifestBody)
 
 
 def compile_screen(
@@ -489,7 +489,7 @@ def compile_screen(
     record = ManifestRecord(
         screen_id=screen_id, version=version, content_hash=signed.content_hash, issued_at=now, expires_at=end,
         horizon_start=start, horizon_end=end, key_id=signed.key_id,
-        envelope=signed.envelope_json.decode("utf-8"),  # canonical: published byte for byte
+        envelope_z=ManifestRecord.pack(signed.envelope_json),  # canonical: published byte for byte
         asset_sha256s=sorted(body.assets), excluded=[e.as_dict() for e in reasons])
     screen.manifest_version = version
     session.add(screen)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from signage_server import models  # noqa: F401  (all tables on the metadata)
 from signage_server.app import create_app
 from signage_server.config import Settings
-from signage_server.db import current_revision, head_revision, make_engine, upgrade_to_head
+from signage_server.db import (
+    _alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    upgrade_to_head,
+)
+from signage_server.manifests.models import ManifestRecord
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -64,3 +73,27 @@ def test_app_start_migrates(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client:  # the lifespan runs the migrations
         assert client.get("/readyz").status_code == 200
     assert (tmp_path / "signage.db").exists()
+
+
+def test_manifest_history_survives_compression_both_ways(empty_engine: Any) -> None:
+    """0008 compresses every stored envelope; the published bytes and a downgrade give back the same text."""
+    # More rows than one conversion batch (500), so the batches must follow each other by id.
+    envelopes = [json.dumps({"body": {"screen_id": str(n), "text": "Chào mừng ស្វាគមន៍ " + "x" * (n % 300)},
+                             "kind": "manifest"}, ensure_ascii=False) for n in range(1, 1202)]
+    with empty_engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007_reports")
+        conn.execute(sa.text(
+            "INSERT INTO manifest_records (screen_id, version, content_hash, issued_at, expires_at, horizon_start,"
+            " horizon_end, key_id, envelope, asset_sha256s, excluded) VALUES (:s, 1, 'sha256:x', :t, :t, :t, :t,"
+            " 'k', :e, '[]', '[]')"),
+            [{"s": n, "t": "2026-01-01 00:00:00+00:00", "e": text} for n, text in enumerate(envelopes, start=1)])
+    upgrade_to_head(empty_engine)
+    with Session(empty_engine) as session:
+        stored = {r.screen_id: r for r in session.exec(select(ManifestRecord)).all()}
+        assert [stored[n].envelope_json.decode("utf-8") for n in range(1, len(envelopes) + 1)] == envelopes
+        longest = max(range(1, len(envelopes) + 1), key=lambda n: len(envelopes[n - 1]))
+        assert len(stored[longest].envelope_z) < len(envelopes[longest - 1].encode()) / 3
+    with empty_engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0007_reports")
+        back = conn.execute(sa.text("SELECT envelope FROM manifest_records ORDER BY screen_id")).scalars().all()
+    assert back == envelopes
