@@ -256,16 +256,18 @@ class TransportService:
     # -- accounts
 
     def enrol_account(self, screen_id: int, group_ids: Iterable[int]) -> ScreenCredentials:
-        """A broker account for a newly enrolled screen, or a new password for a re-enrolled one."""
+        """A broker account for a newly enrolled screen; a re-enrolled one's old box is kicked and locked out."""
         accounts, _ = self._need()
         wire = screen_wire_id(screen_id)
         groups = screen_alert_groups(screen_id, group_ids)
+        # Checked first: add_screen replaces a leftover role, and deleting the role of a connected client
+        # crashes Mosquitto 2.0 (eclipse-mosquitto/mosquitto#2660).
+        if accounts.has_screen(wire):
+            return accounts.reenrol_screen(wire, groups=groups)
         try:
             return accounts.add_screen(wire, groups=groups)
-        except AccountExists:
-            accounts.set_screen_groups(wire, groups)
-            accounts.restore_screen(wire)
-            return accounts.reset_password(wire)
+        except AccountExists:  # made between the check and here: treat it as the screen's account
+            return accounts.reenrol_screen(wire, groups=groups)
 
     def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
         """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""
