@@ -156,6 +156,12 @@ class ServerHub:
         if self.listening:  # subscribed here so a broker restart restores them
             self._subscribe(client)
 
+    def unlisten(self) -> None:
+        """Stop hearing reports: another process owns the MQTT side now."""
+        self.listening = False
+        self._subscribed.clear()
+        self._client.unsubscribe([all_screens_filter(kind) for kind in _INBOUND])
+
     def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe([(all_screens_filter(kind), SPECS[kind].qos) for kind in _INBOUND])
 

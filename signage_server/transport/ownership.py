@@ -29,6 +29,8 @@ class TransportLock(Protocol):
 
     def try_acquire(self, label: str) -> bool: ...
 
+    def still_held(self) -> bool: ...
+
     def holder(self) -> str | None: ...
 
     def release(self) -> None: ...
@@ -57,6 +59,9 @@ class FileTransportLock:
         handle.flush()
         self._file = handle
         return True
+
+    def still_held(self) -> bool:
+        return self._file is not None  # a flock lasts as long as the descriptor
 
     def holder(self) -> str | None:
         try:
@@ -93,6 +98,20 @@ class PostgresTransportLock:
             conn.close()
             return False
         self._conn = conn
+        return True
+
+    def still_held(self) -> bool:
+        """The lock lasts as long as its session: answering a query proves the session is still there."""
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(sa.select(1))
+            self._conn.commit()
+        except sa.exc.DBAPIError:
+            self._conn.invalidate()
+            self._conn.close()
+            self._conn = None
+            return False
         return True
 
     def holder(self) -> str | None:

@@ -159,8 +159,9 @@ class TransportService:
             self.stop()
             raise
         self._stop.clear()
-        self._jobs = threading.Thread(target=self._run_jobs if self.owner else self._wait_for_ownership,
-                                      name="transport-jobs", daemon=True)
+        if self.owner:
+            log.info("this process runs the MQTT side (reports, chunk server, jobs) as %s", self.label)
+        self._jobs = threading.Thread(target=self._run_jobs, name="transport-jobs", daemon=True)
         self._jobs.start()
 
     def _run_owner_side(self) -> None:
@@ -179,21 +180,25 @@ class TransportService:
             self.reconcile(session)
         self.publish_key_chain()
 
-    def _wait_for_ownership(self) -> None:
-        """A publishing process retries the lock, so the MQTT side comes back when its owner dies."""
-        assert self._lock is not None  # noqa: S101 - only started for a process that did not get it
-        while not self._stop.wait(self.settings.transport_takeover_interval_s):
-            try:
-                if not self._lock.try_acquire(self.label):
-                    continue
-                self.owner = True
-                self._run_owner_side()
-            except Exception:  # the broker or database hiccuped: try again next round
-                log.exception("could not take over the MQTT side")
-                continue
-            log.warning("took over the MQTT side (reports, chunk server, jobs): its previous owner ended")
-            self._run_jobs()
+    def _keep_or_take_ownership(self) -> None:
+        """Owner: check the lock still holds (a PostgreSQL restart ends its session). Others: try to take it."""
+        if self._lock is None:
             return
+        if self.owner:
+            if self._lock.still_held() or self._lock.try_acquire(self.label):
+                return
+            self.owner = False
+            if self.chunks is not None:
+                self.chunks.stop()
+                self.chunks = None
+            if self.hub is not None:
+                self.hub.unlisten()
+            log.error("lost the transport lock (its database connection ended) and %s holds it now: this "
+                      "process stops hearing reports and serving chunks", self.holder() or "another process")
+        elif self._lock.try_acquire(self.label):
+            self._run_owner_side()
+            self.owner = True
+            log.warning("took over the MQTT side (reports, chunk server, jobs): its previous owner ended")
 
     def holder(self) -> str | None:
         """Who runs the MQTT side: this process or the lock holder's label."""
@@ -449,8 +454,16 @@ class TransportService:
         return quiet, expired
 
     def _run_jobs(self) -> None:
-        period = min(self.settings.heartbeat_interval_s, 5)
-        while not self._stop.wait(period):
+        """The owner's jobs; a process without the MQTT side retries the lock at its own pace instead."""
+        while not self._stop.wait(min(self.settings.heartbeat_interval_s, 5) if self.owner
+                                  else self.settings.transport_takeover_interval_s):
+            try:
+                self._keep_or_take_ownership()
+            except Exception:  # the broker or database hiccuped: the next round tries again
+                log.exception("could not settle who runs the MQTT side")
+                continue
+            if not self.owner:
+                continue
             try:
                 self.run_jobs_once()
             except Exception:  # a failing round must not end the job thread

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -198,3 +199,35 @@ def test_a_second_process_on_a_managed_broker_runs_without_mqtt_and_says_who_has
     with ExitStack() as stack:
         again, _ = _start(stack, settings)
         assert again.state.transport is not None and again.state.transport.owner
+
+
+@pytest.mark.postgres
+def test_an_owner_whose_database_session_ends_gives_the_mqtt_side_up_to_exactly_one_process(
+        broker: ManagedMosquitto, fresh_database: Any, tmp_path: Path) -> None:
+    url: str = fresh_database("postgres")
+    engine = make_engine(url)
+    upgrade_to_head(engine)
+    screen_id = _screen(url)
+    with ExitStack() as stack:
+        first, _ = _start(stack, _external(broker, tmp_path / "a", url))
+        second, _ = _start(stack, _external(broker, tmp_path / "b", url))
+        a: TransportService = first.state.transport
+        b: TransportService = second.state.transport
+        assert a.owner and not b.owner
+        with engine.connect() as conn:  # what a PostgreSQL restart or a network cut does to the lock's session
+            ended = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE 'signage-transport %'")).scalar()
+        assert ended == 1
+
+        def settled() -> bool:
+            owners = [t for t in (a, b) if t.owner]
+            return len(owners) == 1 and all(t.chunks is None and t.hub is not None and not t.hub.listening
+                                            for t in (a, b) if not t.owner)
+
+        _eventually(settled)
+        time.sleep(1.5)  # both have looked again: still one owner
+        assert settled()
+        owner = a if a.owner else b
+        assert _acks_per_batch(owner, broker, screen_id) == 1
+    engine.dispose()
