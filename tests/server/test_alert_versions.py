@@ -6,15 +6,24 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from signage_core.signing import SigningKey
 from signage_server.alerts import service as alerts
 from signage_server.alerts.models import Alert, AlertSequence, AlertTemplate
-from signage_server.db import session_factory, transaction
+from signage_server.db import (
+    _alembic_config,
+    make_engine,
+    session_factory,
+    transaction,
+    upgrade_to_head,
+)
 from signage_server.users.models import User
 from tests.server.conftest import START
 
@@ -163,3 +172,20 @@ def test_versions_stay_above_what_players_accepted_after_an_older_backup_is_rest
         s.commit()
     after = _launcher(engine, ids, "approver", key, broker, now_offset_s=3600)()
     assert after > max(accepted)
+
+
+def test_the_upgrade_continues_from_the_highest_version_already_issued(db_kind: str, fresh_database: Any) -> None:
+    engine = make_engine(fresh_database(db_kind))
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007_reports")
+    with engine.begin() as conn:
+        template = conn.execute(sa.text("SELECT id FROM alert_templates ORDER BY id")).scalar()
+        for version, withdrawal in ((41, 57), (58, None)):
+            conn.execute(sa.text(
+                "INSERT INTO alerts (template_id, version, captions, group_ids, screen_ids, topics, issued_at, "
+                "expires_at, envelope, withdrawal_version) VALUES (:t, :v, '{}', '[]', '[]', '[]', :at, :at, '', :w)"),
+                {"t": template, "v": version, "w": withdrawal, "at": START})
+    upgrade_to_head(engine)
+    with Session(engine) as s:
+        assert s.get_one(AlertSequence, 1).last_version == 58
+    engine.dispose()
