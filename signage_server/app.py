@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -44,9 +45,12 @@ from signage_server.screens.views import router as screens_views
 from signage_server.slides.routes import router as slides_router
 from signage_server.slides.views import router as slides_views
 from signage_server.telemetry.routes import router as telemetry_router
-from signage_server.transport.service import TransportService
+from signage_server.transport.ownership import transport_lock
+from signage_server.transport.service import TransportOwnedElsewhere, TransportService
 from signage_server.users.routes import router as users_router
 from signage_server.users.views import router as users_views
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -74,13 +78,20 @@ def create_app(
         if settings.mqtt_enabled:
             # Fails the start with a clear message (no mosquitto, port taken, broker refused us or its certificate).
             transport = TransportService(settings, sessions=app.state.session_factory, clock=clock,
-                                         path_for=_existing(app.state.asset_store))
+                                         path_for=_existing(app.state.asset_store),
+                                         lock=transport_lock(data_dir=settings.data_dir, engine=engine))
             # A screen may fetch only what its latest manifest names; restarts republish from the DB.
             transport.use_manifests(latest_envelope=_latest_envelope, assets=_manifest_assets)
             transport.use_keys(key_ring.handovers)  # the chain is retained from start on
-            transport.start()
-            app.state.transport = transport
-            unsubscribe = manifest_events.subscribe(transport.on_manifests)
+            try:
+                transport.start()
+            except TransportOwnedElsewhere as exc:
+                log.warning("%s: requests that need the broker (enrolment, alerts) get 503 here; run one "
+                            "process with the managed broker, or set SIGNAGE_MQTT_URL for several", exc)
+                app.state.transport_holder = exc.holder
+            else:
+                app.state.transport = transport
+                unsubscribe = manifest_events.subscribe(transport.on_manifests)
         from signage_server.schedules.jobs import HorizonJob, KeyWatch, build_scheduler
 
         horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)
@@ -126,6 +137,7 @@ def create_app(
     app.state.secret_key = secret_key
     app.state.asset_store = AssetStore(settings.assets_dir)
     app.state.transport = None  # TransportService while the lifespan runs with MQTT enabled
+    app.state.transport_holder = None  # who runs the MQTT side when this process cannot run it at all
     app.state.key_watch = None  # KeyWatch while the lifespan runs: key_watch.rotate() for in-process rotation
     app.state.templates = Jinja2Templates(
         env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))

@@ -33,4 +33,15 @@ def readyz(request: Request) -> JSONResponse:
     if current != head:
         return JSONResponse({"status": "unavailable", "database": "ok", "migration": current, "head": head},
                             status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "migration": current})
+    return JSONResponse({"status": "ok", "database": "ok", "migration": current, "transport": _transport(request)})
+
+
+def _transport(request: Request) -> dict[str, str | None]:
+    """Which process runs the MQTT side (reports, chunk server, jobs): one per deployment, see docs/scaling.md."""
+    state = request.app.state
+    transport = state.transport
+    if transport is not None:
+        return {"role": "owner" if transport.owner else "publisher", "owner": transport.holder()}
+    if state.transport_holder is not None:
+        return {"role": "none", "owner": state.transport_holder}
+    return {"role": "disabled" if not state.settings.mqtt_enabled else "none", "owner": None}

@@ -1,6 +1,6 @@
 """Every table, imported in one place so metadata is complete for Alembic and tests."""
 
-from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
+from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
 from signage_server.assets.models import Asset
 from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import Caption, CaptionState
@@ -29,6 +29,7 @@ from signage_server.users.models import ApiToken, LoginAttempt, LoginSession, Ro
 
 __all__ = [
     "Alert",
+    "AlertSequence",
     "AlertTarget",
     "AlertTemplate",
     "EnrolmentAttempt",

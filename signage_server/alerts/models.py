@@ -7,6 +7,9 @@ from sqlmodel import Field, SQLModel
 
 from signage_server.db import UTCDateTime
 
+# 64-bit: versions start at the clock's seconds. SQLite's INTEGER already is, so its table is not rebuilt.
+_VERSION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 class AlertTemplate(SQLModel, table=True):
     __tablename__ = "alert_templates"
@@ -24,8 +27,8 @@ class Alert(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     template_id: int = Field(foreign_key="alert_templates.id", index=True)
-    # Server-wide sequence shared by launches and withdrawals: players refuse anything not newer.
-    version: int = Field(unique=True)
+    # Server-wide sequence shared by launches and withdrawals (AlertSequence): players refuse anything not newer.
+    version: int = Field(sa_type=_VERSION, unique=True)
     captions: dict[str, str] = Field(sa_type=sa.JSON)
     group_ids: list[int] = Field(sa_type=sa.JSON)
     screen_ids: list[int] = Field(sa_type=sa.JSON)
@@ -37,7 +40,7 @@ class Alert(SQLModel, table=True):
     envelope: str = Field(sa_type=sa.Text)
     withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     withdrawn_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
-    withdrawal_version: int | None = None
+    withdrawal_version: int | None = Field(default=None, sa_type=_VERSION)
     # Set once the retained copy was cleared from the broker after expiry.
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -52,3 +55,12 @@ class AlertTarget(SQLModel, table=True):
     frame_hash: str | None = Field(default=None, sa_type=sa.String(64))
     # Launch to the server receiving the ack: what an approver needs to trust the alert is out.
     latency_ms: int | None = None
+
+
+class AlertSequence(SQLModel, table=True):
+    """The one row that hands out alert versions; locked for the rest of the issuing transaction."""
+
+    __tablename__ = "alert_sequence"
+
+    id: int = Field(default=1, primary_key=True)
+    last_version: int = Field(sa_type=sa.BigInteger)

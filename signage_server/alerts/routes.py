@@ -9,17 +9,14 @@ from signage_server.alerts import service
 from signage_server.alerts.schemas import AlertLaunch, AlertRead, AlertTargetRead, TemplateRead
 from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.permissions import require_role
-from signage_server.transport.service import BrokerUnavailable, TransportService
+from signage_server.transport.service import TransportService, running_transport
 from signage_server.users.models import Role
 
 router = APIRouter(tags=["alerts"])
 
 
 def _transport(request: Request) -> TransportService:
-    transport: TransportService | None = request.app.state.transport
-    if transport is None:
-        raise BrokerUnavailable("alerts need the MQTT broker, which this server runs without")
-    return transport
+    return running_transport(request.app.state, needed_for="an alert")
 
 
 def _key(settings: SettingsDep) -> SigningKey:

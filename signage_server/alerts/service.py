@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.protocol import AlertAck
 from signage_core.signing import EnvelopeKind, SigningKey, sign_envelope
-from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
+from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.permissions import require_role
@@ -44,10 +44,22 @@ def get_alert(session: Session, *, alert_id: int) -> Alert:
     return alert
 
 
-def _next_version(session: Session) -> int:
-    launched = session.exec(select(func.max(Alert.version))).one() or 0
-    withdrawn = session.exec(select(func.max(Alert.withdrawal_version))).one() or 0
-    return max(int(launched), int(withdrawn)) + 1
+def _next_version(session: Session, *, now: datetime) -> int:
+    """Take the sequence row's lock until commit, so concurrent launches and withdrawals queue in version order.
+
+    Never below the clock's seconds: a restored older database still issues versions above what players
+    accepted since the backup (unless more than one alert a second was sustained since then).
+    """
+    sequence = session.exec(select(AlertSequence).where(AlertSequence.id == 1).with_for_update()
+                            .execution_options(populate_existing=True)).first()
+    if sequence is None:  # only if the row was deleted by hand: rebuild it from what was issued
+        launched = session.exec(select(func.max(Alert.version))).one() or 0
+        withdrawn = session.exec(select(func.max(Alert.withdrawal_version))).one() or 0
+        sequence = AlertSequence(id=1, last_version=max(int(launched), int(withdrawn)))
+    sequence.last_version = max(sequence.last_version + 1, int(now.timestamp()))
+    session.add(sequence)
+    session.flush()
+    return sequence.last_version
 
 
 def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> tuple[list[Screen], list[str]]:
@@ -108,7 +120,8 @@ def launch(
     targets, topics = _resolve(session, group_ids=group_ids, screen_ids=screen_ids)
     if not targets:
         raise Invalid("the chosen groups hold no active screens", field="group_ids")
-    alert = Alert(template_id=template_id, version=_next_version(session), captions=dict(template.captions),
+    version = _next_version(session, now=now)
+    alert = Alert(template_id=template_id, version=version, captions=dict(template.captions),
                   group_ids=list(dict.fromkeys(group_ids)), screen_ids=list(dict.fromkeys(screen_ids)),
                   topics=topics, issued_at=now, expires_at=expires_at, launched_by=actor.id, envelope="")
     session.add(alert)
@@ -153,11 +166,13 @@ def withdraw(
 ) -> Alert:
     """Publish a signed withdrawal to the screens that are listening, then drop the retained alert."""
     require_role(actor, Role.APPROVER)
+    # The version lock first: a second approver withdrawing the same alert waits, then sees it withdrawn.
+    version = _next_version(session, now=now)
     alert = get_alert(session, alert_id=alert_id)
+    session.refresh(alert)
     if alert.withdrawn_at is not None:
         raise Conflict(f"alert {alert_id} was already withdrawn at {alert.withdrawn_at.isoformat()}",
                        details={"entity": "alert"})
-    version = _next_version(session)
     template = session.get_one(AlertTemplate, alert.template_id)
     targets = session.exec(select(AlertTarget.screen_id).where(AlertTarget.alert_id == alert_id)).all()
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(

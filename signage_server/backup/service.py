@@ -40,7 +40,7 @@ _MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 # Runtime state that is rebuilt on start or is worthless elsewhere: never archived, never replaced.
 _EXCLUDED_TOP = {"backups", "broker/persistence", "broker/mosquitto.conf", "broker/mosquitto.log",
-                 "broker/mosquitto.pid"}
+                 "broker/mosquitto.pid", "transport.lock"}
 _EXCLUDED_SUFFIXES = (".tmp", ".pid", ".sock", ".log", "-wal", "-shm", "-journal")
 
 

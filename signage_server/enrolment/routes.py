@@ -12,7 +12,7 @@ from signage_server.enrolment import service
 from signage_server.enrolment.schemas import EnrolmentCodeRead, EnrolRequest, EnrolResponse
 from signage_server.manifests.events import Recompiler
 from signage_server.transport.ids import screen_alert_groups, screen_wire_id
-from signage_server.transport.service import BrokerUnavailable, TransportService
+from signage_server.transport.service import running_transport
 
 router = APIRouter(tags=["enrolment"])
 
@@ -29,9 +29,7 @@ def issue_code(screen_id: int, request: Request, session: SessionDep, user: Curr
 def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: SettingsDep,
           now: NowDep) -> EnrolResponse:
     """No login: the code is the credential. Broker account first, so a broker failure consumes no code."""
-    transport: TransportService | None = request.app.state.transport
-    if transport is None:
-        raise BrokerUnavailable("this server runs without MQTT (SIGNAGE_MQTT_ENABLED=false); players cannot enrol")
+    transport = running_transport(request.app.state, needed_for="enrolling a player")
     limits = service.EnrolLimits(window=timedelta(minutes=settings.enrol_window_minutes),
                                  max_failures_per_address=settings.enrol_max_failures_per_address)
     screen = service.redeem_code(session, code=body.code, address=client_address(request),

@@ -124,11 +124,13 @@ def redeem_code(
     screen = screens.get_screen(session, screen_id=row.screen_id)
     if screen.enrolment == Enrolment.REVOKED:
         raise Conflict("this screen was revoked; it cannot enrol again", details={"screen_id": screen.id})
+    # Already enrolled: a new box takes the screen over and the old one is cut off (TransportService.enrol_account).
+    reenrolment = screen.enrolment == Enrolment.ENROLLED
     row.used_at, row.used_from = now, address[:64]
     session.add(row)
     session.flush()
     screens.set_enrolment(session, actor=None, screen_id=row.screen_id, state=Enrolment.ENROLLED, now=now)
     audit.record(session, actor=None, action="enrolment.code_use", entity="screen", entity_id=row.screen_id,
-                 before=None, after={"code_id": row.id, "address": address[:64], "agent_version": agent_version[:64]},
-                 now=now)
+                 before=None, after={"code_id": row.id, "address": address[:64], "agent_version": agent_version[:64],
+                                     "reenrolment": reenrolment}, now=now)
     return screen

@@ -261,9 +261,32 @@ class DynsecAccounts:
         return creds
 
     def reset_password(self, screen_id: str) -> ScreenCredentials:
-        """New password for a re-enrolled player; the old one stops working for new logins."""
+        """New password for a player; the old one stops working for new logins."""
         password = secrets.token_urlsafe(32)
         self.call("setClientPassword", username=check_id(screen_id), password=password)
+        return ScreenCredentials(username=screen_id, password=password)
+
+    def has_screen(self, screen_id: str) -> bool:
+        """Whether the broker holds an account for this screen."""
+        try:
+            self.call("getClient", username=check_id(screen_id))
+        except AccountNotFound:
+            return False
+        return True
+
+    def reenrol_screen(self, screen_id: str, *, groups: Iterable[str] = ()) -> ScreenCredentials:
+        """Hand a screen's account to a new box: cut the old one off as revoke does, then open it to a new password.
+
+        Disabled first, so the old box is kicked and cannot log back in between the steps; if a step fails the
+        account stays disabled (fails closed) and the unconsumed code can be used again.
+        """
+        check_id(screen_id)
+        names = [self._ensure_group(g) for g in sorted(set(groups))]
+        self.call("disableClient", username=screen_id)
+        password = secrets.token_urlsafe(32)
+        self.call("setClientPassword", username=screen_id, password=password)
+        self.call("modifyClient", username=screen_id, groups=[{"groupname": n} for n in names])
+        self.call("enableClient", username=screen_id)
         return ScreenCredentials(username=screen_id, password=password)
 
     def set_screen_groups(self, screen_id: str, groups: Sequence[str]) -> None:

@@ -66,11 +66,15 @@ class ServerHub:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         publish_timeout_s: float = 10.0,
+        listen: bool = True,
     ) -> None:
         self._params = params
         self._handlers = handlers
         self._clock = clock
         self._publish_timeout_s = publish_timeout_s
+        # Off in a process that does not own the MQTT side: it publishes, the owner alone hears reports.
+        self.listening = listen
+        self._connected = threading.Event()
         self._subscribed = threading.Event()
         self.rejected = 0  # reports refused as malformed or claiming another screen's id
         self._client = make_client(params, f"signage-hub-{uuid.uuid4().hex[:8]}")
@@ -81,11 +85,20 @@ class ServerHub:
         self._client.reconnect_delay_set(1, 30)
 
     def start(self, timeout_s: float = 10.0) -> None:
-        """Connect and subscribe to all screens' reports; raises if the broker refuses."""
+        """Connect (and subscribe to all screens' reports when listening); raises if the broker refuses."""
         connect_client(self._client, self._params, keepalive=30)
         self._client.loop_start()
-        if not self._subscribed.wait(timeout_s):
+        ready = self._subscribed if self.listening else self._connected
+        if not ready.wait(timeout_s):
             self.stop()
+            raise RuntimeError(f"server hub could not {'subscribe' if self.listening else 'connect'} on "
+                               f"{self._params.url()}")
+
+    def listen(self, timeout_s: float = 10.0) -> None:
+        """Start hearing reports (this process took the MQTT side over); reconnects subscribe again."""
+        self.listening = True
+        self._subscribe(self._client)
+        if not self._subscribed.wait(timeout_s):
             raise RuntimeError(f"server hub could not subscribe on {self._params.url()}")
 
     def stop(self) -> None:
@@ -139,7 +152,17 @@ class ServerHub:
         if reason.is_failure:
             log.error("server hub refused by broker: %s", reason)
             return
-        # Subscribed here so a broker restart restores them.
+        self._connected.set()
+        if self.listening:  # subscribed here so a broker restart restores them
+            self._subscribe(client)
+
+    def unlisten(self) -> None:
+        """Stop hearing reports: another process owns the MQTT side now."""
+        self.listening = False
+        self._subscribed.clear()
+        self._client.unsubscribe([all_screens_filter(kind) for kind in _INBOUND])
+
+    def _subscribe(self, client: mqtt.Client) -> None:
         client.subscribe([(all_screens_filter(kind), SPECS[kind].qos) for kind in _INBOUND])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: Any, props: Any) -> None:

@@ -41,6 +41,7 @@ from signage_server.transport.broker import BrokerError, ManagedMosquitto
 from signage_server.transport.chunks import ChunkServer, MayFetch
 from signage_server.transport.hub import ReportHandlers, ServerHub
 from signage_server.transport.ids import parse_screen_wire_id, screen_alert_groups, screen_wire_id
+from signage_server.transport.ownership import TransportLock, process_label
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,28 @@ class BrokerUnavailable(SignageError):
 
     status_code = 503
     code = "broker_unavailable"
+
+
+class TransportOwnedElsewhere(RuntimeError):
+    """Another process runs this deployment's MQTT side, and this one cannot share its managed broker."""
+
+    def __init__(self, holder: str | None) -> None:
+        super().__init__(f"the MQTT side runs in another process ({holder or 'owner unknown'}); this process "
+                         "runs without it")
+        self.holder = holder
+
+
+def running_transport(state: object, *, needed_for: str) -> TransportService:
+    """The app's transport, or a 503 that says why this process has none."""
+    transport: TransportService | None = getattr(state, "transport", None)
+    if transport is not None:
+        return transport
+    holder: str | None = getattr(state, "transport_holder", None)
+    if holder is not None:
+        raise BrokerUnavailable(f"{needed_for} needs the MQTT broker; this process runs without it because the "
+                                f"managed broker belongs to {holder}", details={"transport_owner": holder})
+    raise BrokerUnavailable(f"{needed_for} needs the MQTT broker, which this server runs without "
+                            "(SIGNAGE_MQTT_ENABLED=false)")
 
 
 def _refuse_all(screen_id: str, sha256: str) -> bool:
@@ -68,8 +91,14 @@ class TransportService:
         clock: Callable[[], datetime],
         path_for: Callable[[str], Path | None],
         may_fetch: MayFetch = _refuse_all,
+        lock: TransportLock | None = None,
     ) -> None:
         self.settings = settings
+        # One owner per deployment hears reports, serves chunks, runs the jobs and manages the broker;
+        # other processes (API workers) only publish and manage accounts. None: this process always owns it.
+        self._lock = lock
+        self.owner = False
+        self.label = ""
         self._sessions = sessions
         self._clock = clock
         self._path_for = path_for
@@ -91,8 +120,16 @@ class TransportService:
     # -- lifecycle
 
     def start(self) -> None:
-        """Bring up (or reach) the broker, connect the three clients, reconcile accounts, start jobs."""
+        """Take the MQTT side if no other process has it; either way connect what this process publishes with."""
         s = self.settings
+        self.label = process_label(self._clock())
+        self.owner = self._lock is None or self._lock.try_acquire(self.label)
+        if not self.owner:
+            holder = self.holder()
+            if not s.mqtt_url:  # the managed broker is the owner's child: nothing here may start another
+                raise TransportOwnedElsewhere(holder)
+            log.warning("the MQTT side (reports, chunk server, jobs) runs in %s; this process only publishes and "
+                        "takes over if that process ends", holder or "another process")
         if s.mqtt_url:
             url = parse_broker_url(s.mqtt_url, ca_file=s.mqtt_ca_file, certfile=s.mqtt_certfile,
                                    keyfile=s.mqtt_keyfile, insecure=s.mqtt_tls_insecure)
@@ -114,20 +151,64 @@ class TransportService:
         try:
             self.accounts = DynsecAccounts(self.params)
             self.accounts.connect()
-            self.hub = ServerHub(self.params, self._handlers(), clock=self._clock)
+            self.hub = ServerHub(self.params, self._handlers(), clock=self._clock, listen=self.owner)
             self.hub.start()
-            self.chunks = ChunkServer(self.params, may_fetch=lambda sid, sha: self.may_fetch(sid, sha),
-                                      path_for=self._path_for)
-            self.chunks.start()
-            with self._sessions() as session:
-                self.reconcile(session)
-            self.publish_key_chain()
+            if self.owner:
+                self._run_owner_side()
         except Exception:
             self.stop()
             raise
         self._stop.clear()
+        if self.owner:
+            log.info("this process runs the MQTT side (reports, chunk server, jobs) as %s", self.label)
         self._jobs = threading.Thread(target=self._run_jobs, name="transport-jobs", daemon=True)
         self._jobs.start()
+
+    def _run_owner_side(self) -> None:
+        """What exactly one process may do: hear reports, serve chunks, reconcile accounts, hold the key chain."""
+        _, hub = self._need()
+        if self.params is None:
+            raise BrokerUnavailable("the MQTT transport is not running")
+        if not hub.listening:
+            hub.listen()
+        if self.chunks is None:
+            chunks = ChunkServer(self.params, may_fetch=lambda sid, sha: self.may_fetch(sid, sha),
+                                 path_for=self._path_for)
+            chunks.start()
+            self.chunks = chunks
+        with self._sessions() as session:
+            self.reconcile(session)
+        self.publish_key_chain()
+
+    def _keep_or_take_ownership(self) -> None:
+        """Owner: check the lock still holds (a PostgreSQL restart ends its session). Others: try to take it."""
+        if self._lock is None:
+            return
+        if self.owner:
+            if self._lock.still_held() or self._lock.try_acquire(self.label):
+                return
+            self.owner = False
+            if self.chunks is not None:
+                self.chunks.stop()
+                self.chunks = None
+            if self.hub is not None:
+                self.hub.unlisten()
+            log.error("lost the transport lock (its database connection ended) and %s holds it now: this "
+                      "process stops hearing reports and serving chunks", self.holder() or "another process")
+        elif self._lock.try_acquire(self.label):
+            self._run_owner_side()
+            self.owner = True
+            log.warning("took over the MQTT side (reports, chunk server, jobs): its previous owner ended")
+
+    def holder(self) -> str | None:
+        """Who runs the MQTT side: this process or the lock holder's label."""
+        if self.owner or self._lock is None:
+            return self.label
+        try:
+            return self._lock.holder()
+        except Exception:  # only for display
+            log.exception("could not read who holds the MQTT side")
+            return None
 
     def stop(self) -> None:
         """Stop jobs and clients, then the managed broker; safe to call twice or after a failed start."""
@@ -145,6 +226,9 @@ class TransportService:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self._lock is not None:
+            self._lock.release()
+        self.owner = False
 
     def _need(self) -> tuple[DynsecAccounts, ServerHub]:
         if self.accounts is None or self.hub is None:
@@ -256,16 +340,18 @@ class TransportService:
     # -- accounts
 
     def enrol_account(self, screen_id: int, group_ids: Iterable[int]) -> ScreenCredentials:
-        """A broker account for a newly enrolled screen, or a new password for a re-enrolled one."""
+        """A broker account for a newly enrolled screen; a re-enrolled one's old box is kicked and locked out."""
         accounts, _ = self._need()
         wire = screen_wire_id(screen_id)
         groups = screen_alert_groups(screen_id, group_ids)
+        # Checked first: add_screen replaces a leftover role, and deleting the role of a connected client
+        # crashes Mosquitto 2.0 (eclipse-mosquitto/mosquitto#2660).
+        if accounts.has_screen(wire):
+            return accounts.reenrol_screen(wire, groups=groups)
         try:
             return accounts.add_screen(wire, groups=groups)
-        except AccountExists:
-            accounts.set_screen_groups(wire, groups)
-            accounts.restore_screen(wire)
-            return accounts.reset_password(wire)
+        except AccountExists:  # made between the check and here: treat it as the screen's account
+            return accounts.reenrol_screen(wire, groups=groups)
 
     def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
         """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""
@@ -368,8 +454,16 @@ class TransportService:
         return quiet, expired
 
     def _run_jobs(self) -> None:
-        period = min(self.settings.heartbeat_interval_s, 5)
-        while not self._stop.wait(period):
+        """The owner's jobs; a process without the MQTT side retries the lock at its own pace instead."""
+        while not self._stop.wait(min(self.settings.heartbeat_interval_s, 5) if self.owner
+                                  else self.settings.transport_takeover_interval_s):
+            try:
+                self._keep_or_take_ownership()
+            except Exception:  # the broker or database hiccuped: the next round tries again
+                log.exception("could not settle who runs the MQTT side")
+                continue
+            if not self.owner:
+                continue
             try:
                 self.run_jobs_once()
             except Exception:  # a failing round must not end the job thread

@@ -74,6 +74,7 @@ def _populate(url: str, data_dir: Path, password_hash: str) -> None:
     (broker / "server-account.json").write_text('{"username": "signage-server", "password": "p"}')
     (broker / "persistence" / "mosquitto.db").write_bytes(b"retained state rebuilt on start")
     (broker / "mosquitto.log").write_text("runtime noise")
+    (data_dir / "transport.lock").write_text('{"owner": "a server that ran here"}')
     (data_dir / "secret_key").write_text(TEST_SECRET)
     os.chmod(data_dir / "secret_key", 0o600)
 
@@ -131,7 +132,7 @@ def test_backup_wipe_restore_gives_back_rows_files_and_the_same_signing_key(
 
     assert _rows(url) == rows_before
     kept = {k: v for k, v in files_before.items()
-            if not k.startswith("broker/persistence") and k != "broker/mosquitto.log"}
+            if not k.startswith("broker/persistence") and k not in ("broker/mosquitto.log", "transport.lock")}
     assert _files(data_dir) == kept  # same bytes, same modes; runtime broker state left out
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     assert report.files == len(kept) and report.tables == manifest.tables

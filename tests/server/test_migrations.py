@@ -76,12 +76,12 @@ def test_app_start_migrates(tmp_path: Path) -> None:
 
 
 def test_manifest_history_survives_compression_both_ways(empty_engine: Any) -> None:
-    """0008 compresses every stored envelope; the published bytes and a downgrade give back the same text."""
+    """0009 compresses every stored envelope; the published bytes and a downgrade give back the same text."""
     # More rows than one conversion batch (500), so the batches must follow each other by id.
     envelopes = [json.dumps({"body": {"screen_id": str(n), "text": "Chào mừng ស្វាគមន៍ " + "x" * (n % 300)},
                              "kind": "manifest"}, ensure_ascii=False) for n in range(1, 1202)]
     with empty_engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0007_reports")
+        command.upgrade(_alembic_config(conn), "0008_alert_sequence")
         conn.execute(sa.text(
             "INSERT INTO manifest_records (screen_id, version, content_hash, issued_at, expires_at, horizon_start,"
             " horizon_end, key_id, envelope, asset_sha256s, excluded) VALUES (:s, 1, 'sha256:x', :t, :t, :t, :t,"
@@ -94,6 +94,6 @@ def test_manifest_history_survives_compression_both_ways(empty_engine: Any) -> N
         longest = max(range(1, len(envelopes) + 1), key=lambda n: len(envelopes[n - 1]))
         assert len(stored[longest].envelope_z) < len(envelopes[longest - 1].encode()) / 3
     with empty_engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), "0007_reports")
+        command.downgrade(_alembic_config(conn), "0008_alert_sequence")
         back = conn.execute(sa.text("SELECT envelope FROM manifest_records ORDER BY screen_id")).scalars().all()
     assert back == envelopes

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from signage_core.protocol import (
     AlertAck,
@@ -59,6 +59,7 @@ from signage_core.signing import (
     verify_envelope,
 )
 from signage_server.app import create_app
+from signage_server.audit.models import AuditEvent
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.enrolment.models import EnrolmentCode
@@ -298,6 +299,36 @@ def test_revoking_a_screen_kicks_its_session_and_bars_it(live: Live) -> None:
     client.close()
     again = RawClient(parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"]))
     assert again.connect().is_failure
+
+
+def test_re_enrolling_a_screen_kicks_the_old_box_and_locks_out_its_password(live: Live) -> None:
+    """A replaced or stolen box keeps nothing: redeeming the new code cuts its live session and its password."""
+    screen_id, old = enrolled(live)
+    old_box = player(old)
+    try:
+        assert old_box.subscribe(manifest_topic(old["screen_id"]))
+        code = issue(live, screen_id)
+        # Issuing a code alone changes nothing for the screen still running (it may never be used).
+        assert not old_box.disconnected.wait(1)
+        r = enrol(live, code)
+        assert r.status_code == 200, r.text
+        new = r.json()
+        assert new["username"] == old["username"] and new["password"] != old["password"]
+        assert old_box.disconnected.wait(5)
+    finally:
+        old_box.close()
+    stale = RawClient(parse_broker_url(old["broker_url"]).with_credentials(old["username"], old["password"]))
+    assert stale.connect().is_failure
+    new_box = player(new)
+    try:
+        assert new_box.subscribe(manifest_topic(new["screen_id"]))
+        assert not new_box.disconnected.wait(1)
+    finally:
+        new_box.close()
+    with Session(live.engine) as s:
+        uses = s.exec(select(AuditEvent).where(AuditEvent.action == "enrolment.code_use",
+                                               AuditEvent.entity_id == str(screen_id)).order_by(col(AuditEvent.id))).all()
+    assert [u.after["reenrolment"] for u in uses if u.after] == [False, True]
 
 
 def test_group_change_moves_the_account_to_the_new_alert_topics(live: Live) -> None:

@@ -134,7 +134,7 @@ def test_withdrawing_one_alert_leaves_the_other_retained_on_a_shared_topic(
     second = alerts.launch(session, actor=users["admin"], template_id=_template_id(session, "disease-control"),
                            group_ids=[group], screen_ids=[world["spare_screen"]], expires_at=START + timedelta(hours=1),
                            key=key, publisher=broker, now=START + timedelta(minutes=1))
-    assert second.version == first.version + 1
+    assert second.version > first.version
     assert second.topics == [f"g{group}", f"s{world['spare_screen']}"]
     broker.calls.clear()
     alerts.withdraw(session, actor=users["approver"], alert_id=second.id or 0, key=key, publisher=broker,
@@ -147,7 +147,7 @@ def test_withdrawing_one_alert_leaves_the_other_retained_on_a_shared_topic(
     withdrawal = verify_envelope(broker.calls[0][2], trust=TrustStore.of(key.public_key),
                                  expected_kind=EnvelopeKind.ALERT, screen_id=str(world["screen"]),
                                  last_version=second.version, now=START + timedelta(minutes=2))
-    assert withdrawal.body["action"] == "withdraw" and withdrawal.header.version == second.version + 1
+    assert withdrawal.body["action"] == "withdraw" and withdrawal.header.version > second.version
     broker.calls.clear()
     assert alerts.clear_expired(session, publisher=broker, now=START + timedelta(hours=2)) == [first.id]
     assert broker.calls == [("clear", f"g{group}", b"")]

@@ -19,6 +19,8 @@ from signage_server.assets.models import Asset
 from signage_server.captions import service as captions
 from signage_server.captions.models import Caption, CaptionState
 from signage_server.config import Settings
+from signage_server.screens import service as screens
+from signage_server.screens.models import Enrolment
 from signage_server.slides.models import Slide
 from tests.server.conftest import PASSWORD, TEST_SECRET
 from tests.server.world import NOW, png
@@ -381,6 +383,15 @@ def test_admin_manages_users_and_screens(browsers: dict[str, Browser], world: di
         "name": "moc-bai-exit", "site_id": str(world["site"]), "width_px": "960", "height_px": "160",
         "pixel_pitch_mm": "10", "layout": "ticker", "languages": ["vi", "en"]}))
     assert "Đã thêm màn hình." in added.text
+
+
+def test_an_enrolled_screen_warns_that_a_new_code_cuts_the_running_box_off(
+        browsers: dict[str, Browser], world: dict[str, int], session: Any) -> None:
+    note = "thiết bị đang chạy màn hình sẽ bị ngắt kết nối ngay"
+    assert note not in browsers["admin"].get(f"/screens/{world['screen']}").text  # pending: nothing runs it yet
+    screens.set_enrolment(session, actor=None, screen_id=world["screen"], state=Enrolment.ENROLLED, now=NOW)
+    session.flush()
+    assert note in browsers["admin"].get(f"/screens/{world['screen']}").text
 
 
 def test_every_page_text_has_a_vietnamese_translation() -> None:

@@ -4,8 +4,8 @@ A week's manifest is tens of kB of JSON re-issued daily per screen; kept for eve
 ~20 GB a year at 1,000 screens. Compressed it is a twelfth of that; the bytes published to
 the screen are the decompressed envelope, unchanged.
 
-Revision ID: 0008_manifest_envelope_z
-Revises: 0007_reports
+Revision ID: 0009_manifest_envelope_z
+Revises: 0008_alert_sequence
 Create Date: 2026-11-26 11:40:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0008_manifest_envelope_z'
-down_revision: str | None = '0007_reports'
+revision: str = '0009_manifest_envelope_z'
+down_revision: str | None = '0008_alert_sequence'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
