@@ -157,9 +157,11 @@ def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: No
     _screen(request, session, screen_id)
     try:
         with session.begin_nested():
-            service.set_enrolment(session, actor=viewer.user, screen_id=screen_id, state=Enrolment.REVOKED, now=now)
+            screen = service.set_enrolment(session, actor=viewer.user, screen_id=screen_id, state=Enrolment.REVOKED,
+                                           now=now)
     except SignageError as exc:
         return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
+    screen_changed(request, session, screen, groups_before=None)  # the broker account goes at commit, as by API
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Screen revoked."))
 
 

@@ -390,12 +390,13 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.synced: list[tuple[int, list[int]]] = []
+        self.revoked: list[int] = []
 
     def sync_groups(self, screen_id: int, group_ids: list[int]) -> None:
         self.synced.append((screen_id, list(group_ids)))
 
     def revoke(self, screen_id: int) -> None:
-        raise AssertionError(f"screen {screen_id} was not revoked")
+        self.revoked.append(screen_id)
 
 
 @pytest.fixture
@@ -430,3 +431,22 @@ def test_membership_pages_keep_the_broker_accounts_in_step(browsers: Browsers, w
     assert transport.synced[-1] == (spare, [])
     session.expire_all()
     assert session.get_one(Screen, spare).groups == []
+    assert transport.revoked == []
+
+
+def test_revoking_from_the_screen_page_cuts_the_broker_account(browsers: Browsers, world: dict[str, int],
+                                                               session: Session, transport: FakeTransport) -> None:
+    """The page's revoke must do what the API's does: the box loses its account at commit, not at next start."""
+    from signage_server.screens.models import Enrolment
+
+    spare = world["spare_screen"]
+    row = session.get_one(Screen, spare)
+    row.enrolment = Enrolment.ENROLLED
+    session.add(row)
+    session.flush()
+    browsers["operator"].post(f"/screens/{spare}/revoke")  # not an admin: refused, nothing cut
+    assert transport.revoked == []
+    browsers["admin"].post(f"/screens/{spare}/revoke")
+    assert transport.revoked == [spare]
+    session.expire_all()
+    assert session.get_one(Screen, spare).enrolment == Enrolment.REVOKED
