@@ -246,18 +246,22 @@ class ManifestTemplate:
     splice, a SHA-256 and an Ed25519 signature over bytes identical to canonical_json(body).
     """
 
-    __slots__ = ("_shared", "body")
+    __slots__ = ("_hashes", "_shared", "body")
 
     def __init__(self, body: ManifestBody) -> None:
         plain = body.model_dump(mode="python", by_alias=True)
         self._shared = {k: canonical_json(v) for k, v in plain.items() if k not in _PER_SCREEN_FIELDS}
+        self._hashes: dict[str, str] = {}  # per screen id: compared first, then signed
         mine = self.content_hash(body.screen_id)
         self.body = body if body.content_hash == mine else body.model_copy(update={"content_hash": mine})
 
     def content_hash(self, screen_id: str) -> str:
         """content_hash() of this body addressed to `screen_id`, from the shared bytes."""
-        stable = canonical_object({**self._shared, "screen_id": canonical_json(screen_id)})
-        return "sha256:" + hashlib.sha256(stable).hexdigest()
+        digest = self._hashes.get(screen_id)
+        if digest is None:
+            stable = canonical_object({**self._shared, "screen_id": canonical_json(screen_id)})
+            digest = self._hashes[screen_id] = "sha256:" + hashlib.sha256(stable).hexdigest()
+        return digest
 
     def body_json(self, *, screen_id: str, version: int, issued_at: datetime, expires_at: datetime) -> bytes:
         """canonical_json of the body for this screen, version and validity, spliced from the shared bytes."""

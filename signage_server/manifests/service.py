@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,6 +92,7 @@ class CompileCache:
     # and each screen's newest manifest (without its envelope), trusted only if the locked screen row agrees.
     schedule_ids: dict[int, list[int]] = field(default_factory=dict)
     latest: dict[int, ManifestRecord] = field(default_factory=dict)
+    locked: set[int] = field(default_factory=set)  # screens loaded FOR UPDATE in bulk, held to the commit
     resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
     screen_languages: dict[int, list[str]] | None = None
     # Screens sharing a rule set and a layout share one body, encoded once; each screen splices its id in.
@@ -120,7 +121,7 @@ def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterabl
 
     A few queries per run instead of several per slide: a week's manifest carries 40 playlists and 160 slides.
     """
-    wanted = sorted(set(playlist_ids) - set(cache.items))
+    wanted = _missing(playlist_ids, cache.items)
     if not wanted:
         return
     for playlist_id in wanted:
@@ -134,7 +135,7 @@ def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterabl
 
 def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]) -> None:
     """Each slide's publish status by slides.publish_status's rule: every language any of its screens draws is approved."""
-    wanted = sorted(set(slide_ids) - set(cache.slide_status))
+    wanted = _missing(slide_ids, cache.slide_status)
     if not wanted:
         return
     shown_in: dict[int, set[int]] = {sid: set() for sid in wanted}
@@ -175,7 +176,7 @@ def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids
     Group schedules are read as (playlist, group) pairs and groups as their screens: joined in SQL, a
     province's 300 schedules on 20 groups of 50 screens would be 300,000 rows.
     """
-    wanted = sorted(set(playlist_ids) - set(cache.playlist_languages))
+    wanted = _missing(playlist_ids, cache.playlist_languages)
     if not wanted:
         return
     if cache.screen_languages is None:  # a few hundred bytes per screen, read once per run
@@ -208,7 +209,7 @@ def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids
 
 
 def _load_assets(session: Session, cache: CompileCache, asset_ids: Iterable[int]) -> None:
-    wanted = sorted(set(asset_ids) - set(cache.assets))
+    wanted = _missing(asset_ids, cache.assets)
     for asset_id in wanted:
         cache.assets[asset_id] = None
     for chunk in _chunks(wanted):
@@ -300,12 +301,17 @@ def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRu
 
 
 def _load_rules(session: Session, cache: CompileCache, schedule_ids: Iterable[int]) -> None:
-    wanted = sorted(set(schedule_ids) - set(cache.rules))
+    wanted = _missing(schedule_ids, cache.rules)
     for schedule_id in wanted:
         cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
     for chunk in _chunks(wanted):
         for schedule in session.exec(select(Schedule).where(col(Schedule.id).in_(chunk))).all():
             cache.rules[schedule.id or 0] = _rule_or_reason(schedule)
+
+
+def _missing(ids: Iterable[int], known: Mapping[int, object]) -> list[int]:
+    """The ids not yet in a cache map, sorted (checked per id: the maps grow to thousands of entries)."""
+    return sorted({i for i in ids if i not in known})
 
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's bound-parameter limit
@@ -321,9 +327,13 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
     A province's screens share group schedules: 1,000 screens x 300 schedules is 300,000 (screen,
     schedule) pairs but only a few thousand link rows, so links are read apart and joined here.
     """
-    wanted = sorted(set(screen_ids) - set(cache.schedule_ids))
+    wanted = _missing(screen_ids, cache.schedule_ids)
     if not wanted:
         return
+    for chunk in _chunks(wanted):
+        # Row locks in id order, as compile_screen takes them one by one: two batches cannot deadlock.
+        cache.locked.update(screen.id or 0 for screen in session.exec(
+            select(Screen).where(col(Screen.id).in_(chunk)).order_by(col(Screen.id)).with_for_update()).all())
     targets: dict[int, set[int]] = {sid: set() for sid in wanted}
     groups_of: dict[int, set[int]] = {}
     for chunk in _chunks(wanted):
@@ -363,7 +373,7 @@ def _dedupe(excluded: Iterable[Exclusion]) -> list[Exclusion]:
     return sorted(set(excluded), key=lambda e: (e.kind, e.id, e.reason))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Resolved:
     """A screen's schedules and default playlist reduced to what may be published, with what was left out."""
 
@@ -373,6 +383,11 @@ class _Resolved:
     slides: dict[str, Slide]
     assets: dict[str, Asset]
     excluded: list[Exclusion]
+
+    @functools.cached_property
+    def rule_ids(self) -> tuple[str, ...]:
+        """Names the rule set: rules come from schedule rows read in this run."""
+        return tuple(rule.id for rule in self.rules)
 
 
 def _resolve(session: Session, cache: CompileCache, schedule_ids: tuple[int, ...], default_playlist_id: int,
@@ -438,7 +453,8 @@ def compile_screen(
     now = require_aware(now, "now")
     cache = cache or CompileCache()
     # Lock the screen row so two compiles of one screen cannot issue the same version (PostgreSQL).
-    screen = session.exec(select(Screen).where(Screen.id == screen_id).with_for_update()).first()
+    screen = (session.get(Screen, screen_id) if screen_id in cache.locked
+              else session.exec(select(Screen).where(Screen.id == screen_id).with_for_update()).first())
     if screen is None:
         return CompileResult(screen_id, None, False, error=f"screen {screen_id} does not exist")
     latest = cache.latest.get(screen_id)
@@ -462,7 +478,7 @@ def compile_screen(
     try:
         # Rules come from schedule rows read in this run, so their ids name the rule set; within one run
         # the playlists, slides and assets a rule set and a layout resolve to are the same for every screen.
-        timeline_key = (tuple(r.id for r in rules), default.id, start, end)
+        timeline_key = (resolved.rule_ids, default.id, start, end)
         template = cache.templates.get((timeline_key, layout))
         if template is None:
             if timeline_key not in cache.timelines:
