@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -93,8 +94,14 @@ def canonical_object(members: Mapping[str, bytes]) -> bytes:
     The same bytes canonical_json({k: v}) gives, without lowering the values again: a compiler that
     shares large members between many objects encodes them once and splices them here.
     """
-    parts = [canonical_json(_key(key, "$")) + b":" + members[key] for key in sorted(members)]
+    parts = [_encoded_key(_key(key, "$")) + members[key] for key in sorted(members)]
     return b"{" + b",".join(parts) + b"}"
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_key(key: str) -> bytes:
+    """`"key":` as canonical_json writes it; a compiler splices the same few keys thousands of times."""
+    return canonical_json(key) + b":"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +81,7 @@ def create_app(
                                          path_for=_existing(app.state.asset_store),
                                          lock=transport_lock(data_dir=settings.data_dir, engine=engine))
             # A screen may fetch only what its latest manifest names; restarts republish from the DB.
-            transport.use_manifests(latest_envelope=_latest_envelope, assets=_manifest_assets)
+            transport.use_manifests(latest_envelopes=_latest_envelopes, assets=_manifest_assets)
             transport.use_keys(key_ring.handovers)  # the chain is retained from start on
             try:
                 transport.start()
@@ -188,10 +188,10 @@ def _existing(store: AssetStore) -> Callable[[str], Path | None]:
     return path_for
 
 
-def _latest_envelope(session: Session, screen_id: int) -> bytes | None:
-    """The signed manifest the broker must hold retained for this screen."""
-    record = manifests.latest_manifest(session, screen_id=screen_id)
-    return record.envelope_json if record is not None else None
+def _latest_envelopes(session: Session, screen_ids: Sequence[int]) -> dict[int, bytes]:
+    """The signed manifests the broker must hold retained for these screens (screens without one left out)."""
+    return {record.screen_id: record.envelope_json
+            for record in manifests.latest_manifests(session, screen_ids=screen_ids).values()}
 
 
 def _manifest_assets(session: Session, screen_id: int) -> frozenset[str]:

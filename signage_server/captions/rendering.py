@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from signage_core.languages import Language
-from signage_core.render import validate
+from signage_core.render import Problem, validate
 from signage_core.render.spec import ScreenSpec
 from signage_server.errors import Invalid
 from signage_server.playlists.models import PlaylistItem
@@ -32,10 +32,14 @@ def spec_of(screen: Screen) -> ScreenSpec:
 def require_renderable(session: Session, *, slide: Slide, language: Language, text: str) -> None:
     """422 listing every (screen, language, message) problem the renderer finds on the target screens."""
     problems: list[dict[str, object]] = []
+    found: dict[ScreenSpec, list[Problem]] = {}  # a province's screens come in a few models: lay out once each
     for screen in target_screens(session, slide_id=slide.id):  # type: ignore[arg-type]
         if language.value not in screen.languages:
             continue  # the screen never draws this language
-        for problem in validate(text, language, spec_of(screen), has_image=slide.asset_id is not None):
+        spec = spec_of(screen)
+        if spec not in found:
+            found[spec] = validate(text, language, spec, has_image=slide.asset_id is not None)
+        for problem in found[spec]:
             problems.append({"screen_id": screen.id, "screen": screen.name, "language": problem.language.value,
                              "code": problem.code.value, "message": problem.message})
     if problems:

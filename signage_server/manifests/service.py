@@ -92,7 +92,8 @@ class CompileCache:
     # and each screen's newest manifest (without its envelope), trusted only if the locked screen row agrees.
     schedule_ids: dict[int, list[int]] = field(default_factory=dict)
     latest: dict[int, ManifestRecord] = field(default_factory=dict)
-    locked: set[int] = field(default_factory=set)  # screens loaded FOR UPDATE in bulk, held to the commit
+    # Screens loaded FOR UPDATE in bulk (locks held to the commit); held here, as the session only keeps weak refs.
+    locked: dict[int, Screen] = field(default_factory=dict)
     resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
     screen_languages: dict[int, list[str]] | None = None
     # Screens sharing a rule set and a layout share one body, encoded once; each screen splices its id in.
@@ -332,7 +333,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
         return
     for chunk in _chunks(wanted):
         # Row locks in id order, as compile_screen takes them one by one: two batches cannot deadlock.
-        cache.locked.update(screen.id or 0 for screen in session.exec(
+        cache.locked.update((screen.id or 0, screen) for screen in session.exec(
             select(Screen).where(col(Screen.id).in_(chunk)).order_by(col(Screen.id)).with_for_update()).all())
     targets: dict[int, set[int]] = {sid: set() for sid in wanted}
     groups_of: dict[int, set[int]] = {}
@@ -350,15 +351,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
                 targets[screen_id].add(schedule_id)
     for screen_id, ids in targets.items():
         cache.schedule_ids[screen_id] = sorted(ids)
-    for chunk in _chunks(wanted):
-        newest = (select(ManifestRecord.screen_id, func.max(ManifestRecord.version).label("version"))
-                  .where(col(ManifestRecord.screen_id).in_(chunk)).group_by(col(ManifestRecord.screen_id))
-                  .subquery())
-        for record in session.exec(
-                select(ManifestRecord).options(defer(ManifestRecord.envelope_z))  # type: ignore[arg-type]
-                .join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
-                      & (col(ManifestRecord.version) == newest.c.version))).all():
-            cache.latest[record.screen_id] = record
+    cache.latest.update(latest_manifests(session, screen_ids=wanted, envelopes=False))
     _load_rules(session, cache, {i for ids in targets.values() for i in ids})
 
 
@@ -431,6 +424,22 @@ def latest_manifest(session: Session, *, screen_id: int) -> ManifestRecord | Non
                         .order_by(col(ManifestRecord.version).desc()).limit(1)).first()
 
 
+def latest_manifests(session: Session, *, screen_ids: Sequence[int], envelopes: bool = True) -> dict[int, ManifestRecord]:
+    """latest_manifest for many screens in a few queries; envelopes=False leaves the (large) envelope unloaded."""
+    out: dict[int, ManifestRecord] = {}
+    for chunk in _chunks(sorted(set(screen_ids))):
+        newest = (select(ManifestRecord.screen_id, func.max(ManifestRecord.version).label("version"))
+                  .where(col(ManifestRecord.screen_id).in_(chunk)).group_by(col(ManifestRecord.screen_id))
+                  .subquery())
+        query = select(ManifestRecord).join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
+                                            & (col(ManifestRecord.version) == newest.c.version))
+        if not envelopes:
+            query = query.options(defer(ManifestRecord.envelope_z))  # type: ignore[arg-type]
+        for record in session.exec(query).all():
+            out[record.screen_id] = record
+    return out
+
+
 def manifest_assets(session: Session, *, screen_id: int) -> frozenset[str]:
     """Asset sha256s of the latest manifest: the only assets this screen may fetch."""
     record = latest_manifest(session, screen_id=screen_id)
@@ -453,8 +462,8 @@ def compile_screen(
     now = require_aware(now, "now")
     cache = cache or CompileCache()
     # Lock the screen row so two compiles of one screen cannot issue the same version (PostgreSQL).
-    screen = (session.get(Screen, screen_id) if screen_id in cache.locked
-              else session.exec(select(Screen).where(Screen.id == screen_id).with_for_update()).first())
+    screen = cache.locked.get(screen_id) or session.exec(
+        select(Screen).where(Screen.id == screen_id).with_for_update()).first()
     if screen is None:
         return CompileResult(screen_id, None, False, error=f"screen {screen_id} does not exist")
     latest = cache.latest.get(screen_id)

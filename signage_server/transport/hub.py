@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -125,6 +126,24 @@ class ServerHub:
     def publish_manifest(self, screen_id: str, envelope: Envelope) -> None:
         """Retained QoS 1, waiting for the broker's ack, so a player that connects later gets it."""
         self._publish(screen_topic(screen_id, TopicKind.MANIFEST), TopicKind.MANIFEST, encode_envelope(envelope))
+
+    def publish_manifests(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Many retained manifests at once: all sent, then every broker ack awaited (not one round trip each).
+
+        `items` are (screen id, envelope JSON) the server signed and stored itself. Raises naming every
+        screen whose manifest the broker did not acknowledge.
+        """
+        spec = SPECS[TopicKind.MANIFEST]
+        sent = [(screen_id, self._client.publish(screen_topic(screen_id, TopicKind.MANIFEST), payload,
+                                                 qos=spec.qos, retain=spec.retained)) for screen_id, payload in items]
+        deadline = time.monotonic() + self._publish_timeout_s + len(sent) * 0.01
+        missing = []
+        for screen_id, info in sent:
+            info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
+            if not info.is_published():
+                missing.append(screen_id)
+        if missing:
+            raise RuntimeError(f"broker did not acknowledge the manifests of screens {', '.join(missing)}")
 
     def clear_manifest(self, screen_id: str) -> None:
         """Remove the retained manifest of a decommissioned screen."""

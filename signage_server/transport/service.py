@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -110,7 +110,7 @@ class TransportService:
         self.accounts: DynsecAccounts | None = None
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
-        self._latest_envelope: Callable[[Session, int], bytes | None] | None = None
+        self._latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]] | None = None
         self._handovers: Callable[[], list[Envelope]] | None = None
         self._retained: dict[str, bytes] = {}  # manifest topic owner -> last payload, for broker restarts
         self._retained_lock = threading.Lock()
@@ -265,18 +265,17 @@ class TransportService:
             payloads = dict(self._retained)
         if self.hub is None:
             return 0
-        if self._latest_envelope is not None:
+        if self._latest_envelopes is not None:
             # The database knows manifests published before this process started; memory does not.
             with self._sessions() as session:
-                for screen in session.exec(select(Screen).where(Screen.enrolment == Enrolment.ENROLLED)).all():
-                    payload = self._latest_envelope(session, screen.id or 0)
-                    if payload is not None:
-                        payloads[screen_wire_id(screen.id or 0)] = payload
-        for screen_id, payload in payloads.items():
-            try:
-                self.hub.publish_manifest(screen_id, decode_envelope(payload))
-            except (RuntimeError, ProtocolError) as exc:
-                log.error("could not republish manifest of screen %s: %s", screen_id, exc)
+                enrolled = [sid for sid in session.exec(select(Screen.id).where(
+                    Screen.enrolment == Enrolment.ENROLLED)).all() if sid is not None]
+                for screen_id, payload in self._latest_envelopes(session, enrolled).items():
+                    payloads[screen_wire_id(screen_id)] = payload
+        try:
+            self.hub.publish_manifests(sorted(payloads.items()))
+        except RuntimeError as exc:
+            log.error("could not republish every manifest: %s", exc)
         log.info("republished %d retained manifests", len(payloads))
         return len(payloads)
 
@@ -298,11 +297,11 @@ class TransportService:
     def use_manifests(
         self,
         *,
-        latest_envelope: Callable[[Session, int], bytes | None],
+        latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]],
         assets: Callable[[Session, int], frozenset[str]],
     ) -> None:
         """Wire in the manifest compiler: what a screen may fetch, and what to republish after a restart."""
-        self._latest_envelope = latest_envelope
+        self._latest_envelopes = latest_envelopes
 
         def may_fetch(wire_id: str, sha256: str) -> bool:
             try:
@@ -315,17 +314,18 @@ class TransportService:
         self.may_fetch = may_fetch
 
     def on_manifests(self, screen_ids: Iterable[str | int]) -> None:
-        """manifest_events subscriber: publish each screen's newest envelope after its commit."""
-        if self._latest_envelope is None or self.hub is None:
+        """manifest_events subscriber: publish each screen's newest envelope after its commit, pipelined."""
+        if self._latest_envelopes is None or self.hub is None:
             return
-        for screen_id in screen_ids:
-            wire = str(screen_id)
-            with self._sessions() as session:
-                # Only reads: on SQLite it must not queue for the write lock the committing request may still hold.
-                session.connection(execution_options={READ_MOSTLY: True})
-                payload = self._latest_envelope(session, parse_screen_wire_id(wire))
-            if payload is not None:
-                self.publish_manifest(wire, payload)
+        wires = {parse_screen_wire_id(str(screen_id)): str(screen_id) for screen_id in screen_ids}
+        with self._sessions() as session:
+            # Only reads: on SQLite it must not queue for the write lock the committing request may still hold.
+            session.connection(execution_options={READ_MOSTLY: True})
+            payloads = self._latest_envelopes(session, sorted(wires))
+        items = [(wires[sid], payload) for sid, payload in sorted(payloads.items())]
+        self.hub.publish_manifests(items)
+        with self._retained_lock:
+            self._retained.update(items)
 
     # -- alerts (AlertPublisher)
 

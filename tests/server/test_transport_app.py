@@ -649,7 +649,7 @@ def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> No
                              load_or_create_private_key(live.settings.signing_key_path)).to_json()
     transport = live.transport
     saved = transport.may_fetch
-    transport.use_manifests(latest_envelope=lambda s, sid: envelope if sid == screen_id else None,
+    transport.use_manifests(latest_envelopes=lambda s, ids: {screen_id: envelope} if screen_id in ids else {},
                             assets=lambda s, sid: frozenset({sha}) if sid == screen_id else frozenset())
     client = player(answer)
     try:
@@ -670,7 +670,7 @@ def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> No
     finally:
         client.close()
         transport.may_fetch = saved
-        transport._latest_envelope = None
+        transport._latest_envelopes = None
 
 
 def test_external_broker_is_used_with_the_admin_account_from_settings(tmp_path: Path, broker: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -197,3 +198,20 @@ def test_hub_and_chunk_server_resubscribe_after_a_broker_restart(fresh_broker: M
         assert inbox.next("heartbeat")[0] == "after-restart"
         assert chunks.stats.requests >= 1 and hub.rejected == 0
         player.close()
+
+
+
+def test_many_manifests_go_out_pipelined_each_retained_on_its_own_topic(broker: ManagedMosquitto) -> None:
+    """publish_manifests sends a batch, awaits every ack; each screen's topic then holds exactly its payload."""
+    screens = [unique_id("lane") for _ in range(60)]
+    payloads = {sid: json.dumps({"body": {"screen_id": sid}, "sig": "s"}).encode() for sid in screens}
+    with ServerHub(broker.params(), Inbox().handlers(), clock=lambda: T0) as hub:
+        hub.publish_manifests(list(payloads.items()))
+    for sid in (screens[0], screens[31], screens[-1]):  # retained: a subscriber arriving later still gets each
+        late = RawClient(broker.params())
+        try:
+            assert not late.connect().is_failure and late.subscribe(p.manifest_topic(sid))
+            got = late.receive(5)
+            assert got is not None and got.payload == payloads[sid] and got.retain
+        finally:
+            late.close()
