@@ -8,6 +8,8 @@
 #   --broker-ca FILE  the CA certificate (PEM) that signed the broker's TLS certificate, when it is
 #                     a private CA or the server installer's self-signed one (docs/operations.md)
 set -euo pipefail
+# shellcheck disable=SC1091  # checked on its own by the tests
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
 
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 START=1
@@ -17,7 +19,7 @@ while [ "$#" -gt 0 ]; do
         --source) SOURCE="$2"; shift 2 ;;
         --no-start) START=0; shift ;;
         --broker-ca) BROKER_CA="$2"; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -31,14 +33,7 @@ STATE_DIR=/var/lib/signage-player
 UNIT=/etc/systemd/system/signage-player.service
 USER_NAME=signage
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "error: run as root (sudo $0)" >&2
-    exit 1
-fi
-if [ ! -f "$SOURCE/pyproject.toml" ]; then
-    echo "error: $SOURCE has no pyproject.toml; pass the project folder with --source" >&2
-    exit 1
-fi
+require_root_and_source "$SOURCE"
 if [ -n "$BROKER_CA" ] && ! grep -q -- "-----BEGIN CERTIFICATE-----" "$BROKER_CA" 2>/dev/null; then
     echo "error: --broker-ca $BROKER_CA is not a readable PEM certificate" >&2
     exit 1
@@ -51,20 +46,12 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     python3 python3-venv python3-pip libfribidi0 ca-certificates >/dev/null
 
-echo "== user $USER_NAME"
-if ! id "$USER_NAME" >/dev/null 2>&1; then
-    useradd --system --home-dir "$STATE_DIR" --no-create-home --shell /usr/sbin/nologin \
-        --comment "signage player" "$USER_NAME"
-fi
+ensure_system_user "$USER_NAME" "$STATE_DIR" "signage player"
 for group in video render; do
     if getent group "$group" >/dev/null; then usermod -a -G "$group" "$USER_NAME"; fi
 done
 
-echo "== venv $VENV"
-install -d -m 0755 "$PREFIX"
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q "${SOURCE}[player]"
+install_venv "$PREFIX" "$SOURCE" player
 
 echo "== state dir $STATE_DIR"
 install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$STATE_DIR"

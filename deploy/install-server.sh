@@ -12,6 +12,8 @@
 #   --source DIR         the project checkout or sdist to install (default: this script's repo)
 #   --no-start           install and enable, but do not (re)start the services
 set -euo pipefail
+# shellcheck disable=SC1091  # checked on its own by the tests
+source "$(dirname "${BASH_SOURCE[0]}")/install-lib.sh"
 
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVER_NAME=""
@@ -25,7 +27,7 @@ while [ "$#" -gt 0 ]; do
         --workers) WORKERS="$2"; shift 2 ;;
         --source) SOURCE="$2"; shift 2 ;;
         --no-start) START=0; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -40,14 +42,7 @@ DYNSEC="$BROKER_DIR/dynamic-security.json"
 TLS_DIR=/etc/ssl/signage
 USER_NAME=signage
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "error: run as root (sudo $0)" >&2
-    exit 1
-fi
-if [ ! -f "$SOURCE/pyproject.toml" ]; then
-    echo "error: $SOURCE has no pyproject.toml; pass the project folder with --source" >&2
-    exit 1
-fi
+require_root_and_source "$SOURCE"
 if ! [[ "$SERVER_NAME" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$ ]]; then
     echo "error: --server-name HOST is required (a DNS name or address, e.g. signage.binhphuoc.gov.vn)" >&2
     exit 2
@@ -67,17 +62,9 @@ if [ -z "$DATABASE_URL" ] && [ ! -e "$ENV_FILE" ]; then packages+=(postgresql); 
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 
-echo "== user $USER_NAME"
-if ! id "$USER_NAME" >/dev/null 2>&1; then
-    useradd --system --home-dir "$DATA_DIR" --no-create-home --shell /usr/sbin/nologin \
-        --comment "signage server" "$USER_NAME"
-fi
+ensure_system_user "$USER_NAME" "$DATA_DIR" "signage server"
 
-echo "== venv $VENV"
-install -d -m 0755 "$PREFIX"
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q "${SOURCE}[server]"
+install_venv "$PREFIX" "$SOURCE" server
 # nginx serves the package's static files directly; the link follows upgrades.
 STATIC="$("$VENV/bin/python" -c 'import pathlib, signage_server; print(pathlib.Path(signage_server.__file__).parent / "static")')"
 ln -sfn "$STATIC" "$PREFIX/static"

@@ -50,7 +50,7 @@ def _tool(name: str) -> str:
     return found
 
 
-@pytest.mark.parametrize("script", ["install-server.sh", "install-player.sh", "signage-server.sh",
+@pytest.mark.parametrize("script", ["install-server.sh", "install-player.sh", "install-lib.sh", "signage-server.sh",
                                     "postgres/setup.sh"])
 def test_shell_scripts_pass_shellcheck(script: str) -> None:
     result = subprocess.run([_tool("shellcheck"), "--severity=style", str(DEPLOY / script)],
