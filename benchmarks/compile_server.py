@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import tempfile
@@ -66,9 +67,16 @@ def build(session: Session, n_screens: int, n_rules: int) -> None:
 
 
 def main() -> None:
-    n_screens = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    n_rules = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-    engine = make_engine(f"sqlite:///{tempfile.mkdtemp(prefix='compile-bench-')}/bench.db")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("screens", type=int, nargs="?", default=200)
+    parser.add_argument("items", type=int, nargs="?", default=300)
+    parser.add_argument("--database-url", default=None,
+                        help="an EMPTY database to build in (e.g. postgresql+psycopg://postgres@127.0.0.1/bench); "
+                             "default: a new SQLite file")
+    args = parser.parse_args()
+    n_screens, n_rules = args.screens, args.items
+    url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='compile-bench-')}/bench.db"
+    engine = make_engine(url)
     upgrade_to_head(engine)
     with Session(engine, expire_on_commit=False) as session:
         build(session, n_screens, n_rules)
@@ -80,7 +88,8 @@ def main() -> None:
     sample = ids[:NAIVE_SAMPLE]
     with Session(engine, expire_on_commit=False) as session:
         _, naive_wall, naive_cpu = timed(lambda: naive(session, sample, key))
-    print(f"server compile_screens, {n_screens} screens x {n_rules} scheduled items ({GROUPS} groups), SQLite")
+    print(f"server compile_screens, {n_screens} screens x {n_rules} scheduled items ({GROUPS} groups), "
+          f"{engine.dialect.name}")
     print(f"first compile:        {first_wall:6.2f} s wall, {first_cpu:6.2f} s CPU, "
           f"{sum(r.new_version for r in first)} new versions ({first_wall / n_screens * 1000:.1f} ms per screen)")
     print(f"unchanged recompile:  {again_wall:6.2f} s wall, {again_cpu:6.2f} s CPU, "

@@ -306,8 +306,14 @@ def _load_rules(session: Session, cache: CompileCache, schedule_ids: Iterable[in
     for schedule_id in wanted:
         cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
     for chunk in _chunks(wanted):
-        for schedule in session.exec(select(Schedule).where(col(Schedule.id).in_(chunk))).all():
-            cache.rules[schedule.id or 0] = _rule_or_reason(schedule)
+        # Columns, not entities: thousands of ORM objects cost more than the rules themselves.
+        for schedule_id, rule, playlist_id, priority in session.exec(
+                select(Schedule.id, Schedule.rule, Schedule.playlist_id, Schedule.priority)
+                .where(col(Schedule.id).in_(chunk))).all():
+            try:
+                cache.rules[schedule_id or 0] = schedules.rule_from(schedule_id or 0, rule, playlist_id, priority)
+            except ValidationError as exc:
+                cache.rules[schedule_id or 0] = f"invalid rule: {exc.errors()[0]['msg']}"
 
 
 def _missing(ids: Iterable[int], known: Mapping[int, object]) -> list[int]:
@@ -353,13 +359,6 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
         cache.schedule_ids[screen_id] = sorted(ids)
     cache.latest.update(latest_manifests(session, screen_ids=wanted, envelopes=False))
     _load_rules(session, cache, {i for ids in targets.values() for i in ids})
-
-
-def _rule_or_reason(schedule: Schedule) -> ScheduleRule | str:
-    try:
-        return schedules.rule_of(schedule)
-    except ValidationError as exc:
-        return f"invalid rule: {exc.errors()[0]['msg']}"
 
 
 def _dedupe(excluded: Iterable[Exclusion]) -> list[Exclusion]:

@@ -112,8 +112,13 @@ def check_rule(rule: dict[str, Any], *, schedule_id: int | None, playlist_id: in
 
 def rule_of(schedule: Schedule) -> ScheduleRule:
     """The evaluator's view of a stored schedule; ids are strings of the database ids."""
-    return ScheduleRule.model_validate({**schedule.rule, "id": str(schedule.id), "playlist_id": str(schedule.playlist_id),
-                                        "priority": schedule.priority})
+    return rule_from(schedule.id or 0, schedule.rule, schedule.playlist_id, schedule.priority)
+
+
+def rule_from(schedule_id: int, rule: dict[str, Any], playlist_id: int, priority: int) -> ScheduleRule:
+    """rule_of from the row's columns (the compiler reads thousands without building ORM objects)."""
+    return ScheduleRule.model_validate({**rule, "id": str(schedule_id), "playlist_id": str(playlist_id),
+                                        "priority": priority})
 
 
 def schedules_for_screen(session: Session, *, screen_id: int) -> list[Schedule]:

@@ -362,3 +362,21 @@ def test_screens_sharing_a_group_share_content_but_each_manifest_is_its_own(
     for sid in ids:
         alone = manifests.compile_screen(session, screen_id=sid, key=KEY, now=clock.now)
         assert not alone.new_version and alone.record is not None and alone.record.version == 1
+
+
+def test_a_stored_rule_that_no_longer_validates_is_left_out_by_name_and_the_rest_still_plays(
+        session: Session, world: dict[str, int], users: dict[str, User], clock: Clock) -> None:
+    """A row damaged behind the API's back (a hand edit, an old backup) must not stop the screen's manifest."""
+    from signage_server.schedules.models import Schedule
+
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    row = session.get_one(Schedule, world["schedule"])
+    row.rule = {"windows": [{"start": "25:00", "end": "02:00"}]}
+    session.add(row)
+    session.flush()
+    result = manifests.compile_screens(session, screen_ids=[world["screen"]], key=KEY, now=clock.now)[0]
+    assert result.new_version and result.record is not None and result.error is None
+    reasons = {(e.kind, e.id): e.reason for e in result.excluded}
+    assert reasons[("schedule", str(world["schedule"]))].startswith("invalid rule:")
+    body = verified(result.record, clock)
+    assert all(seg["is_default"] for seg in body["timeline"])  # type: ignore[index, union-attr]
