@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "run-local"
 SCREENS = ("loc-ninh-hoa-lu", "bu-dop-hoang-dieu")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _descendants(pid: int) -> set[int]:
@@ -59,10 +55,10 @@ def _status(data_dir: Path, slug: str) -> dict[str, object]:
 @pytest.mark.skipif(not (REPO / ".venv" / "bin" / "signage-server").exists(), reason="needs the repo .venv")
 def test_run_local_plays_approved_content_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
-    env = dict(os.environ, SIGNAGE_DATA_DIR=str(data_dir), SIGNAGE_PORT=str(_free_port()))
+    env = dict(os.environ, SIGNAGE_DATA_DIR=str(data_dir), SIGNAGE_PORT=str(free_port()))
     env.pop("SIGNAGE_MQTT_URL", None)
     out = (tmp_path / "out.txt").open("w")
-    proc = subprocess.Popen([str(SCRIPT), "--mqtt-port", str(_free_port()), "--screenshot-period", "5"],
+    proc = subprocess.Popen([str(SCRIPT), "--mqtt-port", str(free_port()), "--screenshot-period", "5"],
                             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     children: set[int] = set()
     try:

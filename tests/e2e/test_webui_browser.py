@@ -9,17 +9,14 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
 from sqlmodel import Session
 
@@ -30,30 +27,21 @@ from signage_server.playlists import service as playlists
 from signage_server.screens import service as screens
 from signage_server.users import service as users
 from signage_server.users.models import Role
+from tests.e2e.conftest import PASSWORD, free_port, require_chromium, serving
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "border gate password"
 SHOTS = Path(os.environ.get("SIGNAGE_TEST_OUTPUT", "test-output")) / "e2e"
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app on a free port, with a temp data dir, accounts and one screen."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
+    require_chromium()
     data = tmp_path_factory.mktemp("webui-e2e")
     # The real managed Mosquitto, on a free port: the page flow runs against the whole server.
-    mqtt_port = _free_port()
+    mqtt_port = free_port()
     settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40, mqtt_port=mqtt_port,
                         mqtt_bind_host="127.0.0.1", mqtt_public_url=f"mqtt://127.0.0.1:{mqtt_port}")
     engine = make_engine(settings.resolved_database_url())
@@ -71,30 +59,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "site_id": site.id, "name": "moc-bai-arrivals", "width_px": 768, "height_px": 384,
             "pixel_pitch_mm": 5.0, "languages": ["vi", "en", "km"], "default_playlist_id": main.id}, now=NOW)
         session.commit()
-    port = _free_port()
-    app = create_app(settings, engine=engine)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, engine=engine)) as url:
+        yield url
     engine.dispose()
 
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def _picture(path: Path) -> Path:

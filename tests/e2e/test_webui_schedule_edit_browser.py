@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -24,26 +19,16 @@ from signage_server.schedules.models import Schedule
 from signage_server.screens import service as screens
 from signage_server.users import service as users
 from signage_server.users.models import Role
+from tests.e2e.conftest import PASSWORD, require_chromium, serving
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "border gate password"
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine, dict[str, int]]]:
     """The real app on a free port (no broker needed for these pages), one operator, one scheduled screen."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
+    require_chromium()
     settings = Settings(data_dir=tmp_path_factory.mktemp("schedule-e2e"), secret_key="e2e-secret-" + "s" * 40,
                         mqtt_enabled=False, run_scheduler=False)
     engine = make_engine(settings.resolved_database_url())
@@ -62,30 +47,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
                 {"start": "18:00", "end": "21:00"}]}}, screen_ids=[screen.id or 0], now=NOW)
         session.commit()
         ids = {"screen": screen.id or 0, "schedule": schedule.id or 0, "night": night.id or 0}
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", engine, ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, engine=engine)) as url:
+        yield url, engine, ids
     engine.dispose()
 
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_operator_edits_a_schedule_and_sees_it_on_the_list(served: tuple[str, Engine, dict[str, int]],
