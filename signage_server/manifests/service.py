@@ -339,8 +339,11 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
         return
     for chunk in _chunks(wanted):
         # Row locks in id order, as compile_screen takes them one by one: two batches cannot deadlock.
+        # populate_existing: rows already in the session are refreshed once locked (a version issued
+        # meanwhile by another process is seen; our own edits were flushed above, so they are kept).
         cache.locked.update((screen.id or 0, screen) for screen in session.exec(
-            select(Screen).where(col(Screen.id).in_(chunk)).order_by(col(Screen.id)).with_for_update()).all())
+            select(Screen).where(col(Screen.id).in_(chunk)).order_by(col(Screen.id)).with_for_update()
+            .execution_options(populate_existing=True)).all())
     targets: dict[int, set[int]] = {sid: set() for sid in wanted}
     groups_of: dict[int, set[int]] = {}
     for chunk in _chunks(wanted):
@@ -462,7 +465,7 @@ def compile_screen(
     cache = cache or CompileCache()
     # Lock the screen row so two compiles of one screen cannot issue the same version (PostgreSQL).
     screen = cache.locked.get(screen_id) or session.exec(
-        select(Screen).where(Screen.id == screen_id).with_for_update()).first()
+        select(Screen).where(Screen.id == screen_id).with_for_update().execution_options(populate_existing=True)).first()
     if screen is None:
         return CompileResult(screen_id, None, False, error=f"screen {screen_id} does not exist")
     latest = cache.latest.get(screen_id)
