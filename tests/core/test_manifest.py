@@ -318,3 +318,24 @@ _json_values = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_siz
 @given(st.dictionaries(st.text(max_size=6), _json_values, max_size=6))
 def test_canonical_object_equals_canonical_json_of_the_whole(members: dict[str, object]) -> None:
     assert canonical_object({k: canonical_json(v) for k, v in members.items()}) == canonical_json(members)
+
+
+SHARED_TEMPLATE = template()  # built once: hypothesis calls the test many times
+
+
+@settings(max_examples=60, deadline=None)
+@given(screen_id=st.text(min_size=1, max_size=24), version=st.integers(1, 2**53),
+       issued_offset=st.integers(-10**6, 10**6), lifetime=st.integers(1, 10**7),
+       micro=st.integers(0, 999_999))
+def test_every_spliced_manifest_is_the_canonical_encoding_of_its_body(
+        screen_id: str, version: int, issued_offset: int, lifetime: int, micro: int) -> None:
+    shared = SHARED_TEMPLATE
+    issued = NOW + timedelta(seconds=issued_offset, microseconds=micro)
+    expires = issued + timedelta(seconds=lifetime)
+    spliced = shared.body_json(screen_id=screen_id, version=version, issued_at=issued, expires_at=expires)
+    full = shared.body.model_copy(update={"screen_id": screen_id, "version": version, "issued_at": issued,
+                                          "expires_at": expires})
+    full = full.model_copy(update={"content_hash": content_hash(full)})
+    assert spliced == canonical_json(full)
+    assert ManifestBody.model_validate_json(spliced) == full  # and it is a valid, self-consistent body
+
