@@ -79,7 +79,7 @@ def _picture(path: Path) -> Path:
 def _login(chromium: object, base: str, username: str) -> object:
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # previews render on the server: 15 s was once too short on a loaded 2-core box
     page.goto(base + "/")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
