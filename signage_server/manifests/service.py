@@ -444,8 +444,10 @@ def latest_manifests(session: Session, *, screen_ids: Sequence[int], envelopes: 
 
 def manifest_assets(session: Session, *, screen_id: int) -> frozenset[str]:
     """Asset sha256s of the latest manifest: the only assets this screen may fetch."""
-    record = latest_manifest(session, screen_id=screen_id)
-    return frozenset(record.asset_sha256s) if record is not None else frozenset()
+    # Asked on every chunk request: read the one column, not the record and its envelope.
+    sha256s = session.exec(select(ManifestRecord.asset_sha256s).where(ManifestRecord.screen_id == screen_id)
+                           .order_by(col(ManifestRecord.version).desc()).limit(1)).first()
+    return frozenset(sha256s) if sha256s is not None else frozenset()
 
 
 def body_of(record: ManifestRecord) -> ManifestBody:
@@ -552,12 +554,9 @@ def all_screen_ids(session: Session) -> list[int]:
 
 def expiring_screen_ids(session: Session, *, now: datetime, within: timedelta = REFRESH_BEFORE_EXPIRY) -> list[int]:
     """Screens with no manifest yet, or whose latest manifest expires within `within`."""
-    out = []
-    for sid in all_screen_ids(session):
-        latest = latest_manifest(session, screen_id=sid)
-        if latest is None or latest.expires_at - now <= within:
-            out.append(sid)
-    return out
+    ids = all_screen_ids(session)
+    latest = latest_manifests(session, screen_ids=ids, envelopes=False)
+    return [sid for sid in ids if sid not in latest or latest[sid].expires_at - now <= within]
 
 
 def list_manifests(session: Session, *, screen_id: int, limit: int, offset: int) -> tuple[list[ManifestRecord], int]:

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import Session
 
 from signage_core.schedule import TIMEZONE
-from signage_server.db import SessionFactory
+from signage_server.db import SessionFactory, transaction
 from signage_server.manifests import service
 from signage_server.manifests.events import Recompiler
 from signage_server.manifests.keys import DEFAULT_GRACE, KeyRing, Rotation, rotate_key
@@ -29,39 +30,31 @@ class HorizonJob:
 
     def run(self, *, everything: bool, now: datetime | None = None) -> list[str]:
         """One pass: all screens (daily) or only those expiring soon; returns ids given a new version."""
-        session = self.recompiler.install(self.sessions())
-        try:
+        with transaction(self._session) as session:
             at = now or self.recompiler.clock()
             ids = set(service.all_screen_ids(session) if everything else service.expiring_screen_ids(session, now=at))
-            issued = self.recompiler.compile(session, ids) if ids else []
-            self.recompiler.defer_notice(session, issued)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+            issued = self._compile(session, ids)
         log.info("horizon job compiled %d screen(s), %d new version(s)", len(ids), len(issued))
         return issued
 
     def resign(self) -> list[str]:
         """Re-sign every screen whose newest manifest is not signed by the current key (after a rotation)."""
-        session = self.recompiler.install(self.sessions())
-        try:
+        with transaction(self._session) as session:
             key_id = self.recompiler.key().key_id
-            ids = {sid for sid in service.all_screen_ids(session)
-                   if (latest := service.latest_manifest(session, screen_id=sid)) is not None
-                   and latest.key_id != key_id}
-            issued = self.recompiler.compile(session, ids) if ids else []
-            self.recompiler.defer_notice(session, issued)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+            latest = service.latest_manifests(session, screen_ids=service.all_screen_ids(session), envelopes=False)
+            ids = {sid for sid, record in latest.items() if record.key_id != key_id}
+            issued = self._compile(session, ids)
         if ids:
             log.info("re-signed %d manifest(s) with key %s", len(issued), key_id)
+        return issued
+
+    def _session(self) -> Session:
+        return self.recompiler.install(self.sessions())
+
+    def _compile(self, session: Session, ids: set[int]) -> list[str]:
+        """Compile now; the new versions are announced once the job's transaction commits."""
+        issued = self.recompiler.compile(session, ids) if ids else []
+        self.recompiler.defer_notice(session, issued)
         return issued
 
     def daily(self) -> list[str]:
