@@ -125,7 +125,7 @@ class ServerHub:
 
     def publish_manifest(self, screen_id: str, envelope: Envelope) -> None:
         """Retained QoS 1, waiting for the broker's ack, so a player that connects later gets it."""
-        self._publish(screen_topic(screen_id, TopicKind.MANIFEST), TopicKind.MANIFEST, encode_envelope(envelope))
+        self.publish_manifests([(screen_id, encode_envelope(envelope))])
 
     def publish_manifests(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Many retained manifests at once: all sent, then every broker ack awaited (not one round trip each).

@@ -238,11 +238,16 @@ class TransportService:
     # -- manifests
 
     def publish_manifest(self, screen_id: str, envelope_json: bytes) -> None:
-        """Retained QoS 1 on the screen's topic, remembered so a restarted broker gets it again."""
+        """One screen's manifest from outside the compiler: checked to be an envelope object, then published."""
+        decode_envelope(envelope_json)
+        self.publish_manifests([(screen_id, envelope_json)])
+
+    def publish_manifests(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Retained QoS 1 on each screen's topic, pipelined, remembered so a restarted broker gets them again."""
         _, hub = self._need()
-        hub.publish_manifest(screen_id, decode_envelope(envelope_json))
+        hub.publish_manifests(items)
         with self._retained_lock:
-            self._retained[screen_id] = envelope_json
+            self._retained.update(items)
 
     def republish(self) -> None:
         """Broker restart hook: put back the key chain, every screen's manifest (persistence may lag ~1 s), alerts."""
@@ -322,10 +327,7 @@ class TransportService:
             # Only reads: on SQLite it must not queue for the write lock the committing request may still hold.
             session.connection(execution_options={READ_MOSTLY: True})
             payloads = self._latest_envelopes(session, sorted(wires))
-        items = [(wires[sid], payload) for sid, payload in sorted(payloads.items())]
-        self.hub.publish_manifests(items)
-        with self._retained_lock:
-            self._retained.update(items)
+        self.publish_manifests([(wires[sid], payload) for sid, payload in sorted(payloads.items())])
 
     # -- alerts (AlertPublisher)
 
