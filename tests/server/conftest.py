@@ -8,10 +8,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -191,6 +193,32 @@ def session(connection: sa.Connection) -> Iterator[Session]:
 
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+R = TypeVar("R")
+
+
+def all_at_once(jobs: list[Callable[[], R]], timeout_s: float = 60) -> tuple[list[R], list[BaseException]]:
+    """Run the jobs on threads released together; returns what they returned and what they raised."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[R] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(job: Callable[[], R]) -> None:
+        barrier.wait()
+        try:
+            result = job()
+            with lock:
+                results.append(result)
+        except BaseException as exc:  # collected and asserted on the main thread
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout_s)
+    return results, errors
 
 
 @pytest.fixture(scope="module")

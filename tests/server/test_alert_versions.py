@@ -25,7 +25,7 @@ from signage_server.db import (
     upgrade_to_head,
 )
 from signage_server.users.models import User
-from tests.server.conftest import START
+from tests.server.conftest import START, all_at_once
 
 THREADS = 8
 
@@ -48,31 +48,6 @@ class Recorder:
 
     def clear_alert(self, group: str) -> None:
         pass
-
-
-def _all_at_once(jobs: list[Callable[[], int]]) -> tuple[list[int], list[BaseException]]:
-    """Run the jobs on threads released together; returns the versions they got and what they raised."""
-    barrier = threading.Barrier(len(jobs))
-    versions: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(job: Callable[[], int]) -> None:
-        barrier.wait()
-        try:
-            version = job()
-            with lock:
-                versions.append(version)
-        except BaseException as exc:  # collected and asserted on the main thread
-            with lock:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return versions, errors
 
 
 def _ids(engine: Engine, seeded: dict[str, tuple[int, str]], world: dict[str, int]) -> dict[str, int]:
@@ -119,7 +94,7 @@ def test_approvers_launching_at_the_same_instant_all_succeed_with_increasing_ver
     ids, key, broker = _ids(engine, seeded, module_world), SigningKey.generate(), Recorder()
     before = _launcher(engine, ids, "approver", key, broker)()
     jobs = [_launcher(engine, ids, "approver" if i % 2 else "approver2", key, broker) for i in range(THREADS)]
-    versions, errors = _all_at_once(jobs)
+    versions, errors = all_at_once(jobs)
     assert errors == []
     assert len(versions) == THREADS and len(set(versions)) == THREADS and min(versions) > before
     # Issued in the order they were stored, and reached the broker in that order: no screen drops one as stale.
@@ -137,7 +112,7 @@ def test_withdrawals_racing_launches_get_their_own_versions(
     jobs = [_withdrawer(engine, ids, alert_id or 0, key, broker) for alert_id in alert_ids]
     jobs += [_launcher(engine, ids, "approver2", key, broker) for _ in range(THREADS // 2)]
     broker.versions.clear()
-    versions, errors = _all_at_once(jobs)
+    versions, errors = all_at_once(jobs)
     assert errors == []
     assert len(versions) == THREADS and len(set(versions)) == THREADS and min(versions) > max(launched)
     assert set(versions) & set(launched) == set()
@@ -152,7 +127,7 @@ def test_the_same_alert_withdrawn_twice_at_once_is_withdrawn_once(
     version = _launcher(engine, ids, "approver", key, broker)()
     with Session(engine) as s:
         alert_id = s.exec(select(Alert.id).where(Alert.version == version)).one() or 0
-    versions, errors = _all_at_once([_withdrawer(engine, ids, alert_id, key, broker) for _ in range(3)])
+    versions, errors = all_at_once([_withdrawer(engine, ids, alert_id, key, broker) for _ in range(3)])
     assert len(versions) == 1 and len(errors) == 2
     assert all("already withdrawn" in str(e) for e in errors)
 

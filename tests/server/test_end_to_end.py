@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
 
 from signage_core.manifest import verify_manifest
 from signage_core.protocol import (
@@ -30,7 +29,7 @@ from signage_server.db import make_engine, upgrade_to_head
 from signage_server.transport.broker import free_port
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import add_users, build_world, png
+from tests.server.world import png, seed_world
 
 
 @pytest.fixture()
@@ -39,12 +38,8 @@ def api(tmp_path: Any, password_hash: str) -> Iterator[tuple[TestClient, dict[st
     engine = make_engine(f"sqlite:///{tmp_path / 'signage.db'}")
     upgrade_to_head(engine)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    headers: dict[str, dict[str, str]] = {}
-    with Session(engine, expire_on_commit=False) as session:
-        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
-        headers.update({name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()})
-        session.commit()
-        ids = build_world(session, users)
+    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=now)
+    headers = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
     settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,
                         mqtt_port=free_port(), mqtt_bind_host="127.0.0.1")
     with TestClient(create_app(settings, engine=engine)) as client:

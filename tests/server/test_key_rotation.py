@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from player_agent.agent import Agent
 from player_agent.enrol import EnrolAnswer, apply_enrolment
@@ -28,13 +27,12 @@ from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.manifests.keys import KeyRing
-from signage_server.slides import service as slides
 from signage_server.transport.broker import free_port
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.player.agent_world import Running, settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import add_users, build_world
+from tests.server.world import seed_world
 
 CHECK_INTERVAL_S = 1
 
@@ -67,14 +65,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
     engine = make_engine(f"sqlite:///{root / 'signage.db'}")
     upgrade_to_head(engine)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    with Session(engine, expire_on_commit=False) as session:
-        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
-        token = tokens["admin"]
-        session.commit()
-        ids = build_world(session, users)
-        # The welcome slide approved as a whole: the world's playlist then has content to publish.
-        slides.approve_slide(session, actor=users["approver"], slide_id=ids["slide"], now=now)
-        session.commit()
+    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=now, approve_slide=True)
+    token = tokens["admin"]
     # The scheduler runs: its key watch is what notices a CLI rotation.
     settings = Settings(data_dir=root / "var", secret_key=TEST_SECRET, migrate_on_start=False,
                         mqtt_port=free_port(), mqtt_bind_host="127.0.0.1", run_scheduler=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -17,7 +17,7 @@ from signage_server.manifests.models import ManifestRecord
 from signage_server.screens.models import Screen
 from signage_server.slides import service as slides
 from signage_server.users.models import User
-from tests.server.conftest import START
+from tests.server.conftest import START, all_at_once
 
 THREADS = 6
 
@@ -37,25 +37,17 @@ def test_concurrent_batches_issue_each_version_once_and_in_order(
     # A key per thread: the same content signed by a new key is a new version for every screen,
     # so every batch must issue, and the batches fight over the same rows.
     keys = [SigningKey.generate() for _ in range(THREADS)]
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
-    def compile_all(key: SigningKey) -> None:
-        barrier.wait()
-        try:
+    def compile_all(key: SigningKey) -> Callable[[], int]:
+        def run() -> int:
             with transaction(session_factory(engine)) as s:
                 results = manifests.compile_screens(s, screen_ids=screen_ids, key=key,
                                                     now=START + timedelta(minutes=1))
-                assert any(r.new_version for r in results)
-        except BaseException as exc:  # asserted on the main thread
-            errors.append(exc)
+            return sum(r.new_version for r in results)
+        return run
 
-    threads = [threading.Thread(target=compile_all, args=(key,)) for key in keys]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
+    issued, errors = all_at_once([compile_all(key) for key in keys], timeout_s=120)
+    assert errors == [] and len(issued) == THREADS and all(issued)
     trust = TrustStore.of(*(key.public_key for key in keys))
     with Session(engine) as s:
         for screen in s.exec(select(Screen)).all():

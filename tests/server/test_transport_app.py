@@ -69,7 +69,7 @@ from signage_server.transport.broker import BrokerPortInUse, free_port
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import add_users, build_world, png
+from tests.server.world import png, seed_world
 
 T = TypeVar("T")
 
@@ -122,10 +122,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
     engine = make_engine(f"sqlite:///{root / 'signage.db'}")
     upgrade_to_head(engine)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    with Session(engine, expire_on_commit=False) as session:
-        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
-        session.commit()
-        ids = build_world(session, users)
+    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=now)
     clock = OffsetClock()
     settings = Settings(data_dir=root / "var", secret_key=TEST_SECRET, migrate_on_start=False,
                         mqtt_port=free_port(), mqtt_bind_host="127.0.0.1", heartbeat_interval_s=1,

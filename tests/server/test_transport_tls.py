@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from player_agent.config import BrokerOptions
 from player_agent.enrol import EnrolAnswer, apply_enrolment
@@ -22,14 +21,13 @@ from signage_server.app import create_app
 from signage_server.config import Settings, load_settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.manifests.keys import KeyRing
-from signage_server.slides import service as slides
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import BrokerError, ManagedMosquitto, TlsListener
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import Pki, _require_mosquitto, session_ports, start_tls_broker
 from tests.player.agent_world import settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import add_users, build_world
+from tests.server.world import seed_world
 from tests.tls_certs import issue_server_cert
 
 pytestmark = pytest.mark.broker
@@ -86,14 +84,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def world(engine: Engine, password_hash: str) -> tuple[str, dict[str, int]]:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    with Session(engine, expire_on_commit=False) as session:
-        users, tokens = add_users(session, password_hash=password_hash, secret=TEST_SECRET, now=now)
-        token = tokens["admin"]
-        session.commit()
-        ids = build_world(session, users)
-        slides.approve_slide(session, actor=users["approver"], slide_id=ids["slide"], now=now)
-        session.commit()
-    return token, ids
+    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=now, approve_slide=True)
+    return tokens["admin"], ids
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 
 from PIL import Image
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from signage_server.captions import service as captions
@@ -95,3 +96,19 @@ def build_world(session: Session, users: dict[str, User]) -> dict[str, int]:
                      ("spare_screen", spare), ("schedule", schedule)):
         ids[key] = row.id  # type: ignore[assignment]
     return ids
+
+
+def seed_world(engine: Engine, *, password_hash: str, secret: str, now: datetime,
+               approve_slide: bool = False) -> tuple[dict[str, str], dict[str, int]]:
+    """Every role's account and token, then build_world, committed; the welcome slide approved if asked.
+
+    Returns (API token per username, the world's ids), for tests that run the whole app on their own database.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        users, tokens = add_users(session, password_hash=password_hash, secret=secret, now=now)
+        session.commit()
+        ids = build_world(session, users)
+        if approve_slide:  # the world's playlist then has content to publish
+            slides.approve_slide(session, actor=users["approver"], slide_id=ids["slide"], now=now)
+            session.commit()
+    return tokens, ids
