@@ -10,7 +10,8 @@ Create Date: 2026-11-26 11:40:00
 """
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -25,7 +26,7 @@ _records = sa.table('manifest_records', sa.column('id', sa.Integer), sa.column('
                     sa.column('envelope_z', sa.LargeBinary))
 
 
-def _convert(source: str, target: str, change: object) -> None:
+def _convert(source: str, target: str, change: Callable[[Any], Any]) -> None:
     """Copy one column into the other in id order, a batch at a time, so memory stays flat."""
     bind = op.get_bind()
     last = 0
@@ -36,7 +37,7 @@ def _convert(source: str, target: str, change: object) -> None:
             return
         bind.execute(_records.update().where(_records.c.id == sa.bindparam('row_id'))
                      .values({target: sa.bindparam('value')}),
-                     [{'row_id': row_id, 'value': change(value)} for row_id, value in rows])  # type: ignore[operator]
+                     [{'row_id': row_id, 'value': change(value)} for row_id, value in rows])
         last = rows[-1][0]
 
 
