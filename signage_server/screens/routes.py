@@ -21,6 +21,7 @@ from signage_server.screens.schemas import (
     SiteRead,
     SiteUpdate,
 )
+from signage_server.transport import hooks
 from signage_server.transport.hooks import screen_changed
 
 router = APIRouter(tags=["screens"])
@@ -85,12 +86,7 @@ def update_group(group_id: int, body: GroupUpdate, session: SessionDep, user: Cu
 
 @router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_group(group_id: int, request: Request, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
-    members = {s.id or 0: [g.id or 0 for g in s.groups] for s in service.get_group(session, group_id=group_id).screens}
-    service.delete_group(session, actor=user, group_id=group_id, now=now)
-    for screen_id, before in members.items():
-        screen = service.get_screen(session, screen_id=screen_id)
-        session.refresh(screen, ["groups"])
-        screen_changed(request, session, screen, groups_before=before)
+    hooks.delete_group(request, session, actor=user, group_id=group_id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,6 +15,7 @@ from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
 from signage_server.screens import service
 from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup
+from signage_server.transport import hooks
 from signage_server.transport.hooks import screen_changed
 from signage_server.users.models import Role
 from signage_server.web import (
@@ -234,20 +235,14 @@ def delete_group(group_id: int, request: Request, session: SessionDep, now: NowD
                  confirm: Annotated[str, Form()] = "") -> Response:
     """Members are asked for explicitly: deleting regroups their broker accounts, which reconnects them."""
     _ = gettext_for(request)
-    group = _group(request, session, group_id)
-    members = {s.id or 0: [g.id or 0 for g in s.groups] for s in group.screens}
-    if members and confirm != "yes":
+    if _group(request, session, group_id).screens and confirm != "yes":
         return redirect(request, f"/groups/{group_id}",
                         _("This group still holds screens: tick the box to confirm they leave it."), "error")
     try:
         with session.begin_nested():
-            service.delete_group(session, actor=viewer.user, group_id=group_id, now=now)
+            hooks.delete_group(request, session, actor=viewer.user, group_id=group_id, now=now)
     except SignageError as exc:
         return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
-    for screen_id, before in members.items():
-        screen = service.get_screen(session, screen_id=screen_id)
-        session.refresh(screen, ["groups"])
-        screen_changed(request, session, screen, groups_before=before)
     return redirect(request, "/groups", _("Group deleted."))
 
 

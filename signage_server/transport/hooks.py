@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from fastapi import Request
 from sqlalchemy import event
 from sqlmodel import Session
 
+from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen
+from signage_server.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +40,13 @@ def screen_changed(request: Request, session: Session, screen: Screen, *, groups
         after_commit(session, lambda: transport.revoke(screen_id))
     elif screen.enrolment == Enrolment.ENROLLED and groups_before is not None and groups != sorted(groups_before):
         after_commit(session, lambda: transport.sync_groups(screen_id, groups))
+
+
+def delete_group(request: Request, session: Session, *, actor: User, group_id: int, now: datetime) -> None:
+    """screens.delete_group, then each former member's broker account regrouped once that commits."""
+    members = {s.id or 0: [g.id or 0 for g in s.groups] for s in screens.get_group(session, group_id=group_id).screens}
+    screens.delete_group(session, actor=actor, group_id=group_id, now=now)
+    for screen_id, before in members.items():
+        screen = screens.get_screen(session, screen_id=screen_id)
+        session.refresh(screen, ["groups"])
+        screen_changed(request, session, screen, groups_before=before)
