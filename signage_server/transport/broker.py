@@ -87,6 +87,9 @@ def find_dynsec_plugin(plugin: str | None = None) -> str:
     )
 
 
+AUTO_PORT_ATTEMPTS = 3
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the OS says is free now (mosquitto cannot report back a port 0 it bound)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -228,6 +231,10 @@ class ManagedMosquitto:
         self.paths = _Paths(Path(data_dir))
         self.host = host
         self.port = port if port else free_port(host)
+        # Ports we picked ourselves may be taken between picking and mosquitto's bind (another
+        # connection's ephemeral port); start() then picks again instead of failing.
+        self._auto_port = not port
+        self._auto_tls_port = tls is not None and not tls.port
         if tls is not None:
             if tls.port < 0 or tls.port > 65535:
                 raise BrokerError(f"invalid TLS listener port {tls.port}")
@@ -276,13 +283,22 @@ class ManagedMosquitto:
         binary = find_mosquitto(self._binary)
         plugin = find_dynsec_plugin(self._plugin)
         self._end_orphan()
-        _check_port_free(self.host, self.port)
         if self.tls is not None:
             self._check_tls_files(self.tls)
-            _check_port_free(self.tls.host or self.host, self.tls.port)
-        self._prepare(plugin)
-        self._stopping.clear()
-        self._spawn(timeout_s)
+        for attempt in range(AUTO_PORT_ATTEMPTS):
+            try:
+                _check_port_free(self.host, self.port)
+                if self.tls is not None:
+                    _check_port_free(self.tls.host or self.host, self.tls.port)
+                self._prepare(plugin)
+                self._stopping.clear()
+                self._spawn(timeout_s)
+                break
+            except BrokerPortInUse:
+                if not (self._auto_port or self._auto_tls_port) or attempt == AUTO_PORT_ATTEMPTS - 1:
+                    raise
+                log.warning("a port picked for mosquitto was taken before it started; picking again")
+                self._repick_ports()
         self._binary = binary
         self._supervisor = threading.Thread(target=self._supervise, name="mosquitto-supervisor", daemon=True)
         self._supervisor.start()
@@ -338,6 +354,13 @@ class ManagedMosquitto:
         elif not self.paths.dynsec.exists():
             raise BrokerError(f"{self.paths.dynsec} is missing but {self.paths.account} exists: restore it or remove both")
         _atomic_write(self.paths.config, self._config_text(plugin).encode(), 0o600)
+
+    def _repick_ports(self) -> None:
+        if self._auto_port:
+            self.port = free_port(self.host)
+        if self.tls is not None and self._auto_tls_port:
+            tls_host = self.tls.host or self.host
+            self.tls = TlsListener(self.tls.certfile, self.tls.keyfile, free_port(tls_host), tls_host)
 
     @staticmethod
     def _check_tls_files(tls: TlsListener) -> None:

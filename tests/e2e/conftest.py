@@ -32,10 +32,18 @@ def require_chromium() -> None:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """The app under uvicorn in a thread on a free loopback port; yields its base URL."""
-    port = free_port()
+    """The app under uvicorn in a thread on a free loopback port; yields its base URL.
+
+    The listening socket is bound here and handed to uvicorn: picking a free port and binding it later
+    lost the port to another connection's ephemeral port while the app's start-up (Mosquitto, its
+    MQTT client) ran in between.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not srv.started:
@@ -47,6 +55,7 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 @pytest.fixture(scope="module")

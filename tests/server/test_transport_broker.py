@@ -41,6 +41,24 @@ def test_port_taken_is_reported_as_such(tmp_path: Path) -> None:
         assert managed.pid is None
 
 
+def test_a_picked_port_taken_before_start_is_picked_again(tmp_path: Path) -> None:
+    managed = ManagedMosquitto(tmp_path, port=0)
+    picked = managed.port
+    with socket.socket() as squatter:
+        # Something else (another connection's ephemeral port) takes the port between picking and start.
+        squatter.bind(("127.0.0.1", picked))
+        squatter.listen()
+        params = managed.start()
+        try:
+            assert params.port == managed.port != picked
+            assert f"listener {managed.port} 127.0.0.1" in managed.paths.config.read_text()
+            client = RawClient(params)
+            assert not client.connect().is_failure
+            client.close()
+        finally:
+            managed.stop()
+
+
 def test_generated_config_refuses_anonymous_and_limits_message_size(fresh_broker: ManagedMosquitto) -> None:
     conf = fresh_broker.paths.config.read_text()
     assert "allow_anonymous false" in conf
