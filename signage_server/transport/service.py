@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -147,7 +148,7 @@ class TransportService:
             if s.mqtt_bind_host in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
                 # The server's own clients go over loopback; sites are told the public URL.
                 self.params = BrokerParams("127.0.0.1", self.broker.port, self.params.username, self.params.password)
-            self.public_url = s.mqtt_public_url or f"mqtt://{_host_name()}:{self.broker.port}"
+            self.public_url = s.mqtt_public_url or f"mqtt://{_public_host(s.mqtt_bind_host)}:{self.broker.port}"
         try:
             self.accounts = DynsecAccounts(self.params)
             self.accounts.connect()
@@ -472,5 +473,13 @@ class TransportService:
                 log.exception("transport jobs failed")
 
 
-def _host_name() -> str:
+def _public_host(bind_host: str) -> str:
+    """The host players are told when no public URL is set: this machine's name, unless the
+    broker listens on loopback only, where the name (Debian maps it to 127.0.1.1) would not reach it."""
+    try:
+        if ipaddress.ip_address(bind_host).is_loopback:
+            return f"[{bind_host}]" if ":" in bind_host else bind_host
+    except ValueError:
+        if bind_host == "localhost":
+            return bind_host
     return socket.getfqdn() or "localhost"

@@ -27,7 +27,7 @@ from signage_server.playlists import service as playlists
 from signage_server.screens import service as screens
 from signage_server.users import service as users
 from signage_server.users.models import Role
-from tests.e2e.conftest import PASSWORD, free_port, require_chromium, serving
+from tests.e2e.conftest import PASSWORD, require_chromium, serving
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(os.environ.get("SIGNAGE_TEST_OUTPUT", "test-output")) / "e2e"
@@ -40,10 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app on a free port, with a temp data dir, accounts and one screen."""
     require_chromium()
     data = tmp_path_factory.mktemp("webui-e2e")
-    # The real managed Mosquitto, on a free port: the page flow runs against the whole server.
-    mqtt_port = free_port()
-    settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40, mqtt_port=mqtt_port,
-                        mqtt_bind_host="127.0.0.1", mqtt_public_url=f"mqtt://127.0.0.1:{mqtt_port}")
+    # The real managed Mosquitto, on a port it picks: the page flow runs against the whole server.
+    settings = Settings(data_dir=data, secret_key="e2e-secret-" + "s" * 40, mqtt_port=0, mqtt_bind_host="127.0.0.1")
     engine = make_engine(settings.resolved_database_url())
     upgrade_to_head(engine)
     with Session(engine) as session:

@@ -26,7 +26,6 @@ from signage_core.signing import PublicKey, TrustStore
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
-from signage_server.transport.broker import free_port
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
 from tests.server.world import png, seed_world
@@ -41,7 +40,7 @@ def api(tmp_path: Any, password_hash: str) -> Iterator[tuple[TestClient, dict[st
     tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=now)
     headers = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
     settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,
-                        mqtt_port=free_port(), mqtt_bind_host="127.0.0.1")
+                        mqtt_port=0, mqtt_bind_host="127.0.0.1")
     with TestClient(create_app(settings, engine=engine)) as client:
         yield client, headers, ids
     engine.dispose()
@@ -87,6 +86,8 @@ def test_enrol_approve_and_the_screen_receives_a_verifiable_manifest_and_its_ima
     code = _ok(http.post(f"/api/v1/screens/{screen['id']}/enrolment-code", headers=who["admin"]), 201)["code"]
     answer = _ok(http.post("/api/v1/enrol", json={"code": code, "agent_version": "e2e"}))
     wire = answer["screen_id"]
+    # The broker listens on loopback only: the player is told that address, not the machine's name.
+    assert answer["broker_url"] == f"mqtt://127.0.0.1:{http.app.state.transport.broker.port}"
     params = parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"])
     player = RawClient(params, client_id=f"screen-{wire}")
     assert not player.connect().is_failure

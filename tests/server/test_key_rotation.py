@@ -27,7 +27,6 @@ from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.manifests.keys import KeyRing
-from signage_server.transport.broker import free_port
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.player.agent_world import Running, settings_for, start_agent, wait_for
@@ -69,7 +68,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
     token = tokens["admin"]
     # The scheduler runs: its key watch is what notices a CLI rotation.
     settings = Settings(data_dir=root / "var", secret_key=TEST_SECRET, migrate_on_start=False,
-                        mqtt_port=free_port(), mqtt_bind_host="127.0.0.1", run_scheduler=True,
+                        mqtt_port=0, mqtt_bind_host="127.0.0.1", run_scheduler=True,
                         key_check_interval_s=CHECK_INTERVAL_S)
     app = create_app(settings, engine=engine)
     with TestClient(app) as client:

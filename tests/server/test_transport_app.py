@@ -125,7 +125,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
     tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=now)
     clock = OffsetClock()
     settings = Settings(data_dir=root / "var", secret_key=TEST_SECRET, migrate_on_start=False,
-                        mqtt_port=free_port(), mqtt_bind_host="127.0.0.1", heartbeat_interval_s=1,
+                        mqtt_port=0, mqtt_bind_host="127.0.0.1", heartbeat_interval_s=1,
                         heartbeats_missed_offline=2)
     app = create_app(settings, engine=engine, clock=clock)
     with TestClient(app) as client:
@@ -576,7 +576,7 @@ def test_manifests_are_republished_when_the_managed_broker_is_killed(tmp_path: P
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     upgrade_to_head(engine)
     settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,
-                        mqtt_port=free_port(), mqtt_bind_host="127.0.0.1")
+                        mqtt_port=0, mqtt_bind_host="127.0.0.1")
     app = create_app(settings, engine=engine)
     with TestClient(app):
         transport: TransportService = app.state.transport
@@ -612,7 +612,7 @@ def test_missing_mosquitto_stops_the_start_with_install_advice(tmp_path: Path, m
     from signage_server.transport import broker as broker_module
 
     monkeypatch.setattr(broker_module.shutil, "which", lambda *a, **k: None)
-    settings = Settings(data_dir=tmp_path, secret_key=TEST_SECRET, mqtt_port=free_port(), mqtt_bind_host="127.0.0.1")
+    settings = Settings(data_dir=tmp_path, secret_key=TEST_SECRET, mqtt_port=0, mqtt_bind_host="127.0.0.1")
     with pytest.raises(broker_module.BrokerNotInstalled, match="apt-get install mosquitto.*SIGNAGE_MQTT_URL"), \
             TestClient(create_app(settings)):
         pass
