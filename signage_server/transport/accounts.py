@@ -224,9 +224,10 @@ class DynsecAccounts:
         try:
             self.call("createRole", rolename=role, acls=screen_acls(screen_id))
         except AccountExists:
-            # A leftover role from a deleted screen: make its ACLs exactly the current ones.
-            self.call("deleteRole", rolename=role)
-            self.call("createRole", rolename=role, acls=screen_acls(screen_id))
+            # A leftover role (a deleted screen's, or this screen's if its account exists and the
+            # createClient below refuses): make its ACLs exactly the current ones in place. Deleting
+            # and recreating it would detach it from a client that still holds it.
+            self.call("modifyRole", rolename=role, acls=screen_acls(screen_id))
         password = secrets.token_urlsafe(32)
         self.call(
             "createClient",

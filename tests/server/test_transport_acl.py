@@ -7,7 +7,7 @@ import time
 import pytest
 
 from signage_core import protocol as p
-from signage_server.transport.accounts import AccountExists, DynsecAccounts
+from signage_server.transport.accounts import AccountExists, DynsecAccounts, screen_role
 from signage_server.transport.broker import ManagedMosquitto
 from tests.broker_fixtures import RawClient, unique_id
 
@@ -125,12 +125,32 @@ def test_revoked_screen_is_kicked_and_cannot_reconnect(broker: ManagedMosquitto,
     assert not accounts.is_enabled(screen)
 
 
-def test_adding_a_screen_twice_is_a_conflict(accounts: DynsecAccounts) -> None:
+def test_adding_a_screen_twice_is_a_conflict_and_leaves_the_first_account_working(
+        broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
     screen = unique_id()
-    accounts.add_screen(screen)
+    creds = accounts.add_screen(screen)
     with pytest.raises(AccountExists, match="already exists"):
         accounts.add_screen(screen)
     assert screen in accounts.list_screens()
+    # The refused second add must not strip the live account of its role (it once deleted and
+    # recreated the role, which detached it: the screen could no longer read its manifest).
+    player = RawClient(broker.params().with_credentials(screen, creds.password))
+    assert not player.connect().is_failure
+    assert player.subscribe(p.manifest_topic(screen))
+    player.close()
+
+
+def test_a_leftover_role_gets_the_current_acls(broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
+    screen = unique_id()
+    role = screen_role(screen)
+    accounts.call("createRole", rolename=role, acls=[
+        {"acltype": "subscribePattern", "topic": "#", "allow": True, "priority": 0}])
+    creds = accounts.add_screen(screen)
+    player = RawClient(broker.params().with_credentials(screen, creds.password))
+    assert not player.connect().is_failure
+    assert player.subscribe(p.manifest_topic(screen))
+    assert not player.subscribe("#"), "the leftover role's wider ACL survived"
+    player.close()
 
 
 def test_reset_password_invalidates_the_old_one(broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
