@@ -6,6 +6,7 @@
   if (!fields.length || !section || !window.fetch) { return; }
   var slide = section.getAttribute("data-slide");
   var timer = null;
+  var latest = 0;  // the newest request; an older, slower answer must not overwrite its problems
 
   function params() {
     var query = new URLSearchParams();
@@ -13,11 +14,16 @@
     return query;
   }
 
-  function refresh() {
+  function refresh(attempt) {
     var query = params();
+    var mine = ++latest;
     fetch("/slides/" + slide + "/preview.json?" + query.toString(), { credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("preview answered " + response.status); }
+        return response.json();
+      })
       .then(function (data) {
+        if (mine !== latest) { return; }
         var byLanguage = {};
         data.screens.forEach(function (screen) {
           var figure = section.querySelector("figure[data-screen='" + screen.id + "']");
@@ -47,13 +53,22 @@
           });
         });
       })
-      .catch(function () { /* the server-rendered preview stays; the next keystroke retries */ });
+      .catch(function () {
+        // The server-rendered preview stays; try again a little later (a busy or briefly
+        // unreachable server), unless newer typing has already asked.
+        if (mine === latest && (attempt || 0) < 3) {
+          timer = setTimeout(function () { refresh((attempt || 0) + 1); }, 2000);
+        }
+      });
   }
 
   fields.forEach(function (field) {
     field.addEventListener("input", function () {
       clearTimeout(timer);
-      timer = setTimeout(refresh, 350);
+      timer = setTimeout(function () { refresh(0); }, 350);
     });
   });
+  // Text typed while this script was still loading (a slow link) fired no event we heard.
+  var typedEarly = Array.prototype.some.call(fields, function (field) { return field.value !== field.defaultValue; });
+  if (typedEarly) { refresh(0); }
 })();

@@ -88,4 +88,6 @@
     zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.remove("over"); });
   });
   zone.addEventListener("drop", function (event) { uploadAll(event.dataTransfer.files); });
+  // Files chosen while this script was still loading (a slow link) fired no change we heard.
+  if (input.files && input.files.length) { uploadAll(input.files); input.value = ""; }
 })();

@@ -13,8 +13,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -84,6 +86,19 @@ def _login(chromium: object, base: str, username: str) -> object:
     page.click("button[type=submit]")
     page.wait_for_selector("nav")
     return page
+
+
+@contextmanager
+def _script_held_back(page: Any, script: str) -> Iterator[None]:
+    """The page's /static/<script> is answered only when the block ends: what a slow link does."""
+    held: list[Any] = []
+    pattern = f"**/static/{script}"
+    page.route(pattern, lambda route: held.append(route))
+    yield
+    while not held:
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    page.unroute(pattern)
 
 
 def _wait_preview(page: object) -> None:
@@ -178,7 +193,10 @@ def _caption_workflow(chromium: object, server: str, tmp_path: Path, errors: lis
     op = _login(chromium, server, "operator")
     op.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
     assert op.url.endswith("/slides")  # type: ignore[attr-defined]
-    op.set_input_files("#files", str(_picture(tmp_path / "Cửa khẩu Mộc Bài.jpg")))  # type: ignore[attr-defined]
+    # The picture is chosen before the upload script has loaded (a slow link): it still goes up.
+    with _script_held_back(op, "upload.js"):
+        op.goto(server + "/slides", wait_until="commit")  # type: ignore[attr-defined]
+        op.set_input_files("#files", str(_picture(tmp_path / "Cửa khẩu Mộc Bài.jpg")))  # type: ignore[attr-defined]
     link = op.wait_for_selector("#upload-list .good a")  # type: ignore[attr-defined]
     slide_href = link.get_attribute("href")
     assert op.locator("#upload-list progress").get_attribute("value") == "100"  # type: ignore[attr-defined]
@@ -216,8 +234,12 @@ def _caption_workflow(chromium: object, server: str, tmp_path: Path, errors: lis
     # 2. The translator writes English and Khmer, watching the preview and its problems.
     tr = _login(chromium, server, "translator")
     assert tr.url.endswith("/translate")  # type: ignore[attr-defined]
-    tr.click(f"a[href='/translate/{slide_id}']")  # type: ignore[attr-defined]
-    tr.fill("#text-en", "Welcome 漢字")  # type: ignore[attr-defined]
+    # On a slow link the translator types before the preview script has loaded: hold the script
+    # back until the text is in, so the page must notice text typed early (it once waited for the
+    # next keystroke, and this test raced on it under load).
+    with _script_held_back(tr, "preview.js"):
+        tr.click(f"a[href='/translate/{slide_id}']")  # type: ignore[attr-defined]
+        tr.fill("#text-en", "Welcome 漢字")  # type: ignore[attr-defined]
     tr.wait_for_selector("ul.field-problems[data-language=en] li")  # type: ignore[attr-defined]
     assert "English" in tr.inner_text("ul.field-problems[data-language=en]")  # type: ignore[attr-defined]
     tr.fill("#text-en", "Welcome to Moc Bai border gate")  # type: ignore[attr-defined]
