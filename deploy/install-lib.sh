@@ -7,8 +7,8 @@ require_root_and_source() {
         echo "error: run as root (sudo $0)" >&2
         exit 1
     fi
-    if [ ! -f "$1/pyproject.toml" ]; then
-        echo "error: $1 has no pyproject.toml; pass the project folder with --source" >&2
+    if [ ! -f "$1/pyproject.toml" ] || [ ! -f "$1/constraints.txt" ]; then
+        echo "error: $1 has no pyproject.toml and constraints.txt; pass the project folder with --source" >&2
         exit 1
     fi
 }
@@ -28,5 +28,6 @@ install_venv() {
     install -d -m 0755 "$1"
     if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q "$2[$3]"
+    # The versions the tests passed with (constraints.txt), not whatever PyPI has today.
+    "$venv/bin/python" -m pip install -q -c "$2/constraints.txt" "$2[$3]"
 }
