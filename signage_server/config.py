@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     heartbeat_interval_s: int = Field(default=30, gt=0)
     # How often a process without the MQTT side checks whether its owner ended, to take it over.
     transport_takeover_interval_s: float = Field(default=15, gt=0)
+    # Whether this process takes the MQTT side at start (with SIGNAGE_MQTT_URL) or first leaves it
+    # one takeover interval to the scheduler process; unset: the process that runs the scheduler.
+    transport_prefer_owner: bool | None = None
     heartbeats_missed_offline: int = Field(default=3, gt=0)
     # The dashboard highlights a screen dark for longer than this (a short blip is not an incident).
     dashboard_offline_alert_minutes: int = Field(default=10, gt=0)

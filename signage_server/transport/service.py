@@ -124,8 +124,16 @@ class TransportService:
         """Take the MQTT side if no other process has it; either way connect what this process publishes with."""
         s = self.settings
         self.label = process_label(self._clock())
-        self.owner = self._lock is None or self._lock.try_acquire(self.label)
-        if not self.owner:
+        prefer = s.run_scheduler if s.transport_prefer_owner is None else s.transport_prefer_owner
+        # With a shared broker an API worker leaves the MQTT side to the scheduler process for one
+        # takeover interval (deploy starts the workers first), so heartbeats and play logs are not
+        # handled beside user requests; if no scheduler has taken it by then, the worker does.
+        defer = self._lock is not None and bool(s.mqtt_url) and not prefer
+        self.owner = self._lock is None or (not defer and self._lock.try_acquire(self.label))
+        if defer:
+            log.info("leaving the MQTT side to the scheduler process for %.0f s; this process takes it over "
+                     "if nobody has by then", s.transport_takeover_interval_s)
+        elif not self.owner:
             holder = self.holder()
             if not s.mqtt_url:  # the managed broker is the owner's child: nothing here may start another
                 raise TransportOwnedElsewhere(holder)

@@ -63,12 +63,18 @@ def database(request: pytest.FixtureRequest, fresh_database: Any, tmp_path: Path
     yield url
 
 
-def _external(broker: ManagedMosquitto, data_dir: Path, url: str) -> Settings:
-    """The installer's set-up: every process reaches the same broker by SIGNAGE_MQTT_URL."""
+def _external(broker: ManagedMosquitto, data_dir: Path, url: str, *, prefer_owner: bool | None = True,
+              takeover_s: float = 0.2) -> Settings:
+    """The installer's set-up: every process reaches the same broker by SIGNAGE_MQTT_URL.
+
+    The scheduler stays off (its jobs are not what these tests are about); prefer_owner=None makes the
+    process an API worker that first leaves the MQTT side to the scheduler process.
+    """
     admin = broker.params()
     return Settings(data_dir=data_dir, database_url=url, secret_key=TEST_SECRET, migrate_on_start=False,
                     run_scheduler=False, mqtt_url=f"mqtt://{admin.host}:{admin.port}", mqtt_username=admin.username,
-                    mqtt_password=admin.password, heartbeat_interval_s=1, transport_takeover_interval_s=0.2)
+                    mqtt_password=admin.password, heartbeat_interval_s=1, transport_takeover_interval_s=takeover_s,
+                    transport_prefer_owner=prefer_owner)
 
 
 def _start(stack: ExitStack, settings: Settings) -> tuple[Any, TestClient]:
@@ -147,6 +153,32 @@ def test_two_processes_on_one_deployment_run_one_mqtt_side(broker: ManagedMosqui
         assert ready["role"] == "publisher" and ready["owner"] and owner.label.startswith(ready["owner"])
         assert first_client.get("/readyz").json()["transport"] == {"role": "owner", "owner": owner.label}
         assert str(os.getpid()) in owner.label
+
+
+def test_an_api_worker_started_first_leaves_the_mqtt_side_to_the_scheduler(broker: ManagedMosquitto, database: str,
+                                                                           tmp_path: Path) -> None:
+    screen_id = _screen(database)
+    shared = tmp_path / "var"
+    second_dir = shared if database.startswith("sqlite") else tmp_path / "var-b"
+    with ExitStack() as stack:
+        # As deploy starts them: the API workers' unit first, the scheduler's a moment later.
+        worker_app, worker_client = _start(stack, _external(broker, shared, database, prefer_owner=None, takeover_s=3))
+        worker: TransportService = worker_app.state.transport
+        assert not worker.owner and worker.chunks is None
+        assert worker_client.get("/readyz").json()["transport"]["role"] == "publisher"
+        scheduler_app, _ = _start(stack, _external(broker, second_dir, database, prefer_owner=True))
+        scheduler: TransportService = scheduler_app.state.transport
+        assert scheduler.owner and scheduler.chunks is not None
+        time.sleep(4)  # past the worker's takeover round: the scheduler keeps it
+        assert scheduler.owner and not worker.owner
+        assert _acks_per_batch(scheduler, broker, screen_id) == 1
+    with ExitStack() as stack:
+        # No scheduler process comes: the worker takes the MQTT side after one interval.
+        worker_app, _ = _start(stack, _external(broker, shared, database, prefer_owner=None, takeover_s=0.5))
+        worker = worker_app.state.transport
+        assert not worker.owner
+        _eventually(lambda: worker.owner and worker.chunks is not None)
+        assert _acks_per_batch(worker, broker, screen_id) == 1
 
 
 def test_when_the_owner_is_killed_another_process_takes_the_mqtt_side_over(broker: ManagedMosquitto, database: str,
