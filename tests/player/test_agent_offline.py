@@ -13,7 +13,7 @@ from PIL import Image, ImageChops
 from player_agent.agent import MANIFEST_FILE, Agent
 from player_agent.scenes import screen_spec
 from player_agent.state import StateStore
-from signage_core.manifest import LayoutKind
+from signage_core.manifest import LayoutKind, now_playing
 from signage_core.render import frame_hash, render_slide
 from signage_core.schedule import to_local
 from signage_core.signing import SigningKey
@@ -99,8 +99,13 @@ def test_rotate_steps_languages_and_records_each_item(tmp_path: Path) -> None:
 
 
 def test_static_slide_is_rendered_once_not_per_wakeup(tmp_path: Path) -> None:
-    body = manifest("gate-1", 1, now=now_utc())
+    body = manifest("gate-1", 1, now=now_utc(), durations_ms=3_600_000)
     state_dir = _boot_with(tmp_path, signed(body), 1)
+    # At an item boundary the one slide starts a new play and is shown again (not re-rendered);
+    # keep any boundary out of the watched window (it once fell there: 2 shows, 1 render).
+    left = now_playing(body, now_utc()).until - now_utc()
+    if left < timedelta(seconds=5):
+        time.sleep(left.total_seconds() + 0.1)
     running = start_agent(settings_for(state_dir))
     try:
         time.sleep(1.5)  # heartbeats wake the loop; the slide must not be redrawn
