@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from player_agent.agent import Agent
-from player_agent.enrol import EnrolAnswer, apply_enrolment
 from signage_core.protocol import KeyHandoverChain, decode, key_handovers_topic, parse_broker_url
 from signage_core.signing import Envelope, SigningKey, make_key_handover
 from signage_server.app import create_app
@@ -31,7 +29,7 @@ from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.player.agent_world import Running, settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import seed_world
+from tests.server.world import enrol_player, seed_world
 
 CHECK_INTERVAL_S = 1
 
@@ -77,20 +75,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, password_hash: str) -> Iterat
 
 
 def enrolled_player(live: Live, tmp_path: Path) -> Path:
-    """A screen showing the world's published playlist, enrolled; returns the player's state dir."""
-    headers = {"Authorization": f"Bearer {live.token}"}
-    body = {"site_id": live.ids["site"], "name": f"gate-{uuid.uuid4().hex[:6]}", "width_px": 768, "height_px": 384,
-            "pixel_pitch_mm": 5, "languages": ["vi", "en", "km"], "default_playlist_id": live.ids["playlist"]}
-    r = live.client.post("/api/v1/screens", json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    screen_id = r.json()["id"]
-    r = live.client.post(f"/api/v1/screens/{screen_id}/enrolment-code", headers=headers)
-    assert r.status_code == 201, r.text
-    r = live.client.post("/api/v1/enrol", json={"code": r.json()["code"], "agent_version": "0.1.0"})
-    assert r.status_code == 200, r.text
-    state_dir = tmp_path / f"player-{screen_id}"
-    apply_enrolment(state_dir, EnrolAnswer.model_validate(r.json()), now=datetime.now(UTC))
-    return state_dir
+    return enrol_player(live.client, live.token, live.ids, tmp_path)
 
 
 def signer_of(agent: Agent) -> str | None:

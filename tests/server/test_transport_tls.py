@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from player_agent.config import BrokerOptions
-from player_agent.enrol import EnrolAnswer, apply_enrolment
 from signage_core.mqtt_client import BrokerTlsError, connect_client, make_client
 from signage_core.protocol import parse_broker_url
 from signage_server.app import create_app
@@ -27,7 +26,7 @@ from signage_server.transport.service import TransportService
 from tests.broker_fixtures import Pki, _require_mosquitto, session_ports, start_tls_broker
 from tests.player.agent_world import settings_for, start_agent, wait_for
 from tests.server.conftest import TEST_SECRET
-from tests.server.world import seed_world
+from tests.server.world import enrol_player, seed_world
 from tests.tls_certs import issue_server_cert
 
 pytestmark = pytest.mark.broker
@@ -99,18 +98,7 @@ def live(tls_broker: ManagedMosquitto, pki: Pki, engine: Engine, world: tuple[st
 
 
 def enrolled_player(live: Live, tmp_path: Path) -> Path:
-    headers = {"Authorization": f"Bearer {live.token}"}
-    body = {"site_id": live.ids["site"], "name": f"gate-{uuid.uuid4().hex[:6]}", "width_px": 768, "height_px": 384,
-            "pixel_pitch_mm": 5, "languages": ["vi", "en", "km"], "default_playlist_id": live.ids["playlist"]}
-    r = live.client.post("/api/v1/screens", json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    r = live.client.post(f"/api/v1/screens/{r.json()['id']}/enrolment-code", headers=headers)
-    assert r.status_code == 201, r.text
-    r = live.client.post("/api/v1/enrol", json={"code": r.json()["code"], "agent_version": "0.1.0"})
-    assert r.status_code == 200, r.text
-    state_dir = tmp_path / "player"
-    apply_enrolment(state_dir, EnrolAnswer.model_validate(r.json()), now=datetime.now(UTC))
-    return state_dir
+    return enrol_player(live.client, live.token, live.ids, tmp_path)
 
 
 def test_server_over_mqtts_publishes_and_a_player_with_the_ca_verifies_it(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from player_agent.enrol import EnrolAnswer, apply_enrolment
 from signage_server.captions import service as captions
 from signage_server.playlists import service as playlists
 from signage_server.schedules import service as schedules
@@ -112,3 +116,21 @@ def seed_world(engine: Engine, *, password_hash: str, secret: str, now: datetime
             slides.approve_slide(session, actor=users["approver"], slide_id=ids["slide"], now=now)
             session.commit()
     return tokens, ids
+
+
+def enrol_player(client: Any, token: str, ids: dict[str, int], state_root: Path) -> Path:
+    """A new screen on the world's site showing its published playlist, enrolled through the API as an
+    installer would; returns the player's state dir (named after the screen, under state_root)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"site_id": ids["site"], "name": f"gate-{uuid.uuid4().hex[:6]}", "width_px": 768, "height_px": 384,
+            "pixel_pitch_mm": 5, "languages": ["vi", "en", "km"], "default_playlist_id": ids["playlist"]}
+    r = client.post("/api/v1/screens", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    screen_id = r.json()["id"]
+    r = client.post(f"/api/v1/screens/{screen_id}/enrolment-code", headers=headers)
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/enrol", json={"code": r.json()["code"], "agent_version": "0.1.0"})
+    assert r.status_code == 200, r.text
+    state_dir = state_root / f"player-{screen_id}"
+    apply_enrolment(state_dir, EnrolAnswer.model_validate(r.json()), now=datetime.now(UTC))
+    return state_dir
