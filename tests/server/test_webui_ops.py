@@ -16,7 +16,7 @@ from signage_server.enrolment.service import hash_code
 from signage_server.manifests import service as manifests
 from signage_server.telemetry import service as telemetry
 from tests.server.conftest import TEST_SECRET
-from tests.server.test_webui import ROLES, XSS, Browser, Browsers
+from tests.server.test_webui import ROLES, XSS, Browser, Browsers, assert_pages_by_role
 from tests.server.world import NOW, png
 
 EVERYONE = set(ROLES)
@@ -48,13 +48,7 @@ def _row(browser: Browser, screen_id: int, query: str = "") -> dict[str, Any]:
 def test_new_pages_by_role(app: Any, world: dict[str, int], browsers: Browsers) -> None:
     pages = {"/dashboard": EVERYONE, "/dashboard.json": EVERYONE,
              f"/approve/{world['slide']}/rollout": {"admin", "approver"}}
-    anon = Browser(app, None)
-    for url, allowed in pages.items():
-        gone = anon.get(url)
-        assert gone.status_code == 303 and gone.headers["location"].startswith("/login?next="), url
-        for role in ROLES:
-            got = browsers[role].get(url)
-            assert got.status_code == (200 if role in allowed else 403), (url, role, got.status_code)
+    assert_pages_by_role(app, browsers, pages)
 
 
 def test_dashboard_shows_what_each_screen_reports(browsers: Browsers, world: dict[str, int], session: Any,

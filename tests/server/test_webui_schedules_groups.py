@@ -20,7 +20,7 @@ from signage_server.screens import service as screens
 from signage_server.screens.models import Screen, ScreenGroup
 from signage_server.slides import service as slides
 from tests.server.conftest import TEST_SECRET
-from tests.server.test_webui import ROLES, XSS, Browser, Browsers
+from tests.server.test_webui import ROLES, XSS, Browsers, assert_pages_by_role
 from tests.server.world import NOW
 
 
@@ -86,12 +86,7 @@ FULL = {"name": "tet-nights", "priority": "7", "start_date": "2026-01-01", "end_
 def test_new_pages_and_menu_by_role(app: Any, world: dict[str, int], browsers: Browsers) -> None:
     pages = {f"/schedules/{world['schedule']}": {"admin", "operator"}, "/groups": {"admin", "operator"},
              f"/groups/{world['group']}": {"admin", "operator"}}
-    anon = Browser(app, None)
-    for url, allowed in pages.items():
-        gone = anon.get(url)
-        assert gone.status_code == 303 and gone.headers["location"].startswith("/login?next="), url
-        for role in ROLES:
-            assert browsers[role].get(url).status_code == (200 if role in allowed else 403), (url, role)
+    assert_pages_by_role(app, browsers, pages)
     for role in ROLES:
         menu = re.findall(r'<li><a href="(/[a-z]+)"', browsers[role].get("/password").text)
         assert ("/groups" in menu) == (role in {"admin", "operator"}), role
