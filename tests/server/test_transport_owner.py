@@ -77,6 +77,12 @@ def _external(broker: ManagedMosquitto, data_dir: Path, url: str, *, prefer_owne
                     transport_prefer_owner=prefer_owner)
 
 
+def _data_dirs(tmp_path: Path, database: str) -> tuple[Path, Path]:
+    """Two processes' data dirs. SQLite: both on the one dir; PostgreSQL: as on two machines, one each."""
+    shared = tmp_path / "var"
+    return shared, shared if database.startswith("sqlite") else tmp_path / "var-b"
+
+
 def _start(stack: ExitStack, settings: Settings) -> tuple[Any, TestClient]:
     engine: Engine = make_engine(settings.resolved_database_url())
     stack.callback(engine.dispose)
@@ -133,9 +139,7 @@ def _eventually(probe: Callable[[], bool], timeout: float = 10.0) -> None:
 def test_two_processes_on_one_deployment_run_one_mqtt_side(broker: ManagedMosquitto, database: str,
                                                            tmp_path: Path) -> None:
     screen_id = _screen(database)
-    shared = tmp_path / "var"
-    # SQLite: both on the one data dir; PostgreSQL: as on two machines, each with its own data dir.
-    second_dir = shared if database.startswith("sqlite") else tmp_path / "var-b"
+    shared, second_dir = _data_dirs(tmp_path, database)
     with ExitStack() as stack:
         first, first_client = _start(stack, _external(broker, shared, database))
         second, second_client = _start(stack, _external(broker, second_dir, database))
@@ -158,8 +162,7 @@ def test_two_processes_on_one_deployment_run_one_mqtt_side(broker: ManagedMosqui
 def test_an_api_worker_started_first_leaves_the_mqtt_side_to_the_scheduler(broker: ManagedMosquitto, database: str,
                                                                            tmp_path: Path) -> None:
     screen_id = _screen(database)
-    shared = tmp_path / "var"
-    second_dir = shared if database.startswith("sqlite") else tmp_path / "var-b"
+    shared, second_dir = _data_dirs(tmp_path, database)
     with ExitStack() as stack:
         # As deploy starts them: the API workers' unit first, the scheduler's a moment later.
         worker_app, worker_client = _start(stack, _external(broker, shared, database, prefer_owner=None, takeover_s=3))
