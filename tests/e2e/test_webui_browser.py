@@ -95,7 +95,9 @@ def _script_held_back(page: Any, script: str) -> Iterator[None]:
     pattern = f"**/static/{script}"
     page.route(pattern, lambda route: held.append(route))
     yield
+    deadline = time.monotonic() + 30
     while not held:
+        assert time.monotonic() < deadline, f"the page never asked for {script}"
         page.wait_for_timeout(50)
     held[0].continue_()
     page.unroute(pattern)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from sqlmodel import Session
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
+from signage_server.transport.broker import free_port
 from signage_server.users.models import User
 from signage_server.users.service import _hasher
 from tests.server.world import ROLES, add_users, build_world
@@ -42,12 +42,6 @@ def _pg_bin() -> Path:
     if found:
         return Path(found).parent
     raise RuntimeError("PostgreSQL binaries not found: run ./scripts/test, which installs them")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_postgres(args: list[str]) -> list[str]:
@@ -71,7 +65,7 @@ def postgres_admin_url() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         shutil.chown(sock, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
                                  "-E", "UTF8", "--no-locale", "--no-sync"]),
                    check=True, capture_output=True)
