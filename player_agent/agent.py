@@ -205,6 +205,7 @@ class Agent:
         self._held: dict[UUID, PlayRecord] = {}
         self._journal_full = False
         self._next_checkpoint = 0.0
+        self._now_mono = self.monotonic()  # the monotonic reading taken with the current tick's `now`
         self._next_heartbeat = 0.0
         self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
         self._next_pet = 0.0
@@ -335,6 +336,7 @@ class Agent:
     def close(self) -> None:
         """Record the item on screen, say offline, release files."""
         now = self.clock()
+        self._now_mono = self.monotonic()
         self._finish_current(now)
         self.notifier.stopping()
         if self.link is not None:
@@ -372,6 +374,7 @@ class Agent:
     def tick(self) -> datetime:
         """Put the right frame on screen for now; returns when to look again."""
         now = self.clock()
+        self._now_mono = self.monotonic()  # read with `now`: an item's wall and monotonic start are one instant
         self._expire_alerts(now)
         wake = self._show(now)
         mono = time.monotonic()
@@ -411,7 +414,7 @@ class Agent:
         if cur is None or cur.identity != identity:
             self._finish_current(now)
             cur = self.current = Current(identity, scene, slide_id, now, playlist_id=playlist_id,
-                                         alert_id=alert_id, shown_mono=self.monotonic(),
+                                         alert_id=alert_id, shown_mono=self._now_mono,
                                          manifest_version=self.manifest.version if self.manifest else 0)
             if scene is None:
                 self._set_blank(True)
@@ -530,6 +533,8 @@ class Agent:
         """A new frame is up: end the segments of languages it dropped, start those it shows; open the record."""
         mono = self.monotonic()
         if cur.segments is None:
+            # The item's first frame counts from the item's start: drawing it is the player's latency (ms).
+            mono = cur.shown_mono
             cur.segments = []
         showing = {seg[0] for seg in cur.segments if seg[2] is None}
         for seg in cur.segments:
@@ -573,7 +578,7 @@ class Agent:
         self.current = None
         if cur is None or cur.record is None:
             return
-        mono = self.monotonic()
+        mono = self._now_mono
         measured = max(round((mono - cur.shown_mono) * 1000), 0)
         wall_ms = (now - cur.shown_from) // timedelta(milliseconds=1)
         jump = wall_ms - measured if abs(wall_ms - measured) > CLOCK_JUMP_TOLERANCE_MS else 0
