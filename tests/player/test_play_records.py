@@ -266,3 +266,22 @@ def test_legacy_journal_records_are_kept_with_language_split_unknown(tmp_path: P
         (record,) = journal.pending()
     assert isinstance(record, PlayRecord)
     assert record.duration_ms == 8000 and record.segments is None and record.language is VI
+
+
+def test_an_alert_on_a_rotate_screen_keeps_its_stacked_look_and_the_screen_order(tmp_path: Path) -> None:
+    from tests.player.agent_world import alert
+
+    body = manifest("gate-a", 1, now=now_utc(), layout=LayoutKind.ROTATE, languages=(VI, KM, EN))
+    state_dir = boot(tmp_path, body)
+    clocks = Clocks(now_utc())
+    agent = agent_for(state_dir, clocks)
+    try:
+        agent.tick()
+        agent._on_alert(alert(["gate-a"], "closed", 7, now=clocks.at))
+        agent.tick()
+        cur = agent.current
+        assert cur is not None and cur.alert_id == "closed" and cur.scene is not None
+        assert cur.scene.spec.layout == "stacked" and cur.scene.spec.languages == (VI, KM, EN)
+        assert cur.record is None  # alerts are not airtime of a playlist item
+    finally:
+        agent.close()
