@@ -128,24 +128,26 @@ def test_rotate_loop_shows_every_language_its_share_in_the_configured_order(tmp_
     assert dict(credited) == {VI: 3333 + 4000, KM: 3333 + 4000, EN: 3334 + 4000}
 
 
-def test_stacked_and_alert_on_rotate_credit_every_language_for_the_whole_item(tmp_path: Path) -> None:
-    body = manifest("gate-s", 1, now=now_utc(), durations_ms=10_000)
+@pytest.mark.parametrize("layout", [LayoutKind.STACKED, LayoutKind.TICKER])
+def test_stacked_and_ticker_items_credit_every_language_for_the_whole_item(tmp_path: Path,
+                                                                           layout: LayoutKind) -> None:
+    body = manifest("gate-s", 1, now=now_utc(), durations_ms=2000, layout=layout, size=(480, 64))
     state_dir = boot(tmp_path, body)
     start = loop_start(body)
     clocks = Clocks(start)
     agent = agent_for(state_dir, clocks)
     try:
-        run_until(agent, clocks, start + timedelta(seconds=20))
+        run_until(agent, clocks, start + timedelta(seconds=4))
         agent.tick()
         records = agent.journal.pending()
     finally:
         agent.close()
     assert len(records) == 2
     for r in records:
-        assert r.duration_ms == 10_000
+        assert r.duration_ms == 2000
         assert r.segments is not None
         assert {(s.language, s.offset_ms, s.duration_ms) for s in r.segments} == {
-            (VI, 0, 10_000), (EN, 0, 10_000), (KM, 0, 10_000)}
+            (VI, 0, 2000), (EN, 0, 2000), (KM, 0, 2000)}
 
 
 def test_item_on_screen_at_a_crash_is_recorded_at_its_last_checkpoint(tmp_path: Path) -> None:
