@@ -438,7 +438,7 @@ class Agent:
                 cur.frame_hash = shown.hash_of
             cur.language = shown.language
             if cur.slide_id is not None:
-                self._track_languages(cur, shown.languages, now)
+                self._track_languages(cur, shown.languages)
             if alert_id is not None:
                 self._ack_alert(alert_id, shown, now)
         if shown.next_change is not None:
@@ -529,7 +529,7 @@ class Agent:
             self.output.blank()
 
     # -- proof of play -----------------------------------------------------------------------
-    def _track_languages(self, cur: Current, languages: tuple[Language, ...], now: datetime) -> None:
+    def _track_languages(self, cur: Current, languages: tuple[Language, ...]) -> None:
         """A new frame is up: end the segments of languages it dropped, start those it shows; open the record."""
         mono = self.monotonic()
         if cur.segments is None:
