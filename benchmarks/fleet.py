@@ -99,7 +99,8 @@ def _worker(creds: list[dict[str, Any]], conn: Connection) -> None:
         elif cmd == "playlog":
             count, version = arg
             for wire, client in clients.items():
-                records = [p.PlayRecord(record_id=f"{wire}-{i}", slide_id="1", playlist_id="1", language="vi",
+                stacked = [p.LanguageSegment(language=lang, offset_ms=0, duration_ms=10_000) for lang in ("vi", "en", "km")]
+                records = [p.PlayRecord(record_id=f"{wire}-{i}", slide_id="1", playlist_id="1", segments=stacked,
                                         manifest_version=str(version), started_at=datetime.now(UTC),
                                         duration_ms=10_000, frame_hash="0" * 64) for i in range(count)]
                 client.publish(p.playlog_topic(wire), p.encode(p.PlayLogBatch(screen_id=wire, records=records)),

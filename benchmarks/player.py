@@ -95,9 +95,9 @@ def naive_worker(config: Path) -> None:
     """Baseline: poll `now_playing` and re-render from scratch on every wake-up (10 Hz static, 60 Hz ticker)."""
     from player_agent.config import load_settings
     from player_agent.output.null import NullOutput
-    from player_agent.scenes import screen_spec
     from signage_core.manifest import ManifestBody, now_playing
     from signage_core.render import TickerStrip, clear_caches, render_slide
+    from signage_core.screen import screen_spec
     from signage_core.signing import Envelope
 
     settings = load_settings(config)

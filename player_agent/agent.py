@@ -30,9 +30,16 @@ from player_agent.config import PlayerSettings
 from player_agent.enrol import TRUST_FILE, Identity, load_identity
 from player_agent.fsutil import atomic_write_bytes
 from player_agent.health import disk_free_bytes, read_cpu_temperature
-from player_agent.journal import Journal, PlayRecord, new_play_id
+from player_agent.journal import (
+    Checkpoint,
+    Journal,
+    JournalError,
+    LanguageSegment,
+    PlayRecord,
+    new_play_id,
+)
 from player_agent.output.base import Output
-from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, screen_spec, waiting_card
+from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
 from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
 from player_agent.transport import (
@@ -63,10 +70,12 @@ from signage_core.protocol import (
     encode,
     encode_frame,
 )
+from signage_core.protocol import LanguageSegment as WireSegment
 from signage_core.protocol import PlayRecord as WirePlayRecord
 from signage_core.render import CaptionError
 from signage_core.render.fonts import FontRegistry
 from signage_core.schedule import from_local, to_local
+from signage_core.screen import screen_spec
 from signage_core.signing import (
     Envelope,
     EnvelopeKind,
@@ -89,6 +98,12 @@ STATUS_FILE = "status.json"
 PLAYLOG_RESEND_S = 30.0
 FETCH_RETRY_S = 2.0
 CORRUPT_RETRIES = 2
+# How often the item on screen is checkpointed: a crash costs its record at most this much airtime.
+CHECKPOINT_S = 1.0
+# Wall clock moving this much more (or less) than the monotonic clock during an item is a clock jump.
+CLOCK_JUMP_TOLERANCE_MS = 1000
+# Plays that could not be journaled (disk full) wait in memory, oldest dropped past this many.
+HELD_PLAYS_MAX = 2000
 # The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -128,6 +143,12 @@ class Current:
     image: Image.Image | None = None
     frame_id: object = None
     alert_id: str | None = None
+    manifest_version: int = 0  # the manifest this item is played from
+    shown_mono: float = 0.0  # monotonic clock at shown_from: durations never follow the wall clock
+    record: PlayRecord | None = None  # the open record, once the first frame is up
+    journaled: bool = False  # the open record is on disk
+    # (language, monotonic from, monotonic to or None while on screen): the language segments of the record.
+    segments: list[list[Any]] | None = None
 
 
 class Agent:
@@ -138,14 +159,18 @@ class Agent:
         settings: PlayerSettings,
         output: Output,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
         notifier: Notifier | None = None,
         registry: FontRegistry | None = None,
         link_factory: Callable[[], PlayerLink | None] | None = None,
     ) -> None:
         self.settings = settings
         self.output = output
-        self.clock = clock
+        self.clock = clock or _utc_now
+        # Play durations: the real monotonic clock, or a test's fake wall clock read as seconds.
+        fake = clock
+        self.monotonic = monotonic or (time.monotonic if fake is None else lambda: fake().timestamp())
         self.notifier = notifier or Notifier.from_environ()
         self._watchdog_s = watchdog_interval()
         self.state_dir = settings.state_dir
@@ -176,6 +201,11 @@ class Agent:
         # Signed by a key we do not trust yet: retried when a hand-over changes the trust store.
         self._held_manifest: bytes | None = None
         self._playlog_sent: dict[UUID, float] = {}
+        # Closed plays the journal could not take (disk full): sent from memory, journaled when space returns.
+        self._held: dict[UUID, PlayRecord] = {}
+        self._journal_full = False
+        self._next_checkpoint = 0.0
+        self._now_mono = self.monotonic()  # the monotonic reading taken with the current tick's `now`
         self._next_heartbeat = 0.0
         self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
         self._next_pet = 0.0
@@ -306,6 +336,7 @@ class Agent:
     def close(self) -> None:
         """Record the item on screen, say offline, release files."""
         now = self.clock()
+        self._now_mono = self.monotonic()
         self._finish_current(now)
         self.notifier.stopping()
         if self.link is not None:
@@ -343,6 +374,7 @@ class Agent:
     def tick(self) -> datetime:
         """Put the right frame on screen for now; returns when to look again."""
         now = self.clock()
+        self._now_mono = self.monotonic()  # read with `now`: an item's wall and monotonic start are one instant
         self._expire_alerts(now)
         wake = self._show(now)
         mono = time.monotonic()
@@ -368,6 +400,10 @@ class Agent:
         if self._playlog_sent:
             timers.append(min(self._playlog_sent.values()) + PLAYLOG_RESEND_S)
         soonest = min(timers) - mono
+        cur = self.current
+        if cur is not None and cur.journaled:
+            self._checkpoint(cur)
+            soonest = min(soonest, CHECKPOINT_S)  # about once a second: what a crash may cost this record
         return min(wake, now + timedelta(seconds=max(soonest, 0.0)))
 
     def _show(self, now: datetime) -> datetime:
@@ -378,7 +414,8 @@ class Agent:
         if cur is None or cur.identity != identity:
             self._finish_current(now)
             cur = self.current = Current(identity, scene, slide_id, now, playlist_id=playlist_id,
-                                         alert_id=alert_id)
+                                         alert_id=alert_id, shown_mono=self._now_mono,
+                                         manifest_version=self.manifest.version if self.manifest else 0)
             if scene is None:
                 self._set_blank(True)
                 cur.image = None
@@ -397,8 +434,11 @@ class Agent:
         if cur.frame_id is None or shown.frame_id != cur.frame_id:
             self.output.show(shown.image)
             cur.image, cur.frame_id = shown.image, shown.frame_id
-            if cur.language is None:
-                cur.language, cur.frame_hash = shown.language, shown.hash_of
+            if cur.frame_hash is None:
+                cur.frame_hash = shown.hash_of
+            cur.language = shown.language
+            if cur.slide_id is not None:
+                self._track_languages(cur, shown.languages)
             if alert_id is not None:
                 self._ack_alert(alert_id, shown, now)
         if shown.next_change is not None:
@@ -414,7 +454,7 @@ class Agent:
             # Too much text for a stacked frame on this screen: scroll it instead of showing nothing.
             self._error(f"{scene.key} does not fit stacked, scrolling it: {exc}")
             spec = scene.spec.model_copy(update={"layout": "ticker"})
-            fallback = Scene(scene.key, spec, scene.captions, None, scene.started_at, scene.rotation_ms,
+            fallback = Scene(scene.key, spec, scene.captions, None, scene.started_at, scene.duration_ms,
                              self.settings.ticker_fps, self.settings.ticker_speed_px_s)
             return fallback.frame_at(self.renders, now)
 
@@ -463,7 +503,7 @@ class Agent:
         started = np.started_at.replace(microsecond=np.started_at.microsecond // 1000 * 1000)
         scene = Scene(
             f"slide:{np.slide.id}", screen_spec(manifest.layout), np.slide.captions, image, started,
-            manifest.layout.rotation_ms, s.ticker_fps, s.ticker_speed_px_s,
+            np.item.duration_ms, s.ticker_fps, s.ticker_speed_px_s,
         )
         ident = ("item", manifest.version, np.slide.id, started, np.position)
         return ident, scene, np.slide.id, None, np.playlist_id
@@ -489,25 +529,107 @@ class Agent:
             self.output.blank()
 
     # -- proof of play -----------------------------------------------------------------------
+    def _track_languages(self, cur: Current, languages: tuple[Language, ...]) -> None:
+        """A new frame is up: end the segments of languages it dropped, start those it shows; open the record."""
+        mono = self.monotonic()
+        if cur.segments is None:
+            # The item's first frame counts from the item's start: drawing it is the player's latency (ms).
+            mono = cur.shown_mono
+            cur.segments = []
+        showing = {seg[0] for seg in cur.segments if seg[2] is None}
+        for seg in cur.segments:
+            if seg[2] is None and seg[0] not in languages:
+                seg[2] = mono
+        cur.segments.extend([lang, mono, None] for lang in languages if lang not in showing)
+        if cur.record is None and cur.slide_id is not None and cur.frame_hash is not None:
+            cur.record = PlayRecord(
+                id=new_play_id(), slide_id=cur.slide_id, playlist_id=cur.playlist_id,
+                manifest_version=cur.manifest_version, started_at=cur.shown_from, frame_hash=cur.frame_hash(),
+                state="open")
+            try:
+                self.journal.open_play(cur.record)
+                cur.journaled = True
+            except JournalError as exc:
+                self._journal_problem(exc)
+            self._checkpoint(cur, force=True)
+
+    def _segments(self, cur: Current, upto: float) -> tuple[int, tuple[LanguageSegment, ...]]:
+        """The play's monotonic length so far and each language's time on screen within it."""
+        total = max(round((upto - cur.shown_mono) * 1000), 0)
+        out = []
+        for language, begin, end in cur.segments or ():
+            offset = min(max(round((begin - cur.shown_mono) * 1000), 0), total)
+            stop = min(max(round(((upto if end is None else end) - cur.shown_mono) * 1000), offset), total)
+            if stop > offset:
+                out.append(LanguageSegment(language=language, offset_ms=offset, duration_ms=stop - offset))
+        return total, tuple(out)
+
+    def _checkpoint(self, cur: Current | None, *, force: bool = False) -> None:
+        mono = self.monotonic()
+        if cur is None or cur.record is None or not cur.journaled or (not force and mono < self._next_checkpoint):
+            return
+        duration, segments = self._segments(cur, mono)
+        self.journal.checkpoint(Checkpoint(id=cur.record.id, duration_ms=duration, segments=segments))
+        self._next_checkpoint = mono + CHECKPOINT_S
+
     def _finish_current(self, now: datetime) -> None:
+        """Close the item's record: monotonic duration, language segments, and any wall-clock jump beside them."""
         cur = self.current
         self.current = None
-        if cur is None or cur.slide_id is None or cur.frame_hash is None or cur.language is None:
+        if cur is None or cur.record is None:
             return
-        version = self.manifest.version if self.manifest else 0
-        record = PlayRecord(
-            id=new_play_id(), slide_id=cur.slide_id, playlist_id=cur.playlist_id, language=cur.language,
-            started_at=cur.shown_from,
-            ended_at=max(now, cur.shown_from), frame_hash=cur.frame_hash(), manifest_version=version,
-        )
-        self.journal.append(record)
+        mono = self._now_mono
+        measured = max(round((mono - cur.shown_mono) * 1000), 0)
+        wall_ms = (now - cur.shown_from) // timedelta(milliseconds=1)
+        jump = wall_ms - measured if abs(wall_ms - measured) > CLOCK_JUMP_TOLERANCE_MS else 0
+        # Without a jump the two clocks agree to the tolerance: end at `now`, where the next item starts, so
+        # records never overlap; with one, the monotonic length is the airtime and the jump is noted beside it.
+        end = mono if jump else cur.shown_mono + wall_ms / 1000
+        duration, segments = self._segments(cur, end)
+        record = cur.record.model_copy(update={
+            "state": "closed" if duration > 0 else "void", "duration_ms": duration, "segments": segments,
+            "clock_jump_ms": jump})
+        if jump:
+            log.warning("clock jumped %+d ms during play %s: recorded, not counted as airtime", jump, record.id)
+        if record.state == "void" and not cur.journaled:
+            return  # never on disk, never on screen for a measurable time: nothing to say
+        try:
+            if cur.journaled:
+                self.journal.close_play(record)
+            elif record.state == "closed":
+                self.journal.append(record)
+            self._journal_held()
+            self._journal_full = False
+        except JournalError as exc:
+            if record.state == "closed":
+                self._hold(record)
+            self._journal_problem(exc)
         self._flush_playlog()
+
+    def _journal_problem(self, exc: JournalError) -> None:
+        if not self._journal_full:  # once per episode, not once per play
+            self._error(f"plays not journaled, held in memory and sent directly: {exc}")
+        self._journal_full = True
+
+    def _hold(self, record: PlayRecord) -> None:
+        self._held[record.id] = record
+        while len(self._held) > HELD_PLAYS_MAX:
+            lost = next(iter(self._held))
+            del self._held[lost]
+            self._error(f"disk full for long: play {lost} dropped from memory ({HELD_PLAYS_MAX} held)")
+
+    def _journal_held(self) -> None:
+        """Space is back (a journal write just worked): move the plays held in memory onto disk."""
+        for record_id, record in list(self._held.items()):
+            self.journal.append(record)
+            del self._held[record_id]
 
     def _flush_playlog(self) -> None:
         link = self.link
         if link is None or not link.connected.is_set():
             return
-        fresh = [r for r in self.journal.pending(limit=1000) if r.id not in self._playlog_sent]
+        waiting = [*self.journal.pending(limit=1000), *self._held.values()]
+        fresh = [r for r in waiting if r.id not in self._playlog_sent]
         if not fresh:
             return
         fresh = fresh[:500]
@@ -526,6 +648,7 @@ class Agent:
         self.journal.acknowledge(ids)
         for i in ids:
             self._playlog_sent.pop(i, None)
+            self._held.pop(i, None)
         self._flush_playlog()
 
     # -- network events ----------------------------------------------------------------------
@@ -830,13 +953,18 @@ class Agent:
 
 
 def _wire(record: PlayRecord) -> WirePlayRecord:
-    duration = max(int((record.ended_at - record.started_at) / timedelta(milliseconds=1)), 0)
+    segments = None if record.segments is None else [
+        WireSegment(language=s.language, offset_ms=s.offset_ms, duration_ms=s.duration_ms) for s in record.segments]
     return WirePlayRecord(
         record_id=str(record.id), slide_id=record.slide_id, playlist_id=record.playlist_id,
-        manifest_version=str(record.manifest_version),
-        started_at=record.started_at, duration_ms=duration, language=record.language.value,
-        frame_hash=record.frame_hash,
+        manifest_version=str(record.manifest_version), started_at=record.started_at,
+        duration_ms=record.duration_ms, segments=segments, language=record.language,
+        interrupted=record.interrupted, clock_jump_ms=record.clock_jump_ms, frame_hash=record.frame_hash,
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _kind_of(payload: bytes) -> str | None:

@@ -1,10 +1,15 @@
-"""Proof-of-play journal: every play is on disk before it counts, and leaves only once the server has it.
+"""Proof-of-play journal: every play is on disk from the moment it starts, and leaves only once the server has it.
 
 File format (both `plays.log` and `acks.log`): frames of
 `MAGIC(4) | length(4, big-endian) | crc32(4, of payload) | payload(JSON)`. A torn last frame
 (power cut mid-write) fails its length or CRC and is cut off at open; a damaged frame in the
 middle is skipped by searching for the next valid MAGIC. Records keep their uuid across
 restarts so the server can de-duplicate a batch it acknowledged but whose ack we never saw.
+
+An item is journaled twice under one id: an `open` frame when it starts and a `closed` frame
+(duration, language segments) when it ends; the later frame wins. `current` holds a checkpoint of
+the item on screen (two CRC'd slots, overwritten in place about once a second), so an item cut
+off by a crash is closed at the next start at its last checkpoint and flagged `interrupted`.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -46,27 +52,85 @@ class JournalError(Exception):
     """The journal cannot be written or read."""
 
 
+class LanguageSegment(BaseModel):
+    """One language on screen during a play, from `offset_ms` after its start, for `duration_ms`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: Language
+    offset_ms: Annotated[int, Field(ge=0)]
+    duration_ms: Annotated[int, Field(ge=0)]
+
+
+RecordState = Literal["open", "closed", "void"]
+
+
 class PlayRecord(BaseModel):
-    """One item that was really on screen: what, in which language, from when to when, which pixels."""
+    """One item that was really on screen: what, from which manifest, when, for how long, in which languages.
+
+    `duration_ms` comes from the monotonic clock; `clock_jump_ms` says how far the wall clock moved beyond
+    that during the item (a jump is recorded as such, never as airtime). `segments` None means the split
+    is unknown (a record journaled by a player before language segments).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: UUID
     slide_id: str = Field(min_length=1, max_length=200)
     playlist_id: str | None = Field(default=None, max_length=200)
+    manifest_version: Annotated[int, Field(ge=0)]
+    started_at: AwareDatetime
+    duration_ms: Annotated[int, Field(ge=0)] = 0
+    segments: tuple[LanguageSegment, ...] | None = ()
+    frame_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    state: RecordState = "closed"
+    interrupted: bool = False  # closed at the next start after a crash, at its last checkpoint
+    clock_jump_ms: int = 0
+    language: Language | None = None  # older journals: the first frame's language, kept as it was sent then
+
+    @property
+    def ended_at(self) -> datetime:
+        return self.started_at + timedelta(milliseconds=self.duration_ms)
+
+    @model_validator(mode="after")
+    def _segments_inside(self) -> PlayRecord:
+        for seg in self.segments or ():
+            if seg.offset_ms + seg.duration_ms > self.duration_ms:
+                raise ValueError(f"segment {seg.language.value} ends after the play's {self.duration_ms} ms")
+        return self
+
+
+class _LegacyRecord(BaseModel):
+    """A record journaled before open/close records: read so an upgrade loses none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: UUID
+    slide_id: str
+    playlist_id: str | None = None
     language: Language
     started_at: AwareDatetime
     ended_at: AwareDatetime
-    frame_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    manifest_version: Annotated[int, Field(ge=0)]
+    frame_hash: str
+    manifest_version: int
 
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> PlayRecord:
-        if self.ended_at < self.started_at:
-            raise ValueError(
-                f"ended_at {self.ended_at.isoformat()} is before started_at {self.started_at.isoformat()}"
-            )
-        return self
+    def upgraded(self) -> PlayRecord:
+        duration = max(int((self.ended_at - self.started_at) / timedelta(milliseconds=1)), 0)
+        return PlayRecord(id=self.id, slide_id=self.slide_id, playlist_id=self.playlist_id,
+                          manifest_version=self.manifest_version, started_at=self.started_at,
+                          duration_ms=duration, segments=None, frame_hash=self.frame_hash,
+                          language=self.language)
+
+
+class Checkpoint(BaseModel):
+    """How far the item on screen had got: the instant a crash is closed at."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: UUID
+    duration_ms: Annotated[int, Field(ge=0)]
+    segments: tuple[LanguageSegment, ...]
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,46 +264,117 @@ class Journal:
             leftover.unlink()  # a compaction cut short; the originals are intact
         self._plays = _FrameLog(self._plays_path)
         self._acks = _FrameLog(self._acks_path)
+        self._checkpoints = _Checkpoints(directory / "current")
         acked: set[UUID] = set()
         for _, payload in self._acks.scan.payloads:
             with contextlib.suppress(ValueError):
                 acked.add(UUID(payload.decode("ascii")))
         # Insertion-ordered: the batch reader returns plays oldest first.
         self._pending: dict[UUID, int] = {}
+        self._open_ids: dict[UUID, int] = {}
         self._known: set[UUID] = set()
         self._skipped = self._plays.scan.skipped + self._acks.scan.skipped
         self._dead_bytes = 0
+        latest: dict[UUID, tuple[int, PlayRecord]] = {}
         for offset, payload in self._plays.scan.payloads:
             record = self._parse(payload)
             if record is None:
                 self._skipped += 1
                 continue
-            self._known.add(record.id)
-            if record.id in acked:
-                self._dead_bytes += _HEADER.size + len(payload)
+            if record.id in latest:
+                self._dead_bytes += _HEADER.size + len(self._plays.read_payload(latest[record.id][0]))
+            latest[record.id] = (offset, record)
+        for record_id, (offset, record) in latest.items():
+            self._known.add(record_id)
+            if record_id in acked or record.state == "void":
+                self._dead_bytes += _HEADER.size + len(self._plays.read_payload(offset))
+            elif record.state == "open":
+                self._open_ids[record_id] = offset
             else:
-                self._pending.setdefault(record.id, offset)
+                self._pending[record_id] = offset
         self._dropped_tail = self._plays.dropped_tail + self._acks.dropped_tail
         self._plays.scan = _Scan([], self._plays.size, 0)  # free the startup copy
         self._acks.scan = _Scan([], self._acks.size, 0)
+        self.recovered = self._close_interrupted()
+
+    def _close_interrupted(self) -> int:
+        """Items on screen when the player died: closed at their last checkpoint, flagged; returns how many."""
+        if not self._open_ids:
+            return 0
+        mark = self._checkpoints.read()
+        closed = []
+        for offset in self._open_ids.values():
+            record = self._parse(self._plays.read_payload(offset))
+            if record is None:
+                continue
+            done = mark if mark is not None and mark.id == record.id else None
+            closed.append(record.model_copy(update={
+                "state": "closed", "interrupted": True,
+                "duration_ms": done.duration_ms if done else 0,
+                "segments": done.segments if done else ()}))
+        try:
+            offsets = self._plays.append([r.model_dump_json().encode() for r in closed])
+        except JournalError as exc:
+            log.warning("interrupted plays stay open until the disk has room: %s", exc)
+            return 0
+        for record, offset in zip(closed, offsets, strict=True):
+            self._dead_bytes += _HEADER.size + len(self._plays.read_payload(self._open_ids.pop(record.id)))
+            self._pending[record.id] = offset
+        log.info("closed %d play(s) cut off by a restart at their last checkpoint", len(closed))
+        return len(closed)
 
     @staticmethod
     def _parse(payload: bytes) -> PlayRecord | None:
         try:
             return PlayRecord.model_validate_json(payload)
         except ValidationError:
+            pass
+        try:
+            return _LegacyRecord.model_validate_json(payload).upgraded()
+        except ValidationError:
             return None
 
     def append(self, record: PlayRecord) -> bool:
-        """Durably record a play; False when this id is already journaled (a retried append)."""
+        """Durably record a finished play; False when this id is already journaled (a retried append)."""
+        with self._lock:
+            if record.id in self._known and record.id not in self._open_ids:
+                return False
+            self._write(record)
+            return True
+
+    def open_play(self, record: PlayRecord) -> None:
+        """Journal an item as it starts (state open): a crash from here on still leaves a record."""
+        if record.state != "open":
+            raise ValueError(f"open_play takes an open record, got {record.state}")
         with self._lock:
             if record.id in self._known:
-                return False
-            payload = record.model_dump_json().encode()
-            (offset,) = self._plays.append([payload])
+                raise JournalError(f"play {record.id} is journaled already")
+            self._write(record)
+
+    def close_play(self, record: PlayRecord) -> None:
+        """Journal how an opened item ended (closed, or void when it was never really on screen)."""
+        if record.state == "open":
+            raise ValueError("close_play takes a closed or void record")
+        with self._lock:
+            self._write(record)
+
+    def _write(self, record: PlayRecord) -> None:
+        (offset,) = self._plays.append([record.model_dump_json().encode()])
+        previous = self._open_ids.pop(record.id, None)
+        if previous is not None:
+            self._dead_bytes += _HEADER.size + len(self._plays.read_payload(previous))
+        self._known.add(record.id)
+        if record.state == "open":
+            self._open_ids[record.id] = offset
+        elif record.state == "closed":
             self._pending[record.id] = offset
-            self._known.add(record.id)
-            return True
+        else:
+            self._dead_bytes += _HEADER.size + len(self._plays.read_payload(offset))
+
+    def checkpoint(self, mark: Checkpoint) -> None:
+        """Note how far the item on screen has got; cheap (no fsync), called about once a second."""
+        with self._lock:
+            self._checkpoints.write(mark)
 
     def pending(self, limit: int = 500) -> list[PlayRecord]:
         """The oldest un-acknowledged plays, for the next batch to the server."""
@@ -283,19 +418,20 @@ class Journal:
             self._compact_locked()
 
     def _compact_locked(self) -> None:
-        payloads = [self._plays.read_payload(off) for off in self._pending.values()]
+        payloads = [self._plays.read_payload(off) for off in [*self._pending.values(), *self._open_ids.values()]]
         blob = b"".join(encode_frame(p) for p in payloads)
         # New plays file first: a crash after it leaves stale acks for absent ids, which is harmless.
         self._replace(self._plays_path, blob)
         self._plays.close()
         self._plays = _FrameLog(self._plays_path)
         self._pending = {}
+        self._open_ids = {}
         for offset, payload in self._plays.scan.payloads:
             record = self._parse(payload)
             if record is not None:
-                self._pending[record.id] = offset
+                (self._open_ids if record.state == "open" else self._pending)[record.id] = offset
         self._plays.scan = _Scan([], self._plays.size, 0)
-        self._known = set(self._pending)
+        self._known = set(self._pending) | set(self._open_ids)
         self._replace(self._acks_path, b"")
         self._acks.close()
         self._acks = _FrameLog(self._acks_path)
@@ -315,6 +451,7 @@ class Journal:
     def close(self) -> None:
         self._plays.close()
         self._acks.close()
+        self._checkpoints.close()
         unlock(self._flock)
 
     def __enter__(self) -> Journal:
@@ -333,12 +470,51 @@ def peek_pending(directory: Path) -> int:
         plays = scan_frames((directory / "plays.log").read_bytes()).payloads
     except FileNotFoundError:
         return 0
-    pending = 0
+    latest: dict[UUID, RecordState] = {}
     for _, payload in plays:
         record = Journal._parse(payload)
         if record is not None and str(record.id).encode("ascii") not in acked:
-            pending += 1
-    return pending
+            latest[record.id] = record.state
+    return sum(1 for state in latest.values() if state != "void")
+
+
+class _Checkpoints:
+    """Two fixed slots overwritten in turn, each with a CRC: a torn write leaves the other slot readable."""
+
+    SLOT = 2048
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        found = self.read()
+        self._seq = found.seq + 1 if found else 0
+
+    def read(self) -> Checkpoint | None:
+        best: Checkpoint | None = None
+        for slot in range(2):
+            payload = _frame_at(os.pread(self._fd, self.SLOT, slot * self.SLOT), 0)
+            if payload is None:
+                continue
+            with contextlib.suppress(ValidationError):
+                mark = Checkpoint.model_validate_json(payload)
+                if best is None or mark.seq > best.seq:
+                    best = mark
+        return best
+
+    def write(self, mark: Checkpoint) -> None:
+        frame = encode_frame(mark.model_copy(update={"seq": self._seq}).model_dump_json().encode())
+        if len(frame) > self.SLOT:
+            return  # cannot happen with a few segments; never let a checkpoint stop playback
+        try:
+            os.pwrite(self._fd, frame.ljust(self.SLOT, b"\0"), (self._seq % 2) * self.SLOT)
+        except OSError as exc:
+            log.debug("checkpoint not written: %s", exc)  # disk full: the crash case loses this item's length
+            return
+        self._seq += 1
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def new_play_id() -> UUID:

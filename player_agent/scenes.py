@@ -13,24 +13,13 @@ from datetime import datetime, timedelta
 from PIL import Image
 
 from signage_core.languages import Language
-from signage_core.manifest import LayoutKind, LayoutSpec
+from signage_core.manifest import LayoutKind, LayoutSpec, rotation_slots
 from signage_core.render import ScreenSpec, TickerStrip, clear_caches, frame_hash, render_slide
 from signage_core.render.fonts import FontRegistry
+from signage_core.render.layout import present
 
 WAITING_TEXT = {Language.VI: "Đang chờ nội dung", Language.EN: "Waiting for content"}
 ALERT_BACKGROUND = (170, 0, 0)
-
-
-def screen_spec(layout: LayoutSpec, *, background: tuple[int, int, int] = (0, 0, 0)) -> ScreenSpec:
-    """The renderer's view of a manifest layout (same size, layout, languages and 3/4 ratio)."""
-    return ScreenSpec(
-        width=layout.width,
-        height=layout.height,
-        layout=layout.layout.value,
-        languages=layout.languages,
-        foreign_ratio=layout.foreign_size_ratio,
-        background=background,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +28,8 @@ class Shown:
 
     image: Image.Image
     frame_id: object  # equal ids mean the same pixels: the output is not redrawn
-    language: Language
+    language: Language  # the first language on screen (heartbeat)
+    languages: tuple[Language, ...]  # every language on screen in this frame (proof of play credits each)
     # Hashing a 1080p frame costs milliseconds: done once per cached render, lazily for ticker frames.
     hash_of: Callable[[], str]
     next_change: datetime | None  # None: nothing changes until the item ends
@@ -132,42 +122,49 @@ class RenderCache:
 
 @dataclass(frozen=True, slots=True)
 class Scene:
-    """Captions drawn the screen's way from `started_at` on; `frame_at` says what shows and until when."""
+    """Captions drawn the screen's way from `started_at` on; `frame_at` says what shows and until when.
+
+    `duration_ms` is the item's length: a rotate item shares it equally among its languages
+    (signage_core.manifest.rotation_slots), so every language is up for its share in every loop.
+    """
 
     key: str
     spec: ScreenSpec
     captions: Mapping[Language, str]
     image: Image.Image | None
     started_at: datetime
-    rotation_ms: int
+    duration_ms: int
     ticker_fps: int
     ticker_speed_px_s: float
 
-    def rotate_languages(self) -> list[Language]:
-        """Rotate shows one language per frame, in display order, among those with a caption."""
-        return [lang for lang in self.spec.languages if lang in self.captions] or [self.spec.languages[0]]
+    def shown_languages(self) -> tuple[Language, ...]:
+        """The languages this scene puts on screen, in the screen's order (all at once unless rotating)."""
+        return tuple(present(self.spec, self.captions)) or (self.spec.languages[0],)
 
     def frame_at(self, cache: RenderCache, now: datetime) -> Shown:
         """The frame on screen at `now` and the next instant it changes (rotation step, ticker frame)."""
         elapsed = max(now - self.started_at, timedelta(0))
+        languages = self.shown_languages()
         if self.spec.layout == "ticker":
             strip = cache.strip(self.key, self.spec, self.captions)
             offset = int(elapsed.total_seconds() * self.ticker_speed_px_s)
             image = strip.frame(offset)
             step = timedelta(seconds=1 / self.ticker_fps)
             frames_done = elapsed // step
-            first = next(iter(self.captions), self.spec.languages[0])
-            return Shown(image, (id(strip), offset), first, _lazy_hash(image), self.started_at + (frames_done + 1) * step)
+            return Shown(image, (id(strip), offset), languages[0], languages, _lazy_hash(image),
+                         self.started_at + (frames_done + 1) * step)
         if self.spec.layout == "rotate":
-            languages = self.rotate_languages()
-            dwell = timedelta(milliseconds=self.rotation_ms)
-            index = elapsed // dwell
-            language = languages[index % len(languages)]
+            elapsed_ms = elapsed // timedelta(milliseconds=1)
+            slots = rotation_slots(self.duration_ms, len(languages))
+            index = next((i for i, (_, end) in enumerate(slots) if elapsed_ms < end), len(slots) - 1)
+            language = languages[index]
             rendered = cache.frame(self.key, self.spec, self.captions, self.image, language)
-            nxt = self.started_at + (index + 1) * dwell if len(languages) > 1 else None
-            return Shown(rendered.image, id(rendered), language, rendered.hash, nxt)
+            nxt = None
+            if index + 1 < len(slots):
+                nxt = self.started_at + timedelta(milliseconds=slots[index][1])
+            return Shown(rendered.image, id(rendered), language, (language,), rendered.hash, nxt)
         rendered = cache.frame(self.key, self.spec, self.captions, self.image, None)
-        return Shown(rendered.image, id(rendered), self.spec.languages[0], rendered.hash, None)
+        return Shown(rendered.image, id(rendered), languages[0], languages, rendered.hash, None)
 
 
 def _lazy_hash(image: Image.Image) -> Callable[[], str]:

@@ -15,7 +15,7 @@ from typing import Literal, ParamSpec, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from signage_core.canonical import canonical_json, canonical_object
-from signage_core.languages import Language, ordered
+from signage_core.languages import Language
 from signage_core.schedule import (
     DAY,
     ScheduleRule,
@@ -44,6 +44,8 @@ P = ParamSpec("P")
 DEFAULT_HORIZON_DAYS = 7
 # Advertising Law 16/2012/QH13 Art. 18(2): foreign text at most 3/4 of the Vietnamese size.
 DEFAULT_FOREIGN_SIZE_RATIO = 0.75
+# Rotate screens: no language is shown for less than this (a 10 s item on a 3-language screen gives 3.3 s each).
+DEFAULT_MIN_DWELL_MS = 3000
 # Fields that change on every compile without changing what the screen shows.
 _VOLATILE_FIELDS = frozenset({"version", "issued_at", "expires_at", "content_hash"})
 # Fields a template leaves open: each screen sharing a body fills these in.
@@ -59,7 +61,7 @@ class ManifestError(ValueError):
 
 class LayoutKind(StrEnum):
     STACKED = "stacked"  # all languages at once, Vietnamese on top
-    ROTATE = "rotate"  # one foreign language at a time under the Vietnamese
+    ROTATE = "rotate"  # one language at a time, each item's time shared equally (rotation_slots)
     TICKER = "ticker"  # a scrolling strip
 
 
@@ -73,8 +75,8 @@ class LayoutSpec(BaseModel):
     layout: LayoutKind
     languages: tuple[Language, ...] = Field(min_length=1)
     foreign_size_ratio: float = Field(default=DEFAULT_FOREIGN_SIZE_RATIO, gt=0, le=1)
-    # Dwell per foreign language in the rotate layout.
-    rotation_ms: int = Field(default=8000, ge=500)
+    # Rotate layout: the least time one language stays up; shorter items are lengthened to give each this much.
+    rotation_ms: int = Field(default=DEFAULT_MIN_DWELL_MS, ge=500)
     # Local wall time the screen is lit; None means always on.
     on_hours: TimeWindow | None = None
 
@@ -83,10 +85,22 @@ class LayoutSpec(BaseModel):
     def _display_order(cls, value: tuple[Language, ...]) -> tuple[Language, ...]:
         if len(set(value)) != len(value):
             raise ValueError(f"languages repeat: {[v.value for v in value]}")
-        if list(value) != ordered(list(value)):
-            want = [lang.value for lang in ordered(list(value))]
-            raise ValueError(f"languages must be in display order (Vietnamese first): {want}")
-        return value
+        if Language.VI in value and value[0] is not Language.VI:
+            raise ValueError("Vietnamese must come first (Advertising Law 16/2012/QH13 Art. 18(2))")
+        return value  # the foreign languages keep the order the screen was set up with (Khmer first facing Cambodia)
+
+    def item_ms(self, duration_ms: int) -> int:
+        """How long an item plays on this screen: on rotate, long enough for every language's minimum dwell."""
+        if self.layout is LayoutKind.ROTATE:
+            return max(duration_ms, len(self.languages) * self.rotation_ms)
+        return duration_ms
+
+
+def rotation_slots(duration_ms: int, count: int) -> list[tuple[int, int]]:
+    """The rotate rule: an item's time split into `count` equal [start, end) ms slots, one per language in order."""
+    if count < 1:
+        raise ValueError(f"a rotation needs at least one language, got {count}")
+    return [(duration_ms * i // count, duration_ms * (i + 1) // count) for i in range(count)]
 
 
 class PlaylistItem(BaseModel):
@@ -336,7 +350,7 @@ def build_manifest_template(
         "horizon_end": require_aware(horizon_end, "horizon_end"),
         "timeline": tuple(segments),
         "default_playlist": default_playlist,
-        "playlists": {p: by_playlist[p] for p in used_playlists},
+        "playlists": {p: _fit_items(by_playlist[p], layout) for p in used_playlists},
         "slides": {s: by_slide[s] for s in used_slides},
         "assets": {a: by_asset[a] for a in used_assets},
     }
@@ -350,6 +364,14 @@ def build_manifest_template(
     except ValueError as exc:
         raise ManifestError(f"manifest for screen {screen_id!r} is invalid: {exc}") from exc
     return ManifestTemplate(draft)
+
+
+def _fit_items(playlist: Playlist, layout: LayoutSpec) -> Playlist:
+    """The playlist as this screen plays it: rotate items lengthened so each language gets its minimum dwell."""
+    items = tuple(item if layout.item_ms(item.duration_ms) == item.duration_ms
+                  else item.model_copy(update={"duration_ms": layout.item_ms(item.duration_ms)})
+                  for item in playlist.items)
+    return playlist if items == playlist.items else playlist.model_copy(update={"items": items})
 
 
 def _body_only(builder: Callable[P, ManifestTemplate]) -> Callable[P, ManifestBody]:

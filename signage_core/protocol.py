@@ -9,7 +9,15 @@ from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    model_validator,
+)
 
 from signage_core.languages import Language
 
@@ -235,6 +243,18 @@ class Heartbeat(_Wire):
     last_error: str | None = Field(default=None, max_length=500)
 
 
+class LanguageSegment(_Wire):
+    """A language on screen during a play: from offset_ms after the play's start, for duration_ms.
+
+    Stacked and ticker items credit every language shown for the whole item (segments overlap);
+    a rotate item has one segment per frame, as long as that frame was up.
+    """
+
+    language: Language
+    offset_ms: int = Field(ge=0)
+    duration_ms: int = Field(ge=0)
+
+
 class PlayRecord(_Wire):
     """One slide shown once; record_id is the player's, so re-sent batches are idempotent."""
 
@@ -242,12 +262,27 @@ class PlayRecord(_Wire):
     slide_id: str = Field(min_length=1, max_length=128)
     # Reports count airtime per playlist (campaign) and per language: both travel with each play.
     playlist_id: str | None = Field(default=None, max_length=128)
-    language: Language
+    # The manifest the item was played from (not the one active when the record was sent).
     manifest_version: str = Field(min_length=1, max_length=128)
-    started_at: AwareDatetime
-    duration_ms: int = Field(ge=0)
+    started_at: AwareDatetime  # the player's wall clock when the item started
+    duration_ms: int = Field(ge=0)  # measured on the monotonic clock
+    # Which languages were on screen and for how long; None: unknown (a player from before segments).
+    segments: list[LanguageSegment] | None = Field(default=None, max_length=64)
+    # Older players: the language of the first frame only. Not airtime; kept so their records still parse.
+    language: Language | None = None
+    # Closed at the next start after a crash, at the player's last checkpoint (airtime may be short).
+    interrupted: bool = False
+    # How far the wall clock moved beyond duration_ms during the item (a clock step, NTP fix): never airtime.
+    clock_jump_ms: int = 0
     # The exact pixels shown (signage_core.render.frame_hash): proof of what was on screen.
     frame_hash: Sha256
+
+    @model_validator(mode="after")
+    def _segments_inside(self) -> PlayRecord:
+        for seg in self.segments or ():
+            if seg.offset_ms + seg.duration_ms > self.duration_ms:
+                raise ValueError(f"segment {seg.language.value} ends after the play's {self.duration_ms} ms")
+        return self
 
 
 class PlayLogBatch(_Wire):

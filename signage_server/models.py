@@ -21,6 +21,7 @@ from signage_server.screens.models import (
 from signage_server.slides.models import Slide
 from signage_server.telemetry.models import (
     PlayLogEntry,
+    PlayLogSegment,
     ScreenHeartbeat,
     ScreenPresence,
     ScreenScreenshot,
@@ -35,6 +36,7 @@ __all__ = [
     "EnrolmentAttempt",
     "EnrolmentCode",
     "PlayLogEntry",
+    "PlayLogSegment",
     "PresenceEvent",
     "ScreenHeartbeat",
     "ScreenPresence",

@@ -10,7 +10,7 @@ from signage_core.render.spec import ScreenSpec
 from signage_server.errors import Invalid
 from signage_server.playlists.models import PlaylistItem
 from signage_server.screens.models import Screen
-from signage_server.screens.service import screens_for_playlist
+from signage_server.screens.service import screens_for_playlist, spec_of
 from signage_server.slides.models import Slide
 
 
@@ -22,11 +22,6 @@ def target_screens(session: Session, *, slide_id: int) -> list[Screen]:
         for screen in screens_for_playlist(session, playlist_id=playlist_id):
             found[screen.id] = screen  # type: ignore[index]
     return [found[k] for k in sorted(found)]
-
-
-def spec_of(screen: Screen) -> ScreenSpec:
-    return ScreenSpec(width=screen.width_px, height=screen.height_px, layout=screen.layout.value,
-                      languages=tuple(Language(code) for code in screen.languages), foreign_ratio=screen.foreign_ratio)
 
 
 def require_renderable(session: Session, *, slide: Slide, language: Language, text: str) -> None:

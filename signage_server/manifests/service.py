@@ -16,7 +16,6 @@ from sqlmodel import Session, col, func, select
 from signage_core.languages import Language, ordered
 from signage_core.manifest import (
     Asset,
-    LayoutKind,
     LayoutSpec,
     ManifestBody,
     ManifestError,
@@ -30,7 +29,7 @@ from signage_core.manifest import (
     now_playing,
 )
 from signage_core.render.segment import add_khmer_break_hints
-from signage_core.schedule import ScheduleRule, Segment, TimeWindow, require_aware, timeline
+from signage_core.schedule import ScheduleRule, Segment, require_aware, timeline
 from signage_core.signing import Envelope, SigningKey, body_as
 from signage_server.assets.models import Asset as AssetRow
 from signage_server.captions.models import Caption, CaptionState
@@ -39,6 +38,7 @@ from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens import service as screens_service
 from signage_server.screens.models import Screen, ScreenGroupLink
 from signage_server.slides.models import Slide as SlideRow
 
@@ -104,17 +104,6 @@ class CompileCache:
 def khmer_with_hints(text: str) -> str:
     """Khmer caption with ICU break hints; derived at compile time so the approved text stays as reviewed."""
     return add_khmer_break_hints(text)
-
-
-def layout_of(screen: Screen) -> LayoutSpec:
-    """The screen row as the player's LayoutSpec (on/off hours become a local window)."""
-    on_hours = None
-    if screen.on_time is not None and screen.off_time is not None and screen.on_time != screen.off_time:
-        on_hours = TimeWindow(start=screen.on_time, end=screen.off_time)
-    return LayoutSpec(width=screen.width_px, height=screen.height_px, layout=LayoutKind(screen.layout.value),
-                      # Screens may list [vi, km, en]; the signed layout takes the canonical display order.
-                      languages=tuple(ordered([Language(code) for code in screen.languages])),
-                      foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
 
 
 def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
@@ -476,7 +465,7 @@ def compile_screen(
         latest = latest_manifest(session, screen_id=screen_id)
     if screen.default_playlist_id is None:
         return CompileResult(screen_id, latest, False, error="screen has no default playlist")
-    layout = layout_of(screen)
+    layout = screens_service.layout_of(screen)
     schedule_ids = cache.schedule_ids.get(screen_id)
     if schedule_ids is None:
         schedule_ids = schedules.schedule_ids_for_screen(session, screen_id=screen_id)

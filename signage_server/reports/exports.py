@@ -18,7 +18,8 @@ from signage_server.reports.service import Airtime, AirtimeReport, Availability,
 
 Cell = str | int | float | None
 TITLES = {"half_year": "Báo cáo 6 tháng", "annual": "Báo cáo năm", "range": "Báo cáo phát sóng"}
-LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "Tiếng Anh", "km": "Tiếng Khmer"}
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "Tiếng Anh", "km": "Tiếng Khmer",
+                  "unknown": "Không rõ (bản ghi trước khi ghi theo ngôn ngữ)"}
 OUTAGE_KINDS = {"offline": "Mất kết nối", "not_playing": "Kết nối nhưng không phát"}
 
 
@@ -50,6 +51,10 @@ def _airtime_rows(rows: list[Airtime], names: dict[str, str] | None = None) -> l
     return [[(names or {}).get(a.label, a.label), a.plays, a.minutes] for a in rows]
 
 
+def _language_rows(rows: list[Airtime]) -> list[list[Cell]]:
+    return [[a.label, LANGUAGE_NAMES.get(a.language, a.language), a.plays, a.minutes] for a in rows]
+
+
 def sections(b: Bundle) -> list[tuple[str, list[str], list[list[Cell]]]]:
     """(heading, column names, rows) in report order, Vietnamese headings as the Department's form has them."""
     local = b.tz
@@ -64,6 +69,10 @@ def sections(b: Bundle) -> list[tuple[str, list[str], list[list[Cell]]]]:
             ["Tỷ lệ hoạt động (%)", b.fleet_percent],
             ["Lượt phát đã hiệu chỉnh giờ lệch", a.skew_corrected]]),
         ("Theo ngôn ngữ", ["Ngôn ngữ", "Số lượt phát", "Số phút"], _airtime_rows(a.by_language, LANGUAGE_NAMES)),
+        ("Theo ngôn ngữ và điểm (cửa khẩu)", ["Điểm", "Ngôn ngữ", "Số lượt phát", "Số phút"],
+         _language_rows(a.by_site_language)),
+        ("Theo ngôn ngữ và màn hình", ["Màn hình", "Ngôn ngữ", "Số lượt phát", "Số phút"],
+         _language_rows(a.by_screen_language)),
         ("Theo điểm (cửa khẩu)", head, _airtime_rows(a.by_site)),
         ("Theo màn hình", head, _airtime_rows(a.by_screen)),
         ("Theo danh sách phát (chiến dịch)", head, _airtime_rows(a.by_playlist)),

@@ -75,9 +75,11 @@ def file_of(b: exports.Bundle, stem: str, fmt: str) -> Response:
 
 @router.get("/airtime")
 def airtime(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers, start: From = None,
-            end: To = None) -> dict[str, Any]:
+            end: To = None, screen_id: Annotated[list[int] | None, Query()] = None) -> dict[str, Any]:
+    """screen_id (repeatable) narrows the figures to those screens."""
     period = chosen_period(settings, now, start, end)
-    return schemas.airtime_json(service.airtime(session, period=period, tz=service.zone(settings.report_timezone)))
+    return schemas.airtime_json(service.airtime(session, period=period, tz=service.zone(settings.report_timezone),
+                                                screen_ids=screen_id))
 
 
 @router.get("/availability")

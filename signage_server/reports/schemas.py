@@ -22,11 +22,23 @@ def _rows(rows: list[Airtime]) -> list[dict[str, Any]]:
     return [{"key": a.key, "label": a.label, "plays": a.plays, "minutes": a.minutes} for a in rows]
 
 
+def _language_rows(rows: list[Airtime], totals: dict[str, float]) -> list[dict[str, Any]]:
+    """Language x screen/site rows; share_percent is of that screen's (site's) own minutes on screen."""
+    out = []
+    for a in rows:
+        whole = totals.get(a.key.rsplit(":", 1)[0], 0.0)
+        out.append({"key": a.key, "label": a.label, "language": a.language, "plays": a.plays, "minutes": a.minutes,
+                    "share_percent": round(100 * a.seconds / whole, 1) if whole else None})
+    return out
+
+
 def airtime_json(a: AirtimeReport) -> dict[str, Any]:
     return {"period": period_json(a.period), "plays": a.plays, "minutes": a.minutes,
             "skew_corrected": a.skew_corrected, "by_screen": _rows(a.by_screen), "by_site": _rows(a.by_site),
             "by_playlist": _rows(a.by_playlist), "by_slide": _rows(a.by_slide),
-            "by_language": _rows(a.by_language)}
+            "by_language": _rows(a.by_language),
+            "by_screen_language": _language_rows(a.by_screen_language, {r.key: r.seconds for r in a.by_screen}),
+            "by_site_language": _language_rows(a.by_site_language, {r.key: r.seconds for r in a.by_site})}
 
 
 def availability_json(rows: list[Availability]) -> list[dict[str, Any]]:

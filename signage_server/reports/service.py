@@ -20,7 +20,12 @@ from signage_server.playlists.models import Playlist
 from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Screen, Site
 from signage_server.slides.models import Slide
-from signage_server.telemetry.models import PlayLogEntry, ScreenHeartbeat
+from signage_server.telemetry.models import (
+    SPLIT_UNKNOWN,
+    PlayLogEntry,
+    PlayLogSegment,
+    ScreenHeartbeat,
+)
 
 Interval = tuple[datetime, datetime]
 
@@ -34,6 +39,8 @@ MIN_OUTAGE = timedelta(seconds=60)
 MAX_PLAY = timedelta(hours=6)
 MAX_SPAN_DAYS = 400
 LANGUAGES = ("vi", "en", "km")
+# Plays recorded before language segments: their split is not known and is shown as such, never guessed.
+UNKNOWN_LANGUAGE = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +84,11 @@ class Play:
     record_id: str
     slide_id: str
     playlist_id: str | None
-    language: str
     start: datetime
     end: datetime
     skewed: bool
+    play_id: int = 0
+    split_known: bool = True  # False: recorded before segments, languages unknown
 
 
 def correct_skew(*, started_at: datetime, duration: timedelta, received_at: datetime,
@@ -131,8 +139,8 @@ def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: 
     offsets = _offsets(session)
     t = PlayLogEntry
     # Skew moves plays back, never forward: look a little past `end` for plays stamped ahead.
-    query = sa_select(*(col(c) for c in (t.screen_id, t.record_id, t.slide_id, t.playlist_id, t.language,
-                                         t.started_at, t.duration_ms, t.received_at))).where(col(t.started_at) >= start - MAX_PLAY,
+    query = sa_select(*(col(c) for c in (t.screen_id, t.record_id, t.slide_id, t.playlist_id, t.language_split,
+                                         t.started_at, t.duration_ms, t.received_at, t.id))).where(col(t.started_at) >= start - MAX_PLAY,
                                         col(t.started_at) < end + timedelta(days=1))
     if screen_ids is not None:
         query = query.where(col(t.screen_id).in_(list(screen_ids)))
@@ -141,14 +149,34 @@ def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: 
     if skip_plain:
         query = query.where(not_(_plain(session, start=start, end=end)))
     query = query.order_by(col(t.screen_id), col(t.started_at), col(t.id))
-    for screen_id, record_id, slide, playlist, language, started_at, duration_ms, received_at in session.execute(
+    for screen_id, record_id, slide, playlist, split, started_at, duration_ms, received_at, play_id in session.execute(
             query.execution_options(yield_per=5000)):
         duration = timedelta(milliseconds=duration_ms)
         begin, skewed = correct_skew(started_at=started_at, duration=duration, received_at=received_at,
                                      clock_offset_s=offsets.get(screen_id))
         if begin >= end or (begin < start and begin + duration <= start):
             continue
-        yield Play(screen_id, record_id, slide, playlist, language, begin, begin + duration, skewed)
+        yield Play(screen_id, record_id, slide, playlist, begin, begin + duration, skewed, play_id,
+                   split != SPLIT_UNKNOWN)
+
+
+def language_spans(session: Session, plays: Iterable[Play]) -> Iterator[tuple[Play, str, datetime, datetime]]:
+    """Each language on screen during each play, as (play, language, from, to); unknown splits as one span."""
+    plays = list(plays)
+    segments: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    known = [p.play_id for p in plays if p.split_known]
+    for i in range(0, len(known), 500):
+        for play_id, language, offset_ms, duration_ms in session.execute(sa_select(
+                col(PlayLogSegment.play_id), col(PlayLogSegment.language), col(PlayLogSegment.offset_ms),
+                col(PlayLogSegment.duration_ms)).where(col(PlayLogSegment.play_id).in_(known[i:i + 500]))):
+            segments[play_id].append((language, offset_ms, duration_ms))
+    for play in plays:
+        if not play.split_known:
+            yield play, UNKNOWN_LANGUAGE, play.start, play.end
+            continue
+        for language, offset_ms, duration_ms in segments.get(play.play_id, ()):
+            begin = play.start + timedelta(milliseconds=offset_ms)
+            yield play, language, begin, begin + timedelta(milliseconds=duration_ms)
 
 
 # ---- intervals -------------------------------------------------------------------------------------------
@@ -212,6 +240,7 @@ class Airtime:
     label: str
     plays: int = 0
     seconds: float = 0.0
+    language: str = ""  # set in the by-language tables
 
     @property
     def minutes(self) -> float:
@@ -229,6 +258,9 @@ class AirtimeReport:
     plays: int
     seconds: float
     skew_corrected: int
+    # Language x screen and language x site: each language's minutes on each screen / at each site.
+    by_screen_language: list[Airtime] = field(default_factory=list)
+    by_site_language: list[Airtime] = field(default_factory=list)
 
     @property
     def minutes(self) -> float:
@@ -279,14 +311,15 @@ def load_names(session: Session) -> Names:
         playlists={p.id: p.name for p in session.exec(select(Playlist)).all() if p.id is not None})
 
 
-def _bump(table: dict[str, Airtime], key: str, label: str, *, started: bool, seconds: float) -> None:
-    _bump_n(table, key, label, int(started), seconds)
+def _bump(table: dict[str, Airtime], key: str, label: str, *, started: bool, seconds: float,
+          language: str = "") -> None:
+    _bump_n(table, key, label, int(started), seconds, language)
 
 
-def _bump_n(table: dict[str, Airtime], key: str, label: str, plays: int, seconds: float) -> None:
+def _bump_n(table: dict[str, Airtime], key: str, label: str, plays: int, seconds: float, language: str = "") -> None:
     row = table.get(key)
     if row is None:
-        row = table[key] = Airtime(key, label)
+        row = table[key] = Airtime(key, label, language=language)
     row.plays += plays
     row.seconds += seconds
 
@@ -295,29 +328,65 @@ def _ranked(table: dict[str, Airtime]) -> list[Airtime]:
     return sorted(table.values(), key=lambda a: (-a.seconds, a.label))
 
 
+def _language_rank(language: str) -> int:
+    return LANGUAGES.index(language) if language in LANGUAGES else len(LANGUAGES)
+
+
+@dataclass(slots=True)
+class _LanguageTables:
+    """Airtime by language, language x screen and language x site, summed from language segments."""
+
+    names: Names
+    languages: dict[str, Airtime] = field(default_factory=lambda: {lang: Airtime(lang, lang, language=lang)
+                                                                   for lang in LANGUAGES})
+    screens: dict[str, Airtime] = field(default_factory=dict)
+    sites: dict[str, Airtime] = field(default_factory=dict)
+
+    def add(self, screen_id: int, language: str, plays: int, seconds: float) -> None:
+        site_key, site_name = self.names.site_of(screen_id)
+        _bump_n(self.languages, language, language, plays, seconds, language)
+        _bump_n(self.screens, f"{screen_id}:{language}", self.names.screen(screen_id), plays, seconds, language)
+        _bump_n(self.sites, f"{site_key}:{language}", site_name, plays, seconds, language)
+
+    def ordered(self, table: dict[str, Airtime]) -> list[Airtime]:
+        return sorted(table.values(), key=lambda a: (a.label, _language_rank(a.language), a.language))
+
+
 def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Iterable[int] | None = None) -> AirtimeReport:
     """Airtime per screen, site, playlist, slide and language: plays counted where they start, minutes clipped.
 
     A play crossing the period's edge counts its minutes on each side where they fell, and as a play in the
-    period it started in, so consecutive periods add up exactly.
+    period it started in, so consecutive periods add up exactly. A language's minutes are the time it was on
+    screen (its segments): a stacked item credits every language for the whole item, so language minutes on
+    such screens add up to more than the screen's minutes (docs/reports.md).
     """
     lo, hi = period.bounds(tz)
     names = load_names(session)
+    screen_list = list(screen_ids) if screen_ids is not None else None
     screens: dict[str, Airtime] = {}
     sites: dict[str, Airtime] = {}
     playlists: dict[str, Airtime] = {}
     slides: dict[str, Airtime] = {}
-    languages: dict[str, Airtime] = {lang: Airtime(lang, lang) for lang in LANGUAGES}
+    langs = _LanguageTables(names)
     plays = skewed = 0
     seconds = 0.0
     # Most rows are on time and inside the period: the database sums those; Python takes the few others.
     t = PlayLogEntry
-    summed = sa_select(col(t.screen_id), col(t.slide_id), col(t.playlist_id), col(t.language), func.count(),
-                       func.sum(col(t.duration_ms))).where(
-        _plain(session, start=lo, end=hi)).group_by(col(t.screen_id), col(t.slide_id), col(t.playlist_id), col(t.language))
-    if screen_ids is not None:
-        summed = summed.where(col(t.screen_id).in_(list(screen_ids)))
-    for screen_id, slide_id, playlist_id, language, count, total_ms in session.execute(summed):
+    seg = PlayLogSegment
+    plain = _plain(session, start=lo, end=hi)
+    summed = sa_select(col(t.screen_id), col(t.slide_id), col(t.playlist_id), func.count(),
+                       func.sum(col(t.duration_ms))).where(plain).group_by(
+        col(t.screen_id), col(t.slide_id), col(t.playlist_id))
+    by_language = sa_select(col(t.screen_id), col(seg.language), func.count(func.distinct(col(seg.play_id))),
+                            func.sum(col(seg.duration_ms))).join(seg, col(seg.play_id) == col(t.id)).where(
+        plain).group_by(col(t.screen_id), col(seg.language))
+    unknown = sa_select(col(t.screen_id), func.count(), func.sum(col(t.duration_ms))).where(
+        plain, col(t.language_split) == SPLIT_UNKNOWN).group_by(col(t.screen_id))
+    if screen_list is not None:
+        summed = summed.where(col(t.screen_id).in_(screen_list))
+        by_language = by_language.where(col(t.screen_id).in_(screen_list))
+        unknown = unknown.where(col(t.screen_id).in_(screen_list))
+    for screen_id, slide_id, playlist_id, count, total_ms in session.execute(summed):
         secs = total_ms / 1000
         plays += count
         seconds += secs
@@ -326,12 +395,17 @@ def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Itera
         _bump_n(sites, site_key, site_name, count, secs)
         _bump_n(playlists, playlist_id or "", names.playlist(playlist_id), count, secs)
         _bump_n(slides, slide_id, names.slide(slide_id), count, secs)
-        _bump_n(languages, language, language, count, secs)
-    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_ids, skip_plain=True):
+    for screen_id, language, count, total_ms in session.execute(by_language):
+        langs.add(screen_id, language, count, (total_ms or 0) / 1000)
+    for screen_id, count, total_ms in session.execute(unknown):
+        langs.add(screen_id, UNKNOWN_LANGUAGE, count, (total_ms or 0) / 1000)
+    edge: list[Play] = []
+    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_list, skip_plain=True):
         inside = (min(play.end, hi) - max(play.start, lo)).total_seconds()
         started = lo <= play.start < hi
         if inside <= 0 and not started:
             continue
+        edge.append(play)
         plays += int(started)
         skewed += int(started and play.skewed)
         seconds += inside
@@ -340,10 +414,17 @@ def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Itera
         _bump(sites, site_key, site_name, started=started, seconds=inside)
         _bump(playlists, play.playlist_id or "", names.playlist(play.playlist_id), started=started, seconds=inside)
         _bump(slides, play.slide_id, names.slide(play.slide_id), started=started, seconds=inside)
-        _bump(languages, play.language, play.language, started=started, seconds=inside)
-    ordered_langs = [languages[k] for k in LANGUAGES] + [v for k, v in languages.items() if k not in LANGUAGES]
+    counted: set[tuple[int, str]] = set()
+    for play, language, begin, end in language_spans(session, edge):
+        inside = max((min(end, hi) - max(begin, lo)).total_seconds(), 0.0)
+        first = (play.play_id, language) not in counted  # a rotate play counts once per language it showed
+        counted.add((play.play_id, language))
+        langs.add(play.screen_id, language, int(first and lo <= play.start < hi), inside)
+    ordered_langs = [langs.languages[k] for k in LANGUAGES] + sorted(
+        (v for k, v in langs.languages.items() if k not in LANGUAGES), key=lambda a: a.key)
     return AirtimeReport(period, _ranked(screens), _ranked(sites), _ranked(playlists), _ranked(slides),
-                         ordered_langs, plays, seconds, skewed)
+                         ordered_langs, plays, seconds, skewed, langs.ordered(langs.screens),
+                         langs.ordered(langs.sites))
 
 
 # ---- availability ----------------------------------------------------------------------------------------
@@ -565,9 +646,11 @@ def slide_runs(session: Session, *, slide_id: str, period: Period, tz: ZoneInfo)
     lo, hi = period.bounds(tz)
     names = load_names(session)
     runs: dict[tuple[int, date], SlideRun] = {}
-    for play in iter_plays(session, start=lo, end=hi, slide_id=slide_id):
-        if not lo <= play.start < hi:
-            continue
+    shown: dict[int, set[str]] = defaultdict(set)
+    plays = [play for play in iter_plays(session, start=lo, end=hi, slide_id=slide_id) if lo <= play.start < hi]
+    for play, language, _, _ in language_spans(session, plays):
+        shown[play.play_id].add(language)
+    for play in plays:
         day = play.start.astimezone(tz).date()
         run = runs.get((play.screen_id, day))
         if run is None:
@@ -577,7 +660,8 @@ def slide_runs(session: Session, *, slide_id: str, period: Period, tz: ZoneInfo)
         run.plays += 1
         run.seconds += (play.end - play.start).total_seconds()
         run.first, run.last = min(run.first, play.start), max(run.last, play.end)
-        run.languages[play.language] = run.languages.get(play.language, 0) + 1
+        for language in shown[play.play_id]:  # plays in which each language was on screen
+            run.languages[language] = run.languages.get(language, 0) + 1
     return sorted(runs.values(), key=lambda r: (r.day, r.screen))
 
 

@@ -9,6 +9,10 @@ from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
 from signage_core.languages import Language, parse_language
+from signage_core.manifest import LayoutKind, LayoutSpec
+from signage_core.render.spec import ScreenSpec
+from signage_core.schedule import TimeWindow
+from signage_core.screen import screen_spec
 from signage_server.alerts.models import Alert
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
@@ -59,6 +63,21 @@ def check_languages(codes: list[str]) -> list[str]:
         raise Invalid("Vietnamese must be shown on every screen (Advertising Law Art. 18)", field="languages")
     # Vietnamese first by law; the foreign languages keep the order chosen (e.g. Khmer first facing Cambodia).
     return [Language.VI.value] + [lang.value for lang in langs if lang != Language.VI]
+
+
+def layout_of(screen: Screen) -> LayoutSpec:
+    """The screen row as the player's LayoutSpec: languages in the configured order, on/off hours as a local window."""
+    on_hours = None
+    if screen.on_time is not None and screen.off_time is not None and screen.on_time != screen.off_time:
+        on_hours = TimeWindow(start=screen.on_time, end=screen.off_time)
+    return LayoutSpec(width=screen.width_px, height=screen.height_px, layout=LayoutKind(screen.layout.value),
+                      languages=tuple(Language(code) for code in screen.languages),
+                      foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
+
+
+def spec_of(screen: Screen) -> ScreenSpec:
+    """The renderer's view of a screen row (caption checks, previews): the same spec its player draws with."""
+    return screen_spec(layout_of(screen))
 
 
 # --- sites ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from signage_core.render import (
 from signage_server.assets.store import AssetStore
 from signage_server.playlists.models import PlaylistItem
 from signage_server.screens.models import Enrolment, Screen
-from signage_server.screens.service import screens_for_playlist
+from signage_server.screens.service import screens_for_playlist, spec_of
 from signage_server.slides.models import Slide
 from signage_server.slides.service import captions_of
 
@@ -32,11 +32,7 @@ class ScreenProblems:
     problems: list[Problem]
 
 
-def screen_spec(screen: Screen) -> ScreenSpec:
-    """The renderer's view of a screen row."""
-    return ScreenSpec(width=screen.width_px, height=screen.height_px, layout=screen.layout.value,
-                      languages=tuple(ordered([Language(code) for code in screen.languages])),
-                      foreign_ratio=screen.foreign_ratio)
+screen_spec = spec_of  # the renderer's view of a screen row: the one spec its player draws with
 
 
 def target_screens(session: Session, *, slide_id: int) -> list[Screen]:

@@ -38,6 +38,10 @@ class ScreenHeartbeat(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.String(500))
 
 
+SPLIT_SEGMENTS = "segments"
+SPLIT_UNKNOWN = "unknown"
+
+
 class PlayLogEntry(SQLModel, table=True):
     __tablename__ = "play_log"
     __table_args__ = (sa.UniqueConstraint("screen_id", "record_id", name="uq_play_log_screen_record"),)
@@ -47,12 +51,30 @@ class PlayLogEntry(SQLModel, table=True):
     record_id: str = Field(sa_type=sa.String(64))
     slide_id: str = Field(sa_type=sa.String(128), index=True)
     playlist_id: str | None = Field(default=None, sa_type=sa.String(128))
-    language: str = Field(sa_type=sa.String(8))
+    # Older players reported only their first frame's language: kept as sent, never counted as airtime.
+    language: str | None = Field(default=None, sa_type=sa.String(8))
+    # "segments": play_log_segments say which languages were on screen; "unknown": recorded before that.
+    language_split: str = Field(default=SPLIT_SEGMENTS, sa_type=sa.String(16))
     manifest_version: str = Field(sa_type=sa.String(128))
     started_at: datetime = Field(sa_type=UTCDateTime, index=True)
     duration_ms: int
     frame_hash: str = Field(sa_type=sa.String(64))
     received_at: datetime = Field(sa_type=UTCDateTime)
+    interrupted: bool = False  # closed by the player's next start after a crash, at its last checkpoint
+    clock_jump_ms: int = 0  # the wall clock moved this much beyond duration_ms during the item
+
+
+class PlayLogSegment(SQLModel, table=True):
+    """A language on screen during a play: stacked items have one per language for the whole play."""
+
+    __tablename__ = "play_log_segments"
+    __table_args__ = (sa.Index("ix_play_log_segments_play", "play_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    play_id: int = Field(foreign_key="play_log.id", ondelete="CASCADE")
+    language: str = Field(sa_type=sa.String(8))
+    offset_ms: int
+    duration_ms: int
 
 
 class ScreenScreenshot(SQLModel, table=True):

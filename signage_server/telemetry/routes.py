@@ -12,11 +12,13 @@ from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
 from signage_server.telemetry import service
+from signage_server.telemetry.models import SPLIT_UNKNOWN
 from signage_server.telemetry.schemas import (
     HeartbeatRead,
     PlayLogRead,
     ScreenshotInfo,
     ScreenStatusRead,
+    SegmentRead,
 )
 
 router = APIRouter(tags=["telemetry"])
@@ -76,5 +78,7 @@ def play_log(
             raise Invalid(f"'{name}' needs a timezone (e.g. 2026-03-01T00:00:00Z)", field=name)
     items, total = service.play_log(session, screen_id=screen, start=start, end=end,
                                     limit=page.limit, offset=page.offset)
-    return Page(items=[PlayLogRead.model_validate(i) for i in items], total=total, limit=page.limit,
-                offset=page.offset)
+    segments = service.segments_of(session, play_ids=[i.id for i in items if i.id is not None])
+    rows = [PlayLogRead.model_validate(i).model_copy(update={"segments": None if i.language_split == SPLIT_UNKNOWN else [
+        SegmentRead.model_validate(seg) for seg in segments.get(i.id or 0, [])]}) for i in items]
+    return Page(items=rows, total=total, limit=page.limit, offset=page.offset)

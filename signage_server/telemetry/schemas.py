@@ -44,14 +44,24 @@ class ScreenStatusRead(OutputModel):
     screenshot: ScreenshotInfo | None
 
 
+class SegmentRead(OutputModel):
+    language: str
+    offset_ms: int
+    duration_ms: int
+
+
 class PlayLogRead(OutputModel):
     screen_id: int
     record_id: str
     slide_id: str
     playlist_id: str | None
-    language: str
+    # Languages on screen and for how long; null when the record predates segments (split unknown).
+    segments: list[SegmentRead] | None = None
+    language: str | None  # older players: the first frame's language only
     manifest_version: str
     started_at: datetime
     duration_ms: int
+    interrupted: bool
+    clock_jump_ms: int
     frame_hash: str
     received_at: datetime

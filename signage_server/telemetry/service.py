@@ -12,13 +12,16 @@ from PIL import Image, UnidentifiedImageError
 from sqlmodel import Session, col, select
 
 from signage_core.fsutil import atomic_write_bytes
-from signage_core.protocol import Heartbeat, PlayLogBatch, ScreenshotHeader, Status
+from signage_core.protocol import Heartbeat, PlayLogBatch, PlayRecord, ScreenshotHeader, Status
 from signage_server.errors import Invalid, NotFound
 from signage_server.pagination import paginate
 from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Screen
 from signage_server.telemetry.models import (
+    SPLIT_SEGMENTS,
+    SPLIT_UNKNOWN,
     PlayLogEntry,
+    PlayLogSegment,
     ScreenHeartbeat,
     ScreenPresence,
     ScreenScreenshot,
@@ -95,14 +98,24 @@ def record_playlog(session: Session, *, screen_id: int, batch: PlayLogBatch, rec
     wanted = {r.record_id: r for r in batch.records}
     known = set(session.exec(select(PlayLogEntry.record_id).where(
         PlayLogEntry.screen_id == screen_id, col(PlayLogEntry.record_id).in_(list(wanted)))).all())
+    added: list[tuple[PlayLogEntry, PlayRecord]] = []
     for record_id, record in wanted.items():
         if record_id in known:
             continue
-        session.add(PlayLogEntry(
+        row = PlayLogEntry(
             screen_id=screen_id, record_id=record_id, slide_id=record.slide_id,
-            playlist_id=record.playlist_id, language=record.language.value,
+            playlist_id=record.playlist_id, language=record.language.value if record.language else None,
+            language_split=SPLIT_UNKNOWN if record.segments is None else SPLIT_SEGMENTS,
             manifest_version=record.manifest_version, started_at=record.started_at,
-            duration_ms=record.duration_ms, frame_hash=record.frame_hash, received_at=received_at))
+            duration_ms=record.duration_ms, frame_hash=record.frame_hash, received_at=received_at,
+            interrupted=record.interrupted, clock_jump_ms=record.clock_jump_ms)
+        session.add(row)
+        added.append((row, record))
+    session.flush()  # the rows' ids, for their segments; same transaction, so a play is stored whole or not at all
+    for row, record in added:
+        for seg in record.segments or ():
+            session.add(PlayLogSegment(play_id=row.id or 0, language=seg.language.value, offset_ms=seg.offset_ms,
+                                       duration_ms=seg.duration_ms))
     session.flush()
     return list(wanted)
 
@@ -224,3 +237,14 @@ def play_log(session: Session, *, screen_id: int | None, start: datetime, end: d
         query = query.where(PlayLogEntry.screen_id == screen_id)
     return paginate(session, query.order_by(col(PlayLogEntry.started_at), col(PlayLogEntry.id)),
                     limit=limit, offset=offset)
+
+
+def segments_of(session: Session, *, play_ids: list[int]) -> dict[int, list[PlayLogSegment]]:
+    """Each play's language segments, for one page of the play log."""
+    out: dict[int, list[PlayLogSegment]] = {i: [] for i in play_ids}
+    if play_ids:
+        for seg in session.exec(select(PlayLogSegment).where(col(PlayLogSegment.play_id).in_(play_ids))
+                                .order_by(col(PlayLogSegment.play_id), col(PlayLogSegment.offset_ms),
+                                          col(PlayLogSegment.id))).all():
+            out[seg.play_id].append(seg)
+    return out

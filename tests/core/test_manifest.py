@@ -29,6 +29,7 @@ from signage_core.manifest import (
     interleave,
     is_screen_on,
     now_playing,
+    rotation_slots,
     segment_at,
     sign_manifest,
     verify_manifest,
@@ -168,11 +169,27 @@ def test_missing_pieces_are_named() -> None:
 
 
 def test_layout_rules() -> None:
-    with pytest.raises(ValidationError, match="Vietnamese first"):
+    with pytest.raises(ValidationError, match="Vietnamese must come first"):
         LayoutSpec(width=10, height=10, layout=LayoutKind.STACKED, languages=(Language.EN, Language.VI))
+    # The foreign languages keep the order the screen was set up with (Khmer first facing Cambodia).
+    facing = LayoutSpec(width=10, height=10, layout=LayoutKind.ROTATE, languages=(Language.VI, Language.KM, Language.EN))
+    assert facing.languages == (Language.VI, Language.KM, Language.EN)
     with pytest.raises(ValidationError, match="less than or equal to 1"):
         LayoutSpec(width=10, height=10, layout=LayoutKind.STACKED, languages=(Language.VI,), foreign_size_ratio=1.5)
     assert LAYOUT.foreign_size_ratio == 0.75
+
+
+def test_rotation_shares_an_item_equally_and_lengthens_short_items() -> None:
+    assert rotation_slots(10_000, 3) == [(0, 3333), (3333, 6666), (6666, 10_000)]
+    assert rotation_slots(8000, 1) == [(0, 8000)]
+    rotate = LayoutSpec(width=10, height=10, layout=LayoutKind.ROTATE, languages=(Language.VI, Language.KM, Language.EN),
+                        rotation_ms=3000)
+    assert rotate.item_ms(10_000) == 10_000  # 3.3 s each: above the minimum dwell
+    assert rotate.item_ms(6000) == 9000  # lengthened: three languages of at least 3 s
+    assert LAYOUT.model_copy(update={"layout": LayoutKind.STACKED}).item_ms(6000) == 6000
+    body = build(layout=rotate, playlists=[Playlist(id=p.id, items=tuple(
+        PlaylistItem(slide_id=i.slide_id, duration_ms=2000) for i in p.items)) for p in PLAYLISTS])
+    assert {i.duration_ms for p in body.playlists.values() for i in p.items} == {9000}
 
 
 def test_nfd_caption_is_refused() -> None:

@@ -64,11 +64,13 @@ def manifest(
     *,
     now: datetime,
     slides: Iterable[Slide] | None = None,
-    durations_ms: int = 60_000,
+    durations_ms: int | tuple[int, ...] = 60_000,
     layout: LayoutKind = LayoutKind.STACKED,
     size: tuple[int, int] = (480, 240),
     assets: Iterable[Asset] = (),
     on_hours: TimeWindow | None = None,
+    languages: tuple[Language, ...] = (Language.VI, Language.EN, Language.KM),
+    rotation_ms: int = 3000,
 ) -> ManifestBody:
     slide_list = list(slides or [Slide(id="s1", captions=dict(CAPTIONS))])
     start, end = horizon_window(now)
@@ -78,10 +80,12 @@ def manifest(
         issued_at=now,
         expires_at=now + timedelta(days=9),
         layout=LayoutSpec(width=size[0], height=size[1], layout=layout,
-                          languages=(Language.VI, Language.EN, Language.KM), on_hours=on_hours),
+                          languages=languages, on_hours=on_hours, rotation_ms=rotation_ms),
         rules=[],
         default_playlist="p",
-        playlists=[Playlist(id="p", items=tuple(PlaylistItem(slide_id=s.id, duration_ms=durations_ms) for s in slide_list))],
+        playlists=[Playlist(id="p", items=tuple(
+            PlaylistItem(slide_id=s.id, duration_ms=durations_ms if isinstance(durations_ms, int) else durations_ms[i])
+            for i, s in enumerate(slide_list)))],
         slides=slide_list,
         assets=list(assets),
         horizon_start=start,

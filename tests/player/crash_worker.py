@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from player_agent.cache import AssetCache
-from player_agent.journal import Journal, PlayRecord, new_play_id
+from player_agent.journal import Journal, LanguageSegment, PlayRecord, new_play_id
 from signage_core.languages import Language
 
 T0 = datetime(2026, 2, 17, 8, 0, tzinfo=UTC)
@@ -47,9 +47,9 @@ def run_journal(directory: Path) -> None:
         record = PlayRecord(
             id=new_play_id(),
             slide_id=f"slide-{n % 7}",
-            language=langs[n % 3],
             started_at=start,
-            ended_at=start + timedelta(seconds=10),
+            duration_ms=10_000,
+            segments=(LanguageSegment(language=langs[n % 3], offset_ms=0, duration_ms=10_000),),
             frame_hash=hashlib.sha256(str(n).encode()).hexdigest(),
             manifest_version=3,
         )

@@ -34,8 +34,13 @@ def _start(config: Path) -> subprocess.Popen[bytes]:
 
 
 def _journaled(state_dir: Path) -> list[PlayRecord]:
+    """Each play as its latest frame says (an item is journaled open when it starts, closed when it ends)."""
     data = (state_dir / "journal" / "plays.log").read_bytes()
-    return [PlayRecord.model_validate_json(payload) for _, payload in scan_frames(data).payloads]
+    latest = {}
+    for _, payload in scan_frames(data).payloads:
+        record = PlayRecord.model_validate_json(payload)
+        latest[record.id] = record
+    return list(latest.values())
 
 
 def test_kill_9_during_playback_loses_and_doubles_nothing(tmp_path: Path) -> None:
@@ -73,3 +78,6 @@ def test_kill_9_during_playback_loses_and_doubles_nothing(tmp_path: Path) -> Non
     for a, b in zip(ordered, ordered[1:], strict=False):
         assert b.started_at >= a.ended_at, f"overlapping plays {a} / {b}"
     assert len(pending) >= len(before) + 2
+    cut_off = [r for r in before if r.state == "open"]
+    assert cut_off, "the item on screen at the kill had no open record"
+    assert all(p.interrupted for p in pending if p.id in {r.id for r in cut_off})

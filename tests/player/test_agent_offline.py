@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageChops
 
 from player_agent.agent import MANIFEST_FILE, Agent
-from player_agent.scenes import screen_spec
 from player_agent.state import StateStore
 from signage_core.manifest import LayoutKind, now_playing
 from signage_core.render import frame_hash, render_slide
 from signage_core.schedule import to_local
+from signage_core.screen import screen_spec
 from signage_core.signing import SigningKey
 from tests.player.agent_world import (
     CAPTIONS,
@@ -79,7 +79,8 @@ def test_rotate_steps_languages_and_records_each_item(tmp_path: Path) -> None:
     from signage_core.manifest import Slide
 
     slides = [Slide(id="a", captions=dict(CAPTIONS)), Slide(id="b", captions=dict(CAPTIONS))]
-    body = manifest("gate-1", 1, now=now_utc(), slides=slides, durations_ms=1000, layout=LayoutKind.ROTATE)
+    body = manifest("gate-1", 1, now=now_utc(), slides=slides, durations_ms=1500, layout=LayoutKind.ROTATE,
+                    rotation_ms=500)
     state_dir = _boot_with(tmp_path, signed(body), 1)
     running = start_agent(settings_for(state_dir))
     try:

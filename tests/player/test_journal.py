@@ -16,6 +16,7 @@ from player_agent.journal import (
     MAGIC,
     Journal,
     JournalError,
+    LanguageSegment,
     PlayRecord,
     encode_frame,
     new_play_id,
@@ -31,9 +32,10 @@ def play(n: int, slide: str = "tet-2027") -> PlayRecord:
     return PlayRecord(
         id=new_play_id(),
         slide_id=slide,
-        language=(Language.VI, Language.EN, Language.KM)[n % 3],
         started_at=start,
-        ended_at=start + timedelta(seconds=8),
+        duration_ms=8000,
+        segments=(LanguageSegment(language=(Language.VI, Language.EN, Language.KM)[n % 3], offset_ms=0,
+                                  duration_ms=8000),),
         frame_hash=hashlib.sha256(f"frame {n}".encode()).hexdigest(),
         manifest_version=42,
     )
@@ -132,12 +134,14 @@ def test_damaged_middle_record_is_skipped_not_the_rest(tmp_path: Path) -> None:
 
 def test_play_record_rejects_nonsense() -> None:
     good = play(0).model_dump()
-    with pytest.raises(ValidationError, match="before started_at"):
-        PlayRecord(**{**good, "ended_at": T0 - timedelta(seconds=1)})
+    with pytest.raises(ValidationError, match="duration_ms"):
+        PlayRecord(**{**good, "duration_ms": -1})
+    with pytest.raises(ValidationError, match="ends after the play"):
+        PlayRecord(**{**good, "duration_ms": 7999})
     with pytest.raises(ValidationError, match="timezone"):
         PlayRecord(**{**good, "started_at": datetime(2026, 1, 1)})
     with pytest.raises(ValidationError, match="language"):
-        PlayRecord(**{**good, "language": "fr"})
+        PlayRecord(**{**good, "segments": [{"language": "fr", "offset_ms": 0, "duration_ms": 1}]})
     with pytest.raises(ValidationError, match="frame_hash"):
         PlayRecord(**{**good, "frame_hash": "abc"})
 

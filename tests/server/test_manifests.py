@@ -380,3 +380,28 @@ def test_a_stored_rule_that_no_longer_validates_is_left_out_by_name_and_the_rest
     assert reasons[("schedule", str(world["schedule"]))].startswith("invalid rule:")
     body = verified(result.record, clock)
     assert all(seg["is_default"] for seg in body["timeline"])  # type: ignore[index, union-attr]
+
+
+def test_the_configured_language_order_reaches_manifest_preview_and_caption_checks(
+        session: Session, world: dict[str, int], users: dict[str, User], clock: Clock) -> None:
+    """One screen spec: a screen set up [vi, km, en] (Khmer first facing Cambodia) is drawn so everywhere."""
+    from signage_core.languages import Language
+    from signage_server.captions import rendering
+    from signage_server.screens.models import Layout, Screen
+    from signage_server.slides import preview
+
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    screen = session.get_one(Screen, world["screen"])
+    screen.languages, screen.layout = screens.check_languages(["vi", "km", "en"]), Layout.ROTATE
+    session.add(screen)
+    session.flush()
+    order = (Language.VI, Language.KM, Language.EN)
+    assert preview.screen_spec(screen).languages == order
+    assert rendering.spec_of(screen).languages == order
+    result = compile_one(session, world["screen"], clock)
+    assert result.record is not None, result.error
+    body = verified(result.record, clock)
+    assert body["layout"]["languages"] == ["vi", "km", "en"]  # type: ignore[index]
+    # Rotate: a 10 s item gives each of the three languages 3.3 s, above the 3 s minimum dwell: not lengthened.
+    items = body["playlists"][str(world["playlist"])]["items"]  # type: ignore[index]
+    assert [i["duration_ms"] for i in items] == [10_000]

@@ -97,3 +97,28 @@ def test_manifest_history_survives_compression_both_ways(empty_engine: Any) -> N
         command.downgrade(_alembic_config(conn), "0008_alert_sequence")
         back = conn.execute(sa.text("SELECT envelope FROM manifest_records ORDER BY screen_id")).scalars().all()
     assert back == envelopes
+
+
+def test_old_play_records_keep_their_row_with_language_split_unknown(empty_engine: Any) -> None:
+    """0010: rows recorded with one language per play are marked 'unknown', not given an invented split."""
+    t = "2026-01-01 00:00:00+00:00"
+    with empty_engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0009_manifest_envelope_z")
+        conn.execute(sa.text("INSERT INTO sites (id, slug, name, district, timezone, created_at)"
+                             " VALUES (1, 's', 'S', '', 'Asia/Ho_Chi_Minh', :t)"), {"t": t})
+        conn.execute(sa.text(
+            "INSERT INTO screens (id, site_id, name, width_px, height_px, pixel_pitch_mm, orientation, layout,"
+            " languages, foreign_ratio, enrolment, manifest_version, created_at, updated_at) VALUES"
+            " (1, 1, 'gate', 64, 32, 5, 'landscape', 'stacked', '[\"vi\"]', 0.75, 'enrolled', 0, :t, :t)"), {"t": t})
+        conn.execute(sa.text(
+            "INSERT INTO play_log (screen_id, record_id, slide_id, playlist_id, language, manifest_version,"
+            " started_at, duration_ms, frame_hash, received_at) VALUES"
+            " (1, 'r1', '5', '2', 'vi', '3', :t, 10000, :h, :t)"), {"t": t, "h": "ab" * 32})
+    upgrade_to_head(empty_engine)
+    with empty_engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT language, language_split, duration_ms, interrupted, clock_jump_ms"
+                                   " FROM play_log")).one()
+        assert tuple(row) == ("vi", "unknown", 10000, False, 0)
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM play_log_segments")).scalar() == 0
+        command.downgrade(_alembic_config(conn), "0009_manifest_envelope_z")
+        assert conn.execute(sa.text("SELECT language FROM play_log")).scalar() == "vi"

@@ -13,7 +13,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlmodel import Session, select
 
 from signage_core.languages import Language
-from signage_core.protocol import Heartbeat, PlayLogBatch, PlayRecord, Status
+from signage_core.protocol import Heartbeat, LanguageSegment, PlayLogBatch, PlayRecord, Status
 from signage_server.reports import exports, service
 from signage_server.reports.models import PresenceEvent
 from signage_server.reports.service import Period, ReportCalendar
@@ -31,8 +31,19 @@ def z(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def _record(rid: str, slide: int, playlist: int, lang: str, start: datetime, minutes: int) -> PlayRecord:
-    return PlayRecord(record_id=rid, slide_id=str(slide), playlist_id=str(playlist), language=Language(lang),
-                      manifest_version="v1", started_at=start, duration_ms=minutes * 60_000, frame_hash=FRAME)
+    """A one-language play (its language on screen the whole time)."""
+    return _play(rid, slide, playlist, start, minutes, [(lang, 0, minutes)])
+
+
+def _play(rid: str, slide: int, playlist: int, start: datetime, minutes: int,
+          segments: list[tuple[str, int, int]] | None) -> PlayRecord:
+    """A play with (language, from minute, to minute) segments; None: an older player's record, split unknown."""
+    return PlayRecord(record_id=rid, slide_id=str(slide), playlist_id=str(playlist), manifest_version="v1",
+                      started_at=start, duration_ms=minutes * 60_000, frame_hash=FRAME,
+                      language=Language.VI if segments is None else None,
+                      segments=None if segments is None else [
+                          LanguageSegment(language=Language(lang), offset_ms=a * 60_000, duration_ms=(b - a) * 60_000)
+                          for lang, a, b in segments])
 
 
 def _send(session: Session, screen: int, received: datetime, *records: PlayRecord) -> None:
@@ -95,6 +106,35 @@ def test_airtime_counts_every_record_once_with_edges_and_skew(session: Session, 
     assert (before.plays, before.minutes, after.plays, after.minutes) == (1, 10.0, 0, 30.0)
     both = service.airtime(session, period=Period(date(2026, 3, 9), date(2026, 3, 11)), tz=TZ)
     assert (both.plays, both.minutes) == (8, 740.0)
+
+
+def test_language_airtime_sums_segments_per_screen_and_site(session: Session, world: dict[str, int]) -> None:
+    a, b = world["screen"], world["spare_screen"]
+    s, p = world["slide"], world["playlist"]
+    rotate = [("vi", 0, 10), ("km", 10, 20), ("en", 20, 30)]
+    _send(session, a, z(10, 3), _play("r1", s, p, z(10, 1), 30, rotate), _play("r2", s, p, z(10, 2), 30, rotate))
+    # Crosses the period's start (17:00Z): its Vietnamese third fell on the 9th, the rest on the 10th.
+    _send(session, a, z(9, 17, 30), _play("r0", s, p, z(9, 16, 50), 30, rotate))
+    stacked = [("vi", 0, 60), ("en", 0, 60), ("km", 0, 60)]
+    _send(session, b, z(10, 3), _play("s1", s, p, z(10, 1), 60, stacked))
+    _send(session, b, z(10, 3), _play("old", s, p, z(10, 2), 20, None))  # before segments: split unknown
+    session.flush()
+    rep = service.airtime(session, period=DAY, tz=TZ)
+    assert [(r.label, r.plays, r.minutes) for r in rep.by_language] == [
+        ("vi", 3, 80.0), ("en", 3, 90.0), ("km", 3, 90.0), ("unknown", 1, 20.0)]
+    by_screen = {(r.label, r.language): (r.plays, r.minutes) for r in rep.by_screen_language}
+    assert by_screen == {
+        ("hoa-lu-arrivals", "vi"): (2, 20.0), ("hoa-lu-arrivals", "km"): (2, 30.0),
+        ("hoa-lu-arrivals", "en"): (2, 30.0),
+        ("hoa-lu-spare", "vi"): (1, 60.0), ("hoa-lu-spare", "en"): (1, 60.0), ("hoa-lu-spare", "km"): (1, 60.0),
+        ("hoa-lu-spare", "unknown"): (1, 20.0)}
+    assert {(r.label, r.language): r.minutes for r in rep.by_site_language} == {
+        ("Lộc Ninh – Hoa Lư", "vi"): 80.0, ("Lộc Ninh – Hoa Lư", "en"): 90.0, ("Lộc Ninh – Hoa Lư", "km"): 90.0,
+        ("Lộc Ninh – Hoa Lư", "unknown"): 20.0}
+    only_a = service.airtime(session, period=DAY, tz=TZ, screen_ids=[a])
+    assert [(r.label, r.minutes) for r in only_a.by_language] == [("vi", 20.0), ("en", 30.0), ("km", 30.0)]
+    tables = {heading: rows for heading, _, rows in exports.sections(exports.Bundle("t", "u", DAY, TZ, rep, [], None, []))}
+    assert ["hoa-lu-spare", "Tiếng Khmer", 1, 60.0] in tables["Theo ngôn ngữ và màn hình"]  # CSV/XLSX show it
 
 
 def test_availability_and_outages(session: Session, world: dict[str, int]) -> None:

@@ -118,12 +118,16 @@ def seed_world(engine: Engine, *, password_hash: str, secret: str, now: datetime
     return tokens, ids
 
 
-def enrol_player(client: Any, token: str, ids: dict[str, int], state_root: Path) -> Path:
+def enrol_player(client: Any, token: str, ids: dict[str, int], state_root: Path, *,
+                 layout: str | None = None, languages: tuple[str, ...] = ("vi", "en", "km")) -> Path:
     """A new screen on the world's site showing its published playlist, enrolled through the API as an
     installer would; returns the player's state dir (named after the screen, under state_root)."""
     headers = {"Authorization": f"Bearer {token}"}
-    body = {"site_id": ids["site"], "name": f"gate-{uuid.uuid4().hex[:6]}", "width_px": 768, "height_px": 384,
-            "pixel_pitch_mm": 5, "languages": ["vi", "en", "km"], "default_playlist_id": ids["playlist"]}
+    body: dict[str, Any] = {"site_id": ids["site"], "name": f"gate-{uuid.uuid4().hex[:6]}", "width_px": 768,
+                            "height_px": 384, "pixel_pitch_mm": 5, "languages": list(languages),
+                            "default_playlist_id": ids["playlist"]}
+    if layout is not None:
+        body["layout"] = layout
     r = client.post("/api/v1/screens", json=body, headers=headers)
     assert r.status_code == 201, r.text
     screen_id = r.json()["id"]
