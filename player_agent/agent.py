@@ -27,14 +27,23 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from player_agent.cache import AssetCache, CacheError
 from player_agent.config import PlayerSettings
-from player_agent.enrol import TRUST_FILE, Identity, load_identity
-from player_agent.fsutil import atomic_write_bytes
+from player_agent.enrol import (
+    IDENTITY_FILE,
+    TRUST_FILE,
+    Identity,
+    read_identity,
+    read_trust,
+    rebuild_identity,
+    save_identity,
+    save_trust,
+)
+from player_agent.fsutil import Kept, atomic_write_bytes, last_good_path, read_kept, write_kept
 from player_agent.health import disk_free_bytes, read_cpu_temperature
 from player_agent.journal import Journal, PlayRecord, new_play_id
 from player_agent.output.base import Output
 from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, screen_spec, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
-from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
+from player_agent.state import NotEnrolled, PlayerState, StaleUpdate, StateError, StateStore
 from player_agent.transport import (
     AssetCorrupt,
     AssetFetcher,
@@ -75,8 +84,6 @@ from signage_core.signing import (
     TrustStore,
     VerificationError,
     body_as,
-    load_trust_store,
-    save_trust_store,
     verify_envelope,
 )
 
@@ -149,11 +156,14 @@ class Agent:
         self.notifier = notifier or Notifier.from_environ()
         self._watchdog_s = watchdog_interval()
         self.state_dir = settings.state_dir
-        self.state = StateStore(settings.state_file)
+        # Damaged or missing state files, found at start-up and kept until fixed: heartbeat and status.
+        self.problems: dict[str, str] = {}
+        self.state = StateStore(settings.state_file, rebuild=self._rebuild_state)
         if not self.state.state.enrolled:
             raise NotEnrolled("this player is not enrolled yet (run `signage-player enroll`)")
         self.screen_id: str = self.state.state.screen_id or ""
-        self.identity: Identity | None = load_identity(self.state_dir)
+        self._keep_state()
+        self.identity: Identity | None = self._load_identity()
         self.trust = self._load_trust()
         self.cache = AssetCache(settings.cache_dir)
         self.journal = Journal(settings.journal_dir)
@@ -187,43 +197,115 @@ class Agent:
         self._load_alerts()
 
     # -- start-up from disk ------------------------------------------------------------------
+    def _rebuild_state(self) -> PlayerState | None:
+        """state.json and its copy both unusable: who we are from identity.json, whom we trust from trust.json."""
+        identity, trust = read_identity(self.state_dir).value, read_trust(self.state_dir).value
+        if identity is None or trust is None or not trust.keys:
+            return None
+        return PlayerState(screen_id=identity.screen_id, groups=identity.groups,
+                           pinned_keys=tuple(k.public_key for k in trust.keys.values()))
+
+    def _keep_state(self) -> None:
+        if self.state.problem is not None:
+            self._problem("state", self.state.problem)
+        if self.state.needs_keep():
+            try:
+                self.state.keep()
+            except (StateError, OSError) as exc:
+                self._problem("state", f"state.json cannot be rewritten: {exc}")
+
+    def _load_identity(self) -> Identity | None:
+        """identity.json, its copy, or rebuilt from the enrolment data in state.json: groups mean alerts."""
+        kept = read_identity(self.state_dir, repair=True)
+        identity = kept.value
+        if identity is not None and identity.screen_id != self.screen_id:
+            kept, identity = Kept(None, f"identity.json is for screen {identity.screen_id!r}"), None
+        if identity is None and kept.problem is not None:
+            st = self.state.state
+            try:
+                identity = rebuild_identity(st)
+                save_identity(self.state_dir, identity)
+            except (ValueError, OSError) as exc:
+                self._problem("identity", f"{kept.problem}; cannot rebuild it: {exc}")
+                return identity
+            if st.groups is None:
+                self._problem("identity", f"{kept.problem}; rebuilt, but the alert groups are unknown "
+                                          "(enrolled before they were kept twice): re-enrol this screen")
+            else:
+                self._problem("identity", f"{kept.problem}; rebuilt from state.json "
+                                          f"(groups: {', '.join(st.groups) or 'none'})")
+            return identity
+        if kept.problem is not None:
+            self._problem("identity", kept.problem)
+        if identity is not None:
+            if self.state.state.groups is None:
+                # Enrolled before groups were kept twice: keep them now, so a damaged identity can be rebuilt.
+                with contextlib.suppress(StateError, OSError):
+                    self.state.keep_groups(identity.groups)
+            if not last_good_path(self.state_dir / IDENTITY_FILE).exists():
+                with contextlib.suppress(OSError):
+                    save_identity(self.state_dir, identity)
+        return identity
+
     def _load_trust(self) -> TrustStore:
-        path = self.state_dir / TRUST_FILE
-        if path.exists():
-            return load_trust_store(path)
-        from signage_core.signing import PublicKey
+        """trust.json, its copy, or rebuilt from the keys pinned in state.json."""
+        kept = read_trust(self.state_dir, repair=True)
+        if kept.value is not None:
+            if kept.problem is not None:
+                self._problem("trust", kept.problem)
+            elif not last_good_path(self.state_dir / TRUST_FILE).exists():
+                with contextlib.suppress(OSError):
+                    save_trust(self.state_dir, kept.value)
+            return kept.value
+        trust = TrustStore.of(*(PublicKey.from_base64(k) for k in self.state.state.pinned_keys))
+        if kept.problem is not None:
+            self._problem("trust", f"{kept.problem}; rebuilt from the keys pinned in state.json")
+            with contextlib.suppress(OSError):
+                save_trust(self.state_dir, trust)
+        return trust
 
-        return TrustStore.of(*(PublicKey.from_base64(k) for k in self.state.state.pinned_keys))
-
-    def _load_manifest(self) -> None:
-        """The last verified manifest: signature and screen re-checked, expiry not (offline for weeks is fine)."""
-        path = self.state_dir / MANIFEST_FILE
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return
+    def _parse_stored_manifest(self, raw: bytes) -> tuple[ManifestBody, bytes]:
+        """A stored manifest is usable when verified, for this screen and not older than the recorded version."""
         try:
             envelope = self.trust.open(raw, expected_kind=EnvelopeKind.MANIFEST, now=self.clock())
             body = body_as(envelope, ManifestBody)
         except VerificationError as exc:
-            self._error(f"stored manifest {path} refused: {exc}")
-            return
+            raise ValueError(f"refused: {exc}") from exc
         if body.screen_id != self.screen_id:
-            self._error(f"stored manifest {path} is for screen {body.screen_id!r}")
+            raise ValueError(f"is for screen {body.screen_id!r}")
+        recorded = self.state.state.manifest_version
+        if body.version < recorded:
+            # A validly signed older manifest put back on disk is a rollback: never show it.
+            raise ValueError(f"holds v{body.version}, older than the recorded v{recorded}: refused as a rollback")
+        return body, raw
+
+    def _load_manifest(self) -> None:
+        """The last verified manifest: signature and screen re-checked, expiry not (offline for weeks is fine)."""
+        kept = read_kept(self.state_dir / MANIFEST_FILE, self._parse_stored_manifest, repair=True)
+        if kept.problem is not None:
+            recorded = self.state.state.manifest_version
+            wait = f"waiting for the server's copy of v{recorded}: " if kept.value is None and recorded else ""
+            self._problem("manifest", f"{wait}{kept.problem}")
+            self._error(f"stored {kept.problem}")
+        if kept.value is None:
             return
+        body, raw = kept.value
         self.manifest, self.manifest_raw = body, raw
+        if not last_good_path(self.state_dir / MANIFEST_FILE).exists():
+            with contextlib.suppress(OSError):
+                write_kept(self.state_dir / MANIFEST_FILE, raw, mode=0o644)
         if body.version > self.state.state.manifest_version:
             # Written to disk just before a crash cut the version update: finish it.
             with contextlib.suppress(StaleUpdate):
                 self.state.accept_manifest(body.version)
 
     def _load_alerts(self) -> None:
-        try:
-            stored = json.loads((self.state_dir / ALERTS_FILE).read_bytes())
-        except (FileNotFoundError, ValueError):
-            return
+        kept = read_kept(self.state_dir / ALERTS_FILE, _alert_list, repair=True)
+        if kept.problem is not None:
+            self._problem("alerts", f"{kept.problem}; retained alerts come again from the server")
+        stored = kept.value or []
         now = self.clock()
-        for raw in stored if isinstance(stored, list) else []:
+        for raw in stored:
             try:
                 envelope = self.trust.open(str(raw), expected_kind=EnvelopeKind.ALERT, now=now)
                 body = body_as(envelope, AlertBody)
@@ -234,7 +316,7 @@ class Agent:
 
     def _save_alerts(self) -> None:
         data = json.dumps([a.raw for a in self.alerts.values()]).encode()
-        atomic_write_bytes(self.state_dir / ALERTS_FILE, data, mode=0o644)
+        write_kept(self.state_dir / ALERTS_FILE, data, mode=0o644)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _make_link(self) -> PlayerLink | None:
@@ -549,6 +631,16 @@ class Agent:
         log.warning("%s", message)
         self.last_error = message[:500]
 
+    def _problem(self, source: str, message: str | None) -> None:
+        """A lasting condition (damaged file, disk full, held manifest) shown until it is cleared."""
+        if message is None:
+            if self.problems.pop(source, None) is not None:
+                log.info("%s: problem cleared", source)
+            return
+        if self.problems.get(source) != message:
+            log.warning("%s: %s", source, message)
+        self.problems[source] = message[:300]
+
     def _on_manifest(self, payload: bytes) -> None:
         self.last_contact = self.clock()
         if not payload:
@@ -556,14 +648,17 @@ class Agent:
         if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
             self._on_handover(payload)
             return
-        last = max(self.state.state.manifest_version, self._pending_version)
+        recorded = self.state.state.manifest_version
+        # The recorded version is accepted again while we do not hold it (stored copy gone, damaged or rolled back).
+        floor = recorded if self.manifest is not None and self.manifest.version >= recorded else recorded - 1
+        last = max(floor, self._pending_version)
         try:
             body = verify_manifest(payload, trust=self.trust, screen_id=self.screen_id, last_version=last,
                                    now=self.clock())
         except VerificationError as exc:
             if self.manifest is not None and self.manifest_raw is not None and _same_envelope(payload, self.manifest_raw):
                 return  # our active manifest, re-delivered because it is retained
-            if exc.reason is Rejection.STALE_VERSION and last > self.state.state.manifest_version:
+            if exc.reason is Rejection.STALE_VERSION and self._pending_version and last == self._pending_version:
                 return  # the one being downloaded, delivered again on reconnect
             if exc.reason is Rejection.UNKNOWN_KEY:
                 # The hand-over chain may arrive after the manifest on reconnect: try again when it does.
@@ -610,15 +705,19 @@ class Agent:
         self._error(message)
 
     def _activate(self, payload: bytes, body: ManifestBody) -> None:
-        if body.version <= self.state.state.manifest_version or self._pending_version != body.version:
+        active = self.manifest.version if self.manifest else 0
+        if (self._pending_version != body.version or body.version <= active
+                or body.version < self.state.state.manifest_version):
             return
         # File first: a crash before the version update still resumes this manifest after reboot.
-        atomic_write_bytes(self.state_dir / MANIFEST_FILE, payload, mode=0o644)
-        try:
-            self.state.accept_manifest(body.version)
-        except StateError as exc:
-            self._error(f"manifest v{body.version} not recorded: {exc}")
-            return
+        write_kept(self.state_dir / MANIFEST_FILE, payload, mode=0o644)
+        if body.version > self.state.state.manifest_version:
+            try:
+                self.state.accept_manifest(body.version)
+            except StateError as exc:
+                self._error(f"manifest v{body.version} not recorded: {exc}")
+                return
+        self._problem("manifest", None)
         previous = set(self.manifest.assets) if self.manifest else set()
         try:
             # Keep the previous manifest's assets too: a rollback to it needs no download. Cleaned
@@ -640,7 +739,8 @@ class Agent:
             return
         if updated is self.trust:
             return
-        save_trust_store(updated, self.state_dir / TRUST_FILE)
+        save_trust(self.state_dir, updated)
+        self._problem("trust", None)
         self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
         self.trust = updated
         log.info("server key handed over; now trusting %s", sorted(updated.keys))
@@ -780,6 +880,7 @@ class Agent:
             frame_hash=cur.frame_hash() if cur and cur.frame_hash else None,
             stale=stale,
             last_error=self.last_error,
+            problems=tuple(self.problems.values())[:16],
         )
 
     def _heartbeat(self, now: datetime) -> None:
@@ -824,6 +925,7 @@ class Agent:
             "last_contact": self.last_contact.isoformat() if self.last_contact else None,
             "last_error": self.last_error,
             "pending_manifest": self._pending_version or None,
+            "problems": list(self.problems.values()),
         }
         with contextlib.suppress(OSError):
             atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n", mode=0o644)
@@ -837,6 +939,13 @@ def _wire(record: PlayRecord) -> WirePlayRecord:
         started_at=record.started_at, duration_ms=duration, language=record.language.value,
         frame_hash=record.frame_hash,
     )
+
+
+def _alert_list(raw: bytes) -> list[str]:
+    data = json.loads(raw)
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise ValueError("not a list of alert envelopes")
+    return data
 
 
 def _kind_of(payload: bytes) -> str | None:

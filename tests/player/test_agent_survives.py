@@ -1,0 +1,192 @@
+"""The player survives its own files: damaged state, trust, identity or manifest never darken the screen."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from player_agent.agent import MANIFEST_FILE, Agent
+from player_agent.cli import app
+from player_agent.fsutil import write_kept
+from player_agent.output.null import NullOutput
+from player_agent.state import StateStore
+from tests.player.agent_world import enrol_state, manifest, now_utc, settings_for, signed
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def boot(tmp_path: Path, version: int = 3, *, groups: tuple[str, ...] = ("loc-ninh",)) -> tuple[Path, bytes]:
+    """An enrolled player that accepted manifest `version`, as it is after months of play."""
+    state_dir = tmp_path / "state"
+    enrol_state(state_dir, "gate-1", groups=groups)
+    payload = signed(manifest("gate-1", version, now=now_utc()))
+    write_kept(state_dir / MANIFEST_FILE, payload, mode=0o644)  # as the player stores what it accepts
+    StateStore(state_dir / "state.json").accept_manifest(version)
+    return state_dir, payload
+
+
+def start(state_dir: Path, clock: Clock | None = None) -> Agent:
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), NullOutput(), clock=clock or Clock(now_utc()))
+    agent.tick()
+    return agent
+
+
+def deliver(agent: Agent, payload: bytes) -> None:
+    """The retained manifest arriving from the broker, handled the way the main loop handles it."""
+    agent._on_manifest(payload)
+    worker = agent._worker
+    if isinstance(worker, threading.Thread):
+        worker.join(5)
+    agent._wait_until(agent.clock())
+    agent.tick()
+
+
+def damage(path: Path, *, copy_too: bool = False) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2] + b"\x00garbage")
+    if copy_too:
+        path.with_name(path.name + ".last-good").write_bytes(b"{not json")
+
+
+def showing(agent: Agent) -> object:
+    return agent.current.identity[0] if agent.current is not None else None
+
+
+@pytest.mark.parametrize("name", ["state.json", "trust.json"])
+def test_damaged_state_or_trust_file_keeps_playing_and_is_reported(tmp_path: Path, name: str) -> None:
+    state_dir, _ = boot(tmp_path)
+    damage(state_dir / name)
+    agent = start(state_dir)
+    try:
+        assert showing(agent) == "item" and agent.manifest is not None and agent.manifest.version == 3
+        beat = agent.heartbeat(agent.clock())
+        assert any(name in p and "last-good" in p for p in beat.problems), beat.problems
+        status = json.loads((state_dir / "status.json").read_text())
+        assert any(name in p for p in status["problems"])
+        assert json.loads((state_dir / name).read_text())  # repaired from the copy
+        assert (state_dir / f"{name}.damaged").exists()  # kept for a technician
+    finally:
+        agent.close()
+
+
+def test_state_and_its_copy_damaged_rebuilds_offline_and_keeps_playing(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path)
+    damage(state_dir / "state.json", copy_too=True)
+    agent = start(state_dir)
+    try:
+        assert showing(agent) == "item" and agent.manifest is not None and agent.manifest.version == 3
+        assert agent.state.state.manifest_version == 3  # from the verified manifest: no rollback below it
+        assert agent.state.state.broker_password is None and agent._make_link() is None
+        problem = agent.heartbeat(agent.clock()).problems[0]
+        assert "state.json" in problem and "enroll" in problem
+    finally:
+        agent.close()
+
+
+def test_trust_and_its_copy_damaged_rebuilt_from_the_pinned_keys(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path)
+    damage(state_dir / "trust.json", copy_too=True)
+    agent = start(state_dir)
+    try:
+        assert showing(agent) == "item" and agent.manifest is not None
+        assert any("pinned in state.json" in p for p in agent.problems.values())
+    finally:
+        agent.close()
+
+
+@pytest.mark.parametrize("copy_too", [False, True])
+def test_damaged_manifest_retained_copy_of_the_recorded_version_is_accepted_again(
+    tmp_path: Path, copy_too: bool
+) -> None:
+    state_dir, payload = boot(tmp_path)
+    damage(state_dir / MANIFEST_FILE, copy_too=copy_too)
+    if copy_too:
+        agent = start(state_dir)
+        try:
+            assert showing(agent) == "waiting"
+            assert any("manifest.json" in p and "v3" in p for p in agent.problems.values())
+            deliver(agent, payload)  # the server's retained v3
+            assert showing(agent) == "item" and agent.manifest is not None and agent.manifest.version == 3
+            assert not agent.problems and agent.state.state.manifest_version == 3
+            assert (state_dir / MANIFEST_FILE).read_bytes() == payload
+        finally:
+            agent.close()
+    else:
+        agent = start(state_dir)
+        try:
+            assert showing(agent) == "item"  # the last-good copy
+        finally:
+            agent.close()
+
+
+def test_stored_older_manifest_is_refused_at_start_and_the_recorded_one_accepted_again(tmp_path: Path) -> None:
+    state_dir, payload = boot(tmp_path, version=5)
+    older = signed(manifest("gate-1", 4, now=now_utc()))
+    for path in (state_dir / MANIFEST_FILE, state_dir / "manifest.json.last-good"):
+        path.write_bytes(older)  # validly signed, but a rollback
+    agent = start(state_dir)
+    try:
+        assert agent.manifest is None and showing(agent) == "waiting"
+        assert any("older than the recorded v5" in p for p in agent.problems.values())
+        deliver(agent, older)
+        assert agent.manifest is None  # still refused when it comes over the network
+        deliver(agent, payload)
+        assert agent.manifest is not None and agent.manifest.version == 5 and showing(agent) == "item"
+        deliver(agent, payload)  # re-delivered: still v5, no error
+        assert agent.manifest.version == 5
+    finally:
+        agent.close()
+
+
+def test_damaged_identity_is_rebuilt_with_its_alert_groups(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path, groups=("loc-ninh", "hoa-lu"))
+    damage(state_dir / "identity.json", copy_too=True)
+    agent = start(state_dir)
+    try:
+        assert agent.identity is not None and agent.identity.groups == ("loc-ninh", "hoa-lu")
+        assert showing(agent) == "item"
+        assert any("identity.json" in p and "hoa-lu" in p for p in agent.problems.values())
+    finally:
+        agent.close()
+    again = start(state_dir)  # rewritten: the next start has nothing to report
+    try:
+        assert again.identity is not None and again.identity.groups == ("loc-ninh", "hoa-lu")
+        assert not again.problems
+    finally:
+        again.close()
+
+
+def test_identity_without_a_kept_copy_of_its_groups_says_re_enrol(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path)
+    data = json.loads((state_dir / "state.json").read_text())
+    data["groups"] = None  # enrolled before the groups were kept twice
+    for name in ("state.json", "state.json.last-good"):
+        (state_dir / name).write_text(json.dumps(data))
+    damage(state_dir / "identity.json", copy_too=True)
+    agent = start(state_dir)
+    try:
+        assert showing(agent) == "item"
+        assert any("groups are unknown" in p and "re-enrol" in p for p in agent.problems.values())
+    finally:
+        agent.close()
+
+
+def test_status_command_reports_a_damaged_state_file_instead_of_failing(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path)
+    config = tmp_path / "player.toml"
+    config.write_text(f'state_dir = "{state_dir}"\noutput = "null"\n', encoding="utf-8")
+    damage(state_dir / "state.json")
+    result = CliRunner().invoke(app, ["status", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "manifest version: 3" in result.output
+    assert "state.json is damaged" in result.output and "last-good" in result.output
