@@ -9,6 +9,8 @@ finished manifest back to the main loop, which switches atomically.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import io
 import json
 import logging
@@ -25,7 +27,7 @@ from uuid import UUID
 from PIL import Image
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from player_agent.cache import AssetCache, CacheError
+from player_agent.cache import AssetCache, CacheError, DiskFull
 from player_agent.config import PlayerSettings
 from player_agent.enrol import (
     IDENTITY_FILE,
@@ -95,6 +97,10 @@ ALERTS_FILE = "alerts.json"
 STATUS_FILE = "status.json"
 PLAYLOG_RESEND_S = 30.0
 FETCH_RETRY_S = 2.0
+FETCH_RETRY_CAP_S = 300.0
+SPACE_POLL_S = 5.0
+# Left free after a download: the journal and state files must still be writable.
+DOWNLOAD_HEADROOM_BYTES = 8 * 1024 * 1024
 CORRUPT_RETRIES = 2
 # The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
 _NEVER = datetime.max.replace(tzinfo=UTC)
@@ -190,6 +196,8 @@ class Agent:
         self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
         self._next_pet = 0.0
         self._worker: threading.Thread | None = None
+        self._repairer: threading.Thread | None = None
+        self._free_bytes: Callable[[], int] = lambda: disk_free_bytes(settings.cache_dir)
         self._link_factory = link_factory
         self.link: PlayerLink | None = None
         self.fetcher: AssetFetcher | None = None
@@ -363,6 +371,7 @@ class Agent:
 
         self.link.client.on_connect = on_connect
         self.link.start()
+        self._repair_assets()  # a cache wiped or damaged while we were off
 
     def run(self) -> int:
         """Play until stopped; returns the process exit code."""
@@ -392,8 +401,9 @@ class Agent:
         self.notifier.stopping()
         if self.link is not None:
             self.link.stop(timeout_s=2.0)
-        if self._worker is not None:
-            self._worker.join(timeout=2.0)
+        for worker in (self._worker, self._repairer):
+            if worker is not None:
+                worker.join(timeout=2.0)
         self._write_status(now)
         self.journal.close()
         self.cache.close()
@@ -559,6 +569,7 @@ class Agent:
                     hit = img.convert("RGB")
             except (CacheError, OSError) as exc:
                 self._error(f"slide image {sha} unusable: {exc}")
+                self._repair_assets()
                 return None
             self._images[sha] = hit
         return hit
@@ -631,6 +642,10 @@ class Agent:
         log.warning("%s", message)
         self.last_error = message[:500]
 
+    def _problem_later(self, source: str, message: str | None) -> None:
+        """_problem from a worker thread: the main loop owns `problems`."""
+        self._post(lambda: self._problem(source, message))
+
     def _problem(self, source: str, message: str | None) -> None:
         """A lasting condition (damaged file, disk full, held manifest) shown until it is cleared."""
         if message is None:
@@ -673,31 +688,117 @@ class Agent:
 
     def _prepare(self, payload: bytes, body: ManifestBody) -> None:
         """Worker: make every asset present and hash-checked, then hand the manifest to the main loop."""
+        version = body.version
+        if self._fetch_assets(body, lambda: self._pending_version == version, f"manifest v{version}",
+                              give_up_corrupt=True):
+            self._post(lambda: self._activate(payload, body))
+
+    def _repair_assets(self) -> None:
+        """Fetch again, in the background, the active manifest's assets that are missing or were corrupt."""
+        body = self.manifest
+        if body is None or (self._repairer is not None and self._repairer.is_alive()):
+            return
+        if not self.cache.missing(body.assets):
+            return
+
+        def repair() -> None:
+            if self._fetch_assets(body, lambda: self.manifest is body, f"active manifest v{body.version}"):
+                self._post(lambda: self._assets_repaired(body))
+
+        self._repairer = threading.Thread(target=repair, name="asset-repair", daemon=True)
+        self._repairer.start()
+
+    def _assets_repaired(self, body: ManifestBody) -> None:
+        if self.manifest is not body:
+            return
+        log.info("assets of manifest v%d complete again", body.version)
+        self._images.clear()
+        self.renders.clear()  # frames drawn without the missing picture
+        cur = self.current
+        if cur is not None and cur.scene is not None and cur.slide_id is not None:
+            slide = body.slides.get(cur.slide_id)
+            image = self._image(slide.image) if slide is not None and slide.image else None
+            if image is not None:
+                cur.scene = dataclasses.replace(cur.scene, image=image)
+                cur.frame_id, cur.language, cur.frame_hash = None, None, None  # redrawn at the next tick
+                self._post(lambda: None)
+
+    def _fetch_assets(self, body: ManifestBody, wanted: Callable[[], bool], what: str, *,
+                      give_up_corrupt: bool = False) -> bool:
+        """Worker: fetch every missing asset of `body`; True once all are present and hash-checked.
+
+        It never dies: a full disk waits (reported) until space appears, any other failure is
+        retried with back-off, and it stops only when `wanted()` turns false or the player stops.
+        """
+        backoff = Backoff(base_s=FETCH_RETRY_S, cap_s=FETCH_RETRY_CAP_S)
         corrupt = 0
-        for sha, asset in body.assets.items():
-            while not self._stop.is_set():
-                if self._pending_version != body.version:
-                    return  # superseded by a newer manifest
-                if self.cache.verify(sha):
-                    break
+        free_at_enospc: int | None = None
+        while not self._stop.is_set() and wanted():
+            try:
+                missing = [sha for sha in body.assets if not self.cache.verify(sha)]
+                if not missing:
+                    self._problem_later("download", None)
+                    return True
+                short = self._space_short(body, missing, free_at_enospc)
+                if short > 0:
+                    self._problem_later("download", f"{what} waits for {_mb(short)} MB of free disk space")
+                    self._stop.wait(SPACE_POLL_S)
+                    continue
                 fetcher = self.fetcher
                 if fetcher is None:
-                    return
-                try:
-                    fetcher.fetch(sha, self.cache.partial_path(sha), expected_size=asset.size, timeout_s=120.0)
+                    if self.link is None:
+                        self._problem_later("download", f"{what}: {len(missing)} asset(s) missing and no "
+                                                        "broker link to fetch them")
+                        return False
+                    self._stop.wait(backoff.next_delay())
+                    continue
+                for sha in missing:
+                    if self._stop.is_set() or not wanted():
+                        return False
+                    fetcher.fetch(sha, self.cache.partial_path(sha), expected_size=body.assets[sha].size,
+                                  timeout_s=120.0)
                     self.cache.commit_partial(sha)
-                    break
-                except AssetCorrupt as exc:
-                    corrupt += 1
-                    if corrupt > CORRUPT_RETRIES:
-                        msg = f"manifest v{body.version} refused: asset {sha} failed its hash check: {exc}"
-                        self._post(lambda m=msg, v=body.version: self._give_up(v, m))  # type: ignore[misc]
-                        return
-                except (AssetFetchError, CacheError) as exc:
-                    log.info("asset %s not complete yet (%s); retrying", sha, exc)
-                    self._stop.wait(FETCH_RETRY_S)
-        if not self._stop.is_set():
-            self._post(lambda: self._activate(payload, body))
+                free_at_enospc = None
+                backoff.reset()
+            except AssetCorrupt as exc:
+                corrupt += 1
+                if give_up_corrupt and corrupt > CORRUPT_RETRIES:
+                    msg = f"{what} refused: an asset failed its hash check: {exc}"
+                    self._post(lambda m=msg, v=body.version: self._give_up(v, m))  # type: ignore[misc]
+                    return False
+                self._stop.wait(backoff.next_delay())
+            except (OSError, CacheError, AssetFetchError) as exc:
+                if isinstance(exc, DiskFull) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                    # The estimate said it fits but the disk said no: wait until space really grows.
+                    free_at_enospc = self._free_bytes()
+                    log.warning("%s: disk full while downloading (%s); waiting for space", what, exc)
+                    continue
+                log.info("%s: assets not complete yet (%s); retrying", what, exc)
+                self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # the download thread must never die: a restart is not a retry policy
+                log.exception("%s: download step failed", what)
+                self._post(lambda m=f"{what}: download step failed: {exc}": self._error(m))  # type: ignore[misc]
+                self._stop.wait(backoff.next_delay())
+        return False
+
+    def _space_short(self, body: ManifestBody, missing: list[str], free_at_enospc: int | None) -> int:
+        """Bytes still to free before the missing assets fit (0: go ahead); old assets go first."""
+        needed = sum(max(body.assets[sha].size - self.cache.partial_size(sha), 0) for sha in missing)
+        needed += DOWNLOAD_HEADROOM_BYTES
+
+        def short() -> int:
+            free = self._free_bytes()
+            if free_at_enospc is not None and free <= free_at_enospc:
+                return max(needed - free, 1_000_000)  # the disk said full: at least one more MB
+            return max(needed - free, 0)
+
+        if short() > 0:
+            # The previous manifest's assets are kept only to make a rollback cheap: space wins.
+            active = self.manifest
+            keep = [set(body.assets), set(active.assets) if active is not None else set()]
+            with contextlib.suppress(CacheError, OSError, ValueError):
+                self.cache.gc(keep=keep)
+        return short()
 
     def _give_up(self, version: int, message: str) -> None:
         if self._pending_version == version:
@@ -946,6 +1047,11 @@ def _alert_list(raw: bytes) -> list[str]:
     if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
         raise ValueError("not a list of alert envelopes")
     return data
+
+
+def _mb(n: int) -> int:
+    """Whole megabytes, rounded up: "waits for 0 MB" would read as a bug."""
+    return -(-n // 1_000_000)
 
 
 def _kind_of(payload: bytes) -> str | None:

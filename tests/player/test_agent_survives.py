@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,18 @@ from player_agent.cli import app
 from player_agent.fsutil import write_kept
 from player_agent.output.null import NullOutput
 from player_agent.state import StateStore
-from tests.player.agent_world import enrol_state, manifest, now_utc, settings_for, signed
+from player_agent.transport import AssetFetchError
+from signage_core.manifest import Slide
+from tests.player.agent_world import (
+    CAPTIONS,
+    asset_of,
+    enrol_state,
+    manifest,
+    now_utc,
+    png_bytes,
+    settings_for,
+    signed,
+)
 
 
 class Clock:
@@ -190,3 +204,120 @@ def test_status_command_reports_a_damaged_state_file_instead_of_failing(tmp_path
     assert result.exit_code == 0, result.output
     assert "manifest version: 3" in result.output
     assert "state.json is damaged" in result.output and "last-good" in result.output
+
+
+class FakeFetcher:
+    """The asset fetcher as the agent sees it: fills the partial file, or fails as told."""
+
+    def __init__(self, assets: dict[str, bytes], failures: list[Exception] | None = None) -> None:
+        self.assets = assets
+        self.failures = list(failures or [])
+        self.calls: list[str] = []
+
+    def fetch(self, sha: str, partial: Path, *, timeout_s: float, expected_size: int | None = None) -> int:
+        self.calls.append(sha)
+        if self.failures:
+            raise self.failures.pop(0)
+        partial.write_bytes(self.assets[sha])
+        return len(self.assets[sha])
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import player_agent.agent as agent_module
+
+    monkeypatch.setattr(agent_module, "FETCH_RETRY_S", 0.01)
+    monkeypatch.setattr(agent_module, "FETCH_RETRY_CAP_S", 0.04)
+    monkeypatch.setattr(agent_module, "SPACE_POLL_S", 0.01)
+
+
+def pump_until(agent: Agent, predicate: Callable[[], object], what: str, timeout: float = 5.0) -> None:
+    """Run the main loop's queued work (what the worker handed back) until `predicate` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        agent._wait_until(agent.clock() + timedelta(milliseconds=20))
+        agent.tick()
+        if predicate():
+            return
+    raise AssertionError(f"timed out waiting for {what}; problems: {agent.problems}, error: {agent.last_error}")
+
+
+def picture_manifest(version: int, picture: bytes) -> bytes:
+    slide = Slide(id="s1", captions=dict(CAPTIONS), image=asset_of(picture).sha256)
+    return signed(manifest("gate-1", version, now=now_utc(), slides=[slide], assets=[asset_of(picture)]))
+
+
+def test_corrupt_asset_of_the_active_manifest_is_fetched_again_with_back_off(
+    tmp_path: Path, quick_retries: None
+) -> None:
+    picture = png_bytes((200, 30, 30), (120, 60))
+    sha = asset_of(picture).sha256
+    state_dir = tmp_path / "state"
+    enrol_state(state_dir, "gate-1")
+    write_kept(state_dir / MANIFEST_FILE, picture_manifest(1, picture), mode=0o644)
+    StateStore(state_dir / "state.json").accept_manifest(1)
+    cached = state_dir / "cache" / "objects" / sha[:2] / sha
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(picture[:-7] + b"garbage")  # bit rot on the SD card
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), NullOutput(), clock=Clock(now_utc()))
+    fetcher = FakeFetcher({sha: picture}, failures=[AssetFetchError("timed out"), AssetFetchError("timed out")])
+    agent.fetcher = fetcher  # type: ignore[assignment]
+    try:
+        agent.tick()
+        assert agent.current is not None and agent.current.scene is not None
+        assert agent.current.scene.image is None  # plays without its picture meanwhile, never dark
+        pump_until(agent, lambda: agent.current is not None and agent.current.scene is not None
+                   and agent.current.scene.image is not None, "the picture back on screen")
+        assert fetcher.calls == [sha, sha, sha]  # two failures, retried after back-off, then fetched
+        assert agent.cache.verify(sha)
+        assert agent.current.frame_id is not None  # redrawn with it, not at the next item
+    finally:
+        agent.close()
+
+
+def test_download_waits_for_free_space_reports_it_and_goes_on_when_space_appears(
+    tmp_path: Path, quick_retries: None
+) -> None:
+    state_dir, _ = boot(tmp_path, version=1)
+    picture = png_bytes((10, 120, 10), (300, 200))
+    sha = asset_of(picture).sha256
+    agent = start(state_dir)
+    fetcher = FakeFetcher({sha: picture})
+    agent.fetcher = fetcher  # type: ignore[assignment]
+    free = [3_000_000]
+    agent._free_bytes = lambda: free[0]
+    try:
+        agent._on_manifest(picture_manifest(2, picture))
+        pump_until(agent, lambda: "download" in agent.problems, "the wait reported")
+        assert agent.problems["download"] == "manifest v2 waits for 6 MB of free disk space"  # 8 MiB headroom
+        assert agent.heartbeat(agent.clock()).problems == ("manifest v2 waits for 6 MB of free disk space",)
+        assert fetcher.calls == [] and agent.manifest is not None and agent.manifest.version == 1
+        free[0] = 500_000_000
+        pump_until(agent, lambda: agent.manifest is not None and agent.manifest.version == 2, "v2 active")
+        assert fetcher.calls == [sha] and not agent.problems
+    finally:
+        agent.close()
+
+
+def test_disk_full_during_a_download_does_not_kill_it_and_it_resumes_when_space_is_freed(
+    tmp_path: Path, quick_retries: None
+) -> None:
+    state_dir, _ = boot(tmp_path, version=1)
+    picture = png_bytes((10, 10, 160), (80, 40))
+    sha = asset_of(picture).sha256
+    agent = start(state_dir)
+    fetcher = FakeFetcher({sha: picture}, failures=[OSError(errno.ENOSPC, "No space left on device")])
+    agent.fetcher = fetcher  # type: ignore[assignment]
+    free = [400_000_000]  # the estimate says it fits; the disk (quota, reserved blocks) says no
+    agent._free_bytes = lambda: free[0]
+    try:
+        agent._on_manifest(picture_manifest(2, picture))
+        pump_until(agent, lambda: "download" in agent.problems, "the full disk reported")
+        assert agent.problems["download"] == "manifest v2 waits for 1 MB of free disk space"
+        assert agent._worker is not None and agent._worker.is_alive()  # waiting, not dead
+        assert fetcher.calls == [sha] and agent.manifest is not None and agent.manifest.version == 1
+        free[0] += 50_000_000  # the technician cleared space
+        pump_until(agent, lambda: agent.manifest is not None and agent.manifest.version == 2, "v2 active")
+        assert fetcher.calls == [sha, sha] and not agent.problems
+    finally:
+        agent.close()
