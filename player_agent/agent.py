@@ -79,6 +79,7 @@ from signage_core.render import CaptionError
 from signage_core.render.fonts import FontRegistry
 from signage_core.schedule import from_local, to_local
 from signage_core.signing import (
+    DEFAULT_CLOCK_SKEW,
     Envelope,
     EnvelopeKind,
     PublicKey,
@@ -102,6 +103,7 @@ SPACE_POLL_S = 5.0
 # Left free after a download: the journal and state files must still be writable.
 DOWNLOAD_HEADROOM_BYTES = 8 * 1024 * 1024
 CORRUPT_RETRIES = 2
+FUTURE_RECHECK_S = 60.0
 # The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -191,6 +193,10 @@ class Agent:
         self._pending_version = 0  # newest manifest being prepared (downloads in the worker)
         # Signed by a key we do not trust yet: retried when a hand-over changes the trust store.
         self._held_manifest: bytes | None = None
+        # Refused as not yet valid (our clock was slow): re-checked as time passes, never dropped.
+        self._future_manifest: bytes | None = None
+        self._future_at = _NEVER  # wall instant it becomes valid by our clock
+        self._future_mono = 0.0  # and a monotonic re-check, for a clock that jumps
         self._playlog_sent: dict[UUID, float] = {}
         self._next_heartbeat = 0.0
         self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
@@ -452,7 +458,13 @@ class Agent:
             if mono - oldest > PLAYLOG_RESEND_S:
                 self._playlog_sent.clear()
                 self._flush_playlog()
+        if self._future_manifest is not None and (now >= self._future_at or mono >= self._future_mono):
+            held, self._future_manifest = self._future_manifest, None
+            self._on_manifest(held)
         timers = [self._next_heartbeat]
+        if self._future_manifest is not None:
+            timers.append(self._future_mono)
+            wake = min(wake, self._future_at)
         if self.settings.screenshot.period_s > 0:
             timers.append(self._next_thumbnail)
         if self._watchdog_s is not None:
@@ -675,12 +687,17 @@ class Agent:
                 return  # our active manifest, re-delivered because it is retained
             if exc.reason is Rejection.STALE_VERSION and self._pending_version and last == self._pending_version:
                 return  # the one being downloaded, delivered again on reconnect
+            if exc.reason is Rejection.NOT_YET_VALID:
+                self._hold_future(payload, str(exc))
+                return
             if exc.reason is Rejection.UNKNOWN_KEY:
                 # The hand-over chain may arrive after the manifest on reconnect: try again when it does.
                 self._held_manifest = payload
             self._error(f"manifest refused: {exc}")
             return
         self._held_manifest = None
+        if self._future_manifest is None:
+            self._problem("future", None)
         self._pending_version = body.version
         worker = threading.Thread(target=self._prepare, args=(payload, body), name="assets", daemon=True)
         self._worker = worker
@@ -831,6 +848,22 @@ class Agent:
         self._images.clear()
         log.info("manifest v%d active", body.version)
         self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
+
+    def _hold_future(self, payload: bytes, reason: str) -> None:
+        """Keep a manifest our clock says is not valid yet; tick() offers it again when that changes."""
+        try:
+            body = json.loads(payload)["body"]
+            version, issued = int(body["version"]), datetime.fromisoformat(body["issued_at"])
+        except (ValueError, KeyError, TypeError):
+            version, issued = 0, self.clock()
+        held_version = _version_of(self._future_manifest) if self._future_manifest is not None else -1
+        if version < held_version:
+            return  # keep the newest
+        self._future_manifest = payload
+        self._future_at = issued - DEFAULT_CLOCK_SKEW if issued.tzinfo is not None else self.clock()
+        self._future_mono = time.monotonic() + FUTURE_RECHECK_S
+        self._problem("future", f"manifest v{version} is not valid yet by this player's clock ({reason}); "
+                                "held and checked again as time passes")
 
     def _on_handover(self, payload: bytes, *, retry_held: bool = True) -> None:
         try:
@@ -1047,6 +1080,13 @@ def _alert_list(raw: bytes) -> list[str]:
     if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
         raise ValueError("not a list of alert envelopes")
     return data
+
+
+def _version_of(payload: bytes) -> int:
+    try:
+        return int(json.loads(payload)["body"]["version"])
+    except (ValueError, KeyError, TypeError):
+        return 0
 
 
 def _mb(n: int) -> int:

@@ -321,3 +321,23 @@ def test_disk_full_during_a_download_does_not_kill_it_and_it_resumes_when_space_
         assert fetcher.calls == [sha, sha] and not agent.problems
     finally:
         agent.close()
+
+
+def test_manifest_not_yet_valid_by_a_slow_clock_is_held_and_accepted_once_the_clock_is_right(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path, version=1)
+    real = now_utc()
+    clock = Clock(real - timedelta(hours=3))  # the RTC battery is flat; NTP has not answered yet
+    agent = start(state_dir, clock)
+    try:
+        deliver(agent, signed(manifest("gate-1", 2, now=real)))
+        assert agent.manifest is not None and agent.manifest.version == 1
+        assert any("v2 is not valid yet" in p for p in agent.heartbeat(clock.at).problems)
+        clock.at += timedelta(hours=1)
+        agent.tick()
+        assert agent.manifest.version == 1  # still too early: kept, not dropped
+        clock.at = real  # NTP answered
+        agent.tick()
+        pump_until(agent, lambda: agent.manifest is not None and agent.manifest.version == 2, "v2 active")
+        assert not agent.problems and agent.state.state.manifest_version == 2
+    finally:
+        agent.close()
