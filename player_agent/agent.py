@@ -928,6 +928,12 @@ class Agent:
         known = self.alerts.get(body.alert_id)
         if known is not None and known.body.version == body.version and body.action == "show":
             return  # retained alert re-delivered on reconnect: keep showing it
+        if known is None and body.action == "show" and body.version == self.state.state.alert_seq:
+            # The alert accepted last, lost with a damaged alerts.json: the broker's retained copy puts it back.
+            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
+            self._save_alerts()
+            self._problem("alerts", None)
+            return
         try:
             self.state.accept_alert(body.version)
         except StaleUpdate as exc:

@@ -22,6 +22,7 @@ from player_agent.transport import AssetFetchError
 from signage_core.manifest import Slide
 from tests.player.agent_world import (
     CAPTIONS,
+    alert,
     asset_of,
     enrol_state,
     manifest,
@@ -341,3 +342,27 @@ def test_manifest_not_yet_valid_by_a_slow_clock_is_held_and_accepted_once_the_cl
         assert not agent.problems and agent.state.state.manifest_version == 2
     finally:
         agent.close()
+
+
+def test_damaged_alerts_file_the_retained_alert_is_shown_again(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path)
+    now = now_utc()
+    urgent = alert(["gate-1"], "closure-1", 7, now=now, ttl_s=600)
+    agent = start(state_dir, Clock(now))
+    try:
+        agent._on_alert(urgent)
+        agent.tick()
+        assert showing(agent) == "alert"
+    finally:
+        agent.close()
+    damage(state_dir / "alerts.json", copy_too=True)
+    again = start(state_dir, Clock(now + timedelta(seconds=5)))
+    try:
+        assert showing(again) == "item" and any("alerts.json" in p for p in again.problems.values())
+        again._on_alert(urgent)  # retained on the group topic: delivered again on connect
+        again.tick()
+        assert showing(again) == "alert" and not again.problems
+        again._on_alert(alert(["gate-1"], "closure-0", 6, now=now, ttl_s=600))
+        assert "closure-0" not in again.alerts  # an older one is still a replay
+    finally:
+        again.close()
