@@ -96,6 +96,7 @@ class StateStore:
         self._lock_path = path.with_name(path.name + ".lock")
         # What was wrong with the file when it was last read (recovered from its last-good copy).
         self.problem: str | None = None
+        self._from_copy = False  # the file itself is damaged or missing: keep() rewrites it
         try:
             self._state = self._read()
         except StateCorrupt as exc:
@@ -112,14 +113,14 @@ class StateStore:
 
     def keep(self) -> PlayerState:
         """Rewrite both copies from the state in hand: repairs a damaged file, creates a missing last-good copy."""
-        if self.problem is not None and self.path.exists():
+        if self._from_copy and self.path.exists():
             # Kept for a technician (what did the disk do?); the copy is read instead meanwhile.
             self.path.replace(self.path.with_name(self.path.name + DAMAGED_SUFFIX))
         return self._update(lambda current: current)
 
     def needs_keep(self) -> bool:
         """True when the file or its last-good copy is missing or was damaged."""
-        return self._state.enrolled and (self.problem is not None or not last_good_path(self.path).exists())
+        return self._state.enrolled and (self._from_copy or not last_good_path(self.path).exists())
 
     def rebuild(self, state: PlayerState, problem: str) -> PlayerState:
         """Replace a state beyond repair with what could be rebuilt; the damaged file is kept for a technician."""
@@ -242,6 +243,7 @@ class StateStore:
         write_kept(self.path, payload + b"\n", mode=0o600)
         self._state = state
         self.problem = None
+        self._from_copy = False
 
     def _read(self) -> PlayerState:
         """The file, else its last-good copy (noted in `problem`); neither usable is StateCorrupt, never a blank state."""
@@ -252,6 +254,7 @@ class StateStore:
             raise StateCorrupt(f"state file {self.path}: {kept.problem}; it is not reset silently", kept.problem)
         if kept.problem is not None:
             self.problem = kept.problem
+            self._from_copy = kept.from_last_good
         return kept.value
 
 

@@ -97,6 +97,7 @@ def test_damaged_state_or_trust_file_keeps_playing_and_is_reported(tmp_path: Pat
 def test_state_and_its_copy_damaged_rebuilds_offline_and_keeps_playing(tmp_path: Path) -> None:
     state_dir, _ = boot(tmp_path)
     damage(state_dir / "state.json", copy_too=True)
+    damaged = (state_dir / "state.json").read_bytes()
     agent = start(state_dir)
     try:
         assert showing(agent) == "item" and agent.manifest is not None and agent.manifest.version == 3
@@ -104,6 +105,7 @@ def test_state_and_its_copy_damaged_rebuilds_offline_and_keeps_playing(tmp_path:
         assert agent.state.state.broker_password is None and agent._make_link() is None
         problem = agent.heartbeat(agent.clock()).problems[0]
         assert "state.json" in problem and "enroll" in problem
+        assert (state_dir / "state.json.damaged").read_bytes() == damaged  # kept for a technician
     finally:
         agent.close()
 
