@@ -234,7 +234,9 @@ class Agent:
         identity = kept.value
         if identity is not None and identity.screen_id != self.screen_id:
             kept, identity = Kept(None, f"identity.json is for screen {identity.screen_id!r}"), None
-        if identity is None and kept.problem is not None:
+        if identity is None:
+            # Missing altogether is a problem too for an enrolled player: enrolment always writes it.
+            kept = Kept(None, kept.problem or "identity.json is missing")
             st = self.state.state
             try:
                 identity = rebuild_identity(st)
@@ -316,7 +318,7 @@ class Agent:
     def _load_alerts(self) -> None:
         kept = read_kept(self.state_dir / ALERTS_FILE, _alert_list, repair=True)
         if kept.problem is not None:
-            self._problem("alerts", f"{kept.problem}; retained alerts come again from the server")
+            self._problem("alerts", f"{kept.problem}; the alert accepted last comes again from the broker")
         stored = kept.value or []
         now = self.clock()
         for raw in stored:

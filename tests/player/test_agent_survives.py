@@ -368,3 +368,15 @@ def test_damaged_alerts_file_the_retained_alert_is_shown_again(tmp_path: Path) -
         assert "closure-0" not in again.alerts  # an older one is still a replay
     finally:
         again.close()
+
+
+def test_identity_file_deleted_altogether_is_rebuilt_too(tmp_path: Path) -> None:
+    state_dir, _ = boot(tmp_path, groups=("bu-dop",))
+    for name in ("identity.json", "identity.json.last-good"):
+        (state_dir / name).unlink()
+    agent = start(state_dir)
+    try:
+        assert agent.identity is not None and agent.identity.groups == ("bu-dop",)
+        assert any("identity.json is missing" in p for p in agent.problems.values())
+    finally:
+        agent.close()
