@@ -906,7 +906,10 @@ class Agent:
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 self._error(f"key handover refused: malformed: {exc}")
                 continue
-            if envelope.key_id in self.trust.retired or new_key_id in self.trust.keys:
+            # Both keys trusted but the old one not retired: a trust store rebuilt from the pinned
+            # keys lost its retirements, so the chain applies them again (grace periods included).
+            lost_retirement = envelope.key_id in self.trust.keys and new_key_id in self.trust.keys
+            if envelope.key_id in self.trust.retired or (new_key_id in self.trust.keys and not lost_retirement):
                 continue  # applied before, or enrolled after it: nothing to do
             self._on_handover(envelope.to_json(), retry_held=False)
         if self.trust is not trust_before:  # once, after the whole chain: A->B alone may not be enough

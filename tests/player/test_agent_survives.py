@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from player_agent.agent import MANIFEST_FILE, Agent
 from player_agent.cli import app
+from player_agent.enrol import read_trust
 from player_agent.fsutil import write_kept
 from player_agent.output.null import NullOutput
 from player_agent.state import StateStore
@@ -22,6 +23,7 @@ from player_agent.transport import AssetFetchError
 from signage_core.manifest import Slide
 from tests.player.agent_world import (
     CAPTIONS,
+    SERVER_KEY,
     alert,
     asset_of,
     enrol_state,
@@ -380,3 +382,32 @@ def test_identity_file_deleted_altogether_is_rebuilt_too(tmp_path: Path) -> None
         assert any("identity.json is missing" in p for p in agent.problems.values())
     finally:
         agent.close()
+
+
+def test_trust_rebuilt_from_pinned_keys_gets_its_retirements_back_from_the_key_chain(tmp_path: Path) -> None:
+    from signage_core.protocol import KeyHandoverChain, encode
+    from signage_core.signing import SigningKey, make_key_handover
+
+    state_dir, _ = boot(tmp_path)
+    now = now_utc()
+    new_key = SigningKey.generate()
+    handover = make_key_handover(SERVER_KEY, new_key.public_key, issued_at=now,
+                                 old_key_valid_until=now + timedelta(hours=1))
+    chain = encode(KeyHandoverChain(handovers=[handover.model_dump(mode="json")]))
+    agent = start(state_dir, Clock(now))
+    try:
+        agent._on_key_chain(chain)
+        assert agent.trust.keys[SERVER_KEY.key_id].not_after == now + timedelta(hours=1)
+    finally:
+        agent.close()
+    damage(state_dir / "trust.json", copy_too=True)
+    later = Clock(now + timedelta(minutes=5))
+    again = start(state_dir, later)
+    try:
+        assert again.trust.keys[SERVER_KEY.key_id].not_after is None  # rebuilt: the grace end is not pinned
+        again._on_key_chain(chain)  # retained: delivered on every connect
+        assert again.trust.keys[SERVER_KEY.key_id].not_after == now + timedelta(hours=1)
+        assert SERVER_KEY.key_id in again.trust.retired
+        assert read_trust(state_dir).value == again.trust  # and kept
+    finally:
+        again.close()
