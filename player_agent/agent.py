@@ -36,6 +36,7 @@ from player_agent.enrol import (
     read_identity,
     read_trust,
     rebuild_identity,
+    rebuild_state,
     save_identity,
     save_trust,
 )
@@ -45,7 +46,7 @@ from player_agent.journal import Journal, PlayRecord, new_play_id
 from player_agent.output.base import Output
 from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, screen_spec, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
-from player_agent.state import NotEnrolled, PlayerState, StaleUpdate, StateError, StateStore
+from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
 from player_agent.transport import (
     AssetCorrupt,
     AssetFetcher,
@@ -166,7 +167,7 @@ class Agent:
         self.state_dir = settings.state_dir
         # Damaged or missing state files, found at start-up and kept until fixed: heartbeat and status.
         self.problems: dict[str, str] = {}
-        self.state = StateStore(settings.state_file, rebuild=self._rebuild_state)
+        self.state = StateStore(settings.state_file, rebuild=lambda: rebuild_state(self.state_dir))
         if not self.state.state.enrolled:
             raise NotEnrolled("this player is not enrolled yet (run `signage-player enroll`)")
         self.screen_id: str = self.state.state.screen_id or ""
@@ -211,14 +212,6 @@ class Agent:
         self._load_alerts()
 
     # -- start-up from disk ------------------------------------------------------------------
-    def _rebuild_state(self) -> PlayerState | None:
-        """state.json and its copy both unusable: who we are from identity.json, whom we trust from trust.json."""
-        identity, trust = read_identity(self.state_dir).value, read_trust(self.state_dir).value
-        if identity is None or trust is None or not trust.keys:
-            return None
-        return PlayerState(screen_id=identity.screen_id, groups=identity.groups,
-                           pinned_keys=tuple(k.public_key for k in trust.keys.values()))
-
     def _keep_state(self) -> None:
         if self.state.problem is not None:
             self._problem("state", self.state.problem)

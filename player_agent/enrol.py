@@ -83,6 +83,15 @@ def rebuild_identity(state: PlayerState) -> Identity:
                     fingerprint=key.fingerprint, key_id=key.key_id)
 
 
+def rebuild_state(state_dir: Path) -> PlayerState | None:
+    """state.json and its copy both unusable: who we are from identity.json, whom we trust from trust.json."""
+    identity, trust = read_identity(state_dir).value, read_trust(state_dir).value
+    if identity is None or trust is None or not trust.keys:
+        return None
+    return PlayerState(screen_id=identity.screen_id, groups=identity.groups,
+                       pinned_keys=tuple(k.public_key for k in trust.keys.values()))
+
+
 def read_trust(state_dir: Path, *, repair: bool = False) -> Kept[TrustStore]:
     """trust.json or its last-good copy, and what was wrong with it."""
     return read_kept(state_dir / TRUST_FILE, lambda raw: TrustStore.model_validate(loads_strict(raw)), repair=repair)
@@ -140,7 +149,8 @@ def apply_enrolment(state_dir: Path, answer: EnrolAnswer, *, now: datetime) -> I
             "bad_answer", "the server's key does not match the key id / fingerprint it announced"
         )
     state_dir.mkdir(parents=True, exist_ok=True)
-    store = StateStore(state_dir / "state.json")
+    # Re-enrolling is the cure for a state file damaged beyond its copy: rebuild what can be, else start clean.
+    store = StateStore(state_dir / "state.json", rebuild=lambda: rebuild_state(state_dir) or PlayerState())
     store.enrol(
         screen_id=answer.screen_id,
         broker_url=answer.broker_url,
