@@ -9,6 +9,8 @@ finished manifest back to the main loop, which switches atomically.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import io
 import json
 import logging
@@ -25,10 +27,20 @@ from uuid import UUID
 from PIL import Image
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from player_agent.cache import AssetCache, CacheError
+from player_agent.cache import AssetCache, CacheError, DiskFull
 from player_agent.config import PlayerSettings
-from player_agent.enrol import TRUST_FILE, Identity, load_identity
-from player_agent.fsutil import atomic_write_bytes
+from player_agent.enrol import (
+    IDENTITY_FILE,
+    TRUST_FILE,
+    Identity,
+    read_identity,
+    read_trust,
+    rebuild_identity,
+    rebuild_state,
+    save_identity,
+    save_trust,
+)
+from player_agent.fsutil import Kept, atomic_write_bytes, last_good_path, read_kept, write_kept
 from player_agent.health import disk_free_bytes, read_cpu_temperature
 from player_agent.journal import (
     Checkpoint,
@@ -77,6 +89,7 @@ from signage_core.render.fonts import FontRegistry
 from signage_core.schedule import from_local, to_local
 from signage_core.screen import screen_spec
 from signage_core.signing import (
+    DEFAULT_CLOCK_SKEW,
     Envelope,
     EnvelopeKind,
     PublicKey,
@@ -84,8 +97,6 @@ from signage_core.signing import (
     TrustStore,
     VerificationError,
     body_as,
-    load_trust_store,
-    save_trust_store,
     verify_envelope,
 )
 
@@ -97,6 +108,10 @@ ALERTS_FILE = "alerts.json"
 STATUS_FILE = "status.json"
 PLAYLOG_RESEND_S = 30.0
 FETCH_RETRY_S = 2.0
+FETCH_RETRY_CAP_S = 300.0
+SPACE_POLL_S = 5.0
+# Left free after a download: the journal and state files must still be writable.
+DOWNLOAD_HEADROOM_BYTES = 8 * 1024 * 1024
 CORRUPT_RETRIES = 2
 # How often the item on screen is checkpointed: a crash costs its record at most this much airtime.
 CHECKPOINT_S = 1.0
@@ -104,6 +119,7 @@ CHECKPOINT_S = 1.0
 CLOCK_JUMP_TOLERANCE_MS = 1000
 # Plays that could not be journaled (disk full) wait in memory, oldest dropped past this many.
 HELD_PLAYS_MAX = 2000
+FUTURE_RECHECK_S = 60.0
 # The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -174,11 +190,14 @@ class Agent:
         self.notifier = notifier or Notifier.from_environ()
         self._watchdog_s = watchdog_interval()
         self.state_dir = settings.state_dir
-        self.state = StateStore(settings.state_file)
+        # Damaged or missing state files, found at start-up and kept until fixed: heartbeat and status.
+        self.problems: dict[str, str] = {}
+        self.state = StateStore(settings.state_file, rebuild=lambda: rebuild_state(self.state_dir))
         if not self.state.state.enrolled:
             raise NotEnrolled("this player is not enrolled yet (run `signage-player enroll`)")
         self.screen_id: str = self.state.state.screen_id or ""
-        self.identity: Identity | None = load_identity(self.state_dir)
+        self._keep_state()
+        self.identity: Identity | None = self._load_identity()
         self.trust = self._load_trust()
         self.cache = AssetCache(settings.cache_dir)
         self.journal = Journal(settings.journal_dir)
@@ -200,6 +219,10 @@ class Agent:
         self._pending_version = 0  # newest manifest being prepared (downloads in the worker)
         # Signed by a key we do not trust yet: retried when a hand-over changes the trust store.
         self._held_manifest: bytes | None = None
+        # Refused as not yet valid (our clock was slow): re-checked as time passes, never dropped.
+        self._future_manifest: bytes | None = None
+        self._future_at = _NEVER  # wall instant it becomes valid by our clock
+        self._future_mono = 0.0  # and a monotonic re-check, for a clock that jumps
         self._playlog_sent: dict[UUID, float] = {}
         # Closed plays the journal could not take (disk full): sent from memory, journaled when space returns.
         self._held: dict[UUID, PlayRecord] = {}
@@ -210,6 +233,8 @@ class Agent:
         self._next_thumbnail = time.monotonic() + settings.screenshot.period_s
         self._next_pet = 0.0
         self._worker: threading.Thread | None = None
+        self._repairer: threading.Thread | None = None
+        self._free_bytes: Callable[[], int] = lambda: disk_free_bytes(settings.cache_dir)
         self._link_factory = link_factory
         self.link: PlayerLink | None = None
         self.fetcher: AssetFetcher | None = None
@@ -217,43 +242,109 @@ class Agent:
         self._load_alerts()
 
     # -- start-up from disk ------------------------------------------------------------------
+    def _keep_state(self) -> None:
+        if self.state.problem is not None:
+            self._problem("state", self.state.problem)
+        if self.state.needs_keep():
+            try:
+                self.state.keep()
+            except (StateError, OSError) as exc:
+                self._problem("state", f"state.json cannot be rewritten: {exc}")
+
+    def _load_identity(self) -> Identity | None:
+        """identity.json, its copy, or rebuilt from the enrolment data in state.json: groups mean alerts."""
+        kept = read_identity(self.state_dir, repair=True)
+        identity = kept.value
+        if identity is not None and identity.screen_id != self.screen_id:
+            kept, identity = Kept(None, f"identity.json is for screen {identity.screen_id!r}"), None
+        if identity is None:
+            # Missing altogether is a problem too for an enrolled player: enrolment always writes it.
+            kept = Kept(None, kept.problem or "identity.json is missing")
+            st = self.state.state
+            try:
+                identity = rebuild_identity(st)
+                save_identity(self.state_dir, identity)
+            except (ValueError, OSError) as exc:
+                self._problem("identity", f"{kept.problem}; cannot rebuild it: {exc}")
+                return identity
+            if st.groups is None:
+                self._problem("identity", f"{kept.problem}; rebuilt, but the alert groups are unknown "
+                                          "(enrolled before they were kept twice): re-enrol this screen")
+            else:
+                self._problem("identity", f"{kept.problem}; rebuilt from state.json "
+                                          f"(groups: {', '.join(st.groups) or 'none'})")
+            return identity
+        if kept.problem is not None:
+            self._problem("identity", kept.problem)
+        if identity is not None:
+            if self.state.state.groups is None:
+                # Enrolled before groups were kept twice: keep them now, so a damaged identity can be rebuilt.
+                with contextlib.suppress(StateError, OSError):
+                    self.state.keep_groups(identity.groups)
+            if not last_good_path(self.state_dir / IDENTITY_FILE).exists():
+                with contextlib.suppress(OSError):
+                    save_identity(self.state_dir, identity)
+        return identity
+
     def _load_trust(self) -> TrustStore:
-        path = self.state_dir / TRUST_FILE
-        if path.exists():
-            return load_trust_store(path)
-        from signage_core.signing import PublicKey
+        """trust.json, its copy, or rebuilt from the keys pinned in state.json."""
+        kept = read_trust(self.state_dir, repair=True)
+        if kept.value is not None:
+            if kept.problem is not None:
+                self._problem("trust", kept.problem)
+            elif not last_good_path(self.state_dir / TRUST_FILE).exists():
+                with contextlib.suppress(OSError):
+                    save_trust(self.state_dir, kept.value)
+            return kept.value
+        trust = TrustStore.of(*(PublicKey.from_base64(k) for k in self.state.state.pinned_keys))
+        if kept.problem is not None:
+            self._problem("trust", f"{kept.problem}; rebuilt from the keys pinned in state.json")
+            with contextlib.suppress(OSError):
+                save_trust(self.state_dir, trust)
+        return trust
 
-        return TrustStore.of(*(PublicKey.from_base64(k) for k in self.state.state.pinned_keys))
-
-    def _load_manifest(self) -> None:
-        """The last verified manifest: signature and screen re-checked, expiry not (offline for weeks is fine)."""
-        path = self.state_dir / MANIFEST_FILE
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return
+    def _parse_stored_manifest(self, raw: bytes) -> tuple[ManifestBody, bytes]:
+        """A stored manifest is usable when verified, for this screen and not older than the recorded version."""
         try:
             envelope = self.trust.open(raw, expected_kind=EnvelopeKind.MANIFEST, now=self.clock())
             body = body_as(envelope, ManifestBody)
         except VerificationError as exc:
-            self._error(f"stored manifest {path} refused: {exc}")
-            return
+            raise ValueError(f"refused: {exc}") from exc
         if body.screen_id != self.screen_id:
-            self._error(f"stored manifest {path} is for screen {body.screen_id!r}")
+            raise ValueError(f"is for screen {body.screen_id!r}")
+        recorded = self.state.state.manifest_version
+        if body.version < recorded:
+            # A validly signed older manifest put back on disk is a rollback: never show it.
+            raise ValueError(f"holds v{body.version}, older than the recorded v{recorded}: refused as a rollback")
+        return body, raw
+
+    def _load_manifest(self) -> None:
+        """The last verified manifest: signature and screen re-checked, expiry not (offline for weeks is fine)."""
+        kept = read_kept(self.state_dir / MANIFEST_FILE, self._parse_stored_manifest, repair=True)
+        if kept.problem is not None:
+            recorded = self.state.state.manifest_version
+            wait = f"waiting for the server's copy of v{recorded}: " if kept.value is None and recorded else ""
+            self._problem("manifest", f"{wait}{kept.problem}")
+            self._error(f"stored {kept.problem}")
+        if kept.value is None:
             return
+        body, raw = kept.value
         self.manifest, self.manifest_raw = body, raw
+        if not last_good_path(self.state_dir / MANIFEST_FILE).exists():
+            with contextlib.suppress(OSError):
+                write_kept(self.state_dir / MANIFEST_FILE, raw, mode=0o644)
         if body.version > self.state.state.manifest_version:
             # Written to disk just before a crash cut the version update: finish it.
             with contextlib.suppress(StaleUpdate):
                 self.state.accept_manifest(body.version)
 
     def _load_alerts(self) -> None:
-        try:
-            stored = json.loads((self.state_dir / ALERTS_FILE).read_bytes())
-        except (FileNotFoundError, ValueError):
-            return
+        kept = read_kept(self.state_dir / ALERTS_FILE, _alert_list, repair=True)
+        if kept.problem is not None:
+            self._problem("alerts", f"{kept.problem}; the alert accepted last comes again from the broker")
+        stored = kept.value or []
         now = self.clock()
-        for raw in stored if isinstance(stored, list) else []:
+        for raw in stored:
             try:
                 envelope = self.trust.open(str(raw), expected_kind=EnvelopeKind.ALERT, now=now)
                 body = body_as(envelope, AlertBody)
@@ -264,7 +355,7 @@ class Agent:
 
     def _save_alerts(self) -> None:
         data = json.dumps([a.raw for a in self.alerts.values()]).encode()
-        atomic_write_bytes(self.state_dir / ALERTS_FILE, data, mode=0o644)
+        write_kept(self.state_dir / ALERTS_FILE, data, mode=0o644)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _make_link(self) -> PlayerLink | None:
@@ -311,6 +402,7 @@ class Agent:
 
         self.link.client.on_connect = on_connect
         self.link.start()
+        self._repair_assets()  # a cache wiped or damaged while we were off
 
     def run(self) -> int:
         """Play until stopped; returns the process exit code."""
@@ -341,8 +433,9 @@ class Agent:
         self.notifier.stopping()
         if self.link is not None:
             self.link.stop(timeout_s=2.0)
-        if self._worker is not None:
-            self._worker.join(timeout=2.0)
+        for worker in (self._worker, self._repairer):
+            if worker is not None:
+                worker.join(timeout=2.0)
         self._write_status(now)
         self.journal.close()
         self.cache.close()
@@ -392,7 +485,13 @@ class Agent:
             if mono - oldest > PLAYLOG_RESEND_S:
                 self._playlog_sent.clear()
                 self._flush_playlog()
+        if self._future_manifest is not None and (now >= self._future_at or mono >= self._future_mono):
+            held, self._future_manifest = self._future_manifest, None
+            self._on_manifest(held)
         timers = [self._next_heartbeat]
+        if self._future_manifest is not None:
+            timers.append(self._future_mono)
+            wake = min(wake, self._future_at)
         if self.settings.screenshot.period_s > 0:
             timers.append(self._next_thumbnail)
         if self._watchdog_s is not None:
@@ -517,6 +616,7 @@ class Agent:
                     hit = img.convert("RGB")
             except (CacheError, OSError) as exc:
                 self._error(f"slide image {sha} unusable: {exc}")
+                self._repair_assets()
                 return None
             self._images[sha] = hit
         return hit
@@ -672,6 +772,20 @@ class Agent:
         log.warning("%s", message)
         self.last_error = message[:500]
 
+    def _problem_later(self, source: str, message: str | None) -> None:
+        """_problem from a worker thread: the main loop owns `problems`."""
+        self._post(lambda: self._problem(source, message))
+
+    def _problem(self, source: str, message: str | None) -> None:
+        """A lasting condition (damaged file, disk full, held manifest) shown until it is cleared."""
+        if message is None:
+            if self.problems.pop(source, None) is not None:
+                log.info("%s: problem cleared", source)
+            return
+        if self.problems.get(source) != message:
+            log.warning("%s: %s", source, message)
+        self.problems[source] = message[:300]
+
     def _on_manifest(self, payload: bytes) -> None:
         self.last_contact = self.clock()
         if not payload:
@@ -679,21 +793,29 @@ class Agent:
         if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
             self._on_handover(payload)
             return
-        last = max(self.state.state.manifest_version, self._pending_version)
+        recorded = self.state.state.manifest_version
+        # The recorded version is accepted again while we do not hold it (stored copy gone, damaged or rolled back).
+        floor = recorded if self.manifest is not None and self.manifest.version >= recorded else recorded - 1
+        last = max(floor, self._pending_version)
         try:
             body = verify_manifest(payload, trust=self.trust, screen_id=self.screen_id, last_version=last,
                                    now=self.clock())
         except VerificationError as exc:
             if self.manifest is not None and self.manifest_raw is not None and _same_envelope(payload, self.manifest_raw):
                 return  # our active manifest, re-delivered because it is retained
-            if exc.reason is Rejection.STALE_VERSION and last > self.state.state.manifest_version:
+            if exc.reason is Rejection.STALE_VERSION and self._pending_version and last == self._pending_version:
                 return  # the one being downloaded, delivered again on reconnect
+            if exc.reason is Rejection.NOT_YET_VALID:
+                self._hold_future(payload, str(exc))
+                return
             if exc.reason is Rejection.UNKNOWN_KEY:
                 # The hand-over chain may arrive after the manifest on reconnect: try again when it does.
                 self._held_manifest = payload
             self._error(f"manifest refused: {exc}")
             return
         self._held_manifest = None
+        if self._future_manifest is None:
+            self._problem("future", None)
         self._pending_version = body.version
         worker = threading.Thread(target=self._prepare, args=(payload, body), name="assets", daemon=True)
         self._worker = worker
@@ -701,31 +823,117 @@ class Agent:
 
     def _prepare(self, payload: bytes, body: ManifestBody) -> None:
         """Worker: make every asset present and hash-checked, then hand the manifest to the main loop."""
+        version = body.version
+        if self._fetch_assets(body, lambda: self._pending_version == version, f"manifest v{version}",
+                              give_up_corrupt=True):
+            self._post(lambda: self._activate(payload, body))
+
+    def _repair_assets(self) -> None:
+        """Fetch again, in the background, the active manifest's assets that are missing or were corrupt."""
+        body = self.manifest
+        if body is None or (self._repairer is not None and self._repairer.is_alive()):
+            return
+        if not self.cache.missing(body.assets):
+            return
+
+        def repair() -> None:
+            if self._fetch_assets(body, lambda: self.manifest is body, f"active manifest v{body.version}"):
+                self._post(lambda: self._assets_repaired(body))
+
+        self._repairer = threading.Thread(target=repair, name="asset-repair", daemon=True)
+        self._repairer.start()
+
+    def _assets_repaired(self, body: ManifestBody) -> None:
+        if self.manifest is not body:
+            return
+        log.info("assets of manifest v%d complete again", body.version)
+        self._images.clear()
+        self.renders.clear()  # frames drawn without the missing picture
+        cur = self.current
+        if cur is not None and cur.scene is not None and cur.slide_id is not None:
+            slide = body.slides.get(cur.slide_id)
+            image = self._image(slide.image) if slide is not None and slide.image else None
+            if image is not None:
+                cur.scene = dataclasses.replace(cur.scene, image=image)
+                cur.frame_id, cur.language, cur.frame_hash = None, None, None  # redrawn at the next tick
+                self._post(lambda: None)
+
+    def _fetch_assets(self, body: ManifestBody, wanted: Callable[[], bool], what: str, *,
+                      give_up_corrupt: bool = False) -> bool:
+        """Worker: fetch every missing asset of `body`; True once all are present and hash-checked.
+
+        It never dies: a full disk waits (reported) until space appears, any other failure is
+        retried with back-off, and it stops only when `wanted()` turns false or the player stops.
+        """
+        backoff = Backoff(base_s=FETCH_RETRY_S, cap_s=FETCH_RETRY_CAP_S)
         corrupt = 0
-        for sha, asset in body.assets.items():
-            while not self._stop.is_set():
-                if self._pending_version != body.version:
-                    return  # superseded by a newer manifest
-                if self.cache.verify(sha):
-                    break
+        free_at_enospc: int | None = None
+        while not self._stop.is_set() and wanted():
+            try:
+                missing = [sha for sha in body.assets if not self.cache.verify(sha)]
+                if not missing:
+                    self._problem_later("download", None)
+                    return True
+                short = self._space_short(body, missing, free_at_enospc)
+                if short > 0:
+                    self._problem_later("download", f"{what} waits for {_mb(short)} MB of free disk space")
+                    self._stop.wait(SPACE_POLL_S)
+                    continue
                 fetcher = self.fetcher
                 if fetcher is None:
-                    return
-                try:
-                    fetcher.fetch(sha, self.cache.partial_path(sha), expected_size=asset.size, timeout_s=120.0)
+                    if self.link is None:
+                        self._problem_later("download", f"{what}: {len(missing)} asset(s) missing and no "
+                                                        "broker link to fetch them")
+                        return False
+                    self._stop.wait(backoff.next_delay())
+                    continue
+                for sha in missing:
+                    if self._stop.is_set() or not wanted():
+                        return False
+                    fetcher.fetch(sha, self.cache.partial_path(sha), expected_size=body.assets[sha].size,
+                                  timeout_s=120.0)
                     self.cache.commit_partial(sha)
-                    break
-                except AssetCorrupt as exc:
-                    corrupt += 1
-                    if corrupt > CORRUPT_RETRIES:
-                        msg = f"manifest v{body.version} refused: asset {sha} failed its hash check: {exc}"
-                        self._post(lambda m=msg, v=body.version: self._give_up(v, m))  # type: ignore[misc]
-                        return
-                except (AssetFetchError, CacheError) as exc:
-                    log.info("asset %s not complete yet (%s); retrying", sha, exc)
-                    self._stop.wait(FETCH_RETRY_S)
-        if not self._stop.is_set():
-            self._post(lambda: self._activate(payload, body))
+                free_at_enospc = None
+                backoff.reset()
+            except AssetCorrupt as exc:
+                corrupt += 1
+                if give_up_corrupt and corrupt > CORRUPT_RETRIES:
+                    msg = f"{what} refused: an asset failed its hash check: {exc}"
+                    self._post(lambda m=msg, v=body.version: self._give_up(v, m))  # type: ignore[misc]
+                    return False
+                self._stop.wait(backoff.next_delay())
+            except (OSError, CacheError, AssetFetchError) as exc:
+                if isinstance(exc, DiskFull) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                    # The estimate said it fits but the disk said no: wait until space really grows.
+                    free_at_enospc = self._free_bytes()
+                    log.warning("%s: disk full while downloading (%s); waiting for space", what, exc)
+                    continue
+                log.info("%s: assets not complete yet (%s); retrying", what, exc)
+                self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # the download thread must never die: a restart is not a retry policy
+                log.exception("%s: download step failed", what)
+                self._post(lambda m=f"{what}: download step failed: {exc}": self._error(m))  # type: ignore[misc]
+                self._stop.wait(backoff.next_delay())
+        return False
+
+    def _space_short(self, body: ManifestBody, missing: list[str], free_at_enospc: int | None) -> int:
+        """Bytes still to free before the missing assets fit (0: go ahead); old assets go first."""
+        needed = sum(max(body.assets[sha].size - self.cache.partial_size(sha), 0) for sha in missing)
+        needed += DOWNLOAD_HEADROOM_BYTES
+
+        def short() -> int:
+            free = self._free_bytes()
+            if free_at_enospc is not None and free <= free_at_enospc:
+                return max(needed - free, 1_000_000)  # the disk said full: at least one more MB
+            return max(needed - free, 0)
+
+        if short() > 0:
+            # The previous manifest's assets are kept only to make a rollback cheap: space wins.
+            active = self.manifest
+            keep = [set(body.assets), set(active.assets) if active is not None else set()]
+            with contextlib.suppress(CacheError, OSError, ValueError):
+                self.cache.gc(keep=keep)
+        return short()
 
     def _give_up(self, version: int, message: str) -> None:
         if self._pending_version == version:
@@ -733,15 +941,19 @@ class Agent:
         self._error(message)
 
     def _activate(self, payload: bytes, body: ManifestBody) -> None:
-        if body.version <= self.state.state.manifest_version or self._pending_version != body.version:
+        active = self.manifest.version if self.manifest else 0
+        if (self._pending_version != body.version or body.version <= active
+                or body.version < self.state.state.manifest_version):
             return
         # File first: a crash before the version update still resumes this manifest after reboot.
-        atomic_write_bytes(self.state_dir / MANIFEST_FILE, payload, mode=0o644)
-        try:
-            self.state.accept_manifest(body.version)
-        except StateError as exc:
-            self._error(f"manifest v{body.version} not recorded: {exc}")
-            return
+        write_kept(self.state_dir / MANIFEST_FILE, payload, mode=0o644)
+        if body.version > self.state.state.manifest_version:
+            try:
+                self.state.accept_manifest(body.version)
+            except StateError as exc:
+                self._error(f"manifest v{body.version} not recorded: {exc}")
+                return
+        self._problem("manifest", None)
         previous = set(self.manifest.assets) if self.manifest else set()
         try:
             # Keep the previous manifest's assets too: a rollback to it needs no download. Cleaned
@@ -755,6 +967,22 @@ class Agent:
         log.info("manifest v%d active", body.version)
         self.last_error = None if self.last_error and "manifest" in self.last_error else self.last_error
 
+    def _hold_future(self, payload: bytes, reason: str) -> None:
+        """Keep a manifest our clock says is not valid yet; tick() offers it again when that changes."""
+        try:
+            body = json.loads(payload)["body"]
+            version, issued = int(body["version"]), datetime.fromisoformat(body["issued_at"])
+        except (ValueError, KeyError, TypeError):
+            version, issued = 0, self.clock()
+        held_version = _version_of(self._future_manifest) if self._future_manifest is not None else -1
+        if version < held_version:
+            return  # keep the newest
+        self._future_manifest = payload
+        self._future_at = issued - DEFAULT_CLOCK_SKEW if issued.tzinfo is not None else self.clock()
+        self._future_mono = time.monotonic() + FUTURE_RECHECK_S
+        self._problem("future", f"manifest v{version} is not valid yet by this player's clock ({reason}); "
+                                "held and checked again as time passes")
+
     def _on_handover(self, payload: bytes, *, retry_held: bool = True) -> None:
         try:
             updated = self.trust.accept_handover(payload, now=self.clock())
@@ -763,7 +991,8 @@ class Agent:
             return
         if updated is self.trust:
             return
-        save_trust_store(updated, self.state_dir / TRUST_FILE)
+        save_trust(self.state_dir, updated)
+        self._problem("trust", None)
         self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
         self.trust = updated
         log.info("server key handed over; now trusting %s", sorted(updated.keys))
@@ -793,7 +1022,10 @@ class Agent:
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 self._error(f"key handover refused: malformed: {exc}")
                 continue
-            if envelope.key_id in self.trust.retired or new_key_id in self.trust.keys:
+            # Both keys trusted but the old one not retired: a trust store rebuilt from the pinned
+            # keys lost its retirements, so the chain applies them again (grace periods included).
+            lost_retirement = envelope.key_id in self.trust.keys and new_key_id in self.trust.keys
+            if envelope.key_id in self.trust.retired or (new_key_id in self.trust.keys and not lost_retirement):
                 continue  # applied before, or enrolled after it: nothing to do
             self._on_handover(envelope.to_json(), retry_held=False)
         if self.trust is not trust_before:  # once, after the whole chain: A->B alone may not be enough
@@ -817,6 +1049,12 @@ class Agent:
         known = self.alerts.get(body.alert_id)
         if known is not None and known.body.version == body.version and body.action == "show":
             return  # retained alert re-delivered on reconnect: keep showing it
+        if known is None and body.action == "show" and body.version == self.state.state.alert_seq:
+            # The alert accepted last, lost with a damaged alerts.json: the broker's retained copy puts it back.
+            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
+            self._save_alerts()
+            self._problem("alerts", None)
+            return
         try:
             self.state.accept_alert(body.version)
         except StaleUpdate as exc:
@@ -903,6 +1141,7 @@ class Agent:
             frame_hash=cur.frame_hash() if cur and cur.frame_hash else None,
             stale=stale,
             last_error=self.last_error,
+            problems=tuple(self.problems.values())[:16],
         )
 
     def _heartbeat(self, now: datetime) -> None:
@@ -947,6 +1186,7 @@ class Agent:
             "last_contact": self.last_contact.isoformat() if self.last_contact else None,
             "last_error": self.last_error,
             "pending_manifest": self._pending_version or None,
+            "problems": list(self.problems.values()),
         }
         with contextlib.suppress(OSError):
             atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n", mode=0o644)
@@ -965,6 +1205,23 @@ def _wire(record: PlayRecord) -> WirePlayRecord:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+def _alert_list(raw: bytes) -> list[str]:
+    data = json.loads(raw)
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise ValueError("not a list of alert envelopes")
+    return data
+
+
+def _version_of(payload: bytes) -> int:
+    try:
+        return int(json.loads(payload)["body"]["version"])
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _mb(n: int) -> int:
+    """Whole megabytes, rounded up: "waits for 0 MB" would read as a bug."""
+    return -(-n // 1_000_000)
 
 
 def _kind_of(payload: bytes) -> str | None:

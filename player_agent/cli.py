@@ -15,12 +15,12 @@ import typer
 from player_agent.agent import AGENT_VERSION, Agent, read_status
 from player_agent.cache import CacheError, peek_status
 from player_agent.config import ConfigError, PlayerSettings, load_settings
-from player_agent.enrol import EnrolmentError, apply_enrolment, load_identity, request_enrolment
+from player_agent.enrol import EnrolmentError, apply_enrolment, read_identity, request_enrolment
 from player_agent.fsutil import LockedError
 from player_agent.health import CheckStatus, overall, run_checks
 from player_agent.journal import JournalError, peek_pending
 from player_agent.output import OutputError, open_blanking_output
-from player_agent.state import StateError, StateStore
+from player_agent.state import PlayerState, StateError, StateStore
 
 app = typer.Typer(help="Border-gate LED signage player.", no_args_is_help=True, add_completion=False)
 
@@ -97,16 +97,24 @@ def run(config: ConfigOpt = None) -> None:
 def status(config: ConfigOpt = None) -> None:
     """What the player shows and holds, read without locks (safe while it runs)."""
     settings = _settings(config)
+    live = read_status(settings.state_dir) or {}
+    problems = [str(p) for p in live.get("problems") or []]
     try:
-        state = StateStore(settings.state_file).state
+        store = StateStore(settings.state_file)
+        state = store.state
+        if store.problem is not None and not problems:
+            problems.append(store.problem)  # the player has not run since: it repairs this at start
     except StateError as exc:
+        # Damaged beyond its copy: the running player rebuilds it; show what is known meanwhile.
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        state = PlayerState(screen_id=str(live.get("screen_id") or "?"))
     if not state.enrolled:
         typer.echo("not enrolled (run `signage-player enroll --server URL --code CODE`)")
         raise typer.Exit(1)
-    identity = load_identity(settings.state_dir)
-    live = read_status(settings.state_dir) or {}
+    kept = read_identity(settings.state_dir)
+    identity = kept.value
+    if kept.problem is not None and not problems:
+        problems.append(kept.problem)
     cache = peek_status(settings.cache_dir)
     lines = [
         ("screen", state.screen_id or "?"),
@@ -118,6 +126,7 @@ def status(config: ConfigOpt = None) -> None:
         ("connected", "yes" if live.get("connected") else "no"),
         ("last contact", str(live.get("last_contact") or "never")),
         ("last error", str(live.get("last_error") or "none")),
+        ("problems", "; ".join(problems) or "none"),
         ("cache", f"{cache.assets} assets, {cache.bytes} bytes, {cache.partial_bytes} bytes partial"),
         ("pending play records", str(peek_pending(settings.journal_dir))),
         ("status written", str(live.get("written_at") or "never (player not run yet)")),

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from player_agent.fsutil import atomic_write_bytes
-from player_agent.state import StateStore
+from player_agent.fsutil import Kept, read_kept, write_kept
+from player_agent.state import PlayerState, StateStore
+from signage_core.canonical import canonical_json, loads_strict
 from signage_core.protocol import ProtocolError, check_id, parse_broker_url
-from signage_core.signing import PublicKey, TrustStore, save_trust_store
+from signage_core.signing import PublicKey, TrustStore
 
 ENROL_PATH = "/api/v1/enrol"
 IDENTITY_FILE = "identity.json"
@@ -59,16 +60,46 @@ class Identity(BaseModel):
 
 
 def load_identity(state_dir: Path) -> Identity | None:
-    """The identity file, or None before enrolment (or if it is unreadable: groups come back with a manifest)."""
-    try:
-        return Identity.model_validate_json((state_dir / IDENTITY_FILE).read_bytes())
-    except (OSError, ValidationError):
-        return None
+    """The identity file or its last-good copy; None before enrolment or when both are unusable."""
+    return read_identity(state_dir).value
+
+
+def read_identity(state_dir: Path, *, repair: bool = False) -> Kept[Identity]:
+    """The identity and what was wrong with its file (for status and the heartbeat)."""
+    return read_kept(state_dir / IDENTITY_FILE, Identity.model_validate_json, repair=repair)
 
 
 def save_identity(state_dir: Path, identity: Identity) -> None:
-    """Atomic, so a power cut keeps either the old or the new identity."""
-    atomic_write_bytes(state_dir / IDENTITY_FILE, identity.model_dump_json(indent=2).encode() + b"\n", mode=0o600)
+    """Both copies, atomically, so a power cut or a bad sector keeps a whole identity."""
+    write_kept(state_dir / IDENTITY_FILE, identity.model_dump_json(indent=2).encode() + b"\n", mode=0o600)
+
+
+def rebuild_identity(state: PlayerState) -> Identity:
+    """The identity from the enrolment data state.json keeps too (groups, pinned key): alerts keep arriving."""
+    if state.screen_id is None or not state.pinned_keys:
+        raise ValueError("state.json holds no enrolment to rebuild the identity from")
+    key = PublicKey.from_base64(state.pinned_keys[0])
+    return Identity(screen_id=state.screen_id, name=state.screen_id, groups=state.groups or (),
+                    fingerprint=key.fingerprint, key_id=key.key_id)
+
+
+def rebuild_state(state_dir: Path) -> PlayerState | None:
+    """state.json and its copy both unusable: who we are from identity.json, whom we trust from trust.json."""
+    identity, trust = read_identity(state_dir).value, read_trust(state_dir).value
+    if identity is None or trust is None or not trust.keys:
+        return None
+    return PlayerState(screen_id=identity.screen_id, groups=identity.groups,
+                       pinned_keys=tuple(k.public_key for k in trust.keys.values()))
+
+
+def read_trust(state_dir: Path, *, repair: bool = False) -> Kept[TrustStore]:
+    """trust.json or its last-good copy, and what was wrong with it."""
+    return read_kept(state_dir / TRUST_FILE, lambda raw: TrustStore.model_validate(loads_strict(raw)), repair=repair)
+
+
+def save_trust(state_dir: Path, trust: TrustStore) -> None:
+    """Both copies, atomically: a damaged trust file must not leave the player trusting nothing."""
+    write_kept(state_dir / TRUST_FILE, canonical_json(trust), mode=0o600)
 
 
 def request_enrolment(server: str, code: str, *, agent_version: str, timeout_s: float = 20.0) -> EnrolAnswer:
@@ -118,15 +149,17 @@ def apply_enrolment(state_dir: Path, answer: EnrolAnswer, *, now: datetime) -> I
             "bad_answer", "the server's key does not match the key id / fingerprint it announced"
         )
     state_dir.mkdir(parents=True, exist_ok=True)
-    store = StateStore(state_dir / "state.json")
+    # Re-enrolling is the cure for a state file damaged beyond its copy: rebuild what can be, else start clean.
+    store = StateStore(state_dir / "state.json", rebuild=lambda: rebuild_state(state_dir) or PlayerState())
     store.enrol(
         screen_id=answer.screen_id,
         broker_url=answer.broker_url,
         broker_username=answer.username,
         broker_password=answer.password,
         pinned_keys=(key.base64,),
+        groups=groups,
     )
-    save_trust_store(TrustStore.of(key), state_dir / TRUST_FILE)
+    save_trust(state_dir, TrustStore.of(key))
     identity = Identity(
         screen_id=answer.screen_id,
         name=answer.screen_id,

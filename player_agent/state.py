@@ -14,7 +14,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from player_agent.fsutil import atomic_write_bytes, lock_exclusive, unlock
+from player_agent.fsutil import (
+    DAMAGED_SUFFIX,
+    last_good_path,
+    lock_exclusive,
+    read_kept,
+    unlock,
+    write_kept,
+)
 
 STATE_FORMAT = 1
 
@@ -27,6 +34,10 @@ class StateError(Exception):
 
 class StateCorrupt(StateError):
     """The state file exists but cannot be read: starting blank would re-open replay attacks."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class NotEnrolled(StateError):
@@ -52,6 +63,10 @@ class PlayerState(BaseModel):
     manifest_version: NonNegative = 0
     alert_seq: NonNegative = 0
     command_seq: NonNegative = 0
+    # The enrolment answer's groups, kept here as well as in identity.json: a damaged identity is
+    # rebuilt from this, so urgent alerts to the screen's groups keep arriving. None: enrolled
+    # before this copy was kept.
+    groups: tuple[str, ...] | None = None
 
     @field_validator("format")
     @classmethod
@@ -75,15 +90,51 @@ class PlayerState(BaseModel):
 class StateStore:
     """Reads and changes the state file under a lock; every change is durable when the call returns."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, rebuild: Callable[[], PlayerState | None] | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._lock_path = path.with_name(path.name + ".lock")
-        self._state = self._read()
+        # What was wrong with the file when it was last read (recovered from its last-good copy).
+        self.problem: str | None = None
+        self._from_copy = False  # the file itself is damaged or missing: keep() rewrites it
+        try:
+            self._state = self._read()
+        except StateCorrupt as exc:
+            # Both copies unusable: the running player rebuilds what it can rather than go dark.
+            rebuilt = rebuild() if rebuild is not None else None
+            if rebuilt is None:
+                raise
+            self.rebuild(rebuilt, f"{exc.reason}; rebuilt from identity.json and trust.json without broker "
+                                  "credentials (offline until `signage-player enroll` is run again)")
 
     @property
     def state(self) -> PlayerState:
         return self._state
+
+    def keep(self) -> PlayerState:
+        """Rewrite both copies from the state in hand: repairs a damaged file, creates a missing last-good copy."""
+        if self._from_copy and self.path.exists():
+            # Kept for a technician (what did the disk do?); the copy is read instead meanwhile.
+            self.path.replace(self.path.with_name(self.path.name + DAMAGED_SUFFIX))
+        return self._update(lambda current: current)
+
+    def needs_keep(self) -> bool:
+        """True when the file or its last-good copy is missing or was damaged."""
+        return self._state.enrolled and (self._from_copy or not last_good_path(self.path).exists())
+
+    def rebuild(self, state: PlayerState, problem: str) -> PlayerState:
+        """Replace a state beyond repair with what could be rebuilt; the damaged file is kept for a technician."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            fd = lock_exclusive(self._lock_path, f"state file {self.path}", wait=True)
+            try:
+                if self.path.exists():
+                    self.path.replace(self.path.with_name(self.path.name + DAMAGED_SUFFIX))
+                self._write(state)
+                self.problem = problem
+                return state
+            finally:
+                unlock(fd)
 
     def enrol(
         self,
@@ -93,6 +144,7 @@ class StateStore:
         broker_username: str,
         broker_password: str,
         pinned_keys: tuple[str, ...],
+        groups: tuple[str, ...] | None = None,
     ) -> PlayerState:
         """Record the enrolment answer; counters restart only when the screen identity changes."""
         if not screen_id.strip():
@@ -111,6 +163,7 @@ class StateStore:
                 manifest_version=current.manifest_version if same_screen else 0,
                 alert_seq=current.alert_seq if same_screen else 0,
                 command_seq=current.command_seq if same_screen else 0,
+                groups=tuple(groups) if groups is not None else None,
             )
 
         return self._update(change)
@@ -125,6 +178,10 @@ class StateStore:
             return current.model_copy(update={"pinned_keys": tuple(keys)})
 
         return self._update(change)
+
+    def keep_groups(self, groups: tuple[str, ...]) -> PlayerState:
+        """Keep the identity's alert groups here too (players enrolled before they were kept twice)."""
+        return self._update(lambda current: current.model_copy(update={"groups": tuple(groups)}))
 
     def accept_manifest(self, version: int) -> PlayerState:
         """Persist a newly accepted manifest version; an equal or older one is a replay."""
@@ -176,27 +233,29 @@ class StateStore:
                     first = exc.errors()[0]
                     where = ".".join(str(p) for p in first["loc"])
                     raise StateError(f"refusing to store state: {where}: {first['msg']}") from exc
-                payload = json.dumps(_to_json_dict(updated), indent=2, sort_keys=True).encode()
-                atomic_write_bytes(self.path, payload + b"\n", mode=0o600)
-                self._state = updated
+                self._write(updated)
                 return updated
             finally:
                 unlock(fd)
 
+    def _write(self, state: PlayerState) -> None:
+        payload = json.dumps(_to_json_dict(state), indent=2, sort_keys=True).encode()
+        write_kept(self.path, payload + b"\n", mode=0o600)
+        self._state = state
+        self.problem = None
+        self._from_copy = False
+
     def _read(self) -> PlayerState:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return PlayerState()
-        except OSError as exc:
-            raise StateCorrupt(f"state file {self.path} cannot be read: {exc.strerror}") from exc
-        try:
-            return PlayerState.model_validate_json(raw)
-        except ValidationError as exc:
-            raise StateCorrupt(
-                f"state file {self.path} is damaged ({exc.error_count()} problem(s), first: "
-                f"{exc.errors()[0]['msg']}); restore it or re-enrol, it is not reset silently"
-            ) from exc
+        """The file, else its last-good copy (noted in `problem`); neither usable is StateCorrupt, never a blank state."""
+        kept = read_kept(self.path, PlayerState.model_validate_json)
+        if kept.value is None:
+            if kept.problem is None:
+                return PlayerState()
+            raise StateCorrupt(f"state file {self.path}: {kept.problem}; it is not reset silently", kept.problem)
+        if kept.problem is not None:
+            self.problem = kept.problem
+            self._from_copy = kept.from_last_good
+        return kept.value
 
 
 def _require_enrolled(state: PlayerState) -> None:

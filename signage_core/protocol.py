@@ -241,6 +241,8 @@ class Heartbeat(_Wire):
     frame_hash: Sha256 | None = None
     stale: bool = False  # playing past the manifest horizon
     last_error: str | None = Field(default=None, max_length=500)
+    # Lasting conditions the player works around (damaged state file, disk full, held manifest).
+    problems: tuple[Annotated[str, Field(max_length=300)], ...] = Field(default=(), max_length=16)
 
 
 class LanguageSegment(_Wire):

@@ -36,12 +36,14 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok", "migration": current, "transport": _transport(request)})
 
 
-def _transport(request: Request) -> dict[str, str | None]:
+def _transport(request: Request) -> dict[str, object]:
     """Which process runs the MQTT side (reports, chunk server, jobs): one per deployment, see docs/scaling.md."""
     state = request.app.state
     transport = state.transport
     if transport is not None:
-        return {"role": "owner" if transport.owner else "publisher", "owner": transport.holder()}
+        # The broker's state is reported, not gated on: pages and uploads work while it restarts.
+        return {"role": "owner" if transport.owner else "publisher", "owner": transport.holder(),
+                "broker": transport.broker_state()}
     if state.transport_holder is not None:
         return {"role": "none", "owner": state.transport_holder}
     return {"role": "disabled" if not state.settings.mqtt_enabled else "none", "owner": None}

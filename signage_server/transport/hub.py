@@ -68,6 +68,8 @@ class ServerHub:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         publish_timeout_s: float = 10.0,
         listen: bool = True,
+        on_reconnect: Callable[[], None] | None = None,
+        reconnect_max_s: int = 30,
     ) -> None:
         self._params = params
         self._handlers = handlers
@@ -78,12 +80,16 @@ class ServerHub:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self.rejected = 0  # reports refused as malformed or claiming another screen's id
+        # Run (in its own thread) after every reconnect: a restarted broker may have lost retained state.
+        self._on_reconnect = on_reconnect
+        self.connects = 0
         self._client = make_client(params, f"signage-hub-{uuid.uuid4().hex[:8]}")
         self._client.max_inflight_messages_set(100)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(1, 30)
+        self._client.on_disconnect = self._on_disconnect
+        self._client.reconnect_delay_set(1, reconnect_max_s)
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Connect (and subscribe to all screens' reports when listening); raises if the broker refuses."""
@@ -101,6 +107,11 @@ class ServerHub:
         self._subscribe(self._client)
         if not self._subscribed.wait(timeout_s):
             raise RuntimeError(f"server hub could not subscribe on {self._params.url()}")
+
+    @property
+    def connected(self) -> bool:
+        """The broker connection is up now (for /readyz)."""
+        return self._connected.is_set()
 
     def stop(self) -> None:
         """Disconnect and stop the network thread."""
@@ -172,8 +183,26 @@ class ServerHub:
             log.error("server hub refused by broker: %s", reason)
             return
         self._connected.set()
+        self.connects += 1
         if self.listening:  # subscribed here so a broker restart restores them
             self._subscribe(client)
+        if self.connects > 1 and self._on_reconnect is not None:
+            # Publishing waits for broker acks, which this network thread delivers: never block it.
+            threading.Thread(target=self._reconnected, name="hub-reconnect", daemon=True).start()
+
+    def _reconnected(self) -> None:
+        hook = self._on_reconnect
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:  # the next reconnect tries again
+            log.exception("reconnect hook failed")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
+        self._connected.clear()
+        if self.listening:
+            self._subscribed.clear()
 
     def unlisten(self) -> None:
         """Stop hearing reports: another process owns the MQTT side now."""

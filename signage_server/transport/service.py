@@ -63,6 +63,9 @@ class TransportOwnedElsewhere(RuntimeError):
         self.holder = holder
 
 
+MANAGED_RECONNECT_MAX_S = 2
+
+
 def running_transport(state: object, *, needed_for: str) -> TransportService:
     """The app's transport, or a 503 that says why this process has none."""
     transport: TransportService | None = getattr(state, "transport", None)
@@ -150,8 +153,7 @@ class TransportService:
             self.params = url.with_credentials(username, password)
             self.public_url = s.mqtt_public_url or BrokerParams(url.host, url.port, tls=url.tls).url()
         else:
-            self.broker = ManagedMosquitto(s.broker_dir, host=s.mqtt_bind_host, port=s.mqtt_port,
-                                           on_restart=self.republish)
+            self.broker = ManagedMosquitto(s.broker_dir, host=s.mqtt_bind_host, port=s.mqtt_port)
             self.params = self.broker.start()
             if s.mqtt_bind_host in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
                 # The server's own clients go over loopback; sites are told the public URL.
@@ -160,7 +162,11 @@ class TransportService:
         try:
             self.accounts = DynsecAccounts(self.params)
             self.accounts.connect()
-            self.hub = ServerHub(self.params, self._handlers(), clock=self._clock, listen=self.owner)
+            # Republished from the hub's own reconnect, not the broker's restart: only then can it publish.
+            # Toward our own local broker a reconnect is cheap, so the back-off stays short.
+            self.hub = ServerHub(self.params, self._handlers(), clock=self._clock, listen=self.owner,
+                                 on_reconnect=self._on_hub_reconnect,
+                                 reconnect_max_s=MANAGED_RECONNECT_MAX_S if self.broker is not None else 30)
             self.hub.start()
             if self.owner:
                 self._run_owner_side()
@@ -257,6 +263,21 @@ class TransportService:
         hub.publish_manifests(items)
         with self._retained_lock:
             self._retained.update(items)
+
+    def _on_hub_reconnect(self) -> None:
+        """The broker came back (restarted, or the network did): it may lack what was retained; the owner puts it back."""
+        if self.owner:
+            self.republish()
+
+    def broker_state(self) -> dict[str, object]:
+        """For /readyz: is the server's own broker connection up, and how often a managed broker restarted."""
+        state: dict[str, object] = {
+            "state": "connected" if self.hub is not None and self.hub.connected else "disconnected",
+            "managed": self.broker is not None,
+        }
+        if self.broker is not None:
+            state["restarts"] = self.broker.restarts
+        return state
 
     def republish(self) -> None:
         """Broker restart hook: put back the key chain, every screen's manifest (persistence may lag ~1 s), alerts."""

@@ -15,7 +15,7 @@ from PIL import Image
 
 from player_agent.agent import Agent
 from player_agent.config import OutputKind, PlayerSettings, PngOptions, ScreenshotOptions
-from player_agent.enrol import TRUST_FILE, Identity, save_identity
+from player_agent.enrol import Identity, save_identity, save_trust
 from player_agent.output.png import PngOutput
 from player_agent.state import StateStore
 from signage_core.languages import Language
@@ -36,7 +36,6 @@ from signage_core.signing import (
     EnvelopeKind,
     SigningKey,
     TrustStore,
-    save_trust_store,
     sign_envelope,
 )
 
@@ -115,9 +114,9 @@ def enrol_state(state_dir: Path, screen_id: str, *, broker_url: str = "mqtt://12
     pk = SERVER_KEY.public_key
     StateStore(state_dir / "state.json").enrol(
         screen_id=screen_id, broker_url=broker_url, broker_username=username, broker_password=password,
-        pinned_keys=(pk.base64,),
+        pinned_keys=(pk.base64,), groups=groups,
     )
-    save_trust_store(TrustStore.of(pk), state_dir / TRUST_FILE)
+    save_trust(state_dir, TrustStore.of(pk))
     save_identity(state_dir, Identity(screen_id=screen_id, name=screen_id, groups=groups,
                                       fingerprint=pk.fingerprint, key_id=pk.key_id))
 

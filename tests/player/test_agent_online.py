@@ -214,6 +214,36 @@ def test_refusals_are_reported_and_change_nothing_even_after_restart(screen: Scr
         server.publish_manifest(screen.screen_id, b"")
 
 
+def test_damaged_manifest_file_the_retained_copy_puts_the_screen_back_with_its_picture(
+    screen: Screen, server: Server, store: Store
+) -> None:
+    data = png_bytes((160, 60, 0))
+    sha = store.add(data)
+    store.allowed[screen.screen_id] = {sha}
+    slide = Slide(id="pic", captions=dict(CAPTIONS), image=sha)
+    payload = signed(manifest(screen.screen_id, 4, now=now_utc(), slides=[slide], assets=[asset_of(data)]))
+    server.publish_manifest(screen.screen_id, payload)
+    running = _run(screen)
+    try:
+        wait_for(lambda: running.agent.manifest is not None, 10, "v4 active")
+    finally:
+        running.stop()
+    for name in ("manifest.json", "manifest.json.last-good"):
+        (screen.state_dir / name).write_bytes(b'{"kind": "manifest", "bo')  # a torn sector
+    (screen.state_dir / "cache" / "objects" / sha[:2] / sha).write_bytes(b"rot")
+    again = _run(screen)
+    try:
+        wait_for(lambda: again.agent.manifest is not None and again.agent.manifest.version == 4, 10,
+                 "the retained v4 accepted again")
+        wait_for(lambda: again.agent.current is not None and again.agent.current.scene is not None
+                 and again.agent.current.scene.image is not None, 10, "its picture fetched again")
+        wait_for(lambda: any(h.manifest_version == "4" for h in server.heartbeats(screen.screen_id)), 5, "beat")
+        assert again.agent.last_error is None or "stale_version" not in again.agent.last_error
+    finally:
+        again.stop()
+        server.publish_manifest(screen.screen_id, b"")
+
+
 def test_tampered_asset_is_refused_and_playback_unchanged(screen: Screen, server: Server, store: Store) -> None:
     now = now_utc()
     running = _run(screen)

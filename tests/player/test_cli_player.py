@@ -168,3 +168,19 @@ def test_second_run_while_one_plays_refuses_by_name(enrol_server: EnrolServer, c
         result = runner.invoke(app, ["run", "-c", str(config)])
     assert result.exit_code == 1
     assert "in use by another process" in result.output
+
+
+def test_enroll_repairs_a_state_file_damaged_beyond_its_copy(enrol_server: EnrolServer, config: Path,
+                                                             tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["enroll", "--server", enrol_server.url, "--code", "ok", "-c", str(config)]).exit_code == 0
+    state_dir = tmp_path / "state"
+    StateStore(state_dir / "state.json").accept_manifest(9)
+    for name in ("state.json", "state.json.last-good"):
+        (state_dir / name).write_bytes(b"\x00" * 40)  # a dead sector under both copies
+    result = runner.invoke(app, ["enroll", "--server", enrol_server.url, "--code", "ok", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    state = StateStore(state_dir / "state.json").state
+    assert state.screen_id == "gate-7" and state.broker_password is not None
+    assert state.groups == ("moc-bai",)
+    assert (state_dir / "state.json.damaged").read_bytes() == b"\x00" * 40

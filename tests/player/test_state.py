@@ -113,7 +113,7 @@ def test_blank_key_refused_with_its_field(tmp_path: Path) -> None:
     assert not (tmp_path / "state.json").exists()
 
 
-def test_damaged_file_is_refused_not_reset(tmp_path: Path) -> None:
+def test_damaged_file_falls_back_to_its_last_good_copy_never_to_a_blank_state(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     store = StateStore(path)
     enrol(store)
@@ -121,11 +121,28 @@ def test_damaged_file_is_refused_not_reset(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     data["manifest_version"] = -1
     path.write_text(json.dumps(data))
+    recovered = StateStore(path)
+    assert recovered.state.manifest_version == 40 and recovered.state.screen_id == "hoa-lu-arrivals"
+    assert recovered.problem is not None and "damaged" in recovered.problem and "last-good" in recovered.problem
+    assert path.read_text() != (tmp_path / "state.json.last-good").read_text()  # a reader repairs nothing
+    recovered.keep()
+    assert StateStore(path).problem is None and json.loads(path.read_text())["manifest_version"] == 40
+    path.write_text('{"screen_id": "a", "manifest_ver')
+    (tmp_path / "state.json.last-good").write_text("")
     with pytest.raises(StateCorrupt, match="damaged"):
         StateStore(path)
-    path.write_text('{"screen_id": "a", "manifest_ver')
-    with pytest.raises(StateCorrupt):
-        StateStore(path)
+
+
+def test_every_change_writes_the_last_good_copy_first(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    store = StateStore(path)
+    enrol(store)
+    store.accept_manifest(3)
+    copy = tmp_path / "state.json.last-good"
+    assert copy.read_bytes() == path.read_bytes()
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # it holds the broker password too
+    path.unlink()
+    assert StateStore(path).state.manifest_version == 3  # a lost file is not a fresh player
 
 
 WRITER = """

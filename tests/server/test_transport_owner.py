@@ -155,7 +155,8 @@ def test_two_processes_on_one_deployment_run_one_mqtt_side(broker: ManagedMosqui
         ready = second_client.get("/readyz").json()["transport"]
         # PostgreSQL keeps 63 characters of the label (application_name): host and pid come first.
         assert ready["role"] == "publisher" and ready["owner"] and owner.label.startswith(ready["owner"])
-        assert first_client.get("/readyz").json()["transport"] == {"role": "owner", "owner": owner.label}
+        assert first_client.get("/readyz").json()["transport"] == {"role": "owner", "owner": owner.label,
+                                                                  "broker": {"state": "connected", "managed": False}}
         assert str(os.getpid()) in owner.label
 
 
@@ -196,13 +197,15 @@ def test_when_the_owner_is_killed_another_process_takes_the_mqtt_side_over(broke
             app, client = _start(stack, _external(broker, data_dir, database))
             transport: TransportService = app.state.transport
             assert not transport.owner and transport.chunks is None
-            assert client.get("/readyz").json()["transport"] == {"role": "publisher", "owner": "ghost-owner"}
+            assert client.get("/readyz").json()["transport"] == {"role": "publisher", "owner": "ghost-owner",
+                                                                 "broker": {"state": "connected", "managed": False}}
             assert _acks_per_batch(transport, broker, screen_id) == 0  # nobody hears reports while the ghost holds it
             os.kill(holder.pid, signal.SIGKILL)  # no clean-up: the OS / PostgreSQL must drop the lock
             holder.wait(10)
             _eventually(lambda: transport.owner and transport.chunks is not None)
             assert transport.hub is not None and transport.hub.listening
-            assert client.get("/readyz").json()["transport"] == {"role": "owner", "owner": transport.label}
+            assert client.get("/readyz").json()["transport"] == {"role": "owner", "owner": transport.label,
+                                                                 "broker": {"state": "connected", "managed": False}}
             assert _acks_per_batch(transport, broker, screen_id) == 1
     finally:
         if holder.poll() is None:

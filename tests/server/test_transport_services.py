@@ -192,3 +192,15 @@ def test_acks_record_latency_once_and_ignore_strays(session: Session, users: dic
         alerts.launch(session, actor=users["approver"], template_id=_template_id(session, "border-closure"),
                       group_ids=[], screen_ids=[world["spare_screen"]], expires_at=START + timedelta(hours=1),
                       key=SigningKey.generate(), publisher=FakeBroker(), now=START)
+
+
+def test_a_players_lasting_problems_lead_its_last_error(session: Session, world: dict[str, int]) -> None:
+    sid = world["screen"]
+    beat = Heartbeat(screen_id=str(sid), sent_at=START, uptime_s=5, last_error="manifest refused: stale_version",
+                     problems=("state.json is damaged (bad JSON); recovered from its last-good copy",
+                               "manifest v9 waits for 12 MB of free disk space"))
+    row = telemetry.record_heartbeat(session, screen_id=sid, beat=beat, received_at=START)
+    assert row.last_error == ("state.json is damaged (bad JSON); recovered from its last-good copy; "
+                              "manifest v9 waits for 12 MB of free disk space; manifest refused: stale_version")
+    calm = Heartbeat(screen_id=str(sid), sent_at=START, uptime_s=6)
+    assert telemetry.record_heartbeat(session, screen_id=sid, beat=calm, received_at=START).last_error is None
