@@ -18,7 +18,7 @@ from signage_server.captions.models import Caption, CaptionState
 from signage_server.errors import Invalid
 from signage_server.playlists.models import Playlist
 from signage_server.reports.models import PresenceEvent
-from signage_server.screens.models import Screen, Site
+from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.slides.models import Slide
 from signage_server.telemetry.models import PlayLogEntry, ScreenHeartbeat
 
@@ -252,8 +252,9 @@ class Names:
     playlists: dict[int, str]
 
     def screen(self, screen_id: int) -> str:
+        """The display name officials know the screen by; the technical name when none is set."""
         found = self.screens.get(screen_id)
-        return found.name if found else f"#{screen_id}"
+        return found.label if found else f"#{screen_id}"
 
     def site_of(self, screen_id: int) -> tuple[str, str]:
         found = self.screens.get(screen_id)
@@ -457,6 +458,47 @@ def _plain_runs(session: Session, *, start: datetime, end: datetime,
                                datetime.fromtimestamp(round(float(hi), 3), UTC))
 
 
+def in_service(screen: Screen, *, start: datetime, end: datetime) -> list[Interval]:
+    """When the screen was in service within [start, end): from commissioning until revocation.
+
+    A pending screen (never enrolled, no commissioning date) was never in service: it is listed apart, and
+    the time before a screen existed is no outage.
+    """
+    if screen.enrolment == Enrolment.PENDING or screen.commissioned_at is None:
+        return []
+    lo = max(start, screen.commissioned_at)
+    hi = min(end, screen.revoked_at) if screen.revoked_at is not None else end
+    return [(lo, hi)] if lo < hi else []
+
+
+@dataclass(frozen=True, slots=True)
+class NotCounted:
+    """A screen left out of availability, and why: pending, commissioned after the period, revoked before it."""
+
+    screen_id: int
+    screen: str
+    site: str
+    reason: str  # pending | later | revoked
+
+
+def not_counted(session: Session, *, period: Period, tz: ZoneInfo, now: datetime) -> list[NotCounted]:
+    """Screens with no time in service within the period: listed apart in the report, never averaged in."""
+    lo, hi = _window(period, tz, now)
+    names = load_names(session)
+    out: list[NotCounted] = []
+    for screen_id, screen in names.screens.items():
+        if in_service(screen, start=lo, end=hi):
+            continue
+        if screen.enrolment == Enrolment.PENDING or screen.commissioned_at is None:
+            reason = "pending"
+        elif screen.revoked_at is not None and screen.revoked_at <= lo:
+            reason = "revoked"
+        else:
+            reason = "later"
+        out.append(NotCounted(screen_id, names.screen(screen_id), names.site_of(screen_id)[1], reason))
+    return sorted(out, key=lambda r: (r.site, r.screen))
+
+
 @dataclass(frozen=True, slots=True)
 class _Spans:
     scheduled: list[Interval]
@@ -477,8 +519,11 @@ def _spans(session: Session, names: Names, *, lo: datetime, hi: datetime, tz: Zo
         screen = names.screens.get(screen_id)
         if screen is None:
             continue
+        service = in_service(screen, start=lo, end=hi)
+        if not service:
+            continue
         site = names.sites.get(screen.site_id)
-        scheduled = on_hours(screen, start=lo, end=hi, tz=zone(site.timezone) if site else tz)
+        scheduled = intersect(on_hours(screen, start=lo, end=hi, tz=zone(site.timezone) if site else tz), service)
         online = intersect(scheduled, online_spans(session, screen_id=screen_id, start=lo, end=hi))
         played = merge(playing[screen_id], gap=PLAY_GAP_TOLERANCE)
         out[screen_id] = _Spans(scheduled, online, intersect(online, played), played)
@@ -623,6 +668,43 @@ def report_period(calendar: ReportCalendar, *, kind: str, year: int) -> Period:
     end = _cutoff(year, calendar.due(kind), calendar.cutoff_day)
     start = _cutoff(year - 1, calendar.annual_due, calendar.cutoff_day) + timedelta(days=1)
     return Period(start, end)
+
+
+def months_in(period: Period) -> int:
+    """Whole months a period covers, counting 15/10 to 14/04 as six (the 15th-to-14th convention)."""
+    after = period.end + timedelta(days=1)
+    return (after.year - period.start.year) * 12 + after.month - period.start.month
+
+
+def date_words(day: date) -> str:
+    """A date as Vietnamese administrative text writes it: "ngày 14 tháng 4 năm 2027"."""
+    return f"ngày {day.day} tháng {day.month} năm {day.year}"
+
+
+def period_words(period: Period) -> str:
+    """The period in words, both ends inclusive: "từ ngày 15 tháng 10 năm 2026 đến hết ngày 14 tháng 4 năm 2027"."""
+    return f"từ {date_words(period.start)} đến hết {date_words(period.end)}"
+
+
+def report_title(kind: str, year: int, period: Period) -> str:
+    """The title, made from the period it covers so that the two cannot disagree.
+
+    The reporting year is named by the year in which its data close and the report is due (as Decree
+    09/2019/NĐ-CP names a year of data running from 15/12 of the year before); the half-year report is not
+    "6 tháng đầu năm", since it starts in the previous calendar year: it says "N tháng" with its dates.
+    """
+    return f"Báo cáo {kind_words(kind, year, period)} ({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y})"
+
+
+def kind_words(kind: str, year: int | None, period: Period) -> str:
+    """What the report covers, for its title: "6 tháng năm 2027", "năm 2027", or the dates of a range."""
+    if kind == "annual":
+        return f"năm {year}"
+    if kind == "half_year":
+        return f"{months_in(period)} tháng năm {year}"
+    if kind == "range":
+        return f"từ {period.start:%d/%m/%Y} đến {period.end:%d/%m/%Y}"
+    raise Invalid(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}", field="kind")
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,14 +121,20 @@ def test_reports_page_figures_and_translator_view(browsers: dict[str, Browser], 
 def test_printable_periodic_report(browsers: dict[str, Browser], fed: dict[str, int], clock: Clock) -> None:
     clock.now = datetime(2026, 4, 25, 3, 0, tzinfo=UTC)
     page = browsers["operator"].get("/reports/periodic/half_year").text
-    assert "BÁO CÁO" in page and "6 tháng đầu năm 2026" in page
-    assert "Kỳ báo cáo: từ ngày 15/10/2025 đến ngày 14/04/2026" in page
+    assert "BÁO CÁO" in page and "6 tháng năm 2026" in page and "đầu năm" not in page
+    assert "Kỳ báo cáo: từ ngày 15 tháng 10 năm 2025 đến hết ngày 14 tháng 4 năm 2026" in page
+    assert "<title>Báo cáo 6 tháng năm 2026 (15/10/2025 – 14/04/2026)" in page
     assert "Ban Quản lý Khu kinh tế tỉnh Bình Phước" in page and "Kính gửi: Sở Thông tin và Truyền thông" in page
     assert "Nơi nhận:" in page and "Thủ trưởng đơn vị" in page and "ngày 25 tháng 4 năm 2026" in page
+    assert "Kế hoạch số 58/KH-UBND" in page and "nhiệm vụ 5.7" in page
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM".lower() in page.lower()
     assert re.search(r'id="total-plays">8<', page)
+    assert re.search(r'id="fleet-percent">[0-9]+,[0-9]+ %<', page)  # Vietnamese decimal comma
+    assert 'href="/api/v1/reports/periodic/half_year/export.pdf?year=2026"' in page
     assert page.count("<svg") == 3 and 'href="/static/reports.css"' in page and " style=" not in page
     annual = browsers["operator"].get("/reports/periodic/annual?year=2025").text
-    assert "Kỳ báo cáo: từ ngày 15/10/2024 đến ngày 14/10/2025" in annual and "năm 2025" in annual
+    assert "từ ngày 15 tháng 10 năm 2024 đến hết ngày 14 tháng 10 năm 2025" in annual and "năm 2025" in annual
+    assert "năm năm" not in annual and "năm năm" not in page
     assert browsers["operator"].get("/reports/periodic/quarterly").status_code == 422
     assert browsers["operator"].get("/reports/periodic/annual?year=soon").status_code == 400
 
