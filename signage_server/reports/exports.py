@@ -229,9 +229,14 @@ def captions_csv(rows: list[CaptionRow]) -> str:
     return "\ufeff" + out.getvalue()
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def captions_json(rows: list[CaptionRow]) -> str:
-    """For the web portals: language codes as keys, missing translations as null."""
-    return json.dumps([{"slide_id": r.slide_id, "slide": r.slide,
+    """The portals' feed: titles, per-language texts and approval times, the image; missing languages null."""
+    return json.dumps([{"slide_id": r.slide_id, "slide": r.slide, "title": r.title, "published": r.published,
                         "captions": {lang: r.texts.get(lang) for lang in ("vi", "en", "km")},
-                        "approved_at": r.approved_at.isoformat() if r.approved_at else None} for r in rows],
-                      ensure_ascii=False, indent=1)
+                        "approved": {lang: _iso(r.approved.get(lang)) for lang in ("vi", "en", "km")},
+                        "approved_at": _iso(r.approved_at), "changed_at": _iso(r.changed_at), "image": r.image}
+                       for r in rows], ensure_ascii=False, indent=1)

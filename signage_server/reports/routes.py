@@ -199,8 +199,12 @@ def slide_runs(slide_id: str, session: SessionDep, settings: SettingsDep, now: N
 
 
 @router.get("/captions.{fmt}")
-def captions_file(fmt: str, session: SessionDep, _user: CaptionReaders) -> Response:
-    rows = service.approved_captions(session)
+def captions_file(fmt: str, session: SessionDep, _user: CaptionReaders,
+                  changed_since: Annotated[datetime | None, Query()] = None) -> Response:
+    """The approved captions for the portals; `changed_since` (ISO 8601 with its zone) for polling."""
+    if changed_since is not None and changed_since.tzinfo is None:
+        raise Invalid("changed_since needs a time zone, e.g. 2026-05-20T08:00:00+07:00", field="changed_since")
+    rows = service.approved_captions(session, changed_since=changed_since)
     if fmt == "csv":
         return download(exports.captions_csv(rows), name="captions.csv", media_type=CSV)
     if fmt == "json":

@@ -735,22 +735,57 @@ def due_reports(calendar: ReportCalendar, *, today: date) -> list[DueReport]:
 
 @dataclass(frozen=True, slots=True)
 class CaptionRow:
+    """One slide for the portals: its approved texts, when each was approved, its image, when it changed.
+
+    `published` is False for a slide that changed since the portal's last poll and has no approved caption
+    any more: the portal should take it down.
+    """
+
     slide_id: int
     slide: str
     texts: dict[str, str]
     approved_at: datetime | None
+    approved: dict[str, datetime | None] = field(default_factory=dict)
+    image: dict[str, Any] | None = None
+    changed_at: datetime | None = None
+    published: bool = True
+
+    @property
+    def title(self) -> str:
+        """The Vietnamese caption is the slide's title on the portal; the slide's name when it has none."""
+        return self.texts.get("vi") or self.slide
 
 
-def approved_captions(session: Session) -> list[CaptionRow]:
-    """Every slide with at least one approved caption, its approved texts per language (task 5.6)."""
-    slides = {s.id: s.name for s in session.exec(select(Slide)).all()}
-    rows: dict[int, CaptionRow] = {}
-    for cap in session.exec(select(Caption).where(Caption.state == CaptionState.APPROVED).order_by(
-            col(Caption.slide_id))).all():
-        row = rows.get(cap.slide_id)
-        if row is None:
-            row = rows[cap.slide_id] = CaptionRow(cap.slide_id, slides.get(cap.slide_id, ""), {}, cap.approved_at)
-        row.texts[cap.language] = cap.text
-        if cap.approved_at and (row.approved_at is None or cap.approved_at > row.approved_at):
-            rows[cap.slide_id] = CaptionRow(row.slide_id, row.slide, row.texts, cap.approved_at)
-    return sorted(rows.values(), key=lambda r: r.slide)
+def approved_captions(session: Session, *, changed_since: datetime | None = None) -> list[CaptionRow]:
+    """Every slide with an approved caption: approved texts and times per language, its image (task 5.6).
+
+    With `changed_since`, only slides whose slide row or captions changed after it, including those whose
+    captions are no longer approved (published False), so that a portal polling the feed stays in step.
+    """
+    from signage_server.assets.models import Asset
+
+    slides = {s.id: s for s in session.exec(select(Slide)).all() if s.id is not None}
+    assets = {a.id: a for a in session.exec(select(Asset)).all() if a.id is not None}
+    by_slide: dict[int, list[Caption]] = defaultdict(list)
+    for cap in session.exec(select(Caption).order_by(col(Caption.slide_id), col(Caption.language))).all():
+        by_slide[cap.slide_id].append(cap)
+    rows: list[CaptionRow] = []
+    for slide_id, caps in by_slide.items():
+        slide = slides.get(slide_id)
+        if slide is None:
+            continue
+        approved = [c for c in caps if c.state == CaptionState.APPROVED]
+        changed = max([slide.updated_at, *(c.updated_at for c in caps)])
+        if changed_since is not None and changed <= changed_since:
+            continue
+        if not approved and changed_since is None:
+            continue
+        asset = assets.get(slide.asset_id) if slide.asset_id is not None else None
+        image = ({"url": f"/api/v1/assets/{asset.id}/content", "media_type": asset.media_type,
+                  "sha256": asset.sha256, "width": asset.width_px, "height": asset.height_px}
+                 if asset is not None else None)
+        times = [c.approved_at for c in approved if c.approved_at is not None]
+        rows.append(CaptionRow(slide_id, slide.name, {c.language: c.text for c in approved},
+                               max(times) if times else None, {c.language: c.approved_at for c in approved},
+                               image, changed, bool(approved)))
+    return sorted(rows, key=lambda r: r.slide)

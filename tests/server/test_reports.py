@@ -315,3 +315,28 @@ def test_approved_captions_export_all_three_languages(session: Session, world: d
         "km": "សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម"})]  # the submitted-only "traffic" slide is not exported
     parsed = list(csv.DictReader(io.StringIO(exports.captions_csv(rows).lstrip("\ufeff"))))
     assert parsed[0]["vi"] == "Chào mừng quý khách đến với Việt Nam" and parsed[0]["km"].startswith("សូម")
+
+
+def test_caption_feed_for_portals_has_titles_times_and_changed_since(api: Any, session: Session,
+                                                                      world: dict[str, int],
+                                                                      users: dict[str, Any]) -> None:
+    from signage_server.captions import service as captions
+    from tests.server.world import NOW as BUILT
+
+    feed_url = "/api/v1/reports/captions.json"
+    entries = api.as_("translator_en").get(feed_url).json()
+    assert [(e["slide"], e["title"], e["published"]) for e in entries] == [
+        ("welcome", "Chào mừng quý khách đến với Việt Nam", True)]
+    assert all(datetime.fromisoformat(t) == BUILT for t in entries[0]["approved"].values())
+    assert "image" in entries[0] and entries[0]["changed_at"]
+    later = (BUILT + timedelta(hours=1)).isoformat()
+    assert api.as_("operator").get(feed_url, params={"changed_since": later}).json() == []
+    # The English caption is edited two hours later: the portal polling since then sees it gone from "en".
+    captions.write_caption(session, actor=users["translator_en"], slide_id=world["slide"], language="en",
+                           text="Welcome to Viet Nam!", submit=True, now=BUILT + timedelta(hours=2))
+    session.flush()
+    changed = api.as_("operator").get(feed_url, params={"changed_since": later}).json()
+    assert [(e["slide"], e["captions"]["en"], e["approved"]["en"], e["captions"]["vi"]) for e in changed] == [
+        ("welcome", None, None, "Chào mừng quý khách đến với Việt Nam")]
+    naive = api.as_("operator").get(feed_url, params={"changed_since": "2026-03-01T00:00:00"})
+    assert naive.status_code == 422 and "changed_since" in naive.text
