@@ -29,7 +29,12 @@ def percent(value: float | None) -> str:
 
 
 def hours(seconds: float) -> str:
-    """Hours with one decimal: 45_452 minutes is "757,5 giờ", not a five-digit count of minutes."""
+    """Hours with one decimal: 45_452 minutes is "757,5 giờ", not a five-digit count of minutes.
+
+    Under an hour, minutes ("2,5 phút"), so a fresh screen's first plays do not read as "0 giờ".
+    """
+    if 0 < seconds < 3600:
+        return f"{number(seconds / 60, 1)} phút"
     return f"{number(seconds / 3600, 1)} giờ"
 
 
