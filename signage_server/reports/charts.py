@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from xml.sax.saxutils import escape
 
@@ -15,8 +15,9 @@ FONT = "Be Vietnam Pro, sans-serif"
 PALETTE = ("#b71c1c", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f")
 
 
-def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str, width: int = 640) -> Markup:
-    """Horizontal bars, one per label, value printed at the bar's end."""
+def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str, width: int = 640,
+              text: Callable[[float], str] | None = None) -> Markup:
+    """Horizontal bars, one per label, value printed at the bar's end (by `text`, else number and unit)."""
     bar, gap, left = 22, 8, 230
     height = max(1, len(rows)) * (bar + gap) + 40
     peak = max((v for _l, v in rows), default=0.0) or 1.0
@@ -29,7 +30,7 @@ def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str, width
         w = max(0.0, span * value / peak)
         parts.append(f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(label if len(label) <= 36 else label[:35] + "…")}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(number(value, 1))} {escape(unit)}</text>')
+        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(text(value) if text else f"{number(value, 1)} {unit}")}</text>')
     if not rows:
         parts.append('<text x="0" y="46" font-size="12">—</text>')
     parts.append("</svg>")

@@ -25,11 +25,11 @@ FAMILY = "Be Vietnam Pro"
 def chart_set(b: Bundle) -> dict[str, Markup]:
     """The report's charts as inline SVG; the page and the PDF show the same ones."""
     out = {
-        "language": charts.bar_chart([(exports.LANGUAGE_NAMES.get(a.label, a.label), a.seconds / 3600)
+        "language": charts.bar_chart([(exports.LANGUAGE_NAMES.get(a.label, a.label), a.seconds)
                                       for a in b.airtime.by_language],
-                                     title="Thời lượng phát theo ngôn ngữ (giờ)", unit="giờ"),
-        "site": charts.bar_chart([(a.label, a.seconds / 3600) for a in b.airtime.by_site],
-                                 title="Thời lượng phát theo cửa khẩu (giờ)", unit="giờ"),
+                                     title="Thời lượng phát theo ngôn ngữ", unit="", text=formatting.hours),
+        "site": charts.bar_chart([(a.label, a.seconds) for a in b.airtime.by_site],
+                                 title="Thời lượng phát theo cửa khẩu", unit="", text=formatting.hours),
     }
     if b.by_day:
         out["days"] = charts.line_chart(b.by_day, title="Tỷ lệ hoạt động theo ngày (%)")
@@ -97,6 +97,7 @@ table.list th { background: #eee; text-align: left; font-weight: bold; }
 table.list th.num { text-align: right; }
 table.list thead { display: table-header-group; }
 table.list tr { break-inside: avoid; }
+table.short { break-inside: avoid; }
 table.list td.num { text-align: right; white-space: nowrap; }
 table.list .tt { width: 1.6em; text-align: center; }
 table.summary th { width: 70%; font-weight: normal; background: none; }

@@ -273,10 +273,13 @@ class Names:
 
 
 def load_names(session: Session) -> Names:
+    """Names as people read them: screens' display names, slides by their approved Vietnamese caption."""
+    titles = {c.slide_id: c.text for c in session.exec(select(Caption).where(
+        Caption.language == "vi", Caption.state == CaptionState.APPROVED)).all()}
     return Names(
         screens={s.id: s for s in session.exec(select(Screen)).all() if s.id is not None},
         sites={s.id: s for s in session.exec(select(Site)).all() if s.id is not None},
-        slides={s.id: s.name for s in session.exec(select(Slide)).all() if s.id is not None},
+        slides={s.id: titles.get(s.id) or s.name for s in session.exec(select(Slide)).all() if s.id is not None},
         playlists={p.id: p.name for p in session.exec(select(Playlist)).all() if p.id is not None})
 
 

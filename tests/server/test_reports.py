@@ -100,7 +100,8 @@ def test_airtime_counts_every_record_once_with_edges_and_skew(session: Session, 
     assert _table(rep.by_screen) == {"hoa-lu-arrivals": (6, 640.0), "hoa-lu-spare": (1, 60.0)}
     assert _table(rep.by_site) == {"Lộc Ninh – Hoa Lư": (7, 700.0)}
     assert _table(rep.by_playlist) == {"hoa-lu-main": (6, 340.0), "empty": (1, 360.0)}
-    assert _table(rep.by_slide) == {"welcome": (5, 280.0), "traffic": (2, 420.0)}
+    # Slides by their approved Vietnamese caption; "traffic" has none approved yet, so its name.
+    assert _table(rep.by_slide) == {"Chào mừng quý khách đến với Việt Nam": (5, 280.0), "traffic": (2, 420.0)}
     assert [(r.label, r.plays, r.minutes) for r in rep.by_language] == [
         ("vi", 3, 490.0), ("en", 2, 90.0), ("km", 2, 120.0)]
     # The neighbouring days hold the rest of the edge-crossing plays, so periods add up.
@@ -279,7 +280,7 @@ def test_xlsx_and_csv_hold_the_same_figures(session: Session, world: dict[str, i
     assert sheets["Theo ngôn ngữ"] == [("Tiếng Việt", 3, 490.0), ("Tiếng Anh", 2, 90.0), ("Tiếng Khmer", 2, 120.0)]
     assert sheets["Theo màn hình"] == [("hoa-lu-arrivals", 6, 640.0), ("hoa-lu-spare", 1, 60.0)]
     assert sheets["Theo danh sách phát chiến dịch"] == [("empty", 1, 360.0), ("hoa-lu-main", 6, 340.0)]
-    assert sheets["Theo nội dung slide"] == [("traffic", 2, 420.0), ("welcome", 5, 280.0)]
+    assert sheets["Theo nội dung slide"] == [("traffic", 2, 420.0), ("Chào mừng quý khách đến với Việt Nam", 5, 280.0)]
     avail = {r[0]: r for r in sheets["Tỷ lệ hoạt động theo màn hình"]}
     assert avail["hoa-lu-arrivals"][2:] == (12.0, 10.0, 9.0, 75.0)
     assert avail["hoa-lu-spare"][2:] == (24.0, 24.0, 1.0, 4.17)

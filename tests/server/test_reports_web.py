@@ -142,7 +142,7 @@ def test_printable_periodic_report(browsers: dict[str, Browser], fed: dict[str, 
 
 def test_slide_page(browsers: dict[str, Browser], fed: dict[str, int], world: dict[str, int]) -> None:
     page = browsers["operator"].get(f"/reports/slides/{world['slide']}?{DAY}").text
-    assert "welcome" in page and re.search(r'id="total-plays">5<', page)
+    assert "Chào mừng quý khách đến với Việt Nam" in page and re.search(r'id="total-plays">5<', page)
     assert f'data-screen="{fed["a"]}" data-day="2026-03-10"' in page
 
 
