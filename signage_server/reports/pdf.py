@@ -117,14 +117,32 @@ table.signature-block td.signer p { text-align: center; }
 """
 
 
+@cache
+def _weasyprint() -> tuple[Any, Any, Any]:
+    """Import WeasyPrint without its side effect on Pillow.
+
+    Importing weasyprint sets PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True for the whole process, which would
+    let a truncated upload pass the assets' image check after the first PDF. Our PDFs embed no raster
+    images (charts are SVG), so the flag is put back as it was.
+    """
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    try:
+        from weasyprint import CSS, HTML  # type: ignore[import-untyped]
+        from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return CSS, HTML, FontConfiguration
+
+
 def render_html(b: Bundle, *, today: date) -> str:
     return _environment().get_template("reports_pdf.html").render(**context(b, today=today))
 
 
 def to_pdf(b: Bundle, *, today: date) -> bytes:
     """The report as PDF bytes (WeasyPrint, fonts embedded)."""
-    from weasyprint import CSS, HTML  # type: ignore[import-untyped]
-    from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+    CSS, HTML, FontConfiguration = _weasyprint()
 
     fonts = FontConfiguration()  # @font-face rules only load through one
     stylesheet = CSS(string=_font_faces() + PRINT_CSS, font_config=fonts)

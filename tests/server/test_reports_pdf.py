@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from PIL import ImageFile
 from pypdf import PdfReader
 from sqlmodel import Session
 
@@ -38,6 +39,8 @@ def test_pdf_is_an_a4_report_naming_the_plan_and_the_screens(session: Session, w
                       letterhead=exports.Letterhead("UBND tỉnh Đồng Nai", "Ban Quản lý Khu kinh tế tỉnh",
                                                     "Sở Khoa học và Công nghệ tỉnh Đồng Nai", "Đồng Nai"))
     data = pdf.to_pdf(b, today=date(2026, 3, 15))
+    # WeasyPrint's import turns on Pillow's LOAD_TRUNCATED_IMAGES: uploads must still refuse cut images.
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     (tmp_path / "report.pdf").write_bytes(data)
     assert data.startswith(b"%PDF-")
     reader, text = _text(data)
