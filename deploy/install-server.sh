@@ -57,7 +57,9 @@ if ! [[ "$WORKERS" =~ ^[1-9][0-9]?$ ]]; then
 fi
 
 echo "== system packages"
-packages=(python3 python3-venv python3-pip libfribidi0 ca-certificates openssl acl nginx mosquitto)
+# libpango/libpangoft2/libharfbuzz-subset: WeasyPrint's PDF reports (docs/reports.md).
+packages=(python3 python3-venv python3-pip libfribidi0 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+          ca-certificates openssl acl nginx mosquitto)
 if [ -z "$DATABASE_URL" ] && [ ! -e "$ENV_FILE" ]; then packages+=(postgresql); fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

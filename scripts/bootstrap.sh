@@ -35,7 +35,7 @@ find_pg_bin() {
 }
 
 ensure_system_packages() {
-    # $@: which groups are needed: python, broker, postgres, browser, deploy
+    # $@: which groups are needed: python, broker, postgres, browser, deploy, reports
     local want=()
     local group
     for group in "$@"; do
@@ -52,6 +52,14 @@ ensure_system_packages() {
                 ;;
             browser)
                 [ -x /usr/bin/chromium ] || want+=(chromium)
+                ;;
+            reports)
+                # WeasyPrint (the server's PDF reports) loads Pango and HarfBuzz's subsetter with
+                # ctypes: Debian's libraries, not pip's. pdftotext/pdftoppm read the PDFs back.
+                local lib
+                for lib in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils; do
+                    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || want+=("$lib")
+                done
                 ;;
             deploy)
                 # The deploy scripts are linted and the shipped nginx site is run by the tests.

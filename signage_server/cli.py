@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +16,13 @@ from signage_server.users.models import Role
 
 app = typer.Typer(help="Border-gate LED signage controller: server administration.", no_args_is_help=True,
                   add_completion=False)
+
+
+def _day(value: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-20") from None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -288,6 +296,86 @@ def key_rotate(
         results = manifests.compile_screens(session, screen_ids=manifests.all_screen_ids(session), key=ring.current(),
                                             now=now, horizon_days=settings.manifest_horizon_days)
     typer.echo(f"re-signed {sum(r.new_version for r in results)} manifest(s) with the new key")
+
+
+report_app = typer.Typer(help="Reports as PDF, XLSX or CSV, for cron and the department's archive.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="pdf, xlsx or csv")]
+OutputOption = Annotated[Path, typer.Option("--output", "-o", help="file to write (replaced atomically)")]
+
+
+def _write_report(output: Path, data: bytes) -> None:
+    """Temp file beside the target, then rename: a cron job never leaves half a report behind."""
+    import os
+    import tempfile
+
+    folder = output.resolve().parent
+    if not folder.is_dir():
+        raise _fail(f"folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _report(make: Any, fmt: str, output: Path) -> None:
+    from signage_server.reports import routes as reports
+
+    if fmt not in reports.FORMATS:
+        raise _fail(f"--format must be one of {', '.join(reports.FORMATS)}, not {fmt!r}")
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url())
+    upgrade_to_head(engine)
+    now = utcnow()
+    try:
+        with transaction(session_factory(engine)) as session:
+            b = make(session, settings, now)
+            data = reports.render_file(b, fmt, today=reports.report_day(b, settings, now))
+    except SignageError as exc:
+        raise _fail(exc.message) from None
+    _write_report(output, data)
+    typer.echo(f"{b.title}: {output} ({len(data):,} bytes)")
+
+
+@report_app.command("periodic")
+def report_periodic(
+    kind: Annotated[str, typer.Argument(help="half_year (due 20 May) or annual (due 15 November)")],
+    output: OutputOption,
+    year: Annotated[int | None, typer.Option(help="the report's year (default: the next one due)")] = None,
+    fmt: FormatOption = "pdf",
+) -> None:
+    """The 6-month or annual report; an issued one is printed from its frozen record."""
+    from signage_server.reports import routes as reports
+
+    _report(lambda session, settings, now: reports.periodic_bundle(session, settings, now, kind, year)[0],
+            fmt, output)
+
+
+@report_app.command("range")
+def report_range(
+    start: Annotated[datetime.date, typer.Option("--from", help="first local day, YYYY-MM-DD", parser=_day)],
+    end: Annotated[datetime.date, typer.Option("--to", help="last local day, YYYY-MM-DD", parser=_day)],
+    output: OutputOption,
+    fmt: FormatOption = "pdf",
+) -> None:
+    """Figures for any range of local days, both ends included."""
+    from signage_server.reports import routes as reports
+    from signage_server.reports import service as figures
+
+    def make(session: Any, settings: Settings, now: Any) -> Any:
+        period = figures.make_period(start, end)
+        return reports.bundle(session, settings, now, title=reports.range_title(period), period=period,
+                              with_days=fmt != "csv")
+
+    _report(make, fmt, output)
 
 
 def main() -> None:

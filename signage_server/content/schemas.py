@@ -43,6 +43,7 @@ class PlaylistEntry(_Entry):
 
 class ScreenEntry(_Entry):
     name: str
+    display_name: str = ""
     site: str
     width: int
     height: int

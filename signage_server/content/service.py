@@ -203,7 +203,8 @@ def import_content(
             fields = {"site_id": site.id, "name": e.name, "width_px": e.width, "height_px": e.height,
                       "pixel_pitch_mm": e.pixel_pitch_mm, "orientation": e.orientation, "layout": e.layout,
                       "languages": e.languages, "foreign_ratio": e.foreign_ratio, "on_time": e.on_time,
-                      "off_time": e.off_time, "default_playlist_id": playlist_id, "group_ids": group_ids}
+                      "off_time": e.off_time, "default_playlist_id": playlist_id, "group_ids": group_ids,
+                      "display_name": e.display_name}
             screen = screens.find_screen(session, name=e.name)
             if screen is None:
                 screens.create_screen(session, actor=None, fields=fields, now=now)
@@ -277,6 +278,8 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
             "orientation": str(screen.orientation), "layout": str(screen.layout), "languages": screen.languages,
             "foreign_ratio": screen.foreign_ratio, "groups": sorted(g.name for g in screen.groups),
         }
+        if screen.display_name:
+            row["display_name"] = screen.display_name
         if screen.on_time is not None:
             row["on_time"], row["off_time"] = screen.on_time.strftime("%H:%M:%S"), screen.off_time.strftime("%H:%M:%S")  # type: ignore[union-attr]
         if screen.default_playlist_id is not None:

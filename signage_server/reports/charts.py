@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
+from signage_server.reports.formatting import number
+
+# The report's font (the PDF embeds it from its font package; browsers fall back to a sans-serif).
+FONT = "Be Vietnam Pro, sans-serif"
 PALETTE = ("#b71c1c", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f")
 
 
-def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str, width: int = 640) -> Markup:
-    """Horizontal bars, one per label, value printed at the bar's end."""
-    bar, gap, left = 22, 8, 200
+def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, unit: str, width: int = 640,
+              text: Callable[[float], str] | None = None) -> Markup:
+    """Horizontal bars, one per label, value printed at the bar's end (by `text`, else number and unit)."""
+    bar, gap, left = 22, 8, 230
     height = max(1, len(rows)) * (bar + gap) + 40
     peak = max((v for _l, v in rows), default=0.0) or 1.0
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}"><title>{escape(title)}</title>',
+             f'width="{width}" height="{height}" font-family="{FONT}"><title>{escape(title)}</title>',
              f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>']
     span = width - left - 90
     for i, (label, value) in enumerate(rows):
         y = 30 + i * (bar + gap)
         w = max(0.0, span * value / peak)
-        parts.append(f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(label[:32])}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(label if len(label) <= 36 else label[:35] + "…")}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{value:,.2f} {escape(unit)}</text>')
+        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(text(value) if text else f"{number(value, 1)} {unit}")}</text>')
     if not rows:
         parts.append('<text x="0" y="46" font-size="12">—</text>')
     parts.append("</svg>")
@@ -39,7 +44,7 @@ def line_chart(points: Sequence[tuple[date, float | None]], *, title: str, width
     plot_w, plot_h = width - left - 10, height - top - bottom
     n = max(1, len(points) - 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}"><title>{escape(title)}</title>',
+             f'width="{width}" height="{height}" font-family="{FONT}"><title>{escape(title)}</title>',
              f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>']
     for pct in (0, 50, 100):
         y = top + plot_h * (1 - pct / 100)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
+from sqlmodel import Session
 
 from signage_server.config import Settings
 from signage_server.deps import NowDep, RequireRole, SessionDep, SettingsDep
 from signage_server.errors import Invalid
-from signage_server.reports import exports, schemas, service
+from signage_server.reports import exports, pdf, record, schemas, service
+from signage_server.reports.models import ReportRecord
 from signage_server.reports.service import Period, ReportCalendar
 from signage_server.users.models import Role, User
 
@@ -19,6 +21,8 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 # Reports are for the people who run the screens; translators only take the captions they wrote.
 Readers = Annotated[User, RequireRole(Role.OPERATOR, Role.APPROVER)]
 CaptionReaders = Annotated[User, RequireRole(Role.OPERATOR, Role.APPROVER, Role.TRANSLATOR)]
+# Issuing freezes the report the unit's head signs: an approver's act, not an operator's.
+Issuers = Annotated[User, RequireRole(Role.APPROVER)]
 From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
 DEFAULT_DAYS = 30
@@ -48,13 +52,38 @@ def periodic(settings: Settings, now: datetime, kind: str, year: int | None) -> 
         year = next(d.year for d in service.due_reports(cal, today=today(settings, now)) if d.kind == kind)
     if not 2000 <= year <= 2200:
         raise Invalid("year must be between 2000 and 2200", field="year")
-    return f"{exports.TITLES[kind]} năm {year}", service.report_period(cal, kind=kind, year=year), year
+    period = service.report_period(cal, kind=kind, year=year)
+    return service.report_title(kind, year, period), period, year
 
 
-def bundle(session: SessionDep, settings: Settings, now: datetime, *, title: str, period: Period,
-           with_days: bool = True) -> exports.Bundle:
+def letterhead(settings: Settings) -> exports.Letterhead:
+    return exports.Letterhead(parent=settings.report_parent, unit=settings.report_unit,
+                              recipient=settings.report_recipient, place=settings.report_place)
+
+
+def bundle(session: Session, settings: Settings, now: datetime, *, title: str, period: Period,
+           with_days: bool = True, kind: str = "range", year: int | None = None,
+           narrative: dict[str, str] | None = None) -> exports.Bundle:
     return exports.build(session, title=title, unit=settings.report_unit, period=period,
-                         tz=service.zone(settings.report_timezone), now=now, with_days=with_days)
+                         tz=service.zone(settings.report_timezone), now=now, with_days=with_days, kind=kind,
+                         year=year, letterhead=letterhead(settings), narrative=narrative)
+
+
+def periodic_bundle(session: Session, settings: Settings, now: datetime, kind: str,
+                    year: int | None) -> tuple[exports.Bundle, ReportRecord | None]:
+    """An issued report from its frozen record; otherwise the figures now, with the narrative stored so far."""
+    title, period, year = periodic(settings, now, kind, year)
+    row = record.find(session, kind=kind, year=year)
+    if row is not None and row.issued_at is not None and row.snapshot is not None:
+        return record.bundle_of(row.snapshot), row
+    b = bundle(session, settings, now, title=title, period=period, kind=kind, year=year,
+               narrative=row.narrative if row else None)
+    return b, row
+
+
+def report_day(b: exports.Bundle, settings: Settings, now: datetime) -> date:
+    """The date printed under the motto: the day it was issued, else today."""
+    return (b.issued_at or now).astimezone(service.zone(settings.report_timezone)).date()
 
 
 def download(body: str | bytes, *, name: str, media_type: str) -> Response:
@@ -63,14 +92,29 @@ def download(body: str | bytes, *, name: str, media_type: str) -> Response:
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
+PDF = "application/pdf"
+FORMATS = ("pdf", "xlsx", "csv")
 
 
-def file_of(b: exports.Bundle, stem: str, fmt: str) -> Response:
+def render_file(b: exports.Bundle, fmt: str, *, today: date) -> bytes:
+    """The report in one of FORMATS: one function for the API and the command line."""
+    if fmt == "pdf":
+        return pdf.to_pdf(b, today=today)
+    if fmt == "xlsx":
+        return exports.to_xlsx(b)
+    if fmt == "csv":
+        return exports.to_csv(b).encode()
+    raise Invalid(f"format must be one of {', '.join(FORMATS)}", field="format")
+
+
+def file_of(b: exports.Bundle, stem: str, fmt: str, *, today: date | None = None) -> Response:
+    if fmt == "pdf":
+        return download(pdf.to_pdf(b, today=today or b.period.end), name=f"{stem}.pdf", media_type=PDF)
     if fmt == "xlsx":
         return download(exports.to_xlsx(b), name=f"{stem}.xlsx", media_type=XLSX)
     if fmt == "csv":
         return download(exports.to_csv(b), name=f"{stem}.csv", media_type=CSV)
-    raise Invalid("format must be xlsx or csv", field="format")
+    raise Invalid(f"format must be one of {', '.join(FORMATS)}", field="format")
 
 
 @router.get("/airtime")
@@ -100,26 +144,52 @@ def due(settings: SettingsDep, now: NowDep, _user: Readers) -> list[dict[str, An
 def range_file(fmt: str, session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers,
                start: From = None, end: To = None) -> Response:
     period = chosen_period(settings, now, start, end)
-    b = bundle(session, settings, now, title=exports.TITLES["range"], period=period, with_days=False)
-    return file_of(b, f"bao-cao-{period.start}-{period.end}", fmt)
+    b = bundle(session, settings, now, title=range_title(period), period=period, with_days=fmt != "csv")
+    return file_of(b, f"bao-cao-{period.start}-{period.end}", fmt, today=today(settings, now))
+
+
+def range_title(period: Period) -> str:
+    return f"{exports.TITLES['range']} {service.kind_words('range', None, period)}"
 
 
 @router.get("/periodic/{kind}")
 def periodic_json(kind: str, session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers,
                   year: int | None = None) -> dict[str, Any]:
-    title, period, year = periodic(settings, now, kind, year)
-    b = bundle(session, settings, now, title=title, period=period, with_days=False)
-    return {"kind": kind, "year": year, "title": title, "unit": b.unit, "period": schemas.period_json(period),
+    b, row = periodic_bundle(session, settings, now, kind, year)
+    return {"kind": kind, "year": b.year, "title": b.title, "unit": b.unit, "period": schemas.period_json(b.period),
+            "period_words": service.period_words(b.period),
+            "issued_at": b.issued_at.isoformat() if b.issued_at else None, "narrative": b.narrative,
             "airtime": schemas.airtime_json(b.airtime), "percent": b.fleet_percent,
-            "availability": schemas.availability_json(b.availability)}
+            "availability": schemas.availability_json(b.availability),
+            "not_counted": [{"screen_id": r.screen_id, "screen": r.screen, "site": r.site, "reason": r.reason}
+                            for r in b.not_counted],
+            "content": [record.encode(c) for c in b.content],
+            "alerts": record.encode(b.alerts)}
 
 
 @router.get("/periodic/{kind}/export.{fmt}")
 def periodic_file(kind: str, fmt: str, session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers,
                   year: int | None = None) -> Response:
-    title, period, year = periodic(settings, now, kind, year)
-    b = bundle(session, settings, now, title=title, period=period, with_days=False)
-    return file_of(b, f"bao-cao-{kind.replace('_', '-')}-{year}", fmt)
+    b, _row = periodic_bundle(session, settings, now, kind, year)
+    return file_of(b, f"bao-cao-{kind.replace('_', '-')}-{b.year}", fmt, today=report_day(b, settings, now))
+
+
+@router.put("/periodic/{kind}/narrative")
+def periodic_narrative(kind: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Readers,
+                       body: Annotated[dict[str, str], Body()], year: int | None = None) -> dict[str, Any]:
+    """Store the narrative sections given (results, difficulties, proposals, next_steps); 409 once issued."""
+    _title, period, year = periodic(settings, now, kind, year)
+    row = record.save_narrative(session, actor=user, kind=kind, year=year, period=period, fields=body, now=now)
+    return {"kind": kind, "year": year, "narrative": row.narrative}
+
+
+@router.post("/periodic/{kind}/issue")
+def periodic_issue(kind: str, session: SessionDep, settings: SettingsDep, now: NowDep, user: Issuers,
+                   year: int | None = None) -> dict[str, Any]:
+    """Freeze the report: later views, PDFs and files print the figures as they were now."""
+    b, _row = periodic_bundle(session, settings, now, kind, year)
+    row = record.issue(session, actor=user, kind=kind, year=b.year or 0, bundle=b, now=now)
+    return {"kind": kind, "year": row.year, "issued_at": row.issued_at.isoformat() if row.issued_at else None}
 
 
 @router.get("/slides/{slide_id}")
@@ -131,8 +201,12 @@ def slide_runs(slide_id: str, session: SessionDep, settings: SettingsDep, now: N
 
 
 @router.get("/captions.{fmt}")
-def captions_file(fmt: str, session: SessionDep, _user: CaptionReaders) -> Response:
-    rows = service.approved_captions(session)
+def captions_file(fmt: str, session: SessionDep, _user: CaptionReaders,
+                  changed_since: Annotated[datetime | None, Query()] = None) -> Response:
+    """The approved captions for the portals; `changed_since` (ISO 8601 with its zone) for polling."""
+    if changed_since is not None and changed_since.tzinfo is None:
+        raise Invalid("changed_since needs a time zone, e.g. 2026-05-20T08:00:00+07:00", field="changed_since")
+    rows = service.approved_captions(session, changed_since=changed_since)
     if fmt == "csv":
         return download(exports.captions_csv(rows), name="captions.csv", media_type=CSV)
     if fmt == "json":

@@ -18,7 +18,7 @@ from signage_server.captions.models import Caption, CaptionState
 from signage_server.errors import Invalid
 from signage_server.playlists.models import Playlist
 from signage_server.reports.models import PresenceEvent
-from signage_server.screens.models import Screen, Site
+from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.slides.models import Slide
 from signage_server.telemetry.models import (
     SPLIT_UNKNOWN,
@@ -284,8 +284,9 @@ class Names:
     playlists: dict[int, str]
 
     def screen(self, screen_id: int) -> str:
+        """The display name officials know the screen by; the technical name when none is set."""
         found = self.screens.get(screen_id)
-        return found.name if found else f"#{screen_id}"
+        return found.label if found else f"#{screen_id}"
 
     def site_of(self, screen_id: int) -> tuple[str, str]:
         found = self.screens.get(screen_id)
@@ -304,10 +305,13 @@ class Names:
 
 
 def load_names(session: Session) -> Names:
+    """Names as people read them: screens' display names, slides by their approved Vietnamese caption."""
+    titles = {c.slide_id: c.text for c in session.exec(select(Caption).where(
+        Caption.language == "vi", Caption.state == CaptionState.APPROVED)).all()}
     return Names(
         screens={s.id: s for s in session.exec(select(Screen)).all() if s.id is not None},
         sites={s.id: s for s in session.exec(select(Site)).all() if s.id is not None},
-        slides={s.id: s.name for s in session.exec(select(Slide)).all() if s.id is not None},
+        slides={s.id: titles.get(s.id) or s.name for s in session.exec(select(Slide)).all() if s.id is not None},
         playlists={p.id: p.name for p in session.exec(select(Playlist)).all() if p.id is not None})
 
 
@@ -538,6 +542,47 @@ def _plain_runs(session: Session, *, start: datetime, end: datetime,
                                datetime.fromtimestamp(round(float(hi), 3), UTC))
 
 
+def in_service(screen: Screen, *, start: datetime, end: datetime) -> list[Interval]:
+    """When the screen was in service within [start, end): from commissioning until revocation.
+
+    A pending screen (never enrolled, no commissioning date) was never in service: it is listed apart, and
+    the time before a screen existed is no outage.
+    """
+    if screen.enrolment == Enrolment.PENDING or screen.commissioned_at is None:
+        return []
+    lo = max(start, screen.commissioned_at)
+    hi = min(end, screen.revoked_at) if screen.revoked_at is not None else end
+    return [(lo, hi)] if lo < hi else []
+
+
+@dataclass(frozen=True, slots=True)
+class NotCounted:
+    """A screen left out of availability, and why: pending, commissioned after the period, revoked before it."""
+
+    screen_id: int
+    screen: str
+    site: str
+    reason: str  # pending | later | revoked
+
+
+def not_counted(session: Session, *, period: Period, tz: ZoneInfo, now: datetime) -> list[NotCounted]:
+    """Screens with no time in service within the period: listed apart in the report, never averaged in."""
+    lo, hi = _window(period, tz, now)
+    names = load_names(session)
+    out: list[NotCounted] = []
+    for screen_id, screen in names.screens.items():
+        if in_service(screen, start=lo, end=hi):
+            continue
+        if screen.enrolment == Enrolment.PENDING or screen.commissioned_at is None:
+            reason = "pending"
+        elif screen.revoked_at is not None and screen.revoked_at <= lo:
+            reason = "revoked"
+        else:
+            reason = "later"
+        out.append(NotCounted(screen_id, names.screen(screen_id), names.site_of(screen_id)[1], reason))
+    return sorted(out, key=lambda r: (r.site, r.screen))
+
+
 @dataclass(frozen=True, slots=True)
 class _Spans:
     scheduled: list[Interval]
@@ -558,8 +603,11 @@ def _spans(session: Session, names: Names, *, lo: datetime, hi: datetime, tz: Zo
         screen = names.screens.get(screen_id)
         if screen is None:
             continue
+        service = in_service(screen, start=lo, end=hi)
+        if not service:
+            continue
         site = names.sites.get(screen.site_id)
-        scheduled = on_hours(screen, start=lo, end=hi, tz=zone(site.timezone) if site else tz)
+        scheduled = intersect(on_hours(screen, start=lo, end=hi, tz=zone(site.timezone) if site else tz), service)
         online = intersect(scheduled, online_spans(session, screen_id=screen_id, start=lo, end=hi))
         played = merge(playing[screen_id], gap=PLAY_GAP_TOLERANCE)
         out[screen_id] = _Spans(scheduled, online, intersect(online, played), played)
@@ -709,6 +757,43 @@ def report_period(calendar: ReportCalendar, *, kind: str, year: int) -> Period:
     return Period(start, end)
 
 
+def months_in(period: Period) -> int:
+    """Whole months a period covers, counting 15/10 to 14/04 as six (the 15th-to-14th convention)."""
+    after = period.end + timedelta(days=1)
+    return (after.year - period.start.year) * 12 + after.month - period.start.month
+
+
+def date_words(day: date) -> str:
+    """A date as Vietnamese administrative text writes it: "ngày 14 tháng 4 năm 2027"."""
+    return f"ngày {day.day} tháng {day.month} năm {day.year}"
+
+
+def period_words(period: Period) -> str:
+    """The period in words, both ends inclusive: "từ ngày 15 tháng 10 năm 2026 đến hết ngày 14 tháng 4 năm 2027"."""
+    return f"từ {date_words(period.start)} đến hết {date_words(period.end)}"
+
+
+def report_title(kind: str, year: int, period: Period) -> str:
+    """The title, made from the period it covers so that the two cannot disagree.
+
+    The reporting year is named by the year in which its data close and the report is due (as Decree
+    09/2019/NĐ-CP names a year of data running from 15/12 of the year before); the half-year report is not
+    "6 tháng đầu năm", since it starts in the previous calendar year: it says "N tháng" with its dates.
+    """
+    return f"Báo cáo {kind_words(kind, year, period)} ({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y})"
+
+
+def kind_words(kind: str, year: int | None, period: Period) -> str:
+    """What the report covers, for its title: "6 tháng năm 2027", "năm 2027", or the dates of a range."""
+    if kind == "annual":
+        return f"năm {year}"
+    if kind == "half_year":
+        return f"{months_in(period)} tháng năm {year}"
+    if kind == "range":
+        return f"từ {period.start:%d/%m/%Y} đến {period.end:%d/%m/%Y}"
+    raise Invalid(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}", field="kind")
+
+
 @dataclass(frozen=True, slots=True)
 class DueReport:
     kind: str
@@ -737,22 +822,57 @@ def due_reports(calendar: ReportCalendar, *, today: date) -> list[DueReport]:
 
 @dataclass(frozen=True, slots=True)
 class CaptionRow:
+    """One slide for the portals: its approved texts, when each was approved, its image, when it changed.
+
+    `published` is False for a slide that changed since the portal's last poll and has no approved caption
+    any more: the portal should take it down.
+    """
+
     slide_id: int
     slide: str
     texts: dict[str, str]
     approved_at: datetime | None
+    approved: dict[str, datetime | None] = field(default_factory=dict)
+    image: dict[str, Any] | None = None
+    changed_at: datetime | None = None
+    published: bool = True
+
+    @property
+    def title(self) -> str:
+        """The Vietnamese caption is the slide's title on the portal; the slide's name when it has none."""
+        return self.texts.get("vi") or self.slide
 
 
-def approved_captions(session: Session) -> list[CaptionRow]:
-    """Every slide with at least one approved caption, its approved texts per language (task 5.6)."""
-    slides = {s.id: s.name for s in session.exec(select(Slide)).all()}
-    rows: dict[int, CaptionRow] = {}
-    for cap in session.exec(select(Caption).where(Caption.state == CaptionState.APPROVED).order_by(
-            col(Caption.slide_id))).all():
-        row = rows.get(cap.slide_id)
-        if row is None:
-            row = rows[cap.slide_id] = CaptionRow(cap.slide_id, slides.get(cap.slide_id, ""), {}, cap.approved_at)
-        row.texts[cap.language] = cap.text
-        if cap.approved_at and (row.approved_at is None or cap.approved_at > row.approved_at):
-            rows[cap.slide_id] = CaptionRow(row.slide_id, row.slide, row.texts, cap.approved_at)
-    return sorted(rows.values(), key=lambda r: r.slide)
+def approved_captions(session: Session, *, changed_since: datetime | None = None) -> list[CaptionRow]:
+    """Every slide with an approved caption: approved texts and times per language, its image (task 5.6).
+
+    With `changed_since`, only slides whose slide row or captions changed after it, including those whose
+    captions are no longer approved (published False), so that a portal polling the feed stays in step.
+    """
+    from signage_server.assets.models import Asset
+
+    slides = {s.id: s for s in session.exec(select(Slide)).all() if s.id is not None}
+    assets = {a.id: a for a in session.exec(select(Asset)).all() if a.id is not None}
+    by_slide: dict[int, list[Caption]] = defaultdict(list)
+    for cap in session.exec(select(Caption).order_by(col(Caption.slide_id), col(Caption.language))).all():
+        by_slide[cap.slide_id].append(cap)
+    rows: list[CaptionRow] = []
+    for slide_id, caps in by_slide.items():
+        slide = slides.get(slide_id)
+        if slide is None:
+            continue
+        approved = [c for c in caps if c.state == CaptionState.APPROVED]
+        changed = max([slide.updated_at, *(c.updated_at for c in caps)])
+        if changed_since is not None and changed <= changed_since:
+            continue
+        if not approved and changed_since is None:
+            continue
+        asset = assets.get(slide.asset_id) if slide.asset_id is not None else None
+        image = ({"url": f"/api/v1/assets/{asset.id}/content", "media_type": asset.media_type,
+                  "sha256": asset.sha256, "width": asset.width_px, "height": asset.height_px}
+                 if asset is not None else None)
+        times = [c.approved_at for c in approved if c.approved_at is not None]
+        rows.append(CaptionRow(slide_id, slide.name, {c.language: c.text for c in approved},
+                               max(times) if times else None, {c.language: c.approved_at for c in approved},
+                               image, changed, bool(approved)))
+    return sorted(rows, key=lambda r: r.slide)

@@ -8,18 +8,27 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 
 from signage_server.deps import NowDep, SessionDep, SettingsDep
 from signage_server.errors import SignageError
-from signage_server.reports import charts, exports, routes, service
+from signage_server.reports import exports, pdf, record, routes, service
 from signage_server.users.models import Role
-from signage_server.web import PageError, PageUser, Viewer, allowed, error_text, gettext_for, render
+from signage_server.web import (
+    PageError,
+    PageUser,
+    Viewer,
+    allowed,
+    error_text,
+    gettext_for,
+    redirect,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 Readers = Annotated[Viewer, PageUser(Role.OPERATOR, Role.APPROVER)]
 # Translators see the page for its caption export only; figures stay with operators and approvers.
 Visitors = Annotated[Viewer, PageUser(Role.OPERATOR, Role.APPROVER, Role.TRANSLATOR)]
+Issuers = Annotated[Viewer, PageUser(Role.APPROVER)]
 KIND_LABELS = {"half_year": "6-month report", "annual": "Annual report"}
 
 
@@ -40,47 +49,71 @@ def _period(request: Request, settings: SettingsDep, now: NowDep) -> service.Per
         raise PageError(exc.status_code, error_text(request, exc)) from None
 
 
-def _charts(b: exports.Bundle) -> dict[str, Markup]:
-    return {
-        "language": charts.bar_chart([(exports.LANGUAGE_NAMES.get(a.label, a.label), a.minutes)
-                                            for a in b.airtime.by_language],
-                                           title="Thời lượng phát theo ngôn ngữ (phút)", unit="phút"),
-        "site": charts.bar_chart([(a.label, a.minutes) for a in b.airtime.by_site],
-                                       title="Thời lượng phát theo cửa khẩu (phút)", unit="phút"),
-        "days": charts.line_chart(b.by_day, title="Tỷ lệ hoạt động theo ngày (%)"),
-    }
-
-
 @router.get("/reports", response_class=HTMLResponse)
 def reports_page(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
                  viewer: Visitors) -> Response:
     figures = allowed(viewer.user, (Role.OPERATOR, Role.APPROVER))
     period = _period(request, settings, now)
     due = service.due_reports(routes.calendar(settings), today=routes.today(settings, now)) if figures else []
-    b = routes.bundle(session, settings, now, title=exports.TITLES["range"], period=period) if figures else None
+    b = routes.bundle(session, settings, now, title=routes.range_title(period), period=period) if figures else None
     query = urlencode({"from": period.start.isoformat(), "to": period.end.isoformat()})
     return render(request, "reports.html", viewer, figures=figures, period=period, due=due, b=b, query=query,
                   kinds=KIND_LABELS, language_names=exports.LANGUAGE_NAMES,
                   outage_kinds=exports.OUTAGE_KINDS, tz=service.zone(settings.report_timezone),
-                  charts=_charts(b) if b else {})
+                  charts=pdf.chart_set(b) if b else {})
+
+
+def _year(request: Request) -> int | None:
+    raw_year = request.query_params.get("year", "").strip()
+    try:
+        return int(raw_year) if raw_year else None
+    except ValueError:
+        raise PageError(400, gettext_for(request)("The year must be a number like 2026.")) from None
 
 
 @router.get("/reports/periodic/{kind}", response_class=HTMLResponse)
 def periodic_page(kind: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
                   viewer: Readers) -> Response:
-    raw_year = request.query_params.get("year", "").strip()
     try:
-        year = int(raw_year) if raw_year else None
-        title, period, year = routes.periodic(settings, now, kind, year)
-    except ValueError:
-        raise PageError(400, gettext_for(request)("The year must be a number like 2026.")) from None
+        b, _row = routes.periodic_bundle(session, settings, now, kind, _year(request))
     except SignageError as exc:
         raise PageError(exc.status_code, error_text(request, exc)) from None
-    b = routes.bundle(session, settings, now, title=title, period=period)
-    return render(request, "reports_periodic.html", viewer, b=b, kind=kind, year=year, settings=settings,
-                  today=routes.today(settings, now), language_names=exports.LANGUAGE_NAMES,
-                  outage_kinds=exports.OUTAGE_KINDS, tz=b.tz,
-                  half=kind == "half_year", charts=_charts(b))
+    return render(request, "reports_periodic.html", viewer, kind=kind, year=b.year,
+                  can_issue=allowed(viewer.user, (Role.APPROVER,)),
+                  **pdf.context(b, today=routes.report_day(b, settings, now)))
+
+
+@router.post("/reports/periodic/{kind}/narrative")
+async def periodic_narrative(kind: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
+                             viewer: Readers) -> Response:
+    _ = gettext_for(request)
+    form = await request.form()
+    fields = {key: str(form.get(key, "")) for key in exports.NARRATIVE}
+    year = _year(request)
+    try:
+        _title, period, year = routes.periodic(settings, now, kind, year)
+        with session.begin_nested():
+            record.save_narrative(session, actor=viewer.user, kind=kind, year=year, period=period, fields=fields,
+                                  now=now)
+    except SignageError as exc:
+        return redirect(request, f"/reports/periodic/{kind}?year={year or ''}", error_text(request, exc), "error")
+    return redirect(request, f"/reports/periodic/{kind}?year={year}", _("The report text was saved."))
+
+
+@router.post("/reports/periodic/{kind}/issue")
+def periodic_issue(kind: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
+                   viewer: Issuers) -> Response:
+    _ = gettext_for(request)
+    year = _year(request)
+    try:
+        with session.begin_nested():
+            b, _row = routes.periodic_bundle(session, settings, now, kind, year)
+            year = b.year
+            record.issue(session, actor=viewer.user, kind=kind, year=b.year or 0, bundle=b, now=now)
+    except SignageError as exc:
+        return redirect(request, f"/reports/periodic/{kind}?year={year or ''}", error_text(request, exc), "error")
+    return redirect(request, f"/reports/periodic/{kind}?year={year}",
+                    _("The report was issued: its figures are frozen."))
 
 
 @router.get("/reports/slides/{slide_id}", response_class=HTMLResponse)

@@ -61,6 +61,8 @@ class Screen(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     site_id: int = Field(foreign_key="sites.id", index=True)
     name: str = Field(sa_type=sa.String(100), unique=True, index=True)
+    # What reports and officials call it ("Màn hình sảnh nhập cảnh"); `name` stays the technical key.
+    display_name: str = Field(default="", sa_type=sa.String(200), sa_column_kwargs={"server_default": ""})
     width_px: int
     height_px: int
     pixel_pitch_mm: float
@@ -74,9 +76,18 @@ class Screen(SQLModel, table=True):
     off_time: time | None = None
     default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)
     enrolment: Enrolment = Field(default=Enrolment.PENDING, sa_type=StrEnumType(Enrolment))
+    # Availability counts from here (docs/reports.md): set at the first enrolment, an admin may correct it
+    # to the day the screen was handed over. Revoked: out of service from revoked_at on.
+    commissioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Bumped each time a new manifest is compiled for this screen.
     manifest_version: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
     groups: list[ScreenGroup] = Relationship(back_populates="screens", link_model=ScreenGroupLink)
+
+    @property
+    def label(self) -> str:
+        """The name people read: the display name, else the technical name."""
+        return self.display_name or self.name

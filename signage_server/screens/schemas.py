@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from signage_server.schemas import InputModel, OutputModel
 from signage_server.screens.models import Enrolment, Layout, Orientation
@@ -61,6 +61,8 @@ class ScreenCreate(InputModel):
     off_time: time | None = None
     default_playlist_id: int | None = None
     group_ids: list[int] = Field(default_factory=list, max_length=100)
+    display_name: str = Field(default="", max_length=200)
+    commissioned_at: AwareDatetime | None = None
 
 
 class ScreenUpdate(InputModel):
@@ -77,6 +79,8 @@ class ScreenUpdate(InputModel):
     off_time: time | None = None
     default_playlist_id: int | None = None
     group_ids: list[int] | None = Field(default=None, max_length=100)
+    display_name: str | None = Field(default=None, max_length=200)
+    commissioned_at: AwareDatetime | None = None
 
 
 class ScreenRead(OutputModel):
@@ -94,6 +98,9 @@ class ScreenRead(OutputModel):
     off_time: time | None
     default_playlist_id: int | None
     enrolment: Enrolment
+    display_name: str
+    commissioned_at: datetime | None
+    revoked_at: datetime | None
     manifest_version: int
     group_ids: list[int]
     created_at: datetime

@@ -38,7 +38,8 @@ MIN_FOREIGN_RATIO = 0.3
 MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
     "site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
-    "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
+    "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id", "display_name",
+    "commissioned_at",
 )
 
 
@@ -323,6 +324,19 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         if playlist_id is not None and session.get(Playlist, playlist_id) is None:
             raise NotFound("playlist", playlist_id)
         screen.default_playlist_id = playlist_id
+    if "display_name" in fields:
+        label = str(fields["display_name"] or "").strip()
+        if len(label) > 200:
+            raise Invalid("display_name is at most 200 characters", field="display_name")
+        screen.display_name = label
+    if "commissioned_at" in fields:
+        # The day the screen was handed over, when it differs from its first enrolment (docs/reports.md).
+        value = fields["commissioned_at"]
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise Invalid("commissioned_at must be a date and time with its time zone", field="commissioned_at")
+        if value is not None and screen.revoked_at is not None and value >= screen.revoked_at:
+            raise Invalid("commissioned_at must be before the screen was revoked", field="commissioned_at")
+        screen.commissioned_at = value
     if "group_ids" in fields:
         screen.groups = [get_group(session, group_id=gid) for gid in dict.fromkeys(fields["group_ids"])]
 
@@ -408,6 +422,11 @@ def set_enrolment(
     before = screen_snapshot(screen)
     screen.enrolment = state
     screen.updated_at = now
+    # Availability counts from commissioning and stops at revocation (docs/reports.md).
+    if state == Enrolment.ENROLLED and screen.commissioned_at is None:
+        screen.commissioned_at = now
+    if state == Enrolment.REVOKED:
+        screen.revoked_at = now
     session.add(screen)
     session.flush()
     audit.record(session, actor=actor, action=f"screen.{state}", entity="screen", entity_id=screen.id,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shlex
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -84,12 +85,13 @@ def create_screen(request: Request, session: SessionDep, now: NowDep, viewer: Ad
                   pixel_pitch_mm: Annotated[str, Form()], layout: Annotated[str, Form()],
                   languages: Annotated[list[str] | None, Form()] = None,
                   foreign_ratio: Annotated[str, Form()] = "0.75", on_time: Annotated[str, Form()] = "",
-                  off_time: Annotated[str, Form()] = "") -> Response:
+                  off_time: Annotated[str, Form()] = "",
+                  display_name: Annotated[str, Form(max_length=200)] = "") -> Response:
     try:
         with session.begin_nested():
             screen = service.create_screen(session, actor=viewer.user, now=now, fields=_fields(
                 name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
-                on_time, off_time))
+                on_time, off_time) | {"display_name": display_name})
     except SignageError as exc:
         return redirect(request, "/screens", error_text(request, exc), "error")
     return redirect(request, f"/screens/{screen.id}", gettext_for(request)("Screen added."))
@@ -102,6 +104,28 @@ def _screen(request: Request, session: SessionDep, screen_id: int) -> Screen:
         raise PageError(404, gettext_for(request)("No such screen.")) from None
 
 
+def _report_zone(request: Request) -> ZoneInfo:
+    return ZoneInfo(request.app.state.settings.report_timezone)
+
+
+def _commissioned_on(request: Request, screen: Screen) -> str:
+    """The local day the screen entered service, for the date field."""
+    if screen.commissioned_at is None:
+        return ""
+    return screen.commissioned_at.astimezone(_report_zone(request)).date().isoformat()
+
+
+def _commissioning(request: Request, screen: Screen, value: str) -> dict[str, Any]:
+    """A changed "in service since" day becomes the start of that local day; unchanged or empty: no change."""
+    if not value.strip() or value.strip() == _commissioned_on(request, screen):
+        return {}
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise Invalid("commissioned_on must be a date like 2026-05-20", field="commissioned_on") from None
+    return {"commissioned_at": datetime.combine(day, time.min, tzinfo=_report_zone(request))}
+
+
 def _fingerprint(request: Request) -> str:
     """What the player prints after enrolling: the admin compares the two before trusting the screen."""
     return str(request.app.state.key_ring.current().public_key.fingerprint)
@@ -109,8 +133,9 @@ def _fingerprint(request: Request) -> str:
 
 @router.get("/screens/{screen_id}", response_class=HTMLResponse)
 def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins) -> Response:
-    return render(request, "screen.html", viewer, screen=_screen(request, session, screen_id),
-                  fingerprint=_fingerprint(request), issued=None, **_choices(session))
+    screen = _screen(request, session, screen_id)
+    return render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request), issued=None,
+                  commissioned_on=_commissioned_on(request, screen), **_choices(session))
 
 
 @router.post("/screens/{screen_id}/enrolment-code", response_class=HTMLResponse)
@@ -129,7 +154,8 @@ def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, 
     server = str(request.base_url).rstrip("/")
     command = f"signage-player enroll --server {shlex.quote(server)} --code {shlex.quote(code)}"
     response = render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request),
-                      issued={"code": code, "expires_at": row.expires_at, "command": command}, **_choices(session))
+                      issued={"code": code, "expires_at": row.expires_at, "command": command},
+                      commissioned_on=_commissioned_on(request, screen), **_choices(session))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -141,13 +167,15 @@ def update_screen(screen_id: int, request: Request, session: SessionDep, now: No
                   pixel_pitch_mm: Annotated[str, Form()], layout: Annotated[str, Form()],
                   languages: Annotated[list[str] | None, Form()] = None,
                   foreign_ratio: Annotated[str, Form()] = "0.75", on_time: Annotated[str, Form()] = "",
-                  off_time: Annotated[str, Form()] = "") -> Response:
-    _screen(request, session, screen_id)
+                  off_time: Annotated[str, Form()] = "", display_name: Annotated[str, Form(max_length=200)] = "",
+                  commissioned_on: Annotated[str, Form()] = "") -> Response:
+    screen = _screen(request, session, screen_id)
     try:
         with session.begin_nested():
-            service.update_screen(session, actor=viewer.user, screen_id=screen_id, now=now, fields=_fields(
-                name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
-                on_time, off_time))
+            fields = _fields(name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
+                             on_time, off_time)
+            fields |= {"display_name": display_name, **_commissioning(request, screen, commissioned_on)}
+            service.update_screen(session, actor=viewer.user, screen_id=screen_id, now=now, fields=fields)
     except SignageError as exc:
         return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))

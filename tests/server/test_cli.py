@@ -93,3 +93,34 @@ def test_weak_secret_is_refused_outside_dev(env: dict[str, str]) -> None:
     assert result.exit_code == 1 and "SIGNAGE_SECRET_KEY is weak" in result.output
     dev = runner.invoke(app, ["migrate"], env=weak | {"SIGNAGE_DEV": "1"})
     assert dev.exit_code == 0, dev.output
+
+
+def test_report_commands_write_pdf_xlsx_csv_for_cron(env: dict[str, str], tmp_path: Path) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from pypdf import PdfReader
+
+    assert runner.invoke(app, ["import-playlists", str(SHIPPED)], env=_clean(env)).exit_code == 0
+    out = tmp_path / "half.pdf"
+    result = runner.invoke(app, ["report", "periodic", "half_year", "--year", "2027", "--format", "pdf",
+                                 "-o", str(out)], env=_clean(env))
+    assert result.exit_code == 0, result.output
+    assert "Báo cáo 6 tháng năm 2027 (15/10/2026 – 14/04/2027)" in result.output
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(BytesIO(out.read_bytes())).pages).split())
+    assert "58/KH-UBND" in text and "Màn hình sảnh nhập cảnh Hoa Lư" in text and "hoa-lu-arrivals" not in text
+    assert "Chưa đưa vào sử dụng" in text  # the imported screens never enrolled: listed apart
+    xlsx = tmp_path / "annual.xlsx"
+    assert runner.invoke(app, ["report", "periodic", "annual", "--year", "2026", "-f", "xlsx", "-o", str(xlsx)],
+                         env=_clean(env)).exit_code == 0
+    assert "Tổng hợp" in load_workbook(xlsx).sheetnames
+    csv_file = tmp_path / "range.csv"
+    done = runner.invoke(app, ["report", "range", "--from", "2026-11-01", "--to", "2026-11-30", "-f", "csv",
+                               "-o", str(csv_file)], env=_clean(env))
+    assert done.exit_code == 0, done.output
+    assert csv_file.read_text(encoding="utf-8-sig").startswith("Báo cáo phát sóng từ 01/11/2026 đến 30/11/2026")
+    bad = runner.invoke(app, ["report", "periodic", "quarterly", "-o", str(tmp_path / "q.pdf")], env=_clean(env))
+    assert bad.exit_code == 1 and "unknown report kind" in bad.output and not (tmp_path / "q.pdf").exists()
+    wrong = runner.invoke(app, ["report", "range", "--from", "2026-12-01", "--to", "2026-11-01", "-o",
+                                str(tmp_path / "r.pdf")], env=_clean(env))
+    assert wrong.exit_code == 1 and "'to' must not be before 'from'" in wrong.output

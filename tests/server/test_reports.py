@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,13 +19,15 @@ from signage_core.protocol import Heartbeat, LanguageSegment, PlayLogBatch, Play
 from signage_server.reports import exports, service
 from signage_server.reports.models import PresenceEvent
 from signage_server.reports.service import Period, ReportCalendar
-from signage_server.screens.models import Screen
+from signage_server.screens import service as screens
+from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = Period(date(2026, 3, 10), date(2026, 3, 10))  # local day = 2026-03-09T17:00Z .. 2026-03-10T17:00Z
 NOW = datetime(2026, 3, 12, tzinfo=UTC)
 FRAME = "ab" * 32
+MARCH_1 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def z(day: int, hour: int, minute: int = 0) -> datetime:
@@ -56,9 +60,19 @@ def _beat(session: Session, screen: int, received: datetime, skew_s: float = 0) 
         screen_id=str(screen), sent_at=received + timedelta(seconds=skew_s), uptime_s=10))
 
 
-def feed(session: Session, world: dict[str, int]) -> dict[str, int]:
-    """Screen A 07:00-19:00 local with an offline gap; screen B all day with a clock one hour ahead."""
+def enrol(session: Session, screen: int, at: datetime) -> None:
+    screens.set_enrolment(session, actor=None, screen_id=screen, state=Enrolment.ENROLLED, now=at)
+
+
+def feed(session: Session, world: dict[str, int], *, enrolled_at: datetime | None = MARCH_1) -> dict[str, int]:
+    """Screen A 07:00-19:00 local with an offline gap; screen B all day with a clock one hour ahead.
+
+    Both enrolled on 1 March unless `enrolled_at` says otherwise (None: left for the test to enrol).
+    """
     a, b = world["screen"], world["spare_screen"]
+    if enrolled_at is not None:
+        for screen in (a, b):
+            enrol(session, screen, enrolled_at)
     s, s2, p, q = world["slide"], world["pending_slide"], world["playlist"], world["empty_playlist"]
     screen_a = session.get_one(Screen, a)
     screen_a.on_time, screen_a.off_time = time(7), time(19)  # 00:00-12:00 UTC
@@ -97,7 +111,8 @@ def test_airtime_counts_every_record_once_with_edges_and_skew(session: Session, 
     assert _table(rep.by_screen) == {"hoa-lu-arrivals": (6, 640.0), "hoa-lu-spare": (1, 60.0)}
     assert _table(rep.by_site) == {"Lộc Ninh – Hoa Lư": (7, 700.0)}
     assert _table(rep.by_playlist) == {"hoa-lu-main": (6, 340.0), "empty": (1, 360.0)}
-    assert _table(rep.by_slide) == {"welcome": (5, 280.0), "traffic": (2, 420.0)}
+    # Slides by their approved Vietnamese caption; "traffic" has none approved yet, so its name.
+    assert _table(rep.by_slide) == {"Chào mừng quý khách đến với Việt Nam": (5, 280.0), "traffic": (2, 420.0)}
     assert [(r.label, r.plays, r.minutes) for r in rep.by_language] == [
         ("vi", 3, 490.0), ("en", 2, 90.0), ("km", 2, 120.0)]
     # The neighbouring days hold the rest of the edge-crossing plays, so periods add up.
@@ -154,6 +169,49 @@ def test_availability_and_outages(session: Session, world: dict[str, int]) -> No
         PresenceEvent.screen_id == ids["a"]).order_by(PresenceEvent.id)).all()  # type: ignore[arg-type]
     assert [tuple(r) for r in sources] == [("online", "status", z(9, 23)), ("offline", "missed_heartbeats", z(10, 3)),
                                            ("online", "status", z(10, 5))]
+
+
+def test_availability_counts_from_commissioning_until_revocation(session: Session, world: dict[str, int],
+                                                                  users: dict[str, Any]) -> None:
+    """B enrolled mid-day, A revoked mid-morning, a third screen never enrolled: none is blamed for the rest."""
+    ids = feed(session, world, enrolled_at=None)
+    enrol(session, ids["a"], MARCH_1)
+    enrol(session, ids["b"], z(10, 5))  # commissioned at 05:00Z on the reported day
+    screens.set_enrolment(session, actor=None, screen_id=ids["a"], state=Enrolment.REVOKED, now=z(10, 4))
+    fresh = screens.create_screen(session, actor=users["admin"], fields={
+        "site_id": world["site"], "name": "hoa-lu-new", "display_name": "Màn hình mới Hoa Lư", "width_px": 64,
+        "height_px": 32, "pixel_pitch_mm": 10.0, "languages": ["vi"]}, now=z(9, 0))
+    rows = {r.screen_id: r for r in service.availability(session, period=DAY, tz=TZ, now=NOW)}
+    assert set(rows) == {ids["a"], ids["b"]}  # the pending screen is not averaged in
+    a, b = rows[ids["a"]], rows[ids["b"]]
+    # A: on-hours 00-12Z but revoked at 04: 4 h in service, online 00-03 and playing throughout -> 75 %.
+    assert (a.scheduled_s, a.online_s, a.available_s, a.percent) == (4 * 3600, 3 * 3600, 3 * 3600, 75.0)
+    assert [(o.kind, o.start, o.end) for o in a.outages] == [("offline", z(10, 3), z(10, 4))]
+    # B: counted from 05:00Z, not from the day's start: the 12 hours before it existed are no outage.
+    assert (b.scheduled_s, b.available_s, b.percent) == (12 * 3600, 3600, 8.33)
+    assert [(o.kind, o.start, o.end) for o in b.outages] == [("not_playing", z(10, 6), z(10, 17))]
+    assert service.fleet_percent(rows.values()) == 25.0
+    apart = service.not_counted(session, period=DAY, tz=TZ, now=NOW)
+    assert [(r.screen_id, r.screen, r.reason) for r in apart] == [(fresh.id, "Màn hình mới Hoa Lư", "pending")]
+    # The next day: A was revoked before it, so it is listed apart too, not shown at 0 %.
+    next_day = Period(date(2026, 3, 11), date(2026, 3, 11))
+    assert [r.screen_id for r in service.availability(session, period=next_day, tz=TZ, now=NOW)] == [ids["b"]]
+    assert {r.screen_id: r.reason for r in service.not_counted(session, period=next_day, tz=TZ, now=NOW)} == {
+        ids["a"]: "revoked", fresh.id: "pending"}
+
+
+def test_an_admin_set_commissioning_date_moves_the_start(session: Session, world: dict[str, int],
+                                                         users: dict[str, Any]) -> None:
+    ids = feed(session, world, enrolled_at=None)
+    enrol(session, ids["a"], MARCH_1)
+    enrol(session, ids["b"], z(9, 0))
+    # Handed over at 08:00Z, although its player enrolled the day before during installation.
+    screens.update_screen(session, actor=users["admin"], screen_id=ids["b"], fields={"commissioned_at": z(10, 8)}, now=z(11, 0))
+    b = {r.screen_id: r for r in service.availability(session, period=DAY, tz=TZ, now=NOW)}[ids["b"]]
+    assert b.scheduled_s == 9 * 3600
+    with pytest.raises(service.Invalid, match="commissioned_at"):
+        screens.update_screen(session, actor=users["admin"], screen_id=ids["b"],
+                              fields={"commissioned_at": datetime(2026, 3, 10, 8)}, now=z(11, 0))
 
 
 def test_availability_stops_at_now_and_by_day(session: Session, world: dict[str, int]) -> None:
@@ -221,6 +279,25 @@ def test_periodic_periods_and_due_banner_from_30_days_before() -> None:
         service.report_period(CAL, kind="quarterly", year=2026)
 
 
+@pytest.mark.parametrize("cal", [CAL, ReportCalendar((6, 20), (12, 15), 14, 30), ReportCalendar((5, 20), (11, 15), 1, 30)])
+def test_titles_state_the_period_they_cover(cal: ReportCalendar) -> None:
+    for year in (2026, 2027, 2030):
+        for kind in service.KINDS:
+            period = service.report_period(cal, kind=kind, year=year)
+            title = service.report_title(kind, year, period)
+            assert f"({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y})" in title
+            assert "năm năm" not in title and "đầu năm" not in title
+            assert period.end.year == year  # named by the year its data close in (and the report is due)
+            months = service.months_in(period)
+            assert months == (12 if kind == "annual" else 6)
+            assert title.startswith("Báo cáo năm" if kind == "annual" else f"Báo cáo {months} tháng năm {year}")
+    half = service.report_period(CAL, kind="half_year", year=2027)
+    assert service.report_title("half_year", 2027, half) == "Báo cáo 6 tháng năm 2027 (15/10/2026 – 14/04/2027)"
+    assert service.period_words(half) == "từ ngày 15 tháng 10 năm 2026 đến hết ngày 14 tháng 4 năm 2027"
+    annual = service.report_period(CAL, kind="annual", year=2027)
+    assert service.report_title("annual", 2027, annual) == "Báo cáo năm 2027 (15/10/2026 – 14/10/2027)"
+
+
 def test_bad_periods_are_refused_by_name() -> None:
     with pytest.raises(service.Invalid, match="'to' must not be before 'from'"):
         service.make_period(date(2026, 3, 2), date(2026, 3, 1))
@@ -243,7 +320,7 @@ def test_xlsx_and_csv_hold_the_same_figures(session: Session, world: dict[str, i
     assert sheets["Theo ngôn ngữ"] == [("Tiếng Việt", 3, 490.0), ("Tiếng Anh", 2, 90.0), ("Tiếng Khmer", 2, 120.0)]
     assert sheets["Theo màn hình"] == [("hoa-lu-arrivals", 6, 640.0), ("hoa-lu-spare", 1, 60.0)]
     assert sheets["Theo danh sách phát chiến dịch"] == [("empty", 1, 360.0), ("hoa-lu-main", 6, 340.0)]
-    assert sheets["Theo nội dung slide"] == [("traffic", 2, 420.0), ("welcome", 5, 280.0)]
+    assert sheets["Theo nội dung slide"] == [("traffic", 2, 420.0), ("Chào mừng quý khách đến với Việt Nam", 5, 280.0)]
     avail = {r[0]: r for r in sheets["Tỷ lệ hoạt động theo màn hình"]}
     assert avail["hoa-lu-arrivals"][2:] == (12.0, 10.0, 9.0, 75.0)
     assert avail["hoa-lu-spare"][2:] == (24.0, 24.0, 1.0, 4.17)
@@ -258,6 +335,20 @@ def test_xlsx_and_csv_hold_the_same_figures(session: Session, world: dict[str, i
     assert sum(1 for r in rows if r and r[1:2] in (["Mất kết nối"], ["Kết nối nhưng không phát"])) == 4
 
 
+def test_xlsx_has_native_charts_over_its_own_cells(session: Session, world: dict[str, int]) -> None:
+    feed(session, world)
+    b = exports.build(session, title="Báo cáo thử", unit="Đơn vị thử", period=DAY, tz=TZ, now=NOW)
+    with zipfile.ZipFile(io.BytesIO(exports.to_xlsx(b))) as z:
+        charts = sorted(n for n in z.namelist() if n.startswith("xl/charts/chart"))
+        xml = {n: z.read(n).decode() for n in charts}
+    kinds = sorted(m for x in xml.values() for m in re.findall(r"<(?:c:)?(bar|line)Chart>", x))
+    assert kinds == ["bar", "bar", "bar", "line"]
+    refs = " ".join(xml.values())
+    # Charts read the cells (live in Excel), not pictures of them: the language minutes are C4:C6.
+    assert "'Theo ngôn ngữ'!$C$4:$C$6" in refs and "'Theo ngôn ngữ'!$A$4:$A$6" in refs
+    assert "Tỷ lệ hoạt động theo ngày (%)" in refs
+
+
 def test_approved_captions_export_all_three_languages(session: Session, world: dict[str, int]) -> None:
     rows = service.approved_captions(session)
     assert [(r.slide, r.texts) for r in rows] == [("welcome", {
@@ -265,3 +356,28 @@ def test_approved_captions_export_all_three_languages(session: Session, world: d
         "km": "សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម"})]  # the submitted-only "traffic" slide is not exported
     parsed = list(csv.DictReader(io.StringIO(exports.captions_csv(rows).lstrip("\ufeff"))))
     assert parsed[0]["vi"] == "Chào mừng quý khách đến với Việt Nam" and parsed[0]["km"].startswith("សូម")
+
+
+def test_caption_feed_for_portals_has_titles_times_and_changed_since(api: Any, session: Session,
+                                                                      world: dict[str, int],
+                                                                      users: dict[str, Any]) -> None:
+    from signage_server.captions import service as captions
+    from tests.server.world import NOW as BUILT
+
+    feed_url = "/api/v1/reports/captions.json"
+    entries = api.as_("translator_en").get(feed_url).json()
+    assert [(e["slide"], e["title"], e["published"]) for e in entries] == [
+        ("welcome", "Chào mừng quý khách đến với Việt Nam", True)]
+    assert all(datetime.fromisoformat(t) == BUILT for t in entries[0]["approved"].values())
+    assert "image" in entries[0] and entries[0]["changed_at"]
+    later = (BUILT + timedelta(hours=1)).isoformat()
+    assert api.as_("operator").get(feed_url, params={"changed_since": later}).json() == []
+    # The English caption is edited two hours later: the portal polling since then sees it gone from "en".
+    captions.write_caption(session, actor=users["translator_en"], slide_id=world["slide"], language="en",
+                           text="Welcome to Viet Nam!", submit=True, now=BUILT + timedelta(hours=2))
+    session.flush()
+    changed = api.as_("operator").get(feed_url, params={"changed_since": later}).json()
+    assert [(e["slide"], e["captions"]["en"], e["approved"]["en"], e["captions"]["vi"]) for e in changed] == [
+        ("welcome", None, None, "Chào mừng quý khách đến với Việt Nam")]
+    naive = api.as_("operator").get(feed_url, params={"changed_since": "2026-03-01T00:00:00"})
+    assert naive.status_code == 422 and "changed_since" in naive.text

@@ -49,7 +49,8 @@ def _api_paths(w: dict[str, int]) -> list[str]:
     return [f"/api/v1/reports/airtime?{DAY}", f"/api/v1/reports/availability?{DAY}", "/api/v1/reports/due",
             f"/api/v1/reports/range.xlsx?{DAY}", f"/api/v1/reports/range.csv?{DAY}",
             "/api/v1/reports/periodic/half_year?year=2026", "/api/v1/reports/periodic/annual/export.xlsx?year=2026",
-            "/api/v1/reports/periodic/half_year/export.csv?year=2026", f"/api/v1/reports/slides/{w['slide']}?{DAY}"]
+            "/api/v1/reports/periodic/half_year/export.csv?year=2026", f"/api/v1/reports/slides/{w['slide']}?{DAY}",
+            "/api/v1/reports/periodic/annual/export.pdf?year=2026", f"/api/v1/reports/range.pdf?{DAY}"]
 
 
 def test_api_roles(api: Api, world: dict[str, int]) -> None:
@@ -121,21 +122,27 @@ def test_reports_page_figures_and_translator_view(browsers: dict[str, Browser], 
 def test_printable_periodic_report(browsers: dict[str, Browser], fed: dict[str, int], clock: Clock) -> None:
     clock.now = datetime(2026, 4, 25, 3, 0, tzinfo=UTC)
     page = browsers["operator"].get("/reports/periodic/half_year").text
-    assert "BÁO CÁO" in page and "6 tháng đầu năm 2026" in page
-    assert "Kỳ báo cáo: từ ngày 15/10/2025 đến ngày 14/04/2026" in page
+    assert "BÁO CÁO" in page and "6 tháng năm 2026" in page and "đầu năm" not in page
+    assert "Kỳ báo cáo: từ ngày 15 tháng 10 năm 2025 đến hết ngày 14 tháng 4 năm 2026" in page
+    assert "<title>Báo cáo 6 tháng năm 2026 (15/10/2025 – 14/04/2026)" in page
     assert "Ban Quản lý Khu kinh tế tỉnh Bình Phước" in page and "Kính gửi: Sở Thông tin và Truyền thông" in page
     assert "Nơi nhận:" in page and "Thủ trưởng đơn vị" in page and "ngày 25 tháng 4 năm 2026" in page
+    assert "Kế hoạch số 58/KH-UBND" in page and "nhiệm vụ 5.7" in page
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM".lower() in page.lower()
     assert re.search(r'id="total-plays">8<', page)
+    assert re.search(r'id="fleet-percent">[0-9]+,[0-9]+ %<', page)  # Vietnamese decimal comma
+    assert 'href="/api/v1/reports/periodic/half_year/export.pdf?year=2026"' in page
     assert page.count("<svg") == 3 and 'href="/static/reports.css"' in page and " style=" not in page
     annual = browsers["operator"].get("/reports/periodic/annual?year=2025").text
-    assert "Kỳ báo cáo: từ ngày 15/10/2024 đến ngày 14/10/2025" in annual and "năm 2025" in annual
+    assert "từ ngày 15 tháng 10 năm 2024 đến hết ngày 14 tháng 10 năm 2025" in annual and "năm 2025" in annual
+    assert "năm năm" not in annual and "năm năm" not in page
     assert browsers["operator"].get("/reports/periodic/quarterly").status_code == 422
     assert browsers["operator"].get("/reports/periodic/annual?year=soon").status_code == 400
 
 
 def test_slide_page(browsers: dict[str, Browser], fed: dict[str, int], world: dict[str, int]) -> None:
     page = browsers["operator"].get(f"/reports/slides/{world['slide']}?{DAY}").text
-    assert "welcome" in page and re.search(r'id="total-plays">5<', page)
+    assert "Chào mừng quý khách đến với Việt Nam" in page and re.search(r'id="total-plays">5<', page)
     assert f'data-screen="{fed["a"]}" data-day="2026-03-10"' in page
 
 
@@ -148,3 +155,34 @@ def test_pages_refuse_the_wrong_role(browsers: dict[str, Browser], app: Any, wor
     for url in ("/reports", "/reports/periodic/annual", f"/reports/slides/{world['slide']}"):
         gone = anon.get(url)
         assert gone.status_code == 303 and gone.headers["location"].startswith("/login"), url
+
+
+def test_narrative_form_issue_button_and_commissioning_field(browsers: dict[str, Browser], fed: dict[str, int],
+                                                             clock: Clock, world: dict[str, int]) -> None:
+    clock.now = datetime(2026, 4, 25, 3, 0, tzinfo=UTC)
+    url = "/reports/periodic/half_year?year=2026"
+    page = browsers["operator"].get(url).text
+    assert 'name="difficulties"' in page and "/reports/periodic/half_year/issue" not in page  # operators don't issue
+    saved = browsers["operator"].post("/reports/periodic/half_year/narrative?year=2026",
+                                      {"results": "Hai màn hình hoạt động <ổn định>.", "next_steps": "Lắp thêm."})
+    assert saved.status_code == 303
+    page = browsers["approver"].get(url).text
+    assert "Hai màn hình hoạt động &lt;ổn định&gt;." in page and "/reports/periodic/half_year/issue" in page
+    assert browsers["operator"].post("/reports/periodic/half_year/issue?year=2026", {}).status_code == 403
+    assert browsers["approver"].post("/reports/periodic/half_year/issue?year=2026", {}).status_code == 303
+    page = browsers["approver"].get(url).text
+    assert "Báo cáo đã ban hành" in page and 'name="difficulties"' not in page
+    late = browsers["operator"].post("/reports/periodic/half_year/narrative?year=2026", {"results": "sửa"})
+    assert late.status_code == 303
+    assert "báo cáo đã ban hành; nội dung và số liệu đã được chốt" in browsers["operator"].get(url).text
+    # The admin names the screen for the reports and dates its handover.
+    sid = fed["a"]
+    form = browsers["admin"].get(f"/screens/{sid}").text
+    assert 'name="display_name"' in form and 'name="commissioned_on" type="date" value="2026-03-01"' in form
+    done = browsers["admin"].post(f"/screens/{sid}", {
+        "name": "hoa-lu-arrivals", "display_name": "Màn hình sảnh nhập cảnh", "site_id": str(world["site"]),
+        "width_px": "768", "height_px": "384", "pixel_pitch_mm": "5", "layout": "stacked",
+        "languages": ["vi", "en", "km"], "on_time": "07:00", "off_time": "19:00", "commissioned_on": "2026-03-05"})
+    assert done.status_code == 303
+    form = browsers["admin"].get(f"/screens/{sid}").text
+    assert 'value="Màn hình sảnh nhập cảnh"' in form and 'value="2026-03-05"' in form
