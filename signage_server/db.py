@@ -126,10 +126,43 @@ def _alembic_config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+@contextmanager
+def migrating(engine: Engine) -> Iterator[sa.Connection]:
+    """A transaction for schema changes; on SQLite with foreign keys off while it runs.
+
+    SQLite alters most columns by copying the table and dropping the old one, and dropping a table
+    runs its ON DELETE CASCADE: with foreign keys on, a migration of `screens` would delete every
+    play record and manifest of every screen. Off for the copy, then checked before commit.
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Outside any transaction (the pragma is a no-op inside one): on the DBAPI connection.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def migrate_to(engine: Engine, revision: str, *, down: bool = False) -> None:
+    """Move the schema to `revision` (upgrade, or downgrade with down=True) in one transaction."""
+    with migrating(engine) as connection:
+        if down:
+            command.downgrade(_alembic_config(connection), revision)
+        else:
+            command.upgrade(_alembic_config(connection), revision)
+
+
 def upgrade_to_head(engine: Engine) -> None:
     """Bring the schema to the newest revision; a no-op when already there."""
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    migrate_to(engine, "head")
 
 
 def head_revision() -> str:

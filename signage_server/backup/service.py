@@ -28,7 +28,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 
-from signage_server.db import _alembic_config, make_engine
+from signage_server.db import _alembic_config, make_engine, migrating
 
 FORMAT = "signage-backup"
 FORMAT_VERSION = 1
@@ -593,7 +593,7 @@ def _restore_sqlite(db_file: Path, tables: dict[str, Path], manifest: BackupMani
         Path(f"{staged}{suffix}").unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{staged}")
     try:
-        with engine.begin() as conn:
+        with migrating(engine) as conn:
             counts = _build_schema_and_load(conn, tables, manifest)
     finally:
         engine.dispose()

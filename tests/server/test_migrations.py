@@ -22,6 +22,7 @@ from signage_server.db import (
     current_revision,
     head_revision,
     make_engine,
+    migrate_to,
     upgrade_to_head,
 )
 from signage_server.manifests.models import ManifestRecord
@@ -102,8 +103,8 @@ def test_manifest_history_survives_compression_both_ways(empty_engine: Any) -> N
 def test_old_play_records_keep_their_row_with_language_split_unknown(empty_engine: Any) -> None:
     """0010: rows recorded with one language per play are marked 'unknown', not given an invented split."""
     t = "2026-01-01 00:00:00+00:00"
+    migrate_to(empty_engine, "0009_manifest_envelope_z")
     with empty_engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0009_manifest_envelope_z")
         conn.execute(sa.text("INSERT INTO sites (id, slug, name, district, timezone, created_at)"
                              " VALUES (1, 's', 'S', '', 'Asia/Ho_Chi_Minh', :t)"), {"t": t})
         conn.execute(sa.text(
@@ -120,5 +121,7 @@ def test_old_play_records_keep_their_row_with_language_split_unknown(empty_engin
                                    " FROM play_log")).one()
         assert tuple(row) == ("vi", "unknown", 10000, False, 0)
         assert conn.execute(sa.text("SELECT COUNT(*) FROM play_log_segments")).scalar() == 0
-        command.downgrade(_alembic_config(conn), "0009_manifest_envelope_z")
+    # Down through 0011, which copies `screens` on SQLite: the play records stay (no cascade).
+    migrate_to(empty_engine, "0009_manifest_envelope_z", down=True)
+    with empty_engine.begin() as conn:
         assert conn.execute(sa.text("SELECT language FROM play_log")).scalar() == "vi"
