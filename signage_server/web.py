@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -19,6 +23,7 @@ from signage_core.render import Script, default_registry
 from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
 from signage_server.errors import SignageError
 from signage_server.i18n import available_locales, pick_locale, translations
+from signage_server.i18n.errors import describe as describe_error
 from signage_server.users import service as users
 from signage_server.users.models import LoginSession, Role, User
 
@@ -156,14 +161,44 @@ def redirect(request: Request, url: str, message: str | None = None, level: str 
 
 
 def error_text(request: Request, exc: SignageError) -> str:
-    """A domain error as the page shows it: translated when the catalog knows it."""
-    return gettext_for(request)(exc.message)
+    """A domain error as the page shows it, in the page's language (the one mapping layer: i18n.errors)."""
+    return describe_error(exc, locale_of(request))
+
+
+def local_zone(request: Request) -> ZoneInfo:
+    """The deployment's zone (setting `timezone`): the one every time shown to a person is in."""
+    return zone_named(request.app.state.settings.timezone)
+
+
+@cache
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local_time(zone: ZoneInfo, value: datetime | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """A stored instant (aware, naive UTC as the database gives it back, or ISO text) as local wall time."""
+    if value is None or value == "":
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(zone).strftime(fmt)
+
+
+def zone_label(zone: ZoneInfo, at: datetime) -> str:
+    """'Asia/Ho_Chi_Minh, UTC+07:00': how a page names its zone once."""
+    offset = at.astimezone(zone).strftime("%z")
+    return f"{zone.key}, UTC{offset[:3]}:{offset[3:]}"
 
 
 def render(request: Request, template: str, viewer: Viewer | None, status_code: int = 200,
            **values: Any) -> HTMLResponse:
     """Render a page inside the frame; flashes shown here are consumed."""
     _ = gettext_for(request)
+    zone = local_zone(request)
     menu = [(path, _(label)) for path, label, roles in MENU if viewer is not None and allowed(viewer.user, roles)]
     context = {
         "_": _,
@@ -175,6 +210,8 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
         "flashes": _read_flashes(request),
         "locale": locale_of(request),
         "locales": [(code, LOCALE_NAMES.get(code, code)) for code in available_locales()],
+        "local": lambda value, fmt="%d/%m/%Y %H:%M": local_time(zone, value, fmt),
+        "zone_label": zone_label(zone, datetime.now(UTC)),
         "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&"),
         **values,
     }
@@ -198,9 +235,30 @@ def webfont(name: str) -> Response:
     return FileResponse(face.path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"})
 
 
+@cache
+def _favicon_bytes() -> bytes:
+    """A small LED panel (amber dots on a dark board), drawn once: no file to ship, no CDN."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((1, 5, 30, 26), radius=3, fill=(27, 31, 36, 255))
+    for x in range(5, 28, 5):
+        for y in range(9, 24, 5):
+            draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=(255, 176, 32, 255))
+    out = io.BytesIO()
+    image.save(out, format="ICO", sizes=[(32, 32), (16, 16)])
+    return out.getvalue()
+
+
+def favicon() -> Response:
+    return Response(_favicon_bytes(), media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
 def register(app: FastAPI) -> None:
     """Pages answer a missing login with a redirect and refusals with a page."""
     app.add_api_route("/webfonts/{name}", webfont, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
 
     async def login_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)

@@ -43,7 +43,9 @@ def _choices(session: Session) -> dict[str, Any]:
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, session: SessionDep, viewer: Approvers) -> Response:
     recent = session.exec(select(Alert).order_by(col(Alert.id).desc()).limit(20)).all()
-    names = {t.id: t.name for t in service.list_templates(session)}
+    _ = gettext_for(request)
+    # The seeded templates' names are catalog msgids ("Border closure"): shown in the page's language.
+    names = {t.id: _(t.name) if t.name else "" for t in service.list_templates(session)}
     return render(request, "alerts.html", viewer, recent=recent, template_names=names, **_choices(session))
 
 

@@ -92,7 +92,7 @@ def create_site(
         require_role(actor, Role.ADMIN)
     clean_slug = _check_slug(slug)
     if find_site(session, slug=clean_slug) is not None:
-        raise Conflict(f"site {clean_slug!r} exists", details={"field": "slug"})
+        raise Conflict("site %(name)s exists", details={"field": "slug"}, params={"name": repr(clean_slug)})
     site = Site(slug=clean_slug, name=_check_name(name, max_len=200), district=district.strip(), created_at=now)
     session.add(site)
     session.flush()
@@ -158,7 +158,7 @@ def create_group(
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     clean = _check_name(name)
     if find_group(session, name=clean) is not None:
-        raise Conflict(f"group {clean!r} exists", details={"field": "name"})
+        raise Conflict("group %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
     group = ScreenGroup(name=clean, description=description.strip(), created_at=now)
     session.add(group)
     session.flush()
@@ -179,7 +179,7 @@ def update_group(
         clean = _check_name(name)
         other = find_group(session, name=clean)
         if other is not None and other.id != group.id:
-            raise Conflict(f"group {clean!r} exists", details={"field": "name"})
+            raise Conflict("group %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
         group.name = clean
     if description is not None:
         group.description = description.strip()
@@ -260,7 +260,7 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         name = _check_name(fields["name"])
         other = find_screen(session, name=name)
         if other is not None and other.id != screen.id:
-            raise Conflict(f"screen {name!r} exists", details={"field": "name"})
+            raise Conflict("screen %(name)s exists", details={"field": "name"}, params={"name": repr(name)})
         screen.name = name
     for side in ("width_px", "height_px"):
         if side in fields:
@@ -419,7 +419,8 @@ def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_
         raise Invalid(f"screen {screen.name!r} is revoked", field="screen_id")
     current = [g.id for g in screen.groups]
     if group.id in current:
-        raise Conflict(f"screen {screen.name!r} is already in group {group.name!r}", details={"field": "screen_id"})
+        raise Conflict("screen %(screen)s is already in group %(group)s", details={"field": "screen_id"},
+                       params={"screen": repr(screen.name), "group": repr(group.name)})
     return update_screen(session, actor=actor, screen_id=screen_id, fields={"group_ids": [*current, group.id]},
                          now=now)
 
@@ -431,6 +432,7 @@ def remove_from_group(session: Session, *, actor: User | None, group_id: int, sc
     screen = get_screen(session, screen_id=screen_id)
     current = [g.id for g in screen.groups]
     if group.id not in current:
-        raise Invalid(f"screen {screen.name!r} is not in group {group.name!r}", field="screen_id")
+        raise Invalid("screen %(screen)s is not in group %(group)s", field="screen_id",
+                      params={"screen": repr(screen.name), "group": repr(group.name)})
     return update_screen(session, actor=actor, screen_id=screen_id,
                          fields={"group_ids": [gid for gid in current if gid != group.id]}, now=now)

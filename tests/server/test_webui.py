@@ -215,11 +215,11 @@ def test_hostile_uploads_are_refused_with_a_message(case: str, browsers: dict[st
     before = (_slide_count(session), int(session.exec(select(func.count()).select_from(Asset)).one()))
     b = browsers["operator"]
     if case == "bomb":
-        name, data, message = "bomb.png", _png_bomb(30000, 30000), "decompression-bomb limit"
+        name, data, message = "bomb.png", _png_bomb(30000, 30000), "giới hạn chống ảnh độc hại"
     elif case == "truncated":
         buf = io.BytesIO()
         Image.effect_noise((400, 300), 60).convert("RGB").save(buf, format="JPEG")
-        name, data, message = "cut.jpg", buf.getvalue()[: len(buf.getvalue()) // 2], "truncated or corrupt"
+        name, data, message = "cut.jpg", buf.getvalue()[: len(buf.getvalue()) // 2], "bị cắt cụt hoặc hỏng"
     elif case == "svg":
         name, message = "logo.svg", "Không nhận SVG, HTML hay tập lệnh"
         data = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -293,7 +293,7 @@ def test_workflow_through_the_pages(browsers: dict[str, Browser], world: dict[st
         assert "Đã gửi bản dịch." in done.text
     # Four-eyes: the translator cannot approve their own text; the button is not even offered.
     own = tr.follow(tr.post(f"/translate/{sid}/en", {"action": "approve"}))
-    assert "someone else must approve" in own.text
+    assert "người khác phải duyệt" in own.text
     assert f'href="/approve/{sid}"' in ap.get("/approve").text
     approved = ap.follow(ap.post(f"/approve/{sid}"))
     assert "Đã duyệt trang." in approved.text
@@ -342,11 +342,11 @@ def test_preview_is_the_renderer_at_screen_size(browsers: dict[str, Browser], wo
 def test_audit_filters_and_csv(browsers: dict[str, Browser], world: dict[str, int]) -> None:
     ap = browsers["approver"]
     page = ap.get("/audit", params={"user": "operator", "entity": "slide"}).text
-    assert "slide.create" in page and "caption.create" not in page
+    assert "Thêm trang trình chiếu" in page and "caption.create" not in page and ">slide.create<" not in page
     empty = ap.get("/audit", params={"since": "2030-01-01"}).text
     assert "Không có sự kiện phù hợp." in empty
     bad = ap.get("/audit", params={"since": "yesterday"})
-    assert bad.status_code == 422 and "since must be a date" in bad.text
+    assert bad.status_code == 422 and "Từ ngày phải là ngày như 01/03/2026" in bad.text
     csv_text = ap.get("/audit.csv", params={"user": "operator"}).content.decode("utf-8-sig")
     lines = csv_text.strip().splitlines()
     assert lines[0] == "at,user,action,entity,entity_id,before,after"
