@@ -20,7 +20,7 @@ from signage_server.audit import service
 from signage_server.audit.models import AuditEvent
 from signage_server.deps import SessionDep
 from signage_server.errors import Invalid, SignageError
-from signage_server.i18n.errors import FIELD_LABELS, field_label
+from signage_server.i18n.errors import CODED_FIELDS, FIELD_LABELS, field_label
 from signage_server.users.models import Role, User
 from signage_server.web import (
     PageError,
@@ -90,8 +90,13 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
     old, new = before or {}, after or {}
     keys = [k for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
     shown = [k for k in keys if k not in _QUIET] or keys
-    return [Change(field_label(k, gettext) if k in FIELD_LABELS else k, _text(old.get(k), gettext),
-                   _text(new.get(k), gettext)) for k in shown]
+    def shown_value(key: str, value: Any) -> str:
+        if key in CODED_FIELDS and isinstance(value, str) and value:
+            return gettext(value)
+        return _text(value, gettext)
+
+    return [Change(field_label(k, gettext) if k in FIELD_LABELS else k, shown_value(k, old.get(k)),
+                   shown_value(k, new.get(k))) for k in shown]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,16 @@ FIELD_LABELS: dict[str, str] = {
     "language": "Language", "text": "Text", "template": "Template", "minutes": "Minutes",
     "site_id": "Site", "role": "Role", "since": "From", "until": "To", "file": "File", "files": "File",
     "pitch_mm": "Pixel pitch", "timezone": "Time zone", "reason": "Reason",
+    # Columns the audit log's change view names (stored rows' fields).
+    "width_px": "Width (px)", "height_px": "Height (px)", "pixel_pitch_mm": "Pixel pitch (mm)",
+    "orientation": "Orientation", "layout": "Layout", "enrolment": "Enrolment",
+    "foreign_ratio": "Foreign text size relative to Vietnamese", "default_playlist_id": "Default playlist",
+    "manifest_version": "Content version", "is_active": "Active", "approved_at": "Approved at",
+    "approved_by": "Approved by", "asset_id": "Picture", "state": "State", "caption_id": "Caption",
+    "slide_id": "Slide", "items": "Slides in order", "rule": "When it plays", "captions": "Text",
 }
+# Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
+CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})
 
 # Pydantic/FastAPI error type -> sentence (catalog msgid); %(field)s is the label, others come from ctx.
 TYPE_MESSAGES: dict[str, str] = {
@@ -98,6 +107,8 @@ def _translated(gettext: Gettext, locale: str, msgid: str) -> str | None:
 def field_label(path: str | Iterable[Any], gettext: Gettext) -> str:
     """'rule.windows.0.start' -> 'Time windows 1, start time' in the page's language."""
     parts = path.split(".") if isinstance(path, str) else [str(p) for p in path]
+    if len(parts) > 1 and parts[0] == "rule":  # the schedule form shows the rule's fields as its own
+        parts = parts[1:]
     words: list[str] = []
     for part in parts:
         if part.isdigit() and words:
