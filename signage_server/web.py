@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 from sqlmodel import Session
 
 from signage_core.render import Script, default_registry
@@ -194,6 +195,14 @@ def zone_label(zone: ZoneInfo, at: datetime) -> str:
     return f"{zone.key}, UTC{offset[:3]}:{offset[3:]}"
 
 
+def named(thing: Any) -> Markup:
+    """A screen, group or playlist as people read it: its display name, the identifier as a small hint."""
+    label = getattr(thing, "display_name", "") or thing.name
+    if label == thing.name:
+        return escape(label)
+    return escape(label) + Markup(' <small class="slug">') + escape(thing.name) + Markup("</small>")
+
+
 def render(request: Request, template: str, viewer: Viewer | None, status_code: int = 200,
            **values: Any) -> HTMLResponse:
     """Render a page inside the frame; flashes shown here are consumed."""
@@ -259,6 +268,8 @@ def register(app: FastAPI) -> None:
     """Pages answer a missing login with a redirect and refusals with a page."""
     app.add_api_route("/webfonts/{name}", webfont, methods=["GET"], include_in_schema=False)
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+    # A global, so imported macros (schedule fields, status rows) can use it too.
+    app.state.templates.env.globals["named"] = named
 
     async def login_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)

@@ -68,8 +68,8 @@ def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approver
         return redirect(request, "/alerts", _("Choose how long the alert stays up."), "error")
     if not chosen_screens and not chosen_groups:
         return redirect(request, "/alerts", _("Choose at least one screen or group."), "error")
-    names = [s.name for s in session.exec(select(Screen).where(col(Screen.id).in_(chosen_screens)))]
-    group_names = [g.name for g in session.exec(select(ScreenGroup).where(col(ScreenGroup.id).in_(chosen_groups)))]
+    names = [s.label for s in session.exec(select(Screen).where(col(Screen.id).in_(chosen_screens)))]
+    group_names = [g.label for g in session.exec(select(ScreenGroup).where(col(ScreenGroup.id).in_(chosen_groups)))]
     return render(request, "alert_confirm.html", viewer, alert_template=template, minutes=minutes,
                   screen_ids=chosen_screens, group_ids=chosen_groups, screen_names=names, group_names=group_names,
                   expires_at=now + timedelta(minutes=minutes))

@@ -92,7 +92,7 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
         newest = latest.get(sid)
         since = dark_since if dark_since is not None else (presence.since if presence else None)
         rows.append({
-            "id": sid, "name": status.screen.name, "site": site_names.get(status.screen.site_id, ""),
+            "id": sid, "name": status.screen.name, "label": status.screen.label, "site": site_names.get(status.screen.site_id, ""),
             "enrolment": str(status.screen.enrolment), "state": status.state,
             "since": _iso(since),
             # The page's words for the times (local zone); the ISO fields above stay UTC.

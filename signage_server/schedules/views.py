@@ -76,7 +76,7 @@ def calendar(screen_id: int, request: Request, session: SessionDep, now: NowDep,
     except SignageError as exc:
         raise PageError(400, error_text(request, exc)) from None
     awake = on_hours(screen, start=start, end=start + timedelta(days=7), tz=TIMEZONE)
-    playlists = {p.id: p.name for p in session.exec(select(Playlist)).all()}
+    playlists = {p.id: p.label for p in session.exec(select(Playlist)).all()}
     schedule_names = {s.id: s.name for s in session.exec(select(Schedule)).all()}
     by_day: dict[date, list[Block]] = {d: [] for d in days}
     for entry in timeline.entries:
@@ -195,9 +195,9 @@ def _list_page(request: Request, session: SessionDep, viewer: Viewer, values: di
     names = [name for _i, name in choices["weekday_names"]]
     rows = [(s, _describe(s.rule, names), service.targets_of(session, schedule_id=s.id or 0)) for s in found]
     return render(request, "schedules.html", viewer, status_code=status_code, rows=rows, values=values,
-                  errors=errors, screen_names={s.id: s.name for s in choices["screens"]},
-                  group_names={g.id: g.name for g in choices["groups"]},
-                  playlist_names={p.id: p.name for p in choices["playlists"]}, **choices)
+                  errors=errors, screen_names={s.id: s.label for s in choices["screens"]},
+                  group_names={g.id: g.label for g in choices["groups"]},
+                  playlist_names={p.id: p.label for p in choices["playlists"]}, **choices)
 
 
 @router.post("/schedules", response_class=HTMLResponse)
@@ -303,7 +303,7 @@ def _edit_page(request: Request, session: SessionDep, viewer: Viewer, schedule: 
     choices = _choices(request, session)
     return render(request, "schedule.html", viewer, status_code=status_code, schedule=schedule, values=values,
                   errors=errors, target_screens=sorted(targets),
-                  screen_names={s.id: s.name for s in choices["screens"]}, **choices)
+                  screen_names={s.id: s.label for s in choices["screens"]}, **choices)
 
 
 @router.get("/schedules/{schedule_id}", response_class=HTMLResponse)

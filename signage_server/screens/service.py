@@ -33,7 +33,7 @@ MAX_PIXELS_PER_SIDE = 8192
 MIN_FOREIGN_RATIO = 0.3
 MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
-    "site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
+    "site_id", "name", "display_name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
     "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
 )
 
@@ -43,6 +43,14 @@ def _check_name(value: str, field: str = "name", max_len: int = 100) -> str:
     if not name or len(name) > max_len:
         raise Invalid(f"{field} must be 1-{max_len} characters", field=field)
     return name
+
+
+def _display_name(value: object) -> str:
+    """Optional, up to 200 characters; blank means the pages show the identifier."""
+    text = " ".join(str(value or "").split())
+    if len(text) > 200:
+        raise Invalid("display name must be at most 200 characters", field="display_name")
+    return text
 
 
 def check_languages(codes: list[str]) -> list[str]:
@@ -152,14 +160,16 @@ def list_groups(session: Session, *, limit: int, offset: int) -> tuple[list[Scre
 
 
 def create_group(
-    session: Session, *, actor: User | None, name: str, description: str = "", now: datetime
+    session: Session, *, actor: User | None, name: str, description: str = "", display_name: str = "",
+    now: datetime,
 ) -> ScreenGroup:
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     clean = _check_name(name)
     if find_group(session, name=clean) is not None:
         raise Conflict("group %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
-    group = ScreenGroup(name=clean, description=description.strip(), created_at=now)
+    group = ScreenGroup(name=clean, description=description.strip(), display_name=_display_name(display_name),
+                        created_at=now)
     session.add(group)
     session.flush()
     audit.record(session, actor=actor, action="group.create", entity="screen_group", entity_id=group.id,
@@ -169,7 +179,7 @@ def create_group(
 
 def update_group(
     session: Session, *, actor: User | None, group_id: int, name: str | None = None,
-    description: str | None = None, now: datetime,
+    description: str | None = None, display_name: str | None = None, now: datetime,
 ) -> ScreenGroup:
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
@@ -183,6 +193,8 @@ def update_group(
         group.name = clean
     if description is not None:
         group.description = description.strip()
+    if display_name is not None:
+        group.display_name = _display_name(display_name)
     if audit.snapshot(group) == before:
         return group
     session.add(group)
@@ -262,6 +274,8 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         if other is not None and other.id != screen.id:
             raise Conflict("screen %(name)s exists", details={"field": "name"}, params={"name": repr(name)})
         screen.name = name
+    if "display_name" in fields:
+        screen.display_name = _display_name(fields["display_name"])
     for side in ("width_px", "height_px"):
         if side in fields:
             value = fields[side]

@@ -56,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
             "name": "ram-thang-gieng", "playlist_id": main.id, "priority": 1,
             "rule": {"dates": [{"kind": "lunar", "day": 15, "month": 1}]}}, screen_ids=[screen.id or 0], now=NOW)
         screens.update_screen(session, actor=admin, screen_id=screen.id or 0,
-                              fields={"name": "Hoa Lư – sảnh đến"}, now=NOW)
+                              fields={"display_name": "Hoa Lư – sảnh đến"}, now=NOW)
         session.commit()
         ids = {"screen": screen.id or 0, "playlist": main.id or 0}
     with serving(create_app(settings, engine=engine)) as url:
@@ -133,6 +133,8 @@ def test_calendar_heads_carry_each_day_s_lunar_date_and_events_keep_to_on_hours(
     cells = page.locator("tbody td")
     tuesday = cells.nth(1).inner_text()
     assert "âm lịch 15/1" in tuesday and "âm lịch 15/1" not in cells.nth(0).inner_text()
+    heading = page.inner_text("h1")
+    assert "Hoa Lư – sảnh đến" in heading and page.inner_text("h1 small.slug") == "hoa-lu-arrivals"
     text = page.inner_text("main")
     assert "05:30–" in text and "00:00–" not in text and "–24:00" not in text and "22:30" in text
     _shot(page, "calendar")
@@ -156,7 +158,7 @@ def test_audit_log_reads_as_changes_in_vietnamese(served: tuple[str, Engine, dic
     page.wait_for_url(re.compile(r"entity=screen"))
     changed = page.locator("tr[data-action='screen.update']").first
     text = changed.inner_text()
-    assert "Sửa màn hình" in text and "hoa-lu-arrivals → Hoa Lư – sảnh đến" in text.replace("\n", " ")
+    assert "Sửa màn hình" in text and "Tên hiển thị: — → Hoa Lư – sảnh đến" in text.replace("\n", " ")
     _no_english(page.inner_text("main"), "audit")
     _shot(page, "audit")
     widths = page.evaluate("[document.documentElement.scrollWidth, document.querySelector('header.top').scrollWidth,"
