@@ -177,6 +177,16 @@ def test_pages_and_refusals_carry_no_english(served: tuple[str, Engine, dict[str
     _no_english(page.inner_text("main"), "alerts")
     assert "Đóng cửa khẩu" in page.inner_text("main")
     _shot(page, "alerts")
+    # The alert with the approver's own text, previewed as the screen will draw it before launch.
+    page.check("input[name=template_id] >> nth=0")
+    page.check(f"input[name=screen_ids][value='{ids['screen']}']")
+    page.fill("#text-vi", "Cửa khẩu đóng cửa đến 17:00 hôm nay")
+    page.click("form[action='/alerts/confirm'] button[type=submit]")
+    page.wait_for_selector("figure.alert-preview img.frame")
+    assert "Cửa khẩu đóng cửa đến 17:00 hôm nay" in page.inner_text("ul.alert-captions")
+    assert page.evaluate("document.querySelector('figure.alert-preview img').naturalWidth") == 768
+    _no_english(page.inner_text("main"), "alert confirm")
+    _shot(page, "alert-confirm")
     page.goto(base + "/dashboard")
     _shot(page, "dashboard")
     # The admin's header fits on one line at 1366 px; the account links open under the name.

@@ -187,6 +187,7 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
                                                  broker: RecordingBroker, clock: Any) -> None:
     from signage_core.protocol import AlertAck
     from signage_server.alerts import service as alerts
+    from signage_server.alerts.models import Alert
 
     ap = browsers["approver"]
     page = ap.get("/alerts").text
@@ -196,9 +197,19 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
     confirm = ap.post("/alerts/confirm", form)
     assert confirm.status_code == 200 and template.captions["vi"] in confirm.text and "15:30" in confirm.text
     assert _alert_count(session) == 0 and not broker.published  # nothing goes out before the confirm step
-    launched = ap.post("/alerts/launch", form)
+    # The approver's own Vietnamese text replaces the template's; English and Khmer stay the template's.
+    own = "Cửa khẩu Hoa Lư đóng cửa đến 17:00 hôm nay"
+    custom = ap.post("/alerts/confirm", {**form, "text_vi": own})
+    assert custom.status_code == 200 and own in custom.text and template.captions["en"] in custom.text
+    assert custom.text.count('src="data:image/png;base64,') == 1  # one preview per kind of target screen
+    assert "Đóng cửa khẩu" in custom.text and "Border closure" not in custom.text
+    assert f'name="text_vi" value="{own}"' in custom.text
+    assert _alert_count(session) == 0 and not broker.published
+    launched = ap.post("/alerts/launch", {**form, "text_vi": own})
     assert launched.status_code == 303 and not launched.headers["location"].endswith("/alerts"), launched.text
     assert len(broker.published) == 1
+    sent = session.exec(select(Alert)).one()
+    assert sent.captions == {**template.captions, "vi": own}
     watch = ap.follow(launched).text
     assert "0 / 1" not in watch and "Đã xác nhận 0 trên 1 màn hình" in watch and 'http-equiv="refresh"' in watch
     alert_id = int(launched.headers["location"].rsplit("/", 1)[1])
@@ -209,6 +220,13 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
     assert "Đã xác nhận 1 trên 1 màn hình" in watch and "2000 ms" in watch and 'http-equiv="refresh"' not in watch
     gone = ap.follow(ap.post(f"/alerts/{alert_id}/withdraw")).text
     assert "Đã thu hồi cảnh báo." in gone and broker.cleared and "Thu hồi cảnh báo" not in gone.split("</h1>")[1]
+
+
+def test_the_confirm_preview_uses_the_players_alert_red() -> None:
+    from player_agent.scenes import ALERT_BACKGROUND
+    from signage_server.alerts.views import ALERT_BACKGROUND as PREVIEW_RED
+
+    assert PREVIEW_RED == ALERT_BACKGROUND
 
 
 def test_alert_forms_refuse_forgery_wrong_role_and_no_broker(browsers: Browsers, world: dict[str, int],
