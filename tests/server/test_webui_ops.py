@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -75,6 +76,26 @@ def test_dashboard_shows_what_each_screen_reports(browsers: Browsers, world: dic
     assert 'src="/static/dashboard.js"' in page and "<script>" not in page
     # The never-seen spare screen is "unknown", not an alarm.
     assert _row(op, world["spare_screen"])["state"] == "unknown"
+
+
+def test_thumbnails_carry_their_local_capture_time_and_go_stale_after_two_periods(
+        browsers: Browsers, world: dict[str, int], session: Any, clock: Any, settings: Settings) -> None:
+    sid = world["screen"]
+    telemetry.record_screenshot(session, screen_id=sid, header=ScreenshotHeader(
+        command_id="c1", taken_at=clock.now, content_type="image/png", length=1), image=png(64, 32),
+        received_at=clock.now, root=settings.screenshots_dir)
+    session.flush()
+    op = browsers["operator"]
+    taken = clock.now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m %H:%M:%S")
+    row = _row(op, sid)
+    assert row["screenshot_text"] == taken and not row["screenshot_stale"]
+    page = op.get("/dashboard").text
+    assert f"chụp lúc <time datetime=\"{row['screenshot_at']}\">{taken}</time>" in page and "ảnh cũ" not in page
+    clock.advance(seconds=2 * settings.screenshot_period_s - 1)
+    assert not _row(op, sid)["screenshot_stale"]
+    clock.advance(seconds=2)  # past two of the players' thumbnail periods: no longer what the screen shows
+    assert _row(op, sid)["screenshot_stale"]
+    assert 'class="stale"' in op.get("/dashboard").text and "ảnh cũ" in op.get("/dashboard").text
 
 
 def test_screen_offline_past_the_threshold_is_highlighted(browsers: Browsers, world: dict[str, int], session: Any,
