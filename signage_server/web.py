@@ -30,6 +30,10 @@ from signage_server.users.models import LoginSession, Role, User
 
 LANG_COOKIE = "signage_lang"
 FLASH_COOKIE = "signage_flash"
+# What a refused form had typed, carried across the redirect like a flash (signed), shown once.
+KEPT_COOKIE = "signage_kept"
+_NEVER_KEPT = frozenset({"csrf_token", "password", "new_password", "current_password"})
+_KEPT_MAX_BYTES = 3000
 LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "km": "ខ្មែរ"}
 
 # (path, label, roles allowed); admins see everything.
@@ -154,11 +158,38 @@ def _read_flashes(request: Request) -> list[tuple[str, str]]:
     return [(str(level), str(msg)) for level, msg in items][:20]
 
 
-def redirect(request: Request, url: str, message: str | None = None, level: str = "info") -> RedirectResponse:
+def redirect(request: Request, url: str, message: str | None = None, level: str = "info",
+             keep: dict[str, Any] | None = None) -> RedirectResponse:
+    """303 to url with a flash; `keep` (a refused form's typed values) refills that form on the next page."""
     response = RedirectResponse(url, status_code=303)
     if message:
         flash(request, response, message, level)
+    if keep:
+        _keep_form(request, response, keep)
     return response
+
+
+def _keep_form(request: Request, response: Response, values: dict[str, Any]) -> None:
+    """Strings and lists of strings, never passwords; a form too big for a cookie is not kept."""
+    kept = {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in values.items()
+            if k not in _NEVER_KEPT and v is not None}
+    payload = base64.urlsafe_b64encode(json.dumps(kept, ensure_ascii=False).encode()).decode()
+    if len(payload) > _KEPT_MAX_BYTES:
+        return
+    response.set_cookie(KEPT_COOKIE, payload + "." + _sign(request.app.state.secret_key, payload.encode()),
+                        httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
+
+
+def _read_kept(request: Request) -> dict[str, Any]:
+    raw = request.cookies.get(KEPT_COOKIE, "")
+    payload, _, signature = raw.rpartition(".")
+    if not payload or not hmac.compare_digest(signature, _sign(request.app.state.secret_key, payload.encode())):
+        return {}
+    try:
+        found = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def error_text(request: Request, exc: SignageError) -> str:
@@ -217,6 +248,7 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
         "menu": menu,
         "current_path": request.url.path,
         "flashes": _read_flashes(request),
+        "kept": _read_kept(request),
         "locale": locale_of(request),
         "locales": [(code, LOCALE_NAMES.get(code, code)) for code in available_locales()],
         "local": lambda value, fmt="%d/%m/%Y %H:%M": local_time(zone, value, fmt),
@@ -228,6 +260,8 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
         request, template, context, status_code=status_code)
     if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path="/")
+    if request.cookies.get(KEPT_COOKIE):
+        response.delete_cookie(KEPT_COOKIE, path="/")
     return response
 
 

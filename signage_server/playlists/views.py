@@ -43,7 +43,8 @@ def create_playlist(request: Request, session: SessionDep, now: NowDep, viewer: 
             playlist = service.create_playlist(session, actor=viewer.user, name=name, display_name=display_name,
                                                now=now)
     except SignageError as exc:
-        return redirect(request, "/playlists", error_text(request, exc), "error")
+        return redirect(request, "/playlists", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name})
     return redirect(request, f"/playlists/{playlist.id}", gettext_for(request)("Playlist created."))
 
 

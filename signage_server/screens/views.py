@@ -93,7 +93,11 @@ def create_screen(request: Request, session: SessionDep, now: NowDep, viewer: Ad
                 name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
                 on_time, off_time, display_name))
     except SignageError as exc:
-        return redirect(request, "/screens", error_text(request, exc), "error")
+        return redirect(request, "/screens", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "site_id": site_id, "width_px": width_px,
+                                  "height_px": height_px, "pixel_pitch_mm": pixel_pitch_mm, "layout": layout,
+                                  "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
+                                  "off_time": off_time})
     return redirect(request, f"/screens/{screen.id}", gettext_for(request)("Screen added."))
 
 
@@ -152,7 +156,11 @@ def update_screen(screen_id: int, request: Request, session: SessionDep, now: No
                 name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
                 on_time, off_time, display_name))
     except SignageError as exc:
-        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
+        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "site_id": site_id, "width_px": width_px,
+                                  "height_px": height_px, "pixel_pitch_mm": pixel_pitch_mm, "layout": layout,
+                                  "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
+                                  "off_time": off_time})
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))
 
 
@@ -203,7 +211,8 @@ def create_group(request: Request, session: SessionDep, now: NowDep, viewer: Pla
             group = service.create_group(session, actor=viewer.user, name=name, description=description,
                                          display_name=display_name, now=now)
     except SignageError as exc:
-        return redirect(request, "/groups", error_text(request, exc), "error")
+        return redirect(request, "/groups", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "description": description})
     return redirect(request, f"/groups/{group.id}", gettext_for(request)("Group created."))
 
 
@@ -232,7 +241,8 @@ def update_group(group_id: int, request: Request, session: SessionDep, now: NowD
             service.update_group(session, actor=viewer.user, group_id=group_id, name=name, description=description,
                                  display_name=display_name, now=now)
     except SignageError as exc:
-        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
+        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "description": description})
     return redirect(request, f"/groups/{group_id}", gettext_for(request)("Saved."))
 
 

@@ -360,8 +360,13 @@ def test_admin_manages_users_and_screens(browsers: dict[str, Browser], world: di
                                               "password": "long enough password"}))
     assert "Đã tạo người dùng." in made.text and "dich.vien" in made.text
     uid = int(re.search(r'href="/users/(\d+)">dich.vien<', made.text).group(1))  # type: ignore[union-attr]
-    short = admin.follow(admin.post("/users", {"username": "x", "role": "operator", "password": "short"}))
-    assert "password must be at least 10 characters" in short.text
+    short = admin.follow(admin.post("/users", {"username": "x", "display_name": "Người X", "role": "approver",
+                                               "password": "short"}))
+    assert "mật khẩu phải có ít nhất 10 ký tự" in short.text and "characters" not in short.text
+    # What was typed comes back, except the password.
+    assert 'name="username" required maxlength="64" value="x"' in short.text and 'value="Người X"' in short.text
+    assert '<option value="approver" selected>' in short.text and "short" not in short.text.split("<main>")[1]
+    assert 'value="x"' not in admin.get("/users").text  # shown once
     newcomer = Browser(app, None)
     page = newcomer.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -381,7 +386,9 @@ def test_admin_manages_users_and_screens(browsers: dict[str, Browser], world: di
     bad = admin.follow(admin.post(f"/screens/{screen}", {
         "name": "hoa-lu-arrivals", "site_id": str(world["site"]), "width_px": "640", "height_px": "320",
         "pixel_pitch_mm": "6", "layout": "rotate", "languages": ["vi"], "on_time": "06:00"}))
-    assert "on_time and off_time go together" in bad.text
+    assert "giờ bật và giờ tắt phải đi cùng nhau" in bad.text
+    assert 'name="languages" value="km">' in bad.text and 'name="languages" value="vi" checked>' in bad.text
+    assert 'value="06:00"' in bad.text and 'id="off_time" name="off_time" type="time" value=""' in bad.text
     revoked = admin.follow(admin.post(f"/screens/{screen}/revoke"))
     assert "Đã thu hồi màn hình." in revoked.text and "đã thu hồi" in revoked.text
     added = admin.follow(admin.post("/screens", {
