@@ -288,6 +288,9 @@ def test_workflow_through_the_pages(browsers: dict[str, Browser], world: dict[st
     assert "Đã gửi đi dịch." in page.text
     queue = tr.get("/translate").text
     assert f'href="/translate/{sid}"' in queue and "Chào mừng đến cửa khẩu" in queue
+    headings = re.findall(r"<h2>([^<]+)", tr.get(f"/translate/{sid}").text)
+    assert any(h.startswith("Tiếng Anh") for h in headings) and any(h.startswith("Tiếng Khmer") for h in headings)
+    assert not any(h.startswith(("English", "Khmer")) for h in headings)
     for lang, text in (("en", "Welcome to the border gate"), ("km", "សូមស្វាគមន៍មកកាន់ច្រកព្រំដែន")):
         done = tr.follow(tr.post(f"/translate/{sid}/{lang}", {"text": text, "action": "submit"}))
         assert "Đã gửi bản dịch." in done.text
