@@ -169,9 +169,21 @@ def test_audit_log_reads_as_changes_in_vietnamese(served: tuple[str, Engine, dic
 def test_pages_and_refusals_carry_no_english(served: tuple[str, Engine, dict[str, int]], page: Any) -> None:
     base, _engine, ids = served
     for url in ("/dashboard", "/schedules", "/alerts", "/groups", "/screens", f"/screens/{ids['screen']}",
-                "/audit?since=hôm-qua"):
+                "/playlists", f"/playlists/{ids['playlist']}", "/users", "/audit?since=hôm-qua"):
         page.goto(base + url)
         _no_english(page.inner_text("main"), url)
+        _shot(page, "page" + url.replace("/", "-").split("?")[0])
+    # A refused new screen comes back with what was typed, the refusal in Vietnamese.
+    page.goto(base + "/screens")
+    page.fill("#display_name", "Mộc Bài – lối ra")
+    page.fill("#name", "hoa-lu-arrivals")  # taken
+    page.fill("#width_px", "960")
+    page.click("form[action='/screens'] button[type=submit]")
+    page.wait_for_selector(".flash.error")
+    assert "đã có màn hình tên" in page.inner_text(".flash.error")
+    assert page.input_value("#display_name") == "Mộc Bài – lối ra" and page.input_value("#width_px") == "960"
+    _shot(page, "screens-refused")
+    page.goto(base + "/audit?since=hôm-qua")
     assert "Từ ngày phải là ngày như" in page.inner_text("main")
     page.goto(base + "/alerts")
     _no_english(page.inner_text("main"), "alerts")
