@@ -45,7 +45,7 @@
         when.className = "shot-time";
         when.textContent = (labels.taken || "") + " " + (s.screenshot_text || "");
         if (s.screenshot_stale) when.append(" ", span("warn", labels.stale || ""));
-        cells.thumbnail.replaceChildren(fresh, document.createElement("br"), when);
+        cells.thumbnail.replaceChildren(fresh, when);
       } else if (!img) {
         cells.thumbnail.replaceChildren(span("muted", labels.no_shot || ""));
       }

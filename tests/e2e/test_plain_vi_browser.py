@@ -12,21 +12,25 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import lunar_vn
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from signage_core.protocol import ScreenshotHeader
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.playlists import service as playlists
 from signage_server.schedules import service as schedules
 from signage_server.screens import service as screens
+from signage_server.telemetry import service as telemetry
 from signage_server.users import service as users
 from signage_server.users.models import Role
 from tests.e2e.conftest import PASSWORD, require_chromium, serving
+from tests.server.world import png
 
 pytestmark = pytest.mark.browser
 NOW = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # 15:00 in Hà Nội
@@ -57,6 +61,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
             "rule": {"dates": [{"kind": "lunar", "day": 15, "month": 1}]}}, screen_ids=[screen.id or 0], now=NOW)
         screens.update_screen(session, actor=admin, screen_id=screen.id or 0,
                               fields={"display_name": "Hoa Lư – sảnh đến"}, now=NOW)
+        # A thumbnail taken an hour ago: more than two 5-minute periods, so the dashboard calls it old.
+        taken = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        telemetry.record_screenshot(session, screen_id=screen.id or 0, header=ScreenshotHeader(
+            command_id="c1", taken_at=taken, content_type="image/png", length=1), image=png(768, 384),
+            received_at=taken, root=settings.screenshots_dir)
         session.commit()
         ids = {"screen": screen.id or 0, "playlist": main.id or 0}
     with serving(create_app(settings, engine=engine)) as url:
@@ -200,6 +209,10 @@ def test_pages_and_refusals_carry_no_english(served: tuple[str, Engine, dict[str
     _no_english(page.inner_text("main"), "alert confirm")
     _shot(page, "alert-confirm")
     page.goto(base + "/dashboard")
+    shot = page.locator("td[data-field=thumbnail]")
+    local_taken = (datetime.now(UTC) - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert "ảnh cũ" in shot.inner_text() and local_taken.strftime("%d/%m %H:") in shot.inner_text()
+    assert "stale" in (shot.get_attribute("class") or "")
     _shot(page, "dashboard")
     # The admin's header fits on one line at 1366 px; the account links open under the name.
     box = page.locator("header.top").bounding_box()
