@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     report_recipient: str = "Sở Thông tin và Truyền thông tỉnh Bình Phước"
     report_place: str = "Bình Phước"
     report_timezone: str = "Asia/Ho_Chi_Minh"
+    # Every clock time a person reads on a page is in this zone (named once per page); the API keeps UTC.
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # The players' thumbnail period (player config screenshot.period_s): the dashboard marks a thumbnail
+    # older than two periods as stale.
+    screenshot_period_s: float = Field(default=300.0, gt=0)
 
     @property
     def assets_dir(self) -> Path:

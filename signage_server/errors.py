@@ -13,7 +13,14 @@ class SignageError(Exception):
     # True when the request's writes must be committed although the request fails.
     keep_changes = False
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
+        # With params, message is a %(name)s template: the API gets it filled in English, the pages
+        # translate the template first (signage_server.i18n.errors) and fill it after.
+        self.template = message
+        self.params: dict[str, Any] = dict(params or {})
+        if params:
+            message = message % self.params
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}
@@ -23,11 +30,12 @@ class Invalid(SignageError):
     status_code = 422
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
         merged = dict(details or {})
         if field is not None:
             merged.setdefault("field", field)
-        super().__init__(message, details=merged)
+        super().__init__(message, details=merged, params=params)
 
 
 class Unauthorized(SignageError):

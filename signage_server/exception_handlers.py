@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from signage_server.errors import SignageError
+from signage_server.i18n import pick_locale
+from signage_server.i18n.errors import describe, describe_validation
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -24,9 +26,19 @@ _HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details or {})}}
-    return JSONResponse(body, status_code=status, headers=headers)
+                   headers: dict[str, str] | None = None, display: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message, "details": jsonable_encoder(details or {})}
+    if display is not None:
+        # The same refusal in the language of the page the caller came from (page scripts show this one);
+        # `message` stays English for API clients.
+        body["display"] = display
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _page_locale(request: Request) -> str:
+    from signage_server.web import LANG_COOKIE
+
+    return pick_locale(request.cookies.get(LANG_COOKIE))
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -37,20 +49,28 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
-async def _signage_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _signage_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SignageError)  # noqa: S101 (registered for this type only)
-    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details,
+                          display=describe(exc, _page_locale(request)))
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
+    if not request.url.path.startswith("/api/"):
+        # A page's form that FastAPI could not even parse: a page in the page's language, not JSON.
+        from signage_server.web import render
+
+        sentences = describe_validation(exc.errors(), _page_locale(request))
+        return render(request, "error.html", None, status_code=422, message=" ".join(dict.fromkeys(sentences.values())))
     fields = [
         {"field": _field_path(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
     ]
     first = fields[0] if fields else {"field": "body", "message": "invalid"}
     message = f"{first['field']}: {first['message']}"
-    return error_response(422, "invalid", message, {"field": first["field"], "fields": fields})
+    return error_response(422, "invalid", message, {"field": first["field"], "fields": fields},
+                          display=" ".join(dict.fromkeys(describe_validation(exc.errors(), _page_locale(request)).values())))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -5,25 +5,35 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 from sqlmodel import Session
 
 from signage_core.render import Script, default_registry
 from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
 from signage_server.errors import SignageError
 from signage_server.i18n import available_locales, pick_locale, translations
+from signage_server.i18n.errors import describe as describe_error
 from signage_server.users import service as users
 from signage_server.users.models import LoginSession, Role, User
 
 LANG_COOKIE = "signage_lang"
 FLASH_COOKIE = "signage_flash"
+# What a refused form had typed, carried across the redirect like a flash (signed), shown once.
+KEPT_COOKIE = "signage_kept"
+_NEVER_KEPT = frozenset({"csrf_token", "password", "new_password", "current_password"})
+_KEPT_MAX_BYTES = 3000
 LOCALE_NAMES = {"vi": "Tiếng Việt", "en": "English", "km": "ខ្មែរ"}
 
 # (path, label, roles allowed); admins see everything.
@@ -148,22 +158,87 @@ def _read_flashes(request: Request) -> list[tuple[str, str]]:
     return [(str(level), str(msg)) for level, msg in items][:20]
 
 
-def redirect(request: Request, url: str, message: str | None = None, level: str = "info") -> RedirectResponse:
+def redirect(request: Request, url: str, message: str | None = None, level: str = "info",
+             keep: dict[str, Any] | None = None) -> RedirectResponse:
+    """303 to url with a flash; `keep` (a refused form's typed values) refills that form on the next page."""
     response = RedirectResponse(url, status_code=303)
     if message:
         flash(request, response, message, level)
+    if keep:
+        _keep_form(request, response, keep)
     return response
 
 
+def _keep_form(request: Request, response: Response, values: dict[str, Any]) -> None:
+    """Strings and lists of strings, never passwords; a form too big for a cookie is not kept."""
+    kept = {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in values.items()
+            if k not in _NEVER_KEPT and v is not None}
+    payload = base64.urlsafe_b64encode(json.dumps(kept, ensure_ascii=False).encode()).decode()
+    if len(payload) > _KEPT_MAX_BYTES:
+        return
+    response.set_cookie(KEPT_COOKIE, payload + "." + _sign(request.app.state.secret_key, payload.encode()),
+                        httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
+
+
+def _read_kept(request: Request) -> dict[str, Any]:
+    raw = request.cookies.get(KEPT_COOKIE, "")
+    payload, _, signature = raw.rpartition(".")
+    if not payload or not hmac.compare_digest(signature, _sign(request.app.state.secret_key, payload.encode())):
+        return {}
+    try:
+        found = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def error_text(request: Request, exc: SignageError) -> str:
-    """A domain error as the page shows it: translated when the catalog knows it."""
-    return gettext_for(request)(exc.message)
+    """A domain error as the page shows it, in the page's language (the one mapping layer: i18n.errors)."""
+    return describe_error(exc, locale_of(request))
+
+
+def local_zone(request: Request) -> ZoneInfo:
+    """The deployment's zone (setting `timezone`): the one every time shown to a person is in."""
+    return zone_named(request.app.state.settings.timezone)
+
+
+@cache
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local_time(zone: ZoneInfo, value: datetime | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """A stored instant (aware, naive UTC as the database gives it back, or ISO text) as local wall time."""
+    if value is None or value == "":
+        return ""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(zone).strftime(fmt)
+
+
+def zone_label(zone: ZoneInfo, at: datetime) -> str:
+    """'Asia/Ho_Chi_Minh, UTC+07:00': how a page names its zone once."""
+    offset = at.astimezone(zone).strftime("%z")
+    return f"{zone.key}, UTC{offset[:3]}:{offset[3:]}"
+
+
+def named(thing: Any) -> Markup:
+    """A screen, group or playlist as people read it: its display name, the identifier as a small hint."""
+    label = getattr(thing, "display_name", "") or thing.name
+    if label == thing.name:
+        return escape(label)
+    return escape(label) + Markup(' <small class="slug">') + escape(thing.name) + Markup("</small>")
 
 
 def render(request: Request, template: str, viewer: Viewer | None, status_code: int = 200,
            **values: Any) -> HTMLResponse:
     """Render a page inside the frame; flashes shown here are consumed."""
     _ = gettext_for(request)
+    zone = local_zone(request)
     menu = [(path, _(label)) for path, label, roles in MENU if viewer is not None and allowed(viewer.user, roles)]
     context = {
         "_": _,
@@ -173,8 +248,11 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
         "menu": menu,
         "current_path": request.url.path,
         "flashes": _read_flashes(request),
+        "kept": _read_kept(request),
         "locale": locale_of(request),
         "locales": [(code, LOCALE_NAMES.get(code, code)) for code in available_locales()],
+        "local": lambda value, fmt="%d/%m/%Y %H:%M": local_time(zone, value, fmt),
+        "zone_label": zone_label(zone, datetime.now(UTC)),
         "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&"),
         **values,
     }
@@ -182,6 +260,8 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
         request, template, context, status_code=status_code)
     if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path="/")
+    if request.cookies.get(KEPT_COOKIE):
+        response.delete_cookie(KEPT_COOKIE, path="/")
     return response
 
 
@@ -198,9 +278,32 @@ def webfont(name: str) -> Response:
     return FileResponse(face.path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"})
 
 
+@cache
+def _favicon_bytes() -> bytes:
+    """A small LED panel (amber dots on a dark board), drawn once: no file to ship, no CDN."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((1, 5, 30, 26), radius=3, fill=(27, 31, 36, 255))
+    for x in range(5, 28, 5):
+        for y in range(9, 24, 5):
+            draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=(255, 176, 32, 255))
+    out = io.BytesIO()
+    image.save(out, format="ICO", sizes=[(32, 32), (16, 16)])
+    return out.getvalue()
+
+
+def favicon() -> Response:
+    return Response(_favicon_bytes(), media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
 def register(app: FastAPI) -> None:
     """Pages answer a missing login with a redirect and refusals with a page."""
     app.add_api_route("/webfonts/{name}", webfont, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+    # A global, so imported macros (schedule fields, status rows) can use it too.
+    app.state.templates.env.globals["named"] = named
 
     async def login_redirect(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)

@@ -100,11 +100,38 @@ def _body(alert: Alert, *, action: str, version: int, issued_at: datetime, expir
     }
 
 
+def target_screens(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> list[Screen]:
+    """The screens an alert to these groups and screens reaches (the confirm page previews each)."""
+    return _resolve(session, group_ids=group_ids, screen_ids=screen_ids)[0]
+
+
+MAX_ALERT_TEXT = 1000
+
+
+def alert_captions(template: AlertTemplate, custom: dict[str, str] | None) -> dict[str, str]:
+    """The template's text per language, each replaced by the approver's own text where one was written."""
+    captions = dict(template.captions)
+    for lang, text in (custom or {}).items():
+        clean = " ".join(text.split())
+        if lang not in captions and lang not in {"vi", "en", "km"}:
+            raise Invalid("unknown language %(lang)s", field="captions", params={"lang": repr(lang)})
+        if len(clean) > MAX_ALERT_TEXT:
+            raise Invalid("alert text is longer than %(max)s characters", field="captions",
+                          params={"max": MAX_ALERT_TEXT})
+        if clean:
+            captions[lang] = clean
+    return captions
+
+
 def launch(
     session: Session, *, actor: User, template_id: int, group_ids: list[int], screen_ids: list[int],
     expires_at: datetime, key: SigningKey, publisher: AlertPublisher, now: datetime,
+    captions: dict[str, str] | None = None,
 ) -> Alert:
-    """Sign one alert for every targeted screen and publish it retained on each target's alert topic."""
+    """Sign one alert for every targeted screen and publish it retained on each target's alert topic.
+
+    captions: the approver's own text per language, over the template's (blank keeps the template's).
+    """
     require_role(actor, Role.APPROVER)
     template = session.get(AlertTemplate, template_id)
     if template is None:
@@ -121,7 +148,7 @@ def launch(
     if not targets:
         raise Invalid("the chosen groups hold no active screens", field="group_ids")
     version = _next_version(session, now=now)
-    alert = Alert(template_id=template_id, version=version, captions=dict(template.captions),
+    alert = Alert(template_id=template_id, version=version, captions=alert_captions(template, captions),
                   group_ids=list(dict.fromkeys(group_ids)), screen_ids=list(dict.fromkeys(screen_ids)),
                   topics=topics, issued_at=now, expires_at=expires_at, launched_by=actor.id, envelope="")
     session.add(alert)
@@ -137,6 +164,7 @@ def launch(
     session.flush()
     audit.record(session, actor=actor, action="alert.launch", entity="alert", entity_id=alert.id,
                  before=None, after={"template": template.key, "version": alert.version, "topics": topics,
+                                     "captions": dict(alert.captions),
                                      "screen_ids": target_ids, "expires_at": expires_at.isoformat()}, now=now)
     payload = alert.envelope.encode("utf-8")
     for topic in topics:

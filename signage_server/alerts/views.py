@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -31,6 +32,8 @@ Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]
 # Offered durations in minutes: an alert is short-lived by design (the service caps it too).
 DURATIONS = (15, 30, 60, 120, 240, 480, 1440)
 REFRESH_SECONDS = 3
+# The red the players draw alerts on (player_agent.scenes.ALERT_BACKGROUND; a test keeps the two equal).
+ALERT_BACKGROUND = (170, 0, 0)
 
 
 def _choices(session: Session) -> dict[str, Any]:
@@ -43,20 +46,58 @@ def _choices(session: Session) -> dict[str, Any]:
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, session: SessionDep, viewer: Approvers) -> Response:
     recent = session.exec(select(Alert).order_by(col(Alert.id).desc()).limit(20)).all()
-    names = {t.id: t.name for t in service.list_templates(session)}
-    return render(request, "alerts.html", viewer, recent=recent, template_names=names, **_choices(session))
+    _ = gettext_for(request)
+    # The seeded templates' names are catalog msgids ("Border closure"): shown in the page's language.
+    names = {t.id: _(t.name) if t.name else "" for t in service.list_templates(session)}
+    return render(request, "alerts.html", viewer, recent=recent, template_names=names, text_fields=TEXT_FIELDS,
+                  **_choices(session))
 
 
 def _ids(values: list[str] | None) -> list[int]:
     return [int(v) for v in values or [] if v.isdigit()]
 
 
+# The text fields of the alert form, one per screen language (blank: the template's text).
+TEXT_FIELDS = (("vi", "Vietnamese"), ("en", "English"), ("km", "Khmer"))
+TextField = Annotated[str, Form(max_length=4000)]
+
+
+def _custom(text_vi: str, text_en: str, text_km: str) -> dict[str, str]:
+    return {"vi": text_vi, "en": text_en, "km": text_km}
+
+
+def _previews(screens: list[Screen], captions: dict[str, str]) -> list[dict[str, Any]]:
+    """The alert as each kind of target screen will draw it (the player's alert layout: stacked or ticker, on
+    red), with the renderer's problems; screens of one model share a preview."""
+    from signage_core.languages import Language, ordered
+    from signage_core.render import ScreenSpec
+    from signage_server.slides import preview
+
+    texts = {Language(lang): text for lang, text in captions.items() if lang in {x.value for x in Language}}
+    seen: dict[ScreenSpec, dict[str, Any]] = {}
+    for screen in screens:
+        spec = ScreenSpec(width=screen.width_px, height=screen.height_px,
+                          layout="ticker" if screen.layout.value == "ticker" else "stacked",
+                          languages=tuple(ordered([Language(c) for c in screen.languages])),
+                          foreign_ratio=screen.foreign_ratio, background=ALERT_BACKGROUND)
+        if spec in seen:
+            seen[spec]["screens"].append(screen)
+            continue
+        png = preview.render_png(spec, texts, None)
+        seen[spec] = {"screens": [screen], "width": spec.width, "height": spec.height,
+                      "src": "data:image/png;base64," + base64.b64encode(png).decode(),
+                      "problems": preview.problems(spec, texts, has_image=False)}
+    return list(seen.values())
+
+
 @router.post("/alerts/confirm", response_class=HTMLResponse)
 def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
             template_id: Annotated[int, Form()], minutes: Annotated[int, Form()],
             screen_ids: Annotated[list[str] | None, Form()] = None,
-            group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
-    """The confirm step: what exactly goes out, to whom and until when, before anything is signed."""
+            group_ids: Annotated[list[str] | None, Form()] = None,
+            text_vi: TextField = "", text_en: TextField = "", text_km: TextField = "") -> Response:
+    """The confirm step: what exactly goes out (the text as each target screen draws it), to whom and until
+    when, before anything is signed."""
     _ = gettext_for(request)
     template = session.get(AlertTemplate, template_id)
     chosen_screens, chosen_groups = _ids(screen_ids), _ids(group_ids)
@@ -66,18 +107,26 @@ def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approver
         return redirect(request, "/alerts", _("Choose how long the alert stays up."), "error")
     if not chosen_screens and not chosen_groups:
         return redirect(request, "/alerts", _("Choose at least one screen or group."), "error")
-    names = [s.name for s in session.exec(select(Screen).where(col(Screen.id).in_(chosen_screens)))]
-    group_names = [g.name for g in session.exec(select(ScreenGroup).where(col(ScreenGroup.id).in_(chosen_groups)))]
+    names = [s.label for s in session.exec(select(Screen).where(col(Screen.id).in_(chosen_screens)))]
+    group_names = [g.label for g in session.exec(select(ScreenGroup).where(col(ScreenGroup.id).in_(chosen_groups)))]
+    custom = _custom(text_vi, text_en, text_km)
+    try:
+        captions = service.alert_captions(template, custom)
+        targets = service.target_screens(session, group_ids=chosen_groups, screen_ids=chosen_screens)
+    except SignageError as exc:
+        return redirect(request, "/alerts", error_text(request, exc), "error")
     return render(request, "alert_confirm.html", viewer, alert_template=template, minutes=minutes,
                   screen_ids=chosen_screens, group_ids=chosen_groups, screen_names=names, group_names=group_names,
-                  expires_at=now + timedelta(minutes=minutes))
+                  expires_at=now + timedelta(minutes=minutes), captions=captions, custom=custom,
+                  previews=_previews(targets, captions), text_fields=TEXT_FIELDS)
 
 
 @router.post("/alerts/launch")
 def launch(request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
            template_id: Annotated[int, Form()], minutes: Annotated[int, Form()],
            screen_ids: Annotated[list[str] | None, Form()] = None,
-           group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
+           group_ids: Annotated[list[str] | None, Form()] = None,
+           text_vi: TextField = "", text_en: TextField = "", text_km: TextField = "") -> Response:
     _ = gettext_for(request)
     transport = request.app.state.transport
     if transport is None:
@@ -88,7 +137,8 @@ def launch(request: Request, session: SessionDep, now: NowDep, viewer: Approvers
         with session.begin_nested():
             alert = service.launch(session, actor=viewer.user, template_id=template_id, group_ids=_ids(group_ids),
                                    screen_ids=_ids(screen_ids), expires_at=now + timedelta(minutes=minutes),
-                                   key=request.app.state.key_ring.current(), publisher=transport, now=now)
+                                   key=request.app.state.key_ring.current(), publisher=transport, now=now,
+                                   captions=_custom(text_vi, text_en, text_km))
     except SignageError as exc:
         return redirect(request, "/alerts", error_text(request, exc), "error")
     return redirect(request, f"/alerts/{alert.id}", _("Alert sent."))

@@ -22,7 +22,8 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
     while chunk := upload.file.read(_CHUNK):
         total += len(chunk)
         if total > limit:
-            raise PayloadTooLarge(f"file exceeds {limit} bytes", details={"field": "file", "limit": limit})
+            raise PayloadTooLarge("file exceeds %(limit)s bytes", details={"field": "file", "limit": limit},
+                                  params={"limit": limit})
         chunks.append(chunk)
     return b"".join(chunks)
 

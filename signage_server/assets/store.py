@@ -50,8 +50,8 @@ def sniff_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
 def _decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[str, int, int, Image.Image]:
     """Type by decoding, never by name; size and pixel limits before the pixels are unpacked."""
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"file is {len(data)} bytes; the limit is {max_bytes}",
-                              details={"field": "file", "limit": max_bytes})
+        raise PayloadTooLarge("file is %(size)s bytes; the limit is %(limit)s",
+                              details={"field": "file", "limit": max_bytes}, params={"size": len(data), "limit": max_bytes})
     if not data:
         raise Invalid("file is empty", field="file")
     if _looks_like_markup(data):
@@ -63,20 +63,22 @@ def _decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[str, int, 
             fmt = probe.format or ""
             width, height = probe.size
             if width * height > max_pixels:
-                raise Invalid(f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted "
-                              "(decompression-bomb limit)", field="file")
+                raise Invalid("image is %(width)sx%(height)s pixels; at most %(limit)s pixels are accepted "
+                              "(decompression-bomb limit)", field="file",
+                              params={"width": width, "height": height, "limit": max_pixels})
             if fmt not in _MEDIA_TYPES:
                 allowed = ", ".join(sorted(_MEDIA_TYPES))
-                raise UnsupportedMedia(f"image format {fmt or 'unknown'} is not accepted ({allowed})",
-                                       details={"field": "file"})
+                raise UnsupportedMedia("image format %(format)s is not accepted (%(allowed)s)",
+                                       details={"field": "file"}, params={"format": fmt or "?", "allowed": allowed})
             probe.load()  # a truncated or corrupt file fails here, not on the screen
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise Invalid(f"image has more than {max_pixels} pixels (decompression-bomb limit)",
-                      field="file") from None
+        raise Invalid("image has more than %(limit)s pixels (decompression-bomb limit)",
+                      field="file", params={"limit": max_pixels}) from None
     except UnidentifiedImageError:
         raise UnsupportedMedia("not a picture: PNG, JPEG, WebP or GIF expected", details={"field": "file"}) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise UnsupportedMedia(f"the picture is truncated or corrupt ({exc})", details={"field": "file"}) from None
+        raise UnsupportedMedia("the picture is truncated or corrupt (%(reason)s)", details={"field": "file"},
+                               params={"reason": str(exc)}) from None
     return fmt, width, height, probe
 
 

@@ -77,3 +77,8 @@ def list_events(
         query = query.where(AuditEvent.entity_id == entity_id)
     query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
     return paginate(session, query, limit=limit, offset=offset)
+
+
+def actor_names(session: Session) -> list[str]:
+    """Everyone who appears in the trail, for the page's user filter."""
+    return sorted(set(session.exec(select(AuditEvent.actor_name).distinct()).all()))

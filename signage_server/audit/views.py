@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -18,14 +20,83 @@ from signage_server.audit import service
 from signage_server.audit.models import AuditEvent
 from signage_server.deps import SessionDep
 from signage_server.errors import Invalid, SignageError
+from signage_server.i18n.errors import CODED_FIELDS, FIELD_LABELS, field_label
 from signage_server.users.models import Role, User
-from signage_server.web import PageError, PageUser, Viewer, error_text, render
+from signage_server.web import (
+    PageError,
+    PageUser,
+    Viewer,
+    error_text,
+    gettext_for,
+    local_zone,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 Readers = Annotated[Viewer, PageUser(Role.APPROVER)]
 PAGE = 100
-ENTITIES = ("user", "slide", "caption", "asset", "screen", "site", "screen_group", "playlist", "schedule",
-            "api_token")
+# Object types as the filter offers them, with their names (catalog msgids).
+ENTITIES = {"user": "User", "slide": "Slide", "caption": "Caption", "asset": "Picture", "screen": "Screen",
+            "site": "Site", "screen_group": "Screen group", "playlist": "Playlist", "schedule": "Schedule",
+            "api_token": "API token", "alert": "Urgent alert"}
+# Action codes (the API and the CSV keep them) -> what the page says (catalog msgids).
+ACTIONS = {
+    "user.create": "User created", "user.update": "User changed", "user.password_change": "Password changed",
+    "user.login": "Logged in", "user.logout": "Logged out", "token.create": "API token issued",
+    "token.revoke": "API token revoked", "slide.create": "Slide added", "slide.update": "Slide changed",
+    "slide.delete": "Slide deleted", "slide.approve": "Slide approved",
+    "slide.approval_withdrawn": "Slide approval withdrawn", "site.create": "Site added", "site.update": "Site changed",
+    "site.delete": "Site deleted", "screen.create": "Screen added", "screen.update": "Screen changed",
+    "screen.delete": "Screen deleted", "screen.pending": "Screen waiting for enrolment",
+    "screen.enrolled": "Screen enrolled", "screen.revoked": "Screen revoked", "schedule.create": "Schedule added",
+    "schedule.update": "Schedule changed", "schedule.delete": "Schedule deleted", "playlist.create": "Playlist added",
+    "playlist.update": "Playlist changed", "playlist.delete": "Playlist deleted", "group.create": "Screen group added",
+    "group.update": "Screen group changed", "group.delete": "Screen group deleted",
+    "enrolment.code_issue": "Enrolment code issued", "enrolment.code_use": "Enrolment code used",
+    "caption.create": "Caption written", "caption.edit": "Caption edited", "caption.submit": "Caption sent for approval",
+    "caption.return": "Caption returned for changes", "caption.approve": "Caption approved",
+    "asset.create": "Picture uploaded", "alert.launch": "Urgent alert launched",
+    "alert.withdraw": "Urgent alert withdrawn",
+}
+# Bookkeeping columns every row carries: listing them as changes would bury the real ones.
+_QUIET = frozenset({"id", "updated_at", "created_at", "version"})
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: str
+    after: str
+
+
+def _text(value: Any, gettext: Callable[[str], str]) -> str:
+    """A stored value as a person reads it: text as text, lists joined, no JSON escapes."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
+        return "; ".join(f"{field_label(str(k), gettext)}: {_text(v, gettext)}" for k, v in value.items())
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
+            gettext: Callable[[str], str]) -> list[Change]:
+    """Field: before → after for each field that differs, labelled in the page's language."""
+    old, new = before or {}, after or {}
+    keys = [k for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
+    shown = [k for k in keys if k not in _QUIET] or keys
+    def shown_value(key: str, value: Any) -> str:
+        if key in CODED_FIELDS and isinstance(value, str) and value:
+            return gettext(value)
+        return _text(value, gettext)
+
+    return [Change(field_label(k, gettext) if k in FIELD_LABELS else k, shown_value(k, old.get(k)),
+                   shown_value(k, new.get(k))) for k in shown]
 
 
 @dataclass(frozen=True)
@@ -37,13 +108,14 @@ class Filters:
     until: str = ""
 
 
-def _day(value: str, field: str) -> datetime | None:
+def _day(value: str, field: str, zone: ZoneInfo) -> datetime | None:
+    """The start of a local calendar day (the page shows local times, so its dates are local too)."""
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=zone)
     except ValueError:
-        raise Invalid(f"{field} must be a date like 2026-03-01", field=field) from None
+        raise Invalid("%(field)s must be a date like 2026-03-01", field=field, params={"field": field}) from None
 
 
 def _filters(request: Request) -> Filters:
@@ -51,10 +123,11 @@ def _filters(request: Request) -> Filters:
     return Filters(**{k: q.get(k, "").strip()[:64] for k in ("user", "entity", "entity_id", "since", "until")})
 
 
-def _query(session: Session, user: User, f: Filters, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
-    until = _day(f.until, "until")
+def _query(session: Session, user: User, f: Filters, zone: ZoneInfo, *, limit: int,
+           offset: int) -> tuple[list[AuditEvent], int]:
+    until = _day(f.until, "until", zone)
     return service.list_events(session, actor=user, entity=f.entity or None, entity_id=f.entity_id or None,
-                               actor_name=f.user or None, since=_day(f.since, "since"),
+                               actor_name=f.user or None, since=_day(f.since, "since", zone),
                                until=until + timedelta(days=1) if until else None, limit=limit, offset=offset)
 
 
@@ -63,10 +136,16 @@ def audit_page(request: Request, session: SessionDep, viewer: Readers, offset: i
     f = _filters(request)
     offset = max(offset, 0)
     try:
-        events, total = _query(session, viewer.user, f, limit=PAGE, offset=offset)
+        events, total = _query(session, viewer.user, f, local_zone(request), limit=PAGE, offset=offset)
     except SignageError as exc:
         raise PageError(exc.status_code, error_text(request, exc)) from None
-    return render(request, "audit.html", viewer, f=f, events=events, total=total, entities=ENTITIES,
+    _ = gettext_for(request)
+    rows = [(e, _(ACTIONS[e.action]) if e.action in ACTIONS else e.action,
+             _(ENTITIES[e.entity]) if e.entity in ENTITIES else e.entity, changes(e.before, e.after, _))
+            for e in events]
+    return render(request, "audit.html", viewer, f=f, rows=rows, total=total,
+                  entities=sorted(((k, _(v)) for k, v in ENTITIES.items()), key=lambda kv: kv[1]),
+                  users=service.actor_names(session),
                   query=urlencode({k: v for k, v in asdict(f).items() if v}), offset=offset, limit=PAGE,
                   more=offset + PAGE < total)
 
@@ -80,7 +159,7 @@ def _cell(value: str) -> str:
 def audit_csv(request: Request, session: SessionDep, viewer: Readers) -> Response:
     f = _filters(request)
     try:
-        events, _total = _query(session, viewer.user, f, limit=100_000, offset=0)
+        events, _total = _query(session, viewer.user, f, local_zone(request), limit=100_000, offset=0)
     except SignageError as exc:
         raise PageError(exc.status_code, error_text(request, exc)) from None
     out = io.StringIO()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,7 +18,16 @@ from signage_server.screens.models import Site
 from signage_server.slides.models import Slide
 from signage_server.telemetry import service as telemetry
 from signage_server.users.models import Role
-from signage_server.web import AnyViewer, PageError, PageUser, Viewer, gettext_for, render
+from signage_server.web import (
+    AnyViewer,
+    PageError,
+    PageUser,
+    Viewer,
+    gettext_for,
+    local_time,
+    render,
+    zone_named,
+)
 
 router = APIRouter(include_in_schema=False)
 Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]
@@ -45,6 +54,10 @@ def _as_int(value: str | None) -> int | None:
         return None
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -63,6 +76,9 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
         select(Slide).where(col(Slide.id).in_(sorted(slide_ids))))} if slide_ids else {}
     site_names = {site.id: site.name for site in session.exec(select(Site)).all()}
     alert_after = timedelta(minutes=settings.dashboard_offline_alert_minutes)
+    # A thumbnail older than two of the players' periods no longer says what the screen shows.
+    stale_after = timedelta(seconds=2 * settings.screenshot_period_s)
+    zone = zone_named(settings.timezone)
     rows = []
     for status in statuses:
         sid = status.screen.id or 0
@@ -74,15 +90,20 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
         live = _as_int(beat.manifest_version) if beat else None
         slide_id = _as_int(beat.current_slide_id) if beat else None
         newest = latest.get(sid)
+        since = dark_since if dark_since is not None else (presence.since if presence else None)
         rows.append({
-            "id": sid, "name": status.screen.name, "site": site_names.get(status.screen.site_id, ""),
+            "id": sid, "name": status.screen.name, "label": status.screen.label, "site": site_names.get(status.screen.site_id, ""),
             "enrolment": str(status.screen.enrolment), "state": status.state,
-            "since": _iso(dark_since if dark_since is not None else (presence.since if presence else None)),
+            "since": _iso(since),
+            # The page's words for the times (local zone); the ISO fields above stay UTC.
+            "since_text": local_time(zone, since),
             "last_seen": _iso(presence.last_seen if presence else None),
             "long_offline": dark_since is not None and now - dark_since > alert_after,
             "thumbnail_url": (f"/api/v1/screens/{sid}/screenshot?thumbnail=true&v={shot.thumb_sha256 or shot.sha256}"
                               if shot else None),
             "screenshot_at": _iso(shot.taken_at if shot else None),
+            "screenshot_text": local_time(zone, shot.taken_at if shot else None, "%d/%m %H:%M:%S"),
+            "screenshot_stale": shot is not None and now - _aware(shot.taken_at) > stale_after,
             "slide_id": slide_id,
             "slide_name": slide_names.get(slide_id) if slide_id is not None else None,
             "language": beat.current_language if beat else None,
@@ -102,7 +123,8 @@ def js_labels(request: Request) -> str:
     return json.dumps({"online": _("online"), "offline": _("offline"), "unknown": _("unknown"),
                        "since": _("since"), "up_to_date": _("up to date"), "waiting": _("waiting for the screen"),
                        "no_shot": _("no screenshot yet"), "shot_alt": _("What the screen shows"),
-                       "updated": _("Updated"), "failed": _("Could not refresh; retrying.")})
+                       "updated": _("Updated"), "failed": _("Could not refresh; retrying."),
+                       "taken": _("taken at"), "stale": _("old picture")})
 
 
 def by_site(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -15,9 +15,16 @@ class Playlist(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=sa.String(100), unique=True, index=True)
+    # What the pages show ("Hoa Lư – chương trình chính"); empty: the name (migration 0012).
+    display_name: str = Field(default="", sa_type=sa.String(200), sa_column_kwargs={"server_default": ""})
     description: str = Field(default="", sa_type=sa.String(500))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def label(self) -> str:
+        """What a person reads: the display name, else the identifier."""
+        return self.display_name or self.name
 
 
 class PlaylistItem(SQLModel, table=True):

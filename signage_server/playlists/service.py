@@ -85,9 +85,17 @@ def _replace_items(session: Session, playlist_id: int, items: Sequence[ItemSpec]
     session.flush()
 
 
+def _display_name(value: str) -> str:
+    """Optional, up to 200 characters; blank means the pages show the identifier."""
+    text = " ".join(value.split())
+    if len(text) > 200:
+        raise Invalid("display name must be at most 200 characters", field="display_name")
+    return text
+
+
 def create_playlist(
     session: Session, *, actor: User | None, name: str, description: str = "",
-    items: Sequence[ItemSpec] = (), now: datetime,
+    items: Sequence[ItemSpec] = (), display_name: str = "", now: datetime,
 ) -> Playlist:
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
@@ -95,7 +103,8 @@ def create_playlist(
     if find_playlist(session, name=clean) is not None:
         raise Conflict(f"playlist {clean!r} exists", details={"field": "name"})
     _check_items(session, items)
-    playlist = Playlist(name=clean, description=description.strip(), created_at=now, updated_at=now)
+    playlist = Playlist(name=clean, description=description.strip(), display_name=_display_name(display_name),
+                        created_at=now, updated_at=now)
     session.add(playlist)
     session.flush()
     _replace_items(session, playlist.id, items)  # type: ignore[arg-type]
@@ -106,7 +115,8 @@ def create_playlist(
 
 def update_playlist(
     session: Session, *, actor: User | None, playlist_id: int, name: str | None = None,
-    description: str | None = None, items: Sequence[ItemSpec] | None = None, now: datetime,
+    description: str | None = None, items: Sequence[ItemSpec] | None = None, display_name: str | None = None,
+    now: datetime,
 ) -> Playlist:
     """Rename, re-describe or replace the items; an unchanged request writes nothing."""
     if actor is not None:
@@ -121,6 +131,8 @@ def update_playlist(
         playlist.name = clean
     if description is not None:
         playlist.description = description.strip()
+    if display_name is not None:
+        playlist.display_name = _display_name(display_name)
     if items is not None:
         _check_items(session, items)
         wanted = [{"slide_id": i.slide_id, "duration_s": float(i.duration_s)} for i in items]

@@ -36,12 +36,15 @@ def playlists_page(request: Request, session: SessionDep, viewer: Editors) -> Re
 
 @router.post("/playlists")
 def create_playlist(request: Request, session: SessionDep, now: NowDep, viewer: Editors,
-                    name: Annotated[str, Form(max_length=100)]) -> Response:
+                    name: Annotated[str, Form(max_length=100)],
+                    display_name: Annotated[str, Form(max_length=1000)] = "") -> Response:
     try:
         with session.begin_nested():
-            playlist = service.create_playlist(session, actor=viewer.user, name=name, now=now)
+            playlist = service.create_playlist(session, actor=viewer.user, name=name, display_name=display_name,
+                                               now=now)
     except SignageError as exc:
-        return redirect(request, "/playlists", error_text(request, exc), "error")
+        return redirect(request, "/playlists", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name})
     return redirect(request, f"/playlists/{playlist.id}", gettext_for(request)("Playlist created."))
 
 
@@ -69,7 +72,8 @@ def save_playlist(playlist_id: int, request: Request, session: SessionDep, now: 
                   slide_id: Annotated[list[int] | None, Form()] = None,
                   duration_s: Annotated[list[str] | None, Form()] = None,
                   move: Annotated[str, Form()] = "", remove: Annotated[str, Form()] = "",
-                  add_slide: Annotated[str, Form()] = "", add_duration: Annotated[str, Form()] = "10") -> Response:
+                  add_slide: Annotated[str, Form()] = "", add_duration: Annotated[str, Form()] = "10",
+                  display_name: Annotated[str | None, Form(max_length=1000)] = None) -> Response:
     """One form for everything: rows in page order (drag reorders them), plus the button pressed."""
     _ = gettext_for(request)
     back = f"/playlists/{playlist_id}"
@@ -90,7 +94,7 @@ def save_playlist(playlist_id: int, request: Request, session: SessionDep, now: 
             rows.append((int(add_slide), _duration(add_duration)))
         with session.begin_nested():
             service.update_playlist(session, actor=viewer.user, playlist_id=playlist_id, now=now,
-                                    items=[service.ItemSpec(slide_id=s, duration_s=d) for s, d in rows])
+                                    display_name=display_name, items=[service.ItemSpec(slide_id=s, duration_s=d) for s, d in rows])
     except SignageError as exc:
         return redirect(request, back, error_text(request, exc), "error")
     return redirect(request, back, _("Playlist saved."))

@@ -15,6 +15,7 @@ from signage_core.schedule import (
     LunarDate,
     ScheduleRule,
     evaluate,
+    from_local,
     require_aware,
     timeline,
     to_local,
@@ -66,7 +67,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
             raise Invalid("name must be 1-100 characters", field="name")
         other = find_schedule(session, name=name)
         if other is not None and other.id != schedule.id:
-            raise Conflict(f"schedule {name!r} exists", details={"field": "name"})
+            raise Conflict("schedule %(name)s exists", details={"field": "name"}, params={"name": repr(name)})
         schedule.name = name
     if "playlist_id" in fields:
         if session.get(Playlist, fields["playlist_id"]) is None:
@@ -75,7 +76,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
     if "priority" in fields:
         priority = fields["priority"]
         if not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
-            raise Invalid(f"priority must be 0-{MAX_PRIORITY}", field="priority")
+            raise Invalid("priority must be 0-%(max)s", field="priority", params={"max": MAX_PRIORITY})
         schedule.priority = priority
     if "rule" in fields:
         if not isinstance(fields["rule"], dict):
@@ -101,8 +102,11 @@ def check_rule(rule: dict[str, Any], *, schedule_id: int | None, playlist_id: in
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in ("rule", *first["loc"]) if not str(part).startswith("function-"))
+        # type and ctx let the pages say it in their language (signage_server.i18n.errors).
         raise Invalid(f"{where}: {first['msg']}", field=where,
-                      details={"errors": [{"field": ".".join(str(p) for p in ("rule", *e["loc"])), "message": e["msg"]}
+                      details={"errors": [{"field": ".".join(str(p) for p in ("rule", *e["loc"])), "message": e["msg"],
+                                           "type": e["type"],
+                                           "ctx": {k: str(v) for k, v in (e.get("ctx") or {}).items()}}
                                           for e in exc.errors()]}) from None
     dumped = parsed.model_dump(mode="json", exclude=set(_ROW_FIELDS))
     if "weekdays" in dumped and dumped["weekdays"] is not None:
@@ -168,14 +172,14 @@ def _set_targets(session: Session, schedule_id: int, screen_ids: Sequence[int] |
     if screen_ids is not None:
         for index, sid in enumerate(screen_ids):
             if session.get(Screen, sid) is None:
-                raise Invalid(f"screen {sid} does not exist", field=f"screen_ids.{index}")
+                raise Invalid("screen %(id)s does not exist", field=f"screen_ids.{index}", params={"id": sid})
         session.exec(delete(ScheduleScreenLink).where(col(ScheduleScreenLink.schedule_id) == schedule_id))
         for sid in dict.fromkeys(screen_ids):
             session.add(ScheduleScreenLink(schedule_id=schedule_id, screen_id=sid))
     if group_ids is not None:
         for index, gid in enumerate(group_ids):
             if session.get(ScreenGroup, gid) is None:
-                raise Invalid(f"group {gid} does not exist", field=f"group_ids.{index}")
+                raise Invalid("group %(id)s does not exist", field=f"group_ids.{index}", params={"id": gid})
         session.exec(delete(ScheduleGroupLink).where(col(ScheduleGroupLink.schedule_id) == schedule_id))
         for gid in dict.fromkeys(group_ids):
             session.add(ScheduleGroupLink(schedule_id=schedule_id, group_id=gid))
@@ -268,8 +272,31 @@ def _date_label(rule: ScheduleRule, day: date) -> list[str]:
     return out
 
 
-def screen_timeline(session: Session, *, screen_id: int, start: datetime, end: datetime) -> ScreenTimeline:
-    """What plays on a screen between start and end, from the shared evaluator."""
+def lunar_label(day: date) -> str:
+    """The lunar day/month of a local day as the pages print it: "1/1" on Tết, "1/4 nhuận" in a leap month."""
+    lunar = solar_to_lunar(day)
+    return f"{lunar.day}/{lunar.month}" + (" nhuận" if lunar.leap else "")
+
+
+def _day_pieces(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at each local midnight, so each piece lies within one local day."""
+    pieces = []
+    lo = start
+    while lo < end:
+        midnight = from_local(datetime.combine(to_local(lo).date() + timedelta(days=1), datetime.min.time()))
+        hi = min(end, midnight)
+        pieces.append((lo, hi))
+        lo = hi
+    return pieces
+
+
+def screen_timeline(session: Session, *, screen_id: int, start: datetime, end: datetime,
+                    split_days: bool = False) -> ScreenTimeline:
+    """What plays on a screen between start and end, from the shared evaluator.
+
+    split_days cuts stretches at local midnight (the week calendar), so each one's lunar date and rule
+    dates are its own day's, not those of the day a long stretch started on.
+    """
     screen = session.get(Screen, screen_id)
     if screen is None:
         raise NotFound("screen", screen_id)
@@ -287,13 +314,13 @@ def screen_timeline(session: Session, *, screen_id: int, start: datetime, end: d
     default = str(screen.default_playlist_id or 0)
     entries = []
     for segment in timeline(rules, default, start_utc, end_utc):
-        resolution = evaluate(rules, default, segment.start)
-        day = to_local(segment.start).date()
-        lunar = solar_to_lunar(day)
-        labels = sorted({label for rid in resolution.rule_ids for label in _date_label(by_id[rid], day)})
-        entries.append(TimelineEntry(
-            start=segment.start, end=segment.end, playlist_ids=[int(p) for p in segment.playlist_ids],
-            schedule_ids=[int(r) for r in resolution.rule_ids], priority=resolution.priority,
-            is_default=segment.is_default, lunar_date=f"{lunar.day}/{lunar.month}" + (" nhuận" if lunar.leap else ""),
-            calendar_dates=labels))
+        pieces = _day_pieces(segment.start, segment.end) if split_days else [(segment.start, segment.end)]
+        for lo, hi in pieces:
+            resolution = evaluate(rules, default, lo)
+            day = to_local(lo).date()
+            labels = sorted({label for rid in resolution.rule_ids for label in _date_label(by_id[rid], day)})
+            entries.append(TimelineEntry(
+                start=lo, end=hi, playlist_ids=[int(p) for p in segment.playlist_ids],
+                schedule_ids=[int(r) for r in resolution.rule_ids], priority=resolution.priority,
+                is_default=segment.is_default, lunar_date=lunar_label(day), calendar_dates=labels))
     return ScreenTimeline(entries, [e for e in entries if len(e.playlist_ids) > 1])

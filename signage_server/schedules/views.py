@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
@@ -10,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
-from signage_core.schedule import from_local, to_local
+from signage_core.schedule import TIMEZONE, from_local, to_local
 from signage_server.deps import NowDep, SessionDep
 from signage_server.errors import Invalid, NotFound, SignageError
 from signage_server.playlists.models import Playlist
@@ -54,7 +56,13 @@ def _monday(day: date) -> date:
 @router.get("/screens/{screen_id}/calendar", response_class=HTMLResponse)
 def calendar(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
              week: Annotated[date | None, Query()] = None) -> Response:
-    """Monday to Sunday in the site's time zone (the evaluator's), from the timeline service."""
+    """Monday to Sunday in the site's time zone (the evaluator's), from the timeline service.
+
+    Each day header carries that day's lunar date; stretches are clipped to the screen's on-hours (the
+    reports' on_hours), since nothing is seen while the screen is off.
+    """
+    from signage_server.reports.service import on_hours
+
     _ = gettext_for(request)
     screen = session.get(Screen, screen_id)
     if screen is None:
@@ -63,34 +71,45 @@ def calendar(screen_id: int, request: Request, session: SessionDep, now: NowDep,
     start = from_local(datetime.combine(first, datetime.min.time()))
     days = [first + timedelta(days=i) for i in range(7)]
     try:
-        timeline = service.screen_timeline(session, screen_id=screen_id, start=start, end=start + timedelta(days=7))
+        timeline = service.screen_timeline(session, screen_id=screen_id, start=start, end=start + timedelta(days=7),
+                                           split_days=True)
     except SignageError as exc:
         raise PageError(400, error_text(request, exc)) from None
-    playlists = {p.id: p.name for p in session.exec(select(Playlist)).all()}
+    awake = on_hours(screen, start=start, end=start + timedelta(days=7), tz=TIMEZONE)
+    playlists = {p.id: p.label for p in session.exec(select(Playlist)).all()}
     schedule_names = {s.id: s.name for s in session.exec(select(Schedule)).all()}
     by_day: dict[date, list[Block]] = {d: [] for d in days}
     for entry in timeline.entries:
-        local_start, local_end = to_local(entry.start), to_local(entry.end)
-        for day in days:
-            day_start = datetime.combine(day, datetime.min.time())  # naive local, like to_local()
-            lo, hi = max(local_start, day_start), min(local_end, day_start + timedelta(days=1))
-            if lo >= hi:
+        for on_lo, on_hi in awake:
+            lo_utc, hi_utc = max(entry.start, on_lo), min(entry.end, on_hi)
+            if lo_utc >= hi_utc:
                 continue
+            lo, hi = to_local(lo_utc), to_local(hi_utc)
+            day = lo.date()
+            if day not in by_day:
+                continue
+            midnight = datetime.combine(day + timedelta(days=1), datetime.min.time())
             by_day[day].append(Block(
-                start=lo.strftime("%H:%M"), end="24:00" if hi == day_start + timedelta(days=1) else hi.strftime("%H:%M"),
+                start=lo.strftime("%H:%M"), end="24:00" if hi == midnight else hi.strftime("%H:%M"),
                 playlists=[playlists.get(p, _("(no default playlist)") if p == 0 else f"#{p}")
                            for p in entry.playlist_ids],
                 schedules=[schedule_names.get(s, f"#{s}") for s in entry.schedule_ids],
                 priority=entry.priority, is_default=entry.is_default, conflict=len(entry.playlist_ids) > 1,
                 lunar_date=entry.lunar_date, calendar_dates=entry.calendar_dates))
+    hours = (f"{screen.on_time.strftime('%H:%M')}–{screen.off_time.strftime('%H:%M')}"
+             if screen.on_time is not None and screen.off_time is not None else None)
     return render(request, "calendar.html", viewer, screen=screen, days=days, by_day=by_day,
+                  lunar={d: service.lunar_label(d) for d in days}, on_hours=hours,
                   previous=first - timedelta(days=7), next=first + timedelta(days=7),
-                  conflicts=len(timeline.conflicts), today=to_local(now).date())
+                  conflicts=len({(e.start, e.end) for e in timeline.conflicts}), today=to_local(now).date())
 
 
 Editors = Annotated[Viewer, PageUser(Role.OPERATOR)]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_DATE_KINDS = {"lunar": "lunar", "âm": "lunar", "al": "lunar", "solar": "solar", "dương": "solar", "dl": "solar"}
+# Each calendar as people write it: the English words, Vietnamese with or without "lịch", the short forms.
+_DATE_KINDS = {"lunar": "lunar", "âm lịch": "lunar", "âm": "lunar", "al": "lunar",
+               "solar": "solar", "dương lịch": "solar", "dương": "solar", "dl": "solar"}
+_DATE_LINE = re.compile(r"^\s*(?P<kind>[^\d]+?)\s*(?P<day>\d{1,2})\s*/\s*(?P<month>\d{1,2})\s*$")
 
 
 def _lines(text: str) -> list[str]:
@@ -103,22 +122,23 @@ def _windows(text: str) -> list[dict[str, str]]:
     for line in _lines(text):
         start, sep, end = line.replace("–", "-").partition("-")
         if not sep or not start.strip() or not end.strip():
-            raise Invalid(f"time window {line!r} must look like 06:00-22:00", field="windows")
+            raise Invalid("time window %(line)s must look like 06:00-22:00", field="windows", params={"line": repr(line)})
         out.append({"start": start.strip(), "end": end.strip()})
     return out
 
 
+def parse_date_line(line: str) -> dict[str, object]:
+    """'lunar 15/1', 'solar 30/4', 'âm lịch 1/1', 'dương lịch 30/4' (what the pages print reads back)."""
+    found = _DATE_LINE.match(unicodedata.normalize("NFC", line))
+    kind = _DATE_KINDS.get(" ".join(found["kind"].lower().split())) if found else None
+    if found is None or kind is None:
+        raise Invalid("date %(line)s must look like 'lunar 15/1' or 'solar 30/4'", field="dates",
+                      params={"line": repr(line)})
+    return {"kind": kind, "day": int(found["day"]), "month": int(found["month"])}
+
+
 def _dates(text: str) -> list[dict[str, object]]:
-    """'lunar 15/1' or 'solar 30/4' (also 'âm 15/1', 'dương 30/4') per line."""
-    out: list[dict[str, object]] = []
-    for line in _lines(text):
-        kind_word, _sep, rest = line.partition(" ")
-        kind = _DATE_KINDS.get(kind_word.lower())
-        day, slash, month = rest.strip().partition("/")
-        if kind is None or not slash or not day.strip().isdigit() or not month.strip().isdigit():
-            raise Invalid(f"date {line!r} must look like 'lunar 15/1' or 'solar 30/4'", field="dates")
-        out.append({"kind": kind, "day": int(day), "month": int(month)})
-    return out
+    return [parse_date_line(line) for line in _lines(text)]
 
 
 def rule_from_form(*, start_date: str, end_date: str, weekdays: list[int], windows: str, dates: str) -> dict[str, object]:
@@ -164,35 +184,45 @@ def _choices(request: Request, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/schedules", response_class=HTMLResponse)
 def schedules_page(request: Request, session: SessionDep, viewer: Editors) -> Response:
+    return _list_page(request, session, viewer, {}, {})
+
+
+def _list_page(request: Request, session: SessionDep, viewer: Viewer, values: dict[str, Any],
+               errors: dict[str, str], status_code: int = 200) -> Response:
+    """The list with the new-schedule form; after a refusal the form shows what was typed and why."""
     found, _total = service.list_schedules(session, limit=1000, offset=0)
     choices = _choices(request, session)
     names = [name for _i, name in choices["weekday_names"]]
     rows = [(s, _describe(s.rule, names), service.targets_of(session, schedule_id=s.id or 0)) for s in found]
-    return render(request, "schedules.html", viewer, rows=rows,
-                  screen_names={s.id: s.name for s in choices["screens"]},
-                  group_names={g.id: g.name for g in choices["groups"]},
-                  playlist_names={p.id: p.name for p in choices["playlists"]}, **choices)
+    return render(request, "schedules.html", viewer, status_code=status_code, rows=rows, values=values,
+                  errors=errors, screen_names={s.id: s.label for s in choices["screens"]},
+                  group_names={g.id: g.label for g in choices["groups"]},
+                  playlist_names={p.id: p.label for p in choices["playlists"]}, **choices)
 
 
-@router.post("/schedules")
+@router.post("/schedules", response_class=HTMLResponse)
 def create_schedule(request: Request, session: SessionDep, now: NowDep, viewer: Editors,
-                    name: Annotated[str, Form(max_length=100)], playlist_id: Annotated[int, Form()],
-                    priority: Annotated[int, Form()] = 0, start_date: Annotated[str, Form()] = "",
-                    end_date: Annotated[str, Form()] = "", weekdays: Annotated[list[int] | None, Form()] = None,
+                    name: Annotated[str, Form(max_length=1000)] = "", playlist_id: Annotated[str, Form()] = "",
+                    priority: Annotated[str, Form(max_length=20)] = "0", start_date: Annotated[str, Form()] = "",
+                    end_date: Annotated[str, Form()] = "", weekdays: Annotated[list[str] | None, Form()] = None,
                     windows: Annotated[str, Form(max_length=2000)] = "",
                     dates: Annotated[str, Form(max_length=2000)] = "",
-                    screen_ids: Annotated[list[int] | None, Form()] = None,
-                    group_ids: Annotated[list[int] | None, Form()] = None) -> Response:
+                    screen_ids: Annotated[list[str] | None, Form()] = None,
+                    group_ids: Annotated[list[str] | None, Form()] = None) -> Response:
+    """Fields arrive as text so any mistake re-renders the form with everything typed, not an empty one."""
+    values = {"name": name, "playlist_id": playlist_id, "priority": priority, "start_date": start_date,
+              "end_date": end_date, "weekdays": weekdays or [], "windows": windows, "dates": dates,
+              "screen_ids": screen_ids or [], "group_ids": group_ids or []}
     try:
-        rule = rule_from_form(start_date=start_date, end_date=end_date, weekdays=weekdays or [], windows=windows,
-                              dates=dates)
+        fields = _fields(name=name, playlist_id=playlist_id, priority=priority, start_date=start_date,
+                         end_date=end_date, weekdays=weekdays or [], windows=windows, dates=dates)
         with session.begin_nested():
-            service.create_schedule(session, actor=viewer.user, now=now, screen_ids=screen_ids or [],
-                                    group_ids=group_ids or [], fields={
-                                        "name": name, "playlist_id": playlist_id, "priority": priority,
-                                        "rule": rule})
+            service.create_schedule(session, actor=viewer.user, now=now,
+                                    screen_ids=_ids(screen_ids or [], "screen_ids"),
+                                    group_ids=_ids(group_ids or [], "group_ids"), fields=fields)
     except SignageError as exc:
-        return redirect(request, "/schedules", error_text(request, exc), "error")
+        return _list_page(request, session, viewer, values, {field_of(exc): error_text(request, exc)},
+                          status_code=exc.status_code)
     return redirect(request, "/schedules", gettext_for(request)("Schedule saved."))
 
 
@@ -243,11 +273,21 @@ def _int(value: str, field: str) -> int:
     try:
         return int(value.strip())
     except ValueError:
-        raise Invalid(f"{field} must be a whole number", field=field) from None
+        raise Invalid("%(field)s must be a whole number", field=field, params={"field": field}) from None
 
 
 def _ids(values: list[str], field: str) -> list[int]:
     return [_int(v, field) for v in values if v.strip()]
+
+
+def _fields(*, name: str, playlist_id: str, priority: str, start_date: str, end_date: str, weekdays: list[str],
+            windows: str, dates: str) -> dict[str, Any]:
+    """The form's text as the service's fields; a mistake raises Invalid naming the form field."""
+    if not name.strip():
+        raise Invalid("name is required", field="name")
+    return {"name": name.strip(), "playlist_id": _int(playlist_id, "playlist_id"), "priority": _int(priority, "priority"),
+            "rule": rule_from_form(start_date=start_date, end_date=end_date, weekdays=_ids(weekdays, "weekdays"),
+                                   windows=windows, dates=dates)}
 
 
 def _schedule(request: Request, session: SessionDep, schedule_id: int) -> Schedule:
@@ -263,7 +303,7 @@ def _edit_page(request: Request, session: SessionDep, viewer: Viewer, schedule: 
     choices = _choices(request, session)
     return render(request, "schedule.html", viewer, status_code=status_code, schedule=schedule, values=values,
                   errors=errors, target_screens=sorted(targets),
-                  screen_names={s.id: s.name for s in choices["screens"]}, **choices)
+                  screen_names={s.id: s.label for s in choices["screens"]}, **choices)
 
 
 @router.get("/schedules/{schedule_id}", response_class=HTMLResponse)
@@ -291,10 +331,8 @@ def update_schedule(schedule_id: int, request: Request, session: SessionDep, now
               "end_date": end_date, "weekdays": weekdays or [], "windows": windows, "dates": dates,
               "screen_ids": screen_ids or [], "group_ids": group_ids or []}
     try:
-        fields = {"name": name, "playlist_id": _int(playlist_id, "playlist_id"),
-                  "priority": _int(priority, "priority"),
-                  "rule": rule_from_form(start_date=start_date, end_date=end_date,
-                                         weekdays=_ids(weekdays or [], "weekdays"), windows=windows, dates=dates)}
+        fields = _fields(name=name, playlist_id=playlist_id, priority=priority, start_date=start_date,
+                         end_date=end_date, weekdays=weekdays or [], windows=windows, dates=dates)
         with session.begin_nested():
             service.update_schedule(session, actor=viewer.user, schedule_id=schedule_id, fields=fields,
                                     screen_ids=_ids(screen_ids or [], "screen_ids"),

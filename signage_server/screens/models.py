@@ -49,10 +49,17 @@ class ScreenGroup(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=sa.String(100), unique=True, index=True)
+    # What the pages show ("Cửa khẩu Hoa Lư – tất cả"); empty: the name (migration 0012).
+    display_name: str = Field(default="", sa_type=sa.String(200), sa_column_kwargs={"server_default": ""})
     description: str = Field(default="", sa_type=sa.String(500))
     created_at: datetime = Field(sa_type=UTCDateTime)
 
     screens: list["Screen"] = Relationship(back_populates="groups", link_model=ScreenGroupLink)
+
+    @property
+    def label(self) -> str:
+        """What a person reads: the display name, else the identifier."""
+        return self.display_name or self.name
 
 
 class Screen(SQLModel, table=True):
@@ -61,7 +68,7 @@ class Screen(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     site_id: int = Field(foreign_key="sites.id", index=True)
     name: str = Field(sa_type=sa.String(100), unique=True, index=True)
-    # What reports and officials call it ("Màn hình sảnh nhập cảnh"); `name` stays the technical key.
+    # What the pages show ("Hoa Lư – sảnh đến"); empty: the name (migration 0011).
     display_name: str = Field(default="", sa_type=sa.String(200), sa_column_kwargs={"server_default": ""})
     width_px: int
     height_px: int
@@ -89,5 +96,5 @@ class Screen(SQLModel, table=True):
 
     @property
     def label(self) -> str:
-        """The name people read: the display name, else the technical name."""
+        """What a person reads: the display name, else the identifier."""
         return self.display_name or self.name

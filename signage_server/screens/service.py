@@ -37,8 +37,8 @@ MAX_PIXELS_PER_SIDE = 8192
 MIN_FOREIGN_RATIO = 0.3
 MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
-    "site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
-    "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id", "display_name",
+    "site_id", "name", "display_name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
+    "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
     "commissioned_at",
 )
 
@@ -48,6 +48,14 @@ def _check_name(value: str, field: str = "name", max_len: int = 100) -> str:
     if not name or len(name) > max_len:
         raise Invalid(f"{field} must be 1-{max_len} characters", field=field)
     return name
+
+
+def _display_name(value: object) -> str:
+    """Optional, up to 200 characters; blank means the pages show the identifier."""
+    text = " ".join(str(value or "").split())
+    if len(text) > 200:
+        raise Invalid("display name must be at most 200 characters", field="display_name")
+    return text
 
 
 def check_languages(codes: list[str]) -> list[str]:
@@ -112,7 +120,7 @@ def create_site(
         require_role(actor, Role.ADMIN)
     clean_slug = _check_slug(slug)
     if find_site(session, slug=clean_slug) is not None:
-        raise Conflict(f"site {clean_slug!r} exists", details={"field": "slug"})
+        raise Conflict("site %(name)s exists", details={"field": "slug"}, params={"name": repr(clean_slug)})
     site = Site(slug=clean_slug, name=_check_name(name, max_len=200), district=district.strip(), created_at=now)
     session.add(site)
     session.flush()
@@ -172,14 +180,16 @@ def list_groups(session: Session, *, limit: int, offset: int) -> tuple[list[Scre
 
 
 def create_group(
-    session: Session, *, actor: User | None, name: str, description: str = "", now: datetime
+    session: Session, *, actor: User | None, name: str, description: str = "", display_name: str = "",
+    now: datetime,
 ) -> ScreenGroup:
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     clean = _check_name(name)
     if find_group(session, name=clean) is not None:
-        raise Conflict(f"group {clean!r} exists", details={"field": "name"})
-    group = ScreenGroup(name=clean, description=description.strip(), created_at=now)
+        raise Conflict("group %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
+    group = ScreenGroup(name=clean, description=description.strip(), display_name=_display_name(display_name),
+                        created_at=now)
     session.add(group)
     session.flush()
     audit.record(session, actor=actor, action="group.create", entity="screen_group", entity_id=group.id,
@@ -189,7 +199,7 @@ def create_group(
 
 def update_group(
     session: Session, *, actor: User | None, group_id: int, name: str | None = None,
-    description: str | None = None, now: datetime,
+    description: str | None = None, display_name: str | None = None, now: datetime,
 ) -> ScreenGroup:
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
@@ -199,10 +209,12 @@ def update_group(
         clean = _check_name(name)
         other = find_group(session, name=clean)
         if other is not None and other.id != group.id:
-            raise Conflict(f"group {clean!r} exists", details={"field": "name"})
+            raise Conflict("group %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
         group.name = clean
     if description is not None:
         group.description = description.strip()
+    if display_name is not None:
+        group.display_name = _display_name(display_name)
     if audit.snapshot(group) == before:
         return group
     session.add(group)
@@ -280,8 +292,10 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         name = _check_name(fields["name"])
         other = find_screen(session, name=name)
         if other is not None and other.id != screen.id:
-            raise Conflict(f"screen {name!r} exists", details={"field": "name"})
+            raise Conflict("screen %(name)s exists", details={"field": "name"}, params={"name": repr(name)})
         screen.name = name
+    if "display_name" in fields:
+        screen.display_name = _display_name(fields["display_name"])
     for side in ("width_px", "height_px"):
         if side in fields:
             value = fields[side]
@@ -457,7 +471,8 @@ def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_
         raise Invalid(f"screen {screen.name!r} is revoked", field="screen_id")
     current = [g.id for g in screen.groups]
     if group.id in current:
-        raise Conflict(f"screen {screen.name!r} is already in group {group.name!r}", details={"field": "screen_id"})
+        raise Conflict("screen %(screen)s is already in group %(group)s", details={"field": "screen_id"},
+                       params={"screen": repr(screen.name), "group": repr(group.name)})
     return update_screen(session, actor=actor, screen_id=screen_id, fields={"group_ids": [*current, group.id]},
                          now=now)
 
@@ -469,6 +484,7 @@ def remove_from_group(session: Session, *, actor: User | None, group_id: int, sc
     screen = get_screen(session, screen_id=screen_id)
     current = [g.id for g in screen.groups]
     if group.id not in current:
-        raise Invalid(f"screen {screen.name!r} is not in group {group.name!r}", field="screen_id")
+        raise Invalid("screen %(screen)s is not in group %(group)s", field="screen_id",
+                      params={"screen": repr(screen.name), "group": repr(group.name)})
     return update_screen(session, actor=actor, screen_id=screen_id,
                          fields={"group_ids": [gid for gid in current if gid != group.id]}, now=now)

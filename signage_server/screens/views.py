@@ -58,9 +58,10 @@ def _number(value: str, field: str, kind: type[int] | type[float]) -> int | floa
 
 
 def _fields(name: str, site_id: str, width_px: str, height_px: str, pixel_pitch_mm: str, layout: str,
-            languages: list[str] | None, foreign_ratio: str, on_time: str, off_time: str) -> dict[str, Any]:
+            languages: list[str] | None, foreign_ratio: str, on_time: str, off_time: str,
+            display_name: str = "") -> dict[str, Any]:
     return {
-        "name": name, "site_id": _number(site_id, "site_id", int),
+        "name": name, "display_name": display_name, "site_id": _number(site_id, "site_id", int),
         "width_px": _number(width_px, "width_px", int), "height_px": _number(height_px, "height_px", int),
         "pixel_pitch_mm": _number(pixel_pitch_mm, "pixel_pitch_mm", float), "layout": layout,
         "languages": languages or [], "foreign_ratio": _number(foreign_ratio or "0.75", "foreign_ratio", float),
@@ -91,9 +92,13 @@ def create_screen(request: Request, session: SessionDep, now: NowDep, viewer: Ad
         with session.begin_nested():
             screen = service.create_screen(session, actor=viewer.user, now=now, fields=_fields(
                 name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
-                on_time, off_time) | {"display_name": display_name})
+                on_time, off_time, display_name))
     except SignageError as exc:
-        return redirect(request, "/screens", error_text(request, exc), "error")
+        return redirect(request, "/screens", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "site_id": site_id, "width_px": width_px,
+                                  "height_px": height_px, "pixel_pitch_mm": pixel_pitch_mm, "layout": layout,
+                                  "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
+                                  "off_time": off_time})
     return redirect(request, f"/screens/{screen.id}", gettext_for(request)("Screen added."))
 
 
@@ -173,11 +178,15 @@ def update_screen(screen_id: int, request: Request, session: SessionDep, now: No
     try:
         with session.begin_nested():
             fields = _fields(name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
-                             on_time, off_time)
-            fields |= {"display_name": display_name, **_commissioning(request, screen, commissioned_on)}
+                             on_time, off_time, display_name)
+            fields |= _commissioning(request, screen, commissioned_on)
             service.update_screen(session, actor=viewer.user, screen_id=screen_id, now=now, fields=fields)
     except SignageError as exc:
-        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
+        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "site_id": site_id, "width_px": width_px,
+                                  "height_px": height_px, "pixel_pitch_mm": pixel_pitch_mm, "layout": layout,
+                                  "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
+                                  "off_time": off_time, "commissioned_on": commissioned_on})
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))
 
 
@@ -221,12 +230,15 @@ def groups_page(request: Request, session: SessionDep, viewer: Planners) -> Resp
 @router.post("/groups")
 def create_group(request: Request, session: SessionDep, now: NowDep, viewer: Planners,
                  name: Annotated[str, Form(max_length=100)],
-                 description: Annotated[str, Form(max_length=500)] = "") -> Response:
+                 description: Annotated[str, Form(max_length=500)] = "",
+                 display_name: Annotated[str, Form(max_length=1000)] = "") -> Response:
     try:
         with session.begin_nested():
-            group = service.create_group(session, actor=viewer.user, name=name, description=description, now=now)
+            group = service.create_group(session, actor=viewer.user, name=name, description=description,
+                                         display_name=display_name, now=now)
     except SignageError as exc:
-        return redirect(request, "/groups", error_text(request, exc), "error")
+        return redirect(request, "/groups", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "description": description})
     return redirect(request, f"/groups/{group.id}", gettext_for(request)("Group created."))
 
 
@@ -247,14 +259,16 @@ def group_page(group_id: int, request: Request, session: SessionDep, viewer: Pla
 @router.post("/groups/{group_id}")
 def update_group(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
                  name: Annotated[str, Form(max_length=100)],
-                 description: Annotated[str, Form(max_length=500)] = "") -> Response:
+                 description: Annotated[str, Form(max_length=500)] = "",
+                 display_name: Annotated[str, Form(max_length=1000)] = "") -> Response:
     _group(request, session, group_id)
     try:
         with session.begin_nested():
             service.update_group(session, actor=viewer.user, group_id=group_id, name=name, description=description,
-                                 now=now)
+                                 display_name=display_name, now=now)
     except SignageError as exc:
-        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
+        return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error",
+                        keep={"name": name, "display_name": display_name, "description": description})
     return redirect(request, f"/groups/{group_id}", gettext_for(request)("Saved."))
 
 

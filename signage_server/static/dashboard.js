@@ -28,21 +28,24 @@
       const parts = [span("state " + s.state, labels[s.state] || s.state)];
       if (s.since) {
         const small = document.createElement("small");
-        small.textContent = " " + (labels.since || "since") + " " + s.since.slice(0, 16).replace("T", " ");
+        small.textContent = " " + (labels.since || "") + " " + (s.since_text || "");
         parts.push(small);
       }
       cells.state.replaceChildren.apply(cells.state, parts);
     }
     if (cells.thumbnail) {
       const img = cells.thumbnail.querySelector("img");
+      cells.thumbnail.classList.toggle("stale", Boolean(s.screenshot_stale));
       if (s.thumbnail_url) {
-        if (!img || img.getAttribute("src") !== s.thumbnail_url) {
-          const fresh = document.createElement("img");
-          fresh.className = "thumb";
-          fresh.alt = labels.shot_alt || "";
-          fresh.src = s.thumbnail_url;
-          cells.thumbnail.replaceChildren(fresh);
-        }
+        const fresh = img && img.getAttribute("src") === s.thumbnail_url ? img : document.createElement("img");
+        fresh.className = "thumb";
+        fresh.alt = labels.shot_alt || "";
+        if (fresh !== img) fresh.src = s.thumbnail_url;
+        const when = document.createElement("small");
+        when.className = "shot-time";
+        when.textContent = (labels.taken || "") + " " + (s.screenshot_text || "");
+        if (s.screenshot_stale) when.append(" ", span("warn", labels.stale || ""));
+        cells.thumbnail.replaceChildren(fresh, when);
       } else if (!img) {
         cells.thumbnail.replaceChildren(span("muted", labels.no_shot || ""));
       }

@@ -10,7 +10,11 @@
   var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
 
   function errorText(xhr) {
-    try { return JSON.parse(xhr.responseText).error.message; } catch (e) { return "HTTP " + xhr.status; }
+    // error.display is the refusal in this page's language; error.message is the API's English.
+    try {
+      var error = JSON.parse(xhr.responseText).error;
+      return error.display || error.message;
+    } catch (e) { return "HTTP " + xhr.status; }
   }
 
   function send(method, url, body, onProgress, done) {

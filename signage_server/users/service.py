@@ -54,7 +54,8 @@ def _check_username(username: str) -> str:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise Invalid("password must be at least %(min)s characters", field="password",
+                      params={"min": MIN_PASSWORD_LENGTH})
 
 
 def _check_languages(role: Role, languages: list[str]) -> list[str]:

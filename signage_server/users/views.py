@@ -170,7 +170,10 @@ def create_user(request: Request, session: SessionDep, now: NowDep, viewer: Admi
                                        role=_role(request, role), password=password, languages=languages or [],
                                        now=now)
     except SignageError as exc:
-        return redirect(request, "/users", error_text(request, exc), "error")
+        # The password is never kept: it is typed again.
+        return redirect(request, "/users", error_text(request, exc), "error",
+                        keep={"username": username, "display_name": display_name, "role": role,
+                              "languages": languages or []})
     return redirect(request, "/users", gettext_for(request)("User created.") + f" {user.username}")
 
 

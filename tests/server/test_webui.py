@@ -215,11 +215,11 @@ def test_hostile_uploads_are_refused_with_a_message(case: str, browsers: dict[st
     before = (_slide_count(session), int(session.exec(select(func.count()).select_from(Asset)).one()))
     b = browsers["operator"]
     if case == "bomb":
-        name, data, message = "bomb.png", _png_bomb(30000, 30000), "decompression-bomb limit"
+        name, data, message = "bomb.png", _png_bomb(30000, 30000), "giới hạn chống ảnh độc hại"
     elif case == "truncated":
         buf = io.BytesIO()
         Image.effect_noise((400, 300), 60).convert("RGB").save(buf, format="JPEG")
-        name, data, message = "cut.jpg", buf.getvalue()[: len(buf.getvalue()) // 2], "truncated or corrupt"
+        name, data, message = "cut.jpg", buf.getvalue()[: len(buf.getvalue()) // 2], "bị cắt cụt hoặc hỏng"
     elif case == "svg":
         name, message = "logo.svg", "Không nhận SVG, HTML hay tập lệnh"
         data = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -288,12 +288,15 @@ def test_workflow_through_the_pages(browsers: dict[str, Browser], world: dict[st
     assert "Đã gửi đi dịch." in page.text
     queue = tr.get("/translate").text
     assert f'href="/translate/{sid}"' in queue and "Chào mừng đến cửa khẩu" in queue
+    headings = re.findall(r"<h2>([^<]+)", tr.get(f"/translate/{sid}").text)
+    assert any(h.startswith("Tiếng Anh") for h in headings) and any(h.startswith("Tiếng Khmer") for h in headings)
+    assert not any(h.startswith(("English", "Khmer")) for h in headings)
     for lang, text in (("en", "Welcome to the border gate"), ("km", "សូមស្វាគមន៍មកកាន់ច្រកព្រំដែន")):
         done = tr.follow(tr.post(f"/translate/{sid}/{lang}", {"text": text, "action": "submit"}))
         assert "Đã gửi bản dịch." in done.text
     # Four-eyes: the translator cannot approve their own text; the button is not even offered.
     own = tr.follow(tr.post(f"/translate/{sid}/en", {"action": "approve"}))
-    assert "someone else must approve" in own.text
+    assert "người khác phải duyệt" in own.text
     assert f'href="/approve/{sid}"' in ap.get("/approve").text
     approved = ap.follow(ap.post(f"/approve/{sid}"))
     assert "Đã duyệt trang." in approved.text
@@ -342,11 +345,11 @@ def test_preview_is_the_renderer_at_screen_size(browsers: dict[str, Browser], wo
 def test_audit_filters_and_csv(browsers: dict[str, Browser], world: dict[str, int]) -> None:
     ap = browsers["approver"]
     page = ap.get("/audit", params={"user": "operator", "entity": "slide"}).text
-    assert "slide.create" in page and "caption.create" not in page
+    assert "Thêm trang trình chiếu" in page and "caption.create" not in page and ">slide.create<" not in page
     empty = ap.get("/audit", params={"since": "2030-01-01"}).text
     assert "Không có sự kiện phù hợp." in empty
     bad = ap.get("/audit", params={"since": "yesterday"})
-    assert bad.status_code == 422 and "since must be a date" in bad.text
+    assert bad.status_code == 422 and "Từ ngày phải là ngày như 01/03/2026" in bad.text
     csv_text = ap.get("/audit.csv", params={"user": "operator"}).content.decode("utf-8-sig")
     lines = csv_text.strip().splitlines()
     assert lines[0] == "at,user,action,entity,entity_id,before,after"
@@ -360,8 +363,13 @@ def test_admin_manages_users_and_screens(browsers: dict[str, Browser], world: di
                                               "password": "long enough password"}))
     assert "Đã tạo người dùng." in made.text and "dich.vien" in made.text
     uid = int(re.search(r'href="/users/(\d+)">dich.vien<', made.text).group(1))  # type: ignore[union-attr]
-    short = admin.follow(admin.post("/users", {"username": "x", "role": "operator", "password": "short"}))
-    assert "password must be at least 10 characters" in short.text
+    short = admin.follow(admin.post("/users", {"username": "x", "display_name": "Người X", "role": "approver",
+                                               "password": "short"}))
+    assert "mật khẩu phải có ít nhất 10 ký tự" in short.text and "characters" not in short.text
+    # What was typed comes back, except the password.
+    assert 'name="username" required maxlength="64" value="x"' in short.text and 'value="Người X"' in short.text
+    assert '<option value="approver" selected>' in short.text and "short" not in short.text.split("<main>")[1]
+    assert 'value="x"' not in admin.get("/users").text  # shown once
     newcomer = Browser(app, None)
     page = newcomer.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -381,7 +389,9 @@ def test_admin_manages_users_and_screens(browsers: dict[str, Browser], world: di
     bad = admin.follow(admin.post(f"/screens/{screen}", {
         "name": "hoa-lu-arrivals", "site_id": str(world["site"]), "width_px": "640", "height_px": "320",
         "pixel_pitch_mm": "6", "layout": "rotate", "languages": ["vi"], "on_time": "06:00"}))
-    assert "on_time and off_time go together" in bad.text
+    assert "giờ bật và giờ tắt phải đi cùng nhau" in bad.text
+    assert 'name="languages" value="km">' in bad.text and 'name="languages" value="vi" checked>' in bad.text
+    assert 'value="06:00"' in bad.text and 'id="off_time" name="off_time" type="time" value=""' in bad.text
     revoked = admin.follow(admin.post(f"/screens/{screen}/revoke"))
     assert "Đã thu hồi màn hình." in revoked.text and "đã thu hồi" in revoked.text
     added = admin.follow(admin.post("/screens", {

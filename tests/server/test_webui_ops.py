@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
@@ -75,6 +76,26 @@ def test_dashboard_shows_what_each_screen_reports(browsers: Browsers, world: dic
     assert 'src="/static/dashboard.js"' in page and "<script>" not in page
     # The never-seen spare screen is "unknown", not an alarm.
     assert _row(op, world["spare_screen"])["state"] == "unknown"
+
+
+def test_thumbnails_carry_their_local_capture_time_and_go_stale_after_two_periods(
+        browsers: Browsers, world: dict[str, int], session: Any, clock: Any, settings: Settings) -> None:
+    sid = world["screen"]
+    telemetry.record_screenshot(session, screen_id=sid, header=ScreenshotHeader(
+        command_id="c1", taken_at=clock.now, content_type="image/png", length=1), image=png(64, 32),
+        received_at=clock.now, root=settings.screenshots_dir)
+    session.flush()
+    op = browsers["operator"]
+    taken = clock.now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%d/%m %H:%M:%S")
+    row = _row(op, sid)
+    assert row["screenshot_text"] == taken and not row["screenshot_stale"]
+    page = op.get("/dashboard").text
+    assert f"chụp lúc <time datetime=\"{row['screenshot_at']}\">{taken}</time>" in page and "ảnh cũ" not in page
+    clock.advance(seconds=2 * settings.screenshot_period_s - 1)
+    assert not _row(op, sid)["screenshot_stale"]
+    clock.advance(seconds=2)  # past two of the players' thumbnail periods: no longer what the screen shows
+    assert _row(op, sid)["screenshot_stale"]
+    assert 'class="stale"' in op.get("/dashboard").text and "ảnh cũ" in op.get("/dashboard").text
 
 
 def test_screen_offline_past_the_threshold_is_highlighted(browsers: Browsers, world: dict[str, int], session: Any,
@@ -187,6 +208,7 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
                                                  broker: RecordingBroker, clock: Any) -> None:
     from signage_core.protocol import AlertAck
     from signage_server.alerts import service as alerts
+    from signage_server.alerts.models import Alert
 
     ap = browsers["approver"]
     page = ap.get("/alerts").text
@@ -194,11 +216,21 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
     assert f'value="{template.id}"' in page and "hoa-lu-arrivals" in page
     form = {"template_id": str(template.id), "minutes": "30", "screen_ids": [str(world["screen"])]}
     confirm = ap.post("/alerts/confirm", form)
-    assert confirm.status_code == 200 and template.captions["vi"] in confirm.text and "08:30 UTC" in confirm.text
+    assert confirm.status_code == 200 and template.captions["vi"] in confirm.text and "15:30" in confirm.text
     assert _alert_count(session) == 0 and not broker.published  # nothing goes out before the confirm step
-    launched = ap.post("/alerts/launch", form)
+    # The approver's own Vietnamese text replaces the template's; English and Khmer stay the template's.
+    own = "Cửa khẩu Hoa Lư đóng cửa đến 17:00 hôm nay"
+    custom = ap.post("/alerts/confirm", {**form, "text_vi": own})
+    assert custom.status_code == 200 and own in custom.text and template.captions["en"] in custom.text
+    assert custom.text.count('src="data:image/png;base64,') == 1  # one preview per kind of target screen
+    assert "Đóng cửa khẩu" in custom.text and "Border closure" not in custom.text
+    assert f'name="text_vi" value="{own}"' in custom.text
+    assert _alert_count(session) == 0 and not broker.published
+    launched = ap.post("/alerts/launch", {**form, "text_vi": own})
     assert launched.status_code == 303 and not launched.headers["location"].endswith("/alerts"), launched.text
     assert len(broker.published) == 1
+    sent = session.exec(select(Alert)).one()
+    assert sent.captions == {**template.captions, "vi": own}
     watch = ap.follow(launched).text
     assert "0 / 1" not in watch and "Đã xác nhận 0 trên 1 màn hình" in watch and 'http-equiv="refresh"' in watch
     alert_id = int(launched.headers["location"].rsplit("/", 1)[1])
@@ -209,6 +241,13 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
     assert "Đã xác nhận 1 trên 1 màn hình" in watch and "2000 ms" in watch and 'http-equiv="refresh"' not in watch
     gone = ap.follow(ap.post(f"/alerts/{alert_id}/withdraw")).text
     assert "Đã thu hồi cảnh báo." in gone and broker.cleared and "Thu hồi cảnh báo" not in gone.split("</h1>")[1]
+
+
+def test_the_confirm_preview_uses_the_players_alert_red() -> None:
+    from player_agent.scenes import ALERT_BACKGROUND
+    from signage_server.alerts.views import ALERT_BACKGROUND as PREVIEW_RED
+
+    assert PREVIEW_RED == ALERT_BACKGROUND
 
 
 def test_alert_forms_refuse_forgery_wrong_role_and_no_broker(browsers: Browsers, world: dict[str, int],
@@ -318,7 +357,9 @@ def test_week_calendar_labels_lunar_dates_and_shows_conflicts(browsers: Browsers
     assert "âm lịch 15/1" in tuesday and "Xung đột" in tuesday and "hoa-lu-main + empty" in tuesday
     assert "ram-thang-gieng" in tuesday and "(ưu tiên 1)" in tuesday
     assert "Xung đột" not in days[0] and "âm lịch 15/1" not in days[0]
-    assert "âm lịch 14/1" in days[0] and "weekday" in days[0]  # Monday: the weekday schedule, lunar 14/1
+    assert "weekday" in days[0] and "âm lịch 14/1" not in days[0]  # each day's own lunar date is in its header
+    heads = re.findall(r'<th[^>]*data-day="([0-9-]+)"[^>]*>.*?data-lunar="([^"]+)"', page)
+    assert heads[:2] == [("2026-03-02", "14/1"), ("2026-03-03", "15/1")] and len(heads) == 7
     assert "Lịch ưu tiên bằng nhau chồng nhau" in page
     # The weekend falls back to the default playlist.
     assert "danh sách phát mặc định" in days[6] and "00:00–24:00</strong> hoa-lu-main" in days[6]
@@ -350,10 +391,12 @@ def test_operator_schedules_with_the_full_rule_model(browsers: Browsers, world: 
     for field, value, words in (("windows", "22:00", "22:00"), ("dates", "moon 1/1", "moon 1/1"),
                                 ("windows", "10:00-10:00", "10:00")):
         bad = op.post("/schedules", {**form, "name": f"bad-{field}", field: value})
-        text = op.follow(bad).text
-        assert 'class="flash error"' in text and words in text, (field, value)
+        text = bad.text  # the form again, with everything typed and the field's problem in Vietnamese
+        assert bad.status_code == 422 and 'class="flash error"' in text and words in text, (field, value)
+        assert f'value="bad-{field}"' in text and 'name="weekdays" value="5" checked' in text
+        assert "must look like" not in text and "Input should" not in text
         assert session.exec(select(Schedule).where(Schedule.name == f"bad-{field}")).first() is None
-    nowhere = op.follow(op.post("/schedules", {**form, "name": "nowhere", "screen_ids": [], "group_ids": []})).text
+    nowhere = op.post("/schedules", {**form, "name": "nowhere", "screen_ids": [], "group_ids": []}).text
     assert 'class="flash error"' in nowhere
     gone = op.follow(op.post(f"/schedules/{saved.id}/delete")).text
     assert "Đã xóa lịch." in gone

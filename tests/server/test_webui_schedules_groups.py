@@ -187,19 +187,19 @@ def test_editing_every_field_saves_audits_and_recompiles_only_the_screens_involv
 
 
 @pytest.mark.parametrize(("change", "field", "status", "words"), [
-    ({"name": "  "}, "name", 422, "name must be 1-100 characters"),
-    ({"name": "x" * 101}, "name", 422, "name must be 1-100 characters"),
-    ({"name": "clash"}, "name", 409, "schedule 'clash' exists"),
-    ({"playlist_id": "99999"}, "playlist_id", 404, "playlist 99999 not found"),
-    ({"priority": "lots"}, "priority", 422, "priority must be a whole number"),
-    ({"priority": "5000"}, "priority", 422, "priority must be 0-1000"),
-    ({"start_date": "2026-12-31", "end_date": "2026-01-01"}, "end_date", 422, "is before start_date"),
-    ({"windows": "22:00"}, "windows", 422, "'22:00' must look like 06:00-22:00"),
-    ({"windows": "10:00-10:00"}, "windows", 422, "rule.windows.0"),
-    ({"dates": "moon 1/1"}, "dates", 422, "'moon 1/1' must look like"),
-    ({"dates": "solar 31/2"}, "dates", 422, "31/2 is not a calendar date"),
+    ({"name": "  "}, "name", 422, "cần điền tên"),
+    ({"name": "x" * 101}, "name", 422, "tên phải dài từ 1 đến 100 ký tự"),
+    ({"name": "clash"}, "name", 409, "đã có lịch phát tên"),
+    ({"playlist_id": "99999"}, "playlist_id", 404, "Mục danh sách phát đã chọn không còn nữa"),
+    ({"priority": "lots"}, "priority", 422, "Mức ưu tiên phải là số nguyên"),
+    ({"priority": "5000"}, "priority", 422, "mức ưu tiên phải từ 0 đến 1000"),
+    ({"start_date": "2026-12-31", "end_date": "2026-01-01"}, "end_date", 422, "đứng trước «Từ ngày» 2026-12-31"),
+    ({"windows": "22:00"}, "windows", 422, "phải viết như 06:00-22:00"),
+    ({"windows": "10:00-10:00"}, "windows", 422, "Khung giờ 1"),
+    ({"dates": "moon 1/1"}, "dates", 422, "phải viết như «âm lịch 15/1» hoặc «dương lịch 30/4»"),
+    ({"dates": "solar 31/2"}, "dates", 422, "31/2 không phải một ngày có thật"),
     ({"screen_ids": [], "group_ids": []}, "screen_ids", 422, "lịch cần ít nhất một màn hình hoặc một nhóm"),
-    ({"screen_ids": ["99999"]}, "screen_ids", 422, "screen 99999 does not exist"),
+    ({"screen_ids": ["99999"]}, "screen_ids", 422, "màn hình số 99999 không tồn tại"),
 ])
 def test_bad_input_comes_back_with_the_typed_values_and_the_field_named(
         change: dict[str, Any], field: str, status: int, words: str, browsers: Browsers, world: dict[str, int],
@@ -262,7 +262,7 @@ def test_groups_list_create_rename_and_counts(browsers: Browsers, world: dict[st
     assert group is not None and group.description == "Mộc Bài, both directions"
     assert len(audits(session, "group.create", group.id or 0)) == 1
     dup = html.unescape(op.follow(op.post("/groups", {"name": "hoa-lu-all"})).text)
-    assert 'class="flash error"' in dup and "group 'hoa-lu-all' exists" in dup
+    assert 'class="flash error"' in dup and "đã có nhóm tên" in dup and "exists" not in dup
 
     # Renaming a group that a schedule targets changes no manifest: only ids reach the players.
     renamed = op.follow(op.post(f"/groups/{world['group']}", {"name": "hoa-lu-every-screen", "description": ""}))
@@ -270,7 +270,7 @@ def test_groups_list_create_rename_and_counts(browsers: Browsers, world: dict[st
     [event] = audits(session, "group.update", world["group"])
     assert event.before["name"] == "hoa-lu-all" and event.after["name"] == "hoa-lu-every-screen"  # type: ignore[index]
     clash = html.unescape(op.follow(op.post(f"/groups/{world['group']}", {"name": "unused"})).text)
-    assert "group 'unused' exists" in clash
+    assert "đã có nhóm tên" in clash
     session.expire_all()
     assert session.get_one(ScreenGroup, world["group"]).name == "hoa-lu-every-screen"
     assert versions(session) == before
@@ -303,7 +303,7 @@ def test_adding_and_removing_a_screen_recompiles_that_screen_only(
     [event] = audits(session, "screen.update", lane)
     assert event.before["group_ids"] == [] and event.after["group_ids"] == [gid]  # type: ignore[index]
     again = admin.follow(admin.post(f"/groups/{gid}/screens", {"screen_id": str(lane)})).text
-    assert "is already in group" in again
+    assert "đã ở trong nhóm" in again
     assert admin.follow(admin.post(f"/groups/{gid}/screens", {"screen_id": "x"})).text.count("Hãy chọn một màn hình.")
 
     heard.clear()
@@ -316,7 +316,7 @@ def test_adding_and_removing_a_screen_recompiles_that_screen_only(
     session.expire_all()
     assert session.get_one(Screen, lane).groups == []
     missing = admin.follow(admin.post(f"/groups/{gid}/screens/{lane}/remove")).text
-    assert "is not in group" in missing
+    assert "không ở trong nhóm" in missing
 
 
 def test_delete_is_refused_while_a_schedule_or_a_live_alert_uses_the_group(

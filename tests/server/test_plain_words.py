@@ -1,0 +1,91 @@
+"""The one mapping layer from errors to the page's language (issue 15), without a browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from signage_server.audit.views import ACTIONS, ENTITIES
+from signage_server.errors import Invalid, NotFound
+from signage_server.i18n import translations
+from signage_server.i18n.errors import (
+    ENTITY_LABELS,
+    FIELD_LABELS,
+    TYPE_MESSAGES,
+    VALUE_PATTERNS,
+    describe,
+)
+from signage_server.schedules.service import check_rule
+from signage_server.schedules.views import parse_date_line
+
+
+def test_every_sentence_of_the_mapping_layer_has_a_vietnamese_translation() -> None:
+    vi = translations("vi")
+    msgids = {*FIELD_LABELS.values(), *TYPE_MESSAGES.values(), *ENTITY_LABELS.values(), *ACTIONS.values(),
+              *ENTITIES.values(), *(template for _p, template in VALUE_PATTERNS)}
+    assert not sorted(m for m in msgids if vi.gettext(m) == m)
+
+
+def _rule_error(rule: dict[str, Any]) -> Invalid:
+    with pytest.raises(Invalid) as caught:
+        check_rule(rule, schedule_id=None, playlist_id=1, priority=0)
+    return caught.value
+
+
+def test_a_rule_model_error_reads_field_by_field_in_the_page_language() -> None:
+    exc = _rule_error({"windows": [{"start": "25:00", "end": "26:00"}]})
+    assert exc.message.startswith("rule.windows.0.start: Input should be")  # the API keeps its English
+    vi = describe(exc, "vi")
+    assert vi.startswith("Khung giờ 1, giờ bắt đầu: giờ không hợp lệ") and "Khung giờ 1, giờ kết thúc" in vi
+    assert "Input" not in vi and "rule" not in vi
+    assert describe(exc, "en").startswith("Time windows 1, start time: not a valid time")
+
+
+@pytest.mark.parametrize(("rule", "words"), [
+    ({"dates": [{"kind": "solar", "day": 31, "month": 2}]}, "31/2 không phải một ngày có thật"),
+    ({"start_date": "2026-12-31", "end_date": "2026-01-01"}, "«Đến ngày» 2026-01-01 đứng trước «Từ ngày» 2026-12-31"),
+    ({"dates": [{"kind": "lunar", "day": 31, "month": 1}]}, "Ngày hằng năm 1, ngày không được quá 30."),
+    ({"weekdays": []}, "chưa chọn ngày nào"),
+])
+def test_the_shared_models_own_messages_are_translated(rule: dict[str, Any], words: str) -> None:
+    assert words in describe(_rule_error(rule), "vi")
+
+
+def test_parameterised_and_not_found_errors_are_translated_then_filled() -> None:
+    exc = Invalid("screen %(id)s does not exist", field="screen_ids.0", params={"id": 99})
+    assert exc.message == "screen 99 does not exist"
+    assert describe(exc, "vi") == "màn hình số 99 không tồn tại"
+    assert describe(Invalid("%(field)s must be a whole number", field="priority", params={"field": "priority"}),
+                    "vi") == "Mức ưu tiên phải là số nguyên"
+    assert describe(NotFound("playlist", 7), "vi").startswith("Mục danh sách phát đã chọn không còn nữa")
+
+
+@pytest.mark.parametrize(("line", "kind", "day", "month"), [
+    ("âm lịch 1/1", "lunar", 1, 1), ("dương lịch 30/4", "solar", 30, 4), ("lunar 15/1", "lunar", 15, 1),
+    ("solar 2/9", "solar", 2, 9), ("Âm lịch 10/3", "lunar", 10, 3), ("âm 1/1", "lunar", 1, 1),
+    ("  dương  lịch  30 / 4 ", "solar", 30, 4), ("al 15/8", "lunar", 15, 8),
+])
+def test_dates_are_read_in_the_words_the_pages_print(line: str, kind: str, day: int, month: int) -> None:
+    assert parse_date_line(line) == {"kind": kind, "day": day, "month": month}
+
+
+@pytest.mark.parametrize("line", ["moon 1/1", "âm lịch", "1/1", "âm lịch 1-1", "lịch 1/1"])
+def test_other_date_words_are_refused_in_vietnamese(line: str) -> None:
+    with pytest.raises(Invalid) as caught:
+        parse_date_line(line)
+    assert "phải viết như «âm lịch 15/1» hoặc «dương lịch 30/4»" in describe(caught.value, "vi")
+
+
+def test_the_api_keeps_english_and_adds_the_page_language_for_page_scripts(api: Any) -> None:
+    client: TestClient = api.as_("operator")
+    got = client.post("/api/v1/assets", files={"file": ("x.png", b"<svg><script>1</script></svg>", "image/png")})
+    error = got.json()["error"]
+    assert got.status_code == 415 and error["message"].startswith("SVG, HTML and scripts are not accepted")
+    assert error["display"].startswith("Không nhận SVG, HTML hay tập lệnh")
+
+
+def test_the_favicon_is_served_by_the_app(api: Any) -> None:
+    got = api.anon.get("/favicon.ico")
+    assert got.status_code == 200 and got.headers["content-type"] == "image/x-icon" and got.content[:4] == b"\0\0\1\0"
