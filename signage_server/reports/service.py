@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, func, not_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.errors import Invalid
 from signage_server.playlists.models import Playlist
 from signage_server.reports.models import PresenceEvent
@@ -660,11 +660,11 @@ class CaptionRow:
 
 
 def approved_captions(session: Session) -> list[CaptionRow]:
-    """Every slide with at least one approved caption, its approved texts per language (task 5.6)."""
+    """Every slide with at least one approved caption, its live texts per language (task 5.6)."""
     slides = {s.id: s.name for s in session.exec(select(Slide)).all()}
     rows: dict[int, CaptionRow] = {}
-    for cap in session.exec(select(Caption).where(Caption.state == CaptionState.APPROVED).order_by(
-            col(Caption.slide_id))).all():
+    for cap in session.exec(select(CaptionRevision).where(CaptionRevision.state == CaptionState.APPROVED).order_by(
+            col(CaptionRevision.slide_id))).all():
         row = rows.get(cap.slide_id)
         if row is None:
             row = rows[cap.slide_id] = CaptionRow(cap.slide_id, slides.get(cap.slide_id, ""), {}, cap.approved_at)

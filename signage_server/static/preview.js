@@ -41,7 +41,8 @@
             li.className = "problem";
             li.textContent = p.language + ": " + p.message;
             list.appendChild(li);
-            (byLanguage[p.language] = byLanguage[p.language] || []).push(screen.name + ": " + p.message);
+            // The same words the server uses when it refuses a submit: one verdict, in the page's language.
+            (byLanguage[p.language] = byLanguage[p.language] || []).push(p.text || (screen.name + ": " + p.message));
           });
         });
         document.querySelectorAll("ul.field-problems").forEach(function (list) {

@@ -13,7 +13,7 @@ from signage_core.manifest import verify_manifest
 from signage_core.signing import Rejection, SigningKey, TrustStore, VerificationError
 from signage_core.text import ZWSP
 from signage_server.captions import service as captions
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import Recompiler
 from signage_server.manifests.models import ManifestRecord
@@ -54,7 +54,7 @@ def test_only_publishable_content_enters_and_the_rest_is_reported(
     # Khmer carries ICU break hints for players without ICU; the approved text itself is unchanged.
     khmer = body["slides"][str(world["slide"])]["captions"]["km"]  # type: ignore[index]
     assert ZWSP in khmer
-    stored = session.exec(select(Caption).where(Caption.slide_id == world["slide"], Caption.language == "km")).one()
+    stored = session.exec(select(CaptionRevision).where(CaptionRevision.slide_id == world["slide"], CaptionRevision.language == "km")).one()
     assert ZWSP not in stored.text and khmer.replace(ZWSP, "") == stored.text
 
 
