@@ -70,6 +70,8 @@
     });
   });
   // Text typed while this script was still loading (a slow link) fired no event we heard.
-  var typedEarly = Array.prototype.some.call(fields, function (field) { return field.value !== field.defaultValue; });
+  // A refused save comes back with the typed text in the field (data-refresh): preview that, not the stored text.
+  var typedEarly = Array.prototype.some.call(fields, function (field) { return field.value !== field.defaultValue; }) ||
+    document.querySelector("form.live[data-refresh]") !== null;
   if (typedEarly) { refresh(0); }
 })();
