@@ -19,6 +19,7 @@ from signage_server.errors import Conflict, Forbidden, Invalid, NotFound, Precon
 from signage_server.permissions import can_review_language, can_write_language
 from signage_server.slides import preview
 from signage_server.slides import service as slides
+from signage_server.slides.models import Slide
 from signage_server.users.models import User
 
 MAX_CAPTION_CHARS = 1000
@@ -106,6 +107,15 @@ def _save(session: Session, revision: CaptionRevision, *, actor: User | None, ac
     return revision
 
 
+def _locked_slide(session: Session, slide_id: int) -> Slide:
+    """The slide, row-locked to the end of the transaction (PostgreSQL; SQLite writers already queue): two
+    writers of one slide's captions take turns, so the version check and the one-pending rule cannot race."""
+    slide = session.exec(select(Slide).where(Slide.id == slide_id).with_for_update()).first()
+    if slide is None:
+        raise NotFound("slide", slide_id)
+    return slide
+
+
 def _referenced(session: Session, revision: CaptionRevision) -> bool:
     """Some translation was written against this (Vietnamese) revision."""
     return session.exec(select(CaptionRevision.id).where(CaptionRevision.source_id == revision.id)).first() is not None
@@ -118,7 +128,7 @@ def write_caption(
     """Create or edit the pending revision; the live revision stays on air until a replacement is approved."""
     lang = _language(language)
     _require_writer(actor, lang)
-    slide = slides.get_slide(session, slide_id=slide_id)
+    slide = _locked_slide(session, slide_id)
     value = clean_text(text)
     by_lang = revisions.by_language(session, slide_id=slide_id)
     entry = by_lang.get(lang.value)
@@ -163,7 +173,7 @@ def _new_revision(session: Session, *, actor: User | None, slide_id: int, lang: 
 
 
 def _pending_or_conflict(session: Session, slide_id: int, lang: Language, verb: str) -> CaptionRevision:
-    slides.get_slide(session, slide_id=slide_id)
+    _locked_slide(session, slide_id)
     entry = revisions.by_language(session, slide_id=slide_id).get(lang.value)
     if entry is None:
         raise NotFound("caption", f"{slide_id}/{lang.value}")
@@ -202,7 +212,7 @@ def approve_caption(session: Session, *, actor: User, slide_id: int, language: s
     _require_reviewer(actor, lang)
     if urgent and lang != Language.VI:
         raise Invalid("only a Vietnamese text can be approved as urgent", field="urgent")
-    slides.get_slide(session, slide_id=slide_id)
+    _locked_slide(session, slide_id)
     entry = revisions.by_language(session, slide_id=slide_id).get(lang.value)
     if entry is None:
         raise NotFound("caption", f"{slide_id}/{lang.value}")

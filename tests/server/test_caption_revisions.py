@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +19,19 @@ from sqlmodel import Session, select
 
 from signage_core.text import ZWSP
 from signage_server.assets.store import AssetStore
+from signage_server.captions import service as captions
 from signage_server.content.service import import_content
+from signage_server.db import make_engine, upgrade_to_head
+from signage_server.errors import PreconditionFailed
 from signage_server.manifests import service as manifests
 from signage_server.screens import service as screens
 from signage_server.screens.models import Screen
 from signage_server.slides import service as slides
 from signage_server.users.models import User
-from tests.server.conftest import Api, Clock
+from tests.server.conftest import TEST_SECRET, Api, Clock
 from tests.server.test_manifests import KEY, verified
 from tests.server.test_webui import Browsers
-from tests.server.world import NOW
+from tests.server.world import NOW, seed_world
 
 OLD_VI = "Chào mừng quý khách đến với Việt Nam"
 NEW_VI = "Chào mừng quý khách đến cửa khẩu Hoa Lư"
@@ -238,3 +243,42 @@ def test_preview_fits_exactly_when_submit_accepts_for_the_corpus_on_every_demo_s
                             if any(p["language"] == lang for p in s["problems"])}
                     assert listed == said
     assert seen_accept and seen_refusal  # both verdicts were exercised
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_writers_with_the_same_revision_cannot_both_win(kind: str, fresh_database: Any,
+                                                            password_hash: str) -> None:
+    """The version check and the write are one step: the second writer waits for the first and gets 412."""
+    engine = make_engine(fresh_database(kind))
+    upgrade_to_head(engine)
+    _tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=NOW)
+    with Session(engine) as s:
+        etag = captions.find_caption(s, slide_id=ids["slide"], language="vi").etag  # type: ignore[union-attr]
+    first_wrote, let_first_commit = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def write(name: str, text: str, hold: bool) -> None:
+        try:
+            with Session(engine) as s:
+                who = s.exec(select(User).where(User.username == name)).one()
+                captions.write_caption(s, actor=who, slide_id=ids["slide"], language="vi", text=text, now=NOW,
+                                       if_match=etag)
+                if hold:
+                    first_wrote.set()
+                    let_first_commit.wait(10)
+                s.commit()
+            outcome[name] = "saved"
+        except PreconditionFailed as exc:
+            outcome[name] = exc.details["current_text"]
+
+    first = threading.Thread(target=write, args=("operator", "Bản thứ nhất", True))
+    first.start()
+    assert first_wrote.wait(10)
+    second = threading.Thread(target=write, args=("operator2", "Bản thứ hai", False))
+    second.start()
+    time.sleep(0.5)  # the second writer is now waiting for the first
+    let_first_commit.set()
+    first.join(15)
+    second.join(15)
+    engine.dispose()
+    assert outcome == {"operator": "saved", "operator2": "Bản thứ nhất"}
