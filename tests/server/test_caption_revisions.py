@@ -211,9 +211,11 @@ def test_a_refused_submit_keeps_the_typed_text_with_the_reason_in_vietnamese(
 
 
 def test_preview_fits_exactly_when_submit_accepts_for_the_corpus_on_every_demo_screen(
-        api: Api, app: Any, session: Session, tmp_path: Path) -> None:
+        api: Api, app: Any, session: Session, tmp_path: Path, db_kind: str) -> None:
     """Every corpus caption, in each language, on each screen of the demo content: the live preview's verdict
     (preview.json, as the page shows it) is the verdict of submit."""
+    if db_kind == "postgres":
+        pytest.skip("the renderer's verdict does not depend on the database: runs once, in the SQLite pass")
     import_content(session, directory=SHIPPED, store=AssetStore(tmp_path / "assets"), max_upload_bytes=10**7,
                    max_image_pixels=10**7, now=NOW)
     session.commit()
