@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from sqlmodel import Session
 
+from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.schemas import CaptionApprove, CaptionRead, CaptionReturn, CaptionWrite
 from signage_server.deps import CurrentUser, NowDep, SessionDep
@@ -29,7 +30,7 @@ def _read(session: Session, response: Response, slide_id: int, language: str) ->
 @router.get("/slides/{slide_id}/captions")
 def list_captions(slide_id: int, session: SessionDep, user: CurrentUser) -> list[CaptionRead]:
     slides.get_slide(session, slide_id=slide_id)
-    return [CaptionRead.of(e) for e in captions.revisions.by_language(session, slide_id=slide_id).values()]
+    return [CaptionRead.of(e) for e in revisions.by_language(session, slide_id=slide_id).values()]
 
 
 @router.get("/slides/{slide_id}/captions/{language}")

@@ -75,22 +75,31 @@ def live(world: dict[str, int], users: dict[str, User], session: Session) -> int
 
 
 def test_a_draft_or_submitted_edit_of_a_live_caption_keeps_the_slide_on_every_screen(
-        api: Api, world: dict[str, int], live: int, session: Session, clock: Clock) -> None:
-    before = on_screen(session, world["screen"], live, clock)
-    assert before is not None and before["vi"] == OLD_VI
+        api: Api, world: dict[str, int], live: int, users: dict[str, User], session: Session,
+        clock: Clock) -> None:
+    screens.update_screen(session, actor=users["admin"], screen_id=world["spare_screen"],  # a 2nd, vi-only screen
+                          fields={"default_playlist_id": world["playlist"]}, now=NOW)
+    session.commit()
+    both = (world["screen"], world["spare_screen"])
+
+    def everywhere() -> list[dict[str, str] | None]:
+        return [on_screen(session, screen, live, clock) for screen in both]
+
+    before = everywhere()
+    assert before[0] is not None and before[0]["vi"] == OLD_VI and before[1] == {"vi": OLD_VI}
     draft = put(api, "operator", live, "vi", OLD_VI + " (sửa)")
     assert draft.status_code == 200 and draft.json()["state"] == "draft"
     assert draft.json()["live_text"] == OLD_VI
     view = api.as_("operator").get(f"/api/v1/slides/{live}").json()
     assert view["publishable"] is True and view["approved_at"] is not None
-    assert on_screen(session, world["screen"], live, clock) == before
+    assert everywhere() == before
     put(api, "operator", live, "vi", OLD_VI + " (sửa)", submit=True)
     put(api, "translator", live, "en", "Welcome (draft)")
-    assert on_screen(session, world["screen"], live, clock) == before
+    assert everywhere() == before
     # Returning the submitted text leaves the live one as it is, too.
     r = api.as_("approver").post(f"/api/v1/slides/{live}/captions/vi/return", json={"reason": "Sai chính tả"})
     assert r.json()["state"] == "returned" and r.json()["live_text"] == OLD_VI
-    assert on_screen(session, world["screen"], live, clock) == before
+    assert everywhere() == before
 
 
 def test_new_vietnamese_outdates_and_requeues_translations_and_the_old_set_stays_until_the_new_is_complete(
