@@ -230,7 +230,8 @@ def approve(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
     try:
         with session.begin_nested():
             for code, entry in revisions.by_language(session, slide_id=slide_id).items():
-                if entry.pending is not None and entry.pending.state == CaptionState.SUBMITTED:
+                # A translation of an older Vietnamese waits for its translator (badge on the page).
+                if entry.pending is not None and entry.pending.state == CaptionState.SUBMITTED and not entry.outdated:
                     captions.approve_caption(session, actor=viewer.user, slide_id=slide_id, language=code,
                                              now=now, urgent=code == Language.VI.value and urgent == "1")
             slides.approve_slide(session, actor=viewer.user, slide_id=slide_id, now=now)

@@ -293,3 +293,17 @@ def test_two_writers_with_the_same_revision_cannot_both_win(kind: str, fresh_dat
     second.join(15)
     engine.dispose()
     assert outcome == {"operator": "saved", "operator2": "Bản thứ nhất"}
+
+
+def test_approving_the_slide_leaves_a_translation_of_the_old_vietnamese_to_its_translator(
+        api: Api, app: Any, world: dict[str, int], live: int) -> None:
+    put(api, "translator", live, "en", "Welcome, travellers", submit=True)  # a translation of the old text
+    put(api, "operator", live, "vi", NEW_VI, submit=True)
+    approve(api, "approver", live, "vi")
+    ap = Browsers(app)["approver"]
+    page = ap.get(f"/approve/{live}").text
+    assert 'data-outdated="1"' in page
+    done = ap.post(f"/approve/{live}")
+    assert done.status_code == 303 and done.headers["location"].endswith("/rollout")
+    en = api.as_("translator").get(f"/api/v1/slides/{live}/captions/en").json()
+    assert en["state"] == "submitted" and en["outdated"] is True and en["live_text"] == "Welcome to Viet Nam"
