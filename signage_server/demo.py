@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from signage_core.languages import Language
+from signage_server.audit.models import AuditEvent
 from signage_server.captions import service as captions
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Forbidden, NotFound, SignageError
 from signage_server.screens import service as screens
@@ -62,8 +63,18 @@ def _reviewer_for(language: str, *, by_language: dict[str, User], approver: User
     return by_language.get(language, approver)
 
 
+def touched_by_a_person(session: Session, slide: Slide) -> bool:
+    """A person made or changed this slide (upload, new image, withdrawn approval): not the importer's to approve."""
+    if slide.created_by_id is not None:
+        return True
+    return session.exec(select(AuditEvent.id).where(
+        AuditEvent.entity == "slide", AuditEvent.entity_id == str(slide.id),
+        col(AuditEvent.actor_id).is_not(None))).first() is not None
+
+
 def approve_submitted(session: Session, *, dev: bool, now: datetime) -> ApprovalReport:
-    """Approve every submitted caption and then every publishable slide as the demo accounts (four-eyes kept)."""
+    """Approve what the importer wrote (submitted revisions without a human author, slides no person touched)
+    as the demo accounts, four-eyes kept. Anything a person wrote or uploaded waits for a person."""
     if not dev:
         raise Forbidden("demo-approve only runs with SIGNAGE_DEV=1: it approves content without a human reading it")
     approver = _account(session, "approver")
@@ -71,9 +82,10 @@ def approve_submitted(session: Session, *, dev: bool, now: datetime) -> Approval
                    for a in DEMO_ACCOUNTS if a.role == Role.TRANSLATOR
                    for lang in (Language(code) for code in a.languages)}
     report = ApprovalReport()
-    submitted = session.exec(select(Caption).where(Caption.state == CaptionState.SUBMITTED)
-                             .order_by(col(Caption.slide_id), col(Caption.language))).all()
-    for caption in submitted:
+    submitted = session.exec(select(CaptionRevision).where(
+        CaptionRevision.state == CaptionState.SUBMITTED, col(CaptionRevision.author_id).is_(None))
+        .order_by(col(CaptionRevision.slide_id), col(CaptionRevision.language))).all()
+    for caption in sorted(submitted, key=lambda c: (c.slide_id, c.language != Language.VI.value)):
         reviewer = _reviewer_for(caption.language, by_language=by_language, approver=approver)
         try:
             captions.approve_caption(session, actor=reviewer, slide_id=caption.slide_id, language=caption.language,
@@ -82,6 +94,9 @@ def approve_submitted(session: Session, *, dev: bool, now: datetime) -> Approval
         except SignageError as exc:  # e.g. the reviewer wrote it: leave it for a person
             report.skipped.append(f"caption {caption.slide_id}/{caption.language}: {exc.message}")
     for slide in session.exec(select(Slide).where(col(Slide.approved_at).is_(None)).order_by(col(Slide.id))).all():
+        if touched_by_a_person(session, slide):
+            report.skipped.append(f"slide {slide.name}: made or changed by a person")
+            continue
         if slides.publish_status(session, slide=slide).missing_languages:
             report.skipped.append(f"slide {slide.name}: captions missing")
             continue

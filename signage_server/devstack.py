@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from signage_core.fsutil import atomic_write_bytes
 from signage_server.demo import DEMO_SCREENS
 
 STOP_TIMEOUT_S = 15.0
+# Kept in the data dir: the broker port enrolled players were told, and that playlists/ was imported once.
+MQTT_PORT_FILE = "mqtt-port"
+IMPORTED_MARKER = "playlists-imported"
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -46,6 +50,7 @@ class StackConfig:
     mqtt_port: int
     host: str = "127.0.0.1"
     screenshot_period_s: float = 30.0
+    reimport: bool = False
 
     @property
     def base_url(self) -> str:
@@ -133,15 +138,32 @@ class Stack:
                 time.sleep(0.3)
         raise RuntimeError(f"the server did not answer on {self.config.base_url} within {timeout_s:.0f} s")
 
-    def start(self) -> None:
+    def import_once(self) -> None:
+        """playlists/ is the demo's starting content, imported on the first start only: later starts keep what
+        people did in the UI (edits, drafts, uploads) unless --reimport asks for the files again."""
         c = self.config
-        print(self.server_cli("migrate").strip())
+        marker = c.data_dir / IMPORTED_MARKER
+        if marker.exists() and not c.reimport:
+            print(f"playlists/ was imported on the first start ({marker.read_text(encoding='utf-8').strip()}); "
+                  "changes made in the UI are kept (--reimport imports the files again)")
+            return
         print(self.server_cli("import-playlists", str(c.playlists)).strip())
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(marker, time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()).encode() + b"\n", mode=0o644)
+
+    def prepare(self) -> None:
+        """The one-shot steps of a start: migrate, import (first start only), accounts, approve the imports."""
+        print(self.server_cli("migrate").strip())
+        self.import_once()
         accounts = self.server_cli("demo-accounts")
         if accounts.strip():
             print("== demo accounts (passwords are shown this once; keep them):")
             print(accounts.rstrip())
         print(self.server_cli("demo-approve").strip())
+
+    def start(self) -> None:
+        c = self.config
+        self.prepare()
         self.spawn("server", [str(c.bin_dir / "signage-server"), "run", "--host", c.host,
                               "--port", str(c.http_port)])
         self.wait_http()
@@ -229,6 +251,30 @@ def _end_leftover_broker(broker_dir: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def choose_mqtt_port(data_dir: Path, asked: int) -> int:
+    """The broker port: the one asked for, else the one kept in data_dir from an earlier start (enrolled
+    players were told it), else 1883 if free, else a free port. Whatever is chosen is kept for next time."""
+    kept_file = data_dir / MQTT_PORT_FILE
+    kept = None
+    try:
+        kept = int(kept_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        pass
+    if asked:
+        port = asked
+    elif kept is not None:
+        if not port_free(kept):
+            raise RuntimeError(f"MQTT port {kept} (kept in {kept_file}, enrolled players use it) is taken by "
+                               "another program; stop it, or pass --mqtt-port and re-enrol the demo players")
+        port = kept
+    else:
+        port = 1883 if port_free(1883) else free_port()
+    if port != kept:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(kept_file, f"{port}\n".encode(), mode=0o644)
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("SIGNAGE_DATA_DIR", "var")))
@@ -237,11 +283,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mqtt-port", type=int, default=int(os.environ.get("SIGNAGE_MQTT_PORT", "0")),
                         help="0: 1883 if free, else a free port")
     parser.add_argument("--screenshot-period", type=float, default=30.0)
+    parser.add_argument("--reimport", action="store_true",
+                        help="import playlists/ again over the data (the first start always imports)")
     args = parser.parse_args(argv)
-    mqtt_port = args.mqtt_port or (1883 if port_free(1883) else free_port())
-    config = StackConfig(data_dir=args.data_dir.resolve(), bin_dir=Path(sys.executable).parent,
+    data_dir = args.data_dir.resolve()
+    try:
+        mqtt_port = choose_mqtt_port(data_dir, args.mqtt_port)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    config = StackConfig(data_dir=data_dir, bin_dir=Path(sys.executable).parent,
                          playlists=args.playlists.resolve(), http_port=args.http_port, mqtt_port=mqtt_port,
-                         screenshot_period_s=args.screenshot_period)
+                         screenshot_period_s=args.screenshot_period, reimport=args.reimport)
     stack = Stack(config)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -61,6 +61,13 @@ class Conflict(SignageError):
     code = "conflict"
 
 
+class PreconditionFailed(SignageError):
+    """The client edited an older version (If-Match / hidden revision field): nothing was written."""
+
+    status_code = 412
+    code = "precondition_failed"
+
+
 class PayloadTooLarge(SignageError):
     status_code = 413
     code = "payload_too_large"

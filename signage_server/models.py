@@ -3,7 +3,7 @@
 from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
 from signage_server.assets.models import Asset
 from signage_server.audit.models import AuditEvent
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
 from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import Playlist, PlaylistItem
@@ -44,7 +44,7 @@ __all__ = [
     "ApiToken",
     "Asset",
     "AuditEvent",
-    "Caption",
+    "CaptionRevision",
     "CaptionState",
     "Enrolment",
     "Layout",

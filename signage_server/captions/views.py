@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -10,14 +12,21 @@ from sqlmodel import Session
 
 from signage_core.languages import Language, parse_language
 from signage_core.render.layout import LANGUAGE_NAMES
+from signage_server.captions import revisions
 from signage_server.captions import service as captions
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.deps import NowDep, SessionDep
-from signage_server.errors import Invalid, SignageError
+from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.slides import preview
 from signage_server.slides import service as slides
 from signage_server.slides.models import Slide
-from signage_server.slides.views import caption_map, shown_screens, slide_or_404
+from signage_server.slides.views import (
+    caption_map,
+    problem_text,
+    refusal_text,
+    shown_screens,
+    slide_or_404,
+)
 from signage_server.users.models import Role, User
 from signage_server.web import (
     PageError,
@@ -32,6 +41,7 @@ from signage_server.web import (
 router = APIRouter(include_in_schema=False)
 Translators = Annotated[Viewer, PageUser(Role.TRANSLATOR)]
 _OPEN = (CaptionState.DRAFT, CaptionState.RETURNED)
+_WORDS = re.compile(r"\s+|[^\s]+")
 
 
 def my_languages(user: User) -> list[Language]:
@@ -41,18 +51,34 @@ def my_languages(user: User) -> list[Language]:
     return [parse_language(code) for code in user.languages if code != Language.VI.value]
 
 
+def word_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """(op, text) runs from the old to the new Vietnamese, op in equal/delete/insert; words, not letters."""
+    a, b = _WORDS.findall(old), _WORDS.findall(new)
+    out: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append(("delete", "".join(a[i1:i2])))
+        if op in ("insert", "replace"):
+            out.append(("insert", "".join(b[j1:j2])))
+        if op == "equal":
+            out.append(("equal", "".join(a[i1:i2])))
+    return out
+
+
 def waiting_for(session: Session, slide: Slide, languages: list[Language], user: User) -> bool:
-    """Source handed over, and a language of mine still to write, fix, or review for someone else."""
-    rows = caption_map(session, slide)
-    source = rows.get(Language.VI.value)
-    if source is None or source.state not in (CaptionState.SUBMITTED, CaptionState.APPROVED):
+    """Source handed over, and a language of mine still to write, update (outdated), fix, or review."""
+    entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
+    if revisions.translation_source(entries) is None:
         return False
     needed = preview.target_languages(preview.target_screens(session, slide_id=slide.id))  # type: ignore[arg-type]
     for lang in languages:
         if lang not in needed:
             continue
-        c = rows.get(lang.value)
-        if c is None or c.state in _OPEN or (c.state == CaptionState.SUBMITTED and c.author_id != user.id):
+        entry = entries.get(lang.value)
+        if entry is None or entry.outdated:
+            return True
+        c = entry.pending
+        if c is not None and (c.state in _OPEN or (c.state == CaptionState.SUBMITTED and c.author_id != user.id)):
             return True
     return False
 
@@ -64,8 +90,9 @@ def queue(request: Request, session: SessionDep, viewer: Translators) -> Respons
     rows = []
     for slide in items:
         if waiting_for(session, slide, langs, viewer.user):
-            found = caption_map(session, slide)
-            rows.append({"slide": slide, "vi": found.get("vi"), "captions": found})
+            entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
+            rows.append({"slide": slide, "vi": revisions.translation_source(entries), "entries": entries,
+                         "captions": {code: e.current for code, e in entries.items()}})
     return render(request, "translate_list.html", viewer, rows=rows, languages=[lang.value for lang in langs])
 
 
@@ -74,35 +101,50 @@ def problems_by_language(request: Request, session: Session, slide: Slide,
     found: dict[str, list[str]] = {}
     for item in shown_screens(request, session, slide, texts):
         for p in item.problems:
-            found.setdefault(p.language.value, []).append(f"{item.screen.name}: {p.message}")
+            found.setdefault(p.language.value, []).append(problem_text(request, item.screen.name, p))
     return found
 
 
-@router.get("/translate/{slide_id}", response_class=HTMLResponse)
-def translate_page(slide_id: int, request: Request, session: SessionDep, viewer: Translators) -> Response:
-    slide = slide_or_404(request, session, slide_id)
+def translate_view(request: Request, session: Session, viewer: Viewer, slide: Slide, *, status_code: int = 200,
+                   language: str | None = None, typed: str | None = None, error: str | None = None,
+                   conflict: CaptionRevision | None = None) -> Response:
+    """The translation page; after a refused write, that language keeps the typed text and the reason."""
     langs = my_languages(viewer.user)
-    rows = caption_map(session, slide)
-    return render(request, "translate.html", viewer, slide=slide, vi=rows.get("vi"), captions=rows,
+    entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
+    source = revisions.translation_source(entries)
+    diffs = {}
+    for lang in langs:
+        entry = entries.get(lang.value)
+        if entry is not None and entry.outdated and source is not None:
+            diffs[lang.value] = word_diff(entry.old_source.text if entry.old_source else "", source.text)
+    texts = {code: e.current.text for code, e in entries.items()}
+    revision = {code: e.current.token for code, e in entries.items()}
+    if language is not None and typed is not None:
+        texts[language] = typed
+        if conflict is not None:
+            revision[language] = conflict.token
+    return render(request, "translate.html", viewer, status_code=status_code, slide=slide, vi=source,
+                  captions={code: e.current for code, e in entries.items()}, entries=entries,
+                  texts=texts, revision=revision, diffs=diffs,
+                  errors={language: error} if language and error else {},
+                  conflicts={language: conflict} if language and conflict else {},
                   languages=[lang.value for lang in langs],
                   lang_names={lang.value: LANGUAGE_NAMES[lang] for lang in langs},
                   shown=shown_screens(request, session, slide),
                   field_problems=problems_by_language(request, session, slide))
 
 
-def refuse_if_invalid(request: Request, session: Session, slide: Slide, language: Language) -> None:
-    """Nobody approves a caption the renderer cannot show on one of its screens."""
-    problems = problems_by_language(request, session, slide).get(language.value)
-    if problems:
-        raise Invalid(gettext_for(request)("This caption cannot be shown as written") + ": " + "; ".join(problems),
-                      field="text")
+@router.get("/translate/{slide_id}", response_class=HTMLResponse)
+def translate_page(slide_id: int, request: Request, session: SessionDep, viewer: Translators) -> Response:
+    return translate_view(request, session, viewer, slide_or_404(request, session, slide_id))
 
 
 @router.post("/translate/{slide_id}/{language}")
 def translate_action(slide_id: int, language: str, request: Request, session: SessionDep, now: NowDep,
                      viewer: Translators, action: Annotated[str, Form()],
                      text: Annotated[str, Form(max_length=4000)] = "",
-                     reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+                     reason: Annotated[str, Form(max_length=2000)] = "",
+                     revision: Annotated[str, Form(max_length=40)] = "") -> Response:
     _ = gettext_for(request)
     slide = slide_or_404(request, session, slide_id)
     back = f"/translate/{slide_id}"
@@ -114,23 +156,28 @@ def translate_action(slide_id: int, language: str, request: Request, session: Se
         raise PageError(403, _("This is not one of your languages."))
     try:
         with session.begin_nested():
-            done = _apply(request, session, slide, lang, viewer.user, action, text, reason, now)
+            done = _apply(request, session, slide, lang, viewer.user, action, text, reason, revision or None, now)
     except SignageError as exc:
-        return redirect(request, back, error_text(request, exc), "error")
+        if action not in ("save", "submit"):
+            return redirect(request, back, refusal_text(request, exc), "error")
+        conflict = captions.find_caption(session, slide_id=slide_id, language=lang.value) if isinstance(
+            exc, PreconditionFailed) else None
+        return translate_view(request, session, viewer, slide, status_code=exc.status_code, language=lang.value,
+                              typed=text, error=refusal_text(request, exc), conflict=conflict)
     return redirect(request, back if action != "approve" else "/translate", done)
 
 
 def _apply(request: Request, session: Session, slide: Slide, lang: Language, user: User, action: str,
-           text: str, reason: str, now: object) -> str:
+           text: str, reason: str, revision: str | None, now: object) -> str:
     _ = gettext_for(request)
     sid: int = slide.id  # type: ignore[assignment]
     if action in ("save", "submit"):
         captions.write_caption(session, actor=user, slide_id=sid, language=lang.value, text=text,
-                               submit=action == "submit", now=now)  # type: ignore[arg-type]
+                               submit=action == "submit", now=now, if_match=revision)  # type: ignore[arg-type]
         return _("Translation submitted.") if action == "submit" else _("Draft saved.")
     if action == "approve":
-        refuse_if_invalid(request, session, slide, lang)
-        captions.approve_caption(session, actor=user, slide_id=sid, language=lang.value, now=now)  # type: ignore[arg-type]
+        captions.approve_caption(session, actor=user, slide_id=sid, language=lang.value, now=now,  # type: ignore[arg-type]
+                                 if_match=revision)
         return _("Caption approved.")
     if action == "return":
         captions.return_caption(session, actor=user, slide_id=sid, language=lang.value, reason=reason,
@@ -139,19 +186,15 @@ def _apply(request: Request, session: Session, slide: Slide, lang: Language, use
     raise Invalid(f"unknown action {action!r}", field="action")
 
 
-def caption_rows(session: Session, slide: Slide) -> list[Caption]:
-    return slides.captions_of(session, slide_id=slide.id)  # type: ignore[arg-type]
-
-
 Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]
 
 
 def needs_approver(session: Session, slide: Slide) -> bool:
-    """A caption handed in, or every caption approved but not yet the slide."""
-    rows = caption_rows(session, slide)
-    if any(c.state == CaptionState.SUBMITTED for c in rows):
+    """A caption handed in, or every required caption live but the slide not yet approved."""
+    entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
+    if any(e.pending is not None and e.pending.state == CaptionState.SUBMITTED for e in entries.values()):
         return True
-    return bool(rows) and slide.approved_at is None and all(c.state == CaptionState.APPROVED for c in rows)
+    return bool(entries) and slide.approved_at is None and all(e.live is not None for e in entries.values())
 
 
 @router.get("/approve", response_class=HTMLResponse)
@@ -165,26 +208,35 @@ def approval_queue(request: Request, session: SessionDep, viewer: Approvers) -> 
 def approval_page(slide_id: int, request: Request, session: SessionDep, viewer: Approvers) -> Response:
     slide = slide_or_404(request, session, slide_id)
     status = slides.publish_status(session, slide=slide)
-    return render(request, "approve.html", viewer, slide=slide, captions=caption_rows(session, slide),
-                  missing=status.missing_languages, shown=shown_screens(request, session, slide))
+    entries = revisions.by_language(session, slide_id=slide_id)
+    vi = entries.get(Language.VI.value)
+    new_vi = vi is not None and vi.pending is not None and vi.pending.state == CaptionState.SUBMITTED
+    return render(request, "approve.html", viewer, slide=slide, entries=entries,
+                  captions=[e.current for e in entries.values()], missing=status.missing_languages,
+                  outdated=status.outdated_languages,
+                  offer_urgent=new_vi and len(status.required_languages) > 1,
+                  shown=shown_screens(request, session, slide))
 
 
 @router.post("/approve/{slide_id}")
-def approve(slide_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers) -> Response:
-    """Approve every handed-in caption (none of one's own) after checking them on every screen, then the slide."""
+def approve(slide_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
+            urgent: Annotated[str, Form()] = "") -> Response:
+    """Approve every handed-in caption (none of one's own) after checking them on every screen, then the slide.
+
+    Each approval runs the same validation as the live preview and submit (captions.service).
+    """
     _ = gettext_for(request)
     slide = slide_or_404(request, session, slide_id)
     try:
         with session.begin_nested():
-            for caption in caption_rows(session, slide):
-                if caption.state == CaptionState.SUBMITTED:
-                    lang = Language(caption.language)
-                    refuse_if_invalid(request, session, slide, lang)
-                    captions.approve_caption(session, actor=viewer.user, slide_id=slide_id, language=lang.value,
-                                             now=now)
+            for code, entry in revisions.by_language(session, slide_id=slide_id).items():
+                # A translation of an older Vietnamese waits for its translator (badge on the page).
+                if entry.pending is not None and entry.pending.state == CaptionState.SUBMITTED and not entry.outdated:
+                    captions.approve_caption(session, actor=viewer.user, slide_id=slide_id, language=code,
+                                             now=now, urgent=code == Language.VI.value and urgent == "1")
             slides.approve_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
     except SignageError as exc:
-        return redirect(request, f"/approve/{slide_id}", error_text(request, exc), "error")
+        return redirect(request, f"/approve/{slide_id}", refusal_text(request, exc), "error")
     # The follow-up page shows each target screen acknowledging the recompiled manifest.
     return redirect(request, f"/approve/{slide_id}/rollout", _("Slide approved.") + f" {slide.name}")
 

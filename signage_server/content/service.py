@@ -171,7 +171,8 @@ def import_content(
                                                  max_bytes=max_upload_bytes, max_pixels=max_image_pixels, now=now)
                 slides.update_slide(session, actor=None, slide_id=slide.id,  # type: ignore[arg-type]
                                     fields={"asset_id": asset.id}, now=now)
-            for lang, text in e.captions.items():
+            # Vietnamese first: each translation records the Vietnamese revision it translates.
+            for lang, text in sorted(e.captions.items(), key=lambda kv: kv[0] != "vi"):
                 existing = captions.find_caption(session, slide_id=slide.id, language=lang)  # type: ignore[arg-type]
                 if existing is not None and existing.text == captions.clean_text(text):
                     continue  # unchanged text keeps its review state, whatever it is

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, col, select
 
-from signage_server.captions.rendering import target_screens
 from signage_server.config import Settings
 from signage_server.deps import NowDep, SessionDep
 from signage_server.manifests.models import ManifestRecord
 from signage_server.screens.models import Site
 from signage_server.slides.models import Slide
+from signage_server.slides.service import screens_showing
 from signage_server.telemetry import service as telemetry
 from signage_server.users.models import Role
 from signage_server.web import (
@@ -156,7 +156,7 @@ def rollout(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
     slide = session.get(Slide, slide_id)
     if slide is None:
         raise PageError(404, gettext_for(request)("No such slide."))
-    targets = {s.id or 0 for s in target_screens(session, slide_id=slide_id)}
+    targets = {s.id or 0 for s in screens_showing(session, slide_id=slide_id)}
     rows = screen_rows(session, settings=request.app.state.settings, now=now, only=targets) if targets else []
     return render(request, "rollout.html", viewer, slide=slide, rows=rows, poll_seconds=POLL_SECONDS,
                   labels_json=js_labels(request))

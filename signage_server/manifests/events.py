@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.signing import SigningKey
 from signage_server.audit.models import AuditEvent
-from signage_server.captions.models import Caption
+from signage_server.captions.models import CaptionRevision
 from signage_server.manifests import service
 from signage_server.playlists.models import PlaylistItem
 from signage_server.schedules import service as schedules
@@ -161,7 +161,7 @@ def _after_flush(session: OrmSession, _context: object) -> None:
     if _RECOMPILER not in session.info or session.info.get(_COMPILING):
         return
     for obj in [*session.new, *session.dirty, *session.deleted]:
-        if isinstance(obj, Caption):
+        if isinstance(obj, CaptionRevision):
             _touch(session, "slide", obj.slide_id)
         elif isinstance(obj, Slide):
             _touch(session, "slide", obj.id)

@@ -32,14 +32,14 @@ from signage_core.render.segment import add_khmer_break_hints
 from signage_core.schedule import ScheduleRule, Segment, require_aware, timeline
 from signage_core.signing import Envelope, SigningKey, body_as
 from signage_server.assets.models import Asset as AssetRow
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions import revisions
 from signage_server.errors import NotFound
 from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens import service as screens_service
-from signage_server.screens.models import Screen, ScreenGroupLink
+from signage_server.screens.models import Enrolment, Screen, ScreenGroupLink
 from signage_server.slides.models import Slide as SlideRow
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class CompileCache:
     slide_status: dict[int, tuple[bool, str, set[str]]] = field(default_factory=dict)
     slides: dict[int, SlideRow | None] = field(default_factory=dict)
     captions: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Slides whose live Vietnamese was approved as urgent: that text, for screens showing Vietnamese only.
+    urgent_vi: dict[int, str] = field(default_factory=dict)
     assets: dict[int, Asset | None] = field(default_factory=dict)
     items: dict[int, list[PlaylistItemRow]] = field(default_factory=dict)
     # Screens sharing a rule set (a screen group) share one timeline: the evaluator runs once per set.
@@ -124,21 +126,20 @@ def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterabl
 
 
 def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]) -> None:
-    """Each slide's publish status by slides.publish_status's rule: every language any of its screens draws is approved."""
+    """Each slide's publish status by slides.publish_status's rule: the consistent set of approved revisions
+    (revisions.consistent_set) covering every language any of its screens draws, and the slide approved."""
     wanted = _missing(slide_ids, cache.slide_status)
     if not wanted:
         return
     shown_in: dict[int, set[int]] = {sid: set() for sid in wanted}
+    approved: dict[int, list[revisions.Approved]] = {}
     for sid in wanted:
         cache.slides[sid] = None
         cache.captions[sid] = {}
     for chunk in _chunks(wanted):
         for row in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
             cache.slides[row.id or 0] = row
-        for slide_id, language, text in session.exec(
-                select(Caption.slide_id, Caption.language, Caption.text)
-                .where(col(Caption.slide_id).in_(chunk), Caption.state == CaptionState.APPROVED)).all():
-            cache.captions[slide_id][language] = text
+        approved.update(revisions.approved_revisions(session, slide_ids=chunk))
         for slide_id, playlist_id in session.exec(select(PlaylistItemRow.slide_id, PlaylistItemRow.playlist_id)
                                                   .where(col(PlaylistItemRow.slide_id).in_(chunk))).all():
             shown_in[slide_id].add(playlist_id)
@@ -150,11 +151,20 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
             cache.slide_status[sid] = (False, "slide no longer exists", set())
             continue
         needed = {Language.VI.value}.union(*(cache.playlist_languages[pid] for pid in shown_in[sid]))
-        missing = [lang.value for lang in ordered([Language(code) for code in needed])
-                   if lang.value not in cache.captions[sid]]
+        codes = [lang.value for lang in ordered([Language(code) for code in needed])]
+        live = {r.language: r for r in approved[sid] if r.live}
+        on_air = revisions.consistent_set(approved[sid], codes)
+        if on_air is not None:
+            cache.captions[sid] = {code: rev.text for code, rev in on_air.items()}
+        vi = live.get(Language.VI.value)
+        if vi is not None and vi.urgent:
+            cache.urgent_vi[sid] = vi.text
+        missing = [code for code in codes if code not in live]
         reason = ""
         if missing:
             reason = "no approved caption for " + ", ".join(missing)
+        elif on_air is None:
+            reason = "no approved translations of one Vietnamese text in " + ", ".join(codes)
         elif row.approved_at is None:
             reason = "slide not approved as a whole"
         cache.slide_status[sid] = (not reason, reason, set(cache.captions[sid]))
@@ -170,8 +180,9 @@ def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids
     if not wanted:
         return
     if cache.screen_languages is None:  # a few hundred bytes per screen, read once per run
-        cache.screen_languages = {sid: languages for sid, languages in session.exec(
-            select(Screen.id, Screen.languages)).all() if sid is not None}
+        cache.screen_languages = {sid: languages for sid, languages in session.exec(  # revoked ones show nothing
+            select(Screen.id, Screen.languages).where(Screen.enrolment != Enrolment.REVOKED)).all()
+            if sid is not None}
     reached: dict[int, set[int]] = {pid: set() for pid in wanted}
     groups: dict[int, set[int]] = {}
     for chunk in _chunks(wanted):
@@ -231,6 +242,8 @@ def _slide_for(session: Session, slide_id: int, languages: Sequence[Language], c
         return None
     row = cache.slides[slide_id]
     texts = cache.captions[slide_id]
+    if tuple(languages) == (Language.VI,) and slide_id in cache.urgent_vi:
+        texts = {Language.VI.value: cache.urgent_vi[slide_id]}  # the approver's emergency rule
     captions = {lang: khmer_with_hints(texts[lang.value]) if lang is Language.KM else texts[lang.value]
                 for lang in languages}
     asset = None

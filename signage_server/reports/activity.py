@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
 from signage_server.audit.models import AuditEvent
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.reports.service import LANGUAGES, Interval
 
 
@@ -68,10 +68,14 @@ def content_counts(session: Session, *, window: Interval) -> list[LanguageCount]
             approved_slides.add(int(event.entity_id))
     slides: Counter[str] = Counter()
     in_force: Counter[str] = Counter()
-    for cap in session.exec(select(Caption)).all():
+    for cap in session.exec(select(CaptionRevision).where(
+            col(CaptionRevision.state).in_((CaptionState.APPROVED, CaptionState.RETIRED)))).all():
         if cap.slide_id in approved_slides and cap.state == CaptionState.APPROVED:
             slides[cap.language] += 1
-        if cap.state == CaptionState.APPROVED and (cap.approved_at is None or cap.approved_at < hi):
+        # In force at the period's end: approved before it, and still live then (a retired revision was
+        # replaced when it was last updated).
+        live_then = cap.state == CaptionState.APPROVED or cap.updated_at >= hi
+        if live_then and (cap.approved_at is None or cap.approved_at < hi):
             in_force[cap.language] += 1
     langs = list(LANGUAGES) + sorted((set(captions) | set(in_force)) - set(LANGUAGES) - {""})
     return [LanguageCount(lang, captions[lang], slides[lang], in_force[lang]) for lang in langs]

@@ -14,7 +14,7 @@ from sqlalchemy import and_, case, func, not_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.errors import Invalid
 from signage_server.playlists.models import Playlist
 from signage_server.reports.models import PresenceEvent
@@ -306,8 +306,8 @@ class Names:
 
 def load_names(session: Session) -> Names:
     """Names as people read them: screens' display names, slides by their approved Vietnamese caption."""
-    titles = {c.slide_id: c.text for c in session.exec(select(Caption).where(
-        Caption.language == "vi", Caption.state == CaptionState.APPROVED)).all()}
+    titles = {c.slide_id: c.text for c in session.exec(select(CaptionRevision).where(
+        CaptionRevision.language == "vi", CaptionRevision.state == CaptionState.APPROVED)).all()}
     return Names(
         screens={s.id: s for s in session.exec(select(Screen)).all() if s.id is not None},
         sites={s.id: s for s in session.exec(select(Site)).all() if s.id is not None},
@@ -844,35 +844,33 @@ class CaptionRow:
 
 
 def approved_captions(session: Session, *, changed_since: datetime | None = None) -> list[CaptionRow]:
-    """Every slide with an approved caption: approved texts and times per language, its image (task 5.6).
+    """Every slide with a live (approved) caption: texts and approval times per language, its image (task 5.6).
 
-    With `changed_since`, only slides whose slide row or captions changed after it, including those whose
-    captions are no longer approved (published False), so that a portal polling the feed stays in step.
+    With `changed_since`, only slides whose slide row or live captions changed after it, including those
+    left with no live caption (published False), so that a portal polling the feed stays in step.
     """
     from signage_server.assets.models import Asset
 
     slides = {s.id: s for s in session.exec(select(Slide)).all() if s.id is not None}
     assets = {a.id: a for a in session.exec(select(Asset)).all() if a.id is not None}
-    by_slide: dict[int, list[Caption]] = defaultdict(list)
-    for cap in session.exec(select(Caption).order_by(col(Caption.slide_id), col(Caption.language))).all():
-        by_slide[cap.slide_id].append(cap)
+    live: dict[int, list[CaptionRevision]] = defaultdict(list)
+    for rev in session.exec(select(CaptionRevision).where(CaptionRevision.state == CaptionState.APPROVED)
+                            .order_by(col(CaptionRevision.slide_id), col(CaptionRevision.language))).all():
+        live[rev.slide_id].append(rev)
     rows: list[CaptionRow] = []
-    for slide_id, caps in by_slide.items():
-        slide = slides.get(slide_id)
-        if slide is None:
-            continue
-        approved = [c for c in caps if c.state == CaptionState.APPROVED]
-        changed = max([slide.updated_at, *(c.updated_at for c in caps)])
+    for slide_id, slide in slides.items():
+        caps = live.get(slide_id, [])
+        changed = max([slide.updated_at, *(c.approved_at or c.updated_at for c in caps)])
         if changed_since is not None and changed <= changed_since:
             continue
-        if not approved and changed_since is None:
+        if not caps and changed_since is None:
             continue
         asset = assets.get(slide.asset_id) if slide.asset_id is not None else None
         image = ({"url": f"/api/v1/assets/{asset.id}/content", "media_type": asset.media_type,
                   "sha256": asset.sha256, "width": asset.width_px, "height": asset.height_px}
                  if asset is not None else None)
-        times = [c.approved_at for c in approved if c.approved_at is not None]
-        rows.append(CaptionRow(slide_id, slide.name, {c.language: c.text for c in approved},
-                               max(times) if times else None, {c.language: c.approved_at for c in approved},
-                               image, changed, bool(approved)))
+        times = [c.approved_at for c in caps if c.approved_at is not None]
+        rows.append(CaptionRow(slide_id, slide.name, {c.language: c.text for c in caps},
+                               max(times) if times else None, {c.language: c.approved_at for c in caps},
+                               image, changed, bool(caps)))
     return sorted(rows, key=lambda r: r.slide)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from PIL import Image
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from signage_core.languages import Language, ordered
 from signage_core.render import (
@@ -19,11 +19,11 @@ from signage_core.render import (
     validate,
 )
 from signage_server.assets.store import AssetStore
-from signage_server.playlists.models import PlaylistItem
-from signage_server.screens.models import Enrolment, Screen
-from signage_server.screens.service import screens_for_playlist, spec_of
+from signage_server.errors import Invalid
+from signage_server.screens.models import Screen
+from signage_server.screens.service import spec_of
 from signage_server.slides.models import Slide
-from signage_server.slides.service import captions_of
+from signage_server.slides.service import captions_of, preview_screens
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,8 @@ screen_spec = spec_of  # the renderer's view of a screen row: the one spec its p
 
 
 def target_screens(session: Session, *, slide_id: int) -> list[Screen]:
-    """Screens whose playlists hold the slide; a slide in no playlist yet is previewed on every screen."""
-    found: dict[int, Screen] = {}
-    playlist_ids = set(session.exec(select(PlaylistItem.playlist_id).where(PlaylistItem.slide_id == slide_id)).all())
-    for playlist_id in playlist_ids:
-        for screen in screens_for_playlist(session, playlist_id=playlist_id):
-            found[screen.id] = screen  # type: ignore[index]
-    if not found:
-        for screen in session.exec(select(Screen).order_by(col(Screen.name))).all():
-            found[screen.id] = screen  # type: ignore[index]
-    return sorted((s for s in found.values() if s.enrolment != Enrolment.REVOKED), key=lambda s: s.name)
+    """The screens a caption is previewed and validated on: slides.service.preview_screens, the one rule."""
+    return preview_screens(session, slide_id=slide_id)
 
 
 def target_languages(screens: list[Screen]) -> list[Language]:
@@ -56,6 +48,7 @@ def target_languages(screens: list[Screen]) -> list[Language]:
 
 
 def stored_texts(session: Session, *, slide: Slide) -> dict[Language, str]:
+    """The texts being worked on: each language's pending revision, else its live one."""
     return {Language(c.language): c.text for c in captions_of(session, slide_id=slide.id)}  # type: ignore[arg-type]
 
 
@@ -93,3 +86,35 @@ def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Ima
     out = io.BytesIO()
     frame.save(out, format="PNG")
     return out.getvalue()
+
+
+def check_screens(session: Session, slide: Slide, texts: Mapping[Language, str]) -> list[ScreenProblems]:
+    """The one validation: every target screen, the texts checked together as the player draws them.
+
+    The live preview, submit and approval all call this, so the preview's verdict is submit's verdict.
+    """
+    found: dict[ScreenSpec, list[Problem]] = {}  # a province's screens come in a few models: lay out once each
+    out = []
+    for screen in target_screens(session, slide_id=slide.id):  # type: ignore[arg-type]
+        spec = screen_spec(screen)
+        if spec not in found:
+            found[spec] = problems(spec, texts, has_image=slide.asset_id is not None)
+        out.append(ScreenProblems(screen, found[spec]))
+    return out
+
+
+def require_fits(session: Session, *, slide: Slide, language: Language, text: str) -> None:
+    """422 naming every (screen, problem) of this language's text, checked with the slide's other texts."""
+    texts = stored_texts(session, slide=slide)
+    texts[language] = text
+    listed: list[dict[str, object]] = []
+    for item in check_screens(session, slide, texts):
+        for problem in item.problems:
+            if problem.language == language:
+                listed.append({"screen_id": item.screen.id, "screen": item.screen.name,
+                               "language": problem.language.value, "code": problem.code.value,
+                               "message": problem.message})
+    if listed:
+        summary = "; ".join(f"{p['screen']}: {p['message']}" for p in listed[:3])
+        raise Invalid(f"caption cannot be shown as written ({summary})", field="text",
+                      details={"problems": listed})

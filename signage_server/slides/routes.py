@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response, UploadFile, status
 from sqlmodel import Session
 
 from signage_server.assets.routes import read_upload, store_of
+from signage_server.captions import revisions
 from signage_server.captions.schemas import CaptionRead
 from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid
@@ -21,9 +22,11 @@ def slide_out(session: Session, slide: Slide) -> SlideRead:
     status_ = service.publish_status(session, slide=slide)
     return SlideRead.model_validate({
         **slide.model_dump(),
-        "captions": [CaptionRead.model_validate(c) for c in service.captions_of(session, slide_id=slide.id)],  # type: ignore[arg-type]
+        "captions": [CaptionRead.of(e) for e in revisions.by_language(session, slide_id=slide.id).values()],  # type: ignore[arg-type]
         "required_languages": status_.required_languages,
         "missing_languages": status_.missing_languages,
+        "outdated_languages": status_.outdated_languages,
+        "on_air": status_.on_air,
         "publishable": status_.publishable,
     })
 

@@ -32,4 +32,7 @@ class SlideRead(OutputModel):
     captions: list[CaptionRead]
     required_languages: list[str]
     missing_languages: list[str]
+    # Live translations of an older Vietnamese text: the new Vietnamese waits for them (the old set stays on air).
+    outdated_languages: list[str]
+    on_air: dict[str, int]  # language -> the caption revision the screens show
     publishable: bool

@@ -12,11 +12,13 @@ from signage_core.languages import Language, ordered
 from signage_server.assets import service as assets
 from signage_server.assets.store import AssetStore
 from signage_server.audit import service as audit
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions import revisions
+from signage_server.captions.models import CaptionRevision
 from signage_server.errors import Conflict, Forbidden, Invalid, NotFound
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import PlaylistItem
+from signage_server.screens.models import Enrolment, Screen
 from signage_server.screens.service import screens_for_playlist
 from signage_server.slides.models import Slide
 from signage_server.users.models import Role, User
@@ -28,6 +30,10 @@ class PublishStatus:
     required_languages: list[str]
     missing_languages: list[str]  # required but without an approved caption
     slide_approved: bool
+    # Required languages whose live translation is of an older Vietnamese: the new Vietnamese waits for them.
+    outdated_languages: list[str]
+    # The revisions the screens show ({language: revision id}), empty when nothing consistent is approved.
+    on_air: dict[str, int]
 
 
 def _check_name(value: str) -> str:
@@ -52,10 +58,33 @@ def list_slides(session: Session, *, limit: int, offset: int) -> tuple[list[Slid
     return paginate(session, select(Slide).order_by(col(Slide.name)), limit=limit, offset=offset)
 
 
-def captions_of(session: Session, *, slide_id: int) -> list[Caption]:
-    """The slide's captions in display order, Vietnamese first."""
-    rows = {c.language: c for c in session.exec(select(Caption).where(Caption.slide_id == slide_id)).all()}
-    return [rows[lang.value] for lang in ordered(list(map(Language, rows)))]
+def captions_of(session: Session, *, slide_id: int) -> list[CaptionRevision]:
+    """The slide's caption per language as writers see it (pending revision, else live), Vietnamese first."""
+    return [entry.current for entry in revisions.by_language(session, slide_id=slide_id).values()]
+
+
+def screens_showing(session: Session, *, slide_id: int) -> list[Screen]:
+    """Every screen that may show this slide (its playlists as default or scheduled), revoked ones left out.
+
+    The one answer to "screens showing this slide": required languages, validation and previews use it.
+    """
+    found: dict[int, Screen] = {}
+    playlist_ids = set(session.exec(select(PlaylistItem.playlist_id).where(PlaylistItem.slide_id == slide_id)).all())
+    for playlist_id in sorted(playlist_ids):
+        for screen in screens_for_playlist(session, playlist_id=playlist_id):
+            if screen.enrolment != Enrolment.REVOKED:
+                found[screen.id] = screen  # type: ignore[index]
+    return sorted(found.values(), key=lambda s: s.name)
+
+
+def preview_screens(session: Session, *, slide_id: int) -> list[Screen]:
+    """Where captions are previewed and validated: the screens showing the slide, or every screen when the
+    slide is in no playlist yet (so it is written for the screens it may go to)."""
+    showing = screens_showing(session, slide_id=slide_id)
+    if showing:
+        return showing
+    return sorted((s for s in session.exec(select(Screen)).all() if s.enrolment != Enrolment.REVOKED),
+                  key=lambda s: s.name)
 
 
 def create_slide(
@@ -78,7 +107,7 @@ def create_slide(
 
 
 def clear_approval(session: Session, *, slide: Slide, actor: User | None, why: str, now: datetime) -> None:
-    """Approval is of what was seen: any change to the slide or a caption withdraws it."""
+    """Approval is of what was seen: a new image withdraws it (captions are approved per revision)."""
     if slide.approved_at is None:
         return
     before = audit.snapshot(slide)
@@ -141,8 +170,11 @@ def delete_slide(session: Session, *, actor: User, slide_id: int, now: datetime)
     if session.exec(select(PlaylistItem.id).where(PlaylistItem.slide_id == slide_id)).first() is not None:
         raise Conflict("slide is in a playlist; remove it there first", details={"entity": "slide"})
     before = audit.snapshot(slide)
-    for caption in captions_of(session, slide_id=slide_id):
-        session.delete(caption)
+    history = session.exec(select(CaptionRevision).where(CaptionRevision.slide_id == slide_id)
+                           .order_by(col(CaptionRevision.id).desc())).all()
+    for revision in history:  # newest first: a translation goes before the Vietnamese it points at
+        session.delete(revision)
+        session.flush()
     session.delete(slide)
     session.flush()
     audit.record(session, actor=actor, action="slide.delete", entity="slide", entity_id=slide_id,
@@ -152,24 +184,30 @@ def delete_slide(session: Session, *, actor: User, slide_id: int, now: datetime)
 def required_languages(session: Session, *, slide_id: int) -> list[Language]:
     """Vietnamese always, plus every language a screen that may show this slide displays."""
     needed: set[Language] = {Language.VI}
-    playlist_ids = set(session.exec(select(PlaylistItem.playlist_id).where(PlaylistItem.slide_id == slide_id)).all())
-    for playlist_id in playlist_ids:
-        for screen in screens_for_playlist(session, playlist_id=playlist_id):
-            needed.update(Language(code) for code in screen.languages)
+    for screen in screens_showing(session, slide_id=slide_id):
+        needed.update(Language(code) for code in screen.languages)
     return ordered(needed)
 
 
 def publish_status(session: Session, *, slide: Slide) -> PublishStatus:
-    """Publishable when every required language has an approved caption and the slide is approved."""
-    required = required_languages(session, slide_id=slide.id)  # type: ignore[arg-type]
-    approved = {c.language for c in captions_of(session, slide_id=slide.id)  # type: ignore[arg-type]
-                if c.state == CaptionState.APPROVED}
-    missing = [lang.value for lang in required if lang.value not in approved]
+    """Publishable when the slide is approved and a consistent set of approved captions covers every
+    required language (revisions.consistent_set: the rule the manifest compiler applies too)."""
+    sid: int = slide.id  # type: ignore[assignment]
+    required = [lang.value for lang in required_languages(session, slide_id=sid)]
+    current = revisions.by_language(session, slide_id=sid)
+    missing = [code for code in required if code not in current or current[code].live is None]
+    vi = current.get(Language.VI.value)
+    live_vi = vi.live if vi is not None else None
+    outdated = [code for code in required if code != Language.VI.value and live_vi is not None
+                and code in current and (live := current[code].live) is not None and live.source_id != live_vi.id]
+    on_air = revisions.consistent_set(revisions.approved_revisions(session, slide_ids=[sid])[sid], required)
     return PublishStatus(
-        publishable=not missing and slide.approved_at is not None,
-        required_languages=[lang.value for lang in required],
+        publishable=on_air is not None and slide.approved_at is not None,
+        required_languages=required,
         missing_languages=missing,
         slide_approved=slide.approved_at is not None,
+        outdated_languages=outdated,
+        on_air={code: rev.id for code, rev in (on_air or {}).items()},
     )
 
 
@@ -180,8 +218,8 @@ def approve_slide(session: Session, *, actor: User, slide_id: int, now: datetime
     if slide.created_by_id is not None and slide.created_by_id == actor.id:
         raise Forbidden("you created this slide; another approver must approve it",
                         details={"rule": "four-eyes"})
-    captions = captions_of(session, slide_id=slide_id)
-    if any(c.author_id is not None and c.author_id == actor.id for c in captions):
+    live = [entry.live for entry in revisions.by_language(session, slide_id=slide_id).values() if entry.live]
+    if any(c.author_id is not None and c.author_id == actor.id for c in live):
         raise Forbidden("you wrote a caption on this slide; another approver must approve it",
                         details={"rule": "four-eyes"})
     status = publish_status(session, slide=slide)
@@ -190,6 +228,10 @@ def approve_slide(session: Session, *, actor: User, slide_id: int, now: datetime
             "captions not approved yet: " + ", ".join(status.missing_languages),
             details={"missing_languages": status.missing_languages},
         )
+    if not status.on_air:
+        raise Conflict(
+            "no approved translations of one Vietnamese text in every language: " + ", ".join(
+                status.outdated_languages), details={"outdated_languages": status.outdated_languages})
     if slide.approved_at is not None:
         return slide
     before = audit.snapshot(slide)

@@ -12,13 +12,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session
 
 from signage_core.languages import Language, parse_language
-from signage_core.render import Problem
+from signage_core.render import Problem, ProblemCode
 from signage_server.assets import service as assets
 from signage_server.assets.routes import read_upload, store_of
+from signage_server.captions import revisions
 from signage_server.captions import service as captions
-from signage_server.captions.models import Caption
+from signage_server.captions.models import CaptionRevision
 from signage_server.deps import NowDep, SessionDep, SettingsDep
-from signage_server.errors import SignageError
+from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
 from signage_server.screens.models import Screen
 from signage_server.slides import preview, service
@@ -69,12 +70,49 @@ def shown_screens(request: Request, session: Session, slide: Slide,
     """Every target screen with the problems the renderer finds on it for these texts."""
     texts = texts if texts is not None else preview.stored_texts(session, slide=slide)
     out = []
-    for screen in preview.target_screens(session, slide_id=slide.id):  # type: ignore[arg-type]
-        spec = preview.screen_spec(screen)
+    for item in preview.check_screens(session, slide, texts):
+        spec = preview.screen_spec(item.screen)
         frames: list[str | None] = ([lang.value for lang in spec.languages if texts.get(lang)] or [None]
                                     if spec.layout == "rotate" else [None])
-        out.append(Shown(screen, frames, preview.problems(spec, texts, has_image=slide.asset_id is not None)))
+        out.append(Shown(item.screen, frames, item.problems))
     return out
+
+
+# The renderer's problem codes as a page says them (the renderer's own messages are English).
+PROBLEM_TEXT = {
+    ProblemCode.DOES_NOT_FIT: "The caption does not fit on this screen.",
+    ProblemCode.MISSING_GLYPH: "A character cannot be drawn with the screen's fonts.",
+    ProblemCode.TOO_SMALL: "The caption would be smaller than the smallest legible size.",
+    ProblemCode.EMPTY: "The caption is empty.",
+}
+
+
+_GLYPH = re.compile(r"“(.+?)” \((U\+[0-9A-F]+)")
+
+
+def problem_text(request: Request, screen_name: str, problem: Problem | dict[str, object]) -> str:
+    """One problem in the page's language, naming the screen (a Problem or the API's problem dict)."""
+    _ = gettext_for(request)
+    code = problem.code if isinstance(problem, Problem) else ProblemCode(str(problem["code"]))
+    message = problem.message if isinstance(problem, Problem) else str(problem["message"])
+    glyph = _GLYPH.search(message) if code == ProblemCode.MISSING_GLYPH else None
+    if glyph is not None:  # which character matters: the writer has to find it
+        return f"{screen_name}: " + _("The character “{char}” ({code}) cannot be drawn with the screen's fonts; "
+                                      "replace or remove it.").format(char=glyph.group(1), code=glyph.group(2))
+    return f"{screen_name}: {_(PROBLEM_TEXT[code])}"
+
+
+def refusal_text(request: Request, exc: SignageError) -> str:
+    """Why a write was refused, in the page's language; a renderer refusal lists each screen's problem."""
+    _ = gettext_for(request)
+    listed = exc.details.get("problems") if isinstance(exc, Invalid) else None
+    if listed:
+        return _("This caption cannot be shown as written") + ": " + "; ".join(
+            problem_text(request, str(p["screen"]), p) for p in listed)
+    if isinstance(exc, PreconditionFailed):
+        return _("Someone else changed this caption since you opened it. Nothing was saved: compare the two "
+                 "texts below, keep yours or start from theirs, and save again.")
+    return error_text(request, exc)
 
 
 def draft_texts(request: Request, session: Session, slide: Slide) -> dict[Language, str]:
@@ -139,29 +177,47 @@ def upload_page(request: Request, files: list[UploadFile], session: SessionDep, 
     return response
 
 
+def slide_view(request: Request, session: Session, viewer: Viewer, slide: Slide, *, status_code: int = 200,
+               typed: str | None = None, error: str | None = None,
+               conflict: CaptionRevision | None = None) -> Response:
+    """The slide page; after a refused write it keeps what the person typed, with the reason (and on a
+    conflict, the other person's text beside it)."""
+    entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
+    vi_entry = entries.get(Language.VI.value)
+    vi = vi_entry.current if vi_entry else None
+    shown = shown_screens(request, session, slide)
+    return render(request, "slide.html", viewer, status_code=status_code, slide=slide, vi=vi,
+                  vi_live=vi_entry.live if vi_entry else None, entries=entries,
+                  captions=[e.current for e in entries.values()], shown=shown,
+                  can_write=can_write_language(viewer.user, Language.VI),
+                  typed=typed if typed is not None else (vi.text if vi else ""), error=error, conflict=conflict,
+                  revision=conflict.token if conflict is not None else (vi.token if vi else ""),
+                  field_problems=[problem_text(request, s.screen.name, p) for s in shown for p in s.problems
+                                  if p.language == Language.VI])
+
+
 @router.get("/slides/{slide_id}", response_class=HTMLResponse)
 def slide_page(slide_id: int, request: Request, session: SessionDep,
                viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)]) -> Response:
-    slide = slide_or_404(request, session, slide_id)
-    rows = service.captions_of(session, slide_id=slide_id)
-    vi = next((c for c in rows if c.language == Language.VI.value), None)
-    shown = shown_screens(request, session, slide)
-    return render(request, "slide.html", viewer, slide=slide, vi=vi, captions=rows, shown=shown,
-                  can_write=can_write_language(viewer.user, Language.VI),
-                  field_problems=[p.message for s in shown for p in s.problems if p.language == Language.VI])
+    return slide_view(request, session, viewer, slide_or_404(request, session, slide_id))
 
 
 @router.post("/slides/{slide_id}/caption")
 def save_caption(slide_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Writers,
-                 text: Annotated[str, Form(max_length=4000)], action: Annotated[str, Form()] = "save") -> Response:
+                 text: Annotated[str, Form(max_length=4000)], action: Annotated[str, Form()] = "save",
+                 revision: Annotated[str, Form(max_length=40)] = "") -> Response:
+    """Save or submit the Vietnamese; on refusal the page comes back with the typed text and the reason."""
     _ = gettext_for(request)
     slide = slide_or_404(request, session, slide_id)
     try:
         with session.begin_nested():
             captions.write_caption(session, actor=viewer.user, slide_id=slide.id, language="vi",  # type: ignore[arg-type]
-                                   text=text, submit=action == "submit", now=now)
+                                   text=text, submit=action == "submit", now=now, if_match=revision or None)
     except SignageError as exc:
-        return redirect(request, f"/slides/{slide_id}", error_text(request, exc), "error")
+        conflict = captions.find_caption(session, slide_id=slide_id, language="vi") if isinstance(
+            exc, PreconditionFailed) else None
+        return slide_view(request, session, viewer, slide, status_code=exc.status_code, typed=text,
+                          error=refusal_text(request, exc), conflict=conflict)
     done = _("Submitted for translation.") if action == "submit" else _("Draft saved.")
     return redirect(request, f"/slides/{slide_id}", done)
 
@@ -193,11 +249,11 @@ def preview_json(slide_id: int, request: Request, session: SessionDep, viewer: A
         screens.append({
             "id": item.screen.id, "name": item.screen.name, "layout": item.screen.layout.value,
             "frames": item.frames,
-            "problems": [{"language": p.language.value, "code": p.code.value, "message": p.message}
-                         for p in item.problems],
+            "problems": [{"language": p.language.value, "code": p.code.value, "message": p.message,
+                          "text": problem_text(request, item.screen.name, p)} for p in item.problems],
         })
     return JSONResponse({"slide": slide.id, "screens": screens}, headers={"Cache-Control": "no-store"})
 
 
-def caption_map(session: Session, slide: Slide) -> dict[str, Caption]:
+def caption_map(session: Session, slide: Slide) -> dict[str, CaptionRevision]:
     return {c.language: c for c in service.captions_of(session, slide_id=slide.id)}  # type: ignore[arg-type]

@@ -41,7 +41,8 @@
             li.className = "problem";
             li.textContent = p.language + ": " + p.message;
             list.appendChild(li);
-            (byLanguage[p.language] = byLanguage[p.language] || []).push(screen.name + ": " + p.message);
+            // The same words the server uses when it refuses a submit: one verdict, in the page's language.
+            (byLanguage[p.language] = byLanguage[p.language] || []).push(p.text || (screen.name + ": " + p.message));
           });
         });
         document.querySelectorAll("ul.field-problems").forEach(function (list) {
@@ -69,6 +70,8 @@
     });
   });
   // Text typed while this script was still loading (a slow link) fired no event we heard.
-  var typedEarly = Array.prototype.some.call(fields, function (field) { return field.value !== field.defaultValue; });
+  // A refused save comes back with the typed text in the field (data-refresh): preview that, not the stored text.
+  var typedEarly = Array.prototype.some.call(fields, function (field) { return field.value !== field.defaultValue; }) ||
+    document.querySelector("form.live[data-refresh]") !== null;
   if (typedEarly) { refresh(0); }
 })();

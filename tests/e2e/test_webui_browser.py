@@ -243,7 +243,9 @@ def _caption_workflow(chromium: object, server: str, tmp_path: Path, errors: lis
         tr.click(f"a[href='/translate/{slide_id}']")  # type: ignore[attr-defined]
         tr.fill("#text-en", "Welcome 漢字")  # type: ignore[attr-defined]
     tr.wait_for_selector("ul.field-problems[data-language=en] li")  # type: ignore[attr-defined]
-    assert "English" in tr.inner_text("ul.field-problems[data-language=en]")  # type: ignore[attr-defined]
+    # In the page's language, naming the character: the words submit would refuse it with.
+    assert "U+6F22" in tr.inner_text("ul.field-problems[data-language=en]")  # type: ignore[attr-defined]
+    assert "phông chữ" in tr.inner_text("ul.field-problems[data-language=en]")  # type: ignore[attr-defined]
     tr.fill("#text-en", "Welcome to Moc Bai border gate")  # type: ignore[attr-defined]
     tr.wait_for_selector("ul.field-problems[data-language=en] li", state="detached")  # type: ignore[attr-defined]
     tr.click("form[action$='/en'] button[value=submit]")  # type: ignore[attr-defined]

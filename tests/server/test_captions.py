@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import select
 
 from signage_server.audit.models import AuditEvent
-from signage_server.captions.models import Caption
+from signage_server.captions.models import CaptionRevision
 
 VI = "Chào mừng quý khách đến với Việt Nam"
 VI_NFD = unicodedata.normalize("NFD", VI)
@@ -65,23 +65,27 @@ def test_languages_are_enforced_per_role(api: Any, world: dict[str, int]) -> Non
     assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "language"
 
 
-def test_edit_after_approval_reopens(api: Any, world: dict[str, int]) -> None:
+def test_edit_after_approval_is_a_new_revision_and_the_live_one_stays(api: Any, world: dict[str, int]) -> None:
     slide = world["slide"]  # all captions approved in the world
     assert api.as_("approver2").post(f"/api/v1/slides/{slide}/approve").json()["publishable"] is True
+    live_id = cap(api, "operator", slide, "vi").json()  # PUT without body is refused ...
+    live = api.as_("operator").get(f"/api/v1/slides/{slide}/captions/vi").json()
     edited = cap(api, "operator", slide, "vi", text=VI + "!")
-    assert edited.json()["state"] == "submitted"
-    assert edited.json()["approved_by_id"] is None
+    assert edited.json()["state"] == "draft" and edited.json()["id"] != live["id"]
+    assert edited.json()["live_revision_id"] == live["id"] and edited.json()["live_text"] == VI
+    submitted = cap(api, "operator", slide, "vi", text=VI + "!", submit=True).json()
+    assert submitted["state"] == "submitted" and submitted["id"] == edited.json()["id"]
     view = api.as_("operator").get(f"/api/v1/slides/{slide}").json()
-    assert view["publishable"] is False
-    assert view["approved_at"] is None  # the slide approval was of the old text
-    assert view["missing_languages"] == ["vi"]
+    assert view["publishable"] is True and view["approved_at"] is not None  # a pending text takes nothing off the air
+    assert view["missing_languages"] == [] and view["on_air"]["vi"] == live["id"]
+    assert live_id["error"]["code"] == "invalid"
 
 
 def test_nfd_is_stored_compared_and_returned_as_nfc(api: Any, world: dict[str, int], session: Any) -> None:
     slide = world["free_slide"]
     r = cap(api, "operator", slide, "vi", text=VI_NFD, submit=True)
     assert r.json()["text"] == VI and r.json()["text"] != VI_NFD
-    row = session.exec(select(Caption).where(Caption.slide_id == slide, Caption.language == "vi")).one()
+    row = session.exec(select(CaptionRevision).where(CaptionRevision.slide_id == slide, CaptionRevision.language == "vi")).one()
     assert row.text == VI and unicodedata.is_normalized("NFC", row.text)
     assert api.as_("translator").get(f"/api/v1/slides/{slide}/captions/vi").json()["text"] == VI
     cap(api, "approver", slide, "vi", "approve")

@@ -12,14 +12,14 @@ from sqlmodel import SQLModel, select
 
 from signage_server.assets.store import AssetStore
 from signage_server.captions import service as captions
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.content.service import ImportFailed, export_content, import_content
 from signage_server.screens.models import Screen
 from signage_server.slides.models import Slide
 from tests.server.world import NOW, png
 
 SHIPPED = Path(__file__).resolve().parents[2] / "playlists"
-CONTENT_TABLES = ("sites", "screen_groups", "screens", "screen_group_links", "slides", "captions", "assets",
+CONTENT_TABLES = ("sites", "screen_groups", "screens", "screen_group_links", "slides", "caption_revisions", "assets",
                   "playlists", "playlist_items", "schedules", "schedule_screen_links", "schedule_group_links",
                   "audit_events")
 
@@ -52,9 +52,9 @@ def test_shipped_content_imports_twice_without_change(empty: Any, tmp_path: Path
     second = run_import(empty, SHIPPED, tmp_path)
     assert second.changes == 0
     assert dump(empty) == before
-    states = {c.state for c in empty.exec(select(Caption)).all()}
+    states = {c.state for c in empty.exec(select(CaptionRevision)).all()}
     assert states == {CaptionState.SUBMITTED}  # translators still sign everything off
-    langs = {(c.language) for c in empty.exec(select(Caption)).all()}
+    langs = {(c.language) for c in empty.exec(select(CaptionRevision)).all()}
     assert langs == {"vi", "en", "km"}
     ticker = empty.exec(select(Screen).where(Screen.name == "hoa-lu-lane-ticker")).one()
     assert (ticker.width_px, ticker.height_px, str(ticker.layout)) == (960, 160, "ticker")
@@ -107,7 +107,7 @@ def test_reimport_keeps_approvals_unless_the_text_changed(empty: Any, tmp_path: 
         captions.approve_caption(empty, actor=users["approver"], slide_id=slide.id, language=lang, now=NOW)
     changed = _broken_copy(tmp_path, "common.yaml", "en: Welcome to Viet Nam", "en: Welcome to Vietnam")
     run_import(empty, changed, tmp_path)
-    states = {c.language: c.state for c in empty.exec(select(Caption).where(Caption.slide_id == slide.id)).all()}
+    states = {c.language: c.state for c in empty.exec(select(CaptionRevision).where(CaptionRevision.slide_id == slide.id)).all()}
     assert states == {"vi": CaptionState.APPROVED, "en": CaptionState.SUBMITTED, "km": CaptionState.APPROVED}
 
 

@@ -28,7 +28,7 @@ def test_demo_approve_is_refused_outside_dev_mode_and_changes_nothing(tmp_path: 
     assert runner.invoke(app, ["import-playlists", str(PLAYLISTS)], env=_env(tmp_path, dev=False)).exit_code == 0
     result = runner.invoke(app, ["demo-approve"], env=_env(tmp_path, dev=False))
     assert result.exit_code == 1 and "SIGNAGE_DEV=1" in result.output
-    assert _rows(tmp_path, "SELECT count(*) FROM captions WHERE state = 'approved'") == [(0,)]
+    assert _rows(tmp_path, "SELECT count(*) FROM caption_revisions WHERE state = 'approved'") == [(0,)]
     assert runner.invoke(app, ["demo-accounts"], env=_env(tmp_path, dev=False)).exit_code == 1
 
 
@@ -42,10 +42,10 @@ def test_demo_accounts_once_then_approval_by_translators_and_approver(tmp_path: 
 
     result = runner.invoke(app, ["demo-approve"], env=env)
     assert result.exit_code == 0, result.output
-    assert _rows(tmp_path, "SELECT count(*) FROM captions WHERE state <> 'approved'") == [(0,)]
+    assert _rows(tmp_path, "SELECT count(*) FROM caption_revisions WHERE state <> 'approved'") == [(0,)]
     assert _rows(tmp_path, "SELECT count(*) FROM slides WHERE approved_at IS NULL") == [(0,)]
     # Audited as the people the workflow names: each language by its translator, Vietnamese and slides by the approver.
-    by = dict(_rows(tmp_path, "SELECT c.language, u.username FROM captions c JOIN users u ON u.id = c.approved_by_id "
+    by = dict(_rows(tmp_path, "SELECT c.language, u.username FROM caption_revisions c JOIN users u ON u.id = c.approved_by_id "
                               "GROUP BY c.language, u.username"))
     assert by == {"vi": "approver", "en": "translator-en", "km": "translator-km"}
     actors = {r[0] for r in _rows(tmp_path, "SELECT actor_name FROM audit_events WHERE action = 'slide.approve'")}

@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from signage_server.captions import service as captions
 from signage_server.playlists import service as playlists
+from signage_server.screens import service as screens
 from signage_server.slides import service as slides
 from signage_server.users.models import User
 from tests.server.conftest import Api
@@ -39,18 +40,28 @@ def test_text_that_does_not_fit_is_refused(api: Api, world: dict[str, int]) -> N
 
 def test_approval_checks_again_when_the_slide_reached_a_screen_after_submission(
         session: Session, world: dict[str, int], users: dict[str, User], api: Api) -> None:
-    # Submitted while the slide was on no screen, so only later does it meet the arrivals screen.
+    # Submitted while the slide played only on the Vietnamese ticker (which never draws English), so only
+    # later does the English meet the arrivals screen, where it does not fit.
+    long_text = " ".join(["Welcome to Viet Nam, please keep your passport ready"] * 18)
+    ticker_only = playlists.create_playlist(session, actor=users["operator"], name="ticker-only", items=[
+        playlists.ItemSpec(slide_id=world["free_slide"], duration_s=10)], now=NOW)
+    screens.update_screen(session, actor=users["admin"], screen_id=world["spare_screen"],
+                          fields={"default_playlist_id": ticker_only.id}, now=NOW)
     captions.write_caption(session, actor=users["operator"], slide_id=world["free_slide"], language="vi",
-                           text="Chào mừng 中国", submit=True, now=NOW)
+                           text="Chào mừng quý khách đến với Việt Nam", now=NOW)
+    captions.write_caption(session, actor=users["translator"], slide_id=world["free_slide"], language="km",
+                           text="សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម", now=NOW)
+    captions.write_caption(session, actor=users["translator"], slide_id=world["free_slide"], language="en",
+                           text=long_text, submit=True, now=NOW)
     playlists.update_playlist(session, actor=users["operator"], playlist_id=world["playlist"], items=[
         playlists.ItemSpec(slide_id=world["slide"], duration_s=10),
         playlists.ItemSpec(slide_id=world["free_slide"], duration_s=10)], now=NOW)
     session.commit()
-    r = api.as_("approver").post(f"/api/v1/slides/{world['free_slide']}/captions/vi/approve")
+    r = api.as_("translator_en").post(f"/api/v1/slides/{world['free_slide']}/captions/en/approve")
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"]["problems"][0]["screen"] == "hoa-lu-arrivals"
     states = {c.language: c.state for c in slides.captions_of(session, slide_id=world["free_slide"])}
-    assert states["vi"] == "submitted"
+    assert states["en"] == "submitted"
 
 
 def test_a_showable_caption_passes(api: Api, world: dict[str, int]) -> None:

@@ -42,7 +42,8 @@ def test_upgrade_from_empty_to_head_twice(empty_engine: Any) -> None:
     upgrade_to_head(empty_engine)  # idempotent: runs on every start
     assert current_revision(empty_engine) == head_revision()
     tables = set(sa.inspect(empty_engine).get_table_names())
-    assert {"screens", "captions", "audit_events", "schedule_group_links"} <= tables
+    assert {"screens", "caption_revisions", "audit_events", "schedule_group_links"} <= tables
+    assert "captions" not in tables  # one row per caption became revisions (0013)
 
 
 def test_migrations_match_the_models(empty_engine: Any) -> None:
@@ -125,3 +126,36 @@ def test_old_play_records_keep_their_row_with_language_split_unknown(empty_engin
     migrate_to(empty_engine, "0009_manifest_envelope_z", down=True)
     with empty_engine.begin() as conn:
         assert conn.execute(sa.text("SELECT language FROM play_log")).scalar() == "vi"
+
+
+def test_captions_become_revisions_with_the_approved_ones_live(empty_engine: Any) -> None:
+    """0013: an approved caption becomes the live revision, any other the pending one; ids kept (audit points at
+    them); translations record the slide's Vietnamese as their source; the id sequence moves past the copies."""
+    migrate_to(empty_engine, "0009_manifest_envelope_z")
+    with empty_engine.begin() as conn:
+        t = "2026-01-01 00:00:00+00:00"
+        conn.execute(sa.text("INSERT INTO slides (id, name, created_at, updated_at) VALUES (1, 'a', :t, :t),"
+                             " (2, 'b', :t, :t)"), {"t": t})
+        conn.execute(sa.text(
+            "INSERT INTO captions (id, slide_id, language, text, state, updated_at, approved_at) VALUES"
+            " (10, 1, 'vi', 'Chào mừng', 'approved', :t, :t), (11, 1, 'en', 'Welcome', 'approved', :t, :t),"
+            " (12, 1, 'km', 'សូមស្វាគមន៍', 'submitted', :t, NULL), (13, 2, 'vi', 'Nháp', 'draft', :t, NULL)"),
+            {"t": t})
+    upgrade_to_head(empty_engine)
+    with empty_engine.begin() as conn:
+        rows = {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(
+            "SELECT id, language, state, source_id, version FROM caption_revisions ORDER BY id")).all()}
+        assert rows == {10: ("vi", "approved", None, 1), 11: ("en", "approved", 10, 1),
+                        12: ("km", "submitted", 10, 1), 13: ("vi", "draft", None, 1)}
+        conn.execute(sa.text(
+            "INSERT INTO caption_revisions (slide_id, language, text, state, urgent, version, created_at, updated_at)"
+            " VALUES (1, 'vi', 'Mới', 'draft', false, 1, :t, :t)"), {"t": "2026-01-02 00:00:00+00:00"})
+        assert conn.execute(sa.text("SELECT max(id) FROM caption_revisions")).scalar_one() > 13
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # a second live revision is refused
+            conn.execute(sa.text("UPDATE caption_revisions SET state = 'approved' WHERE text = 'Mới'"))
+    migrate_to(empty_engine, "0009_manifest_envelope_z", down=True)
+    with empty_engine.begin() as conn:
+        back = conn.execute(sa.text("SELECT id, text, state FROM captions ORDER BY id")).all()
+        # One row per slide and language again: the pending text where there is one, else the live one.
+        assert [tuple(r) for r in back] == [(11, "Welcome", "approved"), (12, "សូមស្វាគមន៍", "submitted"),
+                                            (13, "Nháp", "draft"), (14, "Mới", "draft")]

@@ -17,7 +17,7 @@ from sqlmodel import select
 from signage_server.app import create_app
 from signage_server.assets.models import Asset
 from signage_server.captions import service as captions
-from signage_server.captions.models import Caption, CaptionState
+from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.config import Settings
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
@@ -300,7 +300,7 @@ def test_workflow_through_the_pages(browsers: dict[str, Browser], world: dict[st
     assert f'href="/approve/{sid}"' in ap.get("/approve").text
     approved = ap.follow(ap.post(f"/approve/{sid}"))
     assert "Đã duyệt trang." in approved.text
-    states = {c.language: c.state for c in session.exec(select(Caption).where(Caption.slide_id == sid))}
+    states = {c.language: c.state for c in session.exec(select(CaptionRevision).where(CaptionRevision.slide_id == sid))}
     assert states == {"vi": CaptionState.APPROVED, "en": CaptionState.APPROVED, "km": CaptionState.APPROVED}
     assert session.get(Slide, sid).approved_at is not None
 
@@ -316,8 +316,8 @@ def test_failing_caption_cannot_be_approved(browsers: dict[str, Browser], world:
                for s in problems["screens"] for p in s["problems"])
     # Refused at submission already (the renderer validates on every target screen), so it never
     # reaches a reviewer, let alone a screen.
-    refused = b.follow(b.post(f"/translate/{sid}/en", {"text": bad, "action": "submit"}))
-    assert "漢" in refused.text and "U+6F22" in refused.text
+    refused = b.post(f"/translate/{sid}/en", {"text": bad, "action": "submit"})
+    assert refused.status_code == 422 and "漢" in refused.text and "U+6F22" in refused.text
     stored = tr_en.get(f"/slides/{sid}/preview.json").json()
     assert not any(p["code"] == "missing_glyph" for s in stored["screens"] for p in s["problems"])
     # What the reviewer sees and could approve is still the old text, never the refused one.
