@@ -38,7 +38,7 @@ PAGE = 100
 # Object types as the filter offers them, with their names (catalog msgids).
 ENTITIES = {"user": "User", "slide": "Slide", "caption": "Caption", "asset": "Picture", "screen": "Screen",
             "site": "Site", "screen_group": "Screen group", "playlist": "Playlist", "schedule": "Schedule",
-            "api_token": "API token", "alert": "Urgent alert"}
+            "api_token": "API token", "alert": "Urgent alert", "report": "Report"}
 # Action codes (the API and the CSV keep them) -> what the page says (catalog msgids).
 ACTIONS = {
     "user.create": "User created", "user.update": "User changed", "user.password_change": "Password changed",
@@ -55,6 +55,8 @@ ACTIONS = {
     "enrolment.code_issue": "Enrolment code issued", "enrolment.code_use": "Enrolment code used",
     "caption.create": "Caption written", "caption.edit": "Caption edited", "caption.submit": "Caption sent for approval",
     "caption.return": "Caption returned for changes", "caption.approve": "Caption approved",
+    "caption.discard": "Unapproved caption set aside", "caption.retire": "Caption replaced by a newer approved text",
+    "report.narrative": "Report text saved", "report.issue": "Report issued",
     "asset.create": "Picture uploaded", "alert.launch": "Urgent alert launched",
     "alert.withdraw": "Urgent alert withdrawn",
 }

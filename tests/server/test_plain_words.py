@@ -28,6 +28,22 @@ def test_every_sentence_of_the_mapping_layer_has_a_vietnamese_translation() -> N
     assert not sorted(m for m in msgids if vi.gettext(m) == m)
 
 
+def test_every_audited_action_and_object_has_a_name_in_the_audit_page() -> None:
+    """An action the code records but the audit page cannot name shows an English code to an inspector."""
+    import re
+    from pathlib import Path
+
+    import signage_server
+
+    root = Path(signage_server.__file__).parent
+    source = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.py"))
+    actions = set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', source))
+    entities = set(re.findall(r'entity="([a-z_]+)"', source))
+    assert actions and entities
+    assert sorted(actions - set(ACTIONS)) == []
+    assert sorted(entities - set(ENTITIES)) == []
+
+
 def _rule_error(rule: dict[str, Any]) -> Invalid:
     with pytest.raises(Invalid) as caught:
         check_rule(rule, schedule_id=None, playlist_id=1, priority=0)
