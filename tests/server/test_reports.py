@@ -372,12 +372,19 @@ def test_caption_feed_for_portals_has_titles_times_and_changed_since(api: Any, s
     assert "image" in entries[0] and entries[0]["changed_at"]
     later = (BUILT + timedelta(hours=1)).isoformat()
     assert api.as_("operator").get(feed_url, params={"changed_since": later}).json() == []
-    # The English caption is edited two hours later: the portal polling since then sees it gone from "en".
+    # The English caption is edited two hours later: a pending text is not published, the live one stays.
     captions.write_caption(session, actor=users["translator_en"], slide_id=world["slide"], language="en",
                            text="Welcome to Viet Nam!", submit=True, now=BUILT + timedelta(hours=2))
     session.flush()
+    assert api.as_("operator").get(feed_url, params={"changed_since": later}).json() == []
+    # Approved three hours later: the portal polling since then gets the new English with its approval time.
+    approved_at = BUILT + timedelta(hours=3)
+    captions.approve_caption(session, actor=users["approver"], slide_id=world["slide"], language="en",
+                             now=approved_at)
+    session.flush()
     changed = api.as_("operator").get(feed_url, params={"changed_since": later}).json()
-    assert [(e["slide"], e["captions"]["en"], e["approved"]["en"], e["captions"]["vi"]) for e in changed] == [
-        ("welcome", None, None, "Chào mừng quý khách đến với Việt Nam")]
+    assert [(e["slide"], e["captions"]["en"], datetime.fromisoformat(e["approved"]["en"]), e["captions"]["vi"])
+            for e in changed] == [("welcome", "Welcome to Viet Nam!", approved_at,
+                                   "Chào mừng quý khách đến với Việt Nam")]
     naive = api.as_("operator").get(feed_url, params={"changed_since": "2026-03-01T00:00:00"})
     assert naive.status_code == 422 and "changed_since" in naive.text
