@@ -391,6 +391,8 @@ class TransportService:
                     if w in on_broker]
         if enrolled and accounts.grant_key_chain(enrolled):
             log.warning("granted the key hand-over chain to screens enrolled before it existed")
+        if enrolled and (bound := accounts.bind_client_ids(enrolled)):
+            log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
         for screen in screens:
             wire = screen_wire_id(screen.id or 0)
             if wire not in on_broker:

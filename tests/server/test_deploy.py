@@ -28,14 +28,16 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from signage_core.mqtt_client import make_client
-from signage_core.protocol import parse_broker_url
+from signage_core.protocol import parse_broker_url, screen_client_id
 from signage_server.db import make_engine, upgrade_to_head
+from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import (
     find_dynsec_plugin,
     find_mosquitto,
     free_port,
     initial_dynsec_config,
 )
+from tests.broker_fixtures import RawClient
 from tests.server.conftest import TEST_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,6 +208,21 @@ def test_production_broker_needs_credentials_and_serves_players_over_tls(
     assert _connack(f"mqtts://127.0.0.1:{tls_port}?ca={cert}") == "Not authorized"
     # Plain MQTT on the players' port gets no CONNACK: the listener speaks TLS only.
     assert _connack(f"mqtt://signage-server:broker-admin-pw@127.0.0.1:{tls_port}") != "Success"
+
+
+def test_production_broker_refuses_one_screens_account_under_anothers_client_id(
+        production_broker: tuple[int, int, Path]) -> None:
+    local_port, tls_port, cert = production_broker
+    admin = parse_broker_url(f"mqtt://signage-server:broker-admin-pw@127.0.0.1:{local_port}")
+    with DynsecAccounts(admin) as accounts:
+        one, three = accounts.add_screens(["1", "3"])
+    players = parse_broker_url(f"mqtts://127.0.0.1:{tls_port}?ca={cert}")
+    screen_one = RawClient(players.with_credentials("1", one.password), screen_client_id("1"))
+    assert not screen_one.connect().is_failure
+    intruder = RawClient(players.with_credentials("3", three.password), screen_client_id("1"))
+    assert intruder.connect().is_failure
+    assert not screen_one.disconnected.wait(1), "screen 1's session was closed by the intruder"
+    screen_one.close()
 
 
 def test_postgres_setup_script_creates_role_and_database_idempotently(postgres_admin_url: str) -> None:
