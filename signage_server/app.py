@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
@@ -24,6 +24,7 @@ from signage_server.assets.routes import router as assets_router
 from signage_server.assets.store import AssetStore
 from signage_server.audit.routes import router as audit_router
 from signage_server.audit.views import router as audit_views
+from signage_server.bounds import bounded_params
 from signage_server.captions.routes import router as captions_router
 from signage_server.captions.views import router as captions_views
 from signage_server.config import Settings
@@ -119,6 +120,8 @@ def create_app(
                 app.state.transport = None
 
     app = FastAPI(
+        # Every route, API and page alike: out-of-range ids, numbers and dates are 404/422, never a 500.
+        dependencies=[Depends(bounded_params)],
         title="Border-gate signage controller",
         version="0.1.0",
         lifespan=lifespan,
