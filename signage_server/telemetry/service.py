@@ -130,7 +130,7 @@ def _declared_size(image: bytes, content_type: str, screen_id: int) -> tuple[int
     if accept is not None and not accept(image[:16]):
         raise Invalid(f"screenshot from screen {screen_id} is not the {content_type} its header says", field="image")
     try:
-        with factory(io.BytesIO(image), None) as parsed:
+        with factory(io.BytesIO(image), "") as parsed:
             width, height = parsed.size
     except (SyntaxError, OSError, ValueError, struct.error) as exc:
         raise Invalid(f"screenshot from screen {screen_id} is not a readable image: {exc}", field="image") from None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import tracemalloc
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -86,3 +88,42 @@ def test_an_oversize_authenticated_chunked_upload_stops_at_the_limit_holds_no_co
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(Asset)).one() == before
     assert not [path for path in settings.assets_dir.rglob("*") if path.is_file()]
+
+
+class MultipartClient(ChunkedClient):
+    """One whole multipart file (a small PNG with padding after its end), streamed in 64 KiB pieces."""
+
+    def __init__(self, image: bytes, padding: int) -> None:
+        super().__init__(0)
+        body = (self.head[: -len(b"\x89PNG\r\n\x1a\n")] + image + b"\0" * padding
+                + f"\r\n--{BOUNDARY}--\r\n".encode())
+        self.pieces = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+        self.total = len(body)
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.pieces:
+            return {"type": "http.disconnect"}
+        body = self.pieces.pop(0)
+        self.read += len(body)
+        return {"type": "http.request", "body": body, "more_body": bool(self.pieces)}
+
+
+def test_an_accepted_upload_is_spooled_to_disk_not_held_in_memory(
+        engine: Any, seeded: dict[str, tuple[int, str]], tmp_path: Any) -> None:
+    limit = 8 * 1024 * 1024
+    settings = Settings(data_dir=tmp_path, secret_key=TEST_SECRET, migrate_on_start=False,
+                        mqtt_enabled=False, run_scheduler=False, max_upload_bytes=limit)
+    app = create_app(settings, engine=engine)
+    image = io.BytesIO()
+    Image.new("RGB", (64, 32), (200, 30, 30)).save(image, format="PNG")
+    client = MultipartClient(image.getvalue(), 6 * 1024 * 1024)  # trailing bytes: decoders ignore them
+    tracemalloc.start()
+    try:
+        status, _ = client.call(app, "POST", "/api/v1/assets", {"Authorization": f"Bearer {seeded['operator'][1]}"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 201, b"".join(m.get("body", b"") for m in client.sent)
+    assert peak < 3 * 1024 * 1024, f"{peak} bytes held in memory for a {client.total}-byte upload"
+    stored = [path for path in settings.assets_dir.rglob("*") if path.is_file()]
+    assert len(stored) == 1 and stored[0].stat().st_size < 10_000  # our re-encoding, the padding gone
