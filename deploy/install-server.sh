@@ -127,11 +127,20 @@ fi
 install -d -m 0750 -o root -g mosquitto /etc/mosquitto/certs
 install -m 0640 -o root -g mosquitto "$TLS_DIR/fullchain.pem" /etc/mosquitto/certs/signage.crt
 install -m 0640 -o root -g mosquitto "$TLS_DIR/privkey.pem" /etc/mosquitto/certs/signage.key
-if [ -e /etc/mosquitto/mosquitto.conf ] && [ ! -e /etc/mosquitto/mosquitto.conf.dpkg-orig ]; then
-    cp -p /etc/mosquitto/mosquitto.conf /etc/mosquitto/mosquitto.conf.dpkg-orig
+# Debian's mosquitto.conf stays the package's (dpkg keeps upgrading it); ours is a conf.d file.
+if [ -e /etc/mosquitto/mosquitto.conf.dpkg-orig ]; then
+    # Installers before this one replaced it and kept the original aside: put the original back.
+    mv -f /etc/mosquitto/mosquitto.conf.dpkg-orig /etc/mosquitto/mosquitto.conf
 fi
-sed "s|@DYNSEC_PLUGIN@|$PLUGIN|" "$SOURCE/deploy/mosquitto/mosquitto.conf" >/etc/mosquitto/mosquitto.conf
-chmod 0644 /etc/mosquitto/mosquitto.conf
+if ! grep -Eq '^[[:space:]]*include_dir[[:space:]]+/etc/mosquitto/conf.d/?[[:space:]]*$' /etc/mosquitto/mosquitto.conf; then
+    echo "error: /etc/mosquitto/mosquitto.conf does not include /etc/mosquitto/conf.d; add the line" \
+         "'include_dir /etc/mosquitto/conf.d' (Debian's own file has it)" >&2
+    exit 1
+fi
+install -d -m 0755 /etc/mosquitto/conf.d
+sed "s|@DYNSEC_PLUGIN@|$PLUGIN|" "$SOURCE/deploy/mosquitto/signage.conf" >/etc/mosquitto/conf.d/signage.conf.new
+chmod 0644 /etc/mosquitto/conf.d/signage.conf.new
+mv -f /etc/mosquitto/conf.d/signage.conf.new /etc/mosquitto/conf.d/signage.conf
 if [ ! -e "$DYNSEC" ]; then
     # First install (or a lost broker state): the server's admin account, everything else denied.
     # The password comes from the env file, so a re-created state matches the server's settings.
@@ -154,6 +163,9 @@ PY
     chmod 0600 "$DYNSEC"
 fi
 systemctl enable mosquitto >/dev/null
+# A certificate renewed by certbot reaches Mosquitto too (the hook acts only on the signage lineage).
+install -d -m 0755 /etc/letsencrypt/renewal-hooks/deploy
+install -m 0755 "$SOURCE/deploy/certbot/signage-deploy-hook.sh" /etc/letsencrypt/renewal-hooks/deploy/signage
 
 echo "== nginx"
 install -d -m 0755 /var/www/acme

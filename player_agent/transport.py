@@ -38,6 +38,7 @@ from signage_core.protocol import (
     group_alert_topic,
     key_handovers_topic,
     parse_broker_url,
+    screen_client_id,
     screen_topic,
 )
 
@@ -115,7 +116,7 @@ class PlayerLink:
         self._on_problem = on_problem
         # Clean session: chunks in flight at a disconnect are dropped, not replayed after the resume;
         # PlayerLink reconnects itself, with jitter.
-        self.client = make_client(params, f"screen-{self.screen_id}", reconnect_on_failure=False)
+        self.client = make_client(params, screen_client_id(self.screen_id), reconnect_on_failure=False)
         offline = Status(screen_id=self.screen_id, state="offline", agent_version=agent_version)
         status = SPECS[TopicKind.STATUS]
         self.client.will_set(screen_topic(self.screen_id, TopicKind.STATUS), encode(offline), qos=status.qos, retain=True)

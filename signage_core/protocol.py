@@ -47,6 +47,11 @@ def check_id(value: str, *, what: str = "screen id") -> str:
     return value
 
 
+def screen_client_id(screen_id: str) -> str:
+    """The one MQTT client id a screen's account may connect with (the broker binds the two)."""
+    return f"screen-{check_id(screen_id)}"
+
+
 # ---------------------------------------------------------------- topics
 
 

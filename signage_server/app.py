@@ -9,11 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from signage_server import exception_handlers, web
 from signage_server.alerts.routes import router as alerts_router
@@ -22,12 +24,15 @@ from signage_server.assets.routes import router as assets_router
 from signage_server.assets.store import AssetStore
 from signage_server.audit.routes import router as audit_router
 from signage_server.audit.views import router as audit_views
+from signage_server.bounds import bounded_params
 from signage_server.captions.routes import router as captions_router
 from signage_server.captions.views import router as captions_views
 from signage_server.config import Settings
 from signage_server.dashboard.views import router as dashboard_views
 from signage_server.db import SessionFactory, make_engine, session_factory, upgrade_to_head, utcnow
+from signage_server.deps import has_credentials
 from signage_server.enrolment.routes import router as enrolment_router
+from signage_server.exception_handlers import error_response
 from signage_server.health import router as health_router
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import ManifestEvents, Recompiler
@@ -115,6 +120,8 @@ def create_app(
                 app.state.transport = None
 
     app = FastAPI(
+        # Every route, API and page alike: out-of-range ids, numbers and dates are 404/422, never a 500.
+        dependencies=[Depends(bounded_params)],
         title="Border-gate signage controller",
         version="0.1.0",
         lifespan=lifespan,
@@ -150,7 +157,16 @@ def create_app(
             return settings.max_upload_bytes * 10
         return settings.max_body_bytes
 
-    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    async def refuse_anonymous(scope: Scope) -> Response | None:
+        request = Request(scope)
+        if await run_in_threadpool(has_credentials, request):
+            return None
+        if scope["path"].startswith(API_PREFIX):
+            return error_response(401, "unauthorized", "log in or send an API token before uploading")
+        return web.login_redirect(scope["path"])
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for, small_limit=settings.max_body_bytes,
+                       refuse_anonymous=refuse_anonymous)
     app.add_middleware(SecurityHeadersMiddleware)
     exception_handlers.register(app)
     web.register(app)

@@ -117,6 +117,21 @@ def _principal(request: Request, session: SessionDep, now: NowDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 
+def has_credentials(request: Request) -> bool:
+    """Whether a request carries a live API token or session: asked before an upload's body is read."""
+    secret: str = request.app.state.secret_key
+    now = _now(request)
+    with request.app.state.session_factory() as session:
+        session.connection(execution_options={READ_MOSTLY: True})
+        authorization = request.headers.get("authorization", "")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            return (scheme.lower() == "bearer" and bool(token.strip())
+                    and users.token_user(session, token=token.strip(), secret=secret, now=now, touch=False) is not None)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return bool(cookie) and users.session_user(session, token=cookie or "", secret=secret, now=now) is not None
+
+
 def _current_user(principal: PrincipalDep) -> User:
     return principal.user
 

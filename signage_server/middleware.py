@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,19 +12,27 @@ from signage_server.exception_handlers import error_response
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit with 413; uploads get their own, larger limit."""
+    """Refuse bodies over the limit with 413 as they stream; uploads get a larger limit, but only for the logged in.
 
-    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
+    Nothing is buffered here: bytes are counted as the handler reads them, and the moment the count
+    passes the limit the handler is told the client went away and the client gets the 413. An upload
+    route (limit above `small_limit`) first asks `refuse_anonymous` whether the request carries a valid
+    session or token, so an anonymous client never gets its large body read at all.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int], small_limit: int,
+                 refuse_anonymous: Callable[[Scope], Awaitable[Response | None]] | None = None) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.small_limit = small_limit
+        self.refuse_anonymous = refuse_anonymous
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
                 size = int(declared)
@@ -33,43 +41,42 @@ class BodyLimitMiddleware:
             if size > limit:
                 await self._too_large(scope, receive, send, limit)
                 return
-            await self.app(scope, self._counting(receive, limit), send)
-            return
-        # No length declared (chunked): buffer up to the limit so the answer can still be a clean 413.
-        chunks: list[bytes] = []
-        total = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            body = message.get("body", b"")
-            total += len(body)
-            if total > limit:
-                await self._too_large(scope, receive, send, limit)
+        if limit > self.small_limit and self.refuse_anonymous is not None:
+            refusal = await self.refuse_anonymous(scope)
+            if refusal is not None:
+                # Answered without reading the body; the server closes the connection after it.
+                await refusal(scope, _no_body, send)
                 return
-            chunks.append(body)
-            more = message.get("more_body", False)
-        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
-
-        async def replay_receive() -> Message:
-            return replay.pop() if replay else await receive()
-
-        await self.app(scope, replay_receive, send)
-
-    def _counting(self, receive: Receive, limit: int) -> Receive:
         seen = 0
+        exceeded = False
+        started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                # The client lied about Content-Length; stop reading rather than trust it.
+                # Chunked, or a Content-Length that lied: stop here, the handler sees a client that left.
+                exceeded = True
                 return {"type": "http.disconnect"}
             return message
 
-        return counted
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the handler's answer to the "disconnect"; the 413 below replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started:
+            await self._too_large(scope, receive, send, limit)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         message = f"request body exceeds {limit} bytes"
@@ -80,6 +87,10 @@ class BodyLimitMiddleware:
         else:
             response = error_response(413, "payload_too_large", message, {"limit": limit})
         await response(scope, receive, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 _TOO_LARGE_PAGE = (

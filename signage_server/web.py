@@ -70,6 +70,11 @@ class PageError(Exception):
         self.message = message
 
 
+def login_redirect(next_url: str) -> RedirectResponse:
+    """To the login form, then back to where the browser was going."""
+    return RedirectResponse("/login?next=" + quote(next_url, safe=""), status_code=303)
+
+
 @dataclass(frozen=True)
 class Viewer:
     user: User
@@ -305,13 +310,13 @@ def register(app: FastAPI) -> None:
     # A global, so imported macros (schedule fields, status rows) can use it too.
     app.state.templates.env.globals["named"] = named
 
-    async def login_redirect(request: Request, exc: Exception) -> Response:
+    async def to_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)
-        return RedirectResponse("/login?next=" + quote(exc.next_url, safe=""), status_code=303)
+        return login_redirect(exc.next_url)
 
     async def page_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageError)  # noqa: S101
         return render(request, "error.html", None, status_code=exc.status_code, message=exc.message)
 
-    app.add_exception_handler(LoginRedirect, login_redirect)
+    app.add_exception_handler(LoginRedirect, to_login)
     app.add_exception_handler(PageError, page_error)

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from signage_core.mqtt_client import make_client
-from signage_core.protocol import BrokerParams
+from signage_core.protocol import BrokerParams, screen_client_id
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import (
     ManagedMosquitto,
@@ -121,7 +121,11 @@ class RawClient:
     """A bare paho client that records what the broker does to it, for ACL tests."""
 
     def __init__(self, params: BrokerParams, client_id: str | None = None, **will: Any) -> None:
-        self.client = make_client(params, client_id or f"raw-{uuid.uuid4().hex[:8]}")
+        if client_id is None:
+            # A screen's account may connect only under its own client id (the broker binds them).
+            screen = params.username and params.username != "signage-server"
+            client_id = screen_client_id(params.username or "") if screen else f"raw-{uuid.uuid4().hex[:8]}"
+        self.client = make_client(params, client_id)
         if will:
             self.client.will_set(**will)
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()

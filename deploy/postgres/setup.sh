@@ -47,12 +47,20 @@ as_postgres() {
     runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
-# psql variables (:'pw', :"role") quote the values: no shell text is ever pasted into SQL.
-as_postgres -d postgres -v role="$ROLE" -v pw="$PASSWORD" <<'SQL'
+# psql variables (:'pw', :"role") quote the values: no shell text is ever pasted into SQL. The password
+# goes in on standard input (a \set line), never on psql's command line, where `ps` would show it.
+psql_quoted() {
+    local value="${1//\\/\\\\}"
+    printf '%s' "${value//\'/\'\'}"
+}
+{
+    printf '%s\n' "\\set pw '$(psql_quoted "$PASSWORD")'"
+    cat <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role')\gexec
 ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
 SQL
+} | as_postgres -d postgres -v role="$ROLE"
 as_postgres -d postgres -v role="$ROLE" -v db="$DATABASE" <<'SQL'
 SELECT format('CREATE DATABASE %I OWNER %I ENCODING ''UTF8'' TEMPLATE template0', :'db', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db')\gexec

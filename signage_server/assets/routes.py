@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from fastapi import APIRouter, Request, Response, UploadFile, status
 
 from signage_server.assets import service
@@ -12,20 +14,16 @@ from signage_server.errors import PayloadTooLarge
 from signage_server.pagination import Page, PageDep
 
 router = APIRouter(tags=["assets"])
-_CHUNK = 1024 * 1024
 
 
-def read_upload(upload: UploadFile, limit: int) -> bytes:
-    """Read at most limit bytes; more is refused without reading the rest into memory."""
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := upload.file.read(_CHUNK):
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge("file exceeds %(limit)s bytes", details={"field": "file", "limit": limit},
-                                  params={"limit": limit})
-        chunks.append(chunk)
-    return b"".join(chunks)
+def read_upload(upload: UploadFile, limit: int) -> BinaryIO:
+    """The uploaded file where Starlette spooled it (a temporary file), checked against the limit, unread."""
+    size = upload.file.seek(0, 2)
+    if size > limit:
+        raise PayloadTooLarge("file exceeds %(limit)s bytes", details={"field": "file", "limit": limit},
+                              params={"limit": limit})
+    upload.file.seek(0)
+    return upload.file
 
 
 def store_of(request: Request) -> AssetStore:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from signage_server.assets.models import Asset
-from signage_server.assets.store import AssetStore, clean_image, sniff_image
+from signage_server.assets.store import AssetStore, ImageSource, clean_image, sniff_image
 from signage_server.audit import service as audit
 from signage_server.errors import NotFound
 from signage_server.pagination import paginate
@@ -20,7 +20,7 @@ def store_image(
     *,
     actor: User | None,
     store: AssetStore,
-    data: bytes,
+    data: ImageSource,
     max_bytes: int,
     max_pixels: int,
     now: datetime,
@@ -31,9 +31,8 @@ def store_image(
     # What is stored is our own re-encoding, never the uploaded bytes.
     cleaned = clean_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     info = sniff_image(cleaned, max_bytes=max(max_bytes, len(cleaned)), max_pixels=max_pixels)
-    data = cleaned
     existing = session.exec(select(Asset).where(Asset.sha256 == info.sha256)).first()
-    store.put(data, info.sha256)  # also repairs a file lost from disk
+    store.put(cleaned, info.sha256)  # also repairs a file lost from disk
     if existing is not None:
         return existing, False
     asset = Asset(

@@ -8,6 +8,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -31,6 +32,21 @@ class ImageInfo:
 _REFUSED_MARKUP = "SVG, HTML and scripts are not accepted; upload a PNG, JPEG, WebP or GIF picture"
 
 
+# An upload arrives as the temporary file Starlette spooled it to, and is decoded from there, never
+# copied into memory first; imports and tests hand over bytes.
+ImageSource = bytes | BinaryIO
+
+
+def _size_and_head(data: ImageSource) -> tuple[int, bytes]:
+    if isinstance(data, bytes):
+        return len(data), data[:1024]
+    size = data.seek(0, io.SEEK_END)
+    data.seek(0)
+    head = data.read(1024)
+    data.seek(0)
+    return size, head
+
+
 def _looks_like_markup(data: bytes) -> bool:
     """Markup or a script where it means something: at the start, where browsers and kernels look.
 
@@ -47,19 +63,20 @@ def sniff_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     return ImageInfo(hashlib.sha256(data).hexdigest(), len(data), _MEDIA_TYPES[fmt], width, height)
 
 
-def _decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[str, int, int, Image.Image]:
+def _decode(data: ImageSource, *, max_bytes: int, max_pixels: int) -> tuple[str, int, int, Image.Image]:
     """Type by decoding, never by name; size and pixel limits before the pixels are unpacked."""
-    if len(data) > max_bytes:
+    size, head = _size_and_head(data)
+    if size > max_bytes:
         raise PayloadTooLarge("file is %(size)s bytes; the limit is %(limit)s",
-                              details={"field": "file", "limit": max_bytes}, params={"size": len(data), "limit": max_bytes})
-    if not data:
+                              details={"field": "file", "limit": max_bytes}, params={"size": size, "limit": max_bytes})
+    if not size:
         raise Invalid("file is empty", field="file")
-    if _looks_like_markup(data):
+    if _looks_like_markup(head):
         raise UnsupportedMedia(_REFUSED_MARKUP, details={"field": "file"})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data))
+            probe = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
             fmt = probe.format or ""
             width, height = probe.size
             if width * height > max_pixels:
@@ -82,7 +99,7 @@ def _decode(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[str, int, 
     return fmt, width, height, probe
 
 
-def clean_image(data: bytes, *, max_bytes: int, max_pixels: int) -> bytes:
+def clean_image(data: ImageSource, *, max_bytes: int, max_pixels: int) -> bytes:
     """Re-encode an upload: EXIF orientation applied, metadata and trailing payloads gone."""
     fmt, _w, _h, image = _decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
     with image:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.languages import Language, ordered
 from signage_server.assets import service as assets
-from signage_server.assets.store import AssetStore
+from signage_server.assets.store import AssetStore, ImageSource
 from signage_server.audit import service as audit
 from signage_server.captions import revisions
 from signage_server.captions.models import CaptionRevision
@@ -153,7 +153,7 @@ def update_slide(
 
 
 def set_slide_image(
-    session: Session, *, actor: User, slide_id: int, store: AssetStore, data: bytes,
+    session: Session, *, actor: User, slide_id: int, store: AssetStore, data: ImageSource,
     max_bytes: int, max_pixels: int, now: datetime,
 ) -> Slide:
     """Upload an image for a slide: stored once by hash, then linked."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -130,15 +131,45 @@ def _image_file(root: Path, data: bytes, suffix: str) -> str:
     return digest
 
 
+_SCREENSHOT_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+
+
+def _declared_size(image: bytes, content_type: str, screen_id: int) -> tuple[int, int]:
+    """The size the picture's header declares, read by the format's own parser without Image.open.
+
+    Image.open runs Pillow's bomb check, which only warns below twice MAX_IMAGE_PIXELS; a warning is no
+    refusal, and flipping the process-wide warning filter is not thread-safe. The header parse decodes nothing.
+    """
+    Image.init()
+    factory, accept = Image.OPEN[_SCREENSHOT_FORMATS[content_type]]
+    if accept is not None and not accept(image[:16]):
+        raise Invalid(f"screenshot from screen {screen_id} is not the {content_type} its header says", field="image")
+    try:
+        with factory(io.BytesIO(image), "") as parsed:
+            width, height = parsed.size
+    except (SyntaxError, OSError, ValueError, struct.error) as exc:
+        raise Invalid(f"screenshot from screen {screen_id} is not a readable image: {exc}", field="image") from None
+    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+        raise Invalid(f"screenshot from screen {screen_id} is a decompression bomb ({width}x{height})", field="image")
+    return int(width), int(height)
+
+
 def record_screenshot(session: Session, *, screen_id: int, header: ScreenshotHeader, image: bytes,
                       received_at: datetime, root: Path) -> ScreenScreenshot:
     """Keep the latest screenshot and a small thumbnail for the dashboard; refuse bytes that are no image."""
-    _screen(session, screen_id)
+    screen = _screen(session, screen_id)
+    # Decided on the header, before a pixel is decoded: a 17 kB PNG may declare 12000x12000.
+    width, height = _declared_size(image, header.content_type, screen_id)
+    if width > screen.width_px or height > screen.height_px:
+        raise Invalid(f"screenshot from screen {screen_id} is {width}x{height}, larger than the screen's "
+                      f"{screen.width_px}x{screen.height_px}", field="image")
     try:
-        with Image.open(io.BytesIO(image)) as img:
+        with Image.open(io.BytesIO(image), formats=[_SCREENSHOT_FORMATS[header.content_type]]) as img:
+            if img.size != (width, height):
+                raise Invalid(f"screenshot from screen {screen_id} changed size while opened", field="image")
             img.load()
             thumb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise Invalid(f"screenshot from screen {screen_id} is not a readable image: {exc}", field="image") from None
     thumb.thumbnail((THUMB_WIDTH, THUMB_WIDTH))
     buf = io.BytesIO()

@@ -22,6 +22,7 @@ from signage_core.protocol import (
     check_id,
     group_alert_topic,
     key_handovers_topic,
+    screen_client_id,
 )
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,7 @@ class DynsecAccounts:
             "createClient",
             username=screen_id,
             password=password,
+            clientid=screen_client_id(screen_id),
             textname=f"screen {screen_id}",
             roles=[{"rolename": role}],
             groups=[{"groupname": name} for name in group_names],
@@ -252,6 +254,7 @@ class DynsecAccounts:
                         "command": "createClient",
                         "username": c.username,
                         "password": c.password,
+                        "clientid": screen_client_id(c.username),
                         "textname": f"screen {c.username}",
                         "roles": [{"rolename": screen_role(c.username)}],
                         "groups": [{"groupname": n} for n in group_names],
@@ -286,7 +289,9 @@ class DynsecAccounts:
         self.call("disableClient", username=screen_id)
         password = secrets.token_urlsafe(32)
         self.call("setClientPassword", username=screen_id, password=password)
-        self.call("modifyClient", username=screen_id, groups=[{"groupname": n} for n in names])
+        # Also binds an account made before client ids were bound (bind_client_ids does it at start too).
+        self.call("modifyClient", username=screen_id, clientid=screen_client_id(screen_id),
+                  groups=[{"groupname": n} for n in names])
         self.call("enableClient", username=screen_id)
         return ScreenCredentials(username=screen_id, password=password)
 
@@ -335,6 +340,22 @@ class DynsecAccounts:
                 elif "already exists" not in error.lower():
                     _raise_for(cmd["command"], response)
         return changed // len(key_chain_acls())
+
+    def bind_client_ids(self, screen_ids: Sequence[str]) -> int:
+        """Bind accounts made before client ids were bound to their own id; returns how many changed.
+
+        Unbound, one screen's account could log in under another screen's client id and Mosquitto
+        would close that screen's session (a takeover). Only unbound accounts are touched, because
+        modifyClient kicks the live session.
+        """
+        wanted = set(screen_ids)
+        clients = self.call("listClients", verbose=True, count=-1, offset=0)["data"]["clients"]
+        commands = [{"command": "modifyClient", "username": c["username"], "clientid": screen_client_id(c["username"])}
+                    for c in clients
+                    if c.get("username") in wanted and c.get("clientid") != screen_client_id(c["username"])]
+        for start in range(0, len(commands), 200):
+            self.call_many(commands[start : start + 200])
+        return len(commands)
 
     def list_screens(self) -> list[str]:
         """Usernames of all screen accounts (the server's own is not one)."""

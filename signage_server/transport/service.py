@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -84,6 +85,9 @@ def _refuse_all(screen_id: str, sha256: str) -> bool:
     return False
 
 
+SCREENSHOT_BACKLOG = 4
+
+
 class TransportService:
     """Starts and stops everything MQTT for the app; the only object routes and jobs talk to."""
 
@@ -120,6 +124,9 @@ class TransportService:
         self._retained_lock = threading.Lock()
         self._stop = threading.Event()
         self._jobs: threading.Thread | None = None
+        # Screenshots are decoded here, one at a time, never on the hub's network thread; a flood is dropped.
+        self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
+        self._screenshot_slots = threading.BoundedSemaphore(SCREENSHOT_BACKLOG)
 
     # -- lifecycle
 
@@ -234,6 +241,9 @@ class TransportService:
         for part in (self.chunks, self.hub):
             if part is not None:
                 part.stop()
+        # Pictures already received are stored before the database goes; a later start gets a fresh worker.
+        self._screenshots.shutdown(wait=True)
+        self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         if self.accounts is not None:
             self.accounts.close()
         self.chunks = self.hub = None
@@ -412,6 +422,8 @@ class TransportService:
                     if w in on_broker]
         if enrolled and accounts.grant_key_chain(enrolled):
             log.warning("granted the key hand-over chain to screens enrolled before it existed")
+        if enrolled and (bound := accounts.bind_client_ids(enrolled)):
+            log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
         for screen in screens:
             wire = screen_wire_id(screen.id or 0)
             if wire not in on_broker:
@@ -468,9 +480,25 @@ class TransportService:
             s, screen_id=sid, ack=ack, received_at=received_at))
 
     def _on_screenshot(self, wire_id: str, header: ScreenshotHeader, image: bytes, received_at: datetime) -> None:
-        self._write("screenshot", wire_id, lambda s, sid: telemetry.record_screenshot(
-            s, screen_id=sid, header=header, image=image, received_at=received_at,
-            root=self.settings.screenshots_dir))
+        """Hand the picture to the screenshot worker: decoding must not hold up the broker-message thread."""
+        if not self._screenshot_slots.acquire(blocking=False):
+            raise ProtocolError(f"screenshot from screen {wire_id!r} dropped: {SCREENSHOT_BACKLOG} already waiting")
+        try:
+            self._screenshots.submit(self._store_screenshot, wire_id, header, image, received_at)
+        except RuntimeError:  # shutting down
+            self._screenshot_slots.release()
+
+    def _store_screenshot(self, wire_id: str, header: ScreenshotHeader, image: bytes, received_at: datetime) -> None:
+        try:
+            self._write("screenshot", wire_id, lambda s, sid: telemetry.record_screenshot(
+                s, screen_id=sid, header=header, image=image, received_at=received_at,
+                root=self.settings.screenshots_dir))
+        except ProtocolError as exc:
+            log.warning("%s", exc)
+        except Exception:  # the worker must outlive one bad picture
+            log.exception("storing a screenshot from screen %r failed", wire_id)
+        finally:
+            self._screenshot_slots.release()
 
     # -- jobs
 

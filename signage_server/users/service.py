@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, delete, select
 
 from signage_core.languages import ordered, parse_language
 from signage_server.audit import service as audit
+from signage_server.audit.models import AuditEvent
 from signage_server.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
@@ -182,31 +184,63 @@ def _end_all_sessions(session: Session, *, user_id: int) -> None:
     session.exec(delete(LoginSession).where(col(LoginSession.user_id) == user_id))
 
 
+SLOWDOWN_MAX_S = 30
+FAMILIAR_LOGINS = 50  # how many of an account's past logins say which addresses are its own
+
+
+def _familiar(session: Session, *, user: User | None, address: str) -> bool:
+    """Whether this account has logged in successfully from this address before (its own desk, its own office)."""
+    if user is None:
+        return False
+    logins = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "user.login", AuditEvent.actor_id == user.id)
+        .order_by(col(AuditEvent.id).desc()).limit(FAMILIAR_LOGINS)
+    ).all()
+    return any((event.after or {}).get("address") == address for event in logins)
+
+
 def authenticate(
     session: Session, *, username: str, password: str, address: str, limits: LoginLimits, now: datetime
 ) -> User:
-    """Check a password, refusing outright once an account or address has failed too often."""
+    """Check a password; lock an (account, address) pair, an address, and slow an account down everywhere else.
+
+    Locking the account itself would let anyone lock `admin` out from anywhere. So, as the mature identity
+    systems do: too many failures for this account *from this address* lock that pair for the window; too
+    many from an address lock the address; and once an account has failed too often overall, addresses it
+    never logged in from must wait (doubling to SLOWDOWN_MAX_S) after its last failure, which caps a
+    botnet's guesses while the account's own addresses are not slowed at all.
+    """
     since = now - limits.window
-    account_failures = session.exec(
-        select(func.count()).select_from(LoginAttempt)
-        .where(LoginAttempt.username == username, col(LoginAttempt.at) >= since)
-    ).one()
-    address_failures = session.exec(
-        select(func.count()).select_from(LoginAttempt)
-        .where(LoginAttempt.address == address, col(LoginAttempt.at) >= since)
-    ).one()
-    if account_failures >= limits.max_per_account or address_failures >= limits.max_per_address:
+    recent = col(LoginAttempt.at) >= since
+    pair_failures = session.exec(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.username == username, LoginAttempt.address == address, recent)).one()
+    address_failures = session.exec(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.address == address, recent)).one()
+    if pair_failures >= limits.max_per_account or address_failures >= limits.max_per_address:
         raise RateLimited(
             "too many failed logins; try again later",
             details={"retry_after_s": int(limits.window.total_seconds())},
         )
     user = find_user(session, username=username)
+    account_failures, last_failure = session.exec(select(func.count(), func.max(LoginAttempt.at)).where(
+        LoginAttempt.username == username, recent)).one()
+    if account_failures >= limits.max_per_account and not _familiar(session, user=user, address=address):
+        wait = min(2 ** (account_failures - limits.max_per_account), SLOWDOWN_MAX_S)
+        last = last_failure if last_failure.tzinfo else last_failure.replace(tzinfo=now.tzinfo)
+        left = wait - (now - last).total_seconds()
+        if left > 0:
+            raise RateLimited(
+                "too many failed logins for this account; wait before trying again",
+                details={"retry_after_s": math.ceil(left)},
+            )
     valid = _hasher.verify(password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not valid or not user.is_active:
         session.add(LoginAttempt(username=username[:64], address=address[:64], at=now))
         session.flush()
         raise LoginFailed("wrong username or password")
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))
+    # Only this address's failures: a success here must not wipe the trail of guesses from elsewhere.
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username,
+                                            col(LoginAttempt.address) == address))
     return user
 
 

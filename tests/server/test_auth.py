@@ -13,8 +13,9 @@ from signage_server.users.models import ApiToken
 from tests.server.conftest import PASSWORD
 
 
-def login(app: Any, username: str = "operator", password: str = PASSWORD) -> tuple[TestClient, Any]:
-    client = TestClient(app)
+def login(app: Any, username: str = "operator", password: str = PASSWORD,
+          address: str = "testclient") -> tuple[TestClient, Any]:
+    client = TestClient(app, client=(address, 50000))
     response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     return client, response
 
@@ -82,6 +83,25 @@ def test_rate_limit_per_account(app: Any, world: dict[str, int], clock: Any) -> 
     assert login(app, "approver2")[1].status_code == 200  # other accounts still work
     clock.advance(minutes=16)
     assert login(app, "approver")[1].status_code == 200
+
+
+def test_guessing_from_elsewhere_cannot_lock_an_account_out_of_its_own_desk(
+        app: Any, world: dict[str, int], clock: Any) -> None:
+    own_desk, attacker, elsewhere, second = "10.20.0.5", "198.51.100.7", "203.0.113.9", "192.0.2.44"
+    assert login(app, "admin", address=own_desk)[1].status_code == 200  # the admin's usual address
+    for _ in range(5):
+        assert login(app, "admin", "wrong password!", address=attacker)[1].status_code == 401
+    assert login(app, "admin", address=attacker)[1].status_code == 429  # that pair is locked
+    assert login(app, "admin", address=own_desk)[1].status_code == 200  # the admin is not
+    # Elsewhere, the account is slowed, not locked: one try per (doubling, capped) wait after its last failure.
+    slowed = login(app, "admin", "another guess", address=second)[1]
+    assert slowed.status_code == 429 and slowed.json()["error"]["details"]["retry_after_s"] == 1
+    clock.advance(seconds=1)
+    assert login(app, "admin", "another guess", address=second)[1].status_code == 401
+    waited = login(app, "admin", address=elsewhere)[1]
+    assert waited.status_code == 429 and waited.json()["error"]["details"]["retry_after_s"] == 2
+    clock.advance(seconds=2)
+    assert login(app, "admin", address=elsewhere)[1].status_code == 200
 
 
 def test_rate_limit_per_address(app: Any, world: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -167,3 +167,19 @@ def test_pagination(api: Any, world: dict[str, int]) -> None:
     page = api.as_("operator").get("/api/v1/slides", params={"limit": 2, "offset": 1}).json()
     assert page["total"] == 4 and page["limit"] == 2 and page["offset"] == 1
     assert [s["name"] for s in page["items"]] == ["free", "traffic"]
+
+
+@pytest.mark.parametrize(("path", "status", "field"), [
+    ("/api/v1/users/9223372036854775808", 404, None),
+    ("/api/v1/screens/1/manifests/9223372036854775808", 404, None),
+    ("/api/v1/slides/-9223372036854775809", 404, None),
+    ("/api/v1/slides?offset=9223372036854775808", 422, "offset"),
+    ("/api/v1/reports/airtime?from=0001-01-01", 422, "from"),
+    ("/api/v1/reports/airtime?to=9999-12-31", 422, "to"),
+])
+def test_ids_numbers_and_dates_out_of_range_are_404_or_422_not_500(
+        api: Any, world: dict[str, int], path: str, status: int, field: str | None) -> None:
+    err = error_of(api.as_("admin").get(path), status)
+    if field:
+        assert err["details"]["field"] == field and "between" in err["message"]
+

@@ -28,14 +28,17 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from signage_core.mqtt_client import make_client
-from signage_core.protocol import parse_broker_url
+from signage_core.protocol import parse_broker_url, screen_client_id
+from signage_server.app import STATIC_DIR
 from signage_server.db import make_engine, upgrade_to_head
+from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import (
     find_dynsec_plugin,
     find_mosquitto,
     free_port,
     initial_dynsec_config,
 )
+from tests.broker_fixtures import RawClient
 from tests.server.conftest import TEST_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +54,7 @@ def _tool(name: str) -> str:
 
 
 @pytest.mark.parametrize("script", ["install-server.sh", "install-player.sh", "install-lib.sh", "signage-server.sh",
-                                    "postgres/setup.sh"])
+                                    "postgres/setup.sh", "certbot/signage-deploy-hook.sh"])
 def test_shell_scripts_pass_shellcheck(script: str) -> None:
     result = subprocess.run([_tool("shellcheck"), "--severity=style", str(DEPLOY / script)],
                             capture_output=True, text=True, check=False)
@@ -72,6 +75,18 @@ def test_units_pass_systemd_verify(unit: str, tmp_path: Path) -> None:
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if unit.split(".")[0] in line or "signage" in line]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("unit", "threshold"), [("signage-server.service", 20), ("signage-scheduler.service", 20),
+                                               ("signage-backup.service", 20), ("signage-player.service", 40)])
+def test_units_are_sandboxed(unit: str, threshold: int) -> None:
+    """systemd-analyze's exposure (0-100 here, 0.0-10.0 as it prints): docs/operations.md lists the figures."""
+    analyze = _tool("systemd-analyze")
+    result = subprocess.run([analyze, "security", "--offline=true", f"--threshold={threshold}", str(DEPLOY / unit)],
+                            capture_output=True, text=True, check=False)
+    if "--offline" in result.stderr and "unrecognized" in result.stderr:
+        pytest.skip("systemd-analyze too old for --offline (systemd 252 or newer)")
+    assert result.returncode == 0, result.stdout.splitlines()[-1:]
 
 
 def test_api_workers_never_schedule_and_the_scheduler_unit_always_does() -> None:
@@ -120,9 +135,23 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+# Debian 12's /etc/mosquitto/mosquitto.conf as the package ships it: the installer leaves it alone.
+DEBIAN_MOSQUITTO_CONF = """\
+# Place your local configuration in /etc/mosquitto/conf.d/
+pid_file /run/mosquitto/mosquitto.pid
+
+persistence true
+persistence_location /var/lib/mosquitto/
+
+log_dest file /var/log/mosquitto/mosquitto.log
+
+include_dir /etc/mosquitto/conf.d
+"""
+
+
 @pytest.fixture
 def production_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
-    """deploy/mosquitto/mosquitto.conf, paths and ports moved into a temp dir, running."""
+    """Debian's mosquitto.conf plus deploy/mosquitto/signage.conf in its conf.d, paths and ports moved, running."""
     try:
         mosquitto, plugin = find_mosquitto(), find_dynsec_plugin()
     except Exception as exc:  # skip with the install hint the message carries
@@ -132,20 +161,26 @@ def production_broker(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     dynsec = tmp_path / "dynamic-security.json"
     dynsec.write_text(json.dumps(initial_dynsec_config("signage-server", "broker-admin-pw")))
     (tmp_path / "persist").mkdir()
-    text = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
+    (tmp_path / "conf.d").mkdir()
+    moved = {"/run/mosquitto/mosquitto.pid": str(tmp_path / "mosquitto.pid"),
+             "/var/lib/mosquitto/": f"{tmp_path}/persist/",
+             "/var/log/mosquitto/mosquitto.log": str(tmp_path / "mosquitto.log"),
+             "/etc/mosquitto/conf.d": str(tmp_path / "conf.d")}
+    main = DEBIAN_MOSQUITTO_CONF
+    for old, new in moved.items():
+        main = main.replace(old, new)
+    text = (DEPLOY / "mosquitto" / "signage.conf").read_text()
     for old, new in {"listener 1883 127.0.0.1": f"listener {local_port} 127.0.0.1",
                      "listener 8883": f"listener {tls_port} 127.0.0.1",
                      "/etc/mosquitto/certs/signage.crt": str(cert), "/etc/mosquitto/certs/signage.key": str(key),
-                     "@DYNSEC_PLUGIN@": plugin, "/var/lib/signage/broker/dynamic-security.json": str(dynsec),
-                     "/var/lib/mosquitto/": f"{tmp_path}/persist/",
-                     "/run/mosquitto/mosquitto.pid": str(tmp_path / "mosquitto.pid"),
-                     "/var/log/mosquitto/mosquitto.log": str(tmp_path / "mosquitto.log")}.items():
+                     "@DYNSEC_PLUGIN@": plugin, "/var/lib/signage/broker/dynamic-security.json": str(dynsec)}.items():
         assert old in text, f"{old} no longer in the production config"
         text = text.replace(old, new)
     if os.geteuid() == 0:
         text += "user root\n"  # mosquitto drops root to 'mosquitto', who cannot read the temp dir
+    (tmp_path / "conf.d" / "signage.conf").write_text(text)
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(text)
+    conf.write_text(main)
     proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
@@ -208,6 +243,56 @@ def test_production_broker_needs_credentials_and_serves_players_over_tls(
     assert _connack(f"mqtt://signage-server:broker-admin-pw@127.0.0.1:{tls_port}") != "Success"
 
 
+def test_production_broker_refuses_one_screens_account_under_anothers_client_id(
+        production_broker: tuple[int, int, Path]) -> None:
+    local_port, tls_port, cert = production_broker
+    admin = parse_broker_url(f"mqtt://signage-server:broker-admin-pw@127.0.0.1:{local_port}")
+    with DynsecAccounts(admin) as accounts:
+        one, three = accounts.add_screens(["1", "3"])
+    players = parse_broker_url(f"mqtts://127.0.0.1:{tls_port}?ca={cert}")
+    screen_one = RawClient(players.with_credentials("1", one.password), screen_client_id("1"))
+    assert not screen_one.connect().is_failure
+    intruder = RawClient(players.with_credentials("3", three.password), screen_client_id("1"))
+    assert intruder.connect().is_failure
+    assert not screen_one.disconnected.wait(1), "screen 1's session was closed by the intruder"
+    screen_one.close()
+
+
+def test_installer_adds_a_conf_d_file_and_leaves_debians_mosquitto_conf_alone() -> None:
+    script = (DEPLOY / "install-server.sh").read_text()
+    assert "/etc/mosquitto/conf.d/signage.conf" in script
+    assert not re.search(r">\s*/etc/mosquitto/mosquitto\.conf\b", script), "the installer overwrites Debian's file"
+
+
+def test_certbot_deploy_hook_hands_the_renewed_certificate_to_mosquitto(tmp_path: Path) -> None:
+    live, other, tls, certs = (tmp_path / d for d in ("live/signage.test", "live/other.test", "tls", "certs"))
+    for folder in (live, other, tls, certs):
+        folder.mkdir(parents=True)
+    for folder, text in ((live, "renewed"), (other, "someone else's")):
+        (folder / "fullchain.pem").write_text(f"{text} chain")
+        (folder / "privkey.pem").write_text(f"{text} key")
+    (tls / "fullchain.pem").symlink_to(live / "fullchain.pem")
+    (certs / "signage.crt").write_text("old chain")
+    calls = tmp_path / "systemctl.log"
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    systemctl.chmod(0o755)
+    env = {**os.environ, "SIGNAGE_TLS_DIR": str(tls), "SIGNAGE_MOSQUITTO_CERTS": str(certs),
+           "SIGNAGE_SYSTEMCTL": str(systemctl), "SIGNAGE_MOSQUITTO_GROUP": str(os.getegid())}
+    hook = str(DEPLOY / "certbot" / "signage-deploy-hook.sh")
+    if os.geteuid() != 0:
+        pytest.skip("the hook sets root ownership: run as root")
+    ignored = subprocess.run([hook], env={**env, "RENEWED_LINEAGE": str(other)}, capture_output=True, text=True,
+                             check=False)
+    assert ignored.returncode == 0 and (certs / "signage.crt").read_text() == "old chain" and not calls.exists()
+    done = subprocess.run([hook], env={**env, "RENEWED_LINEAGE": str(live)}, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert (certs / "signage.crt").read_text() == "renewed chain" and (certs / "signage.key").read_text() == "renewed key"
+    assert (certs / "signage.key").stat().st_mode & 0o777 == 0o640
+    assert calls.read_text().splitlines() == ["restart mosquitto.service", "reload nginx.service"]
+
+
 def test_postgres_setup_script_creates_role_and_database_idempotently(postgres_admin_url: str) -> None:
     if os.environ.get("SIGNAGE_TEST_POSTGRES_URL") or os.geteuid() != 0:
         pytest.skip("needs the tests' own PostgreSQL cluster and root (the script runs psql as postgres)")
@@ -230,6 +315,26 @@ def test_postgres_setup_script_creates_role_and_database_idempotently(postgres_a
     refused = subprocess.run([str(DEPLOY / "postgres" / "setup.sh"), "--role", "x; DROP ROLE postgres"],
                              capture_output=True, text=True, env=env, check=False)
     assert refused.returncode == 2 and "not a plain lowercase" in refused.stderr
+
+
+def test_postgres_setup_script_keeps_the_password_off_psqls_command_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the script refuses to run as anyone but root")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # Stand-ins that record what `ps` would show (argv) and what psql reads (stdin).
+    (bin_dir / "runuser").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/argv\ncat >> {tmp_path}/stdin\n')
+    (bin_dir / "psql").write_text("#!/bin/sh\nexit 0\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    secret = "s3cret'with\\quote"
+    (tmp_path / "pw").write_text(secret + "\n")
+    result = subprocess.run([str(DEPLOY / "postgres" / "setup.sh"), "--password-file", str(tmp_path / "pw")],
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "s3cret" not in (tmp_path / "argv").read_text()
+    assert "\\set pw 's3cret''with\\\\quote'" in (tmp_path / "stdin").read_text()  # psql-quoted on stdin
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -276,7 +381,7 @@ def test_nginx_redirects_to_https_forwards_client_details_and_limits_uploads(tmp
                      "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
                      "listen [::]:443 ssl http2;": "", "@SERVER_NAME@": "signage.test",
                      "/etc/ssl/signage/fullchain.pem": str(cert), "/etc/ssl/signage/privkey.pem": str(key),
-                     "/var/log/nginx/": f"{logs}/"}.items():
+                     "/var/log/nginx/": f"{logs}/", "/opt/signage-server/static/": f"{STATIC_DIR}/"}.items():
         assert old in site, f"{old} no longer in the nginx config"
         site = site.replace(old, new)
     (tmp_path / "site.conf").write_text(site)
@@ -305,6 +410,10 @@ def test_nginx_redirects_to_https_forwards_client_details_and_limits_uploads(tmp
             answer = client.get(f"https://127.0.0.1:{https_port}/api/v1/slides",
                                 headers={"X-Forwarded-For": "203.0.113.9"})
             assert answer.status_code == 200 and "max-age" in answer.headers["strict-transport-security"]
+            static = client.get(f"https://127.0.0.1:{https_port}/static/app.css")
+            assert static.status_code == 200 and "max-age" in static.headers["strict-transport-security"]
+            assert static.headers.get_list("cache-control") == ["public, max-age=604800"]
+            assert static.headers["x-content-type-options"] == "nosniff"
             forwarded = answer.json()["headers"]
             assert forwarded["x-forwarded-proto"] == "https" and forwarded["host"] == "signage.test"
             assert forwarded["x-real-ip"] == "127.0.0.1"  # the client's address, not what it claimed

@@ -162,3 +162,44 @@ def test_reset_password_invalidates_the_old_one(broker: ManagedMosquitto, accoun
     fresh = RawClient(broker.params().with_credentials(screen, new.password))
     assert not fresh.connect().is_failure
     fresh.close()
+
+
+def test_one_screens_account_cannot_take_over_another_screens_client_id(
+        broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
+    one, three = unique_id("one"), unique_id("three")
+    creds_one, creds_three = accounts.add_screens([one, three])
+    screen_one = RawClient(broker.params().with_credentials(one, creds_one.password), p.screen_client_id(one))
+    assert not screen_one.connect().is_failure
+    intruder = RawClient(broker.params().with_credentials(three, creds_three.password), p.screen_client_id(one))
+    assert intruder.connect().is_failure, "screen 3's account was accepted under screen 1's client id"
+    # Mosquitto closes an existing session only after accepting the newcomer: screen 1 must stay.
+    assert not screen_one.disconnected.wait(1), "screen 1 was kicked by the intruder"
+    assert screen_one.subscribe(p.manifest_topic(one))
+    screen_one.close()
+    # Its own id still works, and so does add_screen's account (one account, one client id).
+    own = RawClient(broker.params().with_credentials(three, creds_three.password), p.screen_client_id(three))
+    assert not own.connect().is_failure
+    own.close()
+    single = unique_id("single")
+    creds_single = accounts.add_screen(single)
+    assert RawClient(broker.params().with_credentials(single, creds_single.password),
+                     p.screen_client_id(one)).connect().is_failure
+
+
+def test_accounts_made_before_the_binding_are_bound_at_start_and_at_re_enrolment(
+        broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
+    old, other = unique_id("old"), unique_id("other")
+    creds_other = accounts.add_screen(other)
+    accounts.call("createClient", username=old, password="old-pw")
+    assert accounts.bind_client_ids([old, other]) == 1  # only the unbound one: modifyClient kicks a session
+    assert accounts.bind_client_ids([old, other]) == 0
+    assert RawClient(broker.params().with_credentials(other, creds_other.password),
+                     p.screen_client_id(old)).connect().is_failure
+    legacy = unique_id("legacy")
+    accounts.call("createClient", username=legacy, password="legacy-pw")
+    creds = accounts.reenrol_screen(legacy)
+    assert RawClient(broker.params().with_credentials(legacy, creds.password),
+                     p.screen_client_id(other)).connect().is_failure
+    fine = RawClient(broker.params().with_credentials(legacy, creds.password))
+    assert not fine.connect().is_failure
+    fine.close()

@@ -7,8 +7,11 @@ import io
 import os
 import signal
 import socket
+import struct
+import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,6 +67,7 @@ from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.enrolment.models import EnrolmentCode
 from signage_server.screens.models import Enrolment, Screen
+from signage_server.telemetry import service as telemetry_service
 from signage_server.telemetry.models import PlayLogEntry
 from signage_server.transport.broker import BrokerPortInUse, free_port
 from signage_server.transport.service import TransportService
@@ -432,6 +436,9 @@ def test_a_report_for_another_screen_is_rejected(live: Live) -> None:
 def test_screenshot_is_stored_and_served_with_a_thumbnail(live: Live) -> None:
     screen_id, answer = enrolled(live)
     wire = answer["screen_id"]
+    r = live.client.patch(f"/api/v1/screens/{screen_id}", json={"width_px": 800, "height_px": 400},
+                          headers=live.as_("admin"))
+    assert r.status_code == 200, r.text
     image = png(800, 400, (10, 120, 200))
     client = player(answer)
     try:
@@ -450,6 +457,51 @@ def test_screenshot_is_stored_and_served_with_a_thumbnail(live: Live) -> None:
             assert img.format == "JPEG" and img.size == (320, 160)
     finally:
         client.close()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares a size but carries a few bytes of pixels: a decompression bomb's header."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    raw = zlib.compress(b"\0" * (1 + width * 3) * 64, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+def test_a_screenshot_larger_than_the_screen_is_refused_unread_off_the_message_thread(
+        live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    screen_id, answer = enrolled(live)  # a 192x96 screen
+    wire = answer["screen_id"]
+    calls: list[tuple[str, str]] = []
+    real = telemetry_service.record_screenshot
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = real(*args, **kwargs)
+        except Exception as exc:
+            calls.append((threading.current_thread().name, type(exc).__name__))
+            raise
+        calls.append((threading.current_thread().name, "stored"))
+        return result
+
+    monkeypatch.setattr(telemetry_service, "record_screenshot", watched)
+    good = png(192, 96, (10, 120, 200))
+    bomb = _png_header_only(12000, 12000)
+    assert len(bomb) < 100_000
+    client = player(answer)
+    try:
+        for command_id, image in (("good", good), ("bomb", bomb), ("wide", png(193, 96, (1, 2, 3)))):
+            header = ScreenshotHeader(command_id=command_id, taken_at=live.clock(), content_type="image/png",
+                                      length=len(image))
+            client.publish(screenshot_topic(wire), encode_frame(header, image))
+        eventually(lambda: len(calls) == 3 or None)
+    finally:
+        client.close()
+    assert [outcome for _, outcome in calls] == ["stored", "Invalid", "Invalid"]
+    assert all(name.startswith("screenshots") for name, _ in calls), calls
+    r = live.client.get(f"/api/v1/screens/{screen_id}/screenshot", headers=live.as_("operator"))
+    assert r.status_code == 200 and r.content == good  # the refused ones are not served
 
 
 # ---------------------------------------------------------------- alerts
