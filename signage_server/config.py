@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signage_core.fsutil import atomic_write_bytes
@@ -78,12 +79,21 @@ class Settings(BaseSettings):
     report_parent: str = "UBND tỉnh Bình Phước"
     report_recipient: str = "Sở Thông tin và Truyền thông tỉnh Bình Phước"
     report_place: str = "Bình Phước"
-    report_timezone: str = "Asia/Ho_Chi_Minh"
     # Every clock time a person reads on a page is in this zone (named once per page); the API keeps UTC.
     timezone: str = "Asia/Ho_Chi_Minh"
     # The players' thumbnail period (player config screenshot.period_s): the dashboard marks a thumbnail
     # older than two periods as stale.
     screenshot_period_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A mistyped zone would shift every time on every page: refuse to start instead."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"SIGNAGE_TIMEZONE {value!r} is not a known time zone, e.g. Asia/Ho_Chi_Minh") from None
+        return value
 
     @property
     def assets_dir(self) -> Path:

@@ -35,7 +35,7 @@ def calendar(settings: Settings) -> ReportCalendar:
 
 
 def today(settings: Settings, now: datetime) -> date:
-    return now.astimezone(service.zone(settings.report_timezone)).date()
+    return now.astimezone(service.zone(settings.timezone)).date()
 
 
 def chosen_period(settings: Settings, now: datetime, start: date | None, end: date | None) -> Period:
@@ -65,7 +65,7 @@ def bundle(session: Session, settings: Settings, now: datetime, *, title: str, p
            with_days: bool = True, kind: str = "range", year: int | None = None,
            narrative: dict[str, str] | None = None) -> exports.Bundle:
     return exports.build(session, title=title, unit=settings.report_unit, period=period,
-                         tz=service.zone(settings.report_timezone), now=now, with_days=with_days, kind=kind,
+                         tz=service.zone(settings.timezone), now=now, with_days=with_days, kind=kind,
                          year=year, letterhead=letterhead(settings), narrative=narrative)
 
 
@@ -83,7 +83,7 @@ def periodic_bundle(session: Session, settings: Settings, now: datetime, kind: s
 
 def report_day(b: exports.Bundle, settings: Settings, now: datetime) -> date:
     """The date printed under the motto: the day it was issued, else today."""
-    return (b.issued_at or now).astimezone(service.zone(settings.report_timezone)).date()
+    return (b.issued_at or now).astimezone(service.zone(settings.timezone)).date()
 
 
 def download(body: str | bytes, *, name: str, media_type: str) -> Response:
@@ -122,7 +122,7 @@ def airtime(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Read
             end: To = None, screen_id: Annotated[list[int] | None, Query()] = None) -> dict[str, Any]:
     """screen_id (repeatable) narrows the figures to those screens."""
     period = chosen_period(settings, now, start, end)
-    return schemas.airtime_json(service.airtime(session, period=period, tz=service.zone(settings.report_timezone),
+    return schemas.airtime_json(service.airtime(session, period=period, tz=service.zone(settings.timezone),
                                                 screen_ids=screen_id))
 
 
@@ -130,7 +130,7 @@ def airtime(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Read
 def availability(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers, start: From = None,
                  end: To = None) -> dict[str, Any]:
     period = chosen_period(settings, now, start, end)
-    rows = service.availability(session, period=period, tz=service.zone(settings.report_timezone), now=now)
+    rows = service.availability(session, period=period, tz=service.zone(settings.timezone), now=now)
     return {"period": schemas.period_json(period), "percent": service.fleet_percent(rows),
             "screens": schemas.availability_json(rows)}
 
@@ -196,7 +196,7 @@ def periodic_issue(kind: str, session: SessionDep, settings: SettingsDep, now: N
 def slide_runs(slide_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers,
                start: From = None, end: To = None) -> dict[str, Any]:
     period = chosen_period(settings, now, start, end)
-    runs = service.slide_runs(session, slide_id=slide_id, period=period, tz=service.zone(settings.report_timezone))
+    runs = service.slide_runs(session, slide_id=slide_id, period=period, tz=service.zone(settings.timezone))
     return {"slide_id": slide_id, "period": schemas.period_json(period), "runs": schemas.runs_json(runs)}
 
 

@@ -59,7 +59,7 @@ def reports_page(request: Request, session: SessionDep, settings: SettingsDep, n
     query = urlencode({"from": period.start.isoformat(), "to": period.end.isoformat()})
     return render(request, "reports.html", viewer, figures=figures, period=period, due=due, b=b, query=query,
                   kinds=KIND_LABELS, language_names=exports.LANGUAGE_NAMES,
-                  outage_kinds=exports.OUTAGE_KINDS, tz=service.zone(settings.report_timezone),
+                  outage_kinds=exports.OUTAGE_KINDS, tz=service.zone(settings.timezone),
                   charts=pdf.chart_set(b) if b else {})
 
 
@@ -120,7 +120,7 @@ def periodic_issue(kind: str, request: Request, session: SessionDep, settings: S
 def slide_page(slide_id: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
                viewer: Readers) -> Response:
     period = _period(request, settings, now)
-    tz = service.zone(settings.report_timezone)
+    tz = service.zone(settings.timezone)
     runs = service.slide_runs(session, slide_id=slide_id[:128], period=period, tz=tz)
     name = service.load_names(session).slide(slide_id[:128])
     return render(request, "reports_slide.html", viewer, slide_id=slide_id[:128], name=name, runs=runs,

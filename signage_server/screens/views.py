@@ -110,7 +110,7 @@ def _screen(request: Request, session: SessionDep, screen_id: int) -> Screen:
 
 
 def _report_zone(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.report_timezone)
+    return ZoneInfo(request.app.state.settings.timezone)
 
 
 def _commissioned_on(request: Request, screen: Screen) -> str:

@@ -41,3 +41,11 @@ def test_weak_secret_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "secret_key").write_text("changeme")
     with pytest.raises(ConfigError, match="secret_key"):
         Settings(data_dir=tmp_path).resolved_secret_key()
+
+
+def test_a_mistyped_time_zone_stops_the_server_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNAGE_TIMEZONE", "Asia/Hanoi")  # not a tz database name
+    with pytest.raises(ValueError, match="SIGNAGE_TIMEZONE 'Asia/Hanoi' is not a known time zone"):
+        Settings()
+    monkeypatch.setenv("SIGNAGE_TIMEZONE", "Asia/Bangkok")
+    assert Settings().timezone == "Asia/Bangkok"
