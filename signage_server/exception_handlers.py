@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -73,6 +74,25 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
                           display=" ".join(dict.fromkeys(describe_validation(exc.errors(), _page_locale(request)).values())))
 
 
+def _out_of_range(exc: Exception) -> bool:
+    """A number the database cannot hold: SQLite's driver raises OverflowError past 64 bits (raw, or
+    wrapped by SQLAlchemy), PostgreSQL answers SQLSTATE 22003 (numeric_value_out_of_range)."""
+    if isinstance(exc, OverflowError):
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, OverflowError) or getattr(orig, "sqlstate", None) == "22003"
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """Bounds in URLs are checked before the handler (bounds.py); a body number past what a column holds
+    reaches the database, which refuses it: bad input (422), never a 500. Anything else stays an error."""
+    if not _out_of_range(exc):
+        raise exc
+    from signage_server.errors import Invalid
+
+    return await _signage_error(request, Invalid("a number is larger than the server can store", field="body"))
+
+
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     code = _HTTP_CODES.get(exc.status_code, "http_error")
@@ -85,3 +105,5 @@ def register(app: FastAPI) -> None:
     app.add_exception_handler(SignageError, _signage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa.exc.StatementError, _database_error)
+    app.add_exception_handler(OverflowError, _database_error)

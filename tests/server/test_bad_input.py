@@ -183,3 +183,18 @@ def test_ids_numbers_and_dates_out_of_range_are_404_or_422_not_500(
     if field:
         assert err["details"]["field"] == field and "between" in err["message"]
 
+
+
+@pytest.mark.parametrize("asset_id", [9223372036854775808, 2**31])
+def test_a_body_number_past_what_the_database_holds_is_422_and_writes_nothing(
+        api: Any, world: dict[str, int], session: Any, asset_id: int) -> None:
+    """Fuzzing found POST /slides with asset_id 2**63 answering 500 (SQLite OverflowError)."""
+    from sqlmodel import select
+
+    from signage_server.slides.models import Slide
+
+    before = len(session.exec(select(Slide)).all())
+    response = api.as_("admin").post("/api/v1/slides", json={"name": "too-big", "asset_id": asset_id})
+    assert response.status_code in (404, 422), response.text
+    assert response.status_code != 500
+    assert len(session.exec(select(Slide)).all()) == before
