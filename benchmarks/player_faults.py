@@ -102,11 +102,14 @@ class Player:
             data = (self.state_dir / "journal" / "plays.log").read_bytes()
         except FileNotFoundError:
             return []
-        out = []
+        # A play is journaled when it starts and again when it closes, under one id: the last frame wins,
+        # as the journal itself reads it; a voided one (never on screen) is no play.
+        latest: dict[object, PlayRecord] = {}
         for _, payload in scan_frames(data).payloads:
             with contextlib.suppress(ValueError):
-                out.append(PlayRecord.model_validate_json(payload))
-        return out
+                record = PlayRecord.model_validate_json(payload)
+                latest[record.id] = record
+        return [r for r in latest.values() if r.state != "void"]
 
     def status(self) -> dict[str, object]:
         try:
