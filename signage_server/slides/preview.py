@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,15 +16,19 @@ from signage_core.render import (
     Problem,
     ScreenSpec,
     add_khmer_break_hints,
+    background,
     render_slide,
     validate,
 )
+from signage_core.render.layout import Box
 from signage_server.assets.store import AssetStore
-from signage_server.errors import Invalid
+from signage_server.errors import Invalid, NotFound
 from signage_server.screens.models import Screen
 from signage_server.screens.service import spec_of
 from signage_server.slides.models import Slide
 from signage_server.slides.service import captions_of, preview_screens
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,12 @@ def for_renderer(texts: Mapping[Language, str]) -> dict[Language, str]:
 def slide_image(store: AssetStore, slide: Slide, asset_sha: str | None) -> Image.Image | None:
     if slide.asset_id is None or asset_sha is None:
         return None
-    with Image.open(io.BytesIO(store.read(asset_sha))) as image:
-        return image.convert("RGB")
+    try:
+        with Image.open(io.BytesIO(store.read(asset_sha))) as image:
+            return image.convert("RGB")
+    except (NotFound, OSError, ValueError):  # a lost or unreadable file: preview the text, log the fault
+        log.exception("slide %s: image %s cannot be read for a preview", slide.id, asset_sha)
+        return None
 
 
 def problems(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool) -> list[Problem]:
@@ -75,14 +84,26 @@ def problems(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool
     return found
 
 
+def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:
+    """The picture alone at the screen's size (no caption to draw, or one the renderer refuses): the page
+    says why beside it. Drawn without the layout, which every layout (rotate too) accepts."""
+    if image is None:
+        return Image.new("RGB", (spec.width, spec.height), spec.background)
+    return background(spec, image, Box(0, 0, spec.width, spec.height))
+
+
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
                language: Language | None = None) -> bytes:
-    """The frame the LED would show; a caption the renderer refuses is drawn without text."""
+    """The frame the LED would show; never an error: a caption the renderer refuses (or no caption at all,
+    which the rotate layout cannot lay out) gives the picture alone, and the page says why in words."""
     captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
     try:
-        frame = render_slide(spec, captions, image, language=language)
+        frame = render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
     except CaptionError:
-        frame = render_slide(spec, {}, image) if image is not None else Image.new("RGB", (spec.width, spec.height))
+        frame = picture_only(spec, image)
+    except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
+        log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
+        frame = picture_only(spec, image)
     out = io.BytesIO()
     frame.save(out, format="PNG")
     return out.getvalue()

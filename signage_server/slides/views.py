@@ -49,6 +49,7 @@ class Shown:
     screen: Screen
     frames: list[str | None]
     problems: list[Problem]
+    note: str = ""  # why the frame shows the picture alone (no caption in this screen's languages yet)
 
 
 def slide_or_404(request: Request, session: Session, slide_id: int) -> Slide:
@@ -68,13 +69,16 @@ def _image(request: Request, session: Session, slide: Slide) -> object:
 def shown_screens(request: Request, session: Session, slide: Slide,
                   texts: dict[Language, str] | None = None) -> list[Shown]:
     """Every target screen with the problems the renderer finds on it for these texts."""
+    _ = gettext_for(request)
     texts = texts if texts is not None else preview.stored_texts(session, slide=slide)
     out = []
     for item in preview.check_screens(session, slide, texts):
         spec = preview.screen_spec(item.screen)
-        frames: list[str | None] = ([lang.value for lang in spec.languages if texts.get(lang)] or [None]
-                                    if spec.layout == "rotate" else [None])
-        out.append(Shown(item.screen, frames, item.problems))
+        written = [lang.value for lang in spec.languages if texts.get(lang, "").strip()]
+        frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
+        note = "" if written else _("No caption yet: the preview shows the picture alone. The slide goes on "
+                                    "this screen only with approved captions.")
+        out.append(Shown(item.screen, frames, item.problems, note))
     return out
 
 
@@ -248,7 +252,7 @@ def preview_json(slide_id: int, request: Request, session: SessionDep, viewer: A
     for item in shown_screens(request, session, slide, texts):
         screens.append({
             "id": item.screen.id, "name": item.screen.name, "layout": item.screen.layout.value,
-            "frames": item.frames,
+            "frames": item.frames, "note": item.note,
             "problems": [{"language": p.language.value, "code": p.code.value, "message": p.message,
                           "text": problem_text(request, item.screen.name, p)} for p in item.problems],
         })

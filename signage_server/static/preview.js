@@ -34,6 +34,8 @@
             if (lang) { q.set("lang", lang); }
             img.src = "/slides/" + slide + "/preview/" + screen.id + ".png?" + q.toString();
           });
+          var note = figure.querySelector("p.preview-note");
+          if (note) { note.textContent = screen.note || ""; note.hidden = !screen.note; }
           var list = figure.querySelector("ul.problems");
           list.textContent = "";
           screen.problems.forEach(function (p) {
