@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session
 
@@ -21,6 +21,7 @@ from signage_server.captions.models import CaptionRevision
 from signage_server.deps import NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
+from signage_server.playlists import service as playlists
 from signage_server.screens.models import Screen
 from signage_server.slides import preview, service
 from signage_server.slides.models import Slide
@@ -131,13 +132,39 @@ def draft_texts(request: Request, session: Session, slide: Slide) -> dict[Langua
 
 @router.get("/slides", response_class=HTMLResponse)
 def slides_page(request: Request, session: SessionDep, settings: SettingsDep,
-                viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)]) -> Response:
-    items, _total = service.list_slides(session, limit=500, offset=0)
-    rows = [{"slide": s, "captions": {c.language: c for c in service.captions_of(session, slide_id=s.id)}}  # type: ignore[arg-type]
-            for s in items]
-    return render(request, "slides.html", viewer, rows=rows, languages=[lang.value for lang in Language],
+                viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)],
+                q: Annotated[str, Query(max_length=200)] = "", state: str = "", playlist: str = "",
+                shown: str = "active") -> Response:
+    """Slides with their Vietnamese text and per-language state; search and filters keep what was chosen."""
+    filters = {"q": q.strip(), "state": state if state in service.STATES else "",
+               "playlist": playlist if playlist.isdigit() else "", "shown": shown if shown in service.SHOWN else "active"}
+    found = service.find_slides(session, query=filters["q"], state=filters["state"],
+                                playlist_id=int(filters["playlist"]) if filters["playlist"] else None,
+                                shown=filters["shown"])
+    lists, _total = playlists.list_playlists(session, limit=500, offset=0)
+    return render(request, "slides.html", viewer, rows=found, languages=[lang.value for lang in Language],
+                  filters=filters, states=service.STATES, playlists=lists, shown_options=service.SHOWN,
                   can_upload=viewer.user.role in (Role.ADMIN, Role.OPERATOR),
                   max_bytes=settings.max_upload_bytes, max_mb=round(settings.max_upload_bytes / 1024 / 1024))
+
+
+@router.post("/slides/{slide_id}/retire")
+def retire_page(slide_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Writers,
+                action: Annotated[str, Form()] = "retire") -> Response:
+    """Retire (or restore) from the list or the slide page; the screens follow at this commit."""
+    _ = gettext_for(request)
+    slide = slide_or_404(request, session, slide_id)
+    try:
+        with session.begin_nested():
+            if action == "restore":
+                service.restore_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
+                done = _("Slide restored: it is back on the screens whose playlists hold it.")
+            else:
+                service.retire_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
+                done = _("Slide retired: it is off every screen; its captions and play records are kept.")
+    except SignageError as exc:
+        return redirect(request, f"/slides/{slide.id}", error_text(request, exc), "error")
+    return redirect(request, f"/slides/{slide.id}", done)
 
 
 def slide_name_from(filename: str | None, fallback: str) -> str:
@@ -194,6 +221,7 @@ def slide_view(request: Request, session: Session, viewer: Viewer, slide: Slide,
                   vi_live=vi_entry.live if vi_entry else None, entries=entries,
                   captions=[e.current for e in entries.values()], shown=shown,
                   can_write=can_write_language(viewer.user, Language.VI),
+                  can_retire=viewer.user.role in (Role.ADMIN, Role.OPERATOR),
                   typed=typed if typed is not None else (vi.text if vi else ""), error=error, conflict=conflict,
                   revision=conflict.token if conflict is not None else (vi.token if vi else ""),
                   field_problems=[problem_text(request, s.screen.name, p) for s in shown for p in s.problems

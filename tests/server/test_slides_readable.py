@@ -11,6 +11,7 @@ from PIL import Image
 from sqlmodel import select
 
 from signage_server.config import Settings
+from signage_server.playlists import service as playlists
 from signage_server.screens import service as screens
 from signage_server.slides.models import Slide
 from tests.server.conftest import TEST_SECRET
@@ -67,3 +68,128 @@ def test_a_slide_without_captions_previews_its_picture_on_every_layout(
     assert not any(s["note"] for s in typed["screens"])
     english = b.get(f"/slides/{sid}/preview.json", cookies={"signage_lang": "en"}).json()
     assert all(s["note"].startswith("No caption yet") for s in english["screens"])
+
+
+def test_slides_list_shows_text_and_states_and_finds_without_accents(
+        browsers: Browsers, world: dict[str, int], session: Any, users: Any) -> None:
+    from signage_server.captions import service as captions
+
+    captions.write_caption(session, actor=users["operator"], slide_id=world["free_slide"], language="vi",
+                           text="Khu vực cửa khẩu quốc tế", now=NOW)
+    session.commit()
+    b = browsers["operator"]
+    page = b.get("/slides").text
+    row = page.split(f'data-slide="{world["slide"]}"')[1].split("</tr>")[0]
+    assert "Chào mừng quý khách đến với Việt Nam" in row and 'data-state="live"' in row
+    pending_row = page.split(f'data-slide="{world["pending_slide"]}"')[1].split("</tr>")[0]
+    assert "Đề nghị quý khách chấp hành" in pending_row and "chưa duyệt" in pending_row
+    assert 'data-state="pending"' in pending_row and 'data-state="missing"' in pending_row
+    found = b.get("/slides", params={"q": "quoc te"}).text
+    assert f'data-slide="{world["free_slide"]}"' in found and f'data-slide="{world["slide"]}"' not in found
+    # A query typed in decomposed Unicode (some keyboards) finds the composed text, and the reverse.
+    import unicodedata
+    assert f'data-slide="{world["free_slide"]}"' in b.get(
+        "/slides", params={"q": unicodedata.normalize("NFD", "QUỐC TẾ")}).text
+    api = b.get("/api/v1/slides", params={"q": "chao mung"}).json()
+    assert [s["name"] for s in api["items"]] == ["welcome"]
+    assert api["items"][0]["caption_states"]["vi"] == ["live"]
+    pending = b.get("/api/v1/slides", params={"state": "pending"}).json()
+    assert {s["name"] for s in pending["items"]} == {"traffic", "draft", "free"}
+    in_playlist = b.get("/api/v1/slides", params={"playlist_id": world["playlist"]}).json()
+    assert {s["name"] for s in in_playlist["items"]} == {"welcome", "traffic"}
+    bad = b.get("/api/v1/slides", params={"state": "sideways"})
+    assert bad.status_code == 422 and "state" in bad.json()["error"]["message"]
+
+
+def _on_air(session: Any, screen_id: int) -> set[str]:
+    import json
+
+    from signage_server.manifests import service as manifests
+
+    record = manifests.latest_manifest(session, screen_id=screen_id)
+    assert record is not None
+    body = json.loads(record.envelope)["body"]
+    return {item["slide_id"] for p in body["playlists"].values() for item in p["items"]}
+
+
+def _publishable_slide(session: Any, users: Any, name: str) -> int:
+    from signage_server.captions import service as captions
+    from signage_server.slides import service as slides
+
+    slide = slides.create_slide(session, actor=users["operator"], name=name, now=NOW)
+    for lang, text, writer in (("vi", "Khu vực kiểm soát", "operator"), ("en", "Control area", "translator"),
+                               ("km", "តំបន់ត្រួតពិនិត្យ", "translator")):
+        captions.write_caption(session, actor=users[writer], slide_id=slide.id, language=lang, text=text,
+                               submit=True, now=NOW)
+    for lang, approver in (("vi", "approver"), ("en", "translator_en"), ("km", "approver")):
+        captions.approve_caption(session, actor=users[approver], slide_id=slide.id, language=lang, now=NOW)
+    slides.approve_slide(session, actor=users["approver"], slide_id=slide.id, now=NOW)  # type: ignore[arg-type]
+    return slide.id  # type: ignore[no-any-return]
+
+
+def test_retiring_takes_a_slide_off_air_and_keeps_its_captions_history_and_airtime(
+        browsers: Browsers, api: Any, world: dict[str, int], session: Any, users: Any) -> None:
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from signage_core.languages import Language
+    from signage_core.protocol import LanguageSegment, PlayLogBatch, PlayRecord
+    from signage_server.reports import service as reports
+    from signage_server.slides import service as slides
+    from signage_server.telemetry import service as telemetry
+
+    sid, screen = world["slide"], world["screen"]
+    slides.approve_slide(session, actor=users["approver"], slide_id=sid, now=NOW)
+    screens.set_enrolment(session, actor=None, screen_id=screen, state=screens.Enrolment.ENROLLED, now=NOW)
+    telemetry.record_playlog(session, screen_id=screen, received_at=NOW, batch=PlayLogBatch(
+        screen_id=str(screen), records=[PlayRecord(
+            record_id="r1", slide_id=str(sid), playlist_id=str(world["playlist"]), manifest_version="v1",
+            started_at=NOW - timedelta(hours=1), duration_ms=600_000, frame_hash="ab" * 32,
+            segments=[LanguageSegment(language=Language.VI, offset_ms=0, duration_ms=600_000)])]))
+    session.commit()
+    assert api.as_("admin").post(f"/api/v1/screens/{screen}/manifests/compile").status_code == 200
+    assert str(sid) in _on_air(session, screen)
+
+    # The only publishable slide of the screen's default playlist: retiring it would leave the screen nothing
+    # new to show, and the compiler keeps the last manifest; refused, naming the screen, nothing changed.
+    alone = api.as_("operator").post(f"/api/v1/slides/{sid}/retire")
+    assert alone.status_code == 409 and "hoa-lu-arrivals" in alone.json()["error"]["message"], alone.text
+    assert "không còn gì để phát" in alone.json()["error"]["display"]
+    assert str(sid) in _on_air(session, screen)
+    other = _publishable_slide(session, users, "second")
+    playlists.update_playlist(session, actor=users["operator"], playlist_id=world["playlist"], items=[
+        playlists.ItemSpec(slide_id=sid, duration_s=10), playlists.ItemSpec(slide_id=other, duration_s=10)],
+        now=NOW)
+    session.commit()
+    assert api.as_("admin").post(f"/api/v1/screens/{screen}/manifests/compile").json()["new_version"]
+    assert {str(sid), str(other)} <= _on_air(session, screen)
+    assert api.as_("translator").post(f"/api/v1/slides/{sid}/retire").status_code == 403
+    assert api.as_("approver").post(f"/api/v1/slides/{sid}/retire").status_code == 403
+    retired = api.as_("operator").post(f"/api/v1/slides/{sid}/retire")
+    assert retired.status_code == 200, retired.text
+    assert retired.json()["retired"] is True and retired.json()["publishable"] is False
+    # Off air in the same commit (the Recompiler), with the reason recorded.
+    assert _on_air(session, screen) == {str(other)}
+    listed = {s["id"] for s in api.as_("operator").get("/api/v1/slides").json()["items"]}
+    assert sid not in listed
+    found = api.as_("operator").get("/api/v1/slides", params={"shown": "retired"}).json()["items"]
+    assert [s["id"] for s in found] == [sid] and len(found[0]["captions"]) == 3
+    history = api.as_("operator").get(f"/api/v1/slides/{sid}/captions/vi/revisions")
+    assert history.status_code == 200 and history.json()
+    day = (NOW - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+    airtime = reports.airtime(session, period=reports.Period(day, day), tz=ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert {a.key: a.seconds for a in airtime.by_slide}[str(sid)] == 600
+    # The page: hidden by default, found with the filter, the audit log names the action.
+    b = browsers["operator"]
+    assert f'data-slide="{sid}"' not in b.get("/slides").text
+    archive = b.get("/slides", params={"shown": "retired"}).text
+    assert f'data-slide="{sid}"' in archive and "Đưa trở lại" in archive
+    assert "Cho trang trình chiếu nghỉ" in browsers["approver"].get("/audit", params={"entity": "slide"}).text
+
+    back = b.post(f"/slides/{sid}/retire", {"action": "restore"})
+    assert back.status_code == 303
+    assert "Đã đưa trang trở lại" in b.follow(back).text
+    assert str(sid) in _on_air(session, screen)
+    assert f'data-slide="{sid}"' in b.get("/slides").text
+    refused = browsers["translator"].post(f"/slides/{sid}/retire", {"action": "retire"})
+    assert refused.status_code == 403
