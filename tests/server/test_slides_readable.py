@@ -193,3 +193,83 @@ def test_retiring_takes_a_slide_off_air_and_keeps_its_captions_history_and_airti
     assert f'data-slide="{sid}"' in b.get("/slides").text
     refused = browsers["translator"].post(f"/slides/{sid}/retire", {"action": "retire"})
     assert refused.status_code == 403
+
+
+LONG_VI = ("Đề nghị quý khách chấp hành nghiêm quy định về xuất nhập cảnh, xuất trình hộ chiếu và giấy tờ hợp lệ "
+           "cho lực lượng biên phòng, không mang hàng cấm, khai báo hải quan trung thực. ") * 6
+
+
+def test_a_939_character_caption_on_a_10_second_slide_is_flagged_at_preview_and_refused_at_approval(
+        browsers: Browsers, api: Any, world: dict[str, int], session: Any, users: Any) -> None:
+    from signage_server.captions import service as captions
+    from signage_server.slides.readability import Rules
+
+    text = LONG_VI[:939].rstrip()
+    assert len(LONG_VI) >= 939
+    sid = world["pending_slide"]
+    playlists.update_playlist(session, actor=users["operator"], playlist_id=world["playlist"], items=[
+        playlists.ItemSpec(slide_id=world["slide"], duration_s=10), playlists.ItemSpec(slide_id=sid, duration_s=10)],
+        now=NOW)
+    session.commit()
+    b = browsers["operator"]
+    data = b.get(f"/slides/{sid}/preview.json", params={"vi": text}).json()
+    arrivals = next(s for s in data["screens"] if s["id"] == world["screen"])  # 768×384, P5, stacked
+    assert not arrivals["problems"], arrivals["problems"]  # it fits: the renderer alone would accept it
+    warnings = " ".join(arrivals["warnings"])
+    assert "không đọc được từ 10 m" in warnings and "màn hình này chỉ hiện 10 giây" in warnings, warnings
+    assert arrivals["reading"].startswith("Thời gian đọc ước tính: Tiếng Việt ")
+    short = b.get(f"/slides/{sid}/preview.json", params={"vi": "Xin chào"}).json()
+    assert not next(s for s in short["screens"] if s["id"] == world["screen"])["warnings"]
+    # Submit sends it to review (the writer was warned); approval refuses it, naming both reasons.
+    put = api.as_("operator").put(f"/api/v1/slides/{sid}/captions/vi", json={"text": text, "submit": True})
+    assert put.status_code == 200, put.text
+    refused = api.as_("approver").post(f"/api/v1/slides/{sid}/captions/vi/approve")
+    assert refused.status_code == 422, refused.text
+    codes = {p["code"] for p in refused.json()["error"]["details"]["problems"]}
+    assert codes == {"unreadable_at_distance", "too_long_to_read"}
+    on_page = browsers["approver"].post(f"/approve/{sid}")
+    assert on_page.status_code == 303
+    said = browsers["approver"].follow(on_page).text
+    assert "chữ cao khoảng" in said and "không đọc được từ 10 m" in said and "cần khoảng 66 giây để đọc" in said
+    page = b.get(f"/slides/{sid}").text
+    assert "không đọc được từ 10 m" in page and "Thời gian đọc ước tính" in page
+    # Configurable: a deployment that only warns lets the approver decide.
+    approved = captions.approve_caption(session, actor=users["approver"], slide_id=sid, language="vi", now=NOW,
+                                        readable=Rules(refuse=False))
+    assert approved.state.value == "approved"
+
+
+def test_viewing_distance_and_reading_speed_decide(session: Any) -> None:
+    from signage_core.languages import Language
+    from signage_core.render import ScreenSpec
+    from signage_server.slides import readability
+
+    spec = ScreenSpec(width=768, height=384, languages=(Language.VI,))
+    captions = {Language.VI: "Chào mừng quý khách"}
+    near = readability.check(spec, captions, pitch_mm=5, distance_m=5, duration_s=10, rules=readability.Rules(),
+                             has_image=False)
+    assert near.problems == [] and near.readings[0].words == 4
+    far = readability.check(spec, captions, pitch_mm=5, distance_m=200, duration_s=10, rules=readability.Rules(),
+                            has_image=False)
+    assert [p.code.value for p in far.problems] == ["unreadable_at_distance"]
+    slow = readability.check(spec, captions, pitch_mm=5, distance_m=5, duration_s=1, rules=readability.Rules(),
+                             has_image=False)
+    assert [p.code.value for p in slow.problems] == ["too_long_to_read"]
+    km = readability.words("សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម", Language.KM)
+    assert km >= 3  # Khmer writes no spaces: counted at ICU's word breaks
+
+
+def test_a_screen_names_its_own_viewing_distance(browsers: Browsers, api: Any, world: dict[str, int]) -> None:
+    sid, screen = world["slide"], world["screen"]
+    bad = api.as_("admin").patch(f"/api/v1/screens/{screen}", json={"viewing_distance_m": -1})
+    assert bad.status_code == 422 and "viewing_distance_m" in bad.json()["error"]["message"]
+
+    def warned(distance: float | None) -> str:
+        done = api.as_("admin").patch(f"/api/v1/screens/{screen}", json={"viewing_distance_m": distance})
+        assert done.status_code == 200 and done.json()["viewing_distance_m"] == distance
+        data = browsers["operator"].get(f"/slides/{sid}/preview.json", params={"vi": "Chào mừng quý khách"}).json()
+        return " ".join(next(s for s in data["screens"] if s["id"] == screen)["warnings"])
+
+    assert warned(2) == ""
+    assert "không đọc được từ 400 m" in warned(400)
+    assert warned(None) == ""  # the setting's 10 m
