@@ -28,11 +28,11 @@ from signage_core.render import (
     Problem,
     ProblemCode,
     ScreenSpec,
-    TickerStrip,
     add_khmer_break_hints,
 )
+from signage_core.render.draw import fit_ticker
 from signage_core.render.fonts import default_registry
-from signage_core.render.layout import layout_slide, present
+from signage_core.render.layout import layout_slide, prepare, present
 
 CAP_HEIGHT = 0.7  # a capital letter's height as a share of the font size (Noto Sans: 0.714)
 _ZWSP = "\u200b"
@@ -88,8 +88,10 @@ def font_sizes(spec: ScreenSpec, captions: Mapping[Language, str], *, has_image:
     """The font size (px) the renderer gives each language on this screen, as the player draws it."""
     registry = default_registry()
     try:
-        if spec.layout == "ticker":
-            return {b.language: b.size for b in TickerStrip(spec, captions, registry=registry).blocks}
+        if spec.layout == "ticker":  # the sizes TickerStrip draws with, without drawing the strip
+            preps = [prepare(captions[lang].replace(_ZWSP, "").replace("\n", " "), lang, registry)
+                     for lang in present(spec, captions)]
+            return {b.language: b.size for b in fit_ticker(preps, spec.height - 2 * spec.margin, spec)}
         if spec.layout == "rotate":
             out = {}
             for lang in present(spec, captions):

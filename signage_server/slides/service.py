@@ -284,6 +284,8 @@ def _refuse_emptying_a_default(session: Session, slide: Slide) -> None:
     """A screen whose default playlist would keep no publishable slide gets no new manifest (the compiler
     refuses an empty default) and would go on showing the retired slide: refuse, naming the screens, so the
     operator adds a slide first (or withdraws content at once with an urgent alert)."""
+    if not publish_status(session, slide=slide).publishable:
+        return  # not on air anyway: retiring it changes no screen
     playlist_ids = set(session.exec(select(PlaylistItem.playlist_id).where(PlaylistItem.slide_id == slide.id)).all())
     stranded: list[str] = []
     for screen in session.exec(select(Screen).where(col(Screen.default_playlist_id).in_(playlist_ids),

@@ -255,6 +255,13 @@ def test_viewing_distance_and_reading_speed_decide(session: Any) -> None:
     slow = readability.check(spec, captions, pitch_mm=5, distance_m=5, duration_s=1, rules=readability.Rules(),
                              has_image=False)
     assert [p.code.value for p in slow.problems] == ["too_long_to_read"]
+    # The sizes are the ones the player draws with, on every layout.
+    from signage_core.render import TickerStrip
+
+    ticker = ScreenSpec(width=960, height=160, layout="ticker")
+    both = {Language.VI: "Chào mừng quý khách", Language.EN: "Welcome"}
+    assert readability.font_sizes(ticker, both, has_image=False) == {
+        b.language: b.size for b in TickerStrip(ticker, both).blocks}
     km = readability.words("សូមស្វាគមន៍មកកាន់ប្រទេសវៀតណាម", Language.KM)
     assert km >= 3  # Khmer writes no spaces: counted at ICU's word breaks
 
@@ -273,3 +280,16 @@ def test_a_screen_names_its_own_viewing_distance(browsers: Browsers, api: Any, w
     assert warned(2) == ""
     assert "không đọc được từ 400 m" in warned(400)
     assert warned(None) == ""  # the setting's 10 m
+
+
+def test_a_playlist_marks_its_retired_slide_and_offers_it_no_more(
+        browsers: Browsers, world: dict[str, int], session: Any, users: Any) -> None:
+    from signage_server.slides import service as slides
+
+    slides.retire_slide(session, actor=users["operator"], slide_id=world["pending_slide"], now=NOW)
+    session.commit()
+    page = browsers["operator"].get(f"/playlists/{world['playlist']}").text
+    row = page.split(f'data-slide="{world["pending_slide"]}"')[1].split("</tr>")[0]
+    assert "đã cho nghỉ" in row
+    offered = page.split('id="add_slide"')[1].split("</select>")[0]
+    assert f'value="{world["pending_slide"]}"' not in offered and f'value="{world["free_slide"]}"' in offered
