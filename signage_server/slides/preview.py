@@ -94,7 +94,8 @@ def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:
     says why beside it. Drawn without the layout, which every layout (rotate too) accepts."""
     if image is None:
         return Image.new("RGB", (spec.width, spec.height), spec.background)
-    return background(spec, image, Box(0, 0, spec.width, spec.height))
+    # Undimmed: the player darkens a picture only under text, and there is none.
+    return background(spec.model_copy(update={"image_dim": 0.0}), image, Box(0, 0, spec.width, spec.height))
 
 
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,

@@ -293,3 +293,15 @@ def test_a_playlist_marks_its_retired_slide_and_offers_it_no_more(
     assert "đã cho nghỉ" in row
     offered = page.split('id="add_slide"')[1].split("</select>")[0]
     assert f'value="{world["pending_slide"]}"' not in offered and f'value="{world["free_slide"]}"' in offered
+
+
+def test_the_screen_form_sets_and_keeps_the_viewing_distance(browsers: Browsers, world: dict[str, int],
+                                                             session: Any) -> None:
+    admin, screen = browsers["admin"], world["screen"]
+    form = {"name": "hoa-lu-arrivals", "site_id": str(world["site"]), "width_px": "768", "height_px": "384",
+            "pixel_pitch_mm": "5", "layout": "stacked", "languages": ["vi", "en", "km"]}
+    saved = admin.follow(admin.post(f"/screens/{screen}", {**form, "viewing_distance_m": "25"}))
+    assert "Đã lưu." in saved.text and 'id="viewing_distance_m"' in saved.text and 'value="25.0"' in saved.text
+    refused = admin.follow(admin.post(f"/screens/{screen}", {**form, "viewing_distance_m": "-3"}))
+    assert "khoảng cách xem phải lớn hơn 0" in refused.text and 'value="-3"' in refused.text
+    assert screens.get_screen(session, screen_id=screen).viewing_distance_m == 25
