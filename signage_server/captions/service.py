@@ -41,7 +41,8 @@ def clean_text(text: str) -> str:
     if not value:
         raise Invalid("caption text is empty", field="text")
     if len(value) > MAX_CAPTION_CHARS:
-        raise Invalid(f"caption is {len(value)} characters; at most {MAX_CAPTION_CHARS}", field="text")
+        raise Invalid("caption is %(n)s characters; at most %(max)s", field="text",
+                      params={"n": len(value), "max": MAX_CAPTION_CHARS})
     bad = sorted({f"U+{ord(ch):04X}" for ch in value
                   if (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0) and ch not in _ALLOWED_CONTROLS})
     if bad:

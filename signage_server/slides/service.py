@@ -173,7 +173,7 @@ def create_slide(
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     clean = _check_name(name)
     if find_slide(session, name=clean) is not None:
-        raise Conflict(f"slide {clean!r} exists", details={"field": "name"})
+        raise Conflict("slide %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
     if asset_id is not None:
         assets.get_asset(session, asset_id=asset_id)
     slide = Slide(name=clean, asset_id=asset_id, created_by_id=actor.id if actor else None,
@@ -211,7 +211,7 @@ def update_slide(
         clean = _check_name(fields["name"])
         other = find_slide(session, name=clean)
         if other is not None and other.id != slide.id:
-            raise Conflict(f"slide {clean!r} exists", details={"field": "name"})
+            raise Conflict("slide %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
         slide.name = clean
     image_changed = False
     if "asset_id" in fields and fields["asset_id"] != slide.asset_id:

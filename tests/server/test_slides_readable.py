@@ -305,3 +305,34 @@ def test_the_screen_form_sets_and_keeps_the_viewing_distance(browsers: Browsers,
     refused = admin.follow(admin.post(f"/screens/{screen}", {**form, "viewing_distance_m": "-3"}))
     assert "khoảng cách xem phải lớn hơn 0" in refused.text and 'value="-3"' in refused.text
     assert screens.get_screen(session, screen_id=screen).viewing_distance_m == 25
+
+
+def test_domain_refusals_from_slides_playlists_captions_and_users_read_in_vietnamese(
+        world: dict[str, int], session: Any, users: Any) -> None:
+    from signage_server.captions import service as captions
+    from signage_server.errors import SignageError
+    from signage_server.i18n.errors import describe
+    from signage_server.slides import service as slides
+    from signage_server.users import service as users_service
+    from signage_server.users.models import Role
+
+    attempts = [
+        (lambda: slides.create_slide(session, actor=users["operator"], name="welcome", now=NOW),
+         "đã có trang trình chiếu tên 'welcome'"),
+        (lambda: playlists.create_playlist(session, actor=users["operator"], name="hoa-lu-main", now=NOW),
+         "đã có danh sách phát tên 'hoa-lu-main'"),
+        (lambda: playlists.update_playlist(session, actor=users["operator"], playlist_id=world["playlist"], items=[
+            playlists.ItemSpec(slide_id=world["slide"], duration_s=0.1)], now=NOW), "thời lượng phải từ"),
+        (lambda: playlists.update_playlist(session, actor=users["operator"], playlist_id=world["playlist"], items=[
+            playlists.ItemSpec(slide_id=999_999, duration_s=10)], now=NOW), "không có trang trình chiếu số 999999"),
+        (lambda: captions.write_caption(session, actor=users["operator"], slide_id=world["free_slide"],
+                                        language="vi", text="x" * 5000, now=NOW), "chú thích dài 5000 ký tự"),
+        (lambda: users_service.create_user(session, actor=None, username="operator", display_name="", role=Role.OPERATOR,
+                                           password="long enough password", languages=[], now=NOW),
+         "tên đăng nhập 'operator' đã có người dùng"),
+    ]
+    for attempt, words in attempts:
+        with pytest.raises(SignageError) as caught:
+            with session.begin_nested():
+                attempt()
+        assert words in describe(caught.value, "vi"), (words, caught.value.message)
