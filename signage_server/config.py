@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signage_core.fsutil import atomic_write_bytes
 from signage_server.errors import ConfigError
+from signage_server.slides.readability import Rules
 
 # Values people paste from tutorials; refusing them keeps a border-gate server off the defaults.
 _KNOWN_WEAK = {"changeme", "change-me", "changethis", "secret", "dev", "development", "test", "password"}
@@ -84,6 +85,18 @@ class Settings(BaseSettings):
     # The players' thumbnail period (player config screenshot.period_s): the dashboard marks a thumbnail
     # older than two periods as stale.
     screenshot_period_s: float = Field(default=300.0, gt=0)
+    # The readability check (slides/readability.py; sources of these defaults in docs/architecture.md):
+    # where readers stand when a screen names no distance, letter height per metre of distance (1 inch per
+    # 10 feet), reading speed, and whether approval refuses an unreadable caption (else only warns).
+    readability_viewing_distance_m: float = Field(default=10.0, gt=0, le=500)
+    readability_mm_per_m: float = Field(default=8.3, ge=0, le=100)
+    readability_words_per_s: float = Field(default=3.0, gt=0, le=50)
+    readability_refuse: bool = True
+
+    @property
+    def readability(self) -> Rules:
+        return Rules(viewing_distance_m=self.readability_viewing_distance_m, mm_per_m=self.readability_mm_per_m,
+                     words_per_s=self.readability_words_per_s, refuse=self.readability_refuse)
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,9 @@ class ProblemCode(StrEnum):
     DOES_NOT_FIT = "does_not_fit"
     TOO_SMALL = "too_small"
     EMPTY = "empty"
+    # The readability check (signage_server.slides.readability): warnings at preview, refusals at approval.
+    UNREADABLE_AT_DISTANCE = "unreadable_at_distance"
+    TOO_LONG_TO_READ = "too_long_to_read"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.schemas import CaptionApprove, CaptionRead, CaptionReturn, CaptionWrite
-from signage_server.deps import CurrentUser, NowDep, SessionDep
+from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.errors import NotFound
 from signage_server.slides import service as slides
 
@@ -70,10 +70,11 @@ def submit_caption(slide_id: int, language: str, session: SessionDep, user: Curr
 
 @router.post("/slides/{slide_id}/captions/{language}/approve")
 def approve_caption(slide_id: int, language: str, session: SessionDep, user: CurrentUser, now: NowDep,
-                    response: Response, if_match: IfMatch = None,
+                    response: Response, settings: SettingsDep, if_match: IfMatch = None,
                     body: CaptionApprove | None = None) -> CaptionRead:
     captions.approve_caption(session, actor=user, slide_id=slide_id, language=language, now=now,
-                             urgent=body.urgent if body else False, if_match=if_match)
+                             urgent=body.urgent if body else False, if_match=if_match,
+                             readable=settings.readability)
     return _read(session, response, slide_id, language)
 
 

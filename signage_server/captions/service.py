@@ -20,6 +20,7 @@ from signage_server.permissions import can_review_language, can_write_language
 from signage_server.slides import preview
 from signage_server.slides import service as slides
 from signage_server.slides.models import Slide
+from signage_server.slides.readability import Rules
 from signage_server.users.models import User
 
 MAX_CAPTION_CHARS = 1000
@@ -40,7 +41,8 @@ def clean_text(text: str) -> str:
     if not value:
         raise Invalid("caption text is empty", field="text")
     if len(value) > MAX_CAPTION_CHARS:
-        raise Invalid(f"caption is {len(value)} characters; at most {MAX_CAPTION_CHARS}", field="text")
+        raise Invalid("caption is %(n)s characters; at most %(max)s", field="text",
+                      params={"n": len(value), "max": MAX_CAPTION_CHARS})
     bad = sorted({f"U+{ord(ch):04X}" for ch in value
                   if (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0) and ch not in _ALLOWED_CONTROLS})
     if bad:
@@ -202,7 +204,8 @@ def submit_caption(session: Session, *, actor: User, slide_id: int, language: st
 
 
 def approve_caption(session: Session, *, actor: User, slide_id: int, language: str, now: datetime,
-                    urgent: bool = False, if_match: str | None = None) -> CaptionRevision:
+                    urgent: bool = False, if_match: str | None = None,
+                    readable: Rules | None = None) -> CaptionRevision:
     """Four-eyes: nobody approves a text they wrote. The approved revision becomes live; the old one retires.
 
     `urgent` (Vietnamese only): show the new text at once on screens that show Vietnamese only; screens with
@@ -232,8 +235,9 @@ def approve_caption(session: Session, *, actor: User, slide_id: int, language: s
         raise Conflict("this translation is of an older Vietnamese text; update it to the new text first",
                        details={"outdated": True})
     # Screens or their playlists may have changed since submission: check again before it can go live.
+    # The readability check too: the deployment's rules (settings), else the documented defaults.
     preview.require_fits(session, slide=slides.get_slide(session, slide_id=slide_id), language=lang,
-                         text=pending.text)
+                         text=pending.text, readable=readable or Rules())
     if entry.live is not None:
         old = audit.snapshot(entry.live)
         entry.live.state = CaptionState.RETIRED

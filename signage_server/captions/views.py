@@ -177,7 +177,7 @@ def _apply(request: Request, session: Session, slide: Slide, lang: Language, use
         return _("Translation submitted.") if action == "submit" else _("Draft saved.")
     if action == "approve":
         captions.approve_caption(session, actor=user, slide_id=sid, language=lang.value, now=now,  # type: ignore[arg-type]
-                                 if_match=revision)
+                                 if_match=revision, readable=request.app.state.settings.readability)
         return _("Caption approved.")
     if action == "return":
         captions.return_caption(session, actor=user, slide_id=sid, language=lang.value, reason=reason,
@@ -233,7 +233,8 @@ def approve(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
                 # A translation of an older Vietnamese waits for its translator (badge on the page).
                 if entry.pending is not None and entry.pending.state == CaptionState.SUBMITTED and not entry.outdated:
                     captions.approve_caption(session, actor=viewer.user, slide_id=slide_id, language=code,
-                                             now=now, urgent=code == Language.VI.value and urgent == "1")
+                                             now=now, urgent=code == Language.VI.value and urgent == "1",
+                                             readable=request.app.state.settings.readability)
             slides.approve_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
     except SignageError as exc:
         return redirect(request, f"/approve/{slide_id}", refusal_text(request, exc), "error")

@@ -42,6 +42,8 @@ FIELD_LABELS: dict[str, str] = {
     "manifest_version": "Content version", "is_active": "Active", "approved_at": "Approved at",
     "approved_by": "Approved by", "asset_id": "Picture", "state": "State", "caption_id": "Caption",
     "slide_id": "Slide", "items": "Slides in order", "rule": "When it plays", "captions": "Text",
+    "retired_at": "Retired at", "retired_by_id": "Retired by", "viewing_distance_m": "Viewing distance (m)",
+    "shown": "Show", "q": "Search",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
 CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})

@@ -161,7 +161,9 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
             cache.urgent_vi[sid] = vi.text
         missing = [code for code in codes if code not in live]
         reason = ""
-        if missing:
+        if row.retired_at is not None:
+            reason = "slide retired"
+        elif missing:
             reason = "no approved caption for " + ", ".join(missing)
         elif on_air is None:
             reason = "no approved translations of one Vietnamese text in " + ", ".join(codes)

@@ -67,13 +67,13 @@ def _snapshot(session: Session, playlist: Playlist) -> dict[str, Any]:
 
 def _check_items(session: Session, items: Sequence[ItemSpec]) -> None:
     if len(items) > MAX_ITEMS:
-        raise Invalid(f"at most {MAX_ITEMS} items", field="items")
+        raise Invalid("at most %(max)s items", field="items", params={"max": MAX_ITEMS})
     for index, item in enumerate(items):
         if not MIN_DURATION_S <= item.duration_s <= MAX_DURATION_S:
-            raise Invalid(f"duration must be {MIN_DURATION_S:g}-{MAX_DURATION_S:g} s",
-                          field=f"items.{index}.duration_s")
+            raise Invalid("duration must be %(min)s-%(max)s s", field=f"items.{index}.duration_s",
+                          params={"min": f"{MIN_DURATION_S:g}", "max": f"{MAX_DURATION_S:g}"})
         if session.get(Slide, item.slide_id) is None:
-            raise Invalid(f"slide {item.slide_id} does not exist", field=f"items.{index}.slide_id")
+            raise Invalid("slide %(id)s does not exist", field=f"items.{index}.slide_id", params={"id": item.slide_id})
 
 
 def _replace_items(session: Session, playlist_id: int, items: Sequence[ItemSpec]) -> None:
@@ -101,7 +101,7 @@ def create_playlist(
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     clean = _check_name(name)
     if find_playlist(session, name=clean) is not None:
-        raise Conflict(f"playlist {clean!r} exists", details={"field": "name"})
+        raise Conflict("playlist %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
     _check_items(session, items)
     playlist = Playlist(name=clean, description=description.strip(), display_name=_display_name(display_name),
                         created_at=now, updated_at=now)
@@ -127,7 +127,7 @@ def update_playlist(
         clean = _check_name(name)
         other = find_playlist(session, name=clean)
         if other is not None and other.id != playlist.id:
-            raise Conflict(f"playlist {clean!r} exists", details={"field": "name"})
+            raise Conflict("playlist %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
         playlist.name = clean
     if description is not None:
         playlist.description = description.strip()

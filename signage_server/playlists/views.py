@@ -55,9 +55,11 @@ def playlist_page(playlist_id: int, request: Request, session: SessionDep, viewe
     except SignageError:
         raise PageError(404, gettext_for(request)("No such playlist.")) from None
     items = service.items_of(session, playlist_id=playlist_id)
-    slides = session.exec(select(Slide).order_by(col(Slide.name))).all()
-    return render(request, "playlist.html", viewer, playlist=playlist, items=items, slides=slides,
-                  slide_names={s.id: s.name for s in slides})
+    every = session.exec(select(Slide).order_by(col(Slide.name))).all()
+    # A retired slide stays in its playlists (restoring brings it back) but plays nowhere: marked, not offered.
+    return render(request, "playlist.html", viewer, playlist=playlist, items=items,
+                  slides=[s for s in every if s.retired_at is None], slide_names={s.id: s.name for s in every},
+                  retired={s.id for s in every if s.retired_at is not None})
 
 
 def _duration(value: str) -> float:

@@ -79,6 +79,8 @@ class Screen(SQLModel, table=True):
     languages: list[str] = Field(sa_type=sa.JSON)
     # Foreign text height relative to Vietnamese: the 3/4 rule by default.
     foreign_ratio: float = 0.75
+    # How far the nearest readers stand, for the readability check; None: the setting's default (0014).
+    viewing_distance_m: float | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)

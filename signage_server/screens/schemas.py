@@ -57,6 +57,8 @@ class ScreenCreate(InputModel):
     layout: Layout = Layout.STACKED
     languages: list[str] = Field(max_length=8)
     foreign_ratio: float = 0.75
+    # Where the nearest readers stand (m), for the readability check; None: the setting's default.
+    viewing_distance_m: float | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = None
@@ -75,6 +77,7 @@ class ScreenUpdate(InputModel):
     layout: Layout | None = None
     languages: list[str] | None = Field(default=None, max_length=8)
     foreign_ratio: float | None = None
+    viewing_distance_m: float | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = None
@@ -94,6 +97,7 @@ class ScreenRead(OutputModel):
     layout: Layout
     languages: list[str]
     foreign_ratio: float
+    viewing_distance_m: float | None
     on_time: time | None
     off_time: time | None
     default_playlist_id: int | None

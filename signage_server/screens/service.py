@@ -35,11 +35,12 @@ from signage_server.users.models import Role, User
 # Sensible bounds for real LED cabinets; outside them the number is a typo.
 MAX_PIXELS_PER_SIDE = 8192
 MIN_FOREIGN_RATIO = 0.3
+MAX_VIEWING_DISTANCE_M = 500
 MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
     "site_id", "name", "display_name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
     "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
-    "commissioned_at",
+    "commissioned_at", "viewing_distance_m",
 )
 
 
@@ -325,6 +326,12 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
             raise Invalid(f"foreign_ratio must be between {MIN_FOREIGN_RATIO} and {MAX_FOREIGN_RATIO}",
                           field="foreign_ratio")
         screen.foreign_ratio = ratio
+    if "viewing_distance_m" in fields:  # None: the setting's default (the readability check)
+        distance = fields["viewing_distance_m"]
+        if distance is not None and not 0 < float(distance) <= MAX_VIEWING_DISTANCE_M:
+            raise Invalid("viewing_distance_m must be more than 0 and at most %(max)s metres",
+                          field="viewing_distance_m", params={"max": MAX_VIEWING_DISTANCE_M})
+        screen.viewing_distance_m = float(distance) if distance is not None else None
     for key in ("on_time", "off_time"):
         if key in fields:
             value = fields[key]

@@ -22,3 +22,7 @@ class Slide(SQLModel, table=True):
     # Approval of the slide as a whole; cleared whenever its image or a caption changes.
     approved_by_id: int | None = Field(default=None, foreign_key="users.id")
     approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Retired (archived): off every screen, hidden from the default list; captions, history and play
+    # records stay, and restoring clears these (migration 0014).
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    retired_by_id: int | None = Field(default=None, foreign_key="users.id")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from signage_core.languages import Language, ordered
 from signage_core.render import (
@@ -15,21 +17,29 @@ from signage_core.render import (
     Problem,
     ScreenSpec,
     add_khmer_break_hints,
+    background,
     render_slide,
     validate,
 )
+from signage_core.render.layout import Box
 from signage_server.assets.store import AssetStore
-from signage_server.errors import Invalid
+from signage_server.errors import Invalid, NotFound
+from signage_server.playlists.models import PlaylistItem
 from signage_server.screens.models import Screen
 from signage_server.screens.service import spec_of
+from signage_server.slides import readability
 from signage_server.slides.models import Slide
 from signage_server.slides.service import captions_of, preview_screens
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ScreenProblems:
     screen: Screen
-    problems: list[Problem]
+    problems: list[Problem]  # the renderer's: the caption cannot be drawn as written (submit refuses these)
+    # The readability check on this screen: warnings at preview, refusals at approval (Rules.refuse).
+    readable: readability.Verdict = field(default_factory=readability.Verdict)
 
 
 screen_spec = spec_of  # the renderer's view of a screen row: the one spec its player draws with
@@ -61,8 +71,12 @@ def for_renderer(texts: Mapping[Language, str]) -> dict[Language, str]:
 def slide_image(store: AssetStore, slide: Slide, asset_sha: str | None) -> Image.Image | None:
     if slide.asset_id is None or asset_sha is None:
         return None
-    with Image.open(io.BytesIO(store.read(asset_sha))) as image:
-        return image.convert("RGB")
+    try:
+        with Image.open(io.BytesIO(store.read(asset_sha))) as image:
+            return image.convert("RGB")
+    except (NotFound, OSError, ValueError):  # a lost or unreadable file: preview the text, log the fault
+        log.exception("slide %s: image %s cannot be read for a preview", slide.id, asset_sha)
+        return None
 
 
 def problems(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool) -> list[Problem]:
@@ -75,45 +89,86 @@ def problems(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool
     return found
 
 
+def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:
+    """The picture alone at the screen's size (no caption to draw, or one the renderer refuses): the page
+    says why beside it. Drawn without the layout, which every layout (rotate too) accepts."""
+    if image is None:
+        return Image.new("RGB", (spec.width, spec.height), spec.background)
+    # Undimmed: the player darkens a picture only under text, and there is none.
+    return background(spec.model_copy(update={"image_dim": 0.0}), image, Box(0, 0, spec.width, spec.height))
+
+
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
                language: Language | None = None) -> bytes:
-    """The frame the LED would show; a caption the renderer refuses is drawn without text."""
+    """The frame the LED would show; never an error: a caption the renderer refuses (or no caption at all,
+    which the rotate layout cannot lay out) gives the picture alone, and the page says why in words."""
     captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
     try:
-        frame = render_slide(spec, captions, image, language=language)
+        frame = render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
     except CaptionError:
-        frame = render_slide(spec, {}, image) if image is not None else Image.new("RGB", (spec.width, spec.height))
+        frame = picture_only(spec, image)
+    except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
+        log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
+        frame = picture_only(spec, image)
     out = io.BytesIO()
     frame.save(out, format="PNG")
     return out.getvalue()
 
 
-def check_screens(session: Session, slide: Slide, texts: Mapping[Language, str]) -> list[ScreenProblems]:
-    """The one validation: every target screen, the texts checked together as the player draws them.
+def shown_for(session: Session, *, slide_id: int) -> float | None:
+    """How long the slide is on screen: its shortest item duration in any playlist (None: in none yet)."""
+    found = session.exec(select(func.min(PlaylistItem.duration_s)).where(PlaylistItem.slide_id == slide_id)).one()
+    return float(found) if found is not None else None
+
+
+def check_screens(session: Session, slide: Slide, texts: Mapping[Language, str],
+                  rules: readability.Rules | None = None) -> list[ScreenProblems]:
+    """The one validation: every target screen, the texts checked together as the player draws them, and
+    whether people can read them there (letter size at the viewing distance, reading time).
 
     The live preview, submit and approval all call this, so the preview's verdict is submit's verdict.
     """
+    rules = rules or readability.Rules()
+    has_image = slide.asset_id is not None
+    duration = shown_for(session, slide_id=slide.id)  # type: ignore[arg-type]
+    captions = for_renderer(texts)
     found: dict[ScreenSpec, list[Problem]] = {}  # a province's screens come in a few models: lay out once each
+    verdicts: dict[tuple[ScreenSpec, float, float], readability.Verdict] = {}
     out = []
     for screen in target_screens(session, slide_id=slide.id):  # type: ignore[arg-type]
         spec = screen_spec(screen)
         if spec not in found:
-            found[spec] = problems(spec, texts, has_image=slide.asset_id is not None)
-        out.append(ScreenProblems(screen, found[spec]))
+            found[spec] = problems(spec, texts, has_image=has_image)
+        distance = screen.viewing_distance_m or rules.viewing_distance_m
+        key = (spec, screen.pixel_pitch_mm, distance)
+        if key not in verdicts:
+            verdicts[key] = readability.check(
+                spec, {lang: text for lang, text in captions.items() if lang in spec.languages},
+                pitch_mm=screen.pixel_pitch_mm, distance_m=distance, duration_s=duration, rules=rules,
+                has_image=has_image)
+        out.append(ScreenProblems(screen, found[spec], verdicts[key]))
     return out
 
 
-def require_fits(session: Session, *, slide: Slide, language: Language, text: str) -> None:
-    """422 naming every (screen, problem) of this language's text, checked with the slide's other texts."""
+def require_fits(session: Session, *, slide: Slide, language: Language, text: str,
+                 readable: readability.Rules | None = None) -> None:
+    """422 naming every (screen, problem) of this language's text, checked with the slide's other texts.
+
+    With `readable` (approval) and its `refuse` on, text people cannot read there is refused too; submit
+    passes None: a writer may send a long text to review, the preview has already warned.
+    """
     texts = stored_texts(session, slide=slide)
     texts[language] = text
     listed: list[dict[str, object]] = []
-    for item in check_screens(session, slide, texts):
-        for problem in item.problems:
+    for item in check_screens(session, slide, texts, readable):
+        refused = item.problems + (item.readable.problems if readable is not None and readable.refuse else [])
+        for problem in refused:
             if problem.language == language:
                 listed.append({"screen_id": item.screen.id, "screen": item.screen.name,
                                "language": problem.language.value, "code": problem.code.value,
-                               "message": problem.message})
+                               "message": problem.message,
+                               **({"params": problem.params} if isinstance(problem, readability.ReadabilityProblem)
+                                  else {})})
     if listed:
         summary = "; ".join(f"{p['screen']}: {p['message']}" for p in listed[:3])
         raise Invalid(f"caption cannot be shown as written ({summary})", field="text",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, UploadFile, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, UploadFile, status
 from sqlmodel import Session
 
 from signage_server.assets.routes import read_upload, store_of
@@ -20,9 +22,12 @@ router = APIRouter(tags=["slides"])
 
 def slide_out(session: Session, slide: Slide) -> SlideRead:
     status_ = service.publish_status(session, slide=slide)
+    entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
     return SlideRead.model_validate({
         **slide.model_dump(),
-        "captions": [CaptionRead.of(e) for e in revisions.by_language(session, slide_id=slide.id).values()],  # type: ignore[arg-type]
+        "retired": slide.retired_at is not None,
+        "caption_states": service.language_states(entries, status_.required_languages),
+        "captions": [CaptionRead.of(e) for e in entries.values()],
         "required_languages": status_.required_languages,
         "missing_languages": status_.missing_languages,
         "outdated_languages": status_.outdated_languages,
@@ -32,9 +37,17 @@ def slide_out(session: Session, slide: Slide) -> SlideRead:
 
 
 @router.get("/slides", response_model=Page[SlideRead])
-def list_slides(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[SlideRead]:
-    items, total = service.list_slides(session, limit=page.limit, offset=page.offset)
-    return Page(items=[slide_out(session, s) for s in items], total=total, limit=page.limit, offset=page.offset)
+def list_slides(session: SessionDep, user: CurrentUser, page: PageDep,
+                q: Annotated[str, Query(max_length=200, description="name or caption text, accents optional")] = "",
+                state: Annotated[str, Query(description="a caption state in some language: "
+                                            "live, pending, outdated, missing")] = "",
+                playlist_id: int | None = None,
+                shown: Annotated[str, Query(description="active (default), retired or all")] = "active",
+                ) -> Page[SlideRead]:
+    found = service.find_slides(session, query=q, state=state, playlist_id=playlist_id, shown=shown)
+    items = found[page.offset: page.offset + page.limit]
+    return Page(items=[slide_out(session, f.slide) for f in items], total=len(found), limit=page.limit,
+                offset=page.offset)
 
 
 @router.post("/slides", status_code=status.HTTP_201_CREATED)
@@ -60,6 +73,17 @@ def update_slide(slide_id: int, body: SlideUpdate, session: SessionDep, user: Cu
 def delete_slide(slide_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
     service.delete_slide(session, actor=user, slide_id=slide_id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/slides/{slide_id}/retire")
+def retire_slide(slide_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> SlideRead:
+    """Off every screen at the next manifest (compiled in this commit); captions, history, play records kept."""
+    return slide_out(session, service.retire_slide(session, actor=user, slide_id=slide_id, now=now))
+
+
+@router.post("/slides/{slide_id}/restore")
+def restore_slide(slide_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> SlideRead:
+    return slide_out(session, service.restore_slide(session, actor=user, slide_id=slide_id, now=now))
 
 
 @router.put("/slides/{slide_id}/image")

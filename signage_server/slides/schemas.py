@@ -29,6 +29,12 @@ class SlideRead(OutputModel):
     updated_at: datetime
     approved_by_id: int | None
     approved_at: datetime | None
+    # Retired (archived): on no screen, hidden from the default list, restorable (POST .../restore).
+    retired: bool
+    retired_at: datetime | None
+    retired_by_id: int | None
+    # Per required language: any of live, pending, outdated, or missing (slides.service.language_states).
+    caption_states: dict[str, list[str]]
     captions: list[CaptionRead]
     required_languages: list[str]
     missing_languages: list[str]

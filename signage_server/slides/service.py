@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,6 +60,83 @@ def list_slides(session: Session, *, limit: int, offset: int) -> tuple[list[Slid
     return paginate(session, select(Slide).order_by(col(Slide.name)), limit=limit, offset=offset)
 
 
+# --- finding slides: the list page and GET /api/v1/slides ------------------------------------
+
+SHOWN = ("active", "retired", "all")  # which slides a list shows; retired ones only when asked
+STATES = ("live", "pending", "outdated", "missing")  # a caption state per language, for the state filter
+
+
+def folded(text: str) -> str:
+    """Text as the search compares it: NFC/NFD-insensitive, without diacritics (đ is d), case-folded,
+    so "quoc te" finds "quốc tế" and a caption typed in decomposed form is found by a composed query."""
+    base = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return " ".join("".join(ch for ch in base if not unicodedata.combining(ch)).casefold().split())
+
+
+def language_states(entries: dict[str, revisions.LanguageRevisions], languages: Iterable[str]) -> dict[str, list[str]]:
+    """Per language, what a person needs to know: live (on air), pending (a new text in the workflow),
+    outdated (translates an older Vietnamese; revisions.by_language decides), or missing."""
+    out: dict[str, list[str]] = {}
+    for code in languages:
+        entry = entries.get(code)
+        if entry is None:
+            out[code] = ["missing"]
+            continue
+        out[code] = [name for name, on in (("live", entry.live is not None), ("pending", entry.pending is not None),
+                                           ("outdated", entry.outdated)) if on]
+    return out
+
+
+@dataclass(frozen=True)
+class Found:
+    slide: Slide
+    entries: dict[str, revisions.LanguageRevisions]
+    states: dict[str, list[str]]
+
+    @property
+    def vi_text(self) -> tuple[str, str]:
+        """The Vietnamese a person reads beside the slide: (text, "live"), else (pending text, "pending")."""
+        vi = self.entries.get(Language.VI.value)
+        if vi is None:
+            return "", "missing"
+        if vi.live is not None:
+            return vi.live.text, "live"
+        return (vi.pending.text if vi.pending else ""), "pending"
+
+
+def find_slides(session: Session, *, query: str = "", state: str = "", playlist_id: int | None = None,
+                shown: str = "active", languages: Sequence[str] | None = None) -> list[Found]:
+    """Slides matching a search (name and every live or pending caption, diacritic-insensitive), a caption
+    state in some language, a playlist, and active/retired; by name. Bad filter values are refused."""
+    if shown not in SHOWN:
+        raise Invalid("shown must be one of: " + ", ".join(SHOWN), field="shown")
+    if state and state not in STATES:
+        raise Invalid("state must be one of: " + ", ".join(STATES), field="state")
+    codes = list(languages) if languages is not None else [lang.value for lang in Language]
+    stmt = select(Slide).order_by(col(Slide.name))
+    if shown == "active":
+        stmt = stmt.where(col(Slide.retired_at).is_(None))
+    elif shown == "retired":
+        stmt = stmt.where(col(Slide.retired_at).is_not(None))
+    if playlist_id is not None:
+        stmt = stmt.where(col(Slide.id).in_(select(PlaylistItem.slide_id).where(
+            PlaylistItem.playlist_id == playlist_id)))
+    words = folded(query).split()
+    out = []
+    for slide in session.exec(stmt).all():
+        entries = revisions.by_language(session, slide_id=slide.id)  # type: ignore[arg-type]
+        if words:
+            haystack = folded(" ".join([slide.name, *(r.text for e in entries.values()
+                                                      for r in (e.live, e.pending) if r is not None)]))
+            if not all(word in haystack for word in words):
+                continue
+        states = language_states(entries, codes)
+        if state and not any(state in found for found in states.values()):
+            continue
+        out.append(Found(slide, entries, states))
+    return out
+
+
 def captions_of(session: Session, *, slide_id: int) -> list[CaptionRevision]:
     """The slide's caption per language as writers see it (pending revision, else live), Vietnamese first."""
     return [entry.current for entry in revisions.by_language(session, slide_id=slide_id).values()]
@@ -94,7 +173,7 @@ def create_slide(
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     clean = _check_name(name)
     if find_slide(session, name=clean) is not None:
-        raise Conflict(f"slide {clean!r} exists", details={"field": "name"})
+        raise Conflict("slide %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
     if asset_id is not None:
         assets.get_asset(session, asset_id=asset_id)
     slide = Slide(name=clean, asset_id=asset_id, created_by_id=actor.id if actor else None,
@@ -132,7 +211,7 @@ def update_slide(
         clean = _check_name(fields["name"])
         other = find_slide(session, name=clean)
         if other is not None and other.id != slide.id:
-            raise Conflict(f"slide {clean!r} exists", details={"field": "name"})
+            raise Conflict("slide %(name)s exists", details={"field": "name"}, params={"name": repr(clean)})
         slide.name = clean
     image_changed = False
     if "asset_id" in fields and fields["asset_id"] != slide.asset_id:
@@ -181,6 +260,64 @@ def delete_slide(session: Session, *, actor: User, slide_id: int, now: datetime)
                  before=before, after=None, now=now)
 
 
+def retire_slide(session: Session, *, actor: User, slide_id: int, now: datetime) -> Slide:
+    """Take a slide off every screen without losing it: its playlists' manifests leave it out (the compiler
+    excludes retired slides; the Recompiler recompiles at commit), its captions, their history and its
+    play records stay, and restore_slide brings it back as it was. Retiring twice changes nothing."""
+    require_role(actor, Role.ADMIN, Role.OPERATOR)
+    slide = get_slide(session, slide_id=slide_id)
+    if slide.retired_at is not None:
+        return slide
+    _refuse_emptying_a_default(session, slide)
+    before = audit.snapshot(slide)
+    slide.retired_at = now
+    slide.retired_by_id = actor.id
+    slide.updated_at = now
+    session.add(slide)
+    session.flush()
+    audit.record(session, actor=actor, action="slide.retire", entity="slide", entity_id=slide.id,
+                 before=before, after=audit.snapshot(slide), now=now)
+    return slide
+
+
+def _refuse_emptying_a_default(session: Session, slide: Slide) -> None:
+    """A screen whose default playlist would keep no publishable slide gets no new manifest (the compiler
+    refuses an empty default) and would go on showing the retired slide: refuse, naming the screens, so the
+    operator adds a slide first (or withdraws content at once with an urgent alert)."""
+    if not publish_status(session, slide=slide).publishable:
+        return  # not on air anyway: retiring it changes no screen
+    playlist_ids = set(session.exec(select(PlaylistItem.playlist_id).where(PlaylistItem.slide_id == slide.id)).all())
+    stranded: list[str] = []
+    for screen in session.exec(select(Screen).where(col(Screen.default_playlist_id).in_(playlist_ids),
+                                                    Screen.enrolment != Enrolment.REVOKED)).all():
+        others = set(session.exec(select(PlaylistItem.slide_id).where(
+            PlaylistItem.playlist_id == screen.default_playlist_id, PlaylistItem.slide_id != slide.id)).all())
+        if not any((other := session.get(Slide, sid)) is not None and publish_status(session, slide=other).publishable
+                   for sid in others):
+            stranded.append(screen.name)
+    if stranded:
+        raise Conflict("retiring this slide would leave %(screens)s with nothing to show: add another approved "
+                       "slide to the default playlist first", params={"screens": ", ".join(sorted(stranded))},
+                       details={"screens": sorted(stranded)})
+
+
+def restore_slide(session: Session, *, actor: User, slide_id: int, now: datetime) -> Slide:
+    """Back on the screens whose playlists still hold it, with the approvals it had (nothing was changed)."""
+    require_role(actor, Role.ADMIN, Role.OPERATOR)
+    slide = get_slide(session, slide_id=slide_id)
+    if slide.retired_at is None:
+        return slide
+    before = audit.snapshot(slide)
+    slide.retired_at = None
+    slide.retired_by_id = None
+    slide.updated_at = now
+    session.add(slide)
+    session.flush()
+    audit.record(session, actor=actor, action="slide.restore", entity="slide", entity_id=slide.id,
+                 before=before, after=audit.snapshot(slide), now=now)
+    return slide
+
+
 def required_languages(session: Session, *, slide_id: int) -> list[Language]:
     """Vietnamese always, plus every language a screen that may show this slide displays."""
     needed: set[Language] = {Language.VI}
@@ -202,7 +339,7 @@ def publish_status(session: Session, *, slide: Slide) -> PublishStatus:
                 and code in current and (live := current[code].live) is not None and live.source_id != live_vi.id]
     on_air = revisions.consistent_set(revisions.approved_revisions(session, slide_ids=[sid])[sid], required)
     return PublishStatus(
-        publishable=on_air is not None and slide.approved_at is not None,
+        publishable=on_air is not None and slide.approved_at is not None and slide.retired_at is None,
         required_languages=required,
         missing_languages=missing,
         slide_approved=slide.approved_at is not None,

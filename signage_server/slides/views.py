@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session
 
@@ -21,8 +22,9 @@ from signage_server.captions.models import CaptionRevision
 from signage_server.deps import NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
+from signage_server.playlists import service as playlists
 from signage_server.screens.models import Screen
-from signage_server.slides import preview, service
+from signage_server.slides import preview, readability, service
 from signage_server.slides.models import Slide
 from signage_server.users.models import Role
 from signage_server.web import (
@@ -49,6 +51,22 @@ class Shown:
     screen: Screen
     frames: list[str | None]
     problems: list[Problem]
+    note: str = ""  # why the frame shows the picture alone (no caption in this screen's languages yet)
+    reading: str = ""  # the estimated reading time per language and the time shown, in the page's language
+    warnings: tuple[str, ...] = ()  # the readability check's problems, in the page's language
+
+
+def reading_text(request: Request, verdict: readability.Verdict) -> str:
+    """ "Estimated reading time: Vietnamese 4 s, English 3 s; shown 10 s" in the page's language."""
+    _ = gettext_for(request)
+    if not verdict.readings:
+        return ""
+    parts = ", ".join(f"{_(LANGUAGE_NAMES.get(r.language.value, r.language.value))} "
+                      + _("%(n)s s") % {"n": math.ceil(r.seconds_needed)} for r in verdict.readings)
+    shown = verdict.readings[0].seconds_shown
+    tail = (_("shown %(s)s s each") % {"s": f"{shown:g}"} if shown is not None
+            else _("not in a playlist yet"))
+    return _("Estimated reading time") + f": {parts}; {tail}"
 
 
 def slide_or_404(request: Request, session: Session, slide_id: int) -> Slide:
@@ -68,13 +86,17 @@ def _image(request: Request, session: Session, slide: Slide) -> object:
 def shown_screens(request: Request, session: Session, slide: Slide,
                   texts: dict[Language, str] | None = None) -> list[Shown]:
     """Every target screen with the problems the renderer finds on it for these texts."""
+    _ = gettext_for(request)
     texts = texts if texts is not None else preview.stored_texts(session, slide=slide)
     out = []
-    for item in preview.check_screens(session, slide, texts):
+    for item in preview.check_screens(session, slide, texts, request.app.state.settings.readability):
         spec = preview.screen_spec(item.screen)
-        frames: list[str | None] = ([lang.value for lang in spec.languages if texts.get(lang)] or [None]
-                                    if spec.layout == "rotate" else [None])
-        out.append(Shown(item.screen, frames, item.problems))
+        written = [lang.value for lang in spec.languages if texts.get(lang, "").strip()]
+        frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
+        note = "" if written else _("No caption yet: the preview shows the picture alone. The slide goes on "
+                                    "this screen only with approved captions.")
+        out.append(Shown(item.screen, frames, item.problems, note, reading_text(request, item.readable),
+                         tuple(problem_text(request, item.screen.label, p) for p in item.readable.problems)))
     return out
 
 
@@ -87,6 +109,23 @@ PROBLEM_TEXT = {
 }
 
 
+# The readability check's problems, with their figures (slides/readability.py).
+READABILITY_TEXT = {
+    ProblemCode.UNREADABLE_AT_DISTANCE: "letters about {mm} mm high cannot be read from {distance:g} m "
+                                        "(at least {needed} mm needed).",
+    ProblemCode.TOO_LONG_TO_READ: "{words} words take about {needed} s to read; this screen shows them for {shown:g} s.",
+}
+
+
+LANGUAGE_NAMES = {"vi": "Vietnamese", "en": "English", "km": "Khmer"}
+
+
+def lang_name(request: Request, problem: Problem | dict[str, object]) -> str:
+    _ = gettext_for(request)
+    code = problem.language.value if isinstance(problem, Problem) else str(problem["language"])
+    return _(LANGUAGE_NAMES.get(code, code)) + ", "
+
+
 _GLYPH = re.compile(r"“(.+?)” \((U\+[0-9A-F]+)")
 
 
@@ -95,6 +134,9 @@ def problem_text(request: Request, screen_name: str, problem: Problem | dict[str
     _ = gettext_for(request)
     code = problem.code if isinstance(problem, Problem) else ProblemCode(str(problem["code"]))
     message = problem.message if isinstance(problem, Problem) else str(problem["message"])
+    if code in READABILITY_TEXT:
+        params = problem.params if isinstance(problem, readability.ReadabilityProblem) else problem.get("params", {})
+        return f"{screen_name}: {lang_name(request, problem)}" + _(READABILITY_TEXT[code]).format(**params)  # type: ignore[union-attr, arg-type]
     glyph = _GLYPH.search(message) if code == ProblemCode.MISSING_GLYPH else None
     if glyph is not None:  # which character matters: the writer has to find it
         return f"{screen_name}: " + _("The character “{char}” ({code}) cannot be drawn with the screen's fonts; "
@@ -127,13 +169,39 @@ def draft_texts(request: Request, session: Session, slide: Slide) -> dict[Langua
 
 @router.get("/slides", response_class=HTMLResponse)
 def slides_page(request: Request, session: SessionDep, settings: SettingsDep,
-                viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)]) -> Response:
-    items, _total = service.list_slides(session, limit=500, offset=0)
-    rows = [{"slide": s, "captions": {c.language: c for c in service.captions_of(session, slide_id=s.id)}}  # type: ignore[arg-type]
-            for s in items]
-    return render(request, "slides.html", viewer, rows=rows, languages=[lang.value for lang in Language],
+                viewer: Annotated[Viewer, PageUser(Role.OPERATOR, Role.TRANSLATOR, Role.APPROVER)],
+                q: Annotated[str, Query(max_length=200)] = "", state: str = "", playlist: str = "",
+                shown: str = "active") -> Response:
+    """Slides with their Vietnamese text and per-language state; search and filters keep what was chosen."""
+    filters = {"q": q.strip(), "state": state if state in service.STATES else "",
+               "playlist": playlist if playlist.isdigit() else "", "shown": shown if shown in service.SHOWN else "active"}
+    found = service.find_slides(session, query=filters["q"], state=filters["state"],
+                                playlist_id=int(filters["playlist"]) if filters["playlist"] else None,
+                                shown=filters["shown"])
+    lists, _total = playlists.list_playlists(session, limit=500, offset=0)
+    return render(request, "slides.html", viewer, rows=found, languages=[lang.value for lang in Language],
+                  filters=filters, states=service.STATES, playlists=lists, shown_options=service.SHOWN,
                   can_upload=viewer.user.role in (Role.ADMIN, Role.OPERATOR),
                   max_bytes=settings.max_upload_bytes, max_mb=round(settings.max_upload_bytes / 1024 / 1024))
+
+
+@router.post("/slides/{slide_id}/retire")
+def retire_page(slide_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Writers,
+                action: Annotated[str, Form()] = "retire") -> Response:
+    """Retire (or restore) from the list or the slide page; the screens follow at this commit."""
+    _ = gettext_for(request)
+    slide = slide_or_404(request, session, slide_id)
+    try:
+        with session.begin_nested():
+            if action == "restore":
+                service.restore_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
+                done = _("Slide restored: it is back on the screens whose playlists hold it.")
+            else:
+                service.retire_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
+                done = _("Slide retired: it is off every screen; its captions and play records are kept.")
+    except SignageError as exc:
+        return redirect(request, f"/slides/{slide.id}", error_text(request, exc), "error")
+    return redirect(request, f"/slides/{slide.id}", done)
 
 
 def slide_name_from(filename: str | None, fallback: str) -> str:
@@ -190,6 +258,7 @@ def slide_view(request: Request, session: Session, viewer: Viewer, slide: Slide,
                   vi_live=vi_entry.live if vi_entry else None, entries=entries,
                   captions=[e.current for e in entries.values()], shown=shown,
                   can_write=can_write_language(viewer.user, Language.VI),
+                  can_retire=viewer.user.role in (Role.ADMIN, Role.OPERATOR),
                   typed=typed if typed is not None else (vi.text if vi else ""), error=error, conflict=conflict,
                   revision=conflict.token if conflict is not None else (vi.token if vi else ""),
                   field_problems=[problem_text(request, s.screen.name, p) for s in shown for p in s.problems
@@ -248,7 +317,7 @@ def preview_json(slide_id: int, request: Request, session: SessionDep, viewer: A
     for item in shown_screens(request, session, slide, texts):
         screens.append({
             "id": item.screen.id, "name": item.screen.name, "layout": item.screen.layout.value,
-            "frames": item.frames,
+            "frames": item.frames, "note": item.note, "reading": item.reading, "warnings": list(item.warnings),
             "problems": [{"language": p.language.value, "code": p.code.value, "message": p.message,
                           "text": problem_text(request, item.screen.name, p)} for p in item.problems],
         })

@@ -34,6 +34,19 @@
             if (lang) { q.set("lang", lang); }
             img.src = "/slides/" + slide + "/preview/" + screen.id + ".png?" + q.toString();
           });
+          var note = figure.querySelector("p.preview-note");
+          if (note) { note.textContent = screen.note || ""; note.hidden = !screen.note; }
+          var reading = figure.querySelector("p.reading");
+          if (reading) { reading.textContent = screen.reading || ""; reading.hidden = !screen.reading; }
+          var warnings = figure.querySelector("ul.readability");
+          if (warnings) {
+            warnings.textContent = "";
+            (screen.warnings || []).forEach(function (text) {
+              var li = document.createElement("li");
+              li.textContent = text;
+              warnings.appendChild(li);
+            });
+          }
           var list = figure.querySelector("ul.problems");
           list.textContent = "";
           screen.problems.forEach(function (p) {

@@ -93,7 +93,7 @@ def create_user(
     _check_password(password)
     langs = _check_languages(role, languages or [])
     if session.exec(select(User).where(User.username == name)).first() is not None:
-        raise Conflict(f"username {name!r} is taken", details={"field": "username"})
+        raise Conflict("username %(name)s is taken", details={"field": "username"}, params={"name": repr(name)})
     user = User(
         username=name,
         display_name=display_name.strip() or name,

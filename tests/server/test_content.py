@@ -72,7 +72,7 @@ def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
 
 @pytest.mark.parametrize(("file", "old", "new", "entry", "field"), [
     ("loc-ninh-hoa-lu.yaml", "width: 960", "width: wide", "screens[2] (hoa-lu-lane-ticker)", "width"),
-    ("loc-ninh-hoa-lu.yaml", "{slide: friendship, duration: 12}", "{slide: frendship, duration: 12}",
+    ("loc-ninh-hoa-lu.yaml", "{slide: friendship, duration: 20}", "{slide: frendship, duration: 20}",
      "playlists[0] (hoa-lu-main)", "items.2.slide"),
     ("bu-dop-hoang-dieu.yaml", "languages: [vi, km]", "languages: [vi, th]",
      "screens[1] (hoang-dieu-lane-ticker)", "languages"),
