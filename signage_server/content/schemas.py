@@ -37,6 +37,7 @@ class ItemEntry(_Entry):
 
 class PlaylistEntry(_Entry):
     name: str
+    display_name: str = ""
     description: str = ""
     items: list[ItemEntry] = Field(default_factory=list)
 

@@ -188,10 +188,11 @@ def import_content(
             playlist = playlists.find_playlist(session, name=e.name)
             if playlist is None:
                 playlists.create_playlist(session, actor=None, name=e.name, description=e.description,
-                                          items=specs, now=now)
+                                          items=specs, display_name=e.display_name, now=now)
             else:
                 playlists.update_playlist(session, actor=None, playlist_id=playlist.id,  # type: ignore[arg-type]
-                                          description=e.description, items=specs, now=now)
+                                          description=e.description, items=specs,
+                                          display_name=e.display_name or None, now=now)
         for current in index["screens"]:
             e = current.entry
             site = _require(screens.find_site(session, slug=e.site), current, "site", "site", e.site)
@@ -268,7 +269,10 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     for playlist in session.exec(select(Playlist).order_by(col(Playlist.name))).all():
         items = [{"slide": slide_names[i.slide_id], "duration": i.duration_s}
                  for i in playlists.items_of(session, playlist_id=playlist.id)]  # type: ignore[arg-type]
-        out["playlists"].append({"name": playlist.name, "description": playlist.description, "items": items})
+        row = {"name": playlist.name, "description": playlist.description, "items": items}
+        if playlist.display_name:
+            row["display_name"] = playlist.display_name
+        out["playlists"].append(row)
     site_slugs = {s.id: s.slug for s in session.exec(select(Site)).all()}
     group_names = {g.id: g.name for g in session.exec(select(ScreenGroup)).all()}
     screen_names = {s.id: s.name for s in session.exec(select(Screen)).all()}

@@ -312,7 +312,7 @@ def load_names(session: Session) -> Names:
         screens={s.id: s for s in session.exec(select(Screen)).all() if s.id is not None},
         sites={s.id: s for s in session.exec(select(Site)).all() if s.id is not None},
         slides={s.id: titles.get(s.id) or s.name for s in session.exec(select(Slide)).all() if s.id is not None},
-        playlists={p.id: p.name for p in session.exec(select(Playlist)).all() if p.id is not None})
+        playlists={p.id: p.label for p in session.exec(select(Playlist)).all() if p.id is not None})
 
 
 def _bump(table: dict[str, Airtime], key: str, label: str, *, started: bool, seconds: float,

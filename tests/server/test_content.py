@@ -14,6 +14,7 @@ from signage_server.assets.store import AssetStore
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.content.service import ImportFailed, export_content, import_content
+from signage_server.playlists.models import Playlist
 from signage_server.screens.models import Screen
 from signage_server.slides.models import Slide
 from tests.server.world import NOW, png
@@ -58,6 +59,8 @@ def test_shipped_content_imports_twice_without_change(empty: Any, tmp_path: Path
     assert langs == {"vi", "en", "km"}
     ticker = empty.exec(select(Screen).where(Screen.name == "hoa-lu-lane-ticker")).one()
     assert (ticker.width_px, ticker.height_px, str(ticker.layout)) == (960, 160, "ticker")
+    main = empty.exec(select(Playlist).where(Playlist.name == "hoa-lu-main")).one()
+    assert main.label == "Chương trình chính Hoa Lư"  # what reports and pages show, not the slug
 
 
 def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
@@ -120,6 +123,8 @@ def test_export_then_import_reproduces_the_content(empty: Any, tmp_path: Path) -
     assert list((out / "images").iterdir())
     report = run_import(empty, out, tmp_path)
     assert report.changes == 0  # the export describes exactly what is in the database
+    assert "display_name: Chương trình chính Hoa Lư" in "".join(
+        p.read_text(encoding="utf-8") for p in out.glob("*.yaml"))
     slide = empty.exec(select(Slide).where(Slide.name == "welcome-vn")).one()
     assert slide.asset_id is not None
 
