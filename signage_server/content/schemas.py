@@ -53,6 +53,8 @@ class ScreenEntry(_Entry):
     layout: str = "stacked"
     languages: list[str]
     foreign_ratio: float = 0.75
+    # Rotate layout: the least seconds each language stays up; None: the default (3 s).
+    rotation_dwell_s: float | None = None
     # Not "on"/"off": YAML 1.1 reads those keys as booleans.
     on_time: time | None = None
     off_time: time | None = None

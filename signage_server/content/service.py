@@ -206,7 +206,7 @@ def import_content(
                       "pixel_pitch_mm": e.pixel_pitch_mm, "orientation": e.orientation, "layout": e.layout,
                       "languages": e.languages, "foreign_ratio": e.foreign_ratio, "on_time": e.on_time,
                       "off_time": e.off_time, "default_playlist_id": playlist_id, "group_ids": group_ids,
-                      "display_name": e.display_name}
+                      "display_name": e.display_name, "rotation_dwell_s": e.rotation_dwell_s}
             screen = screens.find_screen(session, name=e.name)
             if screen is None:
                 screens.create_screen(session, actor=None, fields=fields, now=now)
@@ -285,6 +285,8 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
         }
         if screen.display_name:
             row["display_name"] = screen.display_name
+        if screen.rotation_dwell_s is not None:
+            row["rotation_dwell_s"] = screen.rotation_dwell_s
         if screen.on_time is not None:
             row["on_time"], row["off_time"] = screen.on_time.strftime("%H:%M:%S"), screen.off_time.strftime("%H:%M:%S")  # type: ignore[union-attr]
         if screen.default_playlist_id is not None:

@@ -43,6 +43,7 @@ FIELD_LABELS: dict[str, str] = {
     "approved_by": "Approved by", "asset_id": "Picture", "state": "State", "caption_id": "Caption",
     "slide_id": "Slide", "items": "Slides in order", "rule": "When it plays", "captions": "Text",
     "retired_at": "Retired at", "retired_by_id": "Retired by", "viewing_distance_m": "Viewing distance (m)",
+    "rotation_dwell_s": "Least time per language when rotating (s)",
     "shown": "Show", "q": "Search",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.

@@ -81,6 +81,8 @@ class Screen(SQLModel, table=True):
     foreign_ratio: float = 0.75
     # How far the nearest readers stand, for the readability check; None: the setting's default (0014).
     viewing_distance_m: float | None = None
+    # Rotate layout: the least time each language stays up (s); None: signage_core's default (3 s).
+    rotation_dwell_s: float | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)

@@ -59,6 +59,8 @@ class ScreenCreate(InputModel):
     foreign_ratio: float = 0.75
     # Where the nearest readers stand (m), for the readability check; None: the setting's default.
     viewing_distance_m: float | None = None
+    # Rotate: the least time each language stays up (s); None: 3 s. Shorter items are lengthened.
+    rotation_dwell_s: float | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = None
@@ -78,6 +80,7 @@ class ScreenUpdate(InputModel):
     languages: list[str] | None = Field(default=None, max_length=8)
     foreign_ratio: float | None = None
     viewing_distance_m: float | None = None
+    rotation_dwell_s: float | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = None
@@ -98,6 +101,7 @@ class ScreenRead(OutputModel):
     languages: list[str]
     foreign_ratio: float
     viewing_distance_m: float | None
+    rotation_dwell_s: float | None
     on_time: time | None
     off_time: time | None
     default_playlist_id: int | None

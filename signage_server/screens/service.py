@@ -35,12 +35,15 @@ from signage_server.users.models import Role, User
 # Sensible bounds for real LED cabinets; outside them the number is a typo.
 MAX_PIXELS_PER_SIDE = 8192
 MIN_FOREIGN_RATIO = 0.3
+# A language shown for less than a second cannot be read; a minute per language stalls a rotation.
+MIN_ROTATION_DWELL_S = 1.0
+MAX_ROTATION_DWELL_S = 60.0
 MAX_VIEWING_DISTANCE_M = 500
 MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
     "site_id", "name", "display_name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
     "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
-    "commissioned_at", "viewing_distance_m",
+    "commissioned_at", "viewing_distance_m", "rotation_dwell_s",
 )
 
 
@@ -80,9 +83,10 @@ def layout_of(screen: Screen) -> LayoutSpec:
     on_hours = None
     if screen.on_time is not None and screen.off_time is not None and screen.on_time != screen.off_time:
         on_hours = TimeWindow(start=screen.on_time, end=screen.off_time)
+    dwell = {"rotation_ms": round(screen.rotation_dwell_s * 1000)} if screen.rotation_dwell_s else {}
     return LayoutSpec(width=screen.width_px, height=screen.height_px, layout=LayoutKind(screen.layout.value),
                       languages=tuple(Language(code) for code in screen.languages),
-                      foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours)
+                      foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours, **dwell)
 
 
 def spec_of(screen: Screen) -> ScreenSpec:
@@ -332,6 +336,12 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
             raise Invalid("viewing_distance_m must be more than 0 and at most %(max)s metres",
                           field="viewing_distance_m", params={"max": MAX_VIEWING_DISTANCE_M})
         screen.viewing_distance_m = float(distance) if distance is not None else None
+    if "rotation_dwell_s" in fields:  # None: signage_core's default minimum dwell
+        dwell = fields["rotation_dwell_s"]
+        if dwell is not None and not MIN_ROTATION_DWELL_S <= float(dwell) <= MAX_ROTATION_DWELL_S:
+            raise Invalid("rotation_dwell_s must be between %(min)s and %(max)s seconds", field="rotation_dwell_s",
+                          params={"min": MIN_ROTATION_DWELL_S, "max": MAX_ROTATION_DWELL_S})
+        screen.rotation_dwell_s = float(dwell) if dwell is not None else None
     for key in ("on_time", "off_time"):
         if key in fields:
             value = fields[key]

@@ -59,8 +59,10 @@ def _number(value: str, field: str, kind: type[int] | type[float]) -> int | floa
 
 def _fields(name: str, site_id: str, width_px: str, height_px: str, pixel_pitch_mm: str, layout: str,
             languages: list[str] | None, foreign_ratio: str, on_time: str, off_time: str,
-            display_name: str = "", viewing_distance_m: str = "") -> dict[str, Any]:
+            display_name: str = "", viewing_distance_m: str = "", rotation_dwell_s: str = "") -> dict[str, Any]:
     return {
+        # Empty: the default minimum time each language stays up on a rotate screen.
+        "rotation_dwell_s": _number(rotation_dwell_s, "rotation_dwell_s", float) if rotation_dwell_s.strip() else None,
         # Empty: the deployment's default distance for the readability check.
         "viewing_distance_m": _number(viewing_distance_m, "viewing_distance_m", float) if viewing_distance_m.strip()
         else None,
@@ -91,18 +93,20 @@ def create_screen(request: Request, session: SessionDep, now: NowDep, viewer: Ad
                   foreign_ratio: Annotated[str, Form()] = "0.75", on_time: Annotated[str, Form()] = "",
                   off_time: Annotated[str, Form()] = "",
                   display_name: Annotated[str, Form(max_length=200)] = "",
-                  viewing_distance_m: Annotated[str, Form(max_length=20)] = "") -> Response:
+                  viewing_distance_m: Annotated[str, Form(max_length=20)] = "",
+                  rotation_dwell_s: Annotated[str, Form(max_length=20)] = "") -> Response:
     try:
         with session.begin_nested():
             screen = service.create_screen(session, actor=viewer.user, now=now, fields=_fields(
                 name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
-                on_time, off_time, display_name, viewing_distance_m))
+                on_time, off_time, display_name, viewing_distance_m, rotation_dwell_s))
     except SignageError as exc:
         return redirect(request, "/screens", error_text(request, exc), "error",
                         keep={"name": name, "display_name": display_name, "site_id": site_id, "width_px": width_px,
                                   "height_px": height_px, "pixel_pitch_mm": pixel_pitch_mm, "layout": layout,
                                   "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
-                                  "off_time": off_time, "viewing_distance_m": viewing_distance_m})
+                                  "off_time": off_time, "viewing_distance_m": viewing_distance_m,
+                                  "rotation_dwell_s": rotation_dwell_s})
     return redirect(request, f"/screens/{screen.id}", gettext_for(request)("Screen added."))
 
 
@@ -178,12 +182,13 @@ def update_screen(screen_id: int, request: Request, session: SessionDep, now: No
                   foreign_ratio: Annotated[str, Form()] = "0.75", on_time: Annotated[str, Form()] = "",
                   off_time: Annotated[str, Form()] = "", display_name: Annotated[str, Form(max_length=200)] = "",
                   commissioned_on: Annotated[str, Form()] = "",
-                  viewing_distance_m: Annotated[str, Form(max_length=20)] = "") -> Response:
+                  viewing_distance_m: Annotated[str, Form(max_length=20)] = "",
+                  rotation_dwell_s: Annotated[str, Form(max_length=20)] = "") -> Response:
     screen = _screen(request, session, screen_id)
     try:
         with session.begin_nested():
             fields = _fields(name, site_id, width_px, height_px, pixel_pitch_mm, layout, languages, foreign_ratio,
-                             on_time, off_time, display_name, viewing_distance_m)
+                             on_time, off_time, display_name, viewing_distance_m, rotation_dwell_s)
             fields |= _commissioning(request, screen, commissioned_on)
             service.update_screen(session, actor=viewer.user, screen_id=screen_id, now=now, fields=fields)
     except SignageError as exc:
@@ -192,7 +197,7 @@ def update_screen(screen_id: int, request: Request, session: SessionDep, now: No
                                   "height_px": height_px, "pixel_pitch_mm": pixel_pitch_mm, "layout": layout,
                                   "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
                                   "off_time": off_time, "commissioned_on": commissioned_on,
-                                  "viewing_distance_m": viewing_distance_m})
+                                  "viewing_distance_m": viewing_distance_m, "rotation_dwell_s": rotation_dwell_s})
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))
 
 

@@ -14,6 +14,7 @@ from signage_core.signing import Rejection, SigningKey, TrustStore, Verification
 from signage_core.text import ZWSP
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
+from signage_server.errors import Invalid
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import Recompiler
 from signage_server.manifests.models import ManifestRecord
@@ -403,3 +404,21 @@ def test_the_configured_language_order_reaches_manifest_preview_and_caption_chec
     # Rotate: a 10 s item gives each of the three languages 3.3 s, above the 3 s minimum dwell: not lengthened.
     items = body["playlists"][str(world["playlist"])]["items"]  # type: ignore[index]
     assert [i["duration_ms"] for i in items] == [10_000]
+
+
+def test_a_screens_own_rotation_dwell_lengthens_its_rotate_items_in_the_signed_manifest(
+        session: Session, world: dict[str, int], users: dict[str, User], clock: Clock) -> None:
+    """The rotate rule's minimum dwell is the screen's setting: 5 s x 3 languages makes a 10 s item 15 s."""
+    from signage_server.screens.models import Screen
+
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    screens.update_screen(session, actor=users["admin"], screen_id=world["screen"], now=NOW,
+                          fields={"layout": "rotate", "languages": ["vi", "km", "en"], "rotation_dwell_s": 5})
+    body = verified(compile_one(session, world["screen"], clock).record, clock)  # type: ignore[arg-type]
+    assert body["layout"]["rotation_ms"] == 5000  # type: ignore[index]
+    items = body["playlists"][str(world["playlist"])]["items"]  # type: ignore[index]
+    assert [i["duration_ms"] for i in items] == [15_000]
+    with pytest.raises(Invalid, match="rotation_dwell_s must be between 1.0 and 60.0 seconds"):
+        screens.update_screen(session, actor=users["admin"], screen_id=world["screen"], now=NOW,
+                              fields={"rotation_dwell_s": 0.2})
+    assert session.get_one(Screen, world["screen"]).rotation_dwell_s == 5
