@@ -189,14 +189,22 @@ def clear_approval(session: Session, *, slide: Slide, actor: User | None, why: s
     """Approval is of what was seen: a new image withdraws it (captions are approved per revision)."""
     if slide.approved_at is None:
         return
+    _audited_change(session, slide, actor=actor, action="slide.approval_withdrawn", now=now,
+                    changes={"approved_at": None, "approved_by_id": None}, why=why)
+
+
+def _audited_change(session: Session, slide: Slide, *, actor: User | None, action: str, now: datetime,
+                    changes: dict[str, object], why: str | None = None) -> None:
+    """Set these slide columns, touch updated_at, flush, and record before/after (with the reason, if any)."""
     before = audit.snapshot(slide)
-    slide.approved_at = None
-    slide.approved_by_id = None
+    for key, value in changes.items():
+        setattr(slide, key, value)
     slide.updated_at = now
     session.add(slide)
     session.flush()
-    audit.record(session, actor=actor, action="slide.approval_withdrawn", entity="slide", entity_id=slide.id,
-                 before=before, after={**(audit.snapshot(slide) or {}), "why": why}, now=now)
+    after = audit.snapshot(slide) or {}
+    audit.record(session, actor=actor, action=action, entity="slide", entity_id=slide.id, before=before,
+                 after={**after, "why": why} if why is not None else after, now=now)
 
 
 def update_slide(
@@ -269,14 +277,8 @@ def retire_slide(session: Session, *, actor: User, slide_id: int, now: datetime)
     if slide.retired_at is not None:
         return slide
     _refuse_emptying_a_default(session, slide)
-    before = audit.snapshot(slide)
-    slide.retired_at = now
-    slide.retired_by_id = actor.id
-    slide.updated_at = now
-    session.add(slide)
-    session.flush()
-    audit.record(session, actor=actor, action="slide.retire", entity="slide", entity_id=slide.id,
-                 before=before, after=audit.snapshot(slide), now=now)
+    _audited_change(session, slide, actor=actor, action="slide.retire", now=now,
+                    changes={"retired_at": now, "retired_by_id": actor.id})
     return slide
 
 
@@ -307,14 +309,8 @@ def restore_slide(session: Session, *, actor: User, slide_id: int, now: datetime
     slide = get_slide(session, slide_id=slide_id)
     if slide.retired_at is None:
         return slide
-    before = audit.snapshot(slide)
-    slide.retired_at = None
-    slide.retired_by_id = None
-    slide.updated_at = now
-    session.add(slide)
-    session.flush()
-    audit.record(session, actor=actor, action="slide.restore", entity="slide", entity_id=slide.id,
-                 before=before, after=audit.snapshot(slide), now=now)
+    _audited_change(session, slide, actor=actor, action="slide.restore", now=now,
+                    changes={"retired_at": None, "retired_by_id": None})
     return slide
 
 
