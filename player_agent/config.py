@@ -81,6 +81,41 @@ class BlankingOptions(_Options):
         return value
 
 
+class BrightnessOptions(_Options):
+    """How the manifest's brightness level reaches the LED, and an optional light sensor (argv lists, no shell)."""
+
+    # The controller's brightness tool, "{percent}" replaced by 0-100; empty: the player dims its frames.
+    command: tuple[str, ...] = ()
+    # Prints a lux value (the first word of its output), read every sensor_period_s.
+    sensor_command: tuple[str, ...] = ()
+    # (lux, percent) points, linear between them: dark night 10 %, overcast 60 %, tropical noon 100 %.
+    sensor_curve: tuple[tuple[Annotated[float, Field(ge=0)], Annotated[int, Field(ge=0, le=100)]], ...] = (
+        (0.0, 10), (50.0, 20), (1000.0, 60), (10000.0, 100))
+    sensor_period_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @field_validator("command", "sensor_command")
+    @classmethod
+    def _no_empty_program(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value and not value[0].strip():
+            raise ValueError("the first word must be the program to run")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _says_where_the_level_goes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value and not any("{percent}" in word for word in value[1:]):
+            raise ValueError('one of the arguments must contain "{percent}", the level to set')
+        return value
+
+    @field_validator("sensor_curve")
+    @classmethod
+    def _curve(cls, value: tuple[tuple[float, int], ...]) -> tuple[tuple[float, int], ...]:
+        if not value:
+            raise ValueError("the sensor curve needs at least one (lux, percent) point")
+        return value
+
+
 class ScreenshotOptions(_Options):
     """The periodic thumbnail that lets the dashboard show what each screen really shows."""
 
@@ -121,6 +156,7 @@ class PlayerSettings(BaseSettings):
     framebuffer: FramebufferOptions = FramebufferOptions()
     png: PngOptions = PngOptions()
     blanking: BlankingOptions = BlankingOptions()
+    brightness: BrightnessOptions = BrightnessOptions()
     screenshot: ScreenshotOptions = ScreenshotOptions()
     broker: BrokerOptions = BrokerOptions()
     heartbeat_period_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
