@@ -29,6 +29,9 @@ from signage_server.schemas import InputModel
 from signage_server.screens.models import Screen, ScreenGroup, ScreenGroupLink, Site
 from signage_server.users.models import Role, User
 
+# Heartbeat `brightness_source` -> what the dashboard says (catalog msgids).
+BRIGHTNESS_SOURCES = {"plan": "by plan", "override": "manual override", "alert": "urgent alert",
+                      "sensor": "light sensor"}
 # An override is for an event or a fault, not a new plan: at most a day, then the plan again.
 MAX_OVERRIDE_MINUTES = 24 * 60
 _PLACE_FOR_CHECKS = Coordinates(latitude=0, longitude=0)
