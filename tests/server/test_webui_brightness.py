@@ -17,6 +17,7 @@ from tests.server.conftest import TEST_SECRET
 from tests.server.test_webui import Browsers
 from tests.server.world import NOW
 
+
 def flash(page: str) -> str:
     """The error flash of a page, as the person reads it."""
     found = re.search(r'<p class="flash error"[^>]*>(.*?)</p>', page, re.S)
