@@ -16,6 +16,9 @@ class SiteEntry(_Entry):
     slug: str
     name: str
     district: str = ""
+    # Degrees (north/east positive), for sunrise/sunset in brightness plans; absent: left as they are.
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class GroupEntry(_Entry):

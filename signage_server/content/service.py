@@ -145,11 +145,13 @@ def import_content(
         for current in index["sites"]:
             e = current.entry
             site = screens.find_site(session, slug=e.slug)
+            placed = None if e.latitude is None and e.longitude is None else (e.latitude, e.longitude)
             if site is None:
-                screens.create_site(session, actor=None, slug=e.slug, name=e.name, district=e.district, now=now)
+                screens.create_site(session, actor=None, slug=e.slug, name=e.name, district=e.district, now=now,
+                                    latitude=e.latitude, longitude=e.longitude)
             else:
                 screens.update_site(session, actor=None, site_id=site.id, name=e.name,  # type: ignore[arg-type]
-                                    district=e.district, now=now)
+                                    district=e.district, now=now, coordinates=placed)
         for current in index["groups"]:
             e = current.entry
             group = screens.find_group(session, name=e.name)
@@ -252,7 +254,9 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in SECTIONS}
     for site in session.exec(select(Site).order_by(col(Site.slug))).all():
-        out["sites"].append({"slug": site.slug, "name": site.name, "district": site.district})
+        out["sites"].append({"slug": site.slug, "name": site.name, "district": site.district,
+                             **({"latitude": site.latitude, "longitude": site.longitude}
+                                if site.latitude is not None else {})})
     for group in session.exec(select(ScreenGroup).order_by(col(ScreenGroup.name))).all():
         out["groups"].append({"name": group.name, "description": group.description})
     for slide in session.exec(select(Slide).order_by(col(Slide.name))).all():

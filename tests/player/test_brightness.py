@@ -273,3 +273,23 @@ def test_config_refuses_a_command_without_the_level(tmp_path: Path) -> None:
     settings = load_settings(config)
     assert settings.brightness.command[1] == "{percent}"
     assert settings.brightness.sensor_curve == ((0.0, 10), (20000.0, 100))
+
+
+def test_status_names_the_level_and_its_source(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from player_agent.cli import app
+
+    state_dir = boot(tmp_path)
+    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
+    clock = Clock(from_local(datetime.combine(day, time(23, 30))))
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), Frames(), clock=clock)  # type: ignore[arg-type]
+    try:
+        agent.tick()
+        agent._write_status(clock.at)
+    finally:
+        agent.close()
+    config = tmp_path / "player.toml"
+    config.write_text(f'state_dir = "{state_dir}"\noutput = "null"\n')
+    result = CliRunner().invoke(app, ["status", "-c", str(config)])
+    assert "brightness: 20 % (plan)" in result.output, result.output
