@@ -538,7 +538,7 @@ class Agent:
             log.exception("render failed")
             return min(boundaries, default=now + timedelta(minutes=1))
         if cur.frame_id is None or shown.frame_id != cur.frame_id:
-            self._output(shown.image, level)
+            self._output(shown.image, level, shown.dimmed)
             cur.image, cur.frame_id = shown.image, shown.frame_id
             if cur.frame_hash is None:
                 cur.frame_hash = shown.hash_of
@@ -548,14 +548,15 @@ class Agent:
             if alert_id is not None:
                 self._ack_alert(alert_id, shown, now)
         elif self.brightness.software and level is not None and level.percent != self._shown_percent:
-            self._output(shown.image, level)  # same frame, new level: dim it again
+            self._output(shown.image, level, shown.dimmed)  # same frame, new level: dim it again
         if shown.next_change is not None:
             boundaries.append(shown.next_change)
         return min(boundaries, default=now + timedelta(hours=1))
 
-    def _output(self, image: Image.Image, level: Level | None) -> None:
+    def _output(self, image: Image.Image, level: Level | None,
+                dimmed: Callable[[int], Image.Image] | None = None) -> None:
         """Put a frame on the output, dimmed when the player dims; proof of play hashes the undimmed frame."""
-        self.output.show(self.brightness.frame(image, level))
+        self.output.show(self.brightness.frame(image, level, dimmed))
         self._shown_percent = level.percent if level is not None and self.brightness.software else None
 
     def _level(self, now: datetime, *, alert: bool, boundaries: list[datetime]) -> Level | None:

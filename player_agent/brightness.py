@@ -119,11 +119,15 @@ class BrightnessControl:
             log.error("brightness command failed: %s", ran.error)
         self._failed_at, self.error = mono, f"brightness command failed: {ran.error}"
 
-    def frame(self, frame: Image.Image, level: Level | None) -> Image.Image:
-        """What goes to the output: dimmed in software when no command sets the LED's own level."""
-        if level is None or not self.software:
+    def frame(self, frame: Image.Image, level: Level | None,
+              dimmed: Callable[[int], Image.Image] | None = None) -> Image.Image:
+        """What goes to the output: dimmed in software when no command sets the LED's own level.
+
+        `dimmed` gives the same frame at a level more cheaply where it can (a ticker crops a strip dimmed once).
+        """
+        if level is None or not self.software or level.percent >= 100:
             return frame
-        return dim(frame, level.percent)
+        return dimmed(level.percent) if dimmed is not None else dim(frame, level.percent)
 
     def sensor(self, mono: float) -> int | None:
         """The sensor's level (lux through the curve), read at most every period; None without one or on failure."""

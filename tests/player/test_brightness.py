@@ -293,3 +293,33 @@ def test_status_names_the_level_and_its_source(tmp_path: Path) -> None:
     config.write_text(f'state_dir = "{state_dir}"\noutput = "null"\n')
     result = CliRunner().invoke(app, ["status", "-c", str(config)])
     assert "brightness: 20 % (plan)" in result.output, result.output
+
+
+def test_ticker_frames_are_dimmed_from_a_strip_dimmed_once(tmp_path: Path) -> None:
+    from signage_core.manifest import LayoutKind
+
+    state_dir = tmp_path / "state"
+    enrol_state(state_dir, "gate-1")
+    body = manifest("gate-1", 1, now=now_utc(), durations_ms=3_600_000, layout=LayoutKind.TICKER,
+                    size=(480, 80), brightness=PLAN)
+    (state_dir / MANIFEST_FILE).write_bytes(signed(body))
+    StateStore(state_dir / "state.json").accept_manifest(1)
+    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
+    clock = Clock(from_local(datetime.combine(day, time(23, 0))))
+    output = Frames()
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), output, clock=clock)  # type: ignore[arg-type]
+    try:
+        undimmed = []
+        for _ in range(3):
+            clock.at += timedelta(milliseconds=700)  # the strip has scrolled in: text on screen
+            agent.tick()
+            undimmed.append(agent.current.image if agent.current else None)
+            assert agent.current is not None and agent.current.image is not None
+            assert agent.current.image.getbbox() is not None
+            assert same(output.frames[-1], dim(agent.current.image, 20)), "each frame at the night level"
+        assert len(agent.renders._dimmed) == 1, "one dimmed strip, not one per frame"
+        # Proof of play keeps the item's first frame as drawn, not as dimmed.
+        assert agent.current.frame_hash is not None and undimmed[0] is not None
+        assert agent.current.frame_hash() == frame_hash(undimmed[0]) != frame_hash(output.frames[0])
+    finally:
+        agent.close()
