@@ -208,6 +208,8 @@ class Agent:
         self.brightness = brightness or BrightnessControl(settings.brightness)
         self.level: Level | None = None  # the brightness level in force (heartbeat), None: no control
         self._shown_percent: int | None = None  # the software-dimming level of the frame on the output
+        # (inputs, evaluated at, level): reused while the inputs stay and `now` is before the level's `until`.
+        self._level_cache: tuple[tuple[object, ...], datetime, Level] | None = None
         self._inbox: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self.exit_code = 0
@@ -564,12 +566,20 @@ class Agent:
         plan = self.manifest.brightness if self.manifest is not None else None
         sensed = self.brightness.sensor(self._now_mono)
         period = timedelta(seconds=self.settings.brightness.sensor_period_s)
-        if plan is not None:
-            level: Level | None = level_at(plan, now, alert=alert, sensor_percent=sensed)
-        elif sensed is not None:  # a sensor works without a plan; an alert is then at full level
-            level = Level(100, LevelSource.ALERT, now + period) if alert else Level(sensed, LevelSource.SENSOR, now + period)
+        key = (plan, alert, sensed)
+        level: Level | None
+        cached = self._level_cache
+        if cached is not None and cached[0] == key and cached[1] <= now < cached[2].until:
+            level = cached[2]  # a ticker asks 60 times a second; the level holds until its `until`
         else:
-            level = None
+            if plan is not None:
+                level = level_at(plan, now, alert=alert, sensor_percent=sensed)
+            elif sensed is not None:  # a sensor works without a plan; an alert is then at full level
+                level = (Level(100, LevelSource.ALERT, now + period) if alert
+                         else Level(sensed, LevelSource.SENSOR, now + period))
+            else:
+                level = None
+            self._level_cache = (key, now, level) if level is not None else None
         if level is not None:
             boundaries.append(level.until)
             if self.settings.brightness.sensor_command:

@@ -21,7 +21,6 @@ from signage_core.brightness import (
     SunEvent,
     day_curve,
 )
-from signage_core.schedule import to_local
 from signage_server.audit import service as audit
 from signage_server.errors import Invalid
 from signage_server.permissions import require_role
@@ -34,7 +33,6 @@ BRIGHTNESS_SOURCES = {"plan": "by plan", "override": "manual override", "alert":
                       "sensor": "light sensor"}
 # An override is for an event or a fault, not a new plan: at most a day, then the plan again.
 MAX_OVERRIDE_MINUTES = 24 * 60
-_PLACE_FOR_CHECKS = Coordinates(latitude=0, longitude=0)
 
 
 class StoredPlan(InputModel):
@@ -203,11 +201,3 @@ def chart_points(plan: StoredPlan, site: Site | None, day: date, *, width: int =
     return " ".join(f"{(at - start).total_seconds() / span * width:.1f},{height - percent / 100 * height:.1f}"
                     for at, percent in curve)
 
-
-def check_plan(plan: StoredPlan) -> BrightnessPlan:
-    """The plan as signage_core validates it (a place stands in for the site's)."""
-    return plan.plan(_PLACE_FOR_CHECKS)
-
-
-def local_day(now: datetime) -> date:
-    return to_local(now).date()

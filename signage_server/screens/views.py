@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from signage_core.brightness import sun_times
 from signage_core.languages import Language
 from signage_server.deps import NowDep, SessionDep
 from signage_server.enrolment import service as enrolment
@@ -379,7 +380,11 @@ def plan_view(row: Screen | ScreenGroup, session: SessionDep, now: datetime, zon
     day = now.astimezone(zone).date()
     chart = brightness.chart_points(plan, site, day) if plan is not None else None
     override = plan.override if plan is not None and plan.override is not None and plan.override.until > now else None
+    place = brightness.coordinates_of(site) if site is not None else None
+    sun = sun_times(place.latitude, place.longitude, day) if place is not None else None
     return {"plan": plan, "chart": chart, "chart_site": site, "override": override,
+            "sunrise": local_time(zone, sun[0], "%H:%M") if sun else "",
+            "sunset": local_time(zone, sun[1], "%H:%M") if sun else "",
             "override_until": local_time(zone, override.until) if override else "",
             "override_choices": OVERRIDE_CHOICES, "sun_kinds": _SUN_KINDS,
             "needs_place": plan is not None and plan.uses_sun and chart is None}
