@@ -80,8 +80,11 @@ class BrightnessOverride(BaseModel):
         return self
 
 
-class BrightnessPlan(BaseModel):
-    """Day level from `day_from`, night level from `night_from`, each reached by a linear ramp."""
+class PlanLevels(BaseModel):
+    """Day level from `day_from`, night level from `night_from`, each reached by a linear ramp.
+
+    The part of a plan an operator sets; the server stores it as is (signage_server StoredPlan).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -93,12 +96,21 @@ class BrightnessPlan(BaseModel):
     ramp_minutes: int = Field(default=30, ge=0, le=240)
     # Level while an urgent alert is on screen (it must be readable whatever the hour).
     alert_percent: int = Field(default=100, ge=0, le=100)
-    coordinates: Coordinates | None = None
     override: BrightnessOverride | None = None
+
+    @property
+    def uses_sun(self) -> bool:
+        return self.day_from.sun is not None or self.night_from.sun is not None
+
+
+class BrightnessPlan(PlanLevels):
+    """The plan as a manifest carries it: the levels, with the site's coordinates for sunrise and sunset."""
+
+    coordinates: Coordinates | None = None
 
     @model_validator(mode="after")
     def _sun_needs_place(self) -> BrightnessPlan:
-        if self.coordinates is None and (self.day_from.sun is not None or self.night_from.sun is not None):
+        if self.coordinates is None and self.uses_sun:
             raise ValueError("a sunrise/sunset time needs the site's latitude and longitude")
         return self
 

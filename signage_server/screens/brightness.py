@@ -17,8 +17,7 @@ from signage_core.brightness import (
     BrightnessOverride,
     BrightnessPlan,
     Coordinates,
-    PlanTime,
-    SunEvent,
+    PlanLevels,
     day_curve,
 )
 from signage_server.audit import service as audit
@@ -35,20 +34,8 @@ BRIGHTNESS_SOURCES = {"plan": "by plan", "override": "manual override", "alert":
 MAX_OVERRIDE_MINUTES = 24 * 60
 
 
-class StoredPlan(InputModel):
+class StoredPlan(PlanLevels):
     """A plan as the API takes it and the database keeps it (no coordinates: those are the site's)."""
-
-    day_percent: int = Field(default=100, ge=1, le=100)
-    night_percent: int = Field(default=30, ge=0, le=100)
-    day_from: PlanTime = PlanTime(sun=SunEvent.SUNRISE)
-    night_from: PlanTime = PlanTime(sun=SunEvent.SUNSET)
-    ramp_minutes: int = Field(default=30, ge=0, le=240)
-    alert_percent: int = Field(default=100, ge=0, le=100)
-    override: BrightnessOverride | None = None
-
-    @property
-    def uses_sun(self) -> bool:
-        return self.day_from.sun is not None or self.night_from.sun is not None
 
     def plan(self, coordinates: Coordinates | None, *, now: datetime | None = None) -> BrightnessPlan:
         """The signage_core plan for a place; an override already over at `now` is left out."""

@@ -92,6 +92,12 @@ def same(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None
 
 
+def tomorrow_at(hour: int, minute: int = 0) -> datetime:
+    """A local time tomorrow: inside the test manifest's horizon, whatever time the test runs."""
+    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
+    return from_local(datetime.combine(day, time(hour, minute)))
+
+
 def sun_of(day: date) -> dict[str, datetime]:
     return sun(Observer(HOA_LU.latitude, HOA_LU.longitude), date=day, tzinfo=TIMEZONE)
 
@@ -158,8 +164,7 @@ def test_without_a_plan_nothing_is_dimmed_or_reported(tmp_path: Path) -> None:
 
 def test_command_gets_the_level_as_an_argument_and_failures_are_reported(tmp_path: Path) -> None:
     state_dir = boot(tmp_path)
-    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
-    clock = Clock(from_local(datetime.combine(day, time(23, 0))))
+    clock = Clock(tomorrow_at(23))
     runner = Recorder(Ran(1, "", "set-led-brightness exited 1: card not found"), OK)
     options = BrightnessOptions(command=("/usr/local/bin/set-led-brightness", "--level={percent}", "x; reboot"))
     settings = settings_for(state_dir, heartbeat_period_s=3600, brightness=options)
@@ -223,8 +228,7 @@ def test_an_urgent_alert_is_shown_at_full_level_over_a_dim_night(tmp_path: Path)
 
 
 def test_the_operators_override_beats_the_plan_until_it_ends(tmp_path: Path) -> None:
-    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
-    until = from_local(datetime.combine(day, time(1, 0)))
+    until = tomorrow_at(1)
     state_dir = boot(tmp_path, plan=PLAN.model_copy(update={"override": BrightnessOverride(percent=70, until=until)}))
     clock = Clock(until - timedelta(hours=1))
     output = Frames()
@@ -243,8 +247,7 @@ def test_the_operators_override_beats_the_plan_until_it_ends(tmp_path: Path) -> 
 
 def test_light_sensor_sets_the_level_and_a_bad_reading_falls_back_to_the_plan(tmp_path: Path) -> None:
     state_dir = boot(tmp_path)
-    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
-    clock = Clock(from_local(datetime.combine(day, time(12, 0))))
+    clock = Clock(tomorrow_at(12))
     runner = Recorder(Ran(0, "500 lux\n", None), Ran(0, "ERR\n", None))
     options = BrightnessOptions(sensor_command=("/usr/local/bin/read-lux",), sensor_period_s=60,
                                 sensor_curve=((0, 10), (1000, 60)))
@@ -281,8 +284,7 @@ def test_status_names_the_level_and_its_source(tmp_path: Path) -> None:
     from player_agent.cli import app
 
     state_dir = boot(tmp_path)
-    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
-    clock = Clock(from_local(datetime.combine(day, time(23, 30))))
+    clock = Clock(tomorrow_at(23, 30))
     agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), Frames(), clock=clock)  # type: ignore[arg-type]
     try:
         agent.tick()
@@ -304,8 +306,7 @@ def test_ticker_frames_are_dimmed_from_a_strip_dimmed_once(tmp_path: Path) -> No
                     size=(480, 80), brightness=PLAN)
     (state_dir / MANIFEST_FILE).write_bytes(signed(body))
     StateStore(state_dir / "state.json").accept_manifest(1)
-    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
-    clock = Clock(from_local(datetime.combine(day, time(23, 0))))
+    clock = Clock(tomorrow_at(23))
     output = Frames()
     agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), output, clock=clock)  # type: ignore[arg-type]
     try:
