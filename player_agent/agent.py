@@ -526,6 +526,7 @@ class Agent:
             if scene is None:
                 self._set_blank(True)
                 cur.image = None
+                self.level = None  # blanked for off-hours: no level to report until it lights again
                 self._write_status(now)
                 return min(boundaries, default=now + timedelta(hours=1))
             self._set_blank(False)

@@ -149,6 +149,27 @@ def test_offline_player_follows_the_sun_for_days_with_its_clock(tmp_path: Path) 
         agent.close()
 
 
+def test_off_hours_report_no_level(tmp_path: Path) -> None:
+    from signage_core.schedule import TimeWindow
+
+    state_dir = tmp_path / "state"
+    enrol_state(state_dir, "gate-1")
+    body = manifest("gate-1", 1, now=now_utc(), brightness=PLAN, on_hours=TimeWindow(start=time(6), end=time(22)))
+    (state_dir / MANIFEST_FILE).write_bytes(signed(body))
+    StateStore(state_dir / "state.json").accept_manifest(1)
+    clock = Clock(tomorrow_at(21, 30))
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), Frames(), clock=clock)  # type: ignore[arg-type]
+    try:
+        agent.tick()
+        assert agent.heartbeat(clock.at).brightness_percent == 20
+        clock.at = tomorrow_at(22, 30)
+        agent.tick()
+        assert agent.current is not None and agent.current.identity == ("off",)
+        assert agent.heartbeat(clock.at).brightness_percent is None
+    finally:
+        agent.close()
+
+
 def test_without_a_plan_nothing_is_dimmed_or_reported(tmp_path: Path) -> None:
     state_dir = boot(tmp_path, plan=None)
     output = Frames()
