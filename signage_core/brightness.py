@@ -8,6 +8,7 @@ clock), so the curve an operator sees is the curve the LED follows. Sunrise and 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -167,10 +168,12 @@ def plan_level(plan: BrightnessPlan, at: datetime) -> Level:
     ramp = timedelta(minutes=plan.ramp_minutes)
     following = events[index + 1][0] if index + 1 < len(events) else at + timedelta(days=1)
     if ramp and at < start + ramp and before != target:
-        done = (at - start) / ramp
-        percent = round(before + (target - before) * done)
-        step = max(ramp / abs(target - before), MIN_STEP)
-        return Level(percent, LevelSource.PLAN, min(at + step, start + ramp, following))
+        value = before + (target - before) * ((at - start) / ramp)
+        percent = math.floor(value + 0.5)  # half up, so the next change is at the next half step
+        half = percent + 0.5 if target > before else percent - 0.5
+        next_change = start + ramp * ((half - before) / (target - before))
+        # Never sooner than MIN_STEP: a controller gets at most one level every 10 s, at most that late.
+        return Level(percent, LevelSource.PLAN, min(max(next_change, at + MIN_STEP), start + ramp, following))
     return Level(target, LevelSource.PLAN, following)
 
 

@@ -8,9 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from astral import Observer
 from astral.sun import sun
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from signage_core.brightness import (
+    MIN_STEP,
     BrightnessOverride,
     BrightnessPlan,
     Coordinates,
@@ -178,3 +181,22 @@ def _args() -> dict[str, object]:
     return dict(screen_id=SCREEN, version=1, issued_at=NOW, expires_at=end, layout=LAYOUT, rules=RULES,
                 default_playlist="everyday", playlists=PLAYLISTS, slides=SLIDES, assets=ASSETS,
                 horizon_start=start, horizon_end=end)
+
+
+@settings(max_examples=150, deadline=None)
+@given(day=st.integers(1, 100), night=st.integers(0, 100), ramp=st.integers(0, 240),
+       rise=st.integers(-240, 240), set_=st.integers(-240, 240), minute=st.integers(0, 3 * 24 * 60),
+       place=st.sampled_from([HOA_LU, HOANG_DIEU]))
+def test_any_plan_stays_between_its_levels_and_always_looks_ahead(
+        day: int, night: int, ramp: int, rise: int, set_: int, minute: int, place: Coordinates) -> None:
+    plan = BrightnessPlan(day_percent=day, night_percent=night, ramp_minutes=ramp, coordinates=place,
+                          day_from=PlanTime(sun=SunEvent.SUNRISE, offset_minutes=rise),
+                          night_from=PlanTime(sun=SunEvent.SUNSET, offset_minutes=set_))
+    at = local(DAYS[1], 0) + timedelta(minutes=minute)
+    level = plan_level(plan, at)
+    assert min(day, night) <= level.percent <= max(day, night)
+    assert level.until > at, "the player must never be told to look again in the past"
+    # Nothing changes before `until` (the player sleeps that long) unless the ramp steps faster than
+    # MIN_STEP, when the level may lag by less than MIN_STEP.
+    if level.until - at > MIN_STEP:
+        assert plan_level(plan, level.until - timedelta(milliseconds=1)).percent == level.percent
