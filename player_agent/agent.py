@@ -527,6 +527,7 @@ class Agent:
                 self._set_blank(True)
                 cur.image = None
                 self.level = None  # blanked for off-hours: no level to report until it lights again
+                self.brightness.forget()  # a panel powered down may wake at its own level: send ours again
                 self._write_status(now)
                 return min(boundaries, default=now + timedelta(hours=1))
             self._set_blank(False)

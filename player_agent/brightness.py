@@ -119,6 +119,10 @@ class BrightnessControl:
             log.error("brightness command failed: %s", ran.error)
         self._failed_at, self.error = mono, f"brightness command failed: {ran.error}"
 
+    def forget(self) -> None:
+        """The controller's level is unknown again (panel powered off): the next level is sent even if unchanged."""
+        self.applied = None
+
     def frame(self, frame: Image.Image, level: Level | None,
               dimmed: Callable[[int], Image.Image] | None = None) -> Image.Image:
         """What goes to the output: dimmed in software when no command sets the LED's own level.

@@ -107,7 +107,7 @@ def test_dimming_scales_light_output_pixel_by_pixel() -> None:
     img.putdata([(255, 255, 255), (128, 64, 0), (0, 0, 0)])
     half = dim(img, 50)
     # 50 % of the light: 255 · 0.5^(1/2.2) = 186 in gamma-encoded values; black stays black.
-    assert list(half.getdata()) == [(186, 186, 186), (93, 47, 0), (0, 0, 0)]
+    assert list(half.get_flattened_data()) == [(186, 186, 186), (93, 47, 0), (0, 0, 0)]
     assert list(dim(img, 0).get_flattened_data()) == [(0, 0, 0)] * 3
     assert dim(img, 100) is img
 
@@ -149,23 +149,30 @@ def test_offline_player_follows_the_sun_for_days_with_its_clock(tmp_path: Path) 
         agent.close()
 
 
-def test_off_hours_report_no_level(tmp_path: Path) -> None:
+def test_off_hours_report_no_level_and_the_level_is_sent_again_when_lit(tmp_path: Path) -> None:
     from signage_core.schedule import TimeWindow
 
     state_dir = tmp_path / "state"
     enrol_state(state_dir, "gate-1")
-    body = manifest("gate-1", 1, now=now_utc(), brightness=PLAN, on_hours=TimeWindow(start=time(6), end=time(22)))
+    body = manifest("gate-1", 1, now=now_utc(), brightness=PLAN, on_hours=TimeWindow(start=time(5), end=time(22)))
     (state_dir / MANIFEST_FILE).write_bytes(signed(body))
     StateStore(state_dir / "state.json").accept_manifest(1)
     clock = Clock(tomorrow_at(21, 30))
-    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), Frames(), clock=clock)  # type: ignore[arg-type]
+    runner = Recorder(OK)
+    options = BrightnessOptions(command=("/usr/local/bin/set-led-brightness", "{percent}"))
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600, brightness=options), Frames(), clock=clock,  # type: ignore[arg-type]
+                  brightness=BrightnessControl(options, runner=runner))
     try:
         agent.tick()
-        assert agent.heartbeat(clock.at).brightness_percent == 20
+        assert agent.heartbeat(clock.at).brightness_percent == 20 and runner.calls[-1][-1] == "20"
         clock.at = tomorrow_at(22, 30)
         agent.tick()
         assert agent.current is not None and agent.current.identity == ("off",)
         assert agent.heartbeat(clock.at).brightness_percent is None
+        calls = len(runner.calls)
+        clock.at = tomorrow_at(5, 30) + timedelta(days=1)  # lit again before sunrise: night level, sent again
+        agent.tick()
+        assert len(runner.calls) == calls + 1 and runner.calls[-1][-1] == "20"
     finally:
         agent.close()
 
