@@ -99,3 +99,26 @@ def test_operator_sets_a_group_plan_with_fixed_times_and_bad_input_is_named(
     session.expire_all()
     assert session.get_one(ScreenGroup, group).brightness is None
     assert session.get_one(Screen, world["screen"]).brightness is None
+
+
+def test_the_dashboard_shows_the_level_and_why_from_the_heartbeat(
+        session: Session, world: dict[str, int], browsers: Browsers) -> None:
+    from signage_core.protocol import Heartbeat
+    from signage_server.telemetry import service as telemetry
+
+    screen = world["screen"]
+    beat = Heartbeat(screen_id=str(screen), sent_at=NOW, uptime_s=5.0, brightness_percent=30,
+                     brightness_source="plan")  # type: ignore[arg-type]
+    telemetry.record_heartbeat(session, screen_id=screen, beat=beat, received_at=NOW)
+    session.commit()
+    viewer = browsers["translator"]  # every role watches the dashboard
+    rows = {r["id"]: r for r in viewer.get("/dashboard.json").json()["screens"]}
+    assert (rows[screen]["brightness_percent"], rows[screen]["brightness_source"]) == (30, "plan")
+    page = html.unescape(viewer.get("/dashboard").text)
+    cell = re.search(rf'<tr data-screen="{screen}".*?<td data-field="brightness">(.*?)</td>', page, re.S)
+    assert cell is not None and cell.group(1) == "30 % (theo kế hoạch)"
+    telemetry.record_heartbeat(session, screen_id=screen, beat=beat.model_copy(
+        update={"brightness_percent": None, "brightness_source": None}), received_at=NOW)
+    session.commit()
+    rows = {r["id"]: r for r in viewer.get("/dashboard.json").json()["screens"]}
+    assert rows[screen]["brightness_percent"] is None
