@@ -1,7 +1,9 @@
 """Steady-state RSS and CPU of `signage-player run` (null output) against a naive polling re-renderer.
 
-Run: .venv/bin/python benchmarks/player.py [--seconds 15]
+Run: .venv/bin/python benchmarks/player.py [--seconds 15] [--dimming-only]
 Each case runs in its own process, offline (broker unreachable), from a signed manifest on disk.
+First, the cost per frame of software dimming (issue 22) beside ImageEnhance.Brightness, measured
+in the same run; then the player cases, the "dimmed" ones with a brightness override at 40 %.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from player_agent.agent import MANIFEST_FILE  # noqa: E402
+from player_agent.brightness import dim  # noqa: E402
 from player_agent.state import StateStore  # noqa: E402
+from signage_core.brightness import BrightnessOverride, BrightnessPlan, PlanTime  # noqa: E402
 from signage_core.languages import Language  # noqa: E402
 from signage_core.manifest import LayoutKind, Slide  # noqa: E402
 from tests.player.agent_world import (  # noqa: E402
@@ -39,22 +44,26 @@ CAPTIONS = [
 ]
 
 
-def prepare(root: Path, kind: str) -> Path:
-    """A state dir with a signed manifest, and a config for the null output."""
-    state = root / kind
+def prepare(root: Path, kind: str, *, dimmed: bool = False) -> Path:
+    """A state dir with a signed manifest, and a config for the null output; dimmed: 40 % all along."""
+    name = f"{kind}-dimmed" if dimmed else kind
+    state = root / name
     enrol_state(state, f"bench-{kind}")
     slides = [Slide(id=f"s{i}", captions=dict(c)) for i, c in enumerate(CAPTIONS)]
+    now = datetime.now(UTC)
+    plan = BrightnessPlan(day_from=PlanTime(at=dtime(6)), night_from=PlanTime(at=dtime(18)),
+                          override=BrightnessOverride(percent=40, until=now + timedelta(days=1))) if dimmed else None
     if kind == "static":
-        body = manifest(f"bench-{kind}", 1, now=datetime.now(UTC), slides=slides, durations_ms=5000,
-                        size=(1920, 1080))
+        body = manifest(f"bench-{kind}", 1, now=now, slides=slides, durations_ms=5000,
+                        size=(1920, 1080), brightness=plan)
         extra = ""
     else:
-        body = manifest(f"bench-{kind}", 1, now=datetime.now(UTC), slides=slides, durations_ms=20_000,
-                        layout=LayoutKind.TICKER, size=(960, 160))
+        body = manifest(f"bench-{kind}", 1, now=now, slides=slides, durations_ms=20_000,
+                        layout=LayoutKind.TICKER, size=(960, 160), brightness=plan)
         extra = "ticker_fps = 60\n"
     (state / MANIFEST_FILE).write_bytes(signed(body))
     StateStore(state / "state.json").accept_manifest(1)
-    config = root / f"{kind}.toml"
+    config = root / f"{name}.toml"
     config.write_text(f'state_dir = "{state}"\noutput = "null"\nheartbeat_period_s = 30\nlog_level = "WARNING"\n'
                       f"{extra}[screenshot]\nperiod_s = 0\n", encoding="utf-8")
     return config
@@ -120,13 +129,41 @@ def naive_worker(config: Path) -> None:
         time.sleep(period)
 
 
+def dimming_per_frame(rounds: int = 200) -> None:
+    """ms per frame: the player's lookup-table `point` against ImageEnhance.Brightness (a blend with black)."""
+    from PIL import ImageEnhance
+
+    from signage_core.render import render_slide
+    from signage_core.screen import screen_spec
+
+    factor = 0.4 ** (1 / 2.2)  # the same light output as dim(frame, 40)
+    print(f"{'software dimming to 40 %, per frame':<44} {'LUT point':>10} {'Enhance':>8}  (ms)")
+    for size, layout in (((960, 160), LayoutKind.TICKER), ((768, 384), LayoutKind.STACKED),
+                         ((1920, 1080), LayoutKind.STACKED)):
+        body = manifest("bench", 1, now=datetime.now(UTC), size=size, layout=layout)
+        frame = render_slide(screen_spec(body.layout), dict(CAPTIONS[0])).convert("RGB")
+        timings = []
+        for method in (lambda f: dim(f, 40), lambda f: ImageEnhance.Brightness(f).enhance(factor)):
+            method(frame)  # warm: the table is built once per level
+            t0 = time.perf_counter()
+            for _ in range(rounds):
+                method(frame)
+            timings.append((time.perf_counter() - t0) / rounds * 1000)
+        print(f"{f'{size[0]}x{size[1]}':<44} {timings[0]:>10.3f} {timings[1]:>8.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--naive-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--dimming-only", action="store_true", help="only the per-frame dimming figures")
     args = parser.parse_args()
     if args.naive_worker is not None:
         naive_worker(args.naive_worker)
+        return
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    dimming_per_frame()
+    if args.dimming_only:
         return
     player = [sys.executable, "-c", "from player_agent.cli import app; app()", "run", "--config"]
     naive = [sys.executable, str(Path(__file__).resolve()), "--naive-worker"]
@@ -136,7 +173,9 @@ def main() -> None:
         for kind, label in (("static", "static 1920x1080 stacked, 5 s items"),
                             ("ticker", "ticker 960x160 @ 60 fps")):
             config = prepare(Path(tmp), kind)
+            dimmed = prepare(Path(tmp), kind, dimmed=True)
             for name, argv in (("signage-player run", [*player, str(config)]),
+                               ("signage-player run, dimmed 40 %", [*player, str(dimmed)]),
                                ("naive polling re-render", [*naive, str(config)])):
                 cpu, rss = measure(argv, warmup_s=6.0, seconds=args.seconds)
                 print(f"{label + ': ' + name:<44} {cpu:>10.1f} {rss:>8.1f}", flush=True)

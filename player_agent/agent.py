@@ -27,6 +27,7 @@ from uuid import UUID
 from PIL import Image
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from player_agent.brightness import BrightnessControl
 from player_agent.cache import AssetCache, CacheError, DiskFull
 from player_agent.config import PlayerSettings
 from player_agent.enrol import (
@@ -63,6 +64,7 @@ from player_agent.transport import (
     broker_params,
 )
 from player_agent.watchdog import Notifier, watchdog_interval
+from signage_core.brightness import Level, LevelSource, level_at
 from signage_core.languages import Language
 from signage_core.manifest import ManifestBody, is_screen_on, now_playing, verify_manifest
 from signage_core.mqtt_client import BrokerTlsError
@@ -180,6 +182,7 @@ class Agent:
         notifier: Notifier | None = None,
         registry: FontRegistry | None = None,
         link_factory: Callable[[], PlayerLink | None] | None = None,
+        brightness: BrightnessControl | None = None,
     ) -> None:
         self.settings = settings
         self.output = output
@@ -202,6 +205,11 @@ class Agent:
         self.cache = AssetCache(settings.cache_dir)
         self.journal = Journal(settings.journal_dir)
         self.renders = RenderCache(registry)
+        self.brightness = brightness or BrightnessControl(settings.brightness)
+        self.level: Level | None = None  # the brightness level in force (heartbeat), None: no control
+        self._shown_percent: int | None = None  # the software-dimming level of the frame on the output
+        # (inputs, evaluated at, level): reused while the inputs stay and `now` is before the level's `until`.
+        self._level_cache: tuple[tuple[object, ...], datetime, Level] | None = None
         self._inbox: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self.exit_code = 0
@@ -518,12 +526,15 @@ class Agent:
             if scene is None:
                 self._set_blank(True)
                 cur.image = None
+                self.level = None  # blanked for off-hours: no level to report until it lights again
+                self.brightness.forget()  # a panel powered down may wake at its own level: send ours again
                 self._write_status(now)
                 return min(boundaries, default=now + timedelta(hours=1))
             self._set_blank(False)
             self._write_status(now)
         if cur.scene is None:
             return min(boundaries, default=now + timedelta(hours=1))
+        level = self._level(now, alert=alert_id is not None, boundaries=boundaries)
         try:
             shown = self._frame(cur.scene, now)
         except Exception as exc:  # a slide that cannot be drawn must not stop the screen
@@ -531,7 +542,7 @@ class Agent:
             log.exception("render failed")
             return min(boundaries, default=now + timedelta(minutes=1))
         if cur.frame_id is None or shown.frame_id != cur.frame_id:
-            self.output.show(shown.image)
+            self._output(shown.image, level, shown.dimmed)
             cur.image, cur.frame_id = shown.image, shown.frame_id
             if cur.frame_hash is None:
                 cur.frame_hash = shown.hash_of
@@ -540,9 +551,46 @@ class Agent:
                 self._track_languages(cur, shown.languages)
             if alert_id is not None:
                 self._ack_alert(alert_id, shown, now)
+        elif self.brightness.software and level is not None and level.percent != self._shown_percent:
+            self._output(shown.image, level, shown.dimmed)  # same frame, new level: dim it again
         if shown.next_change is not None:
             boundaries.append(shown.next_change)
         return min(boundaries, default=now + timedelta(hours=1))
+
+    def _output(self, image: Image.Image, level: Level | None,
+                dimmed: Callable[[int], Image.Image] | None = None) -> None:
+        """Put a frame on the output, dimmed when the player dims; proof of play hashes the undimmed frame."""
+        self.output.show(self.brightness.frame(image, level, dimmed))
+        self._shown_percent = level.percent if level is not None and self.brightness.software else None
+
+    def _level(self, now: datetime, *, alert: bool, boundaries: list[datetime]) -> Level | None:
+        """The brightness level in force (alert, override, sensor, plan) and handed to the controller."""
+        plan = self.manifest.brightness if self.manifest is not None else None
+        sensed = self.brightness.sensor(self._now_mono)
+        period = timedelta(seconds=self.settings.brightness.sensor_period_s)
+        key = (plan, alert, sensed)
+        level: Level | None
+        cached = self._level_cache
+        if cached is not None and cached[0] == key and cached[1] <= now < cached[2].until:
+            level = cached[2]  # a ticker asks 60 times a second; the level holds until its `until`
+        else:
+            if plan is not None:
+                level = level_at(plan, now, alert=alert, sensor_percent=sensed)
+            elif sensed is not None:  # a sensor works without a plan; an alert is then at full level
+                level = (Level(100, LevelSource.ALERT, now + period) if alert
+                         else Level(sensed, LevelSource.SENSOR, now + period))
+            else:
+                level = None
+            self._level_cache = (key, now, level) if level is not None else None
+        if level is not None:
+            boundaries.append(level.until)
+            if self.settings.brightness.sensor_command:
+                boundaries.append(now + period)
+        self.level = level
+        self.brightness.apply(level, self._now_mono)
+        self._problem("brightness", self.brightness.error)
+        self._problem("light-sensor", self.brightness.sensor_error)
+        return level
 
     def _frame(self, scene: Scene, now: datetime) -> Shown:
         try:
@@ -1142,6 +1190,8 @@ class Agent:
             stale=stale,
             last_error=self.last_error,
             problems=tuple(self.problems.values())[:16],
+            brightness_percent=self.level.percent if self.level else None,
+            brightness_source=self.level.source if self.level else None,
         )
 
     def _heartbeat(self, now: datetime) -> None:
@@ -1187,6 +1237,7 @@ class Agent:
             "last_error": self.last_error,
             "pending_manifest": self._pending_version or None,
             "problems": list(self.problems.values()),
+            "brightness": f"{self.level.percent} % ({self.level.source.value})" if self.level else None,
         }
         with contextlib.suppress(OSError):
             atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n", mode=0o644)

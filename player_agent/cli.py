@@ -123,6 +123,7 @@ def status(config: ConfigOpt = None) -> None:
         ("manifest version", str(state.manifest_version or "none")),
         ("showing", _showing(live)),
         ("stale", "yes (past the manifest horizon)" if live.get("stale") else "no"),
+        ("brightness", str(live.get("brightness") or "not controlled (no plan, no sensor)")),
         ("connected", "yes" if live.get("connected") else "no"),
         ("last contact", str(live.get("last_contact") or "never")),
         ("last error", str(live.get("last_error") or "none")),

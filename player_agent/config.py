@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,18 +66,49 @@ class PngOptions(_Options):
     path: Path | None = None
 
 
+def _program_first(value: tuple[str, ...]) -> tuple[str, ...]:
+    if value and not value[0].strip():
+        raise ValueError("the first word must be the program to run")
+    return value
+
+
+# A command from the local config: run as an argv list, never through a shell; empty means none.
+Argv = Annotated[tuple[str, ...], AfterValidator(_program_first)]
+
+
 class BlankingOptions(_Options):
     """Commands (argv lists, never a shell) that switch the LED screen off and on for off-hours."""
 
-    off_command: tuple[str, ...] = ()
-    on_command: tuple[str, ...] = ()
+    off_command: Argv = ()
+    on_command: Argv = ()
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
-    @field_validator("off_command", "on_command")
+
+class BrightnessOptions(_Options):
+    """How the manifest's brightness level reaches the LED, and an optional light sensor (argv lists, no shell)."""
+
+    # The controller's brightness tool, "{percent}" replaced by 0-100; empty: the player dims its frames.
+    command: Argv = ()
+    # Prints a lux value (the first word of its output), read every sensor_period_s.
+    sensor_command: Argv = ()
+    # (lux, percent) points, linear between them: dark night 10 %, overcast 60 %, tropical noon 100 %.
+    sensor_curve: tuple[tuple[Annotated[float, Field(ge=0)], Annotated[int, Field(ge=0, le=100)]], ...] = (
+        (0.0, 10), (50.0, 20), (1000.0, 60), (10000.0, 100))
+    sensor_period_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @field_validator("command")
     @classmethod
-    def _no_empty_program(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if value and not value[0].strip():
-            raise ValueError("the first word must be the program to run")
+    def _says_where_the_level_goes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if value and not any("{percent}" in word for word in value[1:]):
+            raise ValueError('one of the arguments must contain "{percent}", the level to set')
+        return value
+
+    @field_validator("sensor_curve")
+    @classmethod
+    def _curve(cls, value: tuple[tuple[float, int], ...]) -> tuple[tuple[float, int], ...]:
+        if not value:
+            raise ValueError("the sensor curve needs at least one (lux, percent) point")
         return value
 
 
@@ -121,6 +152,7 @@ class PlayerSettings(BaseSettings):
     framebuffer: FramebufferOptions = FramebufferOptions()
     png: PngOptions = PngOptions()
     blanking: BlankingOptions = BlankingOptions()
+    brightness: BrightnessOptions = BrightnessOptions()
     screenshot: ScreenshotOptions = ScreenshotOptions()
     broker: BrokerOptions = BrokerOptions()
     heartbeat_period_s: Annotated[float, Field(ge=1, le=3600)] = 30.0

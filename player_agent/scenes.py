@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
+import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -12,6 +14,7 @@ from datetime import datetime, timedelta
 
 from PIL import Image
 
+from player_agent.brightness import dim
 from signage_core.languages import Language
 from signage_core.manifest import LayoutKind, LayoutSpec, rotation_slots
 from signage_core.render import ScreenSpec, TickerStrip, clear_caches, frame_hash, render_slide
@@ -33,6 +36,9 @@ class Shown:
     # Hashing a 1080p frame costs milliseconds: done once per cached render, lazily for ticker frames.
     hash_of: Callable[[], str]
     next_change: datetime | None  # None: nothing changes until the item ends
+    # The same frame at a brightness percent, where that is cheaper than dimming it (ticker: a crop of
+    # a strip dimmed once); None: dim the image itself.
+    dimmed: Callable[[int], Image.Image] | None = None
 
 
 class _Rendered:
@@ -66,6 +72,8 @@ class RenderCache:
         self._bytes = 0
         self._frames: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
         self._strips: OrderedDict[tuple[object, ...], TickerStrip] = OrderedDict()
+        # Per strip in use, its copy at the current brightness level (goes with the strip).
+        self._dimmed: weakref.WeakKeyDictionary[TickerStrip, tuple[int, TickerStrip]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.renders = 0  # how many times the renderer really ran (tests, benchmark)
 
@@ -101,6 +109,18 @@ class RenderCache:
                 _, old = self._frames.popitem(last=False)
                 self._bytes -= len(old.packed)
         return rendered
+
+    def dimmed_strip(self, strip: TickerStrip, percent: int) -> TickerStrip:
+        """The strip at a brightness percent, dimmed once per level: each frame is then only a crop."""
+        with self._lock:
+            hit = self._dimmed.get(strip)
+            if hit is not None and hit[0] == percent:
+                return hit[1]
+        dimmed = copy.copy(strip)
+        dimmed.image = dim(strip.image, percent)
+        with self._lock:
+            self._dimmed[strip] = (percent, dimmed)
+        return dimmed
 
     def strip(self, key: str, spec: ScreenSpec, captions: Mapping[Language, str]) -> TickerStrip:
         """The ticker strip for a slide, shaped and drawn once; frames are crops of it."""
@@ -152,7 +172,8 @@ class Scene:
             step = timedelta(seconds=1 / self.ticker_fps)
             frames_done = elapsed // step
             return Shown(image, (id(strip), offset), languages[0], languages, _lazy_hash(image),
-                         self.started_at + (frames_done + 1) * step)
+                         self.started_at + (frames_done + 1) * step,
+                         lambda percent: cache.dimmed_strip(strip, percent).frame(offset))
         if self.spec.layout == "rotate":
             elapsed_ms = elapsed // timedelta(milliseconds=1)
             slots = rotation_slots(self.duration_ms, len(languages))

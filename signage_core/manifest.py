@@ -10,10 +10,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from signage_core.brightness import BrightnessPlan
 from signage_core.canonical import canonical_json, canonical_object
 from signage_core.languages import Language
 from signage_core.schedule import (
@@ -182,6 +192,16 @@ class ManifestBody(BaseModel):
     slides: dict[str, Slide]
     assets: dict[str, Asset]
     content_hash: str
+    # Absent (not null) without a plan: players older than the field refuse unknown fields, and the
+    # bodies and hashes of screens without a plan stay what they were (docs/protocol.md, "Brightness").
+    brightness: BrightnessPlan | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_brightness(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("brightness") is None:
+            data.pop("brightness", None)
+        return data
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> ManifestBody:
@@ -324,6 +344,7 @@ def build_manifest_template(
     horizon_start: datetime,
     horizon_end: datetime,
     segments: Sequence[Segment] | None = None,
+    brightness: BrightnessPlan | None = None,
 ) -> ManifestTemplate:
     """Resolve the timeline and carry only the playlists, slides and assets it actually uses.
 
@@ -354,6 +375,8 @@ def build_manifest_template(
         "slides": {s: by_slide[s] for s in used_slides},
         "assets": {a: by_asset[a] for a in used_assets},
     }
+    if brightness is not None:
+        fields["brightness"] = brightness
     try:
         # Validate everything but the hash, then fill it in: hashing a large body once, not twice.
         draft = ManifestBody.model_validate(

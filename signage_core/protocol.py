@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from signage_core.brightness import LevelSource
 from signage_core.languages import Language
 
 PREFIX = "signage/v1"
@@ -248,6 +249,9 @@ class Heartbeat(_Wire):
     last_error: str | None = Field(default=None, max_length=500)
     # Lasting conditions the player works around (damaged state file, disk full, held manifest).
     problems: tuple[Annotated[str, Field(max_length=300)], ...] = Field(default=(), max_length=16)
+    # The LED's level now and why (plan, override, alert, sensor); None: no brightness control.
+    brightness_percent: int | None = Field(default=None, ge=0, le=100)
+    brightness_source: LevelSource | None = None
 
 
 class LanguageSegment(_Wire):

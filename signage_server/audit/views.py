@@ -60,6 +60,7 @@ ACTIONS = {
     "report.narrative": "Report text saved", "report.issue": "Report issued",
     "asset.create": "Picture uploaded", "alert.launch": "Urgent alert launched",
     "alert.withdraw": "Urgent alert withdrawn",
+    "brightness.plan": "Brightness plan changed", "brightness.override": "Brightness override changed",
 }
 # Bookkeeping columns every row carries: listing them as changes would bury the real ones.
 _QUIET = frozenset({"id", "updated_at", "created_at", "version"})

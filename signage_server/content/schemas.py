@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signage_core.brightness import PlanLevels
+
 
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -16,11 +18,16 @@ class SiteEntry(_Entry):
     slug: str
     name: str
     district: str = ""
+    # Degrees (north/east positive), for sunrise/sunset in brightness plans; absent: left as they are.
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class GroupEntry(_Entry):
     name: str
     description: str = ""
+    # The group's brightness plan (docs/operations.md, "Brightness"); absent: left as it is.
+    brightness: PlanLevels | None = None
 
 
 class SlideEntry(_Entry):
@@ -60,6 +67,8 @@ class ScreenEntry(_Entry):
     off_time: time | None = None
     groups: list[str] = Field(default_factory=list)
     playlist: str | None = None
+    # The screen's own brightness plan, beating its groups'; absent: left as it is.
+    brightness: PlanLevels | None = None
 
 
 class ScheduleEntry(_Entry):

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from signage_core.brightness import PlanLevels
 from signage_core.fsutil import atomic_write_bytes
 from signage_server.assets import service as assets
 from signage_server.assets.models import Asset
@@ -25,6 +26,7 @@ from signage_server.playlists import service as playlists
 from signage_server.playlists.models import Playlist
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule
+from signage_server.screens import brightness
 from signage_server.screens import service as screens
 from signage_server.screens.models import Screen, ScreenGroup, Site
 from signage_server.slides import service as slides
@@ -145,19 +147,22 @@ def import_content(
         for current in index["sites"]:
             e = current.entry
             site = screens.find_site(session, slug=e.slug)
+            placed = None if e.latitude is None and e.longitude is None else (e.latitude, e.longitude)
             if site is None:
-                screens.create_site(session, actor=None, slug=e.slug, name=e.name, district=e.district, now=now)
+                screens.create_site(session, actor=None, slug=e.slug, name=e.name, district=e.district, now=now,
+                                    latitude=e.latitude, longitude=e.longitude)
             else:
                 screens.update_site(session, actor=None, site_id=site.id, name=e.name,  # type: ignore[arg-type]
-                                    district=e.district, now=now)
+                                    district=e.district, now=now, coordinates=placed)
         for current in index["groups"]:
             e = current.entry
             group = screens.find_group(session, name=e.name)
             if group is None:
-                screens.create_group(session, actor=None, name=e.name, description=e.description, now=now)
+                group = screens.create_group(session, actor=None, name=e.name, description=e.description, now=now)
             else:
                 screens.update_group(session, actor=None, group_id=group.id,  # type: ignore[arg-type]
                                      description=e.description, now=now)
+            _import_plan(session, group, e.brightness, now)
         for current in index["slides"]:
             e = current.entry
             slide = slides.find_slide(session, name=e.name) or slides.create_slide(
@@ -209,9 +214,10 @@ def import_content(
                       "display_name": e.display_name, "rotation_dwell_s": e.rotation_dwell_s}
             screen = screens.find_screen(session, name=e.name)
             if screen is None:
-                screens.create_screen(session, actor=None, fields=fields, now=now)
+                screen = screens.create_screen(session, actor=None, fields=fields, now=now)
             else:
-                screens.update_screen(session, actor=None, screen_id=screen.id, fields=fields, now=now)  # type: ignore[arg-type]
+                screen = screens.update_screen(session, actor=None, screen_id=screen.id, fields=fields, now=now)  # type: ignore[arg-type]
+            _import_plan(session, screen, e.brightness, now)
         for current in index["schedules"]:
             e = current.entry
             playlist = _require(playlists.find_playlist(session, name=e.playlist), current, "playlist",
@@ -252,9 +258,11 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in SECTIONS}
     for site in session.exec(select(Site).order_by(col(Site.slug))).all():
-        out["sites"].append({"slug": site.slug, "name": site.name, "district": site.district})
+        out["sites"].append({"slug": site.slug, "name": site.name, "district": site.district,
+                             **({"latitude": site.latitude, "longitude": site.longitude}
+                                if site.latitude is not None else {})})
     for group in session.exec(select(ScreenGroup).order_by(col(ScreenGroup.name))).all():
-        out["groups"].append({"name": group.name, "description": group.description})
+        out["groups"].append({"name": group.name, "description": group.description, **_plan_entry(group)})
     for slide in session.exec(select(Slide).order_by(col(Slide.name))).all():
         entry: dict[str, Any] = {"name": slide.name}
         if slide.asset_id is not None:
@@ -291,6 +299,7 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
             row["on_time"], row["off_time"] = screen.on_time.strftime("%H:%M:%S"), screen.off_time.strftime("%H:%M:%S")  # type: ignore[union-attr]
         if screen.default_playlist_id is not None:
             row["playlist"] = playlist_names[screen.default_playlist_id]
+        row.update(_plan_entry(screen))
         out["screens"].append(row)
     for schedule in session.exec(select(Schedule).order_by(col(Schedule.name))).all():
         screen_ids, group_ids = schedules.targets_of(session, schedule_id=schedule.id)  # type: ignore[arg-type]
@@ -303,3 +312,19 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     text = yaml.safe_dump({k: v for k, v in out.items() if v}, allow_unicode=True, sort_keys=False, width=100)
     atomic_write_bytes(target, text.encode("utf-8"), mode=0o644)
     return target
+
+
+def _import_plan(session: Session, row: Screen | ScreenGroup, plan: PlanLevels | None, now: datetime) -> None:
+    """A content file's plan replaces the stored one when it differs; an override in force is kept."""
+    if plan is None:
+        return
+    wanted = brightness.StoredPlan.model_validate(plan.model_dump(exclude={"override"}))
+    current = brightness.stored(row.brightness)
+    if current is None or current.model_copy(update={"override": None}) != wanted:
+        brightness.set_plan(session, actor=None, row=row, plan=wanted, now=now)
+
+
+def _plan_entry(row: Screen | ScreenGroup) -> dict[str, Any]:
+    """A stored plan as a content file writes it: its levels and times, not a passing override."""
+    plan = brightness.stored(row.brightness)
+    return {} if plan is None else {"brightness": plan.model_dump(mode="json", exclude={"override"})}

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from signage_server.config import Settings
 from signage_server.deps import NowDep, SessionDep
 from signage_server.manifests.models import ManifestRecord
+from signage_server.screens.brightness import BRIGHTNESS_SOURCES
 from signage_server.screens.models import Site
 from signage_server.slides.models import Slide
 from signage_server.slides.service import screens_showing
@@ -113,6 +114,9 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
             "clock_offset_s": beat.clock_offset_s if beat else None,
             "disk_free_bytes": beat.disk_free_bytes if beat else None,
             "last_error": beat.last_error if beat else None,
+            "brightness_percent": beat.brightness_percent if beat else None,
+            "brightness_source": beat.brightness_source if beat else None,
+            "brightness_label": BRIGHTNESS_SOURCES.get(beat.brightness_source or "") if beat else None,
         })
     return rows
 
@@ -124,7 +128,8 @@ def js_labels(request: Request) -> str:
                        "since": _("since"), "up_to_date": _("up to date"), "waiting": _("waiting for the screen"),
                        "no_shot": _("no screenshot yet"), "shot_alt": _("What the screen shows"),
                        "updated": _("Updated"), "failed": _("Could not refresh; retrying."),
-                       "taken": _("taken at"), "stale": _("old picture")})
+                       "taken": _("taken at"), "stale": _("old picture"),
+                       **{f"brightness_{code}": _(msgid) for code, msgid in BRIGHTNESS_SOURCES.items()}})
 
 
 def by_site(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:

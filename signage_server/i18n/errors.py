@@ -45,6 +45,12 @@ FIELD_LABELS: dict[str, str] = {
     "retired_at": "Retired at", "retired_by_id": "Retired by", "viewing_distance_m": "Viewing distance (m)",
     "rotation_dwell_s": "Least time per language when rotating (s)",
     "shown": "Show", "q": "Search",
+    # Brightness plans (screens/brightness.py) and the sites' coordinates.
+    "day_percent": "Day level (%)", "night_percent": "Night level (%)", "day_from": "Day level from",
+    "night_from": "Night level from", "ramp_minutes": "Ramp (minutes to reach the new level)",
+    "alert_percent": "Level during an urgent alert (%)", "offset_minutes": "Minutes after sunrise/sunset (negative: before)",
+    "at": "Fixed time", "percent": "Level (%)", "latitude": "Latitude", "longitude": "Longitude",
+    "brightness": "Brightness",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
 CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})

@@ -20,7 +20,7 @@ from signage_server.manifests import service
 from signage_server.playlists.models import PlaylistItem
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
-from signage_server.screens.models import Screen, ScreenGroupLink
+from signage_server.screens.models import Screen, ScreenGroup, ScreenGroupLink, Site
 from signage_server.screens.service import screens_for_playlist
 from signage_server.slides.models import Slide
 
@@ -152,8 +152,9 @@ def _note_audit(session: OrmSession, row: AuditEvent) -> None:
             _touch(session, "playlist", snap.get("playlist_id"))
     elif row.entity == "playlist":
         _touch(session, "playlist", row.entity_id)
-    # Group rows ("screen_group") need nothing: a manifest carries no group name, a group that a
-    # schedule targets cannot be deleted, and membership changes arrive as screen edits.
+    # Group rows ("screen_group") need nothing here: a manifest carries no group name, a group that a
+    # schedule targets cannot be deleted, membership changes arrive as screen edits, and a change of
+    # its brightness plan is seen on the row itself (_after_flush).
 
 
 @event.listens_for(OrmSession, "after_flush")
@@ -167,6 +168,8 @@ def _after_flush(session: OrmSession, _context: object) -> None:
             _touch(session, "slide", obj.id)
         elif isinstance(obj, PlaylistItem):
             _touch(session, "playlist", obj.playlist_id)
+        elif isinstance(obj, ScreenGroup | Site) and obj in session.dirty and _changed(obj) & _PLAN_FIELDS:
+            _touch(session, "brightness_group" if isinstance(obj, ScreenGroup) else "site", obj.id)
         elif isinstance(obj, Screen) and obj not in session.deleted:
             if obj in session.new or not _only_operational(obj):
                 _touch(session, "screen", obj.id)
@@ -184,9 +187,16 @@ def _after_flush(session: OrmSession, _context: object) -> None:
 _OPERATIONAL = frozenset({"enrolment", "updated_at", "manifest_version"})
 
 
+# Group and site columns a manifest reads: the group's brightness plan, the site's coordinates.
+_PLAN_FIELDS = frozenset({"brightness", "latitude", "longitude"})
+
+
+def _changed(row: object) -> set[str]:
+    return {attr.key for attr in sa_inspect(row).attrs if attr.history.has_changes()}
+
+
 def _only_operational(screen: Screen) -> bool:
-    changed = {attr.key for attr in sa_inspect(screen).attrs if attr.history.has_changes()}
-    return changed <= _OPERATIONAL
+    return _changed(screen) <= _OPERATIONAL
 
 
 def _playlists_of_screen(session: Session, screen_id: int) -> set[int]:
@@ -206,6 +216,13 @@ def affected_screens(session: Session, touched: set[tuple[str, int]]) -> set[int
     change is followed to the playlists involved and on to every screen that shows them.
     """
     screens: set[int] = set()
+    # A group's plan or a site's coordinates reach its screens' manifests only: no publish rule follows.
+    direct: set[int] = set()
+    for kind, value in touched:
+        if kind == "brightness_group":
+            direct.update(session.exec(select(ScreenGroupLink.screen_id).where(ScreenGroupLink.group_id == value)))
+        elif kind == "site":
+            direct.update(i for i in session.exec(select(Screen.id).where(Screen.site_id == value)) if i is not None)
     playlists: set[int] = {v for k, v in touched if k == "playlist"}
     slide_ids = [v for k, v in touched if k == "slide"]
     if slide_ids:
@@ -225,6 +242,7 @@ def affected_screens(session: Session, touched: set[tuple[str, int]]) -> set[int
         playlists.update(_playlists_of_screen(session, screen_id))
     for playlist_id in playlists:
         screens.update(s.id for s in screens_for_playlist(session, playlist_id=playlist_id) if s.id is not None)
+    screens |= direct
     existing = set(session.exec(select(Screen.id).where(col(Screen.id).in_(screens))).all()) if screens else set()
     return {s for s in existing if s is not None}
 

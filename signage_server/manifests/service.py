@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, func, select
 
+from signage_core.brightness import BrightnessPlan
 from signage_core.languages import Language, ordered
 from signage_core.manifest import (
     Asset,
@@ -38,6 +39,7 @@ from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import PlaylistItem as PlaylistItemRow
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens import brightness as screen_brightness
 from signage_server.screens import service as screens_service
 from signage_server.screens.models import Enrolment, Screen, ScreenGroupLink
 from signage_server.slides.models import Slide as SlideRow
@@ -98,8 +100,11 @@ class CompileCache:
     locked: dict[int, Screen] = field(default_factory=dict)
     resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
     screen_languages: dict[int, list[str]] | None = None
-    # Screens sharing a rule set and a layout share one body, encoded once; each screen splices its id in.
-    templates: dict[tuple[tuple[object, ...], LayoutSpec], ManifestTemplate] = field(default_factory=dict)
+    # Screens sharing a rule set, a layout and a brightness plan share one body, encoded once; each splices its id in.
+    templates: dict[tuple[tuple[object, ...], LayoutSpec, BrightnessPlan | None], ManifestTemplate] = field(
+        default_factory=dict)
+    # Screen id -> its brightness plan (own, else its group's, with its site's coordinates), or why none.
+    brightness: dict[int, tuple[BrightnessPlan | None, str | None]] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -492,11 +497,16 @@ def compile_screen(
     playlists, slide_out, asset_out = resolved.playlists, resolved.slides, resolved.assets
     start, end = horizon_window(now, horizon_days)
     version = max(latest.version if latest else 0, screen.manifest_version) + 1
+    if screen_id not in cache.brightness:
+        cache.brightness.update(screen_brightness.plans_for(session, [screen], now=now))
+    plan, plan_problem = cache.brightness[screen_id]
+    if plan_problem is not None:
+        excluded.append(Exclusion("brightness", str(screen_id), plan_problem))
     try:
         # Rules come from schedule rows read in this run, so their ids name the rule set; within one run
         # the playlists, slides and assets a rule set and a layout resolve to are the same for every screen.
         timeline_key = (resolved.rule_ids, default.id, start, end)
-        template = cache.templates.get((timeline_key, layout))
+        template = cache.templates.get((timeline_key, layout, plan))
         if template is None:
             if timeline_key not in cache.timelines:
                 cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
@@ -504,8 +514,8 @@ def compile_screen(
                 screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, layout=layout,
                 rules=rules, default_playlist=default.id, playlists=playlists.values(), slides=slide_out.values(),
                 assets=asset_out.values(), horizon_start=start, horizon_end=end,
-                segments=cache.timelines[timeline_key])
-            cache.templates[(timeline_key, layout)] = template
+                segments=cache.timelines[timeline_key], brightness=plan)
+            cache.templates[(timeline_key, layout, plan)] = template
         digest = template.content_hash(str(screen_id))
     except ManifestError as exc:
         return CompileResult(screen_id, latest, False, excluded, error=str(exc))
@@ -544,6 +554,8 @@ def compile_screens(
     screen_ids = sorted(set(screen_ids))
     session.flush()  # the edit that asked for this compile must be visible to its queries
     prefetch(session, cache, screen_ids)
+    cache.brightness.update(screen_brightness.plans_for(
+        session, [cache.locked[sid] for sid in screen_ids if sid in cache.locked], now=now))
     # Each screen once, so nothing read here depends on a record still pending: flush the batch once.
     with session.no_autoflush:
         results = [compile_screen(session, screen_id=sid, key=key, now=now, horizon_days=horizon_days, cache=cache,

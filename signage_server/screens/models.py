@@ -2,6 +2,7 @@
 
 from datetime import datetime, time
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, Relationship, SQLModel
@@ -34,6 +35,9 @@ class Site(SQLModel, table=True):
     name: str = Field(sa_type=sa.String(200))
     district: str = Field(default="", sa_type=sa.String(100))
     timezone: str = Field(default="Asia/Ho_Chi_Minh", sa_type=sa.String(64))
+    # Degrees (WGS 84): sunrise and sunset for brightness plans (migration 0016); None: not set yet.
+    latitude: float | None = None
+    longitude: float | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -52,6 +56,8 @@ class ScreenGroup(SQLModel, table=True):
     # What the pages show ("Cửa khẩu Hoa Lư – tất cả"); empty: the name (migration 0012).
     display_name: str = Field(default="", sa_type=sa.String(200), sa_column_kwargs={"server_default": ""})
     description: str = Field(default="", sa_type=sa.String(500))
+    # Brightness plan for members without their own (screens/brightness.py StoredPlan; 0016); None: none.
+    brightness: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
     screens: list["Screen"] = Relationship(back_populates="groups", link_model=ScreenGroupLink)
@@ -85,6 +91,8 @@ class Screen(SQLModel, table=True):
     rotation_dwell_s: float | None = None
     on_time: time | None = None
     off_time: time | None = None
+    # This screen's own brightness plan (screens/brightness.py StoredPlan; 0016); None: its group's, if any.
+    brightness: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)
     enrolment: Enrolment = Field(default=Enrolment.PENDING, sa_type=StrEnumType(Enrolment))
     # Availability counts from here (docs/reports.md): set at the first enrolment, an admin may correct it

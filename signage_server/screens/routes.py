@@ -7,9 +7,11 @@ from fastapi import APIRouter, Request, Response, status
 from signage_server.deps import CurrentUser, NowDep, SessionDep
 from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
-from signage_server.screens import service
-from signage_server.screens.models import Screen
+from signage_server.screens import brightness, service
+from signage_server.screens.brightness import OverrideIn, StoredPlan
+from signage_server.screens.models import Screen, ScreenGroup
 from signage_server.screens.schemas import (
+    BrightnessRead,
     EnrolmentUpdate,
     GroupCreate,
     GroupRead,
@@ -39,7 +41,8 @@ def list_sites(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[Si
 
 @router.post("/sites", status_code=status.HTTP_201_CREATED)
 def create_site(body: SiteCreate, session: SessionDep, user: CurrentUser, now: NowDep) -> SiteRead:
-    site = service.create_site(session, actor=user, slug=body.slug, name=body.name, district=body.district, now=now)
+    site = service.create_site(session, actor=user, slug=body.slug, name=body.name, district=body.district, now=now,
+                               latitude=body.latitude, longitude=body.longitude)
     return SiteRead.model_validate(site)
 
 
@@ -50,7 +53,9 @@ def get_site(site_id: int, session: SessionDep, user: CurrentUser) -> SiteRead:
 
 @router.patch("/sites/{site_id}")
 def update_site(site_id: int, body: SiteUpdate, session: SessionDep, user: CurrentUser, now: NowDep) -> SiteRead:
-    site = service.update_site(session, actor=user, site_id=site_id, name=body.name, district=body.district, now=now)
+    placed = {"latitude", "longitude"} & body.model_fields_set
+    site = service.update_site(session, actor=user, site_id=site_id, name=body.name, district=body.district, now=now,
+                               coordinates=(body.latitude, body.longitude) if placed else None)
     return SiteRead.model_validate(site)
 
 
@@ -133,3 +138,51 @@ def set_enrolment(screen_id: int, body: EnrolmentUpdate, request: Request, sessi
 def delete_screen(screen_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
     service.delete_screen(session, actor=user, screen_id=screen_id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- brightness plans (docs/operations.md, "Brightness") ---------------------------------------
+
+def _plan_row(session: SessionDep, kind: str, row_id: int) -> Screen | ScreenGroup:
+    return service.get_screen(session, screen_id=row_id) if kind == "screens" else \
+        service.get_group(session, group_id=row_id)
+
+
+def _plan_out(row: Screen | ScreenGroup) -> BrightnessRead:
+    return BrightnessRead(plan=brightness.stored(row.brightness))
+
+
+def _routes(kind: str) -> None:
+    path = f"/{kind}/{{row_id}}/brightness"
+
+    @router.get(path, name=f"get_{kind}_brightness")
+    def get_plan(row_id: int, session: SessionDep, user: CurrentUser) -> BrightnessRead:
+        return _plan_out(_plan_row(session, kind, row_id))
+
+    @router.put(path, name=f"set_{kind}_brightness")
+    def set_plan(row_id: int, body: StoredPlan, session: SessionDep, user: CurrentUser,
+                 now: NowDep) -> BrightnessRead:
+        row = _plan_row(session, kind, row_id)
+        brightness.set_plan(session, actor=user, row=row, plan=body, now=now)
+        return _plan_out(row)
+
+    @router.delete(path, status_code=status.HTTP_204_NO_CONTENT, name=f"delete_{kind}_brightness")
+    def delete_plan(row_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
+        brightness.set_plan(session, actor=user, row=_plan_row(session, kind, row_id), plan=None, now=now)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.put(path + "/override", name=f"set_{kind}_brightness_override")
+    def set_override(row_id: int, body: OverrideIn, session: SessionDep, user: CurrentUser,
+                     now: NowDep) -> BrightnessRead:
+        row = _plan_row(session, kind, row_id)
+        brightness.set_override(session, actor=user, row=row, override=body, now=now)
+        return _plan_out(row)
+
+    @router.delete(path + "/override", name=f"delete_{kind}_brightness_override")
+    def end_override(row_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> BrightnessRead:
+        row = _plan_row(session, kind, row_id)
+        brightness.set_override(session, actor=user, row=row, override=None, now=now)
+        return _plan_out(row)
+
+
+_routes("screens")
+_routes("groups")

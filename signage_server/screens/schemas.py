@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 
 from pydantic import AwareDatetime, Field
 
 from signage_server.schemas import InputModel, OutputModel
+from signage_server.screens.brightness import StoredPlan
 from signage_server.screens.models import Enrolment, Layout, Orientation
 
 
@@ -14,11 +16,16 @@ class SiteCreate(InputModel):
     slug: str = Field(max_length=64)
     name: str = Field(max_length=200)
     district: str = Field(default="", max_length=100)
+    # Degrees, WGS 84, north/east positive: sunrise and sunset for brightness plans.
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 class SiteUpdate(InputModel):
     name: str | None = Field(default=None, max_length=200)
     district: str | None = Field(default=None, max_length=100)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 class SiteRead(OutputModel):
@@ -27,6 +34,8 @@ class SiteRead(OutputModel):
     name: str
     district: str
     timezone: str
+    latitude: float | None
+    longitude: float | None
     created_at: datetime
 
 
@@ -44,6 +53,7 @@ class GroupRead(OutputModel):
     id: int
     name: str
     description: str
+    brightness: dict[str, Any] | None
     created_at: datetime
 
 
@@ -105,6 +115,7 @@ class ScreenRead(OutputModel):
     on_time: time | None
     off_time: time | None
     default_playlist_id: int | None
+    brightness: dict[str, Any] | None
     enrolment: Enrolment
     display_name: str
     commissioned_at: datetime | None
@@ -117,3 +128,9 @@ class ScreenRead(OutputModel):
 
 class EnrolmentUpdate(InputModel):
     enrolment: Enrolment
+
+
+class BrightnessRead(OutputModel):
+    """A screen's or group's own brightness plan (None: none; a screen then follows its group's)."""
+
+    plan: StoredPlan | None

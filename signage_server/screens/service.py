@@ -20,6 +20,7 @@ from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
+from signage_server.screens.brightness import check_coordinates
 from signage_server.screens.models import (
     Enrolment,
     Layout,
@@ -119,14 +120,17 @@ def _check_slug(slug: str) -> str:
 
 
 def create_site(
-    session: Session, *, actor: User | None, slug: str, name: str, district: str = "", now: datetime
+    session: Session, *, actor: User | None, slug: str, name: str, district: str = "", now: datetime,
+    latitude: float | None = None, longitude: float | None = None,
 ) -> Site:
     if actor is not None:
         require_role(actor, Role.ADMIN)
     clean_slug = _check_slug(slug)
     if find_site(session, slug=clean_slug) is not None:
         raise Conflict("site %(name)s exists", details={"field": "slug"}, params={"name": repr(clean_slug)})
-    site = Site(slug=clean_slug, name=_check_name(name, max_len=200), district=district.strip(), created_at=now)
+    latitude, longitude = check_coordinates(latitude, longitude)
+    site = Site(slug=clean_slug, name=_check_name(name, max_len=200), district=district.strip(), created_at=now,
+                latitude=latitude, longitude=longitude)
     session.add(site)
     session.flush()
     audit.record(session, actor=actor, action="site.create", entity="site", entity_id=site.id,
@@ -136,8 +140,9 @@ def create_site(
 
 def update_site(
     session: Session, *, actor: User | None, site_id: int, name: str | None = None,
-    district: str | None = None, now: datetime,
+    district: str | None = None, now: datetime, coordinates: tuple[float | None, float | None] | None = None,
 ) -> Site:
+    """`coordinates` (latitude, longitude) replaces both; (None, None) clears them, None leaves them."""
     if actor is not None:
         require_role(actor, Role.ADMIN)
     site = get_site(session, site_id=site_id)
@@ -146,6 +151,8 @@ def update_site(
         site.name = _check_name(name, max_len=200)
     if district is not None:
         site.district = district.strip()
+    if coordinates is not None:
+        site.latitude, site.longitude = check_coordinates(*coordinates)
     if audit.snapshot(site) == before:
         return site
     session.add(site)

@@ -9,13 +9,15 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
+from signage_core.brightness import sun_times
 from signage_core.languages import Language
 from signage_server.deps import NowDep, SessionDep
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
-from signage_server.screens import service
-from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup
+from signage_server.screens import brightness, service
+from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup, Site
 from signage_server.transport import hooks
 from signage_server.transport.hooks import screen_changed
 from signage_server.users.models import Role
@@ -25,6 +27,8 @@ from signage_server.web import (
     Viewer,
     error_text,
     gettext_for,
+    local_time,
+    local_zone,
     redirect,
     render,
 )
@@ -145,10 +149,12 @@ def _fingerprint(request: Request) -> str:
 
 
 @router.get("/screens/{screen_id}", response_class=HTMLResponse)
-def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins) -> Response:
+def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins, now: NowDep) -> Response:
     screen = _screen(request, session, screen_id)
     return render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request), issued=None,
-                  commissioned_on=_commissioned_on(request, screen), **_choices(session))
+                  commissioned_on=_commissioned_on(request, screen), **_choices(session),
+                  brightness=plan_view(screen, session, now, local_zone(request)),
+                  brightness_action=f"/screens/{screen_id}/brightness")
 
 
 @router.post("/screens/{screen_id}/enrolment-code", response_class=HTMLResponse)
@@ -168,7 +174,9 @@ def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, 
     command = f"signage-player enroll --server {shlex.quote(server)} --code {shlex.quote(code)}"
     response = render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request),
                       issued={"code": code, "expires_at": row.expires_at, "command": command},
-                      commissioned_on=_commissioned_on(request, screen), **_choices(session))
+                      commissioned_on=_commissioned_on(request, screen), **_choices(session),
+                      brightness=plan_view(screen, session, now, local_zone(request)),
+                      brightness_action=f"/screens/{screen_id}/brightness")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -254,7 +262,7 @@ def create_group(request: Request, session: SessionDep, now: NowDep, viewer: Pla
 
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
-def group_page(group_id: int, request: Request, session: SessionDep, viewer: Planners) -> Response:
+def group_page(group_id: int, request: Request, session: SessionDep, viewer: Planners, now: NowDep) -> Response:
     from signage_server.schedules import service as schedules
 
     group = _group(request, session, group_id)
@@ -264,7 +272,9 @@ def group_page(group_id: int, request: Request, session: SessionDep, viewer: Pla
     addable = [s for s in everyone if s.id not in member_ids and s.enrolment != Enrolment.REVOKED]
     return render(request, "group.html", viewer, group=group, members=members, addable=addable,
                   schedules=schedules.schedules_for_group(session, group_id=group_id),
-                  may_edit_members=viewer.user.role == Role.ADMIN)
+                  may_edit_members=viewer.user.role == Role.ADMIN,
+                  brightness=plan_view(group, session, now, local_zone(request)),
+                  brightness_action=f"/groups/{group_id}/brightness")
 
 
 @router.post("/groups/{group_id}")
@@ -329,3 +339,134 @@ def add_group_screen(group_id: int, request: Request, session: SessionDep, now: 
 def remove_group_screen(group_id: int, screen_id: int, request: Request, session: SessionDep, now: NowDep,
                         viewer: Admins) -> Response:
     return _membership(request, session, viewer, group_id, str(screen_id), add=False, now=now)
+
+
+# --- brightness plans (screens: admins; groups: operators too) --------------------------------
+
+_SUN_KINDS = ("sunrise", "sunset")
+OVERRIDE_CHOICES = (30, 60, 120, 240, 480, 1440)  # minutes the override form offers
+
+
+def _plan_time(kind: str, offset: str, at: str, field: str) -> dict[str, Any]:
+    if kind in _SUN_KINDS:
+        return {"sun": kind, "offset_minutes": _number(offset or "0", f"{field}.offset_minutes", int)}
+    return {"at": at.strip() or None}
+
+
+def _plan_from_form(form: dict[str, str]) -> brightness.StoredPlan:
+    """The plan form as a StoredPlan; a refusal names each wrong field in the page's language."""
+    raw: dict[str, Any] = {
+        "day_from": _plan_time(form["day_kind"], form["day_offset"], form["day_at"], "day_from"),
+        "night_from": _plan_time(form["night_kind"], form["night_offset"], form["night_at"], "night_from"),
+    }
+    for name in ("day_percent", "night_percent", "ramp_minutes", "alert_percent"):
+        raw[name] = _number(form[name], name, int)
+    try:
+        return brightness.StoredPlan.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"],
+                   "ctx": {k: str(v) for k, v in (e.get("ctx") or {}).items()}} for e in exc.errors()]
+        raise Invalid("the brightness plan is not valid", details={"errors": errors}) from None
+
+
+def plan_view(row: Screen | ScreenGroup, session: SessionDep, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """What the plan section of a screen or group page shows: the form's values and today's curve."""
+    plan = brightness.stored(row.brightness)
+    site = None
+    if isinstance(row, Screen):
+        site = session.get(Site, row.site_id)
+    else:  # a group's curve is drawn at its first member's site
+        site = next((session.get(Site, s.site_id) for s in sorted(row.screens, key=lambda s: s.id or 0)), None)
+    day = now.astimezone(zone).date()
+    chart = brightness.chart_points(plan, site, day) if plan is not None else None
+    override = plan.override if plan is not None and plan.override is not None and plan.override.until > now else None
+    place = brightness.coordinates_of(site) if site is not None else None
+    sun = sun_times(place.latitude, place.longitude, day) if place is not None else None
+    return {"plan": plan, "chart": chart, "chart_site": site, "override": override,
+            "sunrise": local_time(zone, sun[0], "%H:%M") if sun else "",
+            "sunset": local_time(zone, sun[1], "%H:%M") if sun else "",
+            "override_until": local_time(zone, override.until) if override else "",
+            "override_choices": OVERRIDE_CHOICES, "sun_kinds": _SUN_KINDS,
+            "needs_place": plan is not None and plan.uses_sun and chart is None}
+
+
+_PLAN_FORM = ("day_percent", "night_percent", "ramp_minutes", "alert_percent", "day_kind", "day_offset", "day_at",
+              "night_kind", "night_offset", "night_at")
+
+
+async def _save_plan(request: Request, session: SessionDep, now: datetime, viewer: Viewer,
+                     row: Screen | ScreenGroup, back: str) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k in (*_PLAN_FORM, "action")}
+    _ = gettext_for(request)
+    try:
+        with session.begin_nested():
+            plan = None if form.get("action") == "remove" else _plan_from_form(
+                {k: form.get(k, "") for k in _PLAN_FORM})
+            brightness.set_plan(session, actor=viewer.user, row=row, plan=plan, now=now)
+    except SignageError as exc:
+        return redirect(request, back + "#brightness", error_text(request, exc), "error",
+                        keep={k: form.get(k, "") for k in _PLAN_FORM})
+    return redirect(request, back + "#brightness", _("Brightness plan removed.") if plan is None else _("Saved."))
+
+
+def _save_override(request: Request, session: SessionDep, now: datetime, viewer: Viewer,
+                   row: Screen | ScreenGroup, back: str, percent: str, minutes: str, action: str) -> Response:
+    _ = gettext_for(request)
+    try:
+        with session.begin_nested():
+            override = None if action == "end" else brightness.OverrideIn(
+                percent=_number(percent, "percent", int), minutes=_number(minutes, "minutes", int))
+            brightness.set_override(session, actor=viewer.user, row=row, override=override, now=now)
+    except ValidationError as exc:
+        return redirect(request, back + "#brightness", error_text(request, Invalid(
+            "the override is not valid", details={"errors": [{"type": e["type"], "loc": list(e["loc"]),
+                                                             "msg": e["msg"]} for e in exc.errors()]})), "error")
+    except SignageError as exc:
+        return redirect(request, back + "#brightness", error_text(request, exc), "error")
+    return redirect(request, back + "#brightness", _("Override ended.") if override is None else _("Saved."))
+
+
+@router.post("/screens/{screen_id}/brightness")
+async def screen_brightness(screen_id: int, request: Request, session: SessionDep, now: NowDep,
+                            viewer: Admins) -> Response:
+    return await _save_plan(request, session, now, viewer, _screen(request, session, screen_id),
+                            f"/screens/{screen_id}")
+
+
+@router.post("/groups/{group_id}/brightness")
+async def group_brightness(group_id: int, request: Request, session: SessionDep, now: NowDep,
+                           viewer: Planners) -> Response:
+    return await _save_plan(request, session, now, viewer, _group(request, session, group_id), f"/groups/{group_id}")
+
+
+@router.post("/screens/{screen_id}/brightness/override")
+def screen_override(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                    percent: Annotated[str, Form(max_length=10)] = "100",
+                    minutes: Annotated[str, Form(max_length=10)] = "120",
+                    action: Annotated[str, Form(max_length=10)] = "set") -> Response:
+    return _save_override(request, session, now, viewer, _screen(request, session, screen_id),
+                          f"/screens/{screen_id}", percent, minutes, action)
+
+
+@router.post("/groups/{group_id}/brightness/override")
+def group_override(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
+                   percent: Annotated[str, Form(max_length=10)] = "100",
+                   minutes: Annotated[str, Form(max_length=10)] = "120",
+                   action: Annotated[str, Form(max_length=10)] = "set") -> Response:
+    return _save_override(request, session, now, viewer, _group(request, session, group_id),
+                          f"/groups/{group_id}", percent, minutes, action)
+
+
+@router.post("/sites/{site_id}/coordinates")
+def site_coordinates(site_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                     latitude: Annotated[str, Form(max_length=20)] = "",
+                     longitude: Annotated[str, Form(max_length=20)] = "") -> Response:
+    """Where the gate is: sunrise and sunset of the brightness plans follow it."""
+    try:
+        with session.begin_nested():
+            lat = _number(latitude, "latitude", float) if latitude.strip() else None
+            lon = _number(longitude, "longitude", float) if longitude.strip() else None
+            service.update_site(session, actor=viewer.user, site_id=site_id, coordinates=(lat, lon), now=now)
+    except SignageError as exc:
+        return redirect(request, "/screens#sites", error_text(request, exc), "error")
+    return redirect(request, "/screens#sites", gettext_for(request)("Saved."))

@@ -64,6 +64,11 @@
       text(cells.clock, o === null ? "" : (o >= 0 ? "+" : "") + o.toFixed(1) + " s");
     }
     if (cells.disk) text(cells.disk, s.disk_free_bytes === null ? "" : (s.disk_free_bytes / 1e9).toFixed(1) + " GB");
+    if (cells.brightness) {
+      const source = labels["brightness_" + s.brightness_source];
+      text(cells.brightness, s.brightness_percent === null || s.brightness_percent === undefined ? ""
+        : s.brightness_percent + " %" + (source ? " (" + source + ")" : ""));
+    }
     if (cells.error) text(cells.error, s.last_error || "");
   }
 

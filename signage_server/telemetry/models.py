@@ -36,6 +36,9 @@ class ScreenHeartbeat(SQLModel, table=True):
     clock_offset_s: float | None = None
     stale: bool = False
     last_error: str | None = Field(default=None, sa_type=sa.String(500))
+    # The LED's level and why (plan, override, alert, sensor), as the player reported it (0016).
+    brightness_percent: int | None = None
+    brightness_source: str | None = Field(default=None, sa_type=sa.String(16))
 
 
 SPLIT_SEGMENTS = "segments"

@@ -21,6 +21,8 @@ class HeartbeatRead(OutputModel):
     clock_offset_s: float | None
     stale: bool
     last_error: str | None
+    brightness_percent: int | None = None
+    brightness_source: str | None = None
 
 
 class ScreenshotInfo(OutputModel):

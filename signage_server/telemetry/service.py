@@ -86,6 +86,8 @@ def record_heartbeat(session: Session, *, screen_id: int, beat: Heartbeat, recei
     row.temperature_c = beat.temperature_c
     row.clock_offset_s = round((beat.sent_at - received_at).total_seconds(), 3)
     row.stale = beat.stale
+    row.brightness_percent = beat.brightness_percent
+    row.brightness_source = beat.brightness_source.value if beat.brightness_source else None
     # Lasting problems (damaged state file, disk full, held manifest) lead: they need a technician.
     shown = [*beat.problems, *([beat.last_error] if beat.last_error and beat.last_error not in beat.problems else [])]
     row.last_error = "; ".join(shown)[:500] or None

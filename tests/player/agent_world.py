@@ -18,6 +18,7 @@ from player_agent.config import OutputKind, PlayerSettings, PngOptions, Screensh
 from player_agent.enrol import Identity, save_identity, save_trust
 from player_agent.output.png import PngOutput
 from player_agent.state import StateStore
+from signage_core.brightness import BrightnessPlan
 from signage_core.languages import Language
 from signage_core.manifest import (
     Asset,
@@ -70,6 +71,7 @@ def manifest(
     on_hours: TimeWindow | None = None,
     languages: tuple[Language, ...] = (Language.VI, Language.EN, Language.KM),
     rotation_ms: int = 3000,
+    brightness: BrightnessPlan | None = None,
 ) -> ManifestBody:
     slide_list = list(slides or [Slide(id="s1", captions=dict(CAPTIONS))])
     start, end = horizon_window(now)
@@ -89,6 +91,7 @@ def manifest(
         assets=list(assets),
         horizon_start=start,
         horizon_end=end,
+        brightness=brightness,
     )
 
 

@@ -135,3 +135,20 @@ def test_image_outside_the_content_folder_is_refused(empty: Any, tmp_path: Path)
     with pytest.raises(ImportFailed) as caught:
         run_import(empty, source, tmp_path)
     assert caught.value.details["field"] == "image"
+
+
+
+def test_shipped_gates_have_coordinates_and_a_plan_that_export_writes_back(empty: Any, tmp_path: Path) -> None:
+    from signage_server.screens.models import ScreenGroup, Site
+
+    run_import(empty, SHIPPED, tmp_path)
+    sites = {s.slug: (s.latitude, s.longitude) for s in empty.exec(select(Site)).all()}
+    assert sites == {"loc-ninh-hoa-lu": (11.93, 106.52), "bu-dop-hoang-dieu": (12.07, 106.79)}
+    group = empty.exec(select(ScreenGroup).where(ScreenGroup.name == "hoa-lu")).one()
+    assert group.brightness is not None and group.brightness["night_percent"] == 30
+    assert group.brightness["day_from"]["sun"] == "sunrise"
+    out = tmp_path / "export"
+    export_content(empty, directory=out, store=AssetStore(tmp_path / "assets"))
+    exported = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.yaml"))
+    assert "latitude: 11.93" in exported and "night_percent: 30" in exported
+    assert run_import(empty, out, tmp_path).changes == 0
