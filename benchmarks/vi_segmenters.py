@@ -46,6 +46,7 @@ def _load(name: str) -> tuple[Segmenter, float]:
 
         def segment(text: str) -> Sequence[str]:
             return text.split()
+
     segment("Xin chào quý khách")
     return segment, time.perf_counter() - start
 
@@ -119,7 +120,7 @@ def _project_requirements() -> set[str]:
     todo = [
         re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0]
         for r in (project.requires or [] if project else [])
-        if "extra == \"dev\"" not in r and not r.startswith(("underthesea", "pyvi"))
+        if 'extra == "dev"' not in r and not r.startswith(("underthesea", "pyvi"))
     ]
     while todo:
         name = _norm(todo.pop())
@@ -149,8 +150,13 @@ def main() -> None:
         f"{'segmenter':<24} {'missed joins':>12} {'false joins':>11} {'gaps right':>10} "
         f"{'ms/caption':>10} {'load s':>7} {'install MB':>10}"
     )
-    runs = (("none", False), ("pyvi", False), ("pyvi", True), ("underthesea", False),
-            ("underthesea", True))
+    runs = (
+        ("none", False),
+        ("pyvi", False),
+        ("pyvi", True),
+        ("underthesea", False),
+        ("underthesea", True),
+    )
     for name, names in runs:
         segment, load = _load(name)
         missed, false, right = accuracy(segment, names)
@@ -163,7 +169,9 @@ def main() -> None:
         )
     for name in ("pyvi", "underthesea"):
         size, deps = install_mb(name, already)
-        print(f"{name}: {size:.1f} MB with {', '.join(d for d in deps if d != name) or 'nothing else'}")
+        print(
+            f"{name}: {size:.1f} MB with {', '.join(d for d in deps if d != name) or 'nothing else'}"
+        )
 
 
 if __name__ == "__main__":

@@ -58,7 +58,9 @@ def _join_line(line: str, segment: Segmenter) -> str:
         words = words[1:]
     inside = word_gaps(plain, words)
     if inside is None:  # the segmenter changed the text: keep the writer's spaces rather than guess
-        log.warning("Vietnamese segmenter output does not match its input; no joins added: %r", line)
+        log.warning(
+            "Vietnamese segmenter output does not match its input; no joins added: %r", line
+        )
         inside = [False] * len(gaps)
     names = _name_gaps(syllables)
     known = _lexicon_gaps(syllables)
@@ -105,7 +107,9 @@ def word_gaps(plain: str, words: Sequence[str]) -> list[bool] | None:
 @functools.lru_cache(maxsize=1024)
 def _bare(ch: str) -> str:
     """A letter without its marks, case-folded: what a segmenter cannot have changed."""
-    return "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c)).casefold()
+    return "".join(
+        c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c)
+    ).casefold()
 
 
 @functools.cache
