@@ -16,7 +16,6 @@ from signage_core.render import (
     CaptionError,
     Problem,
     ScreenSpec,
-    add_khmer_break_hints,
     background,
     render_slide,
     validate,
@@ -30,6 +29,7 @@ from signage_server.screens.service import spec_of
 from signage_server.slides import readability
 from signage_server.slides.models import Slide
 from signage_server.slides.service import captions_of, preview_screens
+from signage_server.typesetting import with_break_marks
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def stored_texts(session: Session, *, slide: Slide) -> dict[Language, str]:
 
 
 def for_renderer(texts: Mapping[Language, str]) -> dict[Language, str]:
-    """Khmer gets ICU's break hints, exactly as the compiler ships it, so the preview wraps like the player."""
-    return {lang: add_khmer_break_hints(text) if lang == Language.KM else text
-            for lang, text in texts.items() if text.strip()}
+    """Break marks (Khmer hints, Vietnamese joins) exactly as the compiler ships them, so the preview wraps
+    like the player."""
+    return {lang: with_break_marks(lang, text) for lang, text in texts.items() if text.strip()}
 
 
 def slide_image(store: AssetStore, slide: Slide, asset_sha: str | None) -> Image.Image | None:

@@ -324,5 +324,15 @@ def preview_json(slide_id: int, request: Request, session: SessionDep, viewer: A
     return JSONResponse({"slide": slide.id, "screens": screens}, headers={"Cache-Control": "no-store"})
 
 
+@router.get("/slides/{slide_id}/marks.json")
+def marks_json(slide_id: int, request: Request, session: SessionDep, viewer: AnyViewer) -> JSONResponse:
+    """The fields being typed with the break marks screens will get (Vietnamese word joins, Khmer
+    hints): the caption editor shows them and lets the writer change them."""
+    slide = slide_or_404(request, session, slide_id)
+    marked = preview.for_renderer(draft_texts(request, session, slide))
+    return JSONResponse({"slide": slide.id, "marks": {lang.value: text for lang, text in marked.items()}},
+                        headers={"Cache-Control": "no-store"})
+
+
 def caption_map(session: Session, slide: Slide) -> dict[str, CaptionRevision]:
     return {c.language: c for c in service.captions_of(session, slide_id=slide.id)}  # type: ignore[arg-type]

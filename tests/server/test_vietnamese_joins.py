@@ -4,6 +4,7 @@ second segmenter (pyvi, a dev dependency) that is not the one the server uses (u
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,24 @@ def test_corpus_breaks_fall_between_words_on_the_demo_screens() -> None:
     # show it): the judge tells the two apart.
     plain_total, _judged, plain_inside, _lone = _survey(False, CORPUS[::4])
     assert plain_inside > 0.1 * plain_total
+
+
+def test_the_editor_sees_the_joins_and_the_writers_marks_are_kept(
+    api: Any, app: Any, world: dict[str, int]
+) -> None:
+    from tests.server.test_webui import Browser
+
+    slide = world["free_slide"]
+    page = Browser(app, "operator")
+    typed = "Chào mừng quý khách đến Hoa Lư"
+    marks = page.get(f"/slides/{slide}/marks.json", params={"vi": typed}).json()["marks"]
+    assert marks["vi"] == f"Chào{NBSP}mừng quý{NBSP}khách đến Hoa{NBSP}Lư"
+    # The writer opened the join in "quý khách" and joined "đến Hoa": stored as written, and
+    # the screens get exactly those choices with the segmenter's other joins.
+    written = f"Chào mừng quý {ZWSP}khách đến{NBSP}Hoa Lư"
+    saved = api.as_("operator").put(f"/api/v1/slides/{slide}/captions/vi", json={"text": written})
+    assert saved.status_code == 200 and saved.json()["text"] == written
+    shown = page.get(f"/slides/{slide}/marks.json").json()["marks"]["vi"]
+    assert shown == f"Chào{NBSP}mừng quý {ZWSP}khách đến{NBSP}Hoa{NBSP}Lư"
+    assert page.get(f"/slides/{slide}/marks.json").headers["cache-control"] == "no-store"
+    assert Browser(app, None).get(f"/slides/{slide}/marks.json").status_code in (303, 401)
