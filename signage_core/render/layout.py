@@ -491,9 +491,7 @@ def balance(prepared: Prepared, size: int, max_width: float, greedy: list[Line])
         start = end + 1
         balanced = None
         if len(lines) > 1 and all(line.consumed for line in lines[:-1]):
-            balanced = _balanced(
-                prepared, size, max_width, paragraph, scaled, len(lines), lines[-1]
-            )
+            balanced = _balanced(prepared, size, max_width, paragraph, scaled, lines)
         out.extend(balanced or lines)
     out.extend(greedy[start:])  # never expected: paragraphs and greedy lines always pair up
     return out
@@ -517,15 +515,15 @@ def _balanced(
     max_width: float,
     words: list[tuple[list[Piece], list[Piece]]],
     scaled: list[tuple[float, float, bool]],
-    count: int,
-    last: Line,
+    greedy: list[Line],
 ) -> list[Line] | None:
-    """Least squared slack over `count` lines (minimum raggedness by dynamic programming).
+    """Least squared slack over as many lines as `greedy` (minimum raggedness, by dynamic
+    programming); None to keep the greedy lines.
 
     Candidate lines are judged on widths scaled from the reference size with the fast path's
     error allowances (no shaping); only the chosen lines are measured exactly.
     """
-    lang = prepared.language
+    lang, count = prepared.language, len(greedy)
     margin = 2 * (_INK_SLACK_PX + _INK_SLACK_SHARE * size)  # ink past either end, as wrap allows
     n = len(words)
     word_w = [word_em * size for _space_em, word_em, _forced in scaled]
@@ -563,16 +561,21 @@ def _balanced(
         starts.append(back[m][j])
         j = back[m][j]
     starts.reverse()
-    lines = []
+    chosen = []
     for k, i in enumerate(starts):
         j = starts[k + 1] if k + 1 < len(starts) else n
         pieces: list[Piece] = list(words[i][1])
         for sep, word in words[i + 1 : j]:
             pieces += [p for p in sep if p.kind is Kind.SPACE] + word
+        chosen.append((pieces, j))
+    if [len(pieces) for pieces, _j in chosen] == [len(line.pieces) for line in greedy]:
+        return None  # the greedy breaks were already the most even: keep their measured lines
+    lines = []
+    for pieces, j in chosen:
         left, right = extent(pieces, size, lang)
         if right - left > max_width:
             return None
-        consumed = "".join(p.text for p in words[j][0]) if j < n else last.consumed
+        consumed = "".join(p.text for p in words[j][0]) if j < n else greedy[-1].consumed
         lines.append(Line(tuple(pieces), right - left, consumed, left))
     return lines
 
