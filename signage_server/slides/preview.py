@@ -17,6 +17,8 @@ from signage_core.render import (
     Problem,
     ScreenSpec,
     background,
+    default_registry,
+    layout_slide,
     render_slide,
     validate,
 )
@@ -87,6 +89,26 @@ def problems(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool
         others = {other: value for other, value in captions.items() if other != lang and other in spec.languages}
         found.extend(validate(text, lang, spec, others=others, has_image=has_image))
     return found
+
+
+def words_broken(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool) -> dict[Language, int]:
+    """Per language, how many lines end inside a word on this screen (a word alone wider than the line):
+    shown as a warning, never refused. Layouts the validation already made come from the renderer's cache."""
+    captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
+    if not captions or spec.layout == "ticker":  # a ticker is one line: nothing is broken
+        return {}
+    registry = default_registry()
+    rounds = [lang for lang in spec.languages if lang in captions] if spec.layout == "rotate" else [None]
+    out: dict[Language, int] = {}
+    for language in rounds:
+        try:
+            layout = layout_slide(spec, captions, registry, has_image=has_image, language=language)
+        except CaptionError:
+            continue  # the validation's own problem says why
+        for placed in layout.blocks:
+            if placed.block.breaks_inside_words:
+                out[placed.block.language] = placed.block.breaks_inside_words
+    return out
 
 
 def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:

@@ -95,8 +95,13 @@ def shown_screens(request: Request, session: Session, slide: Slide,
         frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
         note = "" if written else _("No caption yet: the preview shows the picture alone. The slide goes on "
                                     "this screen only with approved captions.")
+        warnings = [problem_text(request, item.screen.label, p) for p in item.readable.problems]
+        broken = preview.words_broken(spec, texts, has_image=slide.asset_id is not None) if not item.problems else {}
+        warnings += [_(LANGUAGE_NAMES[lang.value]) + ", " + _("a word is wider than a line of this screen and is "
+                     "split across lines %(n)s times; a shorter word or a line break reads better.") % {"n": n}
+                     for lang, n in broken.items()]
         out.append(Shown(item.screen, frames, item.problems, note, reading_text(request, item.readable),
-                         tuple(problem_text(request, item.screen.label, p) for p in item.readable.problems)))
+                         tuple(warnings)))
     return out
 
 

@@ -161,3 +161,19 @@ def test_the_editor_sees_the_joins_and_the_writers_marks_are_kept(
     assert shown == f"Chào{NBSP}mừng quý {ZWSP}khách đến{NBSP}Hoa{NBSP}Lư"
     assert page.get(f"/slides/{slide}/marks.json").headers["cache-control"] == "no-store"
     assert Browser(app, None).get(f"/slides/{slide}/marks.json").status_code in (303, 401)
+
+
+def test_the_preview_warns_when_a_word_must_be_split(app: Any, world: dict[str, int]) -> None:
+    from tests.server.test_webui import Browser
+
+    page = Browser(app, "operator")
+    slide = world["free_slide"]
+    url = f"/slides/{slide}/preview.json"
+    giant = (
+        "Cộnghòaxãhộichủnghĩa" * 6
+    )  # one "word" far wider than a 768 px line at any legible size
+    split = page.get(url, params={"vi": f"Chào mừng {giant}"}).json()["screens"]
+    said = [w for s in split if s["layout"] != "ticker" for w in s["warnings"]]
+    assert any("tách qua" in w and "Tiếng Việt" in w for w in said), said
+    whole = page.get(url, params={"vi": "Chào mừng quý khách đến Hoa Lư"}).json()["screens"]
+    assert not any("tách qua" in w for s in whole for w in s["warnings"])
