@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -169,12 +170,17 @@ def _ends_phrase(syllable: str) -> bool:
     return bool(syllable) and unicodedata.category(syllable[-1])[0] == "P"
 
 
-@functools.cache
+# underthesea loads its model into a module global on the first call and is not thread-safe: two
+# page requests at once (the preview and the editor's marks) saw a half-loaded model. One at a time.
+_UNDERTHESEA = threading.Lock()
+
+
 def _underthesea() -> Segmenter:
     """underthesea's word segmenter, imported on first use (it takes a second to load its model)."""
     from underthesea import word_tokenize  # server extra; chosen in docs/benchmarks.md
 
     def segment(text: str) -> Sequence[str]:
-        return list(word_tokenize(text))
+        with _UNDERTHESEA:
+            return list(word_tokenize(text))
 
     return segment

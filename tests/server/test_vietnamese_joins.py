@@ -177,3 +177,16 @@ def test_the_preview_warns_when_a_word_must_be_split(app: Any, world: dict[str, 
     assert any("tách qua" in w and "Tiếng Việt" in w for w in said), said
     whole = page.get(url, params={"vi": "Chào mừng quý khách đến Hoa Lư"}).json()["screens"]
     assert not any("tách qua" in w for s in whole for w in s["warnings"])
+
+
+def test_page_requests_at_once_share_the_segmenter_safely(monkeypatch: pytest.MonkeyPatch) -> None:
+    """underthesea loads its model on the first call; two requests in that moment saw it half-loaded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import underthesea.pipeline.word_tokenize as model
+
+    monkeypatch.setattr(model, "word_tokenize_model", None)  # as in a fresh server process
+    texts = [f"Chào mừng quý khách đến cửa khẩu số {i}" for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        joined = list(pool.map(add_vietnamese_joins, texts))
+    assert all(f"quý{NBSP}khách" in text and f"cửa{NBSP}khẩu" in text for text in joined)
