@@ -26,22 +26,28 @@ from signage_core.languages import Language
 from signage_core.render import ScreenSpec, TickerStrip, default_registry, render_slide
 from signage_core.render import draw as draw_module
 from signage_core.render import layout as layout_module
-from signage_core.render.segment import add_khmer_break_hints
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_CAPTIONS_ENV = "SIGNAGE_BENCH_CAPTIONS"  # the captions a --baseline child lays out, as JSON
+
+
 def _corpus() -> dict[Language, str]:
+    """The captions as the server ships them: Vietnamese word joins, Khmer break hints.
+
+    A --baseline child gets them from its parent, as an older checkout may not compute them.
+    """
+    if os.environ.get(_CAPTIONS_ENV):
+        return {Language(k): v for k, v in json.loads(os.environ[_CAPTIONS_ENV]).items()}
+    from signage_server.typesetting import with_break_marks  # server extra: the compiler's marks
+
     for folder in (ROOT.parent / "shared", ROOT.parents[1] / "shared", Path("/work/shared")):
         path = folder / "corpus" / "captions.json"
         if path.is_file():
             data = json.loads(path.read_text(encoding="utf-8"))
             c = next(c for c in data["captions"] if c["id"] == "traffic-law")
-            return {
-                Language.VI: c["vi"],
-                Language.EN: c["en"],
-                Language.KM: add_khmer_break_hints(c["km"]),
-            }
+            return {lang: with_break_marks(lang, c[lang.value]) for lang in Language}
     raise SystemExit("shared/corpus/captions.json not found")
 
 
@@ -120,7 +126,8 @@ def first_showing(w: int, h: int, runs: int) -> list[tuple[float, float]]:
 
 def bench_against(baseline: Path, rounds: int = 6, runs: int = 10) -> None:
     """First showing, this checkout vs `baseline`, in alternating rounds of one run."""
-    env = {**os.environ, "PYTHONPATH": str(baseline.resolve())}
+    captions = json.dumps({lang.value: text for lang, text in _corpus().items()})
+    env = {**os.environ, "PYTHONPATH": str(baseline.resolve()), _CAPTIONS_ENV: captions}
     print(f"\n## first showing, this checkout vs {baseline} (alternating rounds, median ms)")
     print(f"{'':>10}  {'wall ms':-^26}  {'CPU ms':-^26}")
     print(f"{'screen':>10}" + f"  {'baseline':>8}  {'this':>7}  {'change':>7}" * 2)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-ZWSP = "\u200b"
+ZWSP = "\u200b"  # a break hint (Khmer words, or a break the writer allows)
+NBSP = "\u00a0"  # a join: the syllables or words either side stay on one line
 
 
 def normalize_caption(text: str) -> str:

@@ -131,6 +131,7 @@ def _describe(block: Block) -> dict[str, object]:
         "size_px": block.size,
         "line_height_px": block.pitch,
         "lines": [line.text for line in block.lines],
+        "breaks_inside_words": block.breaks_inside_words,
     }
 
 

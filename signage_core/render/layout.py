@@ -7,13 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+from typing import TypeVar
 
 from signage_core.languages import Language
 from signage_core.render.errors import CaptionError, Problem, ProblemCode
 from signage_core.render.fonts import FontFace, FontRegistry, Script
 from signage_core.render.segment import clusters, script_of
 from signage_core.render.spec import ScreenSpec
-from signage_core.text import ZWSP, normalize_caption
+from signage_core.text import NBSP, ZWSP, normalize_caption
 
 LANGUAGE_NAMES = {Language.VI: "Vietnamese", Language.EN: "English", Language.KM: "Khmer"}
 # Where a caption has no letter to decide by, its digits and punctuation follow its language.
@@ -95,6 +96,18 @@ class Block:
     @property
     def height(self) -> int:
         return self.pitch * len(self.lines)
+
+    @property
+    def ends_alone(self) -> bool:
+        """More than one line and the last holds one lone syllable or word (a widow)."""
+        return len(self.lines) > 1 and not any(
+            p.kind in (Kind.SPACE, Kind.ZWSP) or p.text == NBSP for p in self.lines[-1].pieces
+        )
+
+    @property
+    def breaks_inside_words(self) -> int:
+        """Lines ending inside a word (one alone wider than the line): validation warns of them."""
+        return sum(1 for line in self.lines[:-1] if line.consumed in ("", NBSP))
 
 
 @dataclass(frozen=True)
@@ -344,12 +357,21 @@ def _wrap(
         if not split_words and not fits(word):
             return False
         current.extend(start)
-        for piece in word:  # the word alone is too wide: break between clusters
-            if current and not fits([*current, piece]):
-                flush("")
-            if not fits([*current, piece]):
-                return False
-            current.append(piece)
+        # The word alone is too wide: break at its joins (U+00A0, between the syllables of a
+        # long name), and only inside a syllable, between clusters, if one is still too wide.
+        for k, part in enumerate(_split_at_joins(word)):
+            joiner = [p for p in word if p.text == NBSP][:1] if k else []
+            if current and fits(current + joiner + part):
+                current.extend(joiner + part)
+                continue
+            if current:
+                flush(NBSP if joiner else "")
+            for piece in part:
+                if current and not fits([*current, piece]):
+                    flush("")
+                if not fits([*current, piece]):
+                    return False
+                current.append(piece)
         return True
 
     # Per word: its advance (with the spaces before it) scaled from the reference size, so a
@@ -412,6 +434,17 @@ def _wrap(
     return lines
 
 
+def _split_at_joins(word: Sequence[Piece]) -> list[list[Piece]]:
+    """A word's syllables between its U+00A0 joins (the joins themselves left out)."""
+    parts: list[list[Piece]] = [[]]
+    for piece in word:
+        if piece.text == NBSP:
+            parts.append([])
+        else:
+            parts[-1].append(piece)
+    return [part for part in parts if part]
+
+
 def _words(pieces: Sequence[Piece]) -> list[tuple[list[Piece], list[Piece]]]:
     """(separator before, word) pairs; the last pair may have an empty word (trailing breaks)."""
     out: list[tuple[list[Piece], list[Piece]]] = []
@@ -428,6 +461,123 @@ def _words(pieces: Sequence[Piece]) -> list[tuple[list[Piece], list[Piece]]]:
     if word or separator:
         out.append((separator, word))
     return out
+
+
+# A multi-line paragraph ending in one lone syllable or word costs as much as a line this many
+# box widths short: balancing avoids it whenever any other choice of breaks fits.
+_LONE_LAST_PENALTY = 4.0
+# A space is a stronger boundary than a U+200B hint (Khmer writes spaces between phrases, and a
+# dictionary's hints can be wrong): a line ending at a hint costs as if this share of it were empty.
+_HINT_BREAK_PENALTY = 0.25
+
+
+def balance(prepared: Prepared, size: int, max_width: float, greedy: list[Line]) -> list[Line]:
+    """The greedy lines re-broken, paragraph by paragraph, into as many lines of least raggedness.
+
+    Driven only by the text's break opportunities (spaces, U+200B, newlines; U+00A0 joins), so
+    every language gets it. The greedy line count is the fewest that fit, so the block keeps its
+    height and the size the fit search chose; a paragraph the greedy pass had to break inside a
+    word, or whose balanced lines would not fit exactly, keeps its greedy lines.
+    """
+    out: list[Line] = []
+    start = 0
+    ems = iter(_words_em(prepared))  # one entry per word, in the same order as the paragraphs'
+    for paragraph in _paragraphs(prepared.pieces):
+        scaled = [next(ems) for _word in paragraph]
+        end = start
+        while end < len(greedy) - 1 and "\n" not in greedy[end].consumed:
+            end += 1
+        lines = greedy[start : end + 1]
+        start = end + 1
+        balanced = None
+        if len(lines) > 1 and all(line.consumed for line in lines[:-1]):
+            balanced = _balanced(prepared, size, max_width, paragraph, scaled, lines)
+        out.extend(balanced or lines)
+    out.extend(greedy[start:])  # never expected: paragraphs and greedy lines always pair up
+    return out
+
+
+def _paragraphs(pieces: Sequence[Piece]) -> list[list[tuple[list[Piece], list[Piece]]]]:
+    """The (separator, word) pairs of each paragraph, split at forced line breaks."""
+    out: list[list[tuple[list[Piece], list[Piece]]]] = []
+    for separator, word in _words(pieces):
+        if not word:
+            continue
+        if not out or any(p.kind is Kind.NEWLINE for p in separator):
+            out.append([])
+        out[-1].append((separator, word))
+    return out
+
+
+def _balanced(
+    prepared: Prepared,
+    size: int,
+    max_width: float,
+    words: list[tuple[list[Piece], list[Piece]]],
+    scaled: list[tuple[float, float, bool]],
+    greedy: list[Line],
+) -> list[Line] | None:
+    """Least squared slack over as many lines as `greedy` (minimum raggedness, by dynamic
+    programming); None to keep the greedy lines.
+
+    Candidate lines are judged on widths scaled from the reference size with the fast path's
+    error allowances (no shaping); only the chosen lines are measured exactly.
+    """
+    lang, count = prepared.language, len(greedy)
+    margin = 2 * (_INK_SLACK_PX + _INK_SLACK_SHARE * size)  # ink past either end, as wrap allows
+    n = len(words)
+    word_w = [word_em * size for _space_em, word_em, _forced in scaled]
+    space_w = [space_em * size for space_em, _word_em, _forced in scaled]
+    chars = [sum(len(p.text) for p in sep + word) for sep, word in words]
+    lone = [not any(p.text == NBSP for p in word) for _sep, word in words]
+    hint_cost = (_HINT_BREAK_PENALTY * max_width) ** 2
+    # hinted[i]: a line ending before words[i] ends at a U+200B hint rather than a space
+    hinted = [i < n and not any(p.kind is Kind.SPACE for p in words[i][0]) for i in range(n + 1)]
+    inf = math.inf
+    # cost[m][j]: least cost of words[:j] in m lines; back[m][j]: where the last of them starts
+    cost = [[inf] * (n + 1) for _ in range(count + 1)]
+    back = [[0] * (n + 1) for _ in range(count + 1)]
+    cost[0][0] = 0.0
+    for j in range(1, n + 1):
+        width, count_chars = 0.0, 0
+        for i in range(j - 1, -1, -1):  # the line holding words[i:j], grown leftwards
+            width += space_w[i + 1] + word_w[i] if i + 1 < j else word_w[i]
+            count_chars += chars[i]
+            if width + margin + _ADVANCE_SLACK_PER_CHAR * count_chars > max_width:
+                break
+            line_cost = (max_width - width) ** 2
+            if j == n and i == n - 1 and lone[i]:
+                line_cost += _LONE_LAST_PENALTY * max_width**2
+            if hinted[j]:
+                line_cost += hint_cost
+            for m in range(1, count + 1):
+                if cost[m - 1][i] + line_cost < cost[m][j]:
+                    cost[m][j] = cost[m - 1][i] + line_cost
+                    back[m][j] = i
+    if cost[count][n] == inf:
+        return None
+    starts, j = [], n
+    for m in range(count, 0, -1):
+        starts.append(back[m][j])
+        j = back[m][j]
+    starts.reverse()
+    chosen = []
+    for k, i in enumerate(starts):
+        j = starts[k + 1] if k + 1 < len(starts) else n
+        pieces: list[Piece] = list(words[i][1])
+        for sep, word in words[i + 1 : j]:
+            pieces += [p for p in sep if p.kind is Kind.SPACE] + word
+        chosen.append((pieces, j))
+    if [len(pieces) for pieces, _j in chosen] == [len(line.pieces) for line in greedy]:
+        return None  # the greedy breaks were already the most even: keep their measured lines
+    lines = []
+    for pieces, j in chosen:
+        left, right = extent(pieces, size, lang)
+        if right - left > max_width:
+            return None
+        consumed = "".join(p.text for p in words[j][0]) if j < n else greedy[-1].consumed
+        lines.append(Line(tuple(pieces), right - left, consumed, left))
+    return lines
 
 
 @lru_cache(maxsize=4096)
@@ -451,6 +601,8 @@ def block_at(
     lines = wrap(prepared, size, max_width, split_words, max_lines, widths)
     if lines is None:
         return None
+    if widths and len(lines) > 1:  # fit probes only count lines; the final layout is balanced
+        lines = balance(prepared, size, max_width, lines)
     return Block(prepared, size, tuple(lines), ascent, descent)
 
 
@@ -654,10 +806,42 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
             best = _largest(lo, hi, ok, guess)
             if best is not None:
                 blocks = stack(preps, sizes(best), box, split)
-                if blocks is not None:
+                if blocks is None:
+                    break
+                if len(preps) > 1:  # see _LONE_SHRINK_SHARE
                     return blocks
-                break
+
+                def again(s: int, split: bool = split) -> list[Block] | None:
+                    return stack(preps, sizes(s), box, split)
+
+                return _avoiding_lone_ends(blocks, again, best, lo, _any_alone)
     raise CaptionError(_blame_stacked(preps, sizes(lo), box))
+
+
+# A lone last syllable is worth up to this share of the size: a few pixels smaller, if that
+# lets balanced lines end with two words, reads better (one step at a time, never below `lo`).
+# Only for a caption alone in its box: in a stacked slide every language would shrink for one
+# block's last word, and each step lays out all of them again (8 steps took 400 ms at 1080p).
+_LONE_SHRINK_SHARE = 0.1
+_T = TypeVar("_T")
+
+
+def _any_alone(found: Block | list[Block]) -> bool:
+    return found.ends_alone if isinstance(found, Block) else any(b.ends_alone for b in found)
+
+
+def _avoiding_lone_ends(
+    found: _T, at: Callable[[int], _T | None], size: int, lo: int, lone: Callable[[_T], bool]
+) -> _T:
+    """`found` (laid out at `size`), or the same at the largest slightly smaller size without a
+    lone last syllable; only layouts that end alone pay for the extra probes."""
+    if not lone(found):
+        return found
+    for smaller in range(size - 1, max(lo, math.floor(size * (1 - _LONE_SHRINK_SHARE))) - 1, -1):
+        other = at(smaller)
+        if other is not None and not lone(other):
+            return other
+    return found
 
 
 def _blame_stacked(preps: Sequence[Prepared], sizes: Sequence[int], box: Box) -> list[Problem]:
@@ -717,7 +901,11 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
             if best is not None:
                 block = block_at(prep, best, box.width, split, max_height=box.height)
                 if block is not None:
-                    return block
+
+                    def again_single(s: int, split: bool = split) -> Block | None:
+                        return block_at(prep, s, box.width, split, box.height)
+
+                    return _avoiding_lone_ends(block, again_single, best, lo, _any_alone)
                 break
     block = block_at(prep, prep.min_px, box.width)
     allowed = box.height // pitch_at(prep, prep.min_px)

@@ -29,7 +29,6 @@ from signage_core.manifest import (
     horizon_window,
     now_playing,
 )
-from signage_core.render.segment import add_khmer_break_hints
 from signage_core.schedule import ScheduleRule, Segment, require_aware, timeline
 from signage_core.signing import Envelope, SigningKey, body_as
 from signage_server.assets.models import Asset as AssetRow
@@ -43,6 +42,7 @@ from signage_server.screens import brightness as screen_brightness
 from signage_server.screens import service as screens_service
 from signage_server.screens.models import Enrolment, Screen, ScreenGroupLink
 from signage_server.slides.models import Slide as SlideRow
+from signage_server.typesetting import with_break_marks
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,6 @@ class CompileCache:
         default_factory=dict)
     # Screen id -> its brightness plan (own, else its group's, with its site's coordinates), or why none.
     brightness: dict[int, tuple[BrightnessPlan | None, str | None]] = field(default_factory=dict)
-
-
-@functools.lru_cache(maxsize=4096)
-def khmer_with_hints(text: str) -> str:
-    """Khmer caption with ICU break hints; derived at compile time so the approved text stays as reviewed."""
-    return add_khmer_break_hints(text)
 
 
 def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
@@ -251,8 +245,7 @@ def _slide_for(session: Session, slide_id: int, languages: Sequence[Language], c
     texts = cache.captions[slide_id]
     if tuple(languages) == (Language.VI,) and slide_id in cache.urgent_vi:
         texts = {Language.VI.value: cache.urgent_vi[slide_id]}  # the approver's emergency rule
-    captions = {lang: khmer_with_hints(texts[lang.value]) if lang is Language.KM else texts[lang.value]
-                for lang in languages}
+    captions = {lang: with_break_marks(lang, texts[lang.value]) for lang in languages}
     asset = None
     if row is not None and row.asset_id is not None:
         asset = _asset(session, row.asset_id, cache)

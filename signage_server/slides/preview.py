@@ -16,8 +16,9 @@ from signage_core.render import (
     CaptionError,
     Problem,
     ScreenSpec,
-    add_khmer_break_hints,
     background,
+    default_registry,
+    layout_slide,
     render_slide,
     validate,
 )
@@ -30,6 +31,7 @@ from signage_server.screens.service import spec_of
 from signage_server.slides import readability
 from signage_server.slides.models import Slide
 from signage_server.slides.service import captions_of, preview_screens
+from signage_server.typesetting import with_break_marks
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +65,9 @@ def stored_texts(session: Session, *, slide: Slide) -> dict[Language, str]:
 
 
 def for_renderer(texts: Mapping[Language, str]) -> dict[Language, str]:
-    """Khmer gets ICU's break hints, exactly as the compiler ships it, so the preview wraps like the player."""
-    return {lang: add_khmer_break_hints(text) if lang == Language.KM else text
-            for lang, text in texts.items() if text.strip()}
+    """Break marks (Khmer hints, Vietnamese joins) exactly as the compiler ships them, so the preview wraps
+    like the player."""
+    return {lang: with_break_marks(lang, text) for lang, text in texts.items() if text.strip()}
 
 
 def slide_image(store: AssetStore, slide: Slide, asset_sha: str | None) -> Image.Image | None:
@@ -87,6 +89,26 @@ def problems(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool
         others = {other: value for other, value in captions.items() if other != lang and other in spec.languages}
         found.extend(validate(text, lang, spec, others=others, has_image=has_image))
     return found
+
+
+def words_broken(spec: ScreenSpec, texts: Mapping[Language, str], *, has_image: bool) -> dict[Language, int]:
+    """Per language, how many lines end inside a word on this screen (a word alone wider than the line):
+    shown as a warning, never refused. Layouts the validation already made come from the renderer's cache."""
+    captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
+    if not captions or spec.layout == "ticker":  # a ticker is one line: nothing is broken
+        return {}
+    registry = default_registry()
+    rounds = [lang for lang in spec.languages if lang in captions] if spec.layout == "rotate" else [None]
+    out: dict[Language, int] = {}
+    for language in rounds:
+        try:
+            layout = layout_slide(spec, captions, registry, has_image=has_image, language=language)
+        except CaptionError:
+            continue  # the validation's own problem says why
+        for placed in layout.blocks:
+            if placed.block.breaks_inside_words:
+                out[placed.block.language] = placed.block.breaks_inside_words
+    return out
 
 
 def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:

@@ -95,8 +95,13 @@ def shown_screens(request: Request, session: Session, slide: Slide,
         frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
         note = "" if written else _("No caption yet: the preview shows the picture alone. The slide goes on "
                                     "this screen only with approved captions.")
+        warnings = [problem_text(request, item.screen.label, p) for p in item.readable.problems]
+        broken = preview.words_broken(spec, texts, has_image=slide.asset_id is not None) if not item.problems else {}
+        warnings += [_(LANGUAGE_NAMES[lang.value]) + ", " + _("a word is wider than a line of this screen and is "
+                     "split across lines %(n)s times; a shorter word or a line break reads better.") % {"n": n}
+                     for lang, n in broken.items()]
         out.append(Shown(item.screen, frames, item.problems, note, reading_text(request, item.readable),
-                         tuple(problem_text(request, item.screen.label, p) for p in item.readable.problems)))
+                         tuple(warnings)))
     return out
 
 
@@ -322,6 +327,16 @@ def preview_json(slide_id: int, request: Request, session: SessionDep, viewer: A
                           "text": problem_text(request, item.screen.name, p)} for p in item.problems],
         })
     return JSONResponse({"slide": slide.id, "screens": screens}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/slides/{slide_id}/marks.json")
+def marks_json(slide_id: int, request: Request, session: SessionDep, viewer: AnyViewer) -> JSONResponse:
+    """The fields being typed with the break marks screens will get (Vietnamese word joins, Khmer
+    hints): the caption editor shows them and lets the writer change them."""
+    slide = slide_or_404(request, session, slide_id)
+    marked = preview.for_renderer(draft_texts(request, session, slide))
+    return JSONResponse({"slide": slide.id, "marks": {lang.value: text for lang, text in marked.items()}},
+                        headers={"Cache-Control": "no-store"})
 
 
 def caption_map(session: Session, slide: Slide) -> dict[str, CaptionRevision]:

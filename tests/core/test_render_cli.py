@@ -97,3 +97,16 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert Image.open(out).size == (960, 160)
+
+
+def test_json_counts_breaks_inside_words(capsys: pytest.CaptureFixture[str]) -> None:
+    """A word wider than the line is broken, and --json says how often, so validation can warn."""
+    name = "\u00a0".join(["Nghiêng"] * 4)
+    code, stdout, _ = _run(
+        capsys, "--size", "200x300", "--layout", "rotate", "--vi", name, "--json"
+    )
+    (block,) = json.loads(stdout)["languages"]
+    assert code == 0 and len(block["lines"]) > 1
+    assert block["breaks_inside_words"] == len(block["lines"]) - 1
+    code, stdout, _ = _run(capsys, "--size", "768x384", "--vi", WELCOME["vi"], "--json")
+    assert json.loads(stdout)["languages"][0]["breaks_inside_words"] == 0

@@ -396,7 +396,65 @@ def test_hinted_ink_above_the_scaled_estimate_stays_inside_the_margins() -> None
     spec = ScreenSpec(width=320, height=160, foreign_ratio=0.5)
     captions = {VI: "Ớaaaaaaaa", EN: "Àaaaaaaaa", KM: "ក្កៀំ"}
     image = render_slide(spec, captions)
-    inner = image.crop((spec.margin, spec.margin, spec.width - spec.margin, spec.height - spec.margin))
+    inner = image.crop(
+        (spec.margin, spec.margin, spec.width - spec.margin, spec.height - spec.margin)
+    )
     blank = Image.new("RGB", image.size)
     blank.paste(inner, (spec.margin, spec.margin))
     assert blank.tobytes() == image.tobytes(), "ink outside the safe margins"
+
+
+# --- balanced lines (issue 21) ---------------------------------------------------------------
+def _lines_of(spec: ScreenSpec, language: Language, text: str) -> tuple[list[str], int]:
+    (placed,) = layout_slide(spec, {language: text}, default_registry(), language=language).blocks
+    return [p.line.text for p in placed.lines], placed.block.size
+
+
+def test_english_lines_are_balanced_and_never_end_with_one_word() -> None:
+    spec = ScreenSpec(width=768, height=384, layout="rotate")
+    text = "Hoa Lu International Border Gate welcomes travellers from every country to Binh Phuoc"
+    lines, size = _lines_of(spec, EN, text)
+    prep = prepare(text, EN, default_registry())
+    greedy = wrap(prep, size, placed_width(spec))
+    assert greedy is not None and len(lines) == len(greedy)  # same height: the fit still holds
+    assert " ".join(lines) == text and len(lines[-1].split()) >= 2
+    widths = [
+        line.width
+        for line in layout_slide(spec, {EN: text}, default_registry(), language=EN)
+        .blocks[0]
+        .block.lines
+    ]
+    greedy_spread = max(g.width for g in greedy) - min(g.width for g in greedy)
+    assert max(widths) - min(widths) <= greedy_spread  # no more ragged than greedy filling
+
+
+def test_a_lone_last_syllable_is_avoided_even_at_a_slightly_smaller_size() -> None:
+    # At its largest size this needs 4 full lines and the last holds only "nước"; a few pixels
+    # smaller, the balanced lines end with two words.
+    text = "Cư\u00a0dân biên\u00a0giới sử\u00a0dụng giấy\u00a0thông\u00a0hành qua\u00a0lại theo hiệp\u00a0định giữa hai nước"
+    lines, _size = _lines_of(ScreenSpec(width=768, height=384, layout="rotate"), VI, text)
+    assert len(lines[-1].replace("\u00a0", " ").split()) >= 2
+
+
+def test_joined_syllables_stay_on_one_line_and_khmer_hints_balance() -> None:
+    spec = ScreenSpec(width=640, height=320, layout="rotate")
+    text = "Chào\u00a0mừng quý\u00a0khách đến với cửa\u00a0khẩu quốc\u00a0tế Hoa\u00a0Lư"
+    lines, _size = _lines_of(spec, VI, text)
+    assert len(lines) > 1 and " ".join(lines) == text  # breaks only at plain spaces
+    words = ["សូម", "ស្វាគមន៍", "មក", "កាន់", "ច្រក", "ទ្វារ", "អន្តរជាតិ", "ហ័រលឺ"]
+    km_lines, _ = _lines_of(
+        ScreenSpec(width=480, height=320, layout="rotate"), KM, ZWSP.join(words)
+    )
+    assert "".join(km_lines) == "".join(words) and len(km_lines) > 1
+    assert km_lines[-1] not in words  # greedy filling left "ហ័រលឺ" alone on the last line
+
+
+def test_a_joined_name_wider_than_the_line_breaks_at_its_joins_and_is_counted() -> None:
+    narrow = ScreenSpec(width=200, height=300, layout="rotate")
+    name = "\u00a0".join(["Nghiêng", "Nghiêng", "Nghiêng", "Nghiêng"])
+    (placed,) = layout_slide(narrow, {VI: name}, default_registry()).blocks
+    lines = [p.line.text for p in placed.lines]
+    assert len(lines) > 1 and all(
+        line.strip("\u00a0") in ("Nghiêng", "Nghiêng\u00a0Nghiêng") for line in lines
+    )
+    assert placed.block.breaks_inside_words == len(lines) - 1
