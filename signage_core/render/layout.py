@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
-from signage_core.languages import Language
+from signage_core.languages import Language, names
 from signage_core.render.errors import CaptionError, Problem, ProblemCode
 from signage_core.render.fonts import FontFace, FontRegistry, Script
-from signage_core.render.segment import clusters, script_of
+from signage_core.render.segment import clusters
 from signage_core.render.spec import ScreenSpec
 from signage_core.text import ZWSP, normalize_caption
 
-LANGUAGE_NAMES = {Language.VI: "Vietnamese", Language.EN: "English", Language.KM: "Khmer"}
-# Where a caption has no letter to decide by, its digits and punctuation follow its language.
-HOME_SCRIPT = {Language.VI: Script.LATIN, Language.EN: Script.LATIN, Language.KM: Script.KHMER}
+LANGUAGE_NAMES = names("en")  # the renderer's messages are English; pages translate them
+
+
+class _HomeScripts(Mapping[str, Script]):
+    """Where a caption has no letter to decide by, its digits and punctuation follow its language."""
+
+    def __getitem__(self, language: str) -> Script:
+        return Script(Language(language).info.script)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(Language)
+
+    def __len__(self) -> int:
+        return len(Language)
+
+
+HOME_SCRIPT = _HomeScripts()
 _BESIDE_IMAGE_SHARE = 0.4
 _GAP_SHARE = 0.25  # space between stacked language blocks, as a share of the lower block's size
 
@@ -131,7 +145,9 @@ def prepare(caption: str, language: Language, registry: FontRegistry) -> Prepare
     raw = clusters(text)
     scripts: list[Script | None] = []
     for cluster in raw:
-        scripts.append(next((s for ch in cluster if (s := script_of(ch)) is not None), None))
+        scripts.append(
+            next((s for ch in cluster if (s := registry.script_of(ch)) is not None), None)
+        )
     # Digits, punctuation and spaces take the script of the letters before them (or after them).
     resolved: list[Script] = []
     previous: Script | None = None
@@ -160,7 +176,7 @@ def prepare(caption: str, language: Language, registry: FontRegistry) -> Prepare
         text=text,
         pieces=tuple(pieces),
         missing=tuple(dict.fromkeys(missing)),
-        min_px=max(registry.min_px[s] for s in text_scripts),
+        min_px=max(language.info.min_px, *(registry.min_px[s] for s in text_scripts)),
         faces=faces or (registry.chains[HOME_SCRIPT[language]][0],),
     )
 

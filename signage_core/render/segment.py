@@ -7,7 +7,6 @@ import unicodedata
 import regex
 
 from signage_core.render.errors import RenderError
-from signage_core.render.fonts import Script
 from signage_core.text import ZWSP
 
 COENG = "\u17d2"
@@ -29,25 +28,29 @@ def is_khmer_dependent(ch: str) -> bool:
     return 0x17B4 <= cp <= 0x17D3 or cp == 0x17DD
 
 
-def script_of(ch: str) -> Script | None:
-    """The script a character forces, or None for characters shared by scripts (digits, punctuation)."""
-    if is_khmer(ch):  # Khmer digits and punctuation too: only the Khmer font has them
-        return Script.KHMER
-    category = unicodedata.category(ch)
-    if category[0] in "LM":
-        return Script.LATIN
-    return None
+# A break hint after a virama/COENG or a Thai/Lao pre-base vowel, or before a combining mark,
+# would fall inside an orthographic syllable: such hints are dropped, never obeyed.
+_HINT_INSIDE_SYLLABLE = regex.compile(
+    r"(?<=[\u17d2\p{Logical_Order_Exception}\p{Indic_Syllabic_Category=Virama}])\u200b+"
+    r"|\u200b+(?=[\p{M}\u17b4-\u17d3\u17dd])"
+)
+
+
+_PRE_BASE = regex.compile(r"\p{Logical_Order_Exception}")
 
 
 def clusters(text: str) -> list[str]:
     """Units a line may never be broken inside: grapheme clusters merged into Khmer syllables."""
     out: list[str] = []
+    text = _HINT_INSIDE_SYLLABLE.sub("", text)
     for cluster in _GRAPHEME.findall(text):
         if (
             out
             and (
                 # UAX #29 may split after a COENG: the subscript consonant belongs to the syllable.
                 out[-1].endswith(COENG)
+                # Thai and Lao vowels written before their consonant belong to its syllable.
+                or _PRE_BASE.match(out[-1][-1]) is not None
                 # A stray dependent vowel or sign must not start a line either.
                 or is_khmer_dependent(cluster[0])
                 or unicodedata.category(cluster[0]) in ("Mn", "Mc", "Me")
