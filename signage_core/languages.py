@@ -243,21 +243,25 @@ def language_name(code: str, locale: str) -> str:
 class _Names(Mapping[str, str]):
     """Language names in one locale keyed by code, following the registry (for templates)."""
 
-    def __init__(self, locale: str) -> None:
+    def __init__(self, locale: str, extra: Mapping[str, str]) -> None:
         self._locale = locale
+        self._extra = extra
 
     def __getitem__(self, code: str) -> str:
+        if code in self._extra:
+            return self._extra[code]
         return registry().by_code[code].name(self._locale)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(info.code for info in registry().languages)
+        return iter([*(info.code for info in registry().languages), *self._extra])
 
     def __len__(self) -> int:
-        return len(registry().languages)
+        return len(registry().languages) + len(self._extra)
 
 
-def names(locale: str) -> Mapping[str, str]:
-    return _Names(locale)
+def names(locale: str, extra: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """Every configured language's name in a locale, plus `extra` pseudo-languages (reports)."""
+    return _Names(locale, extra or {})
 
 
 def parse_language(code: str) -> Language:

@@ -86,11 +86,16 @@ def icu_boundaries(text: str, locale: str) -> list[int]:
     return [start for start, _end in LineBreaker(text, locale).segments() if start > 0]
 
 
-def _icu(text: str, config: LanguageInfo) -> str:
-    if not any(_letter_of(config.script)(ch) for ch in text):
+def icu_hints(text: str, locale: str, script: str, keep_whole: Iterable[str] = ()) -> str:
+    """U+200B at ICU's dictionary breaks between two letters of the script."""
+    if not any(_letter_of(script)(ch) for ch in text):
         return text
-    found = _between_letters(text, icu_boundaries(text, config.code), config.script)
-    return _insert(text, found, config.keep_whole)
+    found = _between_letters(text, icu_boundaries(text, locale), script)
+    return _insert(text, found, keep_whole)
+
+
+def _icu(text: str, config: LanguageInfo) -> str:
+    return icu_hints(text, config.code, config.script, config.keep_whole)
 
 
 def khmer_nltk_boundaries(text: str) -> list[int]:

@@ -6,7 +6,6 @@ import unicodedata
 
 import regex
 
-from signage_core.render.errors import RenderError
 from signage_core.text import ZWSP
 
 COENG = "\u17d2"
@@ -64,31 +63,10 @@ def clusters(text: str) -> list[str]:
 
 
 def add_khmer_break_hints(text: str) -> str:
-    """Insert U+200B at ICU's Khmer dictionary line breaks so players can wrap without ICU."""
-    try:
-        from icu4py.breakers import LineBreaker  # server-side only: players do not ship ICU
-    except ImportError as exc:
-        raise RenderError(
-            "icu4py is not installed: Khmer break hints need ICU (install the server extra)"
-        ) from exc
-    if not any(is_khmer(ch) for ch in text):
-        return text
-    cluster_ends = set()
-    position = 0
-    for cluster in clusters(text):
-        position += len(cluster)
-        cluster_ends.add(position)
-    out: list[str] = []
-    last = 0
-    for start, _end in LineBreaker(text, "km").segments():
-        if start == 0:
-            continue
-        before, after = text[start - 1], text[start]
-        # Only between two Khmer letters: spaces and existing hints already allow a break,
-        # and a boundary inside an orthographic syllable would split a COENG sequence.
-        if is_khmer(before) and is_khmer(after) and start in cluster_ends:
-            out.append(text[last:start])
-            out.append(ZWSP)
-            last = start
-    out.append(text[last:])
-    return "".join(out)
+    """Insert U+200B at ICU's Khmer dictionary line breaks (the benchmark's and goldens' baseline).
+
+    Captions get their hints from render.breaks.add_break_hints, by the configured method.
+    """
+    from signage_core.render.breaks import icu_hints  # breaks builds on clusters() above
+
+    return icu_hints(text, "km", "khmer")

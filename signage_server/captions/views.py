@@ -10,8 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from signage_core.languages import Language, parse_language
-from signage_core.render.layout import LANGUAGE_NAMES
+from signage_core.languages import Language, language_name, parse_language
 from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
@@ -34,6 +33,7 @@ from signage_server.web import (
     Viewer,
     error_text,
     gettext_for,
+    locale_of,
     redirect,
     render,
 )
@@ -129,7 +129,7 @@ def translate_view(request: Request, session: Session, viewer: Viewer, slide: Sl
                   errors={language: error} if language and error else {},
                   conflicts={language: conflict} if language and conflict else {},
                   languages=[lang.value for lang in langs],
-                  lang_names={lang.value: LANGUAGE_NAMES[lang] for lang in langs},
+                  lang_names={lang.value: language_name(lang.value, locale_of(request)) for lang in langs},
                   shown=shown_screens(request, session, slide),
                   field_problems=problems_by_language(request, session, slide))
 

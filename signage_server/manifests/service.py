@@ -28,7 +28,7 @@ from signage_core.manifest import (
     horizon_window,
     now_playing,
 )
-from signage_core.render.segment import add_khmer_break_hints
+from signage_core.render.breaks import add_break_hints
 from signage_core.schedule import ScheduleRule, Segment, require_aware, timeline
 from signage_core.signing import Envelope, SigningKey, body_as
 from signage_server.assets.models import Asset as AssetRow
@@ -103,9 +103,9 @@ class CompileCache:
 
 
 @functools.lru_cache(maxsize=4096)
-def khmer_with_hints(text: str) -> str:
-    """Khmer caption with ICU break hints; derived at compile time so the approved text stays as reviewed."""
-    return add_khmer_break_hints(text)
+def with_break_hints(language: str, text: str) -> str:
+    """A caption with its language's break hints; derived at compile time so the approved text stays as reviewed."""
+    return add_break_hints(language, text)
 
 
 def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
@@ -246,8 +246,7 @@ def _slide_for(session: Session, slide_id: int, languages: Sequence[Language], c
     texts = cache.captions[slide_id]
     if tuple(languages) == (Language.VI,) and slide_id in cache.urgent_vi:
         texts = {Language.VI.value: cache.urgent_vi[slide_id]}  # the approver's emergency rule
-    captions = {lang: khmer_with_hints(texts[lang.value]) if lang is Language.KM else texts[lang.value]
-                for lang in languages}
+    captions = {lang: with_break_hints(lang.value, texts[lang.value]) for lang in languages}
     asset = None
     if row is not None and row.asset_id is not None:
         asset = _asset(session, row.asset_id, cache)

@@ -16,7 +16,7 @@ from signage_core.render import (
     CaptionError,
     Problem,
     ScreenSpec,
-    add_khmer_break_hints,
+    add_break_hints,
     background,
     render_slide,
     validate,
@@ -63,9 +63,8 @@ def stored_texts(session: Session, *, slide: Slide) -> dict[Language, str]:
 
 
 def for_renderer(texts: Mapping[Language, str]) -> dict[Language, str]:
-    """Khmer gets ICU's break hints, exactly as the compiler ships it, so the preview wraps like the player."""
-    return {lang: add_khmer_break_hints(text) if lang == Language.KM else text
-            for lang, text in texts.items() if text.strip()}
+    """Each language gets its break hints exactly as the compiler ships them, so the preview wraps like the player."""
+    return {lang: add_break_hints(lang, text) for lang, text in texts.items() if text.strip()}
 
 
 def slide_image(store: AssetStore, slide: Slide, asset_sha: str | None) -> Image.Image | None:

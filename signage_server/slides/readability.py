@@ -28,7 +28,7 @@ from signage_core.render import (
     Problem,
     ProblemCode,
     ScreenSpec,
-    add_khmer_break_hints,
+    add_break_hints,
 )
 from signage_core.render.draw import fit_ticker
 from signage_core.render.fonts import default_registry
@@ -78,9 +78,9 @@ class Verdict:
 
 
 def words(text: str, language: Language) -> int:
-    """Words a reader reads: Khmer at ICU's break points (it writes no spaces), others by spaces."""
-    if language == Language.KM:
-        text = add_khmer_break_hints(text).replace(_ZWSP, " ")
+    """Words a reader reads: at the break hints for scripts written without spaces, else by spaces."""
+    if language.info.breaks != "spaces":
+        text = add_break_hints(language, text).replace(_ZWSP, " ")
     return len(text.split())
 
 
