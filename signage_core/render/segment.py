@@ -38,10 +38,15 @@ _HINT_INSIDE_SYLLABLE = regex.compile(
 _PRE_BASE = regex.compile(r"\p{Logical_Order_Exception}")
 
 
+def drop_inner_hints(text: str) -> str:
+    """The text without the U+200B that fall inside a syllable: the breaks the renderer obeys."""
+    return str(_HINT_INSIDE_SYLLABLE.sub("", text))
+
+
 def clusters(text: str) -> list[str]:
     """Units a line may never be broken inside: grapheme clusters merged into Khmer syllables."""
     out: list[str] = []
-    text = _HINT_INSIDE_SYLLABLE.sub("", text)
+    text = drop_inner_hints(text)
     for cluster in _GRAPHEME.findall(text):
         if (
             out
