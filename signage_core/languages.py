@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,6 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
+
+from signage_core.fsutil import read_toml
 
 # The repo's fonts/ folder holds languages.toml beside fonts.toml.
 DEFAULT_LANGUAGES_FILE = Path(__file__).resolve().parents[1] / "fonts" / "languages.toml"
@@ -133,10 +134,7 @@ class LanguageRegistry:
 
     @classmethod
     def from_toml(cls, path: Path) -> LanguageRegistry:
-        try:
-            config = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise LanguageConfigError(f"cannot read language configuration {path}: {exc}") from exc
+        config = read_toml(path, "language configuration", LanguageConfigError)
         return cls.from_config(config, source=str(path))
 
     @classmethod

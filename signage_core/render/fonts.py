@@ -6,7 +6,6 @@ import bisect
 import shutil
 import struct
 import subprocess
-import tomllib
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 import regex
 from PIL import ImageFont, features
 
+from signage_core.fsutil import read_toml
 from signage_core.render.errors import RenderError
 
 # The repo's fonts/ folder: where fonts.toml and operator-supplied font files live.
@@ -267,10 +267,7 @@ class FontRegistry:
 
     @classmethod
     def from_toml(cls, path: Path) -> FontRegistry:
-        try:
-            config = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise RenderError(f"cannot read font configuration {path}: {exc}") from exc
+        config = read_toml(path, "font configuration", RenderError)
         return cls.from_config(config, base_dir=path.parent, source=str(path))
 
     @classmethod

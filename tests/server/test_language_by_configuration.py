@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from signage_core.languages import (
     DEFAULT_LANGUAGES_FILE,
@@ -21,13 +19,9 @@ from signage_core.render import frame_hash, render_slide
 from signage_core.render.fonts import default_registry
 from signage_core.render.layout import layout_slide
 from signage_core.screen import screen_spec
-from signage_server.app import create_app
-from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
-from tests.broker_fixtures import _require_mosquitto
 from tests.player.agent_world import settings_for, start_agent, wait_for
-from tests.server.conftest import TEST_SECRET
-from tests.server.world import enrol_player, seed_world
+from tests.server.test_end_to_end import _ok, api  # noqa: F401 - the app, seeded world and tokens
+from tests.server.world import enrol_player
 
 RUSSIAN = """
 [languages.ru]
@@ -54,28 +48,9 @@ def russian(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     use_registry(None)
 
 
-@pytest.fixture()
-def live(russian: None, tmp_path: Path, password_hash: str) -> Iterator[tuple[TestClient, dict[str, str], dict[str, int]]]:
-    _require_mosquitto()
-    engine = make_engine(f"sqlite:///{tmp_path / 'signage.db'}")
-    upgrade_to_head(engine)
-    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET,
-                             now=datetime(2026, 1, 1, tzinfo=UTC))
-    settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,
-                        mqtt_port=0, mqtt_bind_host="127.0.0.1")
-    with TestClient(create_app(settings, engine=engine)) as client:
-        yield client, tokens, ids
-    engine.dispose()
-
-
-def _ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def test_a_language_added_in_languages_toml_reaches_a_player_frame(live: Any, tmp_path: Path) -> None:
-    client, tokens, ids = live
-    who = {name: {"Authorization": f"Bearer {token}"} for name, token in tokens.items()}
+def test_a_language_added_in_languages_toml_reaches_a_player_frame(
+        russian: None, api: Any, tmp_path: Path) -> None:  # noqa: F811 - api: the imported fixture
+    client, who, ids = api  # the registry is swapped (russian) before the app starts
     assert Language("ru").info.name_vi == "Tiếng Nga"
     # Roles follow: the admin gives the translator Russian; an unconfigured code is still refused.
     users = _ok(client.get("/api/v1/users", headers=who["admin"]))["items"]
@@ -98,7 +73,8 @@ def test_a_language_added_in_languages_toml_reaches_a_player_frame(live: Any, tm
     playlist = _ok(client.post("/api/v1/playlists", json={"name": f"ru-{uuid.uuid4().hex[:6]}", "items": [
         {"slide_id": slide["id"], "duration_s": 10}]}, headers=who["operator"]), 201)
 
-    state = enrol_player(client, tokens["admin"], {**ids, "playlist": playlist["id"]}, tmp_path,
+    admin_token = who["admin"]["Authorization"].removeprefix("Bearer ")
+    state = enrol_player(client, admin_token, {**ids, "playlist": playlist["id"]}, tmp_path,
                          languages=("vi", "ru"))
     player = start_agent(settings_for(state))
     try:
