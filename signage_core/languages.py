@@ -43,6 +43,7 @@ class LanguageInfo:
     min_px: int  # the least legible em size for it, on top of its script's floor
     order: int
     keep_whole: tuple[str, ...] = ()  # words (names) the break hints must never cut
+    on_new_screens: bool = False  # ticked when an admin creates a screen
 
     def name(self, locale: str) -> str:
         return self.name_vi if locale == "vi" else self.name_en
@@ -165,7 +166,7 @@ def _entry(code: str, entry: object, source: str) -> LanguageInfo:
     if not isinstance(entry, Mapping):
         raise LanguageConfigError(f"{where}: must be a table")
     unknown = sorted(set(entry) - {"native", "name_vi", "name_en", "script", "breaks", "min_px",
-                                   "order", "keep_whole"})
+                                   "order", "keep_whole", "on_new_screens"})
     if unknown:
         raise LanguageConfigError(f"{where}: unknown keys {unknown}")
 
@@ -190,13 +191,16 @@ def _entry(code: str, entry: object, source: str) -> LanguageInfo:
     min_px = number("min_px", 14)
     if min_px < 6:
         raise LanguageConfigError(f"{where}: min_px = {min_px} is not legible (< 6 px)")
+    on_new = entry.get("on_new_screens", False)
+    if not isinstance(on_new, bool):
+        raise LanguageConfigError(f"{where}: on_new_screens must be true or false, got {on_new!r}")
     keep = entry.get("keep_whole", [])
     if not isinstance(keep, list) or not all(isinstance(w, str) and w.strip() for w in keep):
         raise LanguageConfigError(f"{where}: keep_whole must be a list of non-empty words")
     return LanguageInfo(
         code=code, native=text("native"), name_vi=text("name_vi"), name_en=text("name_en"),
         script=script, breaks=breaks, min_px=min_px, order=number("order"),
-        keep_whole=tuple(w.strip() for w in keep),
+        keep_whole=tuple(w.strip() for w in keep), on_new_screens=on_new or code == "vi",
     )
 
 

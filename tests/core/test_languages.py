@@ -90,6 +90,8 @@ def test_language_is_a_wire_string_that_refuses_unconfigured_codes() -> None:
      r"share the same order"),
     ('[languages.vv]\nnative = "V"\nname_vi = "V"\nname_en = "V"\nscript = "latin"\nbreaks = "spaces"\norder = 90\n'
      'min_px = 3\n', r"\[languages.vv\]: min_px = 3 is not legible"),
+    ('[languages.uu]\nnative = "U"\nname_vi = "U"\nname_en = "U"\nscript = "latin"\nbreaks = "spaces"\norder = 95\n'
+     'on_new_screens = "yes"\n', r"\[languages.uu\]: on_new_screens must be true or false"),
 ])
 def test_a_bad_entry_is_refused_naming_it(extra: str, named: str) -> None:
     with pytest.raises(LanguageConfigError, match=named):

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from signage_core.render import Script, default_registry
 from signage_core.text import ZWSP
 from signage_server.manifests import service as manifests
 from signage_server.slides import service as slides
@@ -50,16 +49,3 @@ def test_the_translators_break_points_reach_the_screen_as_set(
     shipped = verified(result.record, clock)["slides"][str(world["slide"])]["captions"]  # type: ignore[index]
     assert shipped["km"] == mine
 
-
-def test_lao_and_thai_fonts_are_served_by_the_app_for_the_pages(app: Any) -> None:
-    """A translator's PC without Lao or Thai fonts still shows the text it edits (no CDN)."""
-    tr = Browsers(app)["translator"]
-    for script, name in (("lao", "NotoSansLao"), ("thai", "NotoSansThai"), ("khmer", "NotoSansKhmer")):
-        r = tr.get(f"/webfonts/{script}")
-        assert r.status_code == 200 and r.headers["content-type"] == "font/ttf", script
-        face = default_registry().chains[Script(script)][0]
-        assert face.path.name.startswith(name) and r.content == face.path.read_bytes(), script
-    assert tr.get("/webfonts/han").status_code == 404  # a 20 MB .ttc is no web font
-    assert tr.get("/webfonts/nosuchscript").status_code == 404
-    css = tr.get("/static/app.css").text
-    assert "url(/webfonts/lao)" in css and "url(/webfonts/thai)" in css
