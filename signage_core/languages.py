@@ -26,8 +26,11 @@ _CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _SCRIPT = re.compile(r"[a-z]+")
 
 
-class LanguageConfigError(ValueError):
-    """languages.toml is unreadable or an entry in it is wrong; the message names the entry."""
+class LanguageConfigError(Exception):
+    """languages.toml is unreadable or an entry in it is wrong; the message names the entry.
+
+    Not a ValueError: code that refuses a bad language code must not mistake a broken file for one.
+    """
 
 
 @dataclass(frozen=True)
