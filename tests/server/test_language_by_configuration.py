@@ -19,8 +19,10 @@ from signage_core.render import frame_hash, render_slide
 from signage_core.render.fonts import default_registry
 from signage_core.render.layout import layout_slide
 from signage_core.screen import screen_spec
+from signage_server.reports import exports
 from tests.player.agent_world import settings_for, start_agent, wait_for
 from tests.server.test_end_to_end import _ok, api  # noqa: F401 - the app, seeded world and tokens
+from tests.server.test_webui import Browser
 from tests.server.world import enrol_player
 
 RUSSIAN = """
@@ -65,6 +67,12 @@ def test_a_language_added_in_languages_toml_reaches_a_player_frame(
                 201)
     _ok(client.put(f"/api/v1/slides/{slide['id']}/captions/vi", json={"text": VI_TEXT, "submit": True},
                    headers=who["operator"]))
+    # The queue, the translation page and its preview follow, as for any shipped language.
+    page = Browser(client.app, "translator")
+    assert f"/translate/{slide['id']}" in page.get("/translate").text
+    translate = page.get(f"/translate/{slide['id']}").text
+    assert 'id="text-ru"' in translate and "Tiếng Nga" in translate
+    assert exports.LANGUAGE_NAMES["ru"] == "Tiếng Nga"  # reports name it too
     _ok(client.put(f"/api/v1/slides/{slide['id']}/captions/ru", json={"text": RU_TEXT, "submit": True},
                    headers=who["translator"]))
     for lang in ("vi", "ru"):
@@ -76,6 +84,14 @@ def test_a_language_added_in_languages_toml_reaches_a_player_frame(
     admin_token = who["admin"]["Authorization"].removeprefix("Bearer ")
     state = enrol_player(client, admin_token, {**ids, "playlist": playlist["id"]}, tmp_path,
                          languages=("vi", "ru"))
+    # Preview and validation on the new screen: Russian fits; a character no font has is named.
+    on_screen = int(state.name.removeprefix("player-"))
+    preview = page.get(f"/slides/{slide['id']}/preview.json", params={"ru": RU_TEXT}).json()
+    mine = next(s for s in preview["screens"] if s["id"] == on_screen)
+    assert mine["problems"] == [], mine
+    bad = page.get(f"/slides/{slide['id']}/preview.json", params={"ru": RU_TEXT + " ꦗ"}).json()
+    mine = next(s for s in bad["screens"] if s["id"] == on_screen)
+    assert {(p["language"], p["code"]) for p in mine["problems"]} == {("ru", "missing_glyph")}, mine
     player = start_agent(settings_for(state))
     try:
         wait_for(lambda: player.agent.manifest is not None and any(
