@@ -24,6 +24,7 @@ LANGUAGES_FILE_ENV = "SIGNAGE_LANGUAGES_FILE"
 BREAK_METHODS = ("spaces", "icu", "khmer-nltk", "cjk")
 _CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _SCRIPT = re.compile(r"[a-z]+")
+MAX_CODE_CHARS = 8  # the server's language columns are VARCHAR(8) (captions, play log, heartbeats)
 
 
 class LanguageConfigError(Exception):
@@ -166,6 +167,11 @@ def _entry(code: str, entry: object, source: str) -> LanguageInfo:
     where = f"{source}: [languages.{code}]"
     if not _CODE.fullmatch(code):
         raise LanguageConfigError(f"{where}: {code!r} is not a BCP 47 code such as 'th' or 'zh-Hans'")
+    if len(code) > MAX_CODE_CHARS:
+        raise LanguageConfigError(
+            f"{where}: {code!r} is longer than {MAX_CODE_CHARS} characters, the database's language "
+            "columns; use the shortest BCP 47 form (zh-Hans, not zh-Hans-CN)"
+        )
     if not isinstance(entry, Mapping):
         raise LanguageConfigError(f"{where}: must be a table")
     unknown = sorted(set(entry) - {"native", "name_vi", "name_en", "script", "breaks", "min_px",

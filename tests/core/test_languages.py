@@ -86,6 +86,7 @@ def test_language_is_a_wire_string_that_refuses_unconfigured_codes() -> None:
     ('[languages.zz]\nnative = "Z"\nname_vi = "Z"\nscript = "latin"\nbreaks = "spaces"\norder = 80\n',
      r"\[languages.zz\]: name_en must be a non-empty string"),
     ('[languages.Not_A_Code]\nnative = "Z"\n', r"'Not_A_Code' is not a BCP 47 code"),
+    ('[languages.zh-Hant-TW]\nnative = "Z"\n', r"'zh-Hant-TW' is longer than 8 characters"),
     ('[languages.ww]\nnative = "W"\nname_vi = "W"\nname_en = "W"\nscript = "latin"\nbreaks = "spaces"\norder = 10\n',
      r"share the same order"),
     ('[languages.vv]\nnative = "V"\nname_vi = "V"\nname_en = "V"\nscript = "latin"\nbreaks = "spaces"\norder = 90\n'
@@ -99,7 +100,7 @@ def test_a_bad_entry_is_refused_naming_it(extra: str, named: str) -> None:
 
 
 def test_vietnamese_cannot_be_configured_away(tmp_path: Path) -> None:
-    without_vi = SHIPPED.replace("[languages.vi]", "[languages.vi-retired]")
+    without_vi = SHIPPED.replace("[languages.vi]", "[languages.vi-old]")
     with pytest.raises(LanguageConfigError, match=r"\[languages.vi\] is missing"):
         _registry(text=without_vi)
     broken = tmp_path / "languages.toml"
