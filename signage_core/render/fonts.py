@@ -291,12 +291,18 @@ class FontRegistry:
 
         chains_cfg: Mapping[str, Any] = config.get("chains", {})
         chains: dict[Script, tuple[FontFace, ...]] = {}
+        # A chain no configured language writes with needs no font installed (a deployment that
+        # drops zh-Hans from languages.toml needs no CJK package); its letters are refused by code point.
+        from signage_core.languages import registry
+
+        used = {info.script for info in registry().languages}
         for name in dict.fromkeys([Script.LATIN.value, Script.KHMER.value, *chains_cfg]):
             names = chains_cfg.get(name)
             if not isinstance(names, list) or not names:
                 raise RenderError(f"{source}: [chains] needs a non-empty list for {name!r}")
             script_pattern(name)  # a key that is no Unicode script is refused here, by name
-            chains[Script(name)] = tuple(face(str(font)) for font in names)
+            if name in used or name in (Script.LATIN, Script.KHMER):
+                chains[Script(name)] = tuple(face(str(font)) for font in names)
         min_cfg: Mapping[str, Any] = config.get("min_px", {})
         min_px = {
             script: int(min_cfg.get(script.value, _DEFAULT_MIN_PX.get(script, 14)))

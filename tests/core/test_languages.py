@@ -192,3 +192,25 @@ def test_a_slide_stacks_every_configured_language_under_vietnamese_at_three_quar
                                             default_registry()).blocks]
     assert [b.language.value for b in blocks] == ["vi", "zh-Hans", "lo", "th"]
     assert all(b.size <= 0.75 * blocks[0].size for b in blocks[1:])
+
+
+def test_a_script_no_configured_language_uses_needs_no_font_installed() -> None:
+    """Dropping zh-Hans and lo from languages.toml frees a player from the Debian CJK and Lao packages."""
+    import tomllib
+
+    from signage_core.languages import use_registry
+    from signage_core.render.fonts import BUILTIN_CONFIG, DEFAULT_FONTS_DIR, FontRegistry
+
+    config = tomllib.loads(SHIPPED)
+    del config["languages"]["zh-Hans"], config["languages"]["lo"]
+    fonts = {**BUILTIN_CONFIG, "fonts": {**BUILTIN_CONFIG["fonts"],
+                                         "noto-sans-cjk-sc": {"fontconfig": "No Such Family CJK"},
+                                         "noto-sans-lao": {"file": "missing-lao.ttf"}}}
+    use_registry(LanguageRegistry.from_config(config, source="test"))
+    try:
+        registry = FontRegistry.from_config(fonts, base_dir=DEFAULT_FONTS_DIR, source="test")
+        assert set(registry.chains) == {"latin", "khmer", "thai"}
+        prep = prepare("欢迎", Language.EN, registry)
+        assert prep.missing == ("欢", "迎")  # still refused by code point, never drawn as boxes
+    finally:
+        use_registry(None)
