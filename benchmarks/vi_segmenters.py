@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from signage_server.typesetting.vietnamese import joined_with, word_gaps
+from signage_core.render.vietnamese import joined_with, word_gaps
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "server" / "data"
 Segmenter = Callable[[str], Sequence[str]]

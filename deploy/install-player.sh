@@ -41,10 +41,12 @@ fi
 
 echo "== system packages"
 # libfribidi0: Pillow's bundled raqm loads it at run time; without it Khmer is not shaped.
-# libsdl2 comes inside the pygame wheel; fonts come from the Python font packages.
+# libsdl2 comes inside the pygame wheel; fonts come from the Python font packages, except Lao and
+# Simplified Chinese, which only Debian packages (found through fontconfig: fonts/fonts.toml).
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    python3 python3-venv python3-pip libfribidi0 ca-certificates >/dev/null
+    python3 python3-venv python3-pip libfribidi0 ca-certificates fontconfig fonts-noto-core \
+    fonts-noto-cjk >/dev/null
 
 ensure_system_user "$USER_NAME" "$STATE_DIR" "signage player"
 for group in video render; do

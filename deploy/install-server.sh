@@ -58,8 +58,9 @@ fi
 
 echo "== system packages"
 # libpango/libpangoft2/libharfbuzz-subset: WeasyPrint's PDF reports (docs/reports.md).
+# fontconfig + fonts-noto-core/-cjk: the previews' Lao and Simplified Chinese fonts (fonts/fonts.toml).
 packages=(python3 python3-venv python3-pip libfribidi0 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
-          ca-certificates openssl acl nginx mosquitto)
+          ca-certificates openssl acl nginx mosquitto fontconfig fonts-noto-core fonts-noto-cjk)
 if [ -z "$DATABASE_URL" ] && [ ! -e "$ENV_FILE" ]; then packages+=(postgresql); fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

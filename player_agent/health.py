@@ -259,6 +259,19 @@ def check_broker_tls(settings: PlayerSettings) -> CheckResult:
     return _ok(name, f"{params.url()}, certificate checked against {trust}")
 
 
+def check_languages() -> CheckResult:
+    """Every language of languages.toml has its script's fonts (Lao, Chinese: Debian packages)."""
+    from signage_core.languages import LanguageConfigError, language_order
+    from signage_core.render import RenderError, default_registry
+
+    try:
+        default_registry()
+        codes = [lang.value for lang in language_order()]
+    except (RenderError, LanguageConfigError) as exc:
+        return _fail("languages", str(exc))
+    return _ok("languages", f"fonts for {', '.join(codes)}")
+
+
 def run_checks(
     settings: PlayerSettings,
     *,
@@ -271,6 +284,7 @@ def run_checks(
     khmer = next((p for p in fonts if "khmer" in p.name.lower()), None)
     return [
         check_fonts(fonts),
+        check_languages(),
         check_raqm(khmer),
         check_clock(now, server_time=server_time),
         check_state_dir(settings.state_dir),

@@ -43,6 +43,11 @@ ensure_system_packages() {
             python)
                 command -v python3 >/dev/null 2>&1 || want+=(python3)
                 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || want+=(python3-venv)
+                # The renderer's Lao and Simplified Chinese fonts (fonts/fonts.toml) have no PyPI
+                # package: Debian's, found by family through fontconfig.
+                command -v fc-match >/dev/null 2>&1 || want+=(fontconfig)
+                fc-list 'Noto Sans Lao' 2>/dev/null | grep -q . || want+=(fonts-noto-core)
+                fc-list 'Noto Sans CJK SC' 2>/dev/null | grep -q . || want+=(fonts-noto-cjk)
                 ;;
             broker)
                 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || want+=(mosquitto)

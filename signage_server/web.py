@@ -270,15 +270,12 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
     return response
 
 
-# Sample characters that pick each script's first font from the renderer's own chains.
-_WEBFONT_SAMPLES = {"latin": ("Ạệ", Script.LATIN), "khmer": ("ក្ម", Script.KHMER)}
-
-
 def webfont(name: str) -> Response:
-    """The renderer's fonts served to the browser: Khmer shows on PCs without a Khmer font, no CDN needed."""
-    sample = _WEBFONT_SAMPLES.get(name)
-    face = default_registry().face_for(sample[0], sample[1]) if sample else None
-    if face is None:
+    """The renderer's fonts served to the browser: Khmer, Lao, Thai show on PCs without them, no CDN needed."""
+    chain = default_registry().chains.get(Script(name)) if name.isalpha() else None
+    face = chain[0] if chain else None
+    # A .ttc collection (the CJK fonts, 20 MB and more) is not a web font; PCs have Chinese fonts.
+    if face is None or face.path.suffix.lower() not in (".ttf", ".otf"):
         return Response(status_code=404)
     return FileResponse(face.path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"})
 

@@ -1,5 +1,6 @@
-"""The trilingual LED renderer shared by server previews/validation and player playback."""
+"""The multilingual LED renderer shared by server previews/validation and player playback."""
 
+from signage_core.render.breaks import add_break_hints
 from signage_core.render.draw import TickerStrip, background, clear_caches, frame_hash, render_slide
 from signage_core.render.errors import CaptionError, Problem, ProblemCode, RenderError
 from signage_core.render.fonts import FontRegistry, Script, default_registry, require_raqm
@@ -18,6 +19,7 @@ __all__ = [
     "Script",
     "SlideLayout",
     "TickerStrip",
+    "add_break_hints",
     "add_khmer_break_hints",
     "background",
     "clear_caches",

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from signage_core.languages import LANGUAGE_ORDER, Language, parse_language
+from signage_core.languages import Language, ordered, parse_language
+from signage_core.render.breaks import add_break_hints
 from signage_core.render.draw import TickerStrip, background, draw_layout, frame_hash
 from signage_core.render.errors import CaptionError, RenderError
 from signage_core.render.fonts import FontRegistry, default_registry
 from signage_core.render.layout import Block, layout_slide
-from signage_core.render.segment import add_khmer_break_hints
 from signage_core.render.spec import ScreenSpec
 
 
@@ -25,8 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="signage-render", description=__doc__)
     p.add_argument("--size", required=True, help="native screen pixels, e.g. 768x384")
     p.add_argument("--layout", choices=["stacked", "rotate", "ticker"], default="stacked")
-    for lang in LANGUAGE_ORDER:
-        p.add_argument(f"--{lang.value}", metavar="TEXT", help=f"the {lang.value} caption")
+    p.add_argument(
+        "--caption", action="append", default=[], metavar="LANG=TEXT",
+        help="a caption in any configured language, e.g. th=TEXT (repeatable)",
+    )
+    for short in (Language.VI, Language.EN, Language.KM):
+        p.add_argument(f"--{short.value}", metavar="TEXT", help=f"--caption {short.value}=TEXT")
     p.add_argument("--image", type=Path, help="slide image (background or beside the text)")
     p.add_argument("--image-mode", choices=["fill", "fit", "letterbox", "beside"], default="fill")
     p.add_argument("--ratio", type=float, default=0.75, help="foreign size / Vietnamese size")
@@ -35,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fonts", type=Path, help="folder holding fonts.toml (default: the repo's fonts/)"
     )
-    p.add_argument("--khmer-hints", action="store_true", help="insert ICU word breaks into --km")
+    p.add_argument(
+        "--hints", "--khmer-hints", action="store_true",
+        help="insert each language's break hints (languages.toml) as the server does",
+    )
     p.add_argument("-o", "--output", type=Path, help="PNG to write")
     p.add_argument("--json", action="store_true", help="print fonts, sizes and lines as JSON")
     return p
@@ -48,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output is None and not args.json:
         parser.error("nothing to do: give -o OUT.png and/or --json")
     try:
+        captions = _captions(args)
         width, height = ScreenSpec.parse_size(args.size)
         spec = ScreenSpec(
             width=width,
@@ -55,20 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout=args.layout,
             foreign_ratio=args.ratio,
             image_mode=args.image_mode,
+            **({"languages": tuple(ordered(list(captions)))} if captions else {}),
         )
         language = parse_language(args.language) if args.language else None
     except ValueError as exc:
         parser.error(str(exc))
-    captions = {
-        lang: getattr(args, lang.value) for lang in LANGUAGE_ORDER if getattr(args, lang.value)
-    }
     image = _open_image(parser, args.image)
     try:
         registry = (
             FontRegistry.from_toml(args.fonts / "fonts.toml") if args.fonts else default_registry()
         )
-        if args.khmer_hints and Language.KM in captions:
-            captions[Language.KM] = add_khmer_break_hints(captions[Language.KM])
+        if args.hints:
+            captions = {lang: add_break_hints(lang, text) for lang, text in captions.items()}
         frame, report = _render(spec, captions, image, language, args.offset, registry)
     except CaptionError as exc:
         for problem in exc.problems:
@@ -87,6 +93,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
+
+
+def _captions(args: argparse.Namespace) -> dict[Language, str]:
+    """--caption LANG=TEXT and the --vi/--en/--km shorthands; a language given twice is refused."""
+    pairs = [(short.value, getattr(args, short.value))
+             for short in (Language.VI, Language.EN, Language.KM) if getattr(args, short.value)]
+    for item in args.caption:
+        code, equals, text = item.partition("=")
+        if not equals:
+            raise ValueError(f"--caption {item!r}: expected LANG=TEXT, e.g. th=สวัสดี")
+        pairs.append((code.strip(), text))
+    captions: dict[Language, str] = {}
+    for code, text in pairs:
+        lang = parse_language(code)
+        if lang in captions:
+            raise ValueError(f"the {code} caption is given twice")
+        captions[lang] = text
+    return captions
 
 
 def _open_image(parser: argparse.ArgumentParser, path: Path | None) -> Image.Image | None:

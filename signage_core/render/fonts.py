@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import bisect
+import shutil
 import struct
-import tomllib
+import subprocess
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import regex
 from PIL import ImageFont, features
 
+from signage_core.fsutil import read_toml
 from signage_core.render.errors import RenderError
 
 # The repo's fonts/ folder: where fonts.toml and operator-supplied font files live.
@@ -24,9 +27,34 @@ DEFAULT_FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
 _SIZES_KEPT = 128
 
 
-class Script(StrEnum):
-    LATIN = "latin"
-    KHMER = "khmer"
+class Script(str):
+    """A writing system as fonts.toml's [chains] keys it: a Unicode script name in lower case."""
+
+    LATIN: ClassVar[Script]
+    KHMER: ClassVar[Script]
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Script({self.value!r})"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Script.LATIN = Script("latin")  # also every letter of a script no chain is configured for
+Script.KHMER = Script("khmer")
+
+
+@lru_cache(maxsize=64)
+def script_pattern(script: str) -> regex.Pattern[str]:
+    """The Unicode Script property a chain key names (han, lao, thai, cyrillic, ...)."""
+    try:
+        return regex.compile(rf"\p{{Script={script}}}")
+    except regex.error as exc:
+        raise RenderError(f"[chains] {script!r} is not a Unicode script name: {exc}") from exc
 
 
 def require_raqm() -> None:
@@ -58,19 +86,19 @@ class Coverage:
         return i >= 0 and self._ranges[i][1] >= codepoint
 
 
-def read_coverage(path: Path) -> Coverage:
+def read_coverage(path: Path, index: int = 0) -> Coverage:
     """Read the font's Unicode cmap so fallback can pick a font without drawing tofu."""
     data = path.read_bytes()
     try:
-        return _parse_cmap(data)
+        return _parse_cmap(data, index)
     except (struct.error, IndexError, ValueError) as exc:
         raise RenderError(f"font file {path} has no readable Unicode cmap table: {exc}") from exc
 
 
-def _parse_cmap(data: bytes) -> Coverage:
+def _parse_cmap(data: bytes, index: int = 0) -> Coverage:
     base = 0
-    if data[:4] == b"ttcf":  # a collection: the first face is the one Pillow loads by default
-        (base,) = struct.unpack_from(">I", data, 12)
+    if data[:4] == b"ttcf":  # a collection: the face at `index` is the one Pillow loads
+        (base,) = struct.unpack_from(">I", data, 12 + 4 * index)
     (num_tables,) = struct.unpack_from(">H", data, base + 4)
     cmap_at = None
     for i in range(num_tables):
@@ -144,16 +172,22 @@ class FontFace:
     coverage: Coverage
     _base: ImageFont.FreeTypeFont
     _sizes: OrderedDict[int, ImageFont.FreeTypeFont] = field(default_factory=OrderedDict)
+    index: int = 0  # the face within a collection (.ttc)
 
     @classmethod
-    def load(cls, key: str, path: Path, weight: int) -> FontFace:
+    def load(cls, key: str, path: Path, weight: int, index: int = 0) -> FontFace:
         if not path.is_file():
             raise RenderError(f"font {key!r}: file {path} does not exist")
         try:
-            base = ImageFont.truetype(str(path), 32, layout_engine=ImageFont.Layout.RAQM)
+            base = ImageFont.truetype(
+                str(path), 32, index=index, layout_engine=ImageFont.Layout.RAQM
+            )
         except OSError as exc:
             raise RenderError(f"font {key!r}: cannot open {path}: {exc}") from exc
-        face = cls(key=key, path=path, weight=weight, coverage=read_coverage(path), _base=base)
+        face = cls(
+            key=key, path=path, weight=weight, coverage=read_coverage(path, index), _base=base,
+            index=index,
+        )
         face._apply_weight(base)
         return face
 
@@ -196,6 +230,33 @@ class FontRegistry:
 
     chains: Mapping[Script, tuple[FontFace, ...]]
     min_px: Mapping[Script, int]
+    _scripts_of: dict[str, Script | None] = field(default_factory=dict)
+
+    def script_of(self, ch: str) -> Script | None:
+        """The chain a character needs, or None for characters shared by scripts (digits, punctuation)."""
+        if ch in self._scripts_of:
+            return self._scripts_of[ch]
+        found: Script | None = None
+        for script in self.chains:
+            if script != Script.LATIN and script_pattern(script).match(ch):
+                found = script
+                break
+        else:
+            if unicodedata.category(ch)[0] in "LM":
+                found = Script.LATIN
+        self._scripts_of[ch] = found
+        return found
+
+    def check_languages(self, source: str) -> None:
+        """Every configured language's script needs a chain: refuse at start, naming both."""
+        from signage_core.languages import registry
+
+        for info in registry().languages:
+            if info.script not in self.chains:
+                raise RenderError(
+                    f"{source}: language {info.code!r} is written in script {info.script!r} "
+                    f"but [chains] has no {info.script!r} list of fonts"
+                )
 
     def face_for(self, text: str, script: Script) -> FontFace | None:
         """The first font of the script's chain that has every glyph of `text`."""
@@ -206,10 +267,7 @@ class FontRegistry:
 
     @classmethod
     def from_toml(cls, path: Path) -> FontRegistry:
-        try:
-            config = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise RenderError(f"cannot read font configuration {path}: {exc}") from exc
+        config = read_toml(path, "font configuration", RenderError)
         return cls.from_config(config, base_dir=path.parent, source=str(path))
 
     @classmethod
@@ -227,21 +285,28 @@ class FontRegistry:
                         f"{source}: chain names font {key!r} but [fonts.{key}] is missing"
                     )
                 weight = int(spec.get("weight", default_weight))
-                loaded[key] = FontFace.load(
-                    key, _locate(key, spec, weight, base_dir, source), weight
-                )
+                path, index = _locate(key, spec, weight, base_dir, source)
+                loaded[key] = FontFace.load(key, path, weight, index)
             return loaded[key]
 
         chains_cfg: Mapping[str, Any] = config.get("chains", {})
         chains: dict[Script, tuple[FontFace, ...]] = {}
-        for script in Script:
-            names = chains_cfg.get(script.value)
+        # A chain no configured language writes with needs no font installed (a deployment that
+        # drops zh-Hans from languages.toml needs no CJK package); its letters are refused by code point.
+        from signage_core.languages import registry
+
+        used = {info.script for info in registry().languages}
+        for name in dict.fromkeys([Script.LATIN.value, Script.KHMER.value, *chains_cfg]):
+            names = chains_cfg.get(name)
             if not isinstance(names, list) or not names:
-                raise RenderError(f"{source}: [chains] needs a non-empty list for {script.value!r}")
-            chains[script] = tuple(face(str(name)) for name in names)
+                raise RenderError(f"{source}: [chains] needs a non-empty list for {name!r}")
+            script_pattern(name)  # a key that is no Unicode script is refused here, by name
+            if name in used or name in (Script.LATIN, Script.KHMER):
+                chains[Script(name)] = tuple(face(str(font)) for font in names)
         min_cfg: Mapping[str, Any] = config.get("min_px", {})
         min_px = {
-            script: int(min_cfg.get(script.value, _DEFAULT_MIN_PX[script])) for script in Script
+            script: int(min_cfg.get(script.value, _DEFAULT_MIN_PX.get(script, 14)))
+            for script in chains
         }
         for script, value in min_px.items():
             if value < 6:
@@ -251,39 +316,82 @@ class FontRegistry:
         return cls(chains=chains, min_px=min_px)
 
 
-_DEFAULT_MIN_PX = {Script.LATIN: 14, Script.KHMER: 18}
+_DEFAULT_MIN_PX: dict[str, int] = {Script.LATIN: 14, Script.KHMER: 18}
 
 # Used when the package is installed without the repo's fonts/ folder; mirrors fonts/fonts.toml.
 BUILTIN_CONFIG: dict[str, Any] = {
     "defaults": {"weight": 600},
-    "min_px": {"latin": 14, "khmer": 18},
+    "min_px": {"latin": 14, "khmer": 18, "han": 16, "lao": 16, "thai": 16},
     "fonts": {
         "be-vietnam-pro": {"family": "Be Vietnam Pro"},
         "noto-sans": {"family": "Noto Sans"},
         "noto-sans-khmer": {"family": "Noto Sans Khmer"},
+        "noto-sans-thai": {"family": "Noto Sans Thai"},
+        "noto-sans-lao": {"fontconfig": "Noto Sans Lao"},
+        "noto-sans-cjk-sc": {"fontconfig": "Noto Sans CJK SC"},
     },
     "chains": {
         "latin": ["be-vietnam-pro", "noto-sans"],
         "khmer": ["noto-sans-khmer", "noto-sans"],
+        "han": ["noto-sans-cjk-sc", "noto-sans"],
+        "lao": ["noto-sans-lao", "noto-sans"],
+        "thai": ["noto-sans-thai", "noto-sans"],
     },
 }
 
 
-def _locate(key: str, spec: Mapping[str, Any], weight: int, base_dir: Path, source: str) -> Path:
+def _locate(
+    key: str, spec: Mapping[str, Any], weight: int, base_dir: Path, source: str
+) -> tuple[Path, int]:
+    """A font's file and face index within it."""
     if "file" in spec:
         path = Path(str(spec["file"]))
-        return path if path.is_absolute() else base_dir / path
+        return (path if path.is_absolute() else base_dir / path), int(spec.get("index", 0))
     if "family" in spec:
         import fontpkg  # the font packages register their families with it
 
         try:
-            return Path(fontpkg.path(str(spec["family"]), weight, nearest=True))
+            return Path(fontpkg.path(str(spec["family"]), weight, nearest=True)), 0
         except fontpkg.FontpkgError as exc:
             raise RenderError(
                 f"{source}: font {key!r}: family {spec['family']!r} is not installed ({exc}); "
                 'install its fontpkg-* package or set file = "..." to a font in the fonts folder'
             ) from exc
-    raise RenderError(f'{source}: [fonts.{key}] needs family = "..." or file = "..."')
+    if "fontconfig" in spec:
+        return fontconfig_path(key, str(spec["fontconfig"]), weight, source)
+    raise RenderError(
+        f'{source}: [fonts.{key}] needs family = "...", fontconfig = "..." or file = "..."'
+    )
+
+
+# CSS weights (fonts.toml) to fontconfig's scale, for the families Debian packages install.
+_FC_WEIGHTS = ((100, 0), (200, 40), (300, 50), (400, 80), (500, 100), (600, 180), (700, 200),
+               (800, 205), (900, 210))
+
+
+def fontconfig_path(key: str, family: str, weight: int, source: str) -> tuple[Path, int]:
+    """A system font (Debian fonts-noto-*) by family name, refusing fontconfig's substitutes."""
+    fc_weight = min(_FC_WEIGHTS, key=lambda pair: abs(pair[0] - weight))[1]
+    fc_match = shutil.which("fc-match") or "/usr/bin/fc-match"
+    try:
+        found = subprocess.run(  # noqa: S603 - fixed argv, the family is one argument
+            [fc_match, "--format=%{file}\t%{index}\t%{family}", f"{family}:weight={fc_weight}"],
+            capture_output=True, text=True, check=True, timeout=20,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RenderError(
+            f"{source}: font {key!r}: cannot ask fontconfig for {family!r} ({exc}); "
+            "install fontconfig (Debian: apt-get install fontconfig)"
+        ) from exc
+    file, _tab, rest = found.partition("\t")
+    index, _tab, families = rest.partition("\t")
+    if family not in (name.strip() for name in families.split(",")):
+        raise RenderError(
+            f"{source}: font {key!r}: family {family!r} is not installed (fontconfig offers "
+            f"{families or 'nothing'} instead); install its Debian package (fonts-noto-core, "
+            "fonts-noto-cjk) or set file = \"...\" to a font in the fonts folder"
+        )
+    return Path(file), int(index or 0)
 
 
 @lru_cache(maxsize=4)
@@ -292,5 +400,10 @@ def default_registry(fonts_dir: Path | None = None) -> FontRegistry:
     folder = fonts_dir or DEFAULT_FONTS_DIR
     config = folder / "fonts.toml"
     if config.is_file():
-        return FontRegistry.from_toml(config)
-    return FontRegistry.from_config(BUILTIN_CONFIG, base_dir=folder, source="built-in font chains")
+        found = FontRegistry.from_toml(config)
+    else:
+        found = FontRegistry.from_config(
+            BUILTIN_CONFIG, base_dir=folder, source="built-in font chains"
+        )
+    found.check_languages(str(config))
+    return found

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from typing import TypeVar
 
-from signage_core.languages import Language
+from signage_core.languages import Language, names
 from signage_core.render.errors import CaptionError, Problem, ProblemCode
 from signage_core.render.fonts import FontFace, FontRegistry, Script
-from signage_core.render.segment import clusters, script_of
+from signage_core.render.segment import clusters
 from signage_core.render.spec import ScreenSpec
 from signage_core.text import NBSP, ZWSP, normalize_caption
 
-LANGUAGE_NAMES = {Language.VI: "Vietnamese", Language.EN: "English", Language.KM: "Khmer"}
-# Where a caption has no letter to decide by, its digits and punctuation follow its language.
-HOME_SCRIPT = {Language.VI: Script.LATIN, Language.EN: Script.LATIN, Language.KM: Script.KHMER}
+LANGUAGE_NAMES = names("en")  # the renderer's messages are English; pages translate them
+
+
+class _HomeScripts(Mapping[str, Script]):
+    """Where a caption has no letter to decide by, its digits and punctuation follow its language."""
+
+    def __getitem__(self, language: str) -> Script:
+        return Script(Language(language).info.script)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(Language)
+
+    def __len__(self) -> int:
+        return len(Language)
+
+
+HOME_SCRIPT = _HomeScripts()
 _BESIDE_IMAGE_SHARE = 0.4
 _GAP_SHARE = 0.25  # space between stacked language blocks, as a share of the lower block's size
 
@@ -144,7 +158,9 @@ def prepare(caption: str, language: Language, registry: FontRegistry) -> Prepare
     raw = clusters(text)
     scripts: list[Script | None] = []
     for cluster in raw:
-        scripts.append(next((s for ch in cluster if (s := script_of(ch)) is not None), None))
+        scripts.append(
+            next((s for ch in cluster if (s := registry.script_of(ch)) is not None), None)
+        )
     # Digits, punctuation and spaces take the script of the letters before them (or after them).
     resolved: list[Script] = []
     previous: Script | None = None
@@ -173,7 +189,7 @@ def prepare(caption: str, language: Language, registry: FontRegistry) -> Prepare
         text=text,
         pieces=tuple(pieces),
         missing=tuple(dict.fromkeys(missing)),
-        min_px=max(registry.min_px[s] for s in text_scripts),
+        min_px=max(language.info.min_px, *(registry.min_px[s] for s in text_scripts)),
         faces=faces or (registry.chains[HOME_SCRIPT[language]][0],),
     )
 
@@ -468,7 +484,7 @@ def _words(pieces: Sequence[Piece]) -> list[tuple[list[Piece], list[Piece]]]:
 _LONE_LAST_PENALTY = 4.0
 # A space is a stronger boundary than a U+200B hint (Khmer writes spaces between phrases, and a
 # dictionary's hints can be wrong): a line ending at a hint costs as if this share of it were empty.
-_HINT_BREAK_PENALTY = 0.25
+_HINT_BREAK_PENALTY = 0.5
 
 
 def balance(prepared: Prepared, size: int, max_width: float, greedy: list[Line]) -> list[Line]:
@@ -533,11 +549,25 @@ def _balanced(
     hint_cost = (_HINT_BREAK_PENALTY * max_width) ** 2
     # hinted[i]: a line ending before words[i] ends at a U+200B hint rather than a space
     hinted = [i < n and not any(p.kind is Kind.SPACE for p in words[i][0]) for i in range(n + 1)]
+    # The greedy lines were measured exactly and fit: the estimate below must never rule them out
+    # (its allowances are conservative), or a space break could lose to a worse one at a hint.
+    measured = _greedy_spans(words, greedy)
     inf = math.inf
     # cost[m][j]: least cost of words[:j] in m lines; back[m][j]: where the last of them starts
     cost = [[inf] * (n + 1) for _ in range(count + 1)]
     back = [[0] * (n + 1) for _ in range(count + 1)]
     cost[0][0] = 0.0
+    def consider(i: int, j: int, width: float) -> None:
+        line_cost = (max_width - min(width, max_width)) ** 2
+        if j == n and i == n - 1 and lone[i]:
+            line_cost += _LONE_LAST_PENALTY * max_width**2
+        if hinted[j]:
+            line_cost += hint_cost
+        for m in range(1, count + 1):
+            if cost[m - 1][i] + line_cost < cost[m][j]:
+                cost[m][j] = cost[m - 1][i] + line_cost
+                back[m][j] = i
+
     for j in range(1, n + 1):
         width, count_chars = 0.0, 0
         for i in range(j - 1, -1, -1):  # the line holding words[i:j], grown leftwards
@@ -545,15 +575,10 @@ def _balanced(
             count_chars += chars[i]
             if width + margin + _ADVANCE_SLACK_PER_CHAR * count_chars > max_width:
                 break
-            line_cost = (max_width - width) ** 2
-            if j == n and i == n - 1 and lone[i]:
-                line_cost += _LONE_LAST_PENALTY * max_width**2
-            if hinted[j]:
-                line_cost += hint_cost
-            for m in range(1, count + 1):
-                if cost[m - 1][i] + line_cost < cost[m][j]:
-                    cost[m][j] = cost[m - 1][i] + line_cost
-                    back[m][j] = i
+            consider(i, j, width)
+        for (i, end), exact in measured.items():
+            if end == j:
+                consider(i, j, exact)
     if cost[count][n] == inf:
         return None
     starts, j = [], n
@@ -578,6 +603,26 @@ def _balanced(
         consumed = "".join(p.text for p in words[j][0]) if j < n else greedy[-1].consumed
         lines.append(Line(tuple(pieces), right - left, consumed, left))
     return lines
+
+
+def _greedy_spans(
+    words: list[tuple[list[Piece], list[Piece]]], greedy: list[Line]
+) -> dict[tuple[int, int], float]:
+    """(first word, end word) of each greedy line -> its measured width; empty if they do not pair up."""
+    spans: dict[tuple[int, int], float] = {}
+    i = 0
+    for line in greedy:
+        if i >= len(words):
+            return {}
+        j, count = i + 1, len(words[i][1])
+        while count < len(line.pieces) and j < len(words):
+            count += sum(1 for p in words[j][0] if p.kind is Kind.SPACE) + len(words[j][1])
+            j += 1
+        if count != len(line.pieces):
+            return {}
+        spans[(i, j)] = line.width
+        i = j
+    return spans if i == len(words) else {}
 
 
 @lru_cache(maxsize=4096)

@@ -6,8 +6,6 @@ import unicodedata
 
 import regex
 
-from signage_core.render.errors import RenderError
-from signage_core.render.fonts import Script
 from signage_core.text import ZWSP
 
 COENG = "\u17d2"
@@ -29,25 +27,34 @@ def is_khmer_dependent(ch: str) -> bool:
     return 0x17B4 <= cp <= 0x17D3 or cp == 0x17DD
 
 
-def script_of(ch: str) -> Script | None:
-    """The script a character forces, or None for characters shared by scripts (digits, punctuation)."""
-    if is_khmer(ch):  # Khmer digits and punctuation too: only the Khmer font has them
-        return Script.KHMER
-    category = unicodedata.category(ch)
-    if category[0] in "LM":
-        return Script.LATIN
-    return None
+# A break hint after a virama/COENG or a Thai/Lao pre-base vowel, or before a combining mark,
+# would fall inside an orthographic syllable: such hints are dropped, never obeyed.
+_HINT_INSIDE_SYLLABLE = regex.compile(
+    r"(?<=[\u17d2\p{Logical_Order_Exception}\p{Indic_Syllabic_Category=Virama}])\u200b+"
+    r"|\u200b+(?=[\p{M}\u17b4-\u17d3\u17dd])"
+)
+
+
+_PRE_BASE = regex.compile(r"\p{Logical_Order_Exception}")
+
+
+def drop_inner_hints(text: str) -> str:
+    """The text without the U+200B that fall inside a syllable: the breaks the renderer obeys."""
+    return str(_HINT_INSIDE_SYLLABLE.sub("", text))
 
 
 def clusters(text: str) -> list[str]:
     """Units a line may never be broken inside: grapheme clusters merged into Khmer syllables."""
     out: list[str] = []
+    text = drop_inner_hints(text)
     for cluster in _GRAPHEME.findall(text):
         if (
             out
             and (
                 # UAX #29 may split after a COENG: the subscript consonant belongs to the syllable.
                 out[-1].endswith(COENG)
+                # Thai and Lao vowels written before their consonant belong to its syllable.
+                or _PRE_BASE.match(out[-1][-1]) is not None
                 # A stray dependent vowel or sign must not start a line either.
                 or is_khmer_dependent(cluster[0])
                 or unicodedata.category(cluster[0]) in ("Mn", "Mc", "Me")
@@ -61,31 +68,10 @@ def clusters(text: str) -> list[str]:
 
 
 def add_khmer_break_hints(text: str) -> str:
-    """Insert U+200B at ICU's Khmer dictionary line breaks so players can wrap without ICU."""
-    try:
-        from icu4py.breakers import LineBreaker  # server-side only: players do not ship ICU
-    except ImportError as exc:
-        raise RenderError(
-            "icu4py is not installed: Khmer break hints need ICU (install the server extra)"
-        ) from exc
-    if not any(is_khmer(ch) for ch in text):
-        return text
-    cluster_ends = set()
-    position = 0
-    for cluster in clusters(text):
-        position += len(cluster)
-        cluster_ends.add(position)
-    out: list[str] = []
-    last = 0
-    for start, _end in LineBreaker(text, "km").segments():
-        if start == 0:
-            continue
-        before, after = text[start - 1], text[start]
-        # Only between two Khmer letters: spaces and existing hints already allow a break,
-        # and a boundary inside an orthographic syllable would split a COENG sequence.
-        if is_khmer(before) and is_khmer(after) and start in cluster_ends:
-            out.append(text[last:start])
-            out.append(ZWSP)
-            last = start
-    out.append(text[last:])
-    return "".join(out)
+    """Insert U+200B at ICU's Khmer dictionary line breaks (the benchmark's and goldens' baseline).
+
+    Captions get their hints from render.breaks.add_break_hints, by the configured method.
+    """
+    from signage_core.render.breaks import icu_hints  # breaks builds on clusters() above
+
+    return icu_hints(text, "km", "khmer")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from signage_core.languages import LANGUAGE_ORDER, Language
+from signage_core.languages import Language
 
 Layout = Literal["stacked", "rotate", "ticker"]
 ImageMode = Literal["fill", "fit", "letterbox", "beside"]
@@ -21,7 +21,7 @@ class ScreenSpec(BaseModel):
     width: int = Field(gt=0, le=16384)
     height: int = Field(gt=0, le=16384)
     layout: Layout = "stacked"
-    languages: tuple[Language, ...] = LANGUAGE_ORDER
+    languages: tuple[Language, ...] = (Language.VI, Language.EN, Language.KM)
     # Advertising Law 16/2012/QH13 Art. 18(2): foreign text at most 3/4 of the Vietnamese size.
     foreign_ratio: float = Field(default=0.75, gt=0.0, le=1.0)
     image_mode: ImageMode = "fill"

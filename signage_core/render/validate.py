@@ -80,7 +80,8 @@ def _smallest_sizes(
     langs = list(screen.languages)
     factors = size_factors(langs, screen.foreign_ratio)
     mins = [
-        prep.min_px if lang is prep.language else registry.min_px[HOME_SCRIPT[lang]]
+        prep.min_px if lang is prep.language
+        else max(lang.info.min_px, registry.min_px[HOME_SCRIPT[lang]])
         for lang in langs
     ]
     primary = max(mins)

@@ -7,16 +7,17 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session
 
-from signage_core.languages import Language, parse_language
-from signage_core.render.layout import LANGUAGE_NAMES
+from signage_core.languages import Language, language_name, parse_language
+from signage_core.render.segment import drop_inner_hints
 from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.deps import NowDep, SessionDep
 from signage_server.errors import Invalid, PreconditionFailed, SignageError
+from signage_server.languages import parse_languages
 from signage_server.slides import preview
 from signage_server.slides import service as slides
 from signage_server.slides.models import Slide
@@ -27,6 +28,7 @@ from signage_server.slides.views import (
     shown_screens,
     slide_or_404,
 )
+from signage_server.typesetting import with_break_marks
 from signage_server.users.models import Role, User
 from signage_server.web import (
     PageError,
@@ -34,6 +36,7 @@ from signage_server.web import (
     Viewer,
     error_text,
     gettext_for,
+    locale_of,
     redirect,
     render,
 )
@@ -96,6 +99,14 @@ def queue(request: Request, session: SessionDep, viewer: Translators) -> Respons
     return render(request, "translate_list.html", viewer, rows=rows, languages=[lang.value for lang in langs])
 
 
+@router.get("/translate/hints.json")
+def automatic_hints(request: Request, viewer: Translators, language: str, text: str = "") -> JSONResponse:
+    """The breaks a screen obeys: the translator's own (U+200B typed or edited), else the automatic ones."""
+    lang = parse_languages([language], field="language")[0]
+    hinted = drop_inner_hints(with_break_marks(lang, captions.clean_text(text))) if text.strip() else ""
+    return JSONResponse({"language": lang.value, "text": hinted}, headers={"Cache-Control": "no-store"})
+
+
 def problems_by_language(request: Request, session: Session, slide: Slide,
                          texts: dict[Language, str] | None = None) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
@@ -129,7 +140,8 @@ def translate_view(request: Request, session: Session, viewer: Viewer, slide: Sl
                   errors={language: error} if language and error else {},
                   conflicts={language: conflict} if language and conflict else {},
                   languages=[lang.value for lang in langs],
-                  lang_names={lang.value: LANGUAGE_NAMES[lang] for lang in langs},
+                  lang_names={lang.value: language_name(lang.value, locale_of(request)) for lang in langs},
+                  break_editor={lang.value for lang in langs if not lang.info.spaced},
                   shown=shown_screens(request, session, slide),
                   field_problems=problems_by_language(request, session, slide))
 

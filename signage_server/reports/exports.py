@@ -14,6 +14,7 @@ from openpyxl.chart import BarChart, LineChart, Reference  # type: ignore[import
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 from sqlmodel import Session
 
+from signage_core.languages import names
 from signage_server.reports import activity, service
 from signage_server.reports.activity import AlertSummary, LanguageCount
 from signage_server.reports.service import (
@@ -27,8 +28,7 @@ from signage_server.reports.service import (
 
 Cell = str | int | float | None
 TITLES = {"half_year": "Báo cáo 6 tháng", "annual": "Báo cáo năm", "range": "Báo cáo phát sóng"}
-LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "Tiếng Anh", "km": "Tiếng Khmer",
-                  "unknown": "Không rõ (bản ghi trước khi ghi theo ngôn ngữ)"}
+LANGUAGE_NAMES = names("vi", {"unknown": "Không rõ (bản ghi trước khi ghi theo ngôn ngữ)"})
 OUTAGE_KINDS = {"offline": "Mất kết nối", "not_playing": "Kết nối nhưng không phát"}
 NOT_COUNTED = {"pending": "Chưa đưa vào sử dụng (chưa kết nối lần đầu)",
                "later": "Đưa vào sử dụng sau kỳ báo cáo", "revoked": "Đã thu hồi trước kỳ báo cáo"}

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
-from signage_core.languages import Language, parse_language
+from signage_core.languages import Language
 from signage_core.manifest import LayoutKind, LayoutSpec
 from signage_core.render.spec import ScreenSpec
 from signage_core.schedule import TimeWindow
@@ -16,6 +16,7 @@ from signage_core.screen import screen_spec
 from signage_server.alerts.models import Alert
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.languages import parse_languages
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist
@@ -67,10 +68,7 @@ def check_languages(codes: list[str]) -> list[str]:
     """Known codes, no repeats, Vietnamese moved first as the law orders."""
     if not codes:
         raise Invalid("a screen shows at least one language", field="languages")
-    try:
-        langs = [parse_language(code) for code in codes]
-    except ValueError as exc:
-        raise Invalid(str(exc), field="languages") from None
+    langs = parse_languages(codes)
     if len(set(langs)) != len(langs):
         raise Invalid("languages repeat", field="languages")
     if Language.VI not in langs:

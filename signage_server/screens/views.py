@@ -42,7 +42,8 @@ Planners = Annotated[Viewer, PageUser(Role.OPERATOR)]
 def _choices(session: SessionDep) -> dict[str, Any]:
     sites, _total = service.list_sites(session, limit=1000, offset=0)
     return {"sites": sites, "layouts": [layout.value for layout in Layout],
-            "all_languages": [lang.value for lang in Language]}
+            "all_languages": [lang.value for lang in Language],
+            "new_screen_languages": [lang.value for lang in Language if lang.info.on_new_screens]}
 
 
 def _time(value: str, field: str) -> time | None:

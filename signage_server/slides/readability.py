@@ -28,11 +28,11 @@ from signage_core.render import (
     Problem,
     ProblemCode,
     ScreenSpec,
-    add_khmer_break_hints,
 )
 from signage_core.render.draw import fit_ticker
 from signage_core.render.fonts import default_registry
 from signage_core.render.layout import layout_slide, prepare, present
+from signage_server.typesetting import with_break_marks
 
 CAP_HEIGHT = 0.7  # a capital letter's height as a share of the font size (Noto Sans: 0.714)
 _ZWSP = "\u200b"
@@ -78,9 +78,9 @@ class Verdict:
 
 
 def words(text: str, language: Language) -> int:
-    """Words a reader reads: Khmer at ICU's break points (it writes no spaces), others by spaces."""
-    if language == Language.KM:
-        text = add_khmer_break_hints(text).replace(_ZWSP, " ")
+    """Words a reader reads: at the break hints for scripts written without spaces, else by spaces."""
+    if not language.info.spaced:
+        text = with_break_marks(language, text).replace(_ZWSP, " ")
     return len(text.split())
 
 

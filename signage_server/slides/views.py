@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session
 
-from signage_core.languages import Language, parse_language
+from signage_core.languages import Language, language_name, parse_language
 from signage_core.render import Problem, ProblemCode
 from signage_server.assets import service as assets
 from signage_server.assets.routes import read_upload, store_of
@@ -35,6 +35,7 @@ from signage_server.web import (
     error_text,
     flash_all,
     gettext_for,
+    locale_of,
     redirect,
     render,
 )
@@ -61,7 +62,7 @@ def reading_text(request: Request, verdict: readability.Verdict) -> str:
     _ = gettext_for(request)
     if not verdict.readings:
         return ""
-    parts = ", ".join(f"{_(LANGUAGE_NAMES.get(r.language.value, r.language.value))} "
+    parts = ", ".join(f"{language_name(r.language.value, locale_of(request))} "
                       + _("%(n)s s") % {"n": math.ceil(r.seconds_needed)} for r in verdict.readings)
     shown = verdict.readings[0].seconds_shown
     tail = (_("shown %(s)s s each") % {"s": f"{shown:g}"} if shown is not None
@@ -97,7 +98,7 @@ def shown_screens(request: Request, session: Session, slide: Slide,
                                     "this screen only with approved captions.")
         warnings = [problem_text(request, item.screen.label, p) for p in item.readable.problems]
         broken = preview.words_broken(spec, texts, has_image=slide.asset_id is not None) if not item.problems else {}
-        warnings += [_(LANGUAGE_NAMES[lang.value]) + ", " + _("a word is wider than a line of this screen and is "
+        warnings += [language_name(lang.value, locale_of(request)) + ", " + _("a word is wider than a line of this screen and is "
                      "split across lines %(n)s times; a shorter word or a line break reads better.") % {"n": n}
                      for lang, n in broken.items()]
         out.append(Shown(item.screen, frames, item.problems, note, reading_text(request, item.readable),
@@ -122,13 +123,10 @@ READABILITY_TEXT = {
 }
 
 
-LANGUAGE_NAMES = {"vi": "Vietnamese", "en": "English", "km": "Khmer"}
-
-
 def lang_name(request: Request, problem: Problem | dict[str, object]) -> str:
     _ = gettext_for(request)
     code = problem.language.value if isinstance(problem, Problem) else str(problem["language"])
-    return _(LANGUAGE_NAMES.get(code, code)) + ", "
+    return language_name(code, locale_of(request)) + ", "
 
 
 _GLYPH = re.compile(r"“(.+?)” \((U\+[0-9A-F]+)")

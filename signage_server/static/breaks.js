@@ -1,110 +1,112 @@
-// Line-break editor: shows a caption's syllables with the break marks screens will get (joins,
-// U+00A0; breaks the writer allowed, "space + U+200B") and lets the writer change them. The marks
-// come from the server (the same function the compiler uses); a change is written into the field
-// as an explicit mark, which is stored with the caption and always wins over the segmenter.
+// Break-point editor for languages written without spaces (Khmer, Lao, Thai, Chinese): shows where a
+// line may end (U+200B in the text) and lets the translator insert or remove one at the cursor. The
+// first edit starts from the server's automatic break points, so editing one keeps all the others.
 (function () {
   "use strict";
-  var NBSP = "\u00a0", ZWSP = "\u200b";
-  var GAP = /([ \u00a0\u200b]+)/;
+  var ZWSP = "\u200b";
+  var MARK = "\u2502";
 
-  function kind(gap) {
-    if (gap.indexOf(ZWSP) >= 0) { return "break"; }
-    if (gap.indexOf(NBSP) >= 0) { return "join"; }
-    return "space";
+  function hintsOf(language, text) {
+    var query = new URLSearchParams({ language: language, text: text });
+    return fetch("/translate/hints.json?" + query.toString(), { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("hints answered " + response.status); }
+        return response.json();
+      })
+      .then(function (data) { return data.text; });
   }
 
-  function syllables(text) {
-    return text.split("\n").map(function (line) {
-      return line.split(GAP).filter(function (_part, i) { return i % 2 === 0; }).join(" ");
-    }).join("\n");
+  // The offset in `hinted` of the character at offset `pos` of the same text without U+200B.
+  function mapped(hinted, pos) {
+    var seen = 0;
+    for (var i = 0; i < hinted.length; i++) {
+      if (seen === pos && hinted[i] !== ZWSP) { return i; }
+      if (hinted[i] !== ZWSP) { seen++; }
+    }
+    return hinted.length;
   }
 
-  function setUp(editor) {
+  function setup(editor) {
     var field = document.getElementById(editor.getAttribute("data-for"));
-    var tokens = editor.querySelector(".break-tokens");
-    var url = editor.getAttribute("data-marks");
-    var language = editor.getAttribute("lang");
-    if (!field || !tokens || !url || !window.fetch) { return; }
-    var labels = {
-      join: tokens.getAttribute("data-join-label"),
-      "break": tokens.getAttribute("data-break-label"),
-      space: tokens.getAttribute("data-space-label")
-    };
-    var signs = { join: "\u203f", "break": "|", space: "\u00b7" };
-    var marked = "";  // the field's text with the server's marks, for the text it was asked about
+    if (!field || !window.fetch) { return; }
+    var language = editor.getAttribute("data-language");
+    var view = editor.querySelector(".break-view");
+    var origin = editor.querySelector(".break-origin");
+    var labels = editor.querySelector(".break-labels");
+    var timer = null;
     var latest = 0;
 
-    function draw() {
-      tokens.textContent = "";
-      marked.split("\n").forEach(function (line, lineIndex) {
-        if (lineIndex) { tokens.appendChild(document.createElement("br")); }
-        line.split(GAP).forEach(function (part, i) {
-          if (i % 2 === 0) {
-            var word = document.createElement("span");
-            word.className = "syllable";
-            word.textContent = part;
-            tokens.appendChild(word);
-            return;
-          }
-          var k = kind(part);
-          var button = document.createElement("button");
-          button.type = "button";
-          button.className = "gap " + k;
-          button.textContent = signs[k];
-          button.title = labels[k];
-          button.setAttribute("aria-label", labels[k]);
-          button.setAttribute("data-line", String(lineIndex));
-          button.setAttribute("data-gap", String((i - 1) / 2));
-          tokens.appendChild(button);
-        });
+    function show(text, own) {
+      view.textContent = "";
+      text.split(ZWSP).forEach(function (part, i) {
+        if (i > 0) {
+          var mark = document.createElement("span");
+          mark.className = "brk";
+          mark.textContent = MARK;
+          view.appendChild(mark);
+        }
+        view.appendChild(document.createTextNode(part));
       });
-      editor.hidden = !/[ \u00a0\u200b]/.test(marked);
+      origin.textContent = labels.getAttribute(own ? "data-own" : "data-automatic");
+      origin.hidden = !text;
     }
 
-    function fetchMarks() {
+    function failed() {
+      origin.textContent = labels.getAttribute("data-failed");
+      origin.hidden = false;
+    }
+
+    // The server answers with the breaks the screen obeys (a mark inside a syllable is no break).
+    function refresh() {
+      var text = field.value;
+      if (!text.trim()) { show("", false); return; }
       var mine = ++latest;
-      var asked = field.value;
-      var query = new URLSearchParams();
-      query.set(language, asked);
-      fetch(url + "?" + query.toString(), { credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) { throw new Error("marks answered " + response.status); }
-          return response.json();
-        })
-        .then(function (data) {
-          if (mine !== latest || field.value !== asked) { return; }  // typed on meanwhile
-          marked = data.marks[language] || "";
-          draw();
-        })
-        .catch(function () { editor.hidden = true; });
+      hintsOf(language, text).then(function (hinted) {
+        if (mine === latest) { show(hinted, text.indexOf(ZWSP) >= 0); }
+      }).catch(failed);
     }
 
-    function setGap(text, lineIndex, gapIndex, gap) {
-      var lines = text.split("\n");
-      var parts = lines[lineIndex].split(GAP);
-      parts[2 * gapIndex + 1] = gap;
-      lines[lineIndex] = parts.join("");
-      return lines.join("\n");
+    // Runs `edit(text, cursor)` on the translator's own break points, fetching the automatic ones first.
+    function own(edit) {
+      var text = field.value;
+      var cursor = field.selectionStart;
+      var ready = text.indexOf(ZWSP) >= 0 || !text.trim() ? Promise.resolve([text, cursor])
+        : hintsOf(language, text).then(function (hinted) { return [hinted, mapped(hinted, cursor)]; });
+      ready.then(function (state) {
+        var result = edit(state[0], state[1]);
+        field.value = result[0];
+        field.focus();
+        field.setSelectionRange(result[1], result[1]);
+        field.dispatchEvent(new Event("input", { bubbles: true }));  // the live preview redraws
+      }).catch(failed);
     }
 
-    tokens.addEventListener("click", function (event) {
-      var button = event.target.closest("button.gap");
-      if (!button || syllables(marked) !== syllables(field.value)) { return; }
-      var lineIndex = Number(button.getAttribute("data-line"));
-      var gapIndex = Number(button.getAttribute("data-gap"));
-      var gap = button.classList.contains("join") ? " " + ZWSP : NBSP;
-      field.value = setGap(field.value, lineIndex, gapIndex, gap);
-      marked = setGap(marked, lineIndex, gapIndex, gap);
-      draw();
-      field.dispatchEvent(new Event("input", { bubbles: true }));  // the live preview follows
+    editor.querySelector("[data-break=insert]").addEventListener("click", function () {
+      own(function (text, at) {
+        var before = text[at - 1], after = text[at];
+        if (at === 0 || at >= text.length || before === ZWSP || after === ZWSP || /\s/.test(before + after)) {
+          return [text, at];  // a line may already end here, or it is the text's edge
+        }
+        return [text.slice(0, at) + ZWSP + text.slice(at), at + 1];
+      });
     });
-    var timer = null;
+    editor.querySelector("[data-break=remove]").addEventListener("click", function () {
+      own(function (text, at) {
+        if (text[at - 1] === ZWSP) { return [text.slice(0, at - 1) + text.slice(at), at - 1]; }
+        if (text[at] === ZWSP) { return [text.slice(0, at) + text.slice(at + 1), at]; }
+        return [text, at];
+      });
+    });
+    editor.querySelector("[data-break=reset]").addEventListener("click", function () {
+      field.value = field.value.split(ZWSP).join("");
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+    });
     field.addEventListener("input", function () {
       clearTimeout(timer);
-      timer = setTimeout(fetchMarks, 300);
+      timer = setTimeout(refresh, 300);
     });
-    fetchMarks();
+    refresh();
   }
 
-  document.querySelectorAll("fieldset.break-editor[data-for]").forEach(setUp);
+  document.querySelectorAll(".break-editor").forEach(setup);
 })();

@@ -57,6 +57,25 @@ def test_khmer_hints_let_a_narrow_screen_break_between_words(
     assert all(any(line.startswith(w) for w in words) for line in lines)
 
 
+def test_caption_takes_any_configured_language_in_display_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, stdout, _ = _run(
+        capsys, "--size", "768x384", "--caption", "th=ยินดีต้อนรับสู่ประเทศเวียดนาม", "--vi", WELCOME["vi"],
+        "--caption", "zh-Hans=欢迎来到越南！", "--hints", "--json",
+    )  # fmt: skip
+    assert code == 0
+    blocks = json.loads(stdout)["languages"]
+    assert [b["language"] for b in blocks] == ["vi", "zh-Hans", "th"]  # languages.toml's order
+    assert blocks[1]["font"].startswith("NotoSansCJK") and blocks[2]["font"].startswith("NotoSansThai")
+    for bad, named in ((["--caption", "fr=Bonjour"], "unknown language 'fr'"),
+                       (["--caption", "th"], "expected LANG=TEXT"),
+                       (["--vi", "a", "--caption", "vi=b"], "the vi caption is given twice")):
+        with pytest.raises(SystemExit):
+            main(["--size", "768x384", *bad, "--json"])
+        assert named in capsys.readouterr().err
+
+
 def test_ticker_json_reports_the_strip(capsys: pytest.CaptureFixture[str]) -> None:
     code, stdout, _ = _run(
         capsys, "--size", "960x160", "--layout", "ticker", "--vi", WELCOME["vi"], "--km",
@@ -70,9 +89,9 @@ def test_ticker_json_reports_the_strip(capsys: pytest.CaptureFixture[str]) -> No
 def test_a_caption_that_cannot_be_shown_exits_2_naming_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, stderr = _run(capsys, "--size", "768x384", "--vi", "Xin chào 中", "--json")
+    code, _, stderr = _run(capsys, "--size", "768x384", "--vi", "Xin chào ꦗ", "--json")
     assert code == 2
-    assert "U+4E2D" in stderr and "vi: missing_glyph" in stderr
+    assert "U+A997" in stderr and "vi: missing_glyph" in stderr
 
 
 def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -26,7 +26,12 @@ def test_default_chains_use_the_font_packages() -> None:
     khmer = [face.path.name for face in registry.chains[Script.KHMER]]
     assert latin[0] == "BeVietnamPro-SemiBold.ttf" and latin[-1].startswith("NotoSans[")
     assert khmer[0].startswith("NotoSansKhmer")
-    assert registry.min_px == {Script.LATIN: 14, Script.KHMER: 18}
+    assert registry.chains[Script("thai")][0].path.name.startswith("NotoSansThai")  # fontpkg
+    # Lao and Chinese come from Debian's fonts-noto-* through fontconfig, the SC face of the .ttc.
+    assert registry.chains[Script("lao")][0].path.name.startswith("NotoSansLao")
+    han = registry.chains[Script("han")][0]
+    assert han.path.name.startswith("NotoSansCJK") and han.index == 2
+    assert registry.min_px == {Script.LATIN: 14, Script.KHMER: 18, "han": 16, "lao": 16, "thai": 16}
 
 
 def test_coverage_comes_from_the_cmap() -> None:

@@ -15,6 +15,7 @@ from player_agent.health import (
     check_clock,
     check_disk,
     check_fonts,
+    check_languages,
     check_output,
     check_raqm,
     check_state_dir,
@@ -121,6 +122,7 @@ def test_run_checks_and_overall(tmp_path: Path) -> None:
     results = run_checks(PlayerSettings(state_dir=tmp_path, output="png"), now=NOW)
     assert [r.name for r in results] == [
         "fonts",
+        "languages",
         "raqm",
         "clock",
         "state dir",
@@ -171,3 +173,25 @@ def test_cpu_temperature(tmp_path: Path) -> None:
         (tmp_path / f"thermal_zone{i}").mkdir()
         (tmp_path / f"thermal_zone{i}" / "temp").write_text(milli + "\n")
     assert read_cpu_temperature(tmp_path) == 61.0
+
+
+def test_a_language_whose_script_has_no_fonts_fails_the_check(tmp_path: Path) -> None:
+    """A languages.toml naming a script fonts.toml does not chain is caught on site, naming both."""
+    import tomllib
+
+    from signage_core.languages import DEFAULT_LANGUAGES_FILE, LanguageRegistry, use_registry
+    from signage_core.render.fonts import default_registry
+
+    config = tomllib.loads(DEFAULT_LANGUAGES_FILE.read_text(encoding="utf-8"))
+    config["languages"]["my"] = {"native": "မြန်မာ", "name_vi": "Tiếng Miến Điện", "name_en": "Burmese",
+                                 "script": "myanmar", "breaks": "icu", "order": 70}
+    use_registry(LanguageRegistry.from_config(config, source="test"))
+    default_registry.cache_clear()
+    try:
+        result = check_languages()
+    finally:
+        use_registry(None)
+        default_registry.cache_clear()
+    assert result.status is CheckStatus.FAIL
+    assert "'my'" in result.detail and "'myanmar'" in result.detail
+    assert check_languages().status is CheckStatus.OK

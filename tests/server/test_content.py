@@ -77,7 +77,7 @@ def _broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
     ("loc-ninh-hoa-lu.yaml", "width: 960", "width: wide", "screens[2] (hoa-lu-lane-ticker)", "width"),
     ("loc-ninh-hoa-lu.yaml", "{slide: friendship, duration: 20}", "{slide: frendship, duration: 20}",
      "playlists[0] (hoa-lu-main)", "items.2.slide"),
-    ("bu-dop-hoang-dieu.yaml", "languages: [vi, km]", "languages: [vi, th]",
+    ("bu-dop-hoang-dieu.yaml", "languages: [vi, km]", "languages: [vi, fr]",
      "screens[1] (hoang-dieu-lane-ticker)", "languages"),
     ("common.yaml", "en: Welcome to Viet Nam", "fr: Bienvenue au Viet Nam", "slides[0] (welcome-vn)", "language"),
     ("bu-dop-hoang-dieu.yaml", "pixel_pitch_mm: 8", "pixel_pitch_mm: 8\n    colour: red",

@@ -11,8 +11,8 @@ import pytest
 from signage_core.languages import Language
 from signage_core.render import ScreenSpec, default_registry
 from signage_core.render.layout import layout_slide
+from signage_core.render.vietnamese import add_vietnamese_joins
 from signage_core.text import NBSP, ZWSP
-from signage_server.typesetting.vietnamese import add_vietnamese_joins
 
 DATA = Path(__file__).parent / "data"
 CORPUS = [

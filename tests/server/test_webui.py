@@ -310,19 +310,19 @@ def test_failing_caption_cannot_be_approved(browsers: dict[str, Browser], world:
     tr_en = browsers["translator_en"]
     b = browsers["translator"]
     # Characters no font of the screen has: the LED would show boxes.
-    bad = "Welcome 漢字 to Viet Nam"
+    bad = "Welcome ꦗꦮ to Viet Nam"
     problems = tr_en.get(f"/slides/{sid}/preview.json", params={"en": bad}).json()
     assert any(p["language"] == "en" and p["code"] == "missing_glyph"
                for s in problems["screens"] for p in s["problems"])
     # Refused at submission already (the renderer validates on every target screen), so it never
     # reaches a reviewer, let alone a screen.
     refused = b.post(f"/translate/{sid}/en", {"text": bad, "action": "submit"})
-    assert refused.status_code == 422 and "漢" in refused.text and "U+6F22" in refused.text
+    assert refused.status_code == 422 and "ꦗ" in refused.text and "U+A997" in refused.text
     stored = tr_en.get(f"/slides/{sid}/preview.json").json()
     assert not any(p["code"] == "missing_glyph" for s in stored["screens"] for p in s["problems"])
     # What the reviewer sees and could approve is still the old text, never the refused one.
     page = tr_en.get(f"/translate/{sid}").text
-    assert "hoa-lu-arrivals" in page and "漢字" not in page
+    assert "hoa-lu-arrivals" in page and "ꦗꦮ" not in page
 
 
 def test_preview_is_the_renderer_at_screen_size(browsers: dict[str, Browser], world: dict[str, int]) -> None:
@@ -338,7 +338,7 @@ def test_preview_is_the_renderer_at_screen_size(browsers: dict[str, Browser], wo
         assert sum(img.convert("L").histogram()[129:]) < lit
     data = b.get(f"/slides/{sid}/preview.json", params={"km": "សូមស្វាគមន៍"}).json()
     assert {s["name"] for s in data["screens"]} >= {"hoa-lu-arrivals"}
-    missing = b.get(f"/slides/{sid}/preview.json", params={"en": "Hello ☃︎ 漢字"}).json()
+    missing = b.get(f"/slides/{sid}/preview.json", params={"en": "Hello ☃︎ ꦗꦮ"}).json()
     assert any(p["code"] == "missing_glyph" for s in missing["screens"] for p in s["problems"])
 
 

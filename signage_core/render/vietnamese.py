@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from signage_core.render.errors import RenderError
 from signage_core.text import NBSP, ZWSP
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,12 @@ _UNDERTHESEA = threading.Lock()
 
 def _underthesea() -> Segmenter:
     """underthesea's word segmenter, imported on first use (it takes a second to load its model)."""
-    from underthesea import word_tokenize  # server extra; chosen in docs/benchmarks.md
+    try:
+        from underthesea import word_tokenize  # server extra; chosen in docs/benchmarks.md
+    except ImportError as exc:
+        raise RenderError(
+            "underthesea is not installed: Vietnamese word joins need it (install the server extra)"
+        ) from exc
 
     def segment(text: str) -> Sequence[str]:
         with _UNDERTHESEA:
