@@ -265,11 +265,16 @@ def check_languages() -> CheckResult:
     from signage_core.render import RenderError, default_registry
 
     try:
-        default_registry()
-        codes = [lang.value for lang in language_order()]
+        fonts = default_registry()
+        languages = language_order()
     except (RenderError, LanguageConfigError) as exc:
         return _fail("languages", str(exc))
-    return _ok("languages", f"fonts for {', '.join(codes)}")
+    missing = [lang.value for lang in languages if lang.info.script in fonts.unavailable]
+    if missing:
+        # The player runs; captions in these languages are refused by code point until installed.
+        reasons = "; ".join(sorted(set(fonts.unavailable.values())))
+        return _warn("languages", f"no fonts for {', '.join(missing)} (captions in them are refused): {reasons}")
+    return _ok("languages", f"fonts for {', '.join(lang.value for lang in languages)}")
 
 
 def run_checks(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import shutil
 import struct
 import subprocess
@@ -19,6 +20,8 @@ from PIL import ImageFont, features
 
 from signage_core.fsutil import read_toml
 from signage_core.render.errors import RenderError
+
+log = logging.getLogger(__name__)
 
 # The repo's fonts/ folder: where fonts.toml and operator-supplied font files live.
 DEFAULT_FONTS_DIR = Path(__file__).resolve().parents[2] / "fonts"
@@ -230,6 +233,10 @@ class FontRegistry:
 
     chains: Mapping[Script, tuple[FontFace, ...]]
     min_px: Mapping[Script, int]
+    # Scripts whose fonts could not be found (a Debian font package missing on a player): why, by
+    # script. Their letters are refused by code point like any missing glyph; Latin and Khmer, which
+    # every screen shows, are never here (their absence stops the start instead).
+    unavailable: Mapping[Script, str] = field(default_factory=dict)
     _scripts_of: dict[str, Script | None] = field(default_factory=dict)
 
     def script_of(self, ch: str) -> Script | None:
@@ -252,7 +259,7 @@ class FontRegistry:
         from signage_core.languages import registry
 
         for info in registry().languages:
-            if info.script not in self.chains:
+            if info.script not in self.chains and info.script not in self.unavailable:
                 raise RenderError(
                     f"{source}: language {info.code!r} is written in script {info.script!r} "
                     f"but [chains] has no {info.script!r} list of fonts"
@@ -291,6 +298,7 @@ class FontRegistry:
 
         chains_cfg: Mapping[str, Any] = config.get("chains", {})
         chains: dict[Script, tuple[FontFace, ...]] = {}
+        unavailable: dict[Script, str] = {}
         # A chain no configured language writes with needs no font installed (a deployment that
         # drops zh-Hans from languages.toml needs no CJK package); its letters are refused by code point.
         from signage_core.languages import registry
@@ -301,8 +309,16 @@ class FontRegistry:
             if not isinstance(names, list) or not names:
                 raise RenderError(f"{source}: [chains] needs a non-empty list for {name!r}")
             script_pattern(name)  # a key that is no Unicode script is refused here, by name
-            if name in used or name in (Script.LATIN, Script.KHMER):
+            if name in (Script.LATIN, Script.KHMER):
                 chains[Script(name)] = tuple(face(str(font)) for font in names)
+            elif name in used:
+                # A missing optional font (e.g. fonts-noto-cjk not yet installed on an upgraded
+                # player) must not leave the screen dark: the script is refused, not the start.
+                try:
+                    chains[Script(name)] = tuple(face(str(font)) for font in names)
+                except RenderError as exc:
+                    unavailable[Script(name)] = str(exc)
+                    log.warning("fonts for %s unavailable, its letters will be refused: %s", name, exc)
         min_cfg: Mapping[str, Any] = config.get("min_px", {})
         min_px = {
             script: int(min_cfg.get(script.value, _DEFAULT_MIN_PX.get(script, 14)))
@@ -313,7 +329,7 @@ class FontRegistry:
                 raise RenderError(
                     f"{source}: min_px.{script.value} = {value} is not legible (< 6 px)"
                 )
-        return cls(chains=chains, min_px=min_px)
+        return cls(chains=chains, min_px=min_px, unavailable=unavailable)
 
 
 _DEFAULT_MIN_PX: dict[str, int] = {Script.LATIN: 14, Script.KHMER: 18}

@@ -195,3 +195,29 @@ def test_a_language_whose_script_has_no_fonts_fails_the_check(tmp_path: Path) ->
     assert result.status is CheckStatus.FAIL
     assert "'my'" in result.detail and "'myanmar'" in result.detail
     assert check_languages().status is CheckStatus.OK
+
+
+def test_a_missing_optional_font_package_refuses_its_letters_but_the_player_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgraded player without fonts-noto-core (Lao) still draws Vietnamese and Khmer: the
+    check warns, naming the language, and Lao letters are refused by code point."""
+    import signage_core.render as render
+    from signage_core.fsutil import read_toml
+    from signage_core.languages import Language
+    from signage_core.render import ProblemCode, ScreenSpec, validate
+    from signage_core.render.fonts import DEFAULT_FONTS_DIR, FontRegistry
+
+    config = read_toml(DEFAULT_FONTS_DIR / "fonts.toml", "font configuration", RuntimeError)
+    config["fonts"]["noto-sans-lao"] = {"fontconfig": "No Such Lao Family"}
+    fonts = FontRegistry.from_config(config, base_dir=DEFAULT_FONTS_DIR, source="test")
+
+    assert "lao" in fonts.unavailable and "No Such Lao Family" in fonts.unavailable["lao"]
+    spec = ScreenSpec(width=768, height=384)
+    assert not validate("Xin chào", Language("vi"), spec, registry=fonts)
+    refused = validate("ສະບາຍດີ", Language("lo"), spec, others={Language("vi"): "Xin chào"}, registry=fonts)
+    assert refused and all(p.code is ProblemCode.MISSING_GLYPH for p in refused)
+
+    monkeypatch.setattr(render, "default_registry", lambda: fonts)
+    result = check_languages()
+    assert result.status is CheckStatus.WARN
+    assert "lo" in result.detail and "No Such Lao Family" in result.detail
