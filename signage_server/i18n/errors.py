@@ -44,7 +44,8 @@ FIELD_LABELS: dict[str, str] = {
     "slide_id": "Slide", "items": "Slides in order", "rule": "When it plays", "captions": "Text",
     "retired_at": "Retired at", "retired_by_id": "Retired by", "viewing_distance_m": "Viewing distance (m)",
     "rotation_dwell_s": "Least time per language when rotating (s)",
-    "shown": "Show", "q": "Search",
+    "shown": "Show", "q": "Search", "expires_at": "Expires at", "year": "Year", "format": "Format",
+    "from": "From", "to": "To", "commissioned_at": "Commissioned on", "commissioned_on": "Commissioned on",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
 CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})

@@ -14,7 +14,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
-from signage_core.languages import ordered, parse_language
+from signage_core.languages import Language, ordered, parse_language
 from signage_server.audit import service as audit
 from signage_server.audit.models import AuditEvent
 from signage_server.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
@@ -62,10 +62,12 @@ def _check_password(password: str) -> None:
 
 def _check_languages(role: Role, languages: list[str]) -> list[str]:
     """Translators need the languages they sign off; other roles carry none."""
-    try:
-        parsed = [parse_language(code) for code in languages]
-    except ValueError as exc:
-        raise Invalid(str(exc), field="languages") from None
+    parsed: list[Language] = []
+    for code in languages:
+        try:
+            parsed.append(parse_language(code))
+        except ValueError:
+            raise Invalid("unknown language %(lang)s", field="languages", params={"lang": repr(code)}) from None
     if role != Role.TRANSLATOR:
         if parsed:
             raise Invalid("only translators have languages", field="languages")
