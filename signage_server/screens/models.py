@@ -35,6 +35,8 @@ class Site(SQLModel, table=True):
     district: str = Field(default="", sa_type=sa.String(100))
     timezone: str = Field(default="Asia/Ho_Chi_Minh", sa_type=sa.String(64))
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Where the site's readers stand (m), the default of its screens' readability check; None: the setting's.
+    viewing_distance_m: float | None = None
 
 
 class ScreenGroupLink(SQLModel, table=True):

@@ -50,7 +50,9 @@ def get_site(site_id: int, session: SessionDep, user: CurrentUser) -> SiteRead:
 
 @router.patch("/sites/{site_id}")
 def update_site(site_id: int, body: SiteUpdate, session: SessionDep, user: CurrentUser, now: NowDep) -> SiteRead:
-    site = service.update_site(session, actor=user, site_id=site_id, name=body.name, district=body.district, now=now)
+    distance = {"viewing_distance_m": body.viewing_distance_m} if "viewing_distance_m" in body.model_fields_set else {}
+    site = service.update_site(session, actor=user, site_id=site_id, name=body.name, district=body.district, now=now,
+                               **distance)
     return SiteRead.model_validate(site)
 
 
@@ -114,7 +116,7 @@ def update_screen(screen_id: int, body: ScreenUpdate, request: Request, session:
     for key in ("site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
                 "languages", "foreign_ratio", "group_ids"):
         if key in fields and fields[key] is None:
-            raise Invalid(f"{key} cannot be null", field=key)
+            raise Invalid("%(field)s cannot be null", field=key, params={"field": key})
     before = [g.id or 0 for g in service.get_screen(session, screen_id=screen_id).groups]
     screen = service.update_screen(session, actor=user, screen_id=screen_id, fields=fields, now=now)
     screen_changed(request, session, screen, groups_before=before)

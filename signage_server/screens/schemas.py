@@ -19,6 +19,7 @@ class SiteCreate(InputModel):
 class SiteUpdate(InputModel):
     name: str | None = Field(default=None, max_length=200)
     district: str | None = Field(default=None, max_length=100)
+    viewing_distance_m: float | None = None
 
 
 class SiteRead(OutputModel):
@@ -28,6 +29,7 @@ class SiteRead(OutputModel):
     district: str
     timezone: str
     created_at: datetime
+    viewing_distance_m: float | None = None
 
 
 class GroupCreate(InputModel):

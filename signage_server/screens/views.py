@@ -15,7 +15,7 @@ from signage_server.deps import NowDep, SessionDep
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
 from signage_server.screens import service
-from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup
+from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup, Site
 from signage_server.transport import hooks
 from signage_server.transport.hooks import screen_changed
 from signage_server.users.models import Role
@@ -47,14 +47,14 @@ def _time(value: str, field: str) -> time | None:
     try:
         return time.fromisoformat(value.strip())
     except ValueError:
-        raise Invalid(f"{field} must be a time of day like 06:00", field=field) from None
+        raise Invalid("%(field)s must be a time of day like 06:00", field=field, params={"field": field}) from None
 
 
 def _number(value: str, field: str, kind: type[int] | type[float]) -> int | float:
     try:
         return kind(value)
     except ValueError:
-        raise Invalid(f"{field} must be a number", field=field) from None
+        raise Invalid("%(field)s must be a number", field=field, params={"field": field}) from None
 
 
 def _fields(name: str, site_id: str, width_px: str, height_px: str, pixel_pitch_mm: str, layout: str,
@@ -81,7 +81,8 @@ def screens_page(request: Request, session: SessionDep, viewer: Admins) -> Respo
     screens, _total = service.list_screens(session, limit=1000, offset=0)
     choices = _choices(session)
     return render(request, "screens.html", viewer, screens=screens,
-                  site_names={s.id: s.name for s in choices["sites"]}, **choices)
+                  site_names={s.id: s.name for s in choices["sites"]},
+                  default_distance=request.app.state.settings.readability.viewing_distance_m, **choices)
 
 
 @router.post("/screens")
@@ -148,7 +149,8 @@ def _fingerprint(request: Request) -> str:
 def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins) -> Response:
     screen = _screen(request, session, screen_id)
     return render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request), issued=None,
-                  commissioned_on=_commissioned_on(request, screen), **_choices(session))
+                  commissioned_on=_commissioned_on(request, screen), distance=_distance(request, session, screen),
+                  **_choices(session))
 
 
 @router.post("/screens/{screen_id}/enrolment-code", response_class=HTMLResponse)
@@ -168,7 +170,8 @@ def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, 
     command = f"signage-player enroll --server {shlex.quote(server)} --code {shlex.quote(code)}"
     response = render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request),
                       issued={"code": code, "expires_at": row.expires_at, "command": command},
-                      commissioned_on=_commissioned_on(request, screen), **_choices(session))
+                      commissioned_on=_commissioned_on(request, screen),
+                      distance=_distance(request, session, screen), **_choices(session))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -212,6 +215,32 @@ def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: No
         return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
     screen_changed(request, session, screen, groups_before=None)  # the broker account goes at commit, as by API
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Screen revoked."))
+
+
+def _distance(request: Request, session: SessionDep, screen: Screen) -> str:
+    """Which viewing distance the readability check uses for this screen, and whose it is, in words."""
+    _ = gettext_for(request)
+    found = service.viewing_distance(session, screen,
+                                     default_m=request.app.state.settings.readability.viewing_distance_m)
+    whose = {"screen": _("this screen's own"), "site": _("the site's (%(site)s)"),
+             "setting": _("the deployment's default")}[found.source]
+    site = session.get(Site, screen.site_id)
+    return _("Readability is judged at %(metres)s m: %(whose)s.") % {
+        "metres": f"{found.metres:g}", "whose": whose % {"site": site.name if site else ""}}
+
+
+@router.post("/sites/{site_id}")
+def update_site(site_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                viewing_distance_m: Annotated[str, Form(max_length=20)] = "") -> Response:
+    """An admin sets where a site's readers stand; its screens without their own distance follow it."""
+    try:
+        distance = _number(viewing_distance_m.replace(",", "."), "viewing_distance_m", float) \
+            if viewing_distance_m.strip() else None
+        with session.begin_nested():
+            service.update_site(session, actor=viewer.user, site_id=site_id, viewing_distance_m=distance, now=now)
+    except SignageError as exc:
+        return redirect(request, "/screens", error_text(request, exc), "error")
+    return redirect(request, "/screens", gettext_for(request)("Saved."))
 
 
 @router.post("/sites")
