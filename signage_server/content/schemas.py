@@ -20,6 +20,7 @@ class SiteEntry(_Entry):
 
 class GroupEntry(_Entry):
     name: str
+    display_name: str = ""
     description: str = ""
 
 

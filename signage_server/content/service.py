@@ -154,10 +154,11 @@ def import_content(
             e = current.entry
             group = screens.find_group(session, name=e.name)
             if group is None:
-                screens.create_group(session, actor=None, name=e.name, description=e.description, now=now)
+                screens.create_group(session, actor=None, name=e.name, description=e.description,
+                                     display_name=e.display_name, now=now)
             else:
                 screens.update_group(session, actor=None, group_id=group.id,  # type: ignore[arg-type]
-                                     description=e.description, now=now)
+                                     description=e.description, display_name=e.display_name or None, now=now)
         for current in index["slides"]:
             e = current.entry
             slide = slides.find_slide(session, name=e.name) or slides.create_slide(
@@ -254,7 +255,8 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     for site in session.exec(select(Site).order_by(col(Site.slug))).all():
         out["sites"].append({"slug": site.slug, "name": site.name, "district": site.district})
     for group in session.exec(select(ScreenGroup).order_by(col(ScreenGroup.name))).all():
-        out["groups"].append({"name": group.name, "description": group.description})
+        out["groups"].append({"name": group.name, "description": group.description,
+                              **({"display_name": group.display_name} if group.display_name else {})})
     for slide in session.exec(select(Slide).order_by(col(Slide.name))).all():
         entry: dict[str, Any] = {"name": slide.name}
         if slide.asset_id is not None:

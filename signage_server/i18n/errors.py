@@ -46,6 +46,8 @@ FIELD_LABELS: dict[str, str] = {
     "rotation_dwell_s": "Least time per language when rotating (s)",
     "shown": "Show", "q": "Search", "expires_at": "Expires at", "year": "Year", "format": "Format",
     "from": "From", "to": "To", "commissioned_at": "Commissioned on", "commissioned_on": "Commissioned on",
+    "code_id": "Enrolment code", "address": "Network address", "agent_version": "Player version",
+    "reenrolment": "Re-enrolment", "approved_by_id": "Approved by", "created_by_id": "Created by",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
 CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})

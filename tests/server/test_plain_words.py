@@ -159,3 +159,15 @@ def test_service_refusals_read_in_vietnamese_with_their_values(exc: Invalid, wor
     said = describe(exc, "vi")
     assert words in said, said
     assert describe(exc, "en").isascii()  # the English page keeps English
+
+
+def test_the_audit_change_view_shows_stored_instants_in_local_time_and_names_enrolment_fields() -> None:
+    from zoneinfo import ZoneInfo
+
+    from signage_server.audit.views import changes
+
+    vi = translations("vi").gettext
+    rows = changes(None, {"approved_at": "2026-12-03T18:36:49.714520Z", "code_id": 2,
+                          "expires_at": "2026-12-04T18:36:48+00:00"}, vi, ZoneInfo("Asia/Ho_Chi_Minh"))
+    said = {c.field: c.after for c in rows}
+    assert said == {"Duyệt lúc": "04/12/2026 01:36:49", "Mã đăng ký": "2", "Hết hạn lúc": "05/12/2026 01:36:48"}, said
