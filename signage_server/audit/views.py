@@ -157,9 +157,9 @@ def _object_names(session: Session, events: list[AuditEvent]) -> dict[tuple[str,
     names: dict[tuple[str, str], str] = {}
     for entity, ids in wanted.items():
         table = tables[entity]
-        for row in session.exec(select(table).where(table.id.in_(ids))).all():  # type: ignore[attr-defined]
+        for row in session.exec(select(table).where(table.id.in_(ids))).all():
             label = getattr(row, "label", None) or getattr(row, "display_name", "") or getattr(row, "name", "")
-            names[(entity, str(row.id))] = label or getattr(row, "username", "")
+            names[(entity, str(row.id))] = str(label or getattr(row, "username", ""))
     return names
 
 

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from signage_server.deps import NowDep, SessionDep
 from signage_server.errors import Invalid, SignageError
 from signage_server.playlists import service
+from signage_server.slides import service as slides_service
 from signage_server.slides.models import Slide
 from signage_server.users.models import Role
 from signage_server.web import (
@@ -66,7 +67,9 @@ def playlist_page(playlist_id: int, request: Request, session: SessionDep, viewe
             "%(screen)s: its text takes about %(needed)s s to read but is shown for %(shown)s s.") % {
             "screen": found.screen.label, "needed": found.problem.params["needed"],
             "shown": f"{found.problem.params['shown']:g}"})
-    return render(request, "playlist.html", viewer, playlist=playlist, items=items,
+    # The Vietnamese a person reads beside each slide's identifier (the slides list's own column).
+    vi_texts = {f.slide.id: f.vi_text[0] for f in slides_service.find_slides(session, shown="all")}
+    return render(request, "playlist.html", viewer, playlist=playlist, items=items, vi_texts=vi_texts,
                   slides=[s for s in every if s.retired_at is None], slide_names={s.id: s.name for s in every},
                   retired={s.id for s in every if s.retired_at is not None},
                   short={sid: sorted(set(texts)) for sid, texts in short.items()})
