@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from signage_core.languages import Language, parse_language
 
 
 class SignageError(Exception):
@@ -36,6 +39,17 @@ class Invalid(SignageError):
         if field is not None:
             merged.setdefault("field", field)
         super().__init__(message, details=merged, params=params)
+
+
+def parse_languages(codes: Iterable[str], *, field: str) -> list[Language]:
+    """Codes to languages; a code we do not show is one refusal, naming it, for every form and body."""
+    out: list[Language] = []
+    for code in codes:
+        try:
+            out.append(parse_language(code))
+        except ValueError:
+            raise Invalid("unknown language %(lang)s", field=field, params={"lang": repr(code)}) from None
+    return out
 
 
 class Unauthorized(SignageError):

@@ -10,12 +10,19 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from signage_core.languages import Language, parse_language
+from signage_core.languages import Language
 from signage_core.text import normalize_caption
 from signage_server.audit import service as audit
 from signage_server.captions import revisions
 from signage_server.captions.models import CaptionRevision, CaptionState
-from signage_server.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from signage_server.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    parse_languages,
+)
 from signage_server.permissions import can_review_language, can_write_language
 from signage_server.slides import preview
 from signage_server.slides import service as slides
@@ -29,10 +36,7 @@ _ALLOWED_CONTROLS = {"\n", "\u200b", "\u200c", "\u200d"}
 
 
 def _language(code: str) -> Language:
-    try:
-        return parse_language(code)
-    except ValueError as exc:
-        raise Invalid("unknown language %(lang)s", field="language", params={"lang": repr(code)}) from exc
+    return parse_languages([code], field="language")[0]
 
 
 def clean_text(text: str) -> str:

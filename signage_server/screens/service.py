@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
-from signage_core.languages import Language, parse_language
+from signage_core.languages import Language
 from signage_core.manifest import LayoutKind, LayoutSpec
 from signage_core.render.spec import ScreenSpec
 from signage_core.schedule import TimeWindow
 from signage_core.screen import screen_spec
 from signage_server.alerts.models import Alert
 from signage_server.audit import service as audit
-from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.errors import Conflict, Invalid, NotFound, parse_languages
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist
@@ -67,12 +67,7 @@ def check_languages(codes: list[str]) -> list[str]:
     """Known codes, no repeats, Vietnamese moved first as the law orders."""
     if not codes:
         raise Invalid("a screen shows at least one language", field="languages")
-    langs: list[Language] = []
-    for code in codes:
-        try:
-            langs.append(parse_language(code))
-        except ValueError:
-            raise Invalid("unknown language %(lang)s", field="languages", params={"lang": repr(code)}) from None
+    langs = parse_languages(codes, field="languages")
     if len(set(langs)) != len(langs):
         raise Invalid("languages repeat", field="languages")
     if Language.VI not in langs:

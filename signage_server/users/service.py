@@ -14,10 +14,18 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
-from signage_core.languages import Language, ordered, parse_language
+from signage_core.languages import ordered
 from signage_server.audit import service as audit
 from signage_server.audit.models import AuditEvent
-from signage_server.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from signage_server.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    parse_languages,
+)
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.users.models import ApiToken, LoginAttempt, LoginSession, Role, User
@@ -62,12 +70,7 @@ def _check_password(password: str) -> None:
 
 def _check_languages(role: Role, languages: list[str]) -> list[str]:
     """Translators need the languages they sign off; other roles carry none."""
-    parsed: list[Language] = []
-    for code in languages:
-        try:
-            parsed.append(parse_language(code))
-        except ValueError:
-            raise Invalid("unknown language %(lang)s", field="languages", params={"lang": repr(code)}) from None
+    parsed = parse_languages(languages, field="languages")
     if role != Role.TRANSLATOR:
         if parsed:
             raise Invalid("only translators have languages", field="languages")
