@@ -98,8 +98,13 @@ def _text(value: Any, gettext: Callable[[str], str], zone: ZoneInfo | None = Non
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+# Stored user ids the change view names by the person (the pages' display name).
+_PERSON_FIELDS = frozenset({"approved_by_id", "created_by_id", "retired_by_id", "author_id"})
+
+
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
-            gettext: Callable[[str], str], zone: ZoneInfo | None = None) -> list[Change]:
+            gettext: Callable[[str], str], zone: ZoneInfo | None = None,
+            people: dict[int, str] | None = None) -> list[Change]:
     """Field: before → after for each field that differs, labelled in the page's language."""
     old, new = before or {}, after or {}
     keys = [k for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
@@ -107,6 +112,8 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
     def shown_value(key: str, value: Any) -> str:
         if key in CODED_FIELDS and isinstance(value, str) and value:
             return gettext(value)
+        if key in _PERSON_FIELDS and isinstance(value, int) and people and value in people:
+            return people[value]
         return _text(value, gettext, zone)
 
     return [Change(field_label(k, gettext) if k in FIELD_LABELS else k, shown_value(k, old.get(k)),
@@ -172,11 +179,13 @@ def audit_page(request: Request, session: SessionDep, viewer: Readers, offset: i
     except SignageError as exc:
         raise PageError(exc.status_code, error_text(request, exc)) from None
     _ = gettext_for(request)
+    # People by the name the pages call them (the username is the filter's value and a hover hint).
+    everyone = session.exec(select(User)).all()
+    people = {u.username: u.display_name or u.username for u in everyone}
+    by_id = {u.id: u.display_name or u.username for u in everyone if u.id is not None}
     rows = [(e, _(ACTIONS[e.action]) if e.action in ACTIONS else e.action,
              _(ENTITIES[e.entity]) if e.entity in ENTITIES else e.entity,
-             changes(e.before, e.after, _, local_zone(request))) for e in events]
-    # People by the name the pages call them (the username is the filter's value and a hover hint).
-    people = {u.username: u.display_name or u.username for u in session.exec(select(User)).all()}
+             changes(e.before, e.after, _, local_zone(request), by_id)) for e in events]
     return render(request, "audit.html", viewer, f=f, rows=rows, total=total,
                   entities=sorted(((k, _(v)) for k, v in ENTITIES.items()), key=lambda kv: kv[1]),
                   users=service.actor_names(session), people=people, names=_object_names(session, events),

@@ -171,3 +171,11 @@ def test_the_audit_change_view_shows_stored_instants_in_local_time_and_names_enr
                           "expires_at": "2026-12-04T18:36:48+00:00"}, vi, ZoneInfo("Asia/Ho_Chi_Minh"))
     said = {c.field: c.after for c in rows}
     assert said == {"Duyệt lúc": "04/12/2026 01:36:49", "Mã đăng ký": "2", "Hết hạn lúc": "05/12/2026 01:36:48"}, said
+
+
+def test_the_audit_change_view_names_the_approver_not_a_number() -> None:
+    from signage_server.audit.views import changes
+
+    vi = translations("vi").gettext
+    rows = changes({"approved_by_id": None}, {"approved_by_id": 5}, vi, None, {5: "Lãnh đạo duyệt"})
+    assert [(c.field, c.before, c.after) for c in rows] == [("Người duyệt", "—", "Lãnh đạo duyệt")]
