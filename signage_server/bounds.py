@@ -47,20 +47,21 @@ def _route_params(request: Request) -> tuple[list[Any], list[Any]]:
     return cached
 
 
-def _out_of_range(kinds: set[type], raw: str) -> str | None:
-    """Why a value FastAPI would accept is out of our range, or None; values it refuses are left to it."""
+def _out_of_range(kinds: set[type], raw: str) -> tuple[object, object] | None:
+    """The (least, most) a value FastAPI would accept must lie within when it does not, or None; values it
+    refuses are left to it."""
     if int in kinds:
         try:
             number = int(raw)
         except ValueError:
             return None
-        return None if -INT_MAX <= number <= INT_MAX else f"must be between {-INT_MAX} and {INT_MAX}"
+        return None if -INT_MAX <= number <= INT_MAX else (-INT_MAX, INT_MAX)
     if datetime in kinds or date in kinds:
         try:
             day = datetime.fromisoformat(raw).date() if datetime in kinds else date.fromisoformat(raw)
         except ValueError:
             return None
-        return None if DATE_MIN <= day <= DATE_MAX else f"must be between {DATE_MIN} and {DATE_MAX}"
+        return None if DATE_MIN <= day <= DATE_MAX else (DATE_MIN, DATE_MAX)
     return None
 
 
@@ -76,6 +77,7 @@ def bounded_params(request: Request) -> None:
             raise NotFound(field.alias.removesuffix("_id").replace("_", " "), raw)
     for field in query_fields:
         for raw in request.query_params.getlist(field.alias):
-            reason = _out_of_range(_kinds(field.field_info.annotation), raw)
-            if reason:
-                raise Invalid(f"{field.alias} {reason}", field=field.alias)
+            bounds = _out_of_range(_kinds(field.field_info.annotation), raw)
+            if bounds:
+                raise Invalid("%(field)s must be between %(min)s and %(max)s", field=field.alias,
+                              params={"field": field.alias, "min": bounds[0], "max": bounds[1]})

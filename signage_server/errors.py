@@ -38,6 +38,7 @@ class Invalid(SignageError):
         super().__init__(message, details=merged, params=params)
 
 
+
 class Unauthorized(SignageError):
     status_code = 401
     code = "unauthorized"

@@ -35,7 +35,7 @@ def _page_params(
 ) -> PageParams:
     maximum = request.app.state.settings.page_size_max
     if limit > maximum:
-        raise Invalid(f"limit must be at most {maximum}", field="limit")
+        raise Invalid("limit must be at most %(max)s", field="limit", params={"max": maximum})
     return PageParams(limit=limit, offset=offset)
 
 

@@ -13,8 +13,9 @@ def require_role(actor: User, *roles: Role) -> None:
         return
     allowed = ", ".join(role.value for role in roles)
     raise Forbidden(
-        f"{actor.username} is {actor.role}; this needs {allowed}",
+        "%(user)s is %(role)s; this needs %(allowed)s",
         details={"role": str(actor.role), "allowed": [role.value for role in roles]},
+        params={"user": actor.username, "role": str(actor.role), "allowed": allowed},
     )
 
 

@@ -25,6 +25,7 @@ from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
 from signage_server.errors import SignageError
 from signage_server.i18n import available_locales, pick_locale, translations
 from signage_server.i18n.errors import describe as describe_error
+from signage_server.reports import formatting
 from signage_server.users import service as users
 from signage_server.users.models import LoginSession, Role, User
 
@@ -306,6 +307,8 @@ def register(app: FastAPI) -> None:
     app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     # A global, so imported macros (schedule fields, status rows) can use it too.
     app.state.templates.env.globals["named"] = named
+    # Numbers as a Vietnamese reads them ("1.234,5"): reports.formatting, the reports' own rule.
+    app.state.templates.env.filters["num"] = formatting.number
 
     async def to_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)

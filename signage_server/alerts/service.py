@@ -79,7 +79,7 @@ def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -
         if single is None:
             raise NotFound("screen", sid)
         if single.enrolment == Enrolment.REVOKED:
-            raise Invalid(f"screen {sid} is revoked", field="screen_ids")
+            raise Invalid("screen %(id)s is revoked", field="screen_ids", params={"id": sid})
         if sid not in chosen:
             topics.append(single_screen_group(sid))
             chosen[sid] = single
@@ -143,7 +143,8 @@ def launch(
     if expires_at <= now:
         raise Invalid("expires_at must be in the future", field="expires_at")
     if expires_at - now > MAX_ALERT_DURATION:
-        raise Invalid(f"an alert lasts at most {MAX_ALERT_DURATION.days} days", field="expires_at")
+        raise Invalid("an alert lasts at most %(days)s days", field="expires_at",
+                      params={"days": MAX_ALERT_DURATION.days})
     targets, topics = _resolve(session, group_ids=group_ids, screen_ids=screen_ids)
     if not targets:
         raise Invalid("the chosen groups hold no active screens", field="group_ids")
@@ -199,8 +200,8 @@ def withdraw(
     alert = get_alert(session, alert_id=alert_id)
     session.refresh(alert)
     if alert.withdrawn_at is not None:
-        raise Conflict(f"alert {alert_id} was already withdrawn at {alert.withdrawn_at.isoformat()}",
-                       details={"entity": "alert"})
+        raise Conflict("alert %(id)s was already withdrawn at %(at)s", details={"entity": "alert"},
+                       params={"id": alert_id, "at": alert.withdrawn_at.isoformat()})
     template = session.get_one(AlertTemplate, alert.template_id)
     targets = session.exec(select(AlertTarget.screen_id).where(AlertTarget.alert_id == alert_id)).all()
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -14,13 +15,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from signage_server.audit import service
 from signage_server.audit.models import AuditEvent
 from signage_server.deps import SessionDep
 from signage_server.errors import Invalid, SignageError
 from signage_server.i18n.errors import CODED_FIELDS, FIELD_LABELS, field_label
+from signage_server.playlists.models import Playlist
+from signage_server.schedules.models import Schedule
+from signage_server.screens.models import Screen, ScreenGroup, Site
+from signage_server.slides.models import Slide
 from signage_server.users.models import Role, User
 from signage_server.web import (
     PageError,
@@ -73,12 +78,18 @@ class Change:
     after: str
 
 
-def _text(value: Any, gettext: Callable[[str], str]) -> str:
-    """A stored value as a person reads it: text as text, lists joined, no JSON escapes."""
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _text(value: Any, gettext: Callable[[str], str], zone: ZoneInfo | None = None) -> str:
+    """A stored value as a person reads it: text as text, lists joined, no JSON escapes, an instant (stored
+    in UTC) in the page's local time."""
     if value is None or value == "" or value == []:
         return "—"
     if isinstance(value, bool):
         return gettext("yes") if value else gettext("no")
+    if isinstance(value, str) and zone is not None and _INSTANT.match(value):
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
@@ -88,8 +99,13 @@ def _text(value: Any, gettext: Callable[[str], str]) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+# Stored user ids the change view names by the person (the pages' display name).
+_PERSON_FIELDS = frozenset({"approved_by_id", "created_by_id", "retired_by_id", "author_id"})
+
+
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
-            gettext: Callable[[str], str]) -> list[Change]:
+            gettext: Callable[[str], str], zone: ZoneInfo | None = None,
+            people: dict[int, str] | None = None) -> list[Change]:
     """Field: before → after for each field that differs, labelled in the page's language."""
     old, new = before or {}, after or {}
     keys = [k for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
@@ -97,7 +113,9 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None,
     def shown_value(key: str, value: Any) -> str:
         if key in CODED_FIELDS and isinstance(value, str) and value:
             return gettext(value)
-        return _text(value, gettext)
+        if key in _PERSON_FIELDS and isinstance(value, int) and people and value in people:
+            return people[value]
+        return _text(value, gettext, zone)
 
     return [Change(field_label(k, gettext) if k in FIELD_LABELS else k, shown_value(k, old.get(k)),
                    shown_value(k, new.get(k))) for k in shown]
@@ -135,6 +153,24 @@ def _query(session: Session, user: User, f: Filters, zone: ZoneInfo, *, limit: i
                                until=until + timedelta(days=1) if until else None, limit=limit, offset=offset)
 
 
+def _object_names(session: Session, events: list[AuditEvent]) -> dict[tuple[str, str], str]:
+    """(entity, id) -> the name a person reads (display name, else identifier) for the objects on this page;
+    one query per kind. A deleted object keeps its number only."""
+    tables: dict[str, Any] = {"screen": Screen, "screen_group": ScreenGroup, "playlist": Playlist, "slide": Slide,
+                              "site": Site, "schedule": Schedule, "user": User}
+    wanted: dict[str, set[int]] = {}
+    for e in events:
+        if e.entity in tables and str(e.entity_id).isdigit():
+            wanted.setdefault(e.entity, set()).add(int(e.entity_id))
+    names: dict[tuple[str, str], str] = {}
+    for entity, ids in wanted.items():
+        table = tables[entity]
+        for row in session.exec(select(table).where(table.id.in_(ids))).all():
+            label = getattr(row, "label", None) or getattr(row, "display_name", "") or getattr(row, "name", "")
+            names[(entity, str(row.id))] = str(label or getattr(row, "username", ""))
+    return names
+
+
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, session: SessionDep, viewer: Readers, offset: int = 0) -> Response:
     f = _filters(request)
@@ -144,12 +180,16 @@ def audit_page(request: Request, session: SessionDep, viewer: Readers, offset: i
     except SignageError as exc:
         raise PageError(exc.status_code, error_text(request, exc)) from None
     _ = gettext_for(request)
+    # People by the name the pages call them (the username is the filter's value and a hover hint).
+    everyone = session.exec(select(User)).all()
+    people = {u.username: u.display_name or u.username for u in everyone}
+    by_id = {u.id: u.display_name or u.username for u in everyone if u.id is not None}
     rows = [(e, _(ACTIONS[e.action]) if e.action in ACTIONS else e.action,
-             _(ENTITIES[e.entity]) if e.entity in ENTITIES else e.entity, changes(e.before, e.after, _))
-            for e in events]
+             _(ENTITIES[e.entity]) if e.entity in ENTITIES else e.entity,
+             changes(e.before, e.after, _, local_zone(request), by_id)) for e in events]
     return render(request, "audit.html", viewer, f=f, rows=rows, total=total,
                   entities=sorted(((k, _(v)) for k, v in ENTITIES.items()), key=lambda kv: kv[1]),
-                  users=service.actor_names(session),
+                  users=service.actor_names(session), people=people, names=_object_names(session, events),
                   query=urlencode({k: v for k, v in asdict(f).items() if v}), offset=offset, limit=PAGE,
                   more=offset + PAGE < total)
 

@@ -10,12 +10,19 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from signage_core.languages import Language, parse_language
+from signage_core.languages import Language
 from signage_core.text import normalize_caption
 from signage_server.audit import service as audit
 from signage_server.captions import revisions
 from signage_server.captions.models import CaptionRevision, CaptionState
-from signage_server.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
+from signage_server.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+)
+from signage_server.languages import parse_languages
 from signage_server.permissions import can_review_language, can_write_language
 from signage_server.slides import preview
 from signage_server.slides import service as slides
@@ -29,10 +36,7 @@ _ALLOWED_CONTROLS = {"\n", "\u200b", "\u200c", "\u200d"}
 
 
 def _language(code: str) -> Language:
-    try:
-        return parse_language(code)
-    except ValueError as exc:
-        raise Invalid(str(exc), field="language") from None
+    return parse_languages([code], field="language")[0]
 
 
 def clean_text(text: str) -> str:
@@ -46,7 +50,7 @@ def clean_text(text: str) -> str:
     bad = sorted({f"U+{ord(ch):04X}" for ch in value
                   if (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0) and ch not in _ALLOWED_CONTROLS})
     if bad:
-        raise Invalid("caption contains control characters: " + ", ".join(bad), field="text")
+        raise Invalid("caption contains control characters: %(chars)s", field="text", params={"chars": ", ".join(bad)})
     return value
 
 
@@ -71,14 +75,14 @@ def language_revisions(session: Session, *, slide_id: int, language: str) -> rev
 
 def _require_writer(actor: User | None, lang: Language) -> None:
     if actor is not None and not can_write_language(actor, lang):
-        raise Forbidden(f"{actor.username} may not write {lang.value} captions",
-                        details={"language": lang.value})
+        raise Forbidden("%(user)s may not write %(language)s captions", details={"language": lang.value},
+                        params={"user": actor.username, "language": lang.value})
 
 
 def _require_reviewer(actor: User, lang: Language) -> None:
     if not can_review_language(actor, lang):
-        raise Forbidden(f"{actor.username} may not review {lang.value} captions",
-                        details={"language": lang.value})
+        raise Forbidden("%(user)s may not review %(language)s captions", details={"language": lang.value},
+                        params={"user": actor.username, "language": lang.value})
 
 
 def _token(etag: str) -> str:
@@ -180,8 +184,8 @@ def _pending_or_conflict(session: Session, slide_id: int, lang: Language, verb: 
     if entry is None:
         raise NotFound("caption", f"{slide_id}/{lang.value}")
     if entry.pending is None:
-        raise Conflict(f"caption is approved and nothing new is waiting; there is nothing to {verb}",
-                       details={"state": str(CaptionState.APPROVED)})
+        raise Conflict("caption is approved and nothing new is waiting; there is nothing to %(verb)s",
+                       details={"state": str(CaptionState.APPROVED)}, params={"verb": verb})
     return entry.pending
 
 
@@ -229,8 +233,8 @@ def approve_caption(session: Session, *, actor: User, slide_id: int, language: s
     if pending.author_id is not None and pending.author_id == actor.id:
         raise Forbidden("you wrote this caption; someone else must approve it", details={"rule": "four-eyes"})
     if pending.state != CaptionState.SUBMITTED:
-        raise Conflict(f"caption is {pending.state}; only a submitted caption can be approved",
-                       details={"state": str(pending.state)})
+        raise Conflict("caption is %(state)s; only a submitted caption can be approved",
+                       details={"state": str(pending.state)}, params={"state": str(pending.state)})
     if entry.outdated:
         raise Conflict("this translation is of an older Vietnamese text; update it to the new text first",
                        details={"outdated": True})
@@ -262,8 +266,8 @@ def return_caption(
         raise Invalid("a returned caption needs a reason", field="reason")
     pending = _pending_or_conflict(session, slide_id, lang, "return")
     if pending.state != CaptionState.SUBMITTED:
-        raise Conflict(f"caption is {pending.state}; only a submitted caption can be returned",
-                       details={"state": str(pending.state)})
+        raise Conflict("caption is %(state)s; only a submitted caption can be returned",
+                       details={"state": str(pending.state)}, params={"state": str(pending.state)})
     before = audit.snapshot(pending)
     pending.state = CaptionState.RETURNED
     pending.return_reason = why[:2000]

@@ -195,7 +195,7 @@ def _apply(request: Request, session: Session, slide: Slide, lang: Language, use
         captions.return_caption(session, actor=user, slide_id=sid, language=lang.value, reason=reason,
                                 now=now)  # type: ignore[arg-type]
         return _("Caption returned.")
-    raise Invalid(f"unknown action {action!r}", field="action")
+    raise Invalid("unknown action %(action)s", field="action", params={"action": repr(action)})
 
 
 Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]

@@ -25,6 +25,7 @@ class SiteEntry(_Entry):
 
 class GroupEntry(_Entry):
     name: str
+    display_name: str = ""
     description: str = ""
     # The group's brightness plan (docs/operations.md, "Brightness"); absent: left as it is.
     brightness: PlanLevels | None = None

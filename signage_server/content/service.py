@@ -158,10 +158,11 @@ def import_content(
             e = current.entry
             group = screens.find_group(session, name=e.name)
             if group is None:
-                group = screens.create_group(session, actor=None, name=e.name, description=e.description, now=now)
+                group = screens.create_group(session, actor=None, name=e.name, description=e.description,
+                                             display_name=e.display_name, now=now)
             else:
                 screens.update_group(session, actor=None, group_id=group.id,  # type: ignore[arg-type]
-                                     description=e.description, now=now)
+                                     description=e.description, display_name=e.display_name or None, now=now)
             _import_plan(session, group, e.brightness, now)
         for current in index["slides"]:
             e = current.entry
@@ -262,7 +263,9 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
                              **({"latitude": site.latitude, "longitude": site.longitude}
                                 if site.latitude is not None else {})})
     for group in session.exec(select(ScreenGroup).order_by(col(ScreenGroup.name))).all():
-        out["groups"].append({"name": group.name, "description": group.description, **_plan_entry(group)})
+        out["groups"].append({"name": group.name, "description": group.description,
+                              **({"display_name": group.display_name} if group.display_name else {}),
+                              **_plan_entry(group)})
     for slide in session.exec(select(Slide).order_by(col(Slide.name))).all():
         entry: dict[str, Any] = {"name": slide.name}
         if slide.asset_id is not None:

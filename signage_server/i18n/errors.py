@@ -50,7 +50,10 @@ FIELD_LABELS: dict[str, str] = {
     "night_from": "Night level from", "ramp_minutes": "Ramp (minutes to reach the new level)",
     "alert_percent": "Level during an urgent alert (%)", "offset_minutes": "Minutes after sunrise/sunset (negative: before)",
     "at": "Fixed time", "percent": "Level (%)", "latitude": "Latitude", "longitude": "Longitude",
-    "brightness": "Brightness",
+    "brightness": "Brightness", "expires_at": "Expires at", "year": "Year", "format": "Format",
+    "from": "From", "to": "To", "commissioned_at": "Commissioned on", "commissioned_on": "Commissioned on",
+    "code_id": "Enrolment code", "address": "Network address", "agent_version": "Player version",
+    "reenrolment": "Re-enrolment", "approved_by_id": "Approved by", "created_by_id": "Created by",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
 CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
 from signage_server.deps import CurrentUser, NowDep, SessionDep
@@ -36,9 +36,11 @@ def list_playlists(session: SessionDep, user: CurrentUser, page: PageDep) -> Pag
 
 
 @router.post("/playlists", status_code=status.HTTP_201_CREATED)
-def create_playlist(body: PlaylistCreate, session: SessionDep, user: CurrentUser, now: NowDep) -> PlaylistRead:
+def create_playlist(body: PlaylistCreate, request: Request, session: SessionDep, user: CurrentUser,
+                    now: NowDep) -> PlaylistRead:
     playlist = service.create_playlist(session, actor=user, name=body.name, description=body.description,
-                                       items=_specs(body.items), now=now)
+                                       items=_specs(body.items), readable=request.app.state.settings.readability,
+                                       now=now)
     return _out(session, playlist)
 
 
@@ -48,11 +50,12 @@ def get_playlist(playlist_id: int, session: SessionDep, user: CurrentUser) -> Pl
 
 
 @router.patch("/playlists/{playlist_id}")
-def update_playlist(playlist_id: int, body: PlaylistUpdate, session: SessionDep, user: CurrentUser,
-                    now: NowDep) -> PlaylistRead:
+def update_playlist(playlist_id: int, body: PlaylistUpdate, request: Request, session: SessionDep,
+                    user: CurrentUser, now: NowDep) -> PlaylistRead:
     playlist = service.update_playlist(
         session, actor=user, playlist_id=playlist_id, name=body.name, description=body.description,
-        items=_specs(body.items) if body.items is not None else None, now=now)
+        items=_specs(body.items) if body.items is not None else None,
+        readable=request.app.state.settings.readability, now=now)
     return _out(session, playlist)
 
 

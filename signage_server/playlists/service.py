@@ -16,7 +16,9 @@ from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist, PlaylistItem
 from signage_server.schedules.models import Schedule
 from signage_server.screens.models import Screen
+from signage_server.slides import preview
 from signage_server.slides.models import Slide
+from signage_server.slides.readability import Rules
 from signage_server.users.models import Role, User
 
 MIN_DURATION_S = 1.0
@@ -85,6 +87,40 @@ def _replace_items(session: Session, playlist_id: int, items: Sequence[ItemSpec]
     session.flush()
 
 
+def short_items(session: Session, *, playlist_id: int, rules: Rules | None = None) -> list[preview.ShortItem]:
+    """Every item of the playlist shown for less time than its text takes to read on a screen showing it."""
+    out: list[preview.ShortItem] = []
+    for item in items_of(session, playlist_id=playlist_id):
+        out += preview.too_short(session, slide_id=item.slide_id, duration_s=item.duration_s, rules=rules)
+    return out
+
+
+def _refuse_short(session: Session, items: Sequence[ItemSpec], before: list[dict[str, Any]],
+                  readable: Rules | None) -> None:
+    """With the readability rule set to refuse, an added or shortened item too brief to read is refused (items
+    already there are warned about by the page, never a reason to refuse an unrelated edit)."""
+    if readable is None or not readable.refuse:
+        return
+    had: dict[int, float] = {}
+    for row in before:
+        had[row["slide_id"]] = min(row["duration_s"], had.get(row["slide_id"], float("inf")))
+    seen: set[tuple[int, float]] = set()
+    for index, item in enumerate(items):
+        key = (item.slide_id, float(item.duration_s))
+        if key in seen or float(item.duration_s) >= had.get(item.slide_id, float("inf")):
+            continue
+        seen.add(key)
+        found = preview.too_short(session, slide_id=item.slide_id, duration_s=float(item.duration_s), rules=readable)
+        if found:
+            short = found[0]
+            raise Invalid(
+                "slide %(slide)s needs about %(needed)s s to be read on %(screen)s but its text is shown for "
+                "%(shown)s s; give it more time or shorten its text", field=f"items.{index}.duration_s",
+                params={"slide": repr(short.slide.name), "screen": short.screen.label,
+                        "needed": short.problem.params["needed"], "shown": f"{short.problem.params['shown']:g}"},
+                details={"slide_id": item.slide_id, "screen_id": short.screen.id})
+
+
 def _display_name(value: str) -> str:
     """Optional, up to 200 characters; blank means the pages show the identifier."""
     text = " ".join(value.split())
@@ -95,7 +131,7 @@ def _display_name(value: str) -> str:
 
 def create_playlist(
     session: Session, *, actor: User | None, name: str, description: str = "",
-    items: Sequence[ItemSpec] = (), display_name: str = "", now: datetime,
+    items: Sequence[ItemSpec] = (), display_name: str = "", readable: Rules | None = None, now: datetime,
 ) -> Playlist:
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
@@ -108,6 +144,7 @@ def create_playlist(
     session.add(playlist)
     session.flush()
     _replace_items(session, playlist.id, items)  # type: ignore[arg-type]
+    _refuse_short(session, items, [], readable)
     audit.record(session, actor=actor, action="playlist.create", entity="playlist", entity_id=playlist.id,
                  before=None, after=_snapshot(session, playlist), now=now)
     return playlist
@@ -116,9 +153,10 @@ def create_playlist(
 def update_playlist(
     session: Session, *, actor: User | None, playlist_id: int, name: str | None = None,
     description: str | None = None, items: Sequence[ItemSpec] | None = None, display_name: str | None = None,
-    now: datetime,
+    readable: Rules | None = None, now: datetime,
 ) -> Playlist:
-    """Rename, re-describe or replace the items; an unchanged request writes nothing."""
+    """Rename, re-describe or replace the items; an unchanged request writes nothing. With `readable`, an item
+    added or shortened below its text's reading time is refused when the rule says so."""
     if actor is not None:
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     playlist = get_playlist(session, playlist_id=playlist_id)
@@ -138,6 +176,7 @@ def update_playlist(
         wanted = [{"slide_id": i.slide_id, "duration_s": float(i.duration_s)} for i in items]
         if wanted != before["items"]:
             _replace_items(session, playlist_id, items)
+            _refuse_short(session, items, before["items"], readable)
     after = _snapshot(session, playlist)
     if after == before:
         return playlist

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from signage_server.deps import NowDep, SessionDep
 from signage_server.errors import Invalid, SignageError
 from signage_server.playlists import service
+from signage_server.slides import service as slides_service
 from signage_server.slides.models import Slide
 from signage_server.users.models import Role
 from signage_server.web import (
@@ -57,16 +58,29 @@ def playlist_page(playlist_id: int, request: Request, session: SessionDep, viewe
     items = service.items_of(session, playlist_id=playlist_id)
     every = session.exec(select(Slide).order_by(col(Slide.name))).all()
     # A retired slide stays in its playlists (restoring brings it back) but plays nowhere: marked, not offered.
-    return render(request, "playlist.html", viewer, playlist=playlist, items=items,
+    # Items too brief for their text on some screen: warned beside the row (saving them is refused when the
+    # readability rule refuses; an item that was already there stays until someone changes it).
+    short: dict[int, list[str]] = {}
+    _ = gettext_for(request)
+    for found in service.short_items(session, playlist_id=playlist_id, rules=request.app.state.settings.readability):
+        short.setdefault(found.slide.id or 0, []).append(_(
+            "%(screen)s: its text takes about %(needed)s s to read but is shown for %(shown)s s.") % {
+            "screen": found.screen.label, "needed": found.problem.params["needed"],
+            "shown": f"{found.problem.params['shown']:g}"})
+    # The Vietnamese a person reads beside each slide's identifier (the slides list's own column).
+    vi_texts = {f.slide.id: f.vi_text[0] for f in slides_service.find_slides(session, shown="all")}
+    return render(request, "playlist.html", viewer, playlist=playlist, items=items, vi_texts=vi_texts,
                   slides=[s for s in every if s.retired_at is None], slide_names={s.id: s.name for s in every},
-                  retired={s.id for s in every if s.retired_at is not None})
+                  retired={s.id for s in every if s.retired_at is not None},
+                  short={sid: sorted(set(texts)) for sid, texts in short.items()})
 
 
 def _duration(value: str) -> float:
     try:
         return float(value.replace(",", "."))
     except ValueError:
-        raise Invalid(f"duration {value!r} must be a number of seconds", field="duration_s") from None
+        raise Invalid("duration %(value)s must be a number of seconds", field="duration_s",
+                      params={"value": repr(value)}) from None
 
 
 @router.post("/playlists/{playlist_id}")
@@ -96,7 +110,8 @@ def save_playlist(playlist_id: int, request: Request, session: SessionDep, now: 
             rows.append((int(add_slide), _duration(add_duration)))
         with session.begin_nested():
             service.update_playlist(session, actor=viewer.user, playlist_id=playlist_id, now=now,
-                                    display_name=display_name, items=[service.ItemSpec(slide_id=s, duration_s=d) for s, d in rows])
+                                    display_name=display_name, items=[service.ItemSpec(slide_id=s, duration_s=d) for s, d in rows],
+                                    readable=request.app.state.settings.readability)
     except SignageError as exc:
         return redirect(request, back, error_text(request, exc), "error")
     return redirect(request, back, _("Playlist saved."))

@@ -82,10 +82,11 @@ def _check_narrative(fields: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in fields.items():
         if key not in NARRATIVE:
-            raise Invalid(f"unknown narrative section {key!r}; use {', '.join(NARRATIVE)}", field=key)
+            raise Invalid("unknown narrative section %(key)s; use %(known)s", field=key,
+                          params={"key": repr(key), "known": ", ".join(NARRATIVE)})
         text = str(value or "").replace("\r\n", "\n").strip()
         if len(text) > MAX_SECTION:
-            raise Invalid(f"{key} is at most {MAX_SECTION} characters", field=key)
+            raise Invalid("%(field)s is at most %(max)s characters", field=key, params={"field": key, "max": MAX_SECTION})
         out[key] = text
     return out
 

@@ -104,7 +104,7 @@ def render_file(b: exports.Bundle, fmt: str, *, today: date) -> bytes:
         return exports.to_xlsx(b)
     if fmt == "csv":
         return exports.to_csv(b).encode()
-    raise Invalid(f"format must be one of {', '.join(FORMATS)}", field="format")
+    raise Invalid("format must be one of %(known)s", field="format", params={"known": ", ".join(FORMATS)})
 
 
 def file_of(b: exports.Bundle, stem: str, fmt: str, *, today: date | None = None) -> Response:
@@ -114,7 +114,7 @@ def file_of(b: exports.Bundle, stem: str, fmt: str, *, today: date | None = None
         return download(exports.to_xlsx(b), name=f"{stem}.xlsx", media_type=XLSX)
     if fmt == "csv":
         return download(exports.to_csv(b), name=f"{stem}.csv", media_type=CSV)
-    raise Invalid(f"format must be one of {', '.join(FORMATS)}", field="format")
+    raise Invalid("format must be one of %(known)s", field="format", params={"known": ", ".join(FORMATS)})
 
 
 @router.get("/airtime")

@@ -65,7 +65,7 @@ def make_period(start: date, end: date) -> Period:
     if end < start:
         raise Invalid("'to' must not be before 'from'", field="to")
     if (end - start).days >= MAX_SPAN_DAYS:
-        raise Invalid(f"a report covers at most {MAX_SPAN_DAYS} days", field="to")
+        raise Invalid("a report covers at most %(days)s days", field="to", params={"days": MAX_SPAN_DAYS})
     return Period(start, end)
 
 
@@ -73,7 +73,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"unknown time zone {name!r}", field="timezone") from None
+        raise Invalid("unknown time zone %(name)s", field="timezone", params={"name": repr(name)}) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -732,7 +732,8 @@ class ReportCalendar:
             return self.half_year_due
         if kind == "annual":
             return self.annual_due
-        raise Invalid(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}", field="kind")
+        raise Invalid("unknown report kind %(kind)s; use one of %(known)s", field="kind",
+                      params={"kind": repr(kind), "known": ", ".join(KINDS)})
 
 
 def parse_month_day(value: str, name: str) -> tuple[int, int]:
@@ -740,7 +741,8 @@ def parse_month_day(value: str, name: str) -> tuple[int, int]:
         month, day = (int(x) for x in value.split("-"))
         date(2001, month, day)
     except ValueError:
-        raise Invalid(f"{name} must be MM-DD, got {value!r}", field=name) from None
+        raise Invalid("%(name)s must be MM-DD, got %(value)s", field=name,
+                      params={"name": name, "value": repr(value)}) from None
     return month, day
 
 
@@ -791,7 +793,8 @@ def kind_words(kind: str, year: int | None, period: Period) -> str:
         return f"{months_in(period)} tháng năm {year}"
     if kind == "range":
         return f"từ {period.start:%d/%m/%Y} đến {period.end:%d/%m/%Y}"
-    raise Invalid(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}", field="kind")
+    raise Invalid("unknown report kind %(kind)s; use one of %(known)s", field="kind",
+                      params={"kind": repr(kind), "known": ", ".join(KINDS)})
 
 
 @dataclass(frozen=True, slots=True)

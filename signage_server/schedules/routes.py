@@ -54,7 +54,7 @@ def update_schedule(schedule_id: int, body: ScheduleUpdate, session: SessionDep,
     fields = body.model_dump(exclude_unset=True, exclude={"screen_ids", "group_ids"})
     for key, value in fields.items():
         if value is None:
-            raise Invalid(f"{key} cannot be null", field=key)
+            raise Invalid("%(field)s cannot be null", field=key, params={"field": key})
     schedule = service.update_schedule(session, actor=user, schedule_id=schedule_id, fields=fields,
                                        screen_ids=body.screen_ids, group_ids=body.group_ids, now=now)
     return _out(session, schedule)

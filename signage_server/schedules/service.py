@@ -95,7 +95,8 @@ def check_rule(rule: dict[str, Any], *, schedule_id: int | None, playlist_id: in
     """Validate with the evaluator's own model (422 naming the field) and return its normal JSON form."""
     for key in _ROW_FIELDS:
         if key in rule:
-            raise Invalid(f"rule.{key} is set by the schedule itself; leave it out of the rule", field=f"rule.{key}")
+            raise Invalid("rule.%(key)s is set by the schedule itself; leave it out of the rule", field=f"rule.{key}",
+                          params={"key": key})
     try:
         parsed = ScheduleRule.model_validate(
             {**rule, "id": str(schedule_id or "new"), "playlist_id": str(playlist_id or "new"), "priority": priority})
@@ -194,7 +195,7 @@ def create_schedule(
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     for required in ("name", "playlist_id"):
         if required not in fields:
-            raise Invalid(f"{required} is required", field=required)
+            raise Invalid("%(field)s is required", field=required, params={"field": required})
     schedule = Schedule(name="", playlist_id=0, created_at=now, updated_at=now)
     _apply(session, schedule, fields)
     if not screen_ids and not group_ids:
@@ -303,11 +304,11 @@ def screen_timeline(session: Session, *, screen_id: int, start: datetime, end: d
     try:
         start_utc, end_utc = require_aware(start, "start"), require_aware(end, "end")
     except ValueError as exc:
-        raise Invalid(str(exc), field="start") from None
+        raise Invalid("start and end need their time zone (UTC offset)", field="start") from exc
     if end_utc <= start_utc:
         raise Invalid("end must be after start", field="end")
     if end_utc - start_utc > MAX_TIMELINE:
-        raise Invalid(f"at most {MAX_TIMELINE.days} days at a time", field="end")
+        raise Invalid("at most %(days)s days at a time", field="end", params={"days": MAX_TIMELINE.days})
     rules = [rule_of(s) for s in schedules_for_screen(session, screen_id=screen_id)]
     by_id = {r.id: r for r in rules}
     # No default playlist: label the gap 0 so the calendar shows "nothing" rather than guessing.

@@ -39,6 +39,8 @@ class Site(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Where the site's readers stand (m), the default of its screens' readability check; None: the setting's.
+    viewing_distance_m: float | None = None
 
 
 class ScreenGroupLink(SQLModel, table=True):

@@ -54,8 +54,9 @@ def get_site(site_id: int, session: SessionDep, user: CurrentUser) -> SiteRead:
 @router.patch("/sites/{site_id}")
 def update_site(site_id: int, body: SiteUpdate, session: SessionDep, user: CurrentUser, now: NowDep) -> SiteRead:
     placed = {"latitude", "longitude"} & body.model_fields_set
+    distance = {"viewing_distance_m": body.viewing_distance_m} if "viewing_distance_m" in body.model_fields_set else {}
     site = service.update_site(session, actor=user, site_id=site_id, name=body.name, district=body.district, now=now,
-                               coordinates=(body.latitude, body.longitude) if placed else None)
+                               coordinates=(body.latitude, body.longitude) if placed else None, **distance)
     return SiteRead.model_validate(site)
 
 
@@ -119,7 +120,7 @@ def update_screen(screen_id: int, body: ScreenUpdate, request: Request, session:
     for key in ("site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
                 "languages", "foreign_ratio", "group_ids"):
         if key in fields and fields[key] is None:
-            raise Invalid(f"{key} cannot be null", field=key)
+            raise Invalid("%(field)s cannot be null", field=key, params={"field": key})
     before = [g.id or 0 for g in service.get_screen(session, screen_id=screen_id).groups]
     screen = service.update_screen(session, actor=user, screen_id=screen_id, fields=fields, now=now)
     screen_changed(request, session, screen, groups_before=before)

@@ -26,6 +26,7 @@ class SiteUpdate(InputModel):
     district: str | None = Field(default=None, max_length=100)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
+    viewing_distance_m: float | None = None
 
 
 class SiteRead(OutputModel):
@@ -37,6 +38,7 @@ class SiteRead(OutputModel):
     latitude: float | None
     longitude: float | None
     created_at: datetime
+    viewing_distance_m: float | None = None
 
 
 class GroupCreate(InputModel):

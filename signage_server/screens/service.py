@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
@@ -52,7 +53,7 @@ _SCREEN_FIELDS = (
 def _check_name(value: str, field: str = "name", max_len: int = 100) -> str:
     name = value.strip()
     if not name or len(name) > max_len:
-        raise Invalid(f"{field} must be 1-{max_len} characters", field=field)
+        raise Invalid("%(field)s must be 1-%(max)s characters", field=field, params={"field": field, "max": max_len})
     return name
 
 
@@ -68,7 +69,7 @@ def check_languages(codes: list[str]) -> list[str]:
     """Known codes, no repeats, Vietnamese moved first as the law orders."""
     if not codes:
         raise Invalid("a screen shows at least one language", field="languages")
-    langs = parse_languages(codes)
+    langs = parse_languages(codes, field="languages")
     if len(set(langs)) != len(langs):
         raise Invalid("languages repeat", field="languages")
     if Language.VI not in langs:
@@ -117,6 +118,31 @@ def _check_slug(slug: str) -> str:
     return value.lower()
 
 
+def _check_distance(distance: float | None) -> float | None:
+    if distance is not None and not 0 < float(distance) <= MAX_VIEWING_DISTANCE_M:
+        raise Invalid("viewing_distance_m must be more than 0 and at most %(max)s metres",
+                      field="viewing_distance_m", params={"max": MAX_VIEWING_DISTANCE_M})
+    return float(distance) if distance is not None else None
+
+
+@dataclass(frozen=True)
+class Distance:
+    """The viewing distance a screen's readability is judged at, and whose it is."""
+
+    metres: float
+    source: str  # "screen", "site" or "setting"
+
+
+def viewing_distance(session: Session, screen: Screen, *, default_m: float) -> Distance:
+    """The screen's own distance, else its site's, else the deployment's setting: the one rule."""
+    if screen.viewing_distance_m:
+        return Distance(screen.viewing_distance_m, "screen")
+    site = session.get(Site, screen.site_id)
+    if site is not None and site.viewing_distance_m:
+        return Distance(site.viewing_distance_m, "site")
+    return Distance(default_m, "setting")
+
+
 def create_site(
     session: Session, *, actor: User | None, slug: str, name: str, district: str = "", now: datetime,
     latitude: float | None = None, longitude: float | None = None,
@@ -136,11 +162,16 @@ def create_site(
     return site
 
 
+_UNCHANGED: Any = object()
+
+
 def update_site(
     session: Session, *, actor: User | None, site_id: int, name: str | None = None,
-    district: str | None = None, now: datetime, coordinates: tuple[float | None, float | None] | None = None,
+    district: str | None = None, viewing_distance_m: float | None = _UNCHANGED, now: datetime,
+    coordinates: tuple[float | None, float | None] | None = None,
 ) -> Site:
-    """`coordinates` (latitude, longitude) replaces both; (None, None) clears them, None leaves them."""
+    """Rename, re-district, set the viewing distance (None: back to the deployment's default) or the
+    coordinates: (latitude, longitude) replaces both, (None, None) clears them, None leaves them."""
     if actor is not None:
         require_role(actor, Role.ADMIN)
     site = get_site(session, site_id=site_id)
@@ -151,6 +182,8 @@ def update_site(
         site.district = district.strip()
     if coordinates is not None:
         site.latitude, site.longitude = check_coordinates(*coordinates)
+    if viewing_distance_m is not _UNCHANGED:
+        site.viewing_distance_m = _check_distance(viewing_distance_m)
     if audit.snapshot(site) == before:
         return site
     session.add(site)
@@ -295,7 +328,7 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
     """Validate and set screen fields; each error names the field."""
     for key in fields:
         if key not in _SCREEN_FIELDS and key != "group_ids":
-            raise Invalid(f"unknown screen field {key!r}", field=key)
+            raise Invalid("unknown screen field %(key)s", field=key, params={"key": repr(key)})
     if "site_id" in fields:
         screen.site_id = get_site(session, site_id=fields["site_id"]).id  # type: ignore[assignment]
     if "name" in fields:
@@ -310,7 +343,7 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         if side in fields:
             value = fields[side]
             if not isinstance(value, int) or not 1 <= value <= MAX_PIXELS_PER_SIDE:
-                raise Invalid(f"{side} must be 1-{MAX_PIXELS_PER_SIDE}", field=side)
+                raise Invalid("%(field)s must be 1-%(max)s", field=side, params={"field": side, "max": MAX_PIXELS_PER_SIDE})
             setattr(screen, side, value)
     if "pixel_pitch_mm" in fields:
         pitch = float(fields["pixel_pitch_mm"])
@@ -332,15 +365,11 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
     if "foreign_ratio" in fields:
         ratio = float(fields["foreign_ratio"])
         if not MIN_FOREIGN_RATIO <= ratio <= MAX_FOREIGN_RATIO:
-            raise Invalid(f"foreign_ratio must be between {MIN_FOREIGN_RATIO} and {MAX_FOREIGN_RATIO}",
-                          field="foreign_ratio")
+            raise Invalid("foreign_ratio must be between %(min)s and %(max)s", field="foreign_ratio",
+                          params={"min": MIN_FOREIGN_RATIO, "max": MAX_FOREIGN_RATIO})
         screen.foreign_ratio = ratio
-    if "viewing_distance_m" in fields:  # None: the setting's default (the readability check)
-        distance = fields["viewing_distance_m"]
-        if distance is not None and not 0 < float(distance) <= MAX_VIEWING_DISTANCE_M:
-            raise Invalid("viewing_distance_m must be more than 0 and at most %(max)s metres",
-                          field="viewing_distance_m", params={"max": MAX_VIEWING_DISTANCE_M})
-        screen.viewing_distance_m = float(distance) if distance is not None else None
+    if "viewing_distance_m" in fields:  # None: the site's, else the setting's (viewing_distance)
+        screen.viewing_distance_m = _check_distance(fields["viewing_distance_m"])
     if "rotation_dwell_s" in fields:  # None: signage_core's default minimum dwell
         dwell = fields["rotation_dwell_s"]
         if dwell is not None and not MIN_ROTATION_DWELL_S <= float(dwell) <= MAX_ROTATION_DWELL_S:
@@ -351,7 +380,7 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         if key in fields:
             value = fields[key]
             if value is not None and not isinstance(value, time):
-                raise Invalid(f"{key} must be a time of day", field=key)
+                raise Invalid("%(field)s must be a time of day", field=key, params={"field": key})
             setattr(screen, key, value)
     if (screen.on_time is None) != (screen.off_time is None):
         raise Invalid("on_time and off_time go together", field="off_time")
@@ -383,7 +412,7 @@ def create_screen(session: Session, *, actor: User | None, fields: dict[str, Any
         require_role(actor, Role.ADMIN)
     for required in ("site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "languages"):
         if required not in fields:
-            raise Invalid(f"{required} is required", field=required)
+            raise Invalid("%(field)s is required", field=required, params={"field": required})
     screen = Screen(
         site_id=0, name="", width_px=0, height_px=0, pixel_pitch_mm=0.0,
         orientation=Orientation.LANDSCAPE, layout=Layout.STACKED, languages=[],
@@ -490,7 +519,7 @@ def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_
     group = get_group(session, group_id=group_id)
     screen = get_screen(session, screen_id=screen_id)
     if screen.enrolment == Enrolment.REVOKED:
-        raise Invalid(f"screen {screen.name!r} is revoked", field="screen_id")
+        raise Invalid("screen %(name)s is revoked", field="screen_id", params={"name": repr(screen.name)})
     current = [g.id for g in screen.groups]
     if group.id in current:
         raise Conflict("screen %(screen)s is already in group %(group)s", details={"field": "screen_id"},

@@ -52,14 +52,14 @@ def _time(value: str, field: str) -> time | None:
     try:
         return time.fromisoformat(value.strip())
     except ValueError:
-        raise Invalid(f"{field} must be a time of day like 06:00", field=field) from None
+        raise Invalid("%(field)s must be a time of day like 06:00", field=field, params={"field": field}) from None
 
 
 def _number(value: str, field: str, kind: type[int] | type[float]) -> int | float:
     try:
         return kind(value)
     except ValueError:
-        raise Invalid(f"{field} must be a number", field=field) from None
+        raise Invalid("%(field)s must be a number", field=field, params={"field": field}) from None
 
 
 def _fields(name: str, site_id: str, width_px: str, height_px: str, pixel_pitch_mm: str, layout: str,
@@ -86,7 +86,8 @@ def screens_page(request: Request, session: SessionDep, viewer: Admins) -> Respo
     screens, _total = service.list_screens(session, limit=1000, offset=0)
     choices = _choices(session)
     return render(request, "screens.html", viewer, screens=screens,
-                  site_names={s.id: s.name for s in choices["sites"]}, **choices)
+                  site_names={s.id: s.name for s in choices["sites"]},
+                  default_distance=request.app.state.settings.readability.viewing_distance_m, **choices)
 
 
 @router.post("/screens")
@@ -153,7 +154,8 @@ def _fingerprint(request: Request) -> str:
 def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: Admins, now: NowDep) -> Response:
     screen = _screen(request, session, screen_id)
     return render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request), issued=None,
-                  commissioned_on=_commissioned_on(request, screen), **_choices(session),
+                  commissioned_on=_commissioned_on(request, screen), distance=_distance(request, session, screen),
+                  **_choices(session),
                   brightness=plan_view(screen, session, now, local_zone(request)),
                   brightness_action=f"/screens/{screen_id}/brightness")
 
@@ -175,7 +177,8 @@ def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, 
     command = f"signage-player enroll --server {shlex.quote(server)} --code {shlex.quote(code)}"
     response = render(request, "screen.html", viewer, screen=screen, fingerprint=_fingerprint(request),
                       issued={"code": code, "expires_at": row.expires_at, "command": command},
-                      commissioned_on=_commissioned_on(request, screen), **_choices(session),
+                      commissioned_on=_commissioned_on(request, screen),
+                      distance=_distance(request, session, screen), **_choices(session),
                       brightness=plan_view(screen, session, now, local_zone(request)),
                       brightness_action=f"/screens/{screen_id}/brightness")
     response.headers["Cache-Control"] = "no-store"
@@ -221,6 +224,38 @@ def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: No
         return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
     screen_changed(request, session, screen, groups_before=None)  # the broker account goes at commit, as by API
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Screen revoked."))
+
+
+def _distance(request: Request, session: SessionDep, screen: Screen) -> str:
+    """Which viewing distance the readability check uses for this screen, and whose it is, in words."""
+    _ = gettext_for(request)
+    found = service.viewing_distance(session, screen,
+                                     default_m=request.app.state.settings.readability.viewing_distance_m)
+    whose = {"screen": _("this screen's own"), "site": _("the site's (%(site)s)"),
+             "setting": _("the deployment's default")}[found.source]
+    site = session.get(Site, screen.site_id)
+    return _("Readability is judged at %(metres)s m: %(whose)s.") % {
+        "metres": f"{found.metres:g}", "whose": whose % {"site": site.name if site else ""}}
+
+
+@router.post("/sites/{site_id}")
+def update_site(site_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                viewing_distance_m: Annotated[str, Form(max_length=20)] = "",
+                latitude: Annotated[str, Form(max_length=20)] = "",
+                longitude: Annotated[str, Form(max_length=20)] = "") -> Response:
+    """An admin sets where the gate is (sunrise and sunset of brightness plans follow it) and where its
+    readers stand (its screens without their own distance are checked at it); empty clears."""
+    def number(text: str, field: str) -> float | None:
+        return _number(text.replace(",", "."), field, float) if text.strip() else None
+
+    try:
+        with session.begin_nested():
+            service.update_site(session, actor=viewer.user, site_id=site_id, now=now,
+                                viewing_distance_m=number(viewing_distance_m, "viewing_distance_m"),
+                                coordinates=(number(latitude, "latitude"), number(longitude, "longitude")))
+    except SignageError as exc:
+        return redirect(request, "/screens#sites", error_text(request, exc), "error")
+    return redirect(request, "/screens#sites", gettext_for(request)("Saved."))
 
 
 @router.post("/sites")
@@ -456,18 +491,3 @@ def group_override(group_id: int, request: Request, session: SessionDep, now: No
                    action: Annotated[str, Form(max_length=10)] = "set") -> Response:
     return _save_override(request, session, now, viewer, _group(request, session, group_id),
                           f"/groups/{group_id}", percent, minutes, action)
-
-
-@router.post("/sites/{site_id}/coordinates")
-def site_coordinates(site_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
-                     latitude: Annotated[str, Form(max_length=20)] = "",
-                     longitude: Annotated[str, Form(max_length=20)] = "") -> Response:
-    """Where the gate is: sunrise and sunset of the brightness plans follow it."""
-    try:
-        with session.begin_nested():
-            lat = _number(latitude, "latitude", float) if latitude.strip() else None
-            lon = _number(longitude, "longitude", float) if longitude.strip() else None
-            service.update_site(session, actor=viewer.user, site_id=site_id, coordinates=(lat, lon), now=now)
-    except SignageError as exc:
-        return redirect(request, "/screens#sites", error_text(request, exc), "error")
-    return redirect(request, "/screens#sites", gettext_for(request)("Saved."))

@@ -15,6 +15,7 @@ from signage_core.languages import Language, ordered
 from signage_core.render import (
     CaptionError,
     Problem,
+    ProblemCode,
     ScreenSpec,
     background,
     default_registry,
@@ -27,7 +28,7 @@ from signage_server.assets.store import AssetStore
 from signage_server.errors import Invalid, NotFound
 from signage_server.playlists.models import PlaylistItem
 from signage_server.screens.models import Screen
-from signage_server.screens.service import spec_of
+from signage_server.screens.service import spec_of, viewing_distance
 from signage_server.slides import readability
 from signage_server.slides.models import Slide
 from signage_server.slides.service import captions_of, preview_screens
@@ -144,15 +145,16 @@ def shown_for(session: Session, *, slide_id: int) -> float | None:
 
 
 def check_screens(session: Session, slide: Slide, texts: Mapping[Language, str],
-                  rules: readability.Rules | None = None) -> list[ScreenProblems]:
+                  rules: readability.Rules | None = None, *, duration_s: float | None = None) -> list[ScreenProblems]:
     """The one validation: every target screen, the texts checked together as the player draws them, and
     whether people can read them there (letter size at the viewing distance, reading time).
 
-    The live preview, submit and approval all call this, so the preview's verdict is submit's verdict.
+    The live preview, submit and approval all call this, so the preview's verdict is submit's verdict; a
+    playlist being edited passes the `duration_s` it is about to give the slide.
     """
     rules = rules or readability.Rules()
     has_image = slide.asset_id is not None
-    duration = shown_for(session, slide_id=slide.id)  # type: ignore[arg-type]
+    duration = duration_s if duration_s is not None else shown_for(session, slide_id=slide.id)  # type: ignore[arg-type]
     captions = for_renderer(texts)
     found: dict[ScreenSpec, list[Problem]] = {}  # a province's screens come in a few models: lay out once each
     verdicts: dict[tuple[ScreenSpec, float, float], readability.Verdict] = {}
@@ -161,7 +163,7 @@ def check_screens(session: Session, slide: Slide, texts: Mapping[Language, str],
         spec = screen_spec(screen)
         if spec not in found:
             found[spec] = problems(spec, texts, has_image=has_image)
-        distance = screen.viewing_distance_m or rules.viewing_distance_m
+        distance = viewing_distance(session, screen, default_m=rules.viewing_distance_m).metres
         key = (spec, screen.pixel_pitch_mm, distance)
         if key not in verdicts:
             verdicts[key] = readability.check(
@@ -195,3 +197,28 @@ def require_fits(session: Session, *, slide: Slide, language: Language, text: st
         summary = "; ".join(f"{p['screen']}: {p['message']}" for p in listed[:3])
         raise Invalid(f"caption cannot be shown as written ({summary})", field="text",
                       details={"problems": listed})
+
+
+@dataclass(frozen=True)
+class ShortItem:
+    """A slide given less time than its text takes to read on one screen that shows it."""
+
+    slide: Slide
+    duration_s: float
+    screen: Screen
+    problem: readability.ReadabilityProblem
+
+
+def too_short(session: Session, *, slide_id: int, duration_s: float,
+              rules: readability.Rules | None = None) -> list[ShortItem]:
+    """The reading-time verdict of check_screens for a slide shown duration_s (letter size is the caption's
+    matter, judged at approval): one entry per screen and language that cannot be read in time."""
+    slide = session.get(Slide, slide_id)
+    if slide is None:
+        return []
+    out = []
+    for item in check_screens(session, slide, stored_texts(session, slide=slide), rules, duration_s=duration_s):
+        for problem in item.readable.problems:
+            if problem.code == ProblemCode.TOO_LONG_TO_READ and isinstance(problem, readability.ReadabilityProblem):
+                out.append(ShortItem(slide, duration_s, item.screen, problem))
+    return out

@@ -109,9 +109,9 @@ def find_slides(session: Session, *, query: str = "", state: str = "", playlist_
     """Slides matching a search (name and every live or pending caption, diacritic-insensitive), a caption
     state in some language, a playlist, and active/retired; by name. Bad filter values are refused."""
     if shown not in SHOWN:
-        raise Invalid("shown must be one of: " + ", ".join(SHOWN), field="shown")
+        raise Invalid("shown must be one of: %(known)s", field="shown", params={"known": ", ".join(SHOWN)})
     if state and state not in STATES:
-        raise Invalid("state must be one of: " + ", ".join(STATES), field="state")
+        raise Invalid("state must be one of: %(known)s", field="state", params={"known": ", ".join(STATES)})
     codes = list(languages) if languages is not None else [lang.value for lang in Language]
     stmt = select(Slide).order_by(col(Slide.name))
     if shown == "active":
@@ -358,13 +358,14 @@ def approve_slide(session: Session, *, actor: User, slide_id: int, now: datetime
     status = publish_status(session, slide=slide)
     if status.missing_languages:
         raise Conflict(
-            "captions not approved yet: " + ", ".join(status.missing_languages),
-            details={"missing_languages": status.missing_languages},
+            "captions not approved yet: %(languages)s", details={"missing_languages": status.missing_languages},
+            params={"languages": ", ".join(status.missing_languages)},
         )
     if not status.on_air:
         raise Conflict(
-            "no approved translations of one Vietnamese text in every language: " + ", ".join(
-                status.outdated_languages), details={"outdated_languages": status.outdated_languages})
+            "no approved translations of one Vietnamese text in every language: %(languages)s",
+            details={"outdated_languages": status.outdated_languages},
+            params={"languages": ", ".join(status.outdated_languages)})
     if slide.approved_at is not None:
         return slide
     before = audit.snapshot(slide)

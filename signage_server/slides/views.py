@@ -23,6 +23,7 @@ from signage_server.deps import NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
 from signage_server.playlists import service as playlists
+from signage_server.reports import formatting
 from signage_server.screens.models import Screen
 from signage_server.slides import preview, readability, service
 from signage_server.slides.models import Slide
@@ -65,7 +66,7 @@ def reading_text(request: Request, verdict: readability.Verdict) -> str:
     parts = ", ".join(f"{language_name(r.language.value, locale_of(request))} "
                       + _("%(n)s s") % {"n": math.ceil(r.seconds_needed)} for r in verdict.readings)
     shown = verdict.readings[0].seconds_shown
-    tail = (_("shown %(s)s s each") % {"s": f"{shown:g}"} if shown is not None
+    tail = (_("shown %(s)s s each") % {"s": formatting.number(shown, 1)} if shown is not None
             else _("not in a playlist yet"))
     return _("Estimated reading time") + f": {parts}; {tail}"
 

@@ -75,7 +75,7 @@ def play_log(
     start = start or end - timedelta(days=1)
     for name, value in (("from", start), ("to", end)):
         if value.tzinfo is None:
-            raise Invalid(f"'{name}' needs a timezone (e.g. 2026-03-01T00:00:00Z)", field=name)
+            raise Invalid("%(field)s needs a time zone (e.g. 2026-03-01T00:00:00Z)", field=name, params={"field": name})
     items, total = service.play_log(session, screen_id=screen, start=start, end=end,
                                     limit=page.limit, offset=page.offset)
     segments = service.segments_of(session, play_ids=[i.id for i in items if i.id is not None])

@@ -264,7 +264,7 @@ def play_log(session: Session, *, screen_id: int | None, start: datetime, end: d
     if end <= start:
         raise Invalid("'to' must be after 'from'", field="to")
     if end - start > MAX_PLAYLOG_SPAN:
-        raise Invalid(f"at most {MAX_PLAYLOG_SPAN.days} days per query", field="to")
+        raise Invalid("at most %(days)s days per query", field="to", params={"days": MAX_PLAYLOG_SPAN.days})
     query = select(PlayLogEntry).where(col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end)
     if screen_id is not None:
         if session.get(Screen, screen_id) is None:

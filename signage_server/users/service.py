@@ -63,7 +63,7 @@ def _check_password(password: str) -> None:
 
 def _check_languages(role: Role, languages: list[str]) -> list[str]:
     """Translators need the languages they sign off; other roles carry none."""
-    parsed = parse_languages(languages)
+    parsed = parse_languages(languages, field="languages")
     if role != Role.TRANSLATOR:
         if parsed:
             raise Invalid("only translators have languages", field="languages")

@@ -222,3 +222,44 @@ def test_pages_and_refusals_carry_no_english(served: tuple[str, Engine, dict[str
     _shot(page, "header-open")
     favicon = page.request.get(base + "/favicon.ico")
     assert favicon.status == 200 and favicon.headers["content-type"] == "image/x-icon"
+
+
+def test_service_refusals_and_the_upload_script_speak_vietnamese(
+        served: tuple[str, Engine, dict[str, int]], page: Any) -> None:
+    """The refusals a service raises (a playlist item too short to read, a site's distance out of range) and
+    the drag-and-drop upload's refusal (through the API's error.display) read in Vietnamese."""
+    from signage_server.captions import service as captions
+    from signage_server.slides import service as slides
+
+    base, engine, ids = served
+    with Session(engine) as session:
+        admin = users.find_user(session, username="admin")
+        slide = slides.create_slide(session, actor=admin, name="quy-dinh-xuat-canh", now=NOW)
+        captions.write_caption(session, actor=admin, slide_id=slide.id or 0, language="vi",
+                               text=" ".join(["Quý khách vui lòng xuất trình hộ chiếu"] * 4), now=NOW)
+        session.commit()
+        slide_id = slide.id
+    page.goto(base + f"/playlists/{ids['playlist']}")
+    page.select_option("#add_slide", str(slide_id))
+    page.fill("#add_duration", "3")
+    page.click("#add-button")
+    page.wait_for_selector(".flash.error")
+    said = page.inner_text(".flash.error")
+    assert "cần khoảng 11 giây để đọc" in said and "chỉ hiện 3 giây" in said, said
+    _no_english(page.inner_text("main"), "playlist refused")
+    _shot(page, "playlist-refused")
+    page.goto(base + "/screens")
+    page.locator("form.site-row input[name=viewing_distance_m]").first.evaluate("el => el.removeAttribute('min')")
+    page.locator("form.site-row input[name=viewing_distance_m]").first.fill("-4")
+    page.locator("form.site-row button[type=submit]").first.click()
+    page.wait_for_selector(".flash.error")
+    assert "khoảng cách xem phải lớn hơn 0" in page.inner_text(".flash.error")
+    _no_english(page.inner_text("main"), "site refused")
+    page.goto(base + "/slides")
+    page.set_input_files("#files", files=[{"name": "bang.png", "mimeType": "image/png",
+                                           "buffer": b"<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>"}])
+    page.wait_for_selector("#upload-list .bad")
+    refused = page.inner_text("#upload-list")
+    assert "Không nhận SVG, HTML hay tập lệnh" in refused, refused
+    _no_english(refused.replace("bang.png", ""), "upload refused")
+    _shot(page, "upload-refused")

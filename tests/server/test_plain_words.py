@@ -105,3 +105,77 @@ def test_the_api_keeps_english_and_adds_the_page_language_for_page_scripts(api: 
 def test_the_favicon_is_served_by_the_app(api: Any) -> None:
     got = api.anon.get("/favicon.ico")
     assert got.status_code == 200 and got.headers["content-type"] == "image/x-icon" and got.content[:4] == b"\0\0\1\0"
+
+
+# Refusals only a player, the command line or the broker set-up meets: no page shows them.
+_NOT_SHOWN_ON_PAGES = ("backup/", "transport/", "manifests/", "enrolment/", "demo.py", "config.py")
+_PLAYER_ONLY = "screenshot from screen"
+# Raised with details the pages translate item by item (pydantic errors, the renderer's problems).
+_ITEMISED = {"schedules/service.py", "slides/preview.py"}
+
+
+def test_every_refusal_a_page_can_show_is_a_catalog_template_with_a_vietnamese_translation() -> None:
+    """A message built with an f-string, or missing from the vi catalog, reaches a Vietnamese page in English."""
+    import ast
+    from pathlib import Path
+
+    import signage_server
+    from signage_server import errors
+
+    raised = {cls.__name__ for cls in vars(errors).values()
+              if isinstance(cls, type) and issubclass(cls, errors.SignageError)} - {"NotFound"}
+    vi = translations("vi")
+    root = Path(signage_server.__file__).parent
+    untranslated, built = [], []
+    for path in sorted(root.rglob("*.py")):
+        where = path.relative_to(root).as_posix()
+        if where.startswith(_NOT_SHOWN_ON_PAGES) or "migrations/" in where:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in raised
+                    and node.args):
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                if vi.gettext(first.value) == first.value:
+                    untranslated.append(f"{where}:{node.lineno} {first.value}")
+            elif isinstance(first, ast.Name):
+                continue  # a module constant (e.g. the upload refusal), tested where it is raised
+            elif not (where in _ITEMISED or _PLAYER_ONLY in ast.unparse(first)):
+                built.append(f"{where}:{node.lineno} {ast.unparse(first)}")
+    assert untranslated == [] and built == []
+
+
+@pytest.mark.parametrize(("exc", "words"), [
+    (Invalid("caption text is empty", field="text"), "chú thích đang để trống"),
+    (Invalid("an alert lasts at most %(days)s days", field="expires_at", params={"days": 7}), "tối đa 7 ngày"),
+    (Invalid("%(field)s is required", field="playlist_id", params={"field": "playlist_id"}),
+     "Cần nhập Danh sách phát"),
+    (Invalid("%(field)s must be 1-%(max)s", field="width_px", params={"field": "width_px", "max": 8192}),
+     "Chiều rộng (điểm ảnh) phải từ 1 đến 8192"),
+    (Invalid("a report covers at most %(days)s days", field="to", params={"days": 400}), "tối đa 400 ngày"),
+])
+def test_service_refusals_read_in_vietnamese_with_their_values(exc: Invalid, words: str) -> None:
+    said = describe(exc, "vi")
+    assert words in said, said
+    assert describe(exc, "en").isascii()  # the English page keeps English
+
+
+def test_the_audit_change_view_shows_stored_instants_in_local_time_and_names_enrolment_fields() -> None:
+    from zoneinfo import ZoneInfo
+
+    from signage_server.audit.views import changes
+
+    vi = translations("vi").gettext
+    rows = changes(None, {"approved_at": "2026-12-03T18:36:49.714520Z", "code_id": 2,
+                          "expires_at": "2026-12-04T18:36:48+00:00"}, vi, ZoneInfo("Asia/Ho_Chi_Minh"))
+    said = {c.field: c.after for c in rows}
+    assert said == {"Duyệt lúc": "04/12/2026 01:36:49", "Mã đăng ký": "2", "Hết hạn lúc": "05/12/2026 01:36:48"}, said
+
+
+def test_the_audit_change_view_names_the_approver_not_a_number() -> None:
+    from signage_server.audit.views import changes
+
+    vi = translations("vi").gettext
+    rows = changes({"approved_by_id": None}, {"approved_by_id": 5}, vi, None, {5: "Lãnh đạo duyệt"})
+    assert [(c.field, c.before, c.after) for c in rows] == [("Người duyệt", "—", "Lãnh đạo duyệt")]

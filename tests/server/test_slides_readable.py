@@ -336,3 +336,78 @@ def test_domain_refusals_from_slides_playlists_captions_and_users_read_in_vietna
             with session.begin_nested():
                 attempt()
         assert words in describe(caught.value, "vi"), (words, caught.value.message)
+
+
+def test_a_playlist_that_shortens_a_slide_below_its_reading_time_is_warned_and_refused(
+        browsers: Browsers, api: Any, world: dict[str, int], session: Any, users: Any) -> None:
+    """Approved for 10 s, then given 3 s by a playlist: the text (30 words, about 10 s at 3 words/s) is refused
+    where the duration is set, and a short item already there is warned beside its row."""
+    from signage_server.captions import service as captions
+    from signage_server.slides.readability import Rules
+
+    sid, pid = world["free_slide"], world["playlist"]
+    text = " ".join(["Quý khách vui lòng xuất trình hộ chiếu"] * 4)  # 32 words
+    captions.write_caption(session, actor=users["operator"], slide_id=sid, language="vi", text=text, now=NOW)
+    playlists.update_playlist(session, actor=users["operator"], playlist_id=pid, items=[
+        playlists.ItemSpec(slide_id=world["slide"], duration_s=10), playlists.ItemSpec(slide_id=sid, duration_s=15)],
+        now=NOW)
+    session.commit()
+    b = browsers["operator"]
+    page = b.get(f"/playlists/{pid}").text
+    assert "short-item" not in page  # 15 s is enough
+
+    def save(seconds: str) -> str:
+        done = b.post(f"/playlists/{pid}", {"slide_id": [str(world["slide"]), str(sid)],
+                                            "duration_s": ["10", seconds], "save": "1"})
+        assert done.status_code == 303
+        return b.follow(done).text
+
+    refused = save("3")
+    assert "cần khoảng 11 giây để đọc" in refused and "chữ chỉ hiện 3 giây" in refused, refused[:2000]
+    assert [i.duration_s for i in playlists.items_of(session, playlist_id=pid)] == [10, 15]  # nothing written
+    api_refused = api.as_("operator").patch(f"/api/v1/playlists/{pid}", json={"items": [
+        {"slide_id": world["slide"], "duration_s": 10}, {"slide_id": sid, "duration_s": 3}]})
+    assert api_refused.status_code == 422 and "needs about 11 s" in api_refused.json()["error"]["message"]
+    assert "Đã lưu" in save("12") or "đã lưu" in save("12").lower()
+    # A deployment that only warns saves it and the page marks the row; the refusal rule never blocks an
+    # unrelated edit of a playlist that already holds a short item.
+    playlists.update_playlist(session, actor=users["operator"], playlist_id=pid, readable=Rules(refuse=False), items=[
+        playlists.ItemSpec(slide_id=world["slide"], duration_s=10), playlists.ItemSpec(slide_id=sid, duration_s=3)],
+        now=NOW)
+    session.commit()
+    page = b.get(f"/playlists/{pid}").text
+    row = page.split(f'data-slide="{sid}"')[1].split("</tr>")[0]
+    assert "short-item" in row and "cần khoảng 11 giây để đọc hết chữ nhưng chữ chỉ hiện 3 giây" in row, row
+    kept = save("3")
+    assert "cần khoảng 11 giây" in kept and "short-item" in kept
+    renamed = b.post(f"/playlists/{pid}", {"slide_id": [str(world["slide"]), str(sid)], "duration_s": ["10", "3"],
+                                           "display_name": "Sảnh đến", "save": "1"})
+    assert renamed.status_code == 303 and playlists.get_playlist(session, playlist_id=pid).display_name == "Sảnh đến"
+
+
+def test_a_site_s_viewing_distance_is_its_screens_default_and_a_screen_s_own_wins(
+        browsers: Browsers, api: Any, world: dict[str, int], session: Any) -> None:
+    sid, screen, site = world["slide"], world["screen"], world["site"]
+    admin = browsers["admin"]
+
+    def warned() -> str:
+        data = browsers["operator"].get(f"/slides/{sid}/preview.json", params={"vi": "Chào mừng quý khách"}).json()
+        return " ".join(next(s for s in data["screens"] if s["id"] == screen)["warnings"])
+
+    assert warned() == ""  # the setting's 10 m
+    refused = admin.follow(admin.post(f"/sites/{site}", {"viewing_distance_m": "-5"}))
+    assert "khoảng cách xem phải lớn hơn 0" in refused.text
+    assert screens.get_site(session, site_id=site).viewing_distance_m is None
+    saved = admin.follow(admin.post(f"/sites/{site}", {"viewing_distance_m": "400"}))
+    assert "Đã lưu." in saved.text and 'value="400"' in saved.text.split(f'data-site="{site}"')[1].split("</form>")[0]
+    assert "không đọc được từ 400 m" in warned()
+    page = admin.get(f"/screens/{screen}").text
+    assert "kiểm tra ở khoảng cách 400 m: khoảng cách của địa điểm" in page
+    # The screen's own distance overrides its site's; emptying the site's goes back to the setting.
+    assert api.as_("admin").patch(f"/api/v1/screens/{screen}", json={"viewing_distance_m": 3}).status_code == 200
+    assert warned() == "" and "khoảng cách riêng của màn hình này" in admin.get(f"/screens/{screen}").text
+    assert api.as_("admin").patch(f"/api/v1/screens/{screen}", json={"viewing_distance_m": None}).status_code == 200
+    by_api = api.as_("admin").patch(f"/api/v1/sites/{site}", json={"viewing_distance_m": None})
+    assert by_api.status_code == 200 and by_api.json()["viewing_distance_m"] is None
+    assert "giá trị mặc định của hệ thống" in admin.get(f"/screens/{screen}").text
+    assert api.as_("operator").patch(f"/api/v1/sites/{site}", json={"viewing_distance_m": 50}).status_code == 403

@@ -52,9 +52,9 @@ def test_admin_places_the_site_sets_a_plan_and_sees_the_curve(
     assert 'class="flash error"' in refused and "cần vĩ độ và kinh độ" in refused and "Lộc Ninh – Hoa Lư" in refused
     assert 'value="-15"' in refused, "the typed values come back"
 
-    bad = html.unescape(admin.follow(admin.post(f"/sites/{world['site']}/coordinates", {"latitude": "11.93"})).text)
+    bad = html.unescape(admin.follow(admin.post(f"/sites/{world['site']}", {"latitude": "11.93"})).text)
     assert "nhập cả hai hoặc để trống cả hai" in bad
-    placed = admin.follow(admin.post(f"/sites/{world['site']}/coordinates",
+    placed = admin.follow(admin.post(f"/sites/{world['site']}",
                                      {"latitude": "11.93", "longitude": "106.52"}))
     assert "Đã lưu." in placed.text and 'value="106.52"' in placed.text
     session.expire_all()
