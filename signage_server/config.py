@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # one takeover interval to the scheduler process; unset: the process that runs the scheduler.
     transport_prefer_owner: bool | None = None
     heartbeats_missed_offline: int = Field(default=3, gt=0)
+    # How long the report writer waits for more reports to join a batch's transaction (bounded delay).
+    report_batch_delay_ms: float = Field(default=5, ge=0, le=1000)
     # The dashboard highlights a screen dark for longer than this (a short blip is not an incident).
     dashboard_offline_alert_minutes: int = Field(default=10, gt=0)
     enrolment_code_hours: int = Field(default=24, gt=0)

@@ -44,6 +44,7 @@ from signage_server.transport.chunks import ChunkServer, MayFetch
 from signage_server.transport.hub import ReportHandlers, ServerHub
 from signage_server.transport.ids import parse_screen_wire_id, screen_alert_groups, screen_wire_id
 from signage_server.transport.ownership import TransportLock, process_label
+from signage_server.transport.reports import Report, ReportBody, ReportWriter
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ class TransportService:
         # Screenshots are decoded here, one at a time, never on the hub's network thread; a flood is dropped.
         self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         self._screenshot_slots = threading.BoundedSemaphore(SCREENSHOT_BACKLOG)
+        # Heartbeats, statuses, play records and alert acks: stored in batches on the writer's thread.
+        self.reports = ReportWriter(sessions, on_playlog_stored=self._ack_playlog,
+                                    max_delay_s=settings.report_batch_delay_ms / 1000)
 
     # -- lifecycle
 
@@ -166,6 +170,7 @@ class TransportService:
                 # The server's own clients go over loopback; sites are told the public URL.
                 self.params = BrokerParams("127.0.0.1", self.broker.port, self.params.username, self.params.password)
             self.public_url = s.mqtt_public_url or f"mqtt://{_public_host(s.mqtt_bind_host)}:{self.broker.port}"
+        self.reports.start()
         try:
             self.accounts = DynsecAccounts(self.params)
             self.accounts.connect()
@@ -241,6 +246,8 @@ class TransportService:
         for part in (self.chunks, self.hub):
             if part is not None:
                 part.stop()
+        # Nothing more comes in: what the hub already queued is stored (and play records acknowledged) first.
+        self.reports.stop()
         # Pictures already received are stored before the database goes; a later start gets a fresh worker.
         self._screenshots.shutdown(wait=True)
         self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
@@ -448,6 +455,10 @@ class TransportService:
                               on_playlog=self._on_playlog, on_alert_ack=self._on_alert_ack,
                               on_screenshot=self._on_screenshot)
 
+    def _report(self, wire_id: str, body: ReportBody, received_at: datetime) -> None:
+        """Queue a report for the writer: the hub's network thread never waits for the database."""
+        self.reports.submit(Report(wire_id, parse_screen_wire_id(wire_id), body, received_at))
+
     def _write(self, what: str, wire_id: str, fn: Callable[[Session, int], object]) -> object:
         screen_id = parse_screen_wire_id(wire_id)
         with self._sessions() as session:
@@ -463,21 +474,22 @@ class TransportService:
                 raise ProtocolError(f"{what} from screen {wire_id!r} refused: {exc.message}") from None
 
     def _on_status(self, wire_id: str, status: Status, received_at: datetime) -> None:
-        self._write("status", wire_id, lambda s, sid: telemetry.record_status(
-            s, screen_id=sid, status=status, received_at=received_at))
+        self._report(wire_id, status, received_at)
 
     def _on_heartbeat(self, wire_id: str, beat: Heartbeat, received_at: datetime) -> None:
-        self._write("heartbeat", wire_id, lambda s, sid: telemetry.record_heartbeat(
-            s, screen_id=sid, beat=beat, received_at=received_at))
+        self._report(wire_id, beat, received_at)
 
     def _on_playlog(self, wire_id: str, batch: PlayLogBatch, received_at: datetime) -> list[str]:
-        stored = self._write("play log", wire_id, lambda s, sid: telemetry.record_playlog(
-            s, screen_id=sid, batch=batch, received_at=received_at))
-        return list(stored) if isinstance(stored, list) else []
+        self._report(wire_id, batch, received_at)
+        return []  # acknowledged by the writer once its batch is committed
 
     def _on_alert_ack(self, wire_id: str, ack: AlertAck, received_at: datetime) -> None:
-        self._write("alert ack", wire_id, lambda s, sid: alerts.record_ack(
-            s, screen_id=sid, ack=ack, received_at=received_at))
+        self._report(wire_id, ack, received_at)
+
+    def _ack_playlog(self, wire_id: str, record_ids: list[str]) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.ack_playlog(wire_id, record_ids)
 
     def _on_screenshot(self, wire_id: str, header: ScreenshotHeader, image: bytes, received_at: datetime) -> None:
         """Hand the picture to the screenshot worker: decoding must not hold up the broker-message thread."""
