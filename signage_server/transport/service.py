@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from signage_core.protocol import (
     AlertAck,
@@ -31,9 +31,10 @@ from signage_server.alerts import service as alerts
 from signage_server.config import Settings
 from signage_server.db import READ_MOSTLY, SessionFactory
 from signage_server.errors import SignageError
-from signage_server.screens.models import Enrolment, Screen
+from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.telemetry import service as telemetry
 from signage_server.transport.accounts import (
+    AccountError,
     AccountExists,
     AccountNotFound,
     DynsecAccounts,
@@ -117,6 +118,9 @@ class TransportService:
         self.params: BrokerParams | None = None
         self.public_url = ""
         self.accounts: DynsecAccounts | None = None
+        # Regional brokers (SIGNAGE_MQTT_REGIONS): screens of their sites have their accounts there.
+        self.regions: dict[str, DynsecAccounts] = {}
+        self._site_region = {site: name for name, region in settings.mqtt_regions.items() for site in region.sites}
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
         self._latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]] | None = None
@@ -174,6 +178,11 @@ class TransportService:
         try:
             self.accounts = DynsecAccounts(self.params)
             self.accounts.connect()
+            for name in s.mqtt_regions:
+                try:
+                    self._regional(name)
+                except BrokerUnavailable as exc:  # its screens' enrolments fail until it answers; the rest works
+                    log.error("%s", exc.message)
             # Republished from the hub's own reconnect, not the broker's restart: only then can it publish.
             # Toward our own local broker a reconnect is cheap, so the back-off stays short.
             self.hub = ServerHub(self.params, self._handlers(), clock=self._clock, listen=self.owner,
@@ -203,6 +212,10 @@ class TransportService:
                                  path_for=self._path_for)
             chunks.start()
             self.chunks = chunks
+        accounts, _ = self._need()
+        for name, region in self.settings.mqtt_regions.items():
+            # The regional broker's bridge logs in here with this account (bridge_config on its side).
+            accounts.ensure_bridge(name, region.bridge_password.get_secret_value())
         with self._sessions() as session:
             self.reconcile(session)
         self.publish_key_chain()
@@ -253,6 +266,9 @@ class TransportService:
         self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         if self.accounts is not None:
             self.accounts.close()
+        for regional in self.regions.values():
+            regional.close()
+        self.regions = {}
         self.chunks = self.hub = None
         self.accounts = None
         if self.broker is not None:
@@ -388,9 +404,46 @@ class TransportService:
 
     # -- accounts
 
-    def enrol_account(self, screen_id: int, group_ids: Iterable[int]) -> ScreenCredentials:
-        """A broker account for a newly enrolled screen; a re-enrolled one's old box is kicked and locked out."""
+    def _regional(self, name: str) -> DynsecAccounts:
+        """The admin connection to one regional broker, made on first need (it may have been down at start)."""
+        accounts = self.regions.get(name)
+        if accounts is None:
+            region = self.settings.mqtt_regions[name]
+            params = parse_broker_url(region.url, ca_file=region.ca_file).with_credentials(
+                region.username, region.password.get_secret_value())
+            accounts = DynsecAccounts(params)
+            try:
+                accounts.connect()
+            except AccountError as exc:
+                raise BrokerUnavailable(f"the regional broker {name!r} is unreachable: {exc}") from None
+            self.regions[name] = accounts
+        return accounts
+
+    def region_of(self, site: str | None) -> str | None:
+        """The region whose broker the screens of a site (by slug) use; None: the central broker."""
+        return self._site_region.get(site) if site is not None else None
+
+    def broker_url_for(self, site: str | None) -> str:
+        """The broker address an enrolling player of that site is told."""
+        name = self.region_of(site)
+        return self.public_url if name is None else self.settings.mqtt_regions[name].public_url
+
+    def _accounts_for(self, site: str | None) -> DynsecAccounts:
         accounts, _ = self._need()
+        name = self.region_of(site)
+        return accounts if name is None else self._regional(name)
+
+    def _site_of(self, screen_id: int) -> str | None:
+        """The screen's site slug, read only when regions are configured (it decides the broker)."""
+        if not self._site_region:
+            return None
+        with self._sessions() as session:
+            return session.exec(select(Site.slug).join(Screen, col(Screen.site_id) == col(Site.id)).where(
+                Screen.id == screen_id)).first()
+
+    def enrol_account(self, screen_id: int, group_ids: Iterable[int], *, site: str | None = None) -> ScreenCredentials:
+        """A broker account for a newly enrolled screen; a re-enrolled one's old box is kicked and locked out."""
+        accounts = self._accounts_for(site)
         wire = screen_wire_id(screen_id)
         groups = screen_alert_groups(screen_id, group_ids)
         # Checked first: add_screen replaces a leftover role, and deleting the role of a connected client
@@ -404,7 +457,7 @@ class TransportService:
 
     def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
         """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""
-        accounts, _ = self._need()
+        accounts = self._accounts_for(self._site_of(screen_id))
         try:
             accounts.set_screen_groups(screen_wire_id(screen_id), screen_alert_groups(screen_id, group_ids))
         except AccountNotFound:
@@ -412,40 +465,32 @@ class TransportService:
 
     def revoke(self, screen_id: int) -> None:
         """Disable the account and kick the live session at once."""
-        accounts, _ = self._need()
+        accounts = self._accounts_for(self._site_of(screen_id))
         try:
             accounts.revoke_screen(screen_wire_id(screen_id))
         except AccountNotFound:
             pass  # never enrolled: nothing can log in
 
     def reconcile(self, session: Session) -> tuple[int, int]:
-        """Start-up: revoked screens are disabled on the broker, enrolled ones get their DB groups."""
-        accounts, _ = self._need()
-        on_broker = set(accounts.list_screens())
-        revoked = synced = 0
+        """Start-up: revoked screens are disabled on their broker, enrolled ones get their DB groups."""
+        self._need()
         screens = session.exec(select(Screen)).all()
-        # Accounts made before the key-chain topic existed get its ACL (a no-op once they have it).
-        enrolled = [w for w in (screen_wire_id(s.id or 0) for s in screens if s.enrolment == Enrolment.ENROLLED)
-                    if w in on_broker]
-        if enrolled and accounts.grant_key_chain(enrolled):
-            log.warning("granted the key hand-over chain to screens enrolled before it existed")
-        if enrolled and (bound := accounts.bind_client_ids(enrolled)):
-            log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
+        slugs = dict(session.exec(select(Site.id, Site.slug)).all()) if self._site_region else {}
+        by_broker: dict[str | None, list[Screen]] = {}
         for screen in screens:
-            wire = screen_wire_id(screen.id or 0)
-            if wire not in on_broker:
+            by_broker.setdefault(self.region_of(slugs.get(screen.site_id)), []).append(screen)
+        revoked = synced = 0
+        for name, members in by_broker.items():
+            try:
+                accounts = self._accounts_for(slugs.get(members[0].site_id))
+            except BrokerUnavailable as exc:  # reconciled when this process next takes the MQTT side
+                log.error("%s; its screens are not reconciled", exc.message)
                 continue
-            if screen.enrolment == Enrolment.REVOKED:
-                if accounts.is_enabled(wire):
-                    accounts.revoke_screen(wire)
-                    revoked += 1
-            elif screen.enrolment == Enrolment.ENROLLED:
-                wanted = screen_alert_groups(screen.id or 0, [g.id or 0 for g in screen.groups])
-                if accounts.screen_groups(wire) != wanted:
-                    accounts.set_screen_groups(wire, wanted)
-                    synced += 1
-        if revoked or synced:
-            log.warning("broker reconciled with the database: %d revoked, %d regrouped", revoked, synced)
+            r, y = _reconcile_on(accounts, members)
+            revoked, synced = revoked + r, synced + y
+            if r or y:
+                log.warning("broker %s reconciled with the database: %d revoked, %d regrouped",
+                            name or "central", r, y)
         return revoked, synced
 
     # -- reports from screens (run on the hub's network thread)
@@ -540,6 +585,33 @@ class TransportService:
                 self.run_jobs_once()
             except Exception:  # a failing round must not end the job thread
                 log.exception("transport jobs failed")
+
+
+def _reconcile_on(accounts: DynsecAccounts, screens: Sequence[Screen]) -> tuple[int, int]:
+    """One broker's accounts made to agree with the database for the screens that use that broker."""
+    on_broker = set(accounts.list_screens())
+    revoked = synced = 0
+    # Accounts made before the key-chain topic existed get its ACL (a no-op once they have it).
+    enrolled = [w for w in (screen_wire_id(s.id or 0) for s in screens if s.enrolment == Enrolment.ENROLLED)
+                if w in on_broker]
+    if enrolled and accounts.grant_key_chain(enrolled):
+        log.warning("granted the key hand-over chain to screens enrolled before it existed")
+    if enrolled and (bound := accounts.bind_client_ids(enrolled)):
+        log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
+    for screen in screens:
+        wire = screen_wire_id(screen.id or 0)
+        if wire not in on_broker:
+            continue
+        if screen.enrolment == Enrolment.REVOKED:
+            if accounts.is_enabled(wire):
+                accounts.revoke_screen(wire)
+                revoked += 1
+        elif screen.enrolment == Enrolment.ENROLLED:
+            wanted = screen_alert_groups(screen.id or 0, [g.id or 0 for g in screen.groups])
+            if accounts.screen_groups(wire) != wanted:
+                accounts.set_screen_groups(wire, wanted)
+                synced += 1
+    return revoked, synced
 
 
 def _public_host(bind_host: str) -> str:
