@@ -34,7 +34,6 @@ from signage_core.protocol import (
     group_alert_topic,
     heartbeat_topic,
     manifest_topic,
-    parse_broker_url,
     playlog_ack_topic,
     playlog_topic,
 )
@@ -46,6 +45,7 @@ from signage_server.transport.broker import ManagedMosquitto, bridge_config, fre
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
+from tests.server.test_transport_app import eventually, player
 from tests.server.world import png, seed_world
 
 REGION_SITE = "loc-ninh-hoa-lu"  # the world's site: its screens use the regional broker
@@ -58,17 +58,6 @@ class Bridged:
     ids: dict[str, int]
     regional: ManagedMosquitto
     transport: TransportService
-
-
-def _eventually(probe: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 def _bridge_up(central: ManagedMosquitto, after: int = 0) -> bool:
@@ -96,7 +85,7 @@ def bridged(tmp_path: Path, password_hash: str) -> Iterator[Bridged]:
         with TestClient(create_app(settings, engine=engine)) as http:
             transport: TransportService = http.app.state.transport  # type: ignore[attr-defined]
             assert transport.broker is not None
-            _eventually(lambda: _bridge_up(transport.broker), what="the bridge to the central broker")  # type: ignore[arg-type]
+            eventually(lambda: _bridge_up(transport.broker), timeout=20)  # type: ignore[arg-type]
             yield Bridged(http, {n: {"Authorization": f"Bearer {t}"} for n, t in tokens.items()}, ids, regional,
                           transport)
     finally:
@@ -107,13 +96,6 @@ def bridged(tmp_path: Path, password_hash: str) -> Iterator[Bridged]:
 def _ok(response: Any, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()
-
-
-def _player(answer: dict[str, Any]) -> RawClient:
-    params = parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"])
-    client = RawClient(params, client_id=f"screen-{answer['screen_id']}")
-    assert not client.connect().is_failure
-    return client
 
 
 def _next_on(client: RawClient, topic: str, timeout: float = 10.0) -> Any:
@@ -155,18 +137,18 @@ def test_a_player_on_the_regional_broker_gets_everything_through_the_bridge_and_
     assert b.transport.regions["south"].has_screen(wire)
     trust = TrustStore.of(PublicKey.from_base64(answer["server_public_key"]))
 
-    player = _player(answer)
+    box = player(answer)
     try:
         for topic in (manifest_topic(wire), asset_chunk_topic(wire), playlog_ack_topic(wire),
                       *(group_alert_topic(g) for g in answer["groups"])):
-            assert player.subscribe(topic)
+            assert box.subscribe(topic)
         _ok(b.http.post(f"/api/v1/slides/{slide['id']}/captions/vi/approve", headers=b.who["approver"]))
         _ok(b.http.post(f"/api/v1/slides/{slide['id']}/approve", headers=b.who["approver"]))
 
         # Manifest: signed on the central broker, carried by the bridge, verified on the regional side.
         body = None
         for _ in range(20):
-            msg = _next_on(player, manifest_topic(wire))
+            msg = _next_on(box, manifest_topic(wire))
             body = verify_manifest(msg.payload, trust=trust, screen_id=wire, last_version=None, now=datetime.now(UTC))
             if body.assets:
                 break
@@ -175,21 +157,20 @@ def test_a_player_on_the_regional_broker_gets_everything_through_the_bridge_and_
 
         # Chunks: the request goes out through the bridge, the chunk server answers through it.
         sha = next(iter(body.assets))
-        player.publish(asset_request_topic(wire), encode(AssetRequest(request_id="br-0", sha256=sha, offset=0,
+        box.publish(asset_request_topic(wire), encode(AssetRequest(request_id="br-0", sha256=sha, offset=0,
                                                                       length=1 << 20)))
-        header, data = decode_frame(ChunkHeader, _next_on(player, asset_chunk_topic(wire)).payload)
+        header, data = decode_frame(ChunkHeader, _next_on(box, asset_chunk_topic(wire)).payload)
         assert header.error is None and hashlib.sha256(data).hexdigest() == sha
 
         # Heartbeats and play records reach the server's database; the play-log ack comes back.
-        player.publish(heartbeat_topic(wire), encode(Heartbeat(screen_id=wire, sent_at=datetime.now(UTC),
+        box.publish(heartbeat_topic(wire), encode(Heartbeat(screen_id=wire, sent_at=datetime.now(UTC),
                                                                uptime_s=11.0, manifest_version=str(version))), qos=0)
-        _eventually(lambda: (_status(b, screen["id"])["heartbeat"] or {}).get("uptime_s") == 11.0,
-                    what="the heartbeat stored")
+        eventually(lambda: (_status(b, screen["id"])["heartbeat"] or {}).get("uptime_s") == 11.0, timeout=20)
         batch = PlayLogBatch(screen_id=wire, records=[PlayRecord(
             record_id="br1", slide_id=str(slide["id"]), language="vi", frame_hash="c" * 64,
             manifest_version=str(version), started_at=datetime.now(UTC), duration_ms=10_000)])
-        player.publish(playlog_topic(wire), encode(batch))
-        assert decode(PlayLogAck, _next_on(player, playlog_ack_topic(wire)).payload).record_ids == ["br1"]
+        box.publish(playlog_topic(wire), encode(batch))
+        assert decode(PlayLogAck, _next_on(box, playlog_ack_topic(wire)).payload).record_ids == ["br1"]
 
         # An urgent alert to the screen's group reaches it; its ack is stored.
         templates = _ok(b.http.get("/api/v1/alert-templates", headers=b.who["approver"]))
@@ -197,11 +178,11 @@ def test_a_player_on_the_regional_broker_gets_everything_through_the_bridge_and_
             "template_id": next(t["id"] for t in templates if t["key"] == "border-closure"),
             "group_ids": [b.ids["group"]], "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}), 201)
         group_topic = group_alert_topic(f"g{b.ids['group']}")
-        verified = verify_envelope(_next_on(player, group_topic).payload, trust=trust,
+        verified = verify_envelope(_next_on(box, group_topic).payload, trust=trust,
                                    expected_kind=EnvelopeKind.ALERT, screen_id=wire, last_version=None,
                                    now=datetime.now(UTC))
         assert verified.body["alert_id"] == str(alert["id"])
-        player.publish(alert_ack_topic(wire), encode(AlertAck(alert_id=str(alert["id"]), frame_hash="d" * 64,
+        box.publish(alert_ack_topic(wire), encode(AlertAck(alert_id=str(alert["id"]), frame_hash="d" * 64,
                                                               shown_at=datetime.now(UTC))))
 
         def acked() -> bool:
@@ -209,9 +190,9 @@ def test_a_player_on_the_regional_broker_gets_everything_through_the_bridge_and_
             return any(t["screen_id"] == screen["id"] and t["confirmed"] and t["frame_hash"] == "d" * 64
                        for t in targets)
 
-        _eventually(acked, what="the alert ack stored")
+        eventually(acked, timeout=20)
     finally:
-        player.close()
+        box.close()
 
     # The regional broker restarts having lost everything it retained (persistence wiped): the bridge
     # reconnects, subscribes again, and the central broker refills it; the player finds its manifest.
@@ -221,22 +202,21 @@ def test_a_player_on_the_regional_broker_gets_everything_through_the_bridge_and_
     b.regional.stop()
     shutil.rmtree(b.regional.paths.persistence, ignore_errors=True)
     b.regional.start()
-    _eventually(lambda: _bridge_up(central, bridges_before), what="the bridge after the regional restart")
-    player = _player(answer)
+    eventually(lambda: _bridge_up(central, bridges_before), timeout=20)
+    box = player(answer)
     try:
-        assert player.subscribe(manifest_topic(wire))
-        again = verify_manifest(_next_on(player, manifest_topic(wire)).payload, trust=trust, screen_id=wire,
+        assert box.subscribe(manifest_topic(wire))
+        again = verify_manifest(_next_on(box, manifest_topic(wire)).payload, trust=trust, screen_id=wire,
                                 last_version=None, now=datetime.now(UTC))
         assert again.version == version and again.assets == body.assets
-        assert player.subscribe(group_alert_topic(f"g{b.ids['group']}"))
-        assert verify_envelope(_next_on(player, group_topic).payload, trust=trust, expected_kind=EnvelopeKind.ALERT,
+        assert box.subscribe(group_alert_topic(f"g{b.ids['group']}"))
+        assert verify_envelope(_next_on(box, group_topic).payload, trust=trust, expected_kind=EnvelopeKind.ALERT,
                                screen_id=wire, last_version=None, now=datetime.now(UTC)).body["action"] == "show"
-        player.publish(heartbeat_topic(wire), encode(Heartbeat(screen_id=wire, sent_at=datetime.now(UTC),
+        box.publish(heartbeat_topic(wire), encode(Heartbeat(screen_id=wire, sent_at=datetime.now(UTC),
                                                                uptime_s=99.0)), qos=0)
-        _eventually(lambda: (_status(b, screen["id"])["heartbeat"] or {}).get("uptime_s") == 99.0,
-                    what="a heartbeat after the restart")
+        eventually(lambda: (_status(b, screen["id"])["heartbeat"] or {}).get("uptime_s") == 99.0, timeout=20)
     finally:
-        player.close()
+        box.close()
 
 
 def test_a_site_in_two_regions_or_a_short_bridge_password_is_refused_at_start(tmp_path: Path) -> None:
