@@ -223,6 +223,7 @@ def main() -> None:
 
         latencies: list[int] = []
         walls: list[float] = []
+        short: list[str] = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
             r = http.post("/api/v1/alerts", headers=headers, json={
@@ -240,10 +241,9 @@ def main() -> None:
                 time.sleep(0.01)
             walls.append(time.perf_counter() - t0)
             body = http.get(f"/api/v1/alerts/{alert_id}", headers=headers).json()
-            if body["confirmed"] != args.players:
-                print(f"report writer: {transport.reports.stats}")
-                raise SystemExit(f"only {body['confirmed']} of {args.players} confirmed alert {alert_id}")
-            latencies.extend(t["latency_ms"] for t in body["targets"])
+            if body["confirmed"] != args.players:  # reported, not hidden: the round's wall time is then the wait
+                short.append(f"alert {alert_id}: {body['confirmed']} of {args.players} confirmed within 60 s")
+            latencies.extend(t["latency_ms"] for t in body["targets"] if t["latency_ms"] is not None)
             http.post(f"/api/v1/alerts/{alert_id}/withdraw", headers=headers).raise_for_status()
             time.sleep(0.3)  # let the withdrawal reach everyone before the next launch
         raw = [raw_round_trip(transport.params, wire_group, [c.username for c in creds], n)
@@ -267,7 +267,9 @@ def main() -> None:
     print(f"raw baseline, same broker and players: one bare QoS 1 message to the group -> all {args.players} acks at "
           f"one subscriber: median={statistics.median(raw) * 1000:.0f} ms max={max(raw) * 1000:.0f} ms")
     print(f"report writer: {writer.reports} reports in {writer.batches} transactions (largest {writer.largest_batch})")
-    print("target: last ack stored <= 250 ms:", "met" if statistics.median(walls) <= 0.25 else "MISSED")
+    for line in short:
+        print("INCOMPLETE:", line)
+    print("target: last ack stored <= 250 ms:", "met" if statistics.median(walls) <= 0.25 and not short else "MISSED")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,10 @@ class TransportService:
         # Screenshots are decoded here, one at a time, never on the hub's network thread; a flood is dropped.
         self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         self._screenshot_slots = threading.BoundedSemaphore(SCREENSHOT_BACKLOG)
+        # New manifests go out from here, after the commit that issued them, not on the approving request.
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-publisher")
+        self._to_publish: set[str] = set()
+        self._publish_lock = threading.Lock()
         # Heartbeats, statuses, play records and alert acks: stored in batches on the writer's thread.
         self.reports = ReportWriter(sessions, on_playlog_stored=self._ack_playlog,
                                     max_delay_s=settings.report_batch_delay_ms / 1000)
@@ -256,6 +260,9 @@ class TransportService:
         if self._jobs is not None:
             self._jobs.join(10)
             self._jobs = None
+        # Manifests already committed go out before the connection does (a later start gets a fresh worker).
+        self._publisher.shutdown(wait=True)
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-publisher")
         for part in (self.chunks, self.hub):
             if part is not None:
                 part.stop()
@@ -391,6 +398,31 @@ class TransportService:
             session.connection(execution_options={READ_MOSTLY: True})
             payloads = self._latest_envelopes(session, sorted(wires))
         self.publish_manifests([(wires[sid], payload) for sid, payload in sorted(payloads.items())])
+
+    def on_manifests_later(self, screen_ids: Iterable[str | int]) -> None:
+        """manifest_events subscriber: queue the screens for the publisher thread and return at once.
+
+        The approving request then ends at its commit; screens queued while a publish runs go out together
+        in the next one (each with its newest envelope, read at that moment), in commit order.
+        """
+        with self._publish_lock:
+            idle = not self._to_publish
+            self._to_publish.update(str(s) for s in screen_ids)
+        if idle:
+            try:
+                self._publisher.submit(self._publish_queued)
+            except RuntimeError:  # shutting down: the next start republishes from the database
+                log.warning("manifests not published: the transport is stopping")
+
+    def _publish_queued(self) -> None:
+        with self._publish_lock:
+            screen_ids, self._to_publish = self._to_publish, set()
+        if not screen_ids:
+            return
+        try:
+            self.on_manifests(screen_ids)
+        except Exception:  # the broker refused or is away: its reconnect republishes every manifest
+            log.exception("publishing the manifests of %d screen(s) failed", len(screen_ids))
 
     # -- alerts (AlertPublisher)
 
