@@ -6,7 +6,7 @@ import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -121,6 +121,7 @@ class TransportService:
         # Regional brokers (SIGNAGE_MQTT_REGIONS): screens of their sites have their accounts there.
         self.regions: dict[str, DynsecAccounts] = {}
         self._site_region = {site: name for name, region in settings.mqtt_regions.items() for site in region.sites}
+        self._unsynced: set[str] = set()  # regions that missed an account change: reconciled by the jobs
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
         self._latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]] | None = None
@@ -186,6 +187,7 @@ class TransportService:
                 try:
                     self._regional(name)
                 except BrokerUnavailable as exc:  # its screens' enrolments fail until it answers; the rest works
+                    self._unsynced.add(name)
                     log.error("%s", exc.message)
             # Republished from the hub's own reconnect, not the broker's restart: only then can it publish.
             # Toward our own local broker a reconnect is cheap, so the back-off stays short.
@@ -463,13 +465,21 @@ class TransportService:
     def _accounts_for(self, site: str | None) -> DynsecAccounts:
         accounts, _ = self._need()
         name = self.region_of(site)
-        return accounts if name is None else self._regional(name)
+        if name is None:
+            return accounts
+        try:
+            return self._regional(name)
+        except BrokerUnavailable:
+            self._unsynced.add(name)  # whatever this change was, the jobs reconcile that broker once it answers
+            raise
 
     def _site_of(self, screen_id: int) -> str | None:
         """The screen's site slug, read only when regions are configured (it decides the broker)."""
         if not self._site_region:
             return None
         with self._sessions() as session:
+            # Only reads, and it may run from a request's commit hook: it must not queue for the write lock.
+            session.connection(execution_options={READ_MOSTLY: True})
             return session.exec(select(Site.slug).join(Screen, col(Screen.site_id) == col(Site.id)).where(
                 Screen.id == screen_id)).first()
 
@@ -489,22 +499,40 @@ class TransportService:
 
     def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
         """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""
-        accounts = self._accounts_for(self._site_of(screen_id))
+        site = self._site_of(screen_id)
+        accounts = self._accounts_for(site)
         try:
             accounts.set_screen_groups(screen_wire_id(screen_id), screen_alert_groups(screen_id, group_ids))
         except AccountNotFound:
             pass  # not enrolled yet: the account is created with its groups at enrolment
+        except AccountError:
+            self._missed(site)
+            raise
 
     def revoke(self, screen_id: int) -> None:
         """Disable the account and kick the live session at once."""
-        accounts = self._accounts_for(self._site_of(screen_id))
+        site = self._site_of(screen_id)
+        accounts = self._accounts_for(site)
         try:
             accounts.revoke_screen(screen_wire_id(screen_id))
         except AccountNotFound:
             pass  # never enrolled: nothing can log in
+        except AccountError:
+            self._missed(site)
+            raise
 
-    def reconcile(self, session: Session) -> tuple[int, int]:
-        """Start-up: revoked screens are disabled on their broker, enrolled ones get their DB groups."""
+    def _missed(self, site: str | None) -> None:
+        """A regional broker did not take a change (it went away): the jobs reconcile it until it does."""
+        name = self.region_of(site)
+        if name is not None:
+            self._unsynced.add(name)
+
+    def reconcile(self, session: Session, *, only: Collection[str | None] | None = None) -> tuple[int, int]:
+        """Start-up: revoked screens are disabled on their broker, enrolled ones get their DB groups.
+
+        only: just these brokers (region names, None for the central one), as the jobs do for a regional
+        broker that missed a change while it was unreachable.
+        """
         self._need()
         screens = session.exec(select(Screen)).all()
         slugs = dict(session.exec(select(Site.id, Site.slug)).all()) if self._site_region else {}
@@ -512,13 +540,23 @@ class TransportService:
         for screen in screens:
             by_broker.setdefault(self.region_of(slugs.get(screen.site_id)), []).append(screen)
         revoked = synced = 0
+        for name in self._site_region.values():
+            by_broker.setdefault(name, [])  # a region with no screen yet still counts as reconciled
         for name, members in by_broker.items():
-            try:
-                accounts = self._accounts_for(slugs.get(members[0].site_id))
-            except BrokerUnavailable as exc:  # reconciled when this process next takes the MQTT side
-                log.error("%s; its screens are not reconciled", exc.message)
+            if only is not None and name not in only:
                 continue
-            r, y = _reconcile_on(accounts, members)
+            try:
+                accounts = self._accounts_for(slugs.get(members[0].site_id)) if members else (
+                    self._regional(name) if name is not None else self._need()[0])
+                r, y = _reconcile_on(accounts, members)
+            except (BrokerUnavailable, AccountError) as exc:  # a region: the jobs try its broker again
+                if name is None:
+                    raise
+                self._unsynced.add(name)
+                log.error("broker %s not reconciled: %s", name or "central", exc)
+                continue
+            if name is not None:
+                self._unsynced.discard(name)
             revoked, synced = revoked + r, synced + y
             if r or y:
                 log.warning("broker %s reconciled with the database: %d revoked, %d regrouped",
@@ -600,6 +638,12 @@ class TransportService:
                                           missed=self.settings.heartbeats_missed_offline)
             expired = alerts.clear_expired(session, publisher=self, now=now) if self.hub else []
             session.commit()
+        if self._unsynced and self.hub is not None:
+            # A revocation must not wait for a restart because the screen's regional broker was away.
+            with self._sessions() as session:
+                # Only reads: broker calls may wait seconds, and must not hold SQLite's write lock meanwhile.
+                session.connection(execution_options={READ_MOSTLY: True})
+                self.reconcile(session, only=set(self._unsynced))
         return quiet, expired
 
     def _run_jobs(self) -> None:

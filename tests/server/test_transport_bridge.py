@@ -34,6 +34,7 @@ from signage_core.protocol import (
     group_alert_topic,
     heartbeat_topic,
     manifest_topic,
+    parse_broker_url,
     playlog_ack_topic,
     playlog_topic,
 )
@@ -41,6 +42,7 @@ from signage_core.signing import EnvelopeKind, PublicKey, TrustStore, verify_env
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
+from signage_server.transport.accounts import AccountError
 from signage_server.transport.broker import ManagedMosquitto, bridge_config, free_port
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
@@ -228,3 +230,29 @@ def test_a_site_in_two_regions_or_a_short_bridge_password_is_refused_at_start(tm
         Settings(data_dir=tmp_path, secret_key=TEST_SECRET, mqtt_regions={"south": {**region, "bridge_password": "short"}})
     with pytest.raises(ValueError, match="invalid region name"):
         Settings(data_dir=tmp_path, secret_key=TEST_SECRET, mqtt_regions={"South Region": region})
+
+
+def test_a_revocation_made_while_the_regional_broker_is_down_is_applied_when_it_returns(bridged: Bridged) -> None:
+    b = bridged
+    screen = _ok(b.http.post("/api/v1/screens", json={
+        "site_id": b.ids["site"], "name": f"br-{uuid.uuid4().hex[:6]}", "width_px": 192, "height_px": 96,
+        "pixel_pitch_mm": 10, "languages": ["vi"]}, headers=b.who["admin"]), 201)
+    code = _ok(b.http.post(f"/api/v1/screens/{screen['id']}/enrolment-code", headers=b.who["admin"]), 201)["code"]
+    answer = _ok(b.http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"}))
+    b.regional.stop()
+    # Stored at once; the broker that holds the account cannot hear it now (logged, not a failed request).
+    _ok(b.http.put(f"/api/v1/screens/{screen['id']}/enrolment", json={"enrolment": "revoked"},
+                   headers=b.who["admin"]))
+    b.regional.start()
+
+    def revoked_there() -> bool:
+        b.transport.run_jobs_once()  # what the owner's job thread does every few seconds
+        try:
+            return not b.transport.regions["south"].is_enabled(answer["screen_id"])
+        except AccountError:  # the admin connection is still reconnecting
+            return False
+
+    eventually(revoked_there, timeout=30)
+    again = RawClient(parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"]),
+                      client_id=f"screen-{answer['screen_id']}")
+    assert again.connect().is_failure
