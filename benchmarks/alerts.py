@@ -1,21 +1,26 @@
-"""Urgent alert benchmark: HTTP launch -> signed alert on a group topic -> 200 players verify and ack -> stored.
+"""Urgent alert benchmark: HTTP launch -> signed alert on a group topic -> N players verify and ack -> stored.
 
 Run: .venv/bin/python benchmarks/alerts.py [--players 200] [--rounds 5]
 The whole server (app, its managed Mosquitto, SQLite in a temp dir) runs in this process on loopback;
-the players are light paho clients in the same process, each verifying the Ed25519 signature before acking.
-Latency per screen = server receipt of the ack - the launch instant the alert carries (issued_at).
+the players are light paho clients in worker processes (250 each), each verifying the Ed25519 signature
+before acking. Latency per screen = server receipt of the ack - the launch instant the alert carries
+(issued_at); the wall time runs from the HTTP launch until every ack is in the database. The baseline,
+measured in the same run on the same broker and players: one bare message to the group until all acks
+reach one plain subscriber (no signing, no verification, no database).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing as mp
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +30,20 @@ import paho.mqtt.client as mqtt
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from benchmarks.limits import raise_open_files
 from signage_core.mqtt_client import make_client
-from signage_core.protocol import AlertAck, BrokerParams, alert_ack_topic, encode, group_alert_topic
+from signage_core.protocol import (
+    AlertAck,
+    BrokerParams,
+    TopicKind,
+    alert_ack_topic,
+    all_screens_filter,
+    encode,
+    group_alert_topic,
+)
 from signage_core.signing import (
     EnvelopeKind,
+    PublicKey,
     TrustStore,
     VerificationError,
     load_or_create_private_key,
@@ -40,6 +55,7 @@ from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
+from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import free_port
 from signage_server.transport.ids import group_wire_id, screen_wire_id
 from signage_server.transport.service import TransportService
@@ -47,6 +63,8 @@ from signage_server.users.models import Role, User
 from signage_server.users.service import create_api_token
 
 SECRET = "bench-secret-" + "x" * 40
+RAW = b"raw:"
+PLAYERS_PER_PROCESS = 250  # paho's loop uses select(): file descriptors past 1,024 fail in one process
 
 
 class Player:
@@ -71,6 +89,11 @@ class Player:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if not msg.payload:
             return  # a cleared retained slot
+        if msg.payload.startswith(RAW):  # the baseline round: answer at once, nothing verified or stored
+            ack = AlertAck(alert_id=msg.payload[len(RAW):].decode(), frame_hash=hashlib.sha256(msg.payload).hexdigest(),
+                           shown_at=datetime.now(UTC))
+            client.publish(alert_ack_topic(self.wire_id), encode(ack), qos=1)
+            return
         try:
             verified = verify_envelope(msg.payload, trust=self.trust, expected_kind=EnvelopeKind.ALERT,
                                        screen_id=self.wire_id, last_version=self.last_version,
@@ -87,11 +110,60 @@ class Player:
         self.counter[0] += 1
 
 
+def _players(params: BrokerParams, creds: list[tuple[str, str]], group: str, key: PublicKey, conn: Connection) -> None:
+    """A worker process holding some of the players; says how many subscribed, then their counters at the end."""
+    counter = [0, 0]  # acks sent, envelopes refused
+    trust = TrustStore.of(key)
+    players = [Player(params.with_credentials(u, pw), u, group, trust, counter) for u, pw in creds]
+    for player in players:
+        player.start()
+    deadline = time.monotonic() + 120
+    for player in players:
+        player.ready.wait(max(0.0, deadline - time.monotonic()))
+    conn.send(sum(p.ready.is_set() for p in players))
+    conn.recv()  # stop
+    for player in players:
+        player.client.disconnect()
+        player.client.loop_stop()
+    conn.send(counter)
+
+
+def raw_round_trip(params: BrokerParams, group: str, wires: list[str], n: int) -> float:
+    """Baseline, same broker and players: one bare message to the group, until all their acks reach one subscriber."""
+    got: set[str] = set()
+    done, subscribed = threading.Event(), threading.Event()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if f'"raw-{n}"'.encode() in msg.payload:
+            got.add(msg.topic)
+            if len(got) == len(wires):
+                done.set()
+
+    client = make_client(params, f"bench-raw-{n}")
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect(params.host, params.port)
+    client.loop_start()
+    client.subscribe(all_screens_filter(TopicKind.ALERT_ACK), qos=1)
+    subscribed.wait(10)
+    t0 = time.perf_counter()
+    client.publish(group_alert_topic(group), RAW + f"raw-{n}".encode(), qos=1)
+    ok = done.wait(30)
+    elapsed = time.perf_counter() - t0
+    client.disconnect()
+    client.loop_stop()
+    if not ok:
+        raise SystemExit(f"raw baseline: only {len(got)} of {len(wires)} acks")
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--players", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    # Each player holds a socket and paho's wake-up pair, the broker one socket per player: 1,024 is too few.
+    raise_open_files(4 * args.players + 512)
     root = Path(tempfile.mkdtemp(prefix="signage-alert-bench-"))
     engine = make_engine(f"sqlite:///{root / 'signage.db'}")
     upgrade_to_head(engine)
@@ -128,19 +200,30 @@ def main() -> None:
         transport: TransportService = app.state.transport
         assert transport.accounts is not None and transport.params is not None
         wire_group = group_wire_id(group_id)
-        creds = transport.accounts.add_screens([screen_wire_id(i) for i in screen_ids], groups=[wire_group])
-        trust = TrustStore.of(load_or_create_private_key(settings.signing_key_path).public_key)
-        counter = [0, 0]  # acks sent, envelopes refused
-        players = [Player(transport.params.with_credentials(c.username, c.password), c.username, wire_group,
-                          trust, counter) for c in creds]
-        for player in players:
-            player.start()
-        for player in players:
-            if not player.ready.wait(30):
-                raise SystemExit(f"player {player.wire_id} did not subscribe")
+        # Its own admin connection with a long timeout: dynsec rewrites its whole file per command, so the
+        # last hundred of 1,000 accounts take ~10 s (docs/benchmarks.md, "Enrolment").
+        with DynsecAccounts(transport.params, timeout_s=600) as setup:
+            t_enrol = time.perf_counter()
+            creds = setup.add_screens([screen_wire_id(i) for i in screen_ids], groups=[wire_group])
+            enrol_s = time.perf_counter() - t_enrol
+        key = load_or_create_private_key(settings.signing_key_path).public_key
+        ctx = mp.get_context("spawn")  # not fork: this process runs the server's threads
+        workers: list[tuple[Any, Connection]] = []
+        t_connect = time.perf_counter()
+        for start in range(0, len(creds), PLAYERS_PER_PROCESS):
+            parent, child = ctx.Pipe()
+            part = [(c.username, c.password) for c in creds[start:start + PLAYERS_PER_PROCESS]]
+            proc = ctx.Process(target=_players, args=(transport.params, part, wire_group, key, child), daemon=True)
+            proc.start()
+            workers.append((proc, parent))
+        ready = sum(conn.recv() for _, conn in workers)
+        connect_s = time.perf_counter() - t_connect
+        if ready != args.players:
+            raise SystemExit(f"only {ready} of {args.players} players subscribed in {connect_s:.0f} s")
 
         latencies: list[int] = []
         walls: list[float] = []
+        short: list[str] = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
             r = http.post("/api/v1/alerts", headers=headers, json={
@@ -148,7 +231,7 @@ def main() -> None:
                 "expires_at": (datetime.now(UTC) + timedelta(minutes=30)).isoformat()})
             r.raise_for_status()
             alert_id = r.json()["id"]
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 with Session(engine) as s:
                     done = s.exec(select(func.count()).select_from(AlertTarget).where(
@@ -158,22 +241,35 @@ def main() -> None:
                 time.sleep(0.01)
             walls.append(time.perf_counter() - t0)
             body = http.get(f"/api/v1/alerts/{alert_id}", headers=headers).json()
-            if body["confirmed"] != args.players:
-                raise SystemExit(f"only {body['confirmed']} of {args.players} confirmed alert {alert_id}")
-            latencies.extend(t["latency_ms"] for t in body["targets"])
+            if body["confirmed"] != args.players:  # reported, not hidden: the round's wall time is then the wait
+                short.append(f"alert {alert_id}: {body['confirmed']} of {args.players} confirmed within 60 s")
+            latencies.extend(t["latency_ms"] for t in body["targets"] if t["latency_ms"] is not None)
             http.post(f"/api/v1/alerts/{alert_id}/withdraw", headers=headers).raise_for_status()
             time.sleep(0.3)  # let the withdrawal reach everyone before the next launch
-        for player in players:
-            player.client.disconnect()
-            player.client.loop_stop()
+        raw = [raw_round_trip(transport.params, wire_group, [c.username for c in creds], n)
+               for n in range(args.rounds)]
+        counter = [0, 0]
+        for proc, conn in workers:
+            conn.send("stop")
+            sent, refused = conn.recv()
+            counter[0] += sent
+            counter[1] += refused
+            proc.join(30)
+        writer = transport.reports.stats
 
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
-    print(f"players={args.players} rounds={args.rounds} acks={len(latencies)} refused={counter[1]}")
+    print(f"players={args.players} rounds={args.rounds} acks={len(latencies)} refused={counter[1]} "
+          f"(accounts made in {enrol_s:.1f} s, players subscribed in {connect_s:.1f} s)")
     print(f"launch->ack stored latency: p50={statistics.median(latencies):.0f} ms p99={p99} ms max={latencies[-1]} ms")
     print(f"launch->all {args.players} acks in the DB (wall, per round): median={statistics.median(walls) * 1000:.0f} ms "
           f"max={max(walls) * 1000:.0f} ms")
-    print("target p99 <= 1000 ms:", "met" if p99 <= 1000 else "MISSED")
+    print(f"raw baseline, same broker and players: one bare QoS 1 message to the group -> all {args.players} acks at "
+          f"one subscriber: median={statistics.median(raw) * 1000:.0f} ms max={max(raw) * 1000:.0f} ms")
+    print(f"report writer: {writer.reports} reports in {writer.batches} transactions (largest {writer.largest_batch})")
+    for line in short:
+        print("INCOMPLETE:", line)
+    print("target: last ack stored <= 250 ms:", "met" if statistics.median(walls) <= 0.25 and not short else "MISSED")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -165,7 +166,7 @@ class Server:
             for i in range(self.screens):
                 screens.create_screen(session, actor=None, fields={
                     "site_id": site.id, "name": f"bench-{i:04d}", "width_px": 192, "height_px": 96,
-                    "pixel_pitch_mm": 5.0, "languages": ["vi"], "default_playlist_id": playlist.id}, now=now)
+                    "pixel_pitch_mm": 10.0, "languages": ["vi"], "default_playlist_id": playlist.id}, now=now)
             for who in ("admin", "operator", "approver"):
                 user = users.find_user(session, username=who)
                 assert user is not None
@@ -193,8 +194,11 @@ class Server:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(f"http://127.0.0.1:{self.http}/api/v1{path}", data=data, method=method,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
-        with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310
-            return json.loads(resp.read() or b"null")
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:  # say why, not just the status
+            raise RuntimeError(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from None
 
     def usage(self) -> tuple[float, float, float, float]:
         """CPU seconds and RSS MiB of the server and of its broker."""

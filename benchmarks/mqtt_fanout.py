@@ -12,7 +12,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import resource
 import struct
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.limits import raise_open_files
 from player_agent.transport import AssetFetcher, PlayerLink
 from signage_core import protocol as p
 from signage_core.mqtt_client import make_client
@@ -269,9 +269,7 @@ def main() -> None:
     parser.add_argument("--asset-mib", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, 4 * args.subscribers + 256))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # broker and subscribers inherit it
+    raise_open_files(4 * args.subscribers + 256)  # broker and subscribers inherit it
 
     with tempfile.TemporaryDirectory() as tmp, ManagedMosquitto(Path(tmp) / "broker", port=0) as broker:
         fan = fanout(broker, args.subscribers, args.rounds)

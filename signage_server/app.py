@@ -96,7 +96,7 @@ def create_app(
                 app.state.transport_holder = exc.holder
             else:
                 app.state.transport = transport
-                unsubscribe = manifest_events.subscribe(transport.on_manifests)
+                unsubscribe = manifest_events.subscribe(transport.on_manifests_later)
         from signage_server.schedules.jobs import HorizonJob, KeyWatch, build_scheduler
 
         horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)

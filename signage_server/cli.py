@@ -249,6 +249,26 @@ def enrolment_code(screen: Annotated[str, typer.Argument(help="screen name, e.g.
     typer.echo(code)
 
 
+@app.command("bridge-config")
+def bridge_config_command(
+    region: Annotated[str, typer.Argument(help="a region name from SIGNAGE_MQTT_REGIONS, e.g. south")],
+    central_host: Annotated[str, typer.Option(help="the central broker as the regional one reaches it")],
+    central_port: Annotated[int, typer.Option(min=1, max=65535, help="its TLS (or plain) listener port")] = 8883,
+    cafile: Annotated[str | None, typer.Option(help="CA file on the regional host that signed the central "
+                                                     "broker's certificate (TLS)")] = None,
+) -> None:
+    """Print the bridge section to append to a regional broker's mosquitto.conf (it holds a password: 0600)."""
+    from signage_server.transport.broker import bridge_config
+
+    settings = _settings()
+    chosen = settings.mqtt_regions.get(region)
+    if chosen is None:
+        raise _fail(f"no region {region!r} in SIGNAGE_MQTT_REGIONS (known: {', '.join(settings.mqtt_regions) or 'none'})")
+    lines = bridge_config(region, central_host=central_host, central_port=central_port,
+                          password=chosen.bridge_password.get_secret_value(), cafile=cafile)
+    typer.echo("\n".join(lines))
+
+
 key_app = typer.Typer(help="The manifest signing key (Ed25519) in the data dir.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 

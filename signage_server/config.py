@@ -7,16 +7,33 @@ import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signage_core.fsutil import atomic_write_bytes
+from signage_core.protocol import ProtocolError, check_id
 from signage_server.errors import ConfigError
 from signage_server.slides.readability import Rules
 
 # Values people paste from tutorials; refusing them keeps a border-gate server off the defaults.
 _KNOWN_WEAK = {"changeme", "change-me", "changethis", "secret", "dev", "development", "test", "password"}
 MIN_SECRET_LENGTH = 32
+
+
+class MqttRegion(BaseModel):
+    """A regional Mosquitto whose screens' accounts the server keeps, bridged to the central broker."""
+
+    # mqtt:// or mqtts:// where the server reaches the regional broker's dynsec API as its admin account.
+    url: str
+    username: str
+    password: SecretStr
+    # What the region's players are told at enrolment (as seen from the sites).
+    public_url: str
+    # Site slugs whose screens connect to this broker.
+    sites: list[str] = Field(min_length=1)
+    # The regional broker's bridge logs in to the central broker with account bridge-<region> and this password.
+    bridge_password: SecretStr
+    ca_file: str | None = None
 
 
 class Settings(BaseSettings):
@@ -41,12 +58,16 @@ class Settings(BaseSettings):
     mqtt_keyfile: str | None = None
     mqtt_tls_insecure: bool = False
     heartbeat_interval_s: int = Field(default=30, gt=0)
+    # Regional brokers by name (JSON in SIGNAGE_MQTT_REGIONS); screens of sites in none use the central broker.
+    mqtt_regions: dict[str, MqttRegion] = Field(default_factory=dict)
     # How often a process without the MQTT side checks whether its owner ended, to take it over.
     transport_takeover_interval_s: float = Field(default=15, gt=0)
     # Whether this process takes the MQTT side at start (with SIGNAGE_MQTT_URL) or first leaves it
     # one takeover interval to the scheduler process; unset: the process that runs the scheduler.
     transport_prefer_owner: bool | None = None
     heartbeats_missed_offline: int = Field(default=3, gt=0)
+    # How long the report writer waits for more reports to join a batch's transaction (bounded delay).
+    report_batch_delay_ms: float = Field(default=5, ge=0, le=1000)
     # The dashboard highlights a screen dark for longer than this (a short blip is not an incident).
     dashboard_offline_alert_minutes: int = Field(default=10, gt=0)
     enrolment_code_hours: int = Field(default=24, gt=0)
@@ -97,6 +118,23 @@ class Settings(BaseSettings):
     def readability(self) -> Rules:
         return Rules(viewing_distance_m=self.readability_viewing_distance_m, mm_per_m=self.readability_mm_per_m,
                      words_per_s=self.readability_words_per_s, refuse=self.readability_refuse)
+
+    @model_validator(mode="after")
+    def _regions_are_distinct(self) -> Settings:
+        """A site in two regions would get its accounts on one broker and its players sent to the other."""
+        seen: dict[str, str] = {}
+        for name, region in self.mqtt_regions.items():
+            try:
+                check_id(name, what="region name")
+            except ProtocolError as exc:
+                raise ValueError(f"SIGNAGE_MQTT_REGIONS: {exc}") from None
+            if len(region.bridge_password.get_secret_value()) < 16:
+                raise ValueError(f"SIGNAGE_MQTT_REGIONS: region {name!r}: bridge_password needs 16+ characters")
+            for site in region.sites:
+                if site in seen:
+                    raise ValueError(f"SIGNAGE_MQTT_REGIONS: site {site!r} is in regions {seen[site]!r} and {name!r}")
+                seen[site] = name
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -14,6 +14,7 @@ from signage_core.protocol import AlertAck
 from signage_core.signing import EnvelopeKind, SigningKey, sign_envelope
 from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
 from signage_server.audit import service as audit
+from signage_server.bounds import INT_MAX
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.permissions import require_role
 from signage_server.screens.models import Enrolment, Screen, ScreenGroup
@@ -242,17 +243,41 @@ def republish_active(session: Session, *, publisher: AlertPublisher, now: dateti
 
 def record_ack(session: Session, *, screen_id: int, ack: AlertAck, received_at: datetime) -> AlertTarget | None:
     """The first ack of a targeted screen counts; repeats and strays are ignored (None)."""
-    if not ack.alert_id.isdigit():
-        return None
-    target = session.get(AlertTarget, (int(ack.alert_id), screen_id))
-    if target is None or target.acked_at is not None:
-        return None
-    alert = session.get_one(Alert, target.alert_id)
-    target.acked_at, target.shown_at, target.frame_hash = received_at, ack.shown_at, ack.frame_hash
-    target.latency_ms = max(0, round((received_at - alert.issued_at).total_seconds() * 1000))
-    session.add(target)
+    return record_acks(session, acks=[(screen_id, ack, received_at)])[0]
+
+
+def record_acks(session: Session, *, acks: Sequence[tuple[int, AlertAck, datetime]]) -> list[AlertTarget | None]:
+    """Many acks (an alert's fan-in) with one read per alert and one flush; the same rules as one ack."""
+    by_alert: dict[int, set[int]] = {}
+    for screen_id, ack, _ in acks:
+        if (alert_id := _alert_id(ack)) is not None:
+            by_alert.setdefault(alert_id, set()).add(screen_id)
+    targets: dict[tuple[int, int], AlertTarget] = {}
+    for alert_id, screen_ids in by_alert.items():
+        for target in session.exec(select(AlertTarget).where(
+                AlertTarget.alert_id == alert_id, col(AlertTarget.screen_id).in_(screen_ids))).all():
+            targets[(target.alert_id, target.screen_id)] = target
+    out: list[AlertTarget | None] = []
+    for screen_id, ack, received_at in acks:
+        target = targets.get((_alert_id(ack) or 0, screen_id))
+        if target is None or target.acked_at is not None:
+            out.append(None)
+            continue
+        alert = session.get_one(Alert, target.alert_id)
+        target.acked_at, target.shown_at, target.frame_hash = received_at, ack.shown_at, ack.frame_hash
+        target.latency_ms = max(0, round((received_at - alert.issued_at).total_seconds() * 1000))
+        session.add(target)
+        out.append(target)
     session.flush()
-    return target
+    return out
+
+
+def _alert_id(ack: AlertAck) -> int | None:
+    """The alert an ack names, or None for a stray (not a number, or beyond any stored id)."""
+    if not ack.alert_id.isascii() or not ack.alert_id.isdigit() or len(ack.alert_id) > 10:
+        return None
+    value = int(ack.alert_id)
+    return value if value <= INT_MAX else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep, cl
 from signage_server.enrolment import service
 from signage_server.enrolment.schemas import EnrolmentCodeRead, EnrolRequest, EnrolResponse
 from signage_server.manifests.events import Recompiler
+from signage_server.screens.models import Site
 from signage_server.transport.ids import screen_alert_groups, screen_wire_id
 from signage_server.transport.service import running_transport
 
@@ -37,7 +38,10 @@ def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: S
                                  limits=limits, now=now)
     screen_id = screen.id or 0
     group_ids = [g.id or 0 for g in screen.groups]
-    creds = transport.enrol_account(screen_id, group_ids)
+    site = session.get(Site, screen.site_id)
+    slug = site.slug if site is not None else None
+    # A screen of a site in a region gets its account, and its broker address, from that region's broker.
+    creds = transport.enrol_account(screen_id, group_ids, site=slug)
     # Compiled before it enrolled (content approved first): publish it retained once this commit has released
     # the database, so the player's first subscribe finds it.
     recompiler: Recompiler | None = getattr(request.app.state, "manifest_recompiler", None)
@@ -45,6 +49,6 @@ def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: S
         recompiler.defer_notice(session, [str(screen_id)])
     key = load_or_create_private_key(settings.signing_key_path).public_key
     return EnrolResponse(
-        screen_id=screen_wire_id(screen_id), broker_url=transport.public_url, username=creds.username,
+        screen_id=screen_wire_id(screen_id), broker_url=transport.broker_url_for(slug), username=creds.username,
         password=creds.password, server_public_key=key.base64, key_id=key.key_id, fingerprint=key.fingerprint,
         groups=screen_alert_groups(screen_id, group_ids), server_time=now)

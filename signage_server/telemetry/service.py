@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from PIL import Image, UnidentifiedImageError
 from sqlmodel import Session, col, select
 
@@ -45,7 +47,14 @@ def _screen(session: Session, screen_id: int) -> Screen:
 
 def _set_presence(session: Session, *, screen_id: int, state: str, at: datetime, seen: bool, source: str,
                   agent_version: str | None = None) -> ScreenPresence:
-    row = session.get(ScreenPresence, screen_id)
+    row = _presence(session, session.get(ScreenPresence, screen_id), screen_id=screen_id, state=state, at=at,
+                    seen=seen, source=source, agent_version=agent_version)
+    session.flush()
+    return row
+
+
+def _presence(session: Session, row: ScreenPresence | None, *, screen_id: int, state: str, at: datetime, seen: bool,
+              source: str, agent_version: str | None = None) -> ScreenPresence:
     if row is None:
         row = ScreenPresence(screen_id=screen_id, state=state, since=at, last_seen=at, agent_version=agent_version)
         session.add(PresenceEvent(screen_id=screen_id, state=state, at=at, source=source))
@@ -58,7 +67,6 @@ def _set_presence(session: Session, *, screen_id: int, state: str, at: datetime,
     if agent_version:
         row.agent_version = agent_version
     session.add(row)
-    session.flush()
     return row
 
 
@@ -71,30 +79,67 @@ def record_status(session: Session, *, screen_id: int, status: Status, received_
 
 def record_heartbeat(session: Session, *, screen_id: int, beat: Heartbeat, received_at: datetime) -> ScreenHeartbeat:
     """Keep only the latest beat per screen: history lives in the play log, health is "now"."""
-    _screen(session, screen_id)
-    row = session.get(ScreenHeartbeat, screen_id) or ScreenHeartbeat(
-        screen_id=screen_id, received_at=received_at, sent_at=beat.sent_at, uptime_s=beat.uptime_s)
-    row.received_at = received_at
-    row.sent_at = beat.sent_at
-    row.uptime_s = beat.uptime_s
-    row.manifest_version = beat.manifest_version
-    row.current_slide_id = beat.current_slide_id
-    row.current_language = beat.current_language
-    row.frame_hash = beat.frame_hash
-    row.cache_bytes = beat.cache_bytes
-    row.disk_free_bytes = beat.disk_free_bytes
-    row.temperature_c = beat.temperature_c
-    row.clock_offset_s = round((beat.sent_at - received_at).total_seconds(), 3)
-    row.stale = beat.stale
-    row.brightness_percent = beat.brightness_percent
-    row.brightness_source = beat.brightness_source.value if beat.brightness_source else None
+    if record_heartbeats(session, beats=[(screen_id, beat, received_at)]):
+        raise UnknownScreen(f"no screen {screen_id}")
+    return session.get_one(ScreenHeartbeat, screen_id, populate_existing=True)
+
+
+def record_heartbeats(session: Session, *, beats: Sequence[tuple[int, Heartbeat, datetime]]) -> set[int]:
+    """Many beats in a few statements: the last beat per screen is written (the table keeps only the latest)
+    with one executemany, and screens already online get their last-seen time the same way.
+
+    Returns the screen ids the database does not hold (their beats are skipped).
+    """
+    latest: dict[int, tuple[Heartbeat, datetime]] = {}
+    for screen_id, beat, received_at in beats:
+        latest[screen_id] = (beat, received_at)  # arrival order: the last one is the newest
+    known = set(session.exec(select(Screen.id).where(col(Screen.id).in_(latest))).all())
+    session.flush()  # rows this session changed before must reach the database before the bulk statements
+    have = set(session.exec(select(ScreenHeartbeat.screen_id).where(col(ScreenHeartbeat.screen_id).in_(known))).all())
+    values = {sid: _heartbeat_values(sid, *latest[sid]) for sid in sorted(known)}
+    if have:
+        session.execute(sa.update(ScreenHeartbeat), [values[sid] for sid in sorted(have)])
+    if known - have:
+        session.execute(sa.insert(ScreenHeartbeat), [values[sid] for sid in sorted(known - have)])
+    seen = {sid: (state, last) for sid, state, last in session.exec(select(
+        ScreenPresence.screen_id, ScreenPresence.state, ScreenPresence.last_seen).where(
+        col(ScreenPresence.screen_id).in_(known))).all()}
+    still_online = [{"screen_id": sid, "last_seen": max(seen[sid][1], latest[sid][1])}
+                    for sid in sorted(known) if sid in seen and seen[sid][0] == "online"]
+    if still_online:
+        session.execute(sa.update(ScreenPresence), still_online)
+    for sid in sorted(known):
+        if sid not in seen or seen[sid][0] != "online":  # a state change: the ORM path records its event
+            _set_presence(session, screen_id=sid, state="online", at=latest[sid][1], seen=True, source="heartbeat")
+    # The bulk statements bypass loaded objects: make any this session holds re-read.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, ScreenHeartbeat | ScreenPresence) and obj.screen_id in known:
+            session.expire(obj)
+    return set(latest) - known
+
+
+def _heartbeat_values(screen_id: int, beat: Heartbeat, received_at: datetime) -> dict[str, object]:
     # Lasting problems (damaged state file, disk full, held manifest) lead: they need a technician.
     shown = [*beat.problems, *([beat.last_error] if beat.last_error and beat.last_error not in beat.problems else [])]
-    row.last_error = "; ".join(shown)[:500] or None
-    session.add(row)
-    _set_presence(session, screen_id=screen_id, state="online", at=received_at, seen=True, source="heartbeat")
-    session.flush()
-    return row
+    return {
+        "screen_id": screen_id,
+        "received_at": received_at,
+        "sent_at": beat.sent_at,
+        "uptime_s": beat.uptime_s,
+        "manifest_version": beat.manifest_version,
+        "current_slide_id": beat.current_slide_id,
+        "current_language": beat.current_language,
+        "frame_hash": beat.frame_hash,
+        "cache_bytes": beat.cache_bytes,
+        "disk_free_bytes": beat.disk_free_bytes,
+        "temperature_c": beat.temperature_c,
+        # Player clock minus server receipt time, seconds: a drifting clock breaks schedules.
+        "clock_offset_s": round((beat.sent_at - received_at).total_seconds(), 3),
+        "stale": beat.stale,
+        "brightness_percent": beat.brightness_percent,
+        "brightness_source": beat.brightness_source.value if beat.brightness_source else None,
+        "last_error": "; ".join(shown)[:500] or None,
+    }
 
 
 def record_playlog(session: Session, *, screen_id: int, batch: PlayLogBatch, received_at: datetime) -> list[str]:

@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 from signage_core.mqtt_client import connect_client, make_client
 from signage_core.protocol import (
     SCREEN_TOPICS,
+    TOPICS,
     BrokerParams,
     Party,
     check_id,
@@ -91,6 +92,37 @@ def group_acls(group: str) -> list[dict[str, Any]]:
         {"acltype": "subscribeLiteral", "topic": topic, "allow": True},
         {"acltype": "publishClientReceive", "topic": topic, "allow": True},
     ]
+
+
+def bridge_role(region: str) -> str:
+    """The dynsec role (and client) of one regional broker's bridge on the central broker."""
+    return f"bridge-{check_id(region, what='region')}"
+
+
+def bridge_topics() -> list[tuple[str, str, int]]:
+    """(topic filter, direction seen from the regional broker, QoS) for every topic a screen uses.
+
+    "in": the server publishes it on the central broker, the regional broker's screens read it;
+    "out": a screen publishes it on its regional broker, the server reads it on the central one.
+    """
+    out: list[tuple[str, str, int]] = []
+    for spec in TOPICS:
+        pattern = spec.template.format(owner="+")
+        out.append((pattern, "out" if spec.publisher is Party.SCREEN else "in", spec.qos))
+    return out
+
+
+def bridge_acls() -> list[dict[str, Any]]:
+    """A bridge may carry screens' reports in and everything for screens out, nothing else (no $CONTROL)."""
+    acls: list[dict[str, Any]] = []
+    for pattern, direction, _ in bridge_topics():
+        if direction == "out":
+            acls.append({"acltype": "publishClientSend", "topic": pattern, "allow": True})
+        else:
+            # The bridge subscribes with exactly these filters (bridge_config), so literal is enough.
+            acls.append({"acltype": "subscribeLiteral", "topic": pattern, "allow": True})
+            acls.append({"acltype": "publishClientReceive", "topic": pattern, "allow": True})
+    return acls
 
 
 def _raise_for(command: str, response: dict[str, Any]) -> None:
@@ -357,7 +389,21 @@ class DynsecAccounts:
             self.call_many(commands[start : start + 200])
         return len(commands)
 
+    def ensure_bridge(self, region: str, password: str) -> None:
+        """The account a regional broker's bridge logs in with here; its ACLs and password made current."""
+        name = bridge_role(region)
+        try:
+            self.call("createRole", rolename=name, acls=bridge_acls())
+        except AccountExists:
+            self.call("modifyRole", rolename=name, acls=bridge_acls())
+        try:
+            self.call("createClient", username=name, password=password, clientid=name,
+                      textname=f"bridge of region {region}", roles=[{"rolename": name}])
+        except AccountExists:
+            self.call("setClientPassword", username=name, password=password)
+            self.call("enableClient", username=name)
+
     def list_screens(self) -> list[str]:
         """Usernames of all screen accounts (the server's own is not one)."""
         names = self.call("listClients", verbose=False, count=-1, offset=0)["data"]["clients"]
-        return sorted(n for n in names if n != self._params.username)
+        return sorted(n for n in names if n != self._params.username and not n.startswith("bridge-"))

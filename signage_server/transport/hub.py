@@ -48,7 +48,8 @@ class ReportHandlers:
 
     on_status: Callable[[str, Status, datetime], None] | None = None
     on_heartbeat: Callable[[str, Heartbeat, datetime], None] | None = None
-    # Returns the record ids it stored durably; only those are acknowledged to the player.
+    # Returns the record ids it stored durably; only those are acknowledged to the player now (a handler that
+    # stores later returns none and acknowledges with ServerHub.ack_playlog after its commit).
     on_playlog: Callable[[str, PlayLogBatch, datetime], Iterable[str]] | None = None
     on_alert_ack: Callable[[str, AlertAck, datetime], None] | None = None
     on_screenshot: Callable[[str, ScreenshotHeader, bytes, datetime], None] | None = None
@@ -156,6 +157,11 @@ class ServerHub:
         if missing:
             raise RuntimeError(f"broker did not acknowledge the manifests of screens {', '.join(missing)}")
 
+    def ack_playlog(self, screen_id: str, record_ids: list[str]) -> None:
+        """Tell a screen which play records are stored durably (it may then forget them); not awaited."""
+        self._client.publish(screen_topic(screen_id, TopicKind.PLAYLOG_ACK), encode(PlayLogAck(record_ids=record_ids)),
+                             qos=SPECS[TopicKind.PLAYLOG_ACK].qos)
+
     def clear_manifest(self, screen_id: str) -> None:
         """Remove the retained manifest of a decommissioned screen."""
         self._publish(screen_topic(screen_id, TopicKind.MANIFEST), TopicKind.MANIFEST, b"")
@@ -251,11 +257,7 @@ class ServerHub:
             if h.on_playlog:
                 stored = list(h.on_playlog(screen_id, batch, received_at))
                 if stored:
-                    self._client.publish(
-                        screen_topic(screen_id, TopicKind.PLAYLOG_ACK),
-                        encode(PlayLogAck(record_ids=stored)),
-                        qos=SPECS[TopicKind.PLAYLOG_ACK].qos
-                    )
+                    self.ack_playlog(screen_id, stored)
         elif kind is TopicKind.ALERT_ACK:
             alert_ack = decode(AlertAck, payload)
             if h.on_alert_ack:

@@ -6,12 +6,12 @@ import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from signage_core.protocol import (
     AlertAck,
@@ -31,9 +31,10 @@ from signage_server.alerts import service as alerts
 from signage_server.config import Settings
 from signage_server.db import READ_MOSTLY, SessionFactory
 from signage_server.errors import SignageError
-from signage_server.screens.models import Enrolment, Screen
+from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.telemetry import service as telemetry
 from signage_server.transport.accounts import (
+    AccountError,
     AccountExists,
     AccountNotFound,
     DynsecAccounts,
@@ -44,6 +45,7 @@ from signage_server.transport.chunks import ChunkServer, MayFetch
 from signage_server.transport.hub import ReportHandlers, ServerHub
 from signage_server.transport.ids import parse_screen_wire_id, screen_alert_groups, screen_wire_id
 from signage_server.transport.ownership import TransportLock, process_label
+from signage_server.transport.reports import Report, ReportBody, ReportWriter
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,10 @@ class TransportService:
         self.params: BrokerParams | None = None
         self.public_url = ""
         self.accounts: DynsecAccounts | None = None
+        # Regional brokers (SIGNAGE_MQTT_REGIONS): screens of their sites have their accounts there.
+        self.regions: dict[str, DynsecAccounts] = {}
+        self._site_region = {site: name for name, region in settings.mqtt_regions.items() for site in region.sites}
+        self._unsynced: set[str] = set()  # regions that missed an account change: reconciled by the jobs
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
         self._latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]] | None = None
@@ -127,6 +133,13 @@ class TransportService:
         # Screenshots are decoded here, one at a time, never on the hub's network thread; a flood is dropped.
         self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         self._screenshot_slots = threading.BoundedSemaphore(SCREENSHOT_BACKLOG)
+        # New manifests go out from here, after the commit that issued them, not on the approving request.
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-publisher")
+        self._to_publish: set[str] = set()
+        self._publish_lock = threading.Lock()
+        # Heartbeats, statuses, play records and alert acks: stored in batches on the writer's thread.
+        self.reports = ReportWriter(sessions, on_playlog_stored=self._ack_playlog,
+                                    max_delay_s=settings.report_batch_delay_ms / 1000)
 
     # -- lifecycle
 
@@ -166,9 +179,16 @@ class TransportService:
                 # The server's own clients go over loopback; sites are told the public URL.
                 self.params = BrokerParams("127.0.0.1", self.broker.port, self.params.username, self.params.password)
             self.public_url = s.mqtt_public_url or f"mqtt://{_public_host(s.mqtt_bind_host)}:{self.broker.port}"
+        self.reports.start()
         try:
             self.accounts = DynsecAccounts(self.params)
             self.accounts.connect()
+            for name in s.mqtt_regions:
+                try:
+                    self._regional(name)
+                except BrokerUnavailable as exc:  # its screens' enrolments fail until it answers; the rest works
+                    self._unsynced.add(name)
+                    log.error("%s", exc.message)
             # Republished from the hub's own reconnect, not the broker's restart: only then can it publish.
             # Toward our own local broker a reconnect is cheap, so the back-off stays short.
             self.hub = ServerHub(self.params, self._handlers(), clock=self._clock, listen=self.owner,
@@ -198,6 +218,10 @@ class TransportService:
                                  path_for=self._path_for)
             chunks.start()
             self.chunks = chunks
+        accounts, _ = self._need()
+        for name, region in self.settings.mqtt_regions.items():
+            # The regional broker's bridge logs in here with this account (bridge_config on its side).
+            accounts.ensure_bridge(name, region.bridge_password.get_secret_value())
         with self._sessions() as session:
             self.reconcile(session)
         self.publish_key_chain()
@@ -238,14 +262,22 @@ class TransportService:
         if self._jobs is not None:
             self._jobs.join(10)
             self._jobs = None
+        # Manifests already committed go out before the connection does (a later start gets a fresh worker).
+        self._publisher.shutdown(wait=True)
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-publisher")
         for part in (self.chunks, self.hub):
             if part is not None:
                 part.stop()
+        # Nothing more comes in: what the hub already queued is stored (and play records acknowledged) first.
+        self.reports.stop()
         # Pictures already received are stored before the database goes; a later start gets a fresh worker.
         self._screenshots.shutdown(wait=True)
         self._screenshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenshots")
         if self.accounts is not None:
             self.accounts.close()
+        for regional in self.regions.values():
+            regional.close()
+        self.regions = {}
         self.chunks = self.hub = None
         self.accounts = None
         if self.broker is not None:
@@ -369,6 +401,31 @@ class TransportService:
             payloads = self._latest_envelopes(session, sorted(wires))
         self.publish_manifests([(wires[sid], payload) for sid, payload in sorted(payloads.items())])
 
+    def on_manifests_later(self, screen_ids: Iterable[str | int]) -> None:
+        """manifest_events subscriber: queue the screens for the publisher thread and return at once.
+
+        The approving request then ends at its commit; screens queued while a publish runs go out together
+        in the next one (each with its newest envelope, read at that moment), in commit order.
+        """
+        with self._publish_lock:
+            idle = not self._to_publish
+            self._to_publish.update(str(s) for s in screen_ids)
+        if idle:
+            try:
+                self._publisher.submit(self._publish_queued)
+            except RuntimeError:  # shutting down: the next start republishes from the database
+                log.warning("manifests not published: the transport is stopping")
+
+    def _publish_queued(self) -> None:
+        with self._publish_lock:
+            screen_ids, self._to_publish = self._to_publish, set()
+        if not screen_ids:
+            return
+        try:
+            self.on_manifests(screen_ids)
+        except Exception:  # the broker refused or is away: its reconnect republishes every manifest
+            log.exception("publishing the manifests of %d screen(s) failed", len(screen_ids))
+
     # -- alerts (AlertPublisher)
 
     def publish_alert(self, group: str, payload: bytes) -> None:
@@ -381,9 +438,54 @@ class TransportService:
 
     # -- accounts
 
-    def enrol_account(self, screen_id: int, group_ids: Iterable[int]) -> ScreenCredentials:
-        """A broker account for a newly enrolled screen; a re-enrolled one's old box is kicked and locked out."""
+    def _regional(self, name: str) -> DynsecAccounts:
+        """The admin connection to one regional broker, made on first need (it may have been down at start)."""
+        accounts = self.regions.get(name)
+        if accounts is None:
+            region = self.settings.mqtt_regions[name]
+            params = parse_broker_url(region.url, ca_file=region.ca_file).with_credentials(
+                region.username, region.password.get_secret_value())
+            accounts = DynsecAccounts(params)
+            try:
+                accounts.connect()
+            except AccountError as exc:
+                raise BrokerUnavailable(f"the regional broker {name!r} is unreachable: {exc}") from None
+            self.regions[name] = accounts
+        return accounts
+
+    def region_of(self, site: str | None) -> str | None:
+        """The region whose broker the screens of a site (by slug) use; None: the central broker."""
+        return self._site_region.get(site) if site is not None else None
+
+    def broker_url_for(self, site: str | None) -> str:
+        """The broker address an enrolling player of that site is told."""
+        name = self.region_of(site)
+        return self.public_url if name is None else self.settings.mqtt_regions[name].public_url
+
+    def _accounts_for(self, site: str | None) -> DynsecAccounts:
         accounts, _ = self._need()
+        name = self.region_of(site)
+        if name is None:
+            return accounts
+        try:
+            return self._regional(name)
+        except BrokerUnavailable:
+            self._unsynced.add(name)  # whatever this change was, the jobs reconcile that broker once it answers
+            raise
+
+    def _site_of(self, screen_id: int) -> str | None:
+        """The screen's site slug, read only when regions are configured (it decides the broker)."""
+        if not self._site_region:
+            return None
+        with self._sessions() as session:
+            # Only reads, and it may run from a request's commit hook: it must not queue for the write lock.
+            session.connection(execution_options={READ_MOSTLY: True})
+            return session.exec(select(Site.slug).join(Screen, col(Screen.site_id) == col(Site.id)).where(
+                Screen.id == screen_id)).first()
+
+    def enrol_account(self, screen_id: int, group_ids: Iterable[int], *, site: str | None = None) -> ScreenCredentials:
+        """A broker account for a newly enrolled screen; a re-enrolled one's old box is kicked and locked out."""
+        accounts = self._accounts_for(site)
         wire = screen_wire_id(screen_id)
         groups = screen_alert_groups(screen_id, group_ids)
         # Checked first: add_screen replaces a leftover role, and deleting the role of a connected client
@@ -397,48 +499,68 @@ class TransportService:
 
     def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
         """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""
-        accounts, _ = self._need()
+        site = self._site_of(screen_id)
+        accounts = self._accounts_for(site)
         try:
             accounts.set_screen_groups(screen_wire_id(screen_id), screen_alert_groups(screen_id, group_ids))
         except AccountNotFound:
             pass  # not enrolled yet: the account is created with its groups at enrolment
+        except AccountError:
+            self._missed(site)
+            raise
 
     def revoke(self, screen_id: int) -> None:
         """Disable the account and kick the live session at once."""
-        accounts, _ = self._need()
+        site = self._site_of(screen_id)
+        accounts = self._accounts_for(site)
         try:
             accounts.revoke_screen(screen_wire_id(screen_id))
         except AccountNotFound:
             pass  # never enrolled: nothing can log in
+        except AccountError:
+            self._missed(site)
+            raise
 
-    def reconcile(self, session: Session) -> tuple[int, int]:
-        """Start-up: revoked screens are disabled on the broker, enrolled ones get their DB groups."""
-        accounts, _ = self._need()
-        on_broker = set(accounts.list_screens())
-        revoked = synced = 0
+    def _missed(self, site: str | None) -> None:
+        """A regional broker did not take a change (it went away): the jobs reconcile it until it does."""
+        name = self.region_of(site)
+        if name is not None:
+            self._unsynced.add(name)
+
+    def reconcile(self, session: Session, *, only: Collection[str | None] | None = None) -> tuple[int, int]:
+        """Start-up: revoked screens are disabled on their broker, enrolled ones get their DB groups.
+
+        only: just these brokers (region names, None for the central one), as the jobs do for a regional
+        broker that missed a change while it was unreachable.
+        """
+        self._need()
         screens = session.exec(select(Screen)).all()
-        # Accounts made before the key-chain topic existed get its ACL (a no-op once they have it).
-        enrolled = [w for w in (screen_wire_id(s.id or 0) for s in screens if s.enrolment == Enrolment.ENROLLED)
-                    if w in on_broker]
-        if enrolled and accounts.grant_key_chain(enrolled):
-            log.warning("granted the key hand-over chain to screens enrolled before it existed")
-        if enrolled and (bound := accounts.bind_client_ids(enrolled)):
-            log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
+        slugs = dict(session.exec(select(Site.id, Site.slug)).all()) if self._site_region else {}
+        by_broker: dict[str | None, list[Screen]] = {}
         for screen in screens:
-            wire = screen_wire_id(screen.id or 0)
-            if wire not in on_broker:
+            by_broker.setdefault(self.region_of(slugs.get(screen.site_id)), []).append(screen)
+        revoked = synced = 0
+        for name in self._site_region.values():
+            by_broker.setdefault(name, [])  # a region with no screen yet still counts as reconciled
+        for name, members in by_broker.items():
+            if only is not None and name not in only:
                 continue
-            if screen.enrolment == Enrolment.REVOKED:
-                if accounts.is_enabled(wire):
-                    accounts.revoke_screen(wire)
-                    revoked += 1
-            elif screen.enrolment == Enrolment.ENROLLED:
-                wanted = screen_alert_groups(screen.id or 0, [g.id or 0 for g in screen.groups])
-                if accounts.screen_groups(wire) != wanted:
-                    accounts.set_screen_groups(wire, wanted)
-                    synced += 1
-        if revoked or synced:
-            log.warning("broker reconciled with the database: %d revoked, %d regrouped", revoked, synced)
+            try:
+                accounts = self._accounts_for(slugs.get(members[0].site_id)) if members else (
+                    self._regional(name) if name is not None else self._need()[0])
+                r, y = _reconcile_on(accounts, members)
+            except (BrokerUnavailable, AccountError) as exc:  # a region: the jobs try its broker again
+                if name is None:
+                    raise
+                self._unsynced.add(name)
+                log.error("broker %s not reconciled: %s", name or "central", exc)
+                continue
+            if name is not None:
+                self._unsynced.discard(name)
+            revoked, synced = revoked + r, synced + y
+            if r or y:
+                log.warning("broker %s reconciled with the database: %d revoked, %d regrouped",
+                            name or "central", r, y)
         return revoked, synced
 
     # -- reports from screens (run on the hub's network thread)
@@ -447,6 +569,10 @@ class TransportService:
         return ReportHandlers(on_status=self._on_status, on_heartbeat=self._on_heartbeat,
                               on_playlog=self._on_playlog, on_alert_ack=self._on_alert_ack,
                               on_screenshot=self._on_screenshot)
+
+    def _report(self, wire_id: str, body: ReportBody, received_at: datetime) -> None:
+        """Queue a report for the writer: the hub's network thread never waits for the database."""
+        self.reports.submit(Report(wire_id, parse_screen_wire_id(wire_id), body, received_at))
 
     def _write(self, what: str, wire_id: str, fn: Callable[[Session, int], object]) -> object:
         screen_id = parse_screen_wire_id(wire_id)
@@ -463,21 +589,22 @@ class TransportService:
                 raise ProtocolError(f"{what} from screen {wire_id!r} refused: {exc.message}") from None
 
     def _on_status(self, wire_id: str, status: Status, received_at: datetime) -> None:
-        self._write("status", wire_id, lambda s, sid: telemetry.record_status(
-            s, screen_id=sid, status=status, received_at=received_at))
+        self._report(wire_id, status, received_at)
 
     def _on_heartbeat(self, wire_id: str, beat: Heartbeat, received_at: datetime) -> None:
-        self._write("heartbeat", wire_id, lambda s, sid: telemetry.record_heartbeat(
-            s, screen_id=sid, beat=beat, received_at=received_at))
+        self._report(wire_id, beat, received_at)
 
     def _on_playlog(self, wire_id: str, batch: PlayLogBatch, received_at: datetime) -> list[str]:
-        stored = self._write("play log", wire_id, lambda s, sid: telemetry.record_playlog(
-            s, screen_id=sid, batch=batch, received_at=received_at))
-        return list(stored) if isinstance(stored, list) else []
+        self._report(wire_id, batch, received_at)
+        return []  # acknowledged by the writer once its batch is committed
 
     def _on_alert_ack(self, wire_id: str, ack: AlertAck, received_at: datetime) -> None:
-        self._write("alert ack", wire_id, lambda s, sid: alerts.record_ack(
-            s, screen_id=sid, ack=ack, received_at=received_at))
+        self._report(wire_id, ack, received_at)
+
+    def _ack_playlog(self, wire_id: str, record_ids: list[str]) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.ack_playlog(wire_id, record_ids)
 
     def _on_screenshot(self, wire_id: str, header: ScreenshotHeader, image: bytes, received_at: datetime) -> None:
         """Hand the picture to the screenshot worker: decoding must not hold up the broker-message thread."""
@@ -511,6 +638,12 @@ class TransportService:
                                           missed=self.settings.heartbeats_missed_offline)
             expired = alerts.clear_expired(session, publisher=self, now=now) if self.hub else []
             session.commit()
+        if self._unsynced and self.hub is not None:
+            # A revocation must not wait for a restart because the screen's regional broker was away.
+            with self._sessions() as session:
+                # Only reads: broker calls may wait seconds, and must not hold SQLite's write lock meanwhile.
+                session.connection(execution_options={READ_MOSTLY: True})
+                self.reconcile(session, only=set(self._unsynced))
         return quiet, expired
 
     def _run_jobs(self) -> None:
@@ -528,6 +661,33 @@ class TransportService:
                 self.run_jobs_once()
             except Exception:  # a failing round must not end the job thread
                 log.exception("transport jobs failed")
+
+
+def _reconcile_on(accounts: DynsecAccounts, screens: Sequence[Screen]) -> tuple[int, int]:
+    """One broker's accounts made to agree with the database for the screens that use that broker."""
+    on_broker = set(accounts.list_screens())
+    revoked = synced = 0
+    # Accounts made before the key-chain topic existed get its ACL (a no-op once they have it).
+    enrolled = [w for w in (screen_wire_id(s.id or 0) for s in screens if s.enrolment == Enrolment.ENROLLED)
+                if w in on_broker]
+    if enrolled and accounts.grant_key_chain(enrolled):
+        log.warning("granted the key hand-over chain to screens enrolled before it existed")
+    if enrolled and (bound := accounts.bind_client_ids(enrolled)):
+        log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
+    for screen in screens:
+        wire = screen_wire_id(screen.id or 0)
+        if wire not in on_broker:
+            continue
+        if screen.enrolment == Enrolment.REVOKED:
+            if accounts.is_enabled(wire):
+                accounts.revoke_screen(wire)
+                revoked += 1
+        elif screen.enrolment == Enrolment.ENROLLED:
+            wanted = screen_alert_groups(screen.id or 0, [g.id or 0 for g in screen.groups])
+            if accounts.screen_groups(wire) != wanted:
+                accounts.set_screen_groups(wire, wanted)
+                synced += 1
+    return revoked, synced
 
 
 def _public_host(bind_host: str) -> str:

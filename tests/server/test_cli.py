@@ -124,3 +124,18 @@ def test_report_commands_write_pdf_xlsx_csv_for_cron(env: dict[str, str], tmp_pa
     wrong = runner.invoke(app, ["report", "range", "--from", "2026-12-01", "--to", "2026-11-01", "-o",
                                 str(tmp_path / "r.pdf")], env=_clean(env))
     assert wrong.exit_code == 1 and "'to' must not be before 'from'" in wrong.output
+
+
+def test_bridge_config_prints_the_regions_bridge_section_and_names_an_unknown_region(env: dict[str, str]) -> None:
+    regions = ('{"south": {"url": "mqtt://127.0.0.1:1884", "username": "signage-server", "password": "pw", '
+               '"public_url": "mqtts://south.example:8883", "sites": ["loc-ninh-hoa-lu"], '
+               '"bridge_password": "a-long-bridge-password"}}')
+    env = {**env, "SIGNAGE_MQTT_REGIONS": regions}
+    result = runner.invoke(app, ["bridge-config", "south", "--central-host", "central.example"], env=_clean(env))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:2] == ["connection bridge-south", "address central.example:8883"]
+    assert "remote_password a-long-bridge-password" in lines
+    assert "topic signage/v1/screens/+/heartbeat out 0" in lines and "topic signage/v1/groups/+/alert in 1" in lines
+    result = runner.invoke(app, ["bridge-config", "north", "--central-host", "central.example"], env=_clean(env))
+    assert result.exit_code == 1 and "no region 'north'" in result.output
