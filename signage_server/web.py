@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from sqlmodel import Session
 
+from signage_core.languages import language_name
 from signage_core.render import Script, default_registry
 from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
 from signage_server.errors import SignageError
@@ -240,6 +243,14 @@ def named(thing: Any) -> Markup:
     return escape(label) + Markup(' <small class="slug">') + escape(thing.name) + Markup("</small>")
 
 
+@pass_context
+def language_names(context: Context, codes: Any) -> str:
+    """Language codes as a person reads them ("vi, km" -> "Tiếng Việt, Tiếng Khmer") in the page's
+    locale (Vietnamese in macros imported without context); an unconfigured code is shown as is."""
+    locale = context.get("locale") or "vi"
+    return ", ".join(language_name(str(code), locale) for code in ([codes] if isinstance(codes, str) else codes))
+
+
 def render(request: Request, template: str, viewer: Viewer | None, status_code: int = 200,
            **values: Any) -> HTMLResponse:
     """Render a page inside the frame; flashes shown here are consumed."""
@@ -309,6 +320,7 @@ def register(app: FastAPI) -> None:
     app.state.templates.env.globals["named"] = named
     # Numbers as a Vietnamese reads them ("1.234,5"): reports.formatting, the reports' own rule.
     app.state.templates.env.filters["num"] = formatting.number
+    app.state.templates.env.filters["languages"] = language_names
 
     async def to_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)
