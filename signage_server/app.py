@@ -103,10 +103,15 @@ def create_app(
         app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign,
                                        publish_chain=lambda: _on_transport(app, TransportService.publish_key_chain),
                                        publish_manifests=lambda: _on_transport(app, TransportService.republish_manifests))
+        from signage_server.feeds.jobs import FeedJob
+
+        app.state.feed_job = FeedJob(sessions=app.state.session_factory, key=key_ring.current, clock=clock,
+                                     publish=lambda items: _on_transport(app, lambda t: t.publish_feeds(items)))
         scheduler = None
         if settings.run_scheduler:
             scheduler = build_scheduler(horizon, key_watch=app.state.key_watch,
-                                        key_check_interval_s=settings.key_check_interval_s)
+                                        key_check_interval_s=settings.key_check_interval_s,
+                                        feed_job=app.state.feed_job)
             scheduler.start()
         app.state.manifest_scheduler = scheduler
         try:

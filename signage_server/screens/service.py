@@ -30,6 +30,7 @@ from signage_server.screens.models import (
     ScreenGroupLink,
     Site,
 )
+from signage_server.screens.zones import check_zones
 from signage_server.transport.ids import group_wire_id
 from signage_server.users.models import Role, User
 
@@ -44,7 +45,7 @@ MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
     "site_id", "name", "display_name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
     "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
-    "commissioned_at", "viewing_distance_m", "rotation_dwell_s",
+    "commissioned_at", "viewing_distance_m", "rotation_dwell_s", "zones",
 )
 
 
@@ -375,6 +376,9 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         if value is not None and screen.revoked_at is not None and value >= screen.revoked_at:
             raise Invalid("commissioned_at must be before the screen was revoked", field="commissioned_at")
         screen.commissioned_at = value
+    if "zones" in fields or (screen.zones is not None and ("width_px" in fields or "height_px" in fields)):
+        screen.zones = check_zones(session, fields.get("zones", screen.zones),
+                                   width=screen.width_px, height=screen.height_px)
     if "group_ids" in fields:
         screen.groups = [get_group(session, group_id=gid) for gid in dict.fromkeys(fields["group_ids"])]
 

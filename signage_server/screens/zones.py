@@ -1,0 +1,55 @@
+"""A screen's zone template as stored (screens.zones, migration 0017) and as the manifest carries it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import Session, col, select
+
+from signage_core.zones import WidgetSpec, ZonesSpec, ZoneTemplate, zone_rects
+from signage_server.errors import Invalid, NotFound
+from signage_server.playlists.models import Playlist
+
+
+class StoredZones(BaseModel):
+    """The stored form: the ticker playlist by its database id; the manifest names it by its wire id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template: ZoneTemplate
+    ticker_playlist_id: int | None = Field(default=None, ge=1)
+    widgets: tuple[WidgetSpec, ...] = ()
+
+    def spec(self, *, ticker_playlist: str | None) -> ZonesSpec:
+        return ZonesSpec(template=self.template, ticker_playlist=ticker_playlist, widgets=self.widgets)
+
+
+def stored(value: dict[str, Any] | None) -> StoredZones | None:
+    return None if value is None else StoredZones.model_validate(value)
+
+
+def check_zones(session: Session, value: object, *, width: int, height: int) -> dict[str, Any] | None:
+    """Validate a screen's zones against its size, its ticker playlist and the configured feeds; None: one zone."""
+    if value is None:
+        return None
+    try:
+        zones = value if isinstance(value, StoredZones) else StoredZones.model_validate(value)
+        ZonesSpec(template=zones.template, widgets=zones.widgets)  # the strip rules (widgets need a strip)
+    except ValidationError as exc:
+        raise Invalid("zones are not valid: %(reason)s", field="zones",
+                      params={"reason": "; ".join(e["msg"] for e in exc.errors())}) from None
+    try:
+        zone_rects(width, height, zones.template)
+    except ValueError:
+        raise Invalid("screen %(size)s is too small for zone template %(template)s", field="zones",
+                      params={"size": f"{width}×{height}", "template": zones.template.value}) from None
+    if zones.ticker_playlist_id is not None and session.get(Playlist, zones.ticker_playlist_id) is None:
+        raise NotFound("playlist", zones.ticker_playlist_id)
+    from signage_server.feeds.models import DataFeed
+
+    names = {w.feed for w in zones.widgets if w.feed is not None}
+    known = set(session.exec(select(DataFeed.name).where(col(DataFeed.name).in_(names))).all()) if names else set()
+    if names - known:
+        raise Invalid("unknown data feed %(name)s", field="zones", params={"name": sorted(names - known)[0]})
+    return zones.model_dump(mode="json")
