@@ -79,6 +79,8 @@ class RenderCache:
         # Per strip in use, its copy at the current brightness level (goes with the strip).
         self._dimmed: weakref.WeakKeyDictionary[TickerStrip, tuple[int, TickerStrip]] = weakref.WeakKeyDictionary()
         self._base: tuple[object, ZonedSpecs, Image.Image] | None = None  # the last zone_base
+        self._main: tuple[object, Shown] | None = None  # the last zone_main
+        self._working: tuple[Image.Image, Image.Image] | None = None  # (base, its working copy)
         self._lock = threading.Lock()
         self.renders = 0  # how many times the renderer really ran (tests, benchmark)
 
@@ -114,6 +116,29 @@ class RenderCache:
                 _, old = self._frames.popitem(last=False)
                 self._bytes -= len(old.packed)
         return rendered
+
+    def zone_main(self, scene: Scene, now: datetime, draw: Callable[[Scene, datetime], Shown]) -> Shown:
+        """The main zone's frame, kept until it changes: unpacking it again for each ticker frame costs more
+        than the ticker itself."""
+        ident = (scene.key, scene.started_at, scene.spec, id(scene.image), tuple(sorted(scene.captions.items())))
+        with self._lock:
+            memo = self._main
+        if memo is not None and memo[0] == ident and (memo[1].next_change is None or now < memo[1].next_change):
+            return memo[1]
+        shown = draw(scene, now)
+        with self._lock:
+            self._main = (ident, shown)
+        return shown
+
+    def zone_working(self, base: Image.Image) -> Image.Image:
+        """The frame ticker crops are pasted into: a copy of the current base, made once per base."""
+        with self._lock:
+            if self._working is not None and self._working[0] is base:
+                return self._working[1]
+        working = base.copy()
+        with self._lock:
+            self._working = (base, working)
+        return working
 
     def zone_base(self, zoned: ZonedSpecs, main: Shown, texts: tuple[str, ...]) -> Image.Image:
         """The main zone and the strip composed once per main frame and strip text; ticker frames paste on a copy."""
@@ -270,7 +295,7 @@ class ZonedScene:
 
     def frame_at(self, cache: RenderCache, now: datetime) -> Shown:
         """The composed frame at `now`; it changes with the main zone, the ticker's scroll or the strip's text."""
-        main = self.draw(self.main, now)
+        main = cache.zone_main(self.main, now, self.draw)
         ticker = self.draw(self.ticker, now) if self.ticker is not None else None
         rects = self.zoned.rects
         readings = self.readings()
@@ -279,7 +304,9 @@ class ZonedScene:
         if ticker is None:
             frame = base
         else:
-            frame = base.copy()
+            # One working frame per base, its ticker band overwritten in place: copying a whole 1080p frame
+            # 60 times a second costs more than the ticker's budget. Outputs take a frame synchronously.
+            frame = cache.zone_working(base)
             paste_zones(frame, rects, None, None, ticker.image)
         changes = [c for c in (main.next_change, None if ticker is None else ticker.next_change,
                                next_widget_change(self.widgets, now, readings) if texts or self.widgets else None)
