@@ -45,6 +45,12 @@ class PlaylistEntry(_Entry):
     items: list[ItemEntry] = Field(default_factory=list)
 
 
+class ZonesEntry(_Entry):
+    template: str
+    ticker_playlist: str | None = None
+    widgets: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class ScreenEntry(_Entry):
     name: str
     display_name: str = ""
@@ -63,6 +69,8 @@ class ScreenEntry(_Entry):
     off_time: time | None = None
     groups: list[str] = Field(default_factory=list)
     playlist: str | None = None
+    # Zone template (docs/protocol.md, "Zones"): {template, ticker_playlist (a playlist name), widgets}.
+    zones: ZonesEntry | None = None
 
 
 class ScheduleEntry(_Entry):
