@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
-from signage_core.zones import WidgetSpec, ZonesSpec, ZoneTemplate, zone_rects
+from signage_core.feeds import widget_texts
+from signage_core.languages import Language
+from signage_core.zones import Widget, WidgetSpec, ZonesSpec, ZoneTemplate, zone_rects
 from signage_server.errors import Invalid, NotFound
 from signage_server.playlists.models import Playlist
+from signage_server.screens.models import Screen
 
 
 class StoredZones(BaseModel):
@@ -53,3 +58,33 @@ def check_zones(session: Session, value: object, *, width: int, height: int) -> 
     if names - known:
         raise Invalid("unknown data feed %(name)s", field="zones", params={"name": sorted(names - known)[0]})
     return zones.model_dump(mode="json")
+
+
+ZONE_LABELS: dict[Language, str] = {Language.VI: "Nội dung chính", Language.EN: "Main content"}
+TICKER_LABELS: dict[Language, str] = {Language.VI: "Chữ chạy", Language.EN: "Ticker"}
+DEFAULT_WIDGETS = (WidgetSpec(kind=Widget.CLOCK), WidgetSpec(kind=Widget.SOLAR_DATE),
+                   WidgetSpec(kind=Widget.LUNAR_DATE))
+
+
+def preview_png(screen: Screen, template: ZoneTemplate, *, now: datetime,
+                widgets: tuple[WidgetSpec, ...] | None = None) -> bytes:
+    """A template on this screen at its native size, drawn by the player's compositor: the zones labelled,
+    the strip with its real widget texts now (feed values as the server holds them, hidden when stale)."""
+    from signage_core.render import TickerStrip, render_slide
+    from signage_core.render.compose import compose, draw_strip
+    from signage_core.screen import zoned_specs
+    from signage_server.screens.service import layout_of
+
+    zoned = zoned_specs(layout_of(screen), ZonesSpec(template=template))
+    rects = zoned.rects
+    main = render_slide(zoned.main.model_copy(update={"background": (40, 40, 40)}), ZONE_LABELS)
+    strip = None
+    if rects.strip is not None:
+        texts = widget_texts(widgets if widgets is not None else DEFAULT_WIDGETS, now, {})
+        strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical)
+    ticker = None
+    if zoned.ticker is not None:
+        ticker = TickerStrip(zoned.ticker, TICKER_LABELS).frame(zoned.ticker.width - zoned.ticker.margin)
+    buffer = io.BytesIO()
+    compose((screen.width_px, screen.height_px), rects, main, strip, ticker).save(buffer, format="PNG")
+    return buffer.getvalue()
