@@ -33,6 +33,7 @@ from signage_server.db import SessionFactory, make_engine, session_factory, upgr
 from signage_server.deps import has_credentials
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.exception_handlers import error_response
+from signage_server.feeds.routes import router as feeds_router
 from signage_server.health import router as health_router
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import ManifestEvents, Recompiler
@@ -180,7 +181,7 @@ def create_app(
     # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
     for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router,
                    assets_router, slides_router, captions_router, playlists_router, schedules_router,
-                   manifests_router, audit_router, reports_router):
+                   manifests_router, audit_router, reports_router, feeds_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)

@@ -95,7 +95,7 @@ def create_feed(session: Session, *, actor: User, name: str, kind: str, url: str
         raise Invalid("poll period must be between %(min)s and %(max)s seconds", field="period_s",
                       params={"min": MIN_PERIOD_S, "max": MAX_PERIOD_S})
     if session.exec(select(DataFeed).where(DataFeed.name == name)).first() is not None:
-        raise Conflict(f"a feed named {name!r} exists", details={"field": "name"})
+        raise Conflict("data feed %(name)s exists", details={"field": "name"}, params={"name": repr(name)})
     feed = DataFeed(name=name, kind=kind, url=url, period_s=period_s, created_at=now)
     session.add(feed)
     session.flush()

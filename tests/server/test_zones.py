@@ -177,3 +177,22 @@ def test_ticker_plays_are_stored_with_their_zone(session: Session, live: dict[st
     record_playlog(session, screen_id=screen, batch=batch, received_at=NOW)
     rows = {r.record_id: r.zone for r in session.exec(select(PlayLogEntry).where(PlayLogEntry.screen_id == screen))}
     assert rows["t1"] == "ticker" and rows["m1"] is None
+
+
+def test_admins_add_feeds_over_the_api_and_bad_ones_are_named(live: dict[str, int], api: Api,
+                                                               fake_feed: FakeFeed) -> None:
+    feed = {"name": "thoi-tiet", "kind": "temperature", "url": fake_feed.url, "period_s": 600}
+    assert api.as_("operator").post("/api/v1/feeds", json=feed).status_code == 403
+    r = api.as_("admin").post("/api/v1/feeds", json=feed)
+    assert r.status_code == 201, r.text
+    assert r.json()["values"] is None and r.json()["last_error"] is None
+    assert api.as_("admin").post("/api/v1/feeds", json=feed).status_code == 409
+    bad = api.as_("admin").post("/api/v1/feeds", json={**feed, "name": "x", "url": "file:///etc/passwd"})
+    assert bad.status_code == 422 and "http or https" in bad.json()["error"]["message"]
+    slow = api.as_("admin").post("/api/v1/feeds", json={**feed, "name": "y", "period_s": 5})
+    assert slow.status_code == 422 and "between 60 and 86400" in slow.json()["error"]["message"]
+    assert [f["name"] for f in api.as_("translator").get("/api/v1/feeds").json()] == ["thoi-tiet"]
+    # A widget may now name it.
+    r = api.as_("admin").patch(f"/api/v1/screens/{live['screen']}", json={"zones": {
+        "template": "main_side", "widgets": [{"kind": "temperature", "feed": "thoi-tiet", "max_age_s": 1800}]}})
+    assert r.status_code == 200, r.text
