@@ -124,6 +124,23 @@ def naive_worker(config: Path) -> None:
     ticker = body.layout.layout is LayoutKind.TICKER
     period = 1 / 60 if ticker else 0.1
     start = time.monotonic()
+    if body.zones is not None:  # zoned: compose main + strip + ticker from scratch at 60 Hz
+        from signage_core.feeds import widget_texts
+        from signage_core.render.compose import compose, draw_strip
+        from signage_core.screen import zoned_specs
+
+        zoned = zoned_specs(body.layout, body.zones)
+        assert zoned.ticker is not None and zoned.rects.strip is not None
+        while True:
+            now = datetime.now(UTC)
+            item = now_playing(body, now)
+            clear_caches()
+            offset = int((time.monotonic() - start) * settings.ticker_speed_px_s)
+            strip = draw_strip(zoned.rects.strip, widget_texts(body.zones.widgets, now, {}), vertical_layout=False)
+            out.show(compose((body.layout.width, body.layout.height), zoned.rects,
+                             render_slide(zoned.main, item.slide.captions), strip,
+                             TickerStrip(zoned.ticker, item.slide.captions).frame(offset)))
+            time.sleep(1 / 60)
     while True:
         now = datetime.now(UTC)
         item = now_playing(body, now)
@@ -196,6 +213,7 @@ def main() -> None:
     parser.add_argument("--naive-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dimming-only", action="store_true", help="only the per-frame dimming figures")
     parser.add_argument("--frames-only", action="store_true", help="only the per-frame dimming and ticker figures")
+    parser.add_argument("--cases", default="static,ticker,zoned", help="player cases to run, comma-separated")
     args = parser.parse_args()
     if args.naive_worker is not None:
         naive_worker(args.naive_worker)
@@ -215,6 +233,8 @@ def main() -> None:
         for kind, label in (("static", "static 1920x1080 stacked, 5 s items"),
                             ("ticker", "ticker 960x160 @ 60 fps"),
                             ("zoned", "zoned 768x384 main+strip+ticker @ 60 fps")):
+            if kind not in args.cases.split(","):
+                continue
             config = prepare(Path(tmp), kind)
             dimmed = prepare(Path(tmp), kind, dimmed=True)
             for name, argv in (("signage-player run", [*player, str(config)]),

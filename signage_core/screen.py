@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from signage_core.manifest import LayoutSpec
 from signage_core.render.spec import RGB, ScreenSpec
@@ -36,11 +37,13 @@ class ZonedSpecs:
     ticker: ScreenSpec | None
 
 
+@lru_cache(maxsize=64)
 def zoned_specs(layout: LayoutSpec, zones: ZonesSpec, *, background: RGB = (0, 0, 0)) -> ZonedSpecs:
     """The one way a zoned screen is cut: the player, the live preview and the compiler's checks all call it.
 
     The 3/4 rule and the language order are the screen's in every zone, because each zone's spec is
-    screen_spec's with only the size changed.
+    screen_spec's with only the size changed. Cached: the player asks at every ticker frame, and the same
+    object lets it keep the composed main zone and strip.
     """
     whole = screen_spec(layout, background=background)
     rects = zone_rects(layout.width, layout.height, zones.template)
