@@ -12,7 +12,7 @@ from signage_core.languages import Language, parse_language
 from signage_core.manifest import LayoutKind, LayoutSpec
 from signage_core.render.spec import ScreenSpec
 from signage_core.schedule import TimeWindow
-from signage_core.screen import screen_spec
+from signage_core.screen import screen_spec, zoned_specs
 from signage_server.alerts.models import Alert
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
@@ -92,7 +92,15 @@ def layout_of(screen: Screen) -> LayoutSpec:
 
 
 def spec_of(screen: Screen) -> ScreenSpec:
-    """The renderer's view of a screen row (caption checks, previews): the same spec its player draws with."""
+    """The renderer's view of a screen row (caption checks, previews): the same spec its player draws with.
+
+    On a zoned screen that is the main zone's: captions are checked and previewed where the slides play.
+    """
+    from signage_server.screens.zones import stored
+
+    zones = stored(screen.zones)
+    if zones is not None:
+        return zoned_specs(layout_of(screen), zones.spec(ticker_playlist=None)).main
     return screen_spec(layout_of(screen))
 
 

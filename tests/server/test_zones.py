@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from signage_core.feeds import verify_feed
+from signage_core.languages import Language
 from signage_core.protocol import PlayLogBatch
 from signage_core.signing import SigningKey, TrustStore
 from signage_server.alerts.models import AlertTemplate
@@ -196,3 +197,14 @@ def test_admins_add_feeds_over_the_api_and_bad_ones_are_named(live: dict[str, in
     r = api.as_("admin").patch(f"/api/v1/screens/{live['screen']}", json={"zones": {
         "template": "main_side", "widgets": [{"kind": "temperature", "feed": "thoi-tiet", "max_age_s": 1800}]}})
     assert r.status_code == 200, r.text
+
+
+def test_captions_are_checked_and_previewed_at_the_main_zones_size(session: Session, live: dict[str, int]) -> None:
+    from signage_server.screens.service import spec_of
+
+    screen = session.get_one(Screen, live["screen"])
+    assert (spec_of(screen).width, spec_of(screen).height) == (768, 384)
+    screen.zones = {"template": "main_strip_ticker", "widgets": []}
+    spec = spec_of(screen)
+    assert (spec.width, spec.height, spec.layout) == (768, 281, "stacked")  # 384 - 46 strip - 57 ticker
+    assert spec.languages == tuple(Language(code) for code in screen.languages)
