@@ -242,10 +242,6 @@ def affected_screens(session: Session, touched: set[tuple[str, int]]) -> set[int
         playlists.update(_playlists_of_screen(session, screen_id))
     for playlist_id in playlists:
         screens.update(s.id for s in screens_for_playlist(session, playlist_id=playlist_id) if s.id is not None)
-    if playlists:  # a ticker playlist reaches the screens whose zones scroll it
-        for screen in session.exec(select(Screen).where(col(Screen.zones).is_not(None))).all():
-            if screen.id is not None and (screen.zones or {}).get("ticker_playlist_id") in playlists:
-                screens.add(screen.id)
     screens |= direct
     existing = set(session.exec(select(Screen.id).where(col(Screen.id).in_(screens))).all()) if screens else set()
     return {s for s in existing if s is not None}

@@ -181,7 +181,7 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
 
 
 def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
-    """Languages drawn by the screens that may show each playlist (screens_for_playlist's rule), in bulk.
+    """Languages drawn by the screens that may show each playlist (screens_for_playlist's rule, tickers too), in bulk.
 
     Group schedules are read as (playlist, group) pairs and groups as their screens: joined in SQL, a
     province's 300 schedules on 20 groups of 50 screens would be 300,000 rows.
@@ -209,6 +209,8 @@ def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids
                 .join(ScheduleGroupLink, col(ScheduleGroupLink.schedule_id) == col(Schedule.id))
                 .where(col(Schedule.playlist_id).in_(chunk))).all():
             groups.setdefault(group_id, set()).add(playlist_id)
+    for playlist_id, screen_ids in screens_service.ticker_screens(session, playlist_ids=wanted).items():
+        reached[playlist_id] |= screen_ids
     for chunk in _chunks(sorted(groups)):
         for group_id, screen_id in session.exec(select(ScreenGroupLink.group_id, ScreenGroupLink.screen_id)
                                                 .where(col(ScreenGroupLink.group_id).in_(chunk))).all():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time
 from typing import Any
 
@@ -494,9 +495,25 @@ def _reaching_playlist(playlist_id: int) -> Any:
     return or_(Screen.default_playlist_id == playlist_id, col(Screen.id).in_(direct), col(Screen.id).in_(via_group))
 
 
+def ticker_screens(session: Session, *, playlist_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Per playlist, the screens whose ticker zone scrolls it (screens.zones; a few zoned screens, read in Python)."""
+    wanted = set(playlist_ids)
+    out: dict[int, set[int]] = {pid: set() for pid in wanted}
+    for screen_id, zones in session.exec(select(Screen.id, Screen.zones).where(col(Screen.zones).is_not(None))).all():
+        ticker = (zones or {}).get("ticker_playlist_id")
+        if ticker in wanted and screen_id is not None:
+            out[ticker].add(screen_id)
+    return out
+
+
 def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
-    """Screens that may show a playlist: as their default, or through a schedule (directly or by group)."""
-    return sorted(session.exec(select(Screen).where(_reaching_playlist(playlist_id))).all(), key=lambda s: s.name)
+    """Screens that may show a playlist: as their default, through a schedule (directly or by group), or in
+    their ticker zone."""
+    tickers = ticker_screens(session, playlist_ids=[playlist_id])[playlist_id]
+    reach = _reaching_playlist(playlist_id)
+    if tickers:
+        reach = or_(reach, col(Screen.id).in_(sorted(tickers)))
+    return sorted(session.exec(select(Screen).where(reach)).all(), key=lambda s: s.name)
 
 
 def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_id: int, now: datetime) -> Screen:

@@ -208,3 +208,19 @@ def test_captions_are_checked_and_previewed_at_the_main_zones_size(session: Sess
     spec = spec_of(screen)
     assert (spec.width, spec.height, spec.layout) == (768, 281, "stacked")  # 384 - 46 strip - 57 ticker
     assert spec.languages == tuple(Language(code) for code in screen.languages)
+
+
+def test_a_ticker_playlists_slides_count_the_ticker_screens_languages(
+        session: Session, live: dict[str, int], api: Api, users: dict[str, User]) -> None:
+    from signage_server.playlists import service as playlists
+    from signage_server.slides.service import screens_showing
+
+    news = playlists.create_playlist(session, actor=users["operator"], name="news",
+                                     items=[playlists.ItemSpec(slide_id=live["free_slide"], duration_s=10)], now=NOW)
+    session.commit()
+    assert screens_showing(session, slide_id=live["free_slide"]) == []
+    r = api.as_("admin").patch(f"/api/v1/screens/{live['screen']}",
+                              json={"zones": {"template": "main_ticker", "ticker_playlist_id": news.id}})
+    assert r.status_code == 200, r.text
+    session.expire_all()
+    assert [s.id for s in screens_showing(session, slide_id=live["free_slide"])] == [live["screen"]]
