@@ -81,6 +81,7 @@ class RenderCache:
         self._base: tuple[object, ZonedSpecs, Image.Image] | None = None  # the last zone_base
         self._main: tuple[object, Shown] | None = None  # the last zone_main
         self._working: tuple[Image.Image, Image.Image] | None = None  # (base, its working copy)
+        self._strip_image: tuple[object, Image.Image] | None = None  # the strip drawn for its last text
         self._lock = threading.Lock()
         self.renders = 0  # how many times the renderer really ran (tests, benchmark)
 
@@ -151,7 +152,16 @@ class RenderCache:
         frame = Image.new("RGB", (zoned.width, zoned.height), (0, 0, 0))
         strip = None
         if rects.strip is not None:
-            strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical, registry=self._registry)
+            # Kept by its text: a main zone that changes every frame (a ticker layout) must not re-shape the strip.
+            strip_key = (rects.strip, texts)
+            with self._lock:
+                kept = self._strip_image
+            if kept is not None and kept[0] == strip_key:
+                strip = kept[1]
+            else:
+                strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical, registry=self._registry)
+                with self._lock:
+                    self._strip_image = (strip_key, strip)
         paste_zones(frame, rects, main.image, strip, None)
         with self._lock:
             self._base = (key, zoned, frame)

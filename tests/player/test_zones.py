@@ -70,12 +70,12 @@ class Frames:
         pass
 
 
-def zoned_manifest(now: datetime) -> ManifestBody:
+def zoned_manifest(now: datetime, layout: LayoutKind = LayoutKind.STACKED) -> ManifestBody:
     start, end = horizon_window(now)
     slides = [Slide(id="s1", captions=dict(CAPTIONS)), Slide(id="n1", captions=dict(NEWS))]
     return build_manifest(
         screen_id="gate-1", version=1, issued_at=now, expires_at=now + timedelta(days=9),
-        layout=LayoutSpec(width=SIZE[0], height=SIZE[1], layout=LayoutKind.STACKED,
+        layout=LayoutSpec(width=SIZE[0], height=SIZE[1], layout=layout,
                           languages=(Language.VI, Language.EN, Language.KM)),
         rules=[], default_playlist="p",
         playlists=[Playlist(id="p", items=(PlaylistItem(slide_id="s1", duration_ms=3_600_000),)),
@@ -210,3 +210,30 @@ def test_ticker_messages_get_their_own_play_records(world: tuple[Agent, Clock, F
     assert {s.language for s in record.segments or ()} == {Language.VI, Language.EN, Language.KM}
     # the main zone's record for the slide is still open: it closes when the slide ends, as before zones
     assert all(r.zone is None for r in records if r.slide_id == "s1")
+
+
+def test_a_ticker_layout_scrolls_in_the_main_zone_beside_the_strip(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    enrol_state(state_dir, "gate-1")
+    day = (now_utc() + timedelta(days=1)).astimezone(TIMEZONE).date()
+    clock = Clock(from_local(datetime.combine(day, time(9, 0))))
+    body = zoned_manifest(now_utc(), LayoutKind.TICKER)
+    (state_dir / MANIFEST_FILE).write_bytes(signed(body))
+    StateStore(state_dir / "state.json").accept_manifest(1)
+    output = Frames()
+    agent = Agent(settings_for(state_dir, heartbeat_period_s=3600, ticker_fps=FPS, ticker_speed_px_s=SPEED),
+                  output, clock=clock)  # type: ignore[arg-type]
+    try:
+        zoned = zoned_specs(body.layout, ZONES)
+        assert zoned.main.layout == "ticker" and zoned.rects.strip is not None
+        agent.tick()
+        clock.at += timedelta(seconds=3)
+        agent.tick()
+        first, later = output.frames[0], output.frames[-1]
+        main_box = zoned.rects.main.box
+        assert not same(first.crop(main_box), later.crop(main_box))  # the main zone scrolls
+        assert same(later.crop(main_box), TickerStrip(zoned.main, CAPTIONS).frame(int(3 * SPEED)))
+        texts = widget_texts(WIDGETS, clock.at, {})
+        assert same(later.crop(zoned.rects.strip.box), draw_strip(zoned.rects.strip, texts, vertical_layout=False))
+    finally:
+        agent.close()
