@@ -224,3 +224,10 @@ def test_a_ticker_playlists_slides_count_the_ticker_screens_languages(
     assert r.status_code == 200, r.text
     session.expire_all()
     assert [s.id for s in screens_showing(session, slide_id=live["free_slide"])] == [live["screen"]]
+
+
+def test_seeded_alert_templates_say_what_they_cover(api: Api) -> None:
+    r = api.as_("approver").get("/api/v1/alert-templates")
+    assert r.status_code == 200
+    covers = {t["key"]: t["cover"] for t in r.json()}
+    assert covers == {"border-closure": "full", "disease-control": "main", "severe-weather": "main"}

@@ -26,6 +26,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column('zones', sa.JSON(), nullable=True))
     with op.batch_alter_table('alert_templates') as batch:
         batch.add_column(sa.Column('cover', sa.String(length=8), nullable=False, server_default='full'))
+    # A closed gate takes the whole sign; health and weather notices leave the time strip and ticker running.
+    op.execute("UPDATE alert_templates SET cover = 'main' WHERE key IN ('disease-control', 'severe-weather')")
     with op.batch_alter_table('play_log') as batch:
         batch.add_column(sa.Column('zone', sa.String(length=16), nullable=True))
     op.create_table(
