@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
@@ -68,23 +70,36 @@ DEFAULT_WIDGETS = (WidgetSpec(kind=Widget.CLOCK), WidgetSpec(kind=Widget.SOLAR_D
 
 def preview_png(screen: Screen, template: ZoneTemplate, *, now: datetime,
                 widgets: tuple[WidgetSpec, ...] | None = None) -> bytes:
-    """A template on this screen at its native size, drawn by the player's compositor: the zones labelled,
-    the strip with its real widget texts now (feed values as the server holds them, hidden when stale)."""
-    from signage_core.render import TickerStrip, render_slide
+    """A template on this screen at its native size: the zones labelled, the strip with its texts now."""
+    from signage_core.render import render_slide
+    from signage_core.screen import zoned_specs
+    from signage_server.screens.service import layout_of
+
+    zoned = zoned_specs(layout_of(screen), ZonesSpec(template=template))
+    main = render_slide(zoned.main.model_copy(update={"background": (40, 40, 40)}), ZONE_LABELS)
+    buffer = io.BytesIO()
+    composed(screen, template, main, now=now, widgets=widgets).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def composed(screen: Screen, template: ZoneTemplate, main: Image.Image, *, now: datetime,
+             widgets: tuple[WidgetSpec, ...] | None = None,
+             ticker_captions: Mapping[Language, str] = TICKER_LABELS) -> Image.Image:
+    """The screen's frame with `main` in its main zone, by the player's compositor: the strip with its real
+    widget texts now (feed values are the player's, so the preview leaves them out), the ticker at its start."""
+    from signage_core.render import TickerStrip
     from signage_core.render.compose import compose, draw_strip
     from signage_core.screen import zoned_specs
     from signage_server.screens.service import layout_of
 
     zoned = zoned_specs(layout_of(screen), ZonesSpec(template=template))
     rects = zoned.rects
-    main = render_slide(zoned.main.model_copy(update={"background": (40, 40, 40)}), ZONE_LABELS)
     strip = None
     if rects.strip is not None:
         texts = widget_texts(widgets if widgets is not None else DEFAULT_WIDGETS, now, {})
         strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical)
     ticker = None
     if zoned.ticker is not None:
-        ticker = TickerStrip(zoned.ticker, TICKER_LABELS).frame(zoned.ticker.width - zoned.ticker.margin)
-    buffer = io.BytesIO()
-    compose((screen.width_px, screen.height_px), rects, main, strip, ticker).save(buffer, format="PNG")
-    return buffer.getvalue()
+        captions = {lang: text for lang, text in ticker_captions.items() if lang in zoned.ticker.languages}
+        ticker = TickerStrip(zoned.ticker, captions).frame(zoned.ticker.width - zoned.ticker.margin)
+    return compose((screen.width_px, screen.height_px), rects, main, strip, ticker)

@@ -67,3 +67,20 @@ def test_admin_picks_a_template_from_its_pictures_and_the_screen_gets_it(
     assert "Đã lưu." in gone.text
     record = manifests.latest_manifest(session, screen_id=screen)
     assert record is not None and "zones" not in json.loads(record.envelope)["body"]
+
+
+def test_a_slide_preview_on_a_zoned_screen_is_the_whole_composed_frame(
+        session: Session, app: Any, users: Any, world: dict[str, int], browsers: Browsers) -> None:
+    from signage_server.screens.models import Screen
+
+    screen = session.get_one(Screen, world["screen"])
+    screen.zones = {"template": "main_strip_ticker", "widgets": [{"kind": "clock"}]}
+    session.add(screen)
+    session.commit()
+    shot = browsers["translator"].get(f"/slides/{world['slide']}/preview/{world['screen']}.png")
+    assert shot.status_code == 200
+    image = Image.open(io.BytesIO(shot.content)).convert("RGB")
+    assert image.size == (768, 384)  # the native size, not the main zone's 768×281
+    assert image.getpixel((1, 290)) == (0, 40, 90)  # the strip's band below the slide
+    ticker_band = image.crop((0, 330, 768, 384))
+    assert ticker_band.getextrema()[0][1] > 200  # the ticker scrolls the slide's own captions
