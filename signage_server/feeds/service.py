@@ -89,7 +89,12 @@ def create_feed(session: Session, *, actor: User, name: str, kind: str, url: str
         raise Invalid("feed name must be 1-64 letters, digits, - or _", field="name")
     if kind not in FEED_KINDS:
         raise Invalid("feed kind must be temperature or rates", field="kind")
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[" and the like
+        usable = False
+    if not usable:
         raise Invalid("feed URL must be an http or https address", field="url")
     if not MIN_PERIOD_S <= period_s <= MAX_PERIOD_S:
         raise Invalid("poll period must be between %(min)s and %(max)s seconds", field="period_s",

@@ -25,7 +25,7 @@ class StoredZones(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     template: ZoneTemplate
-    ticker_playlist_id: int | None = Field(default=None, ge=1)
+    ticker_playlist_id: int | None = Field(default=None, ge=1, le=2**31 - 1)  # PostgreSQL integer
     widgets: tuple[WidgetSpec, ...] = ()
 
     def spec(self, *, ticker_playlist: str | None) -> ZonesSpec:

@@ -189,6 +189,8 @@ def test_admins_add_feeds_over_the_api_and_bad_ones_are_named(live: dict[str, in
     assert r.json()["values"] is None and r.json()["last_error"] is None
     assert api.as_("admin").post("/api/v1/feeds", json=feed).status_code == 409
     bad = api.as_("admin").post("/api/v1/feeds", json={**feed, "name": "x", "url": "file:///etc/passwd"})
+    broken = api.as_("admin").post("/api/v1/feeds", json={**feed, "name": "z", "url": "http://[x"})
+    assert broken.status_code == 422 and "http or https" in broken.json()["error"]["message"]
     assert bad.status_code == 422 and "http or https" in bad.json()["error"]["message"]
     slow = api.as_("admin").post("/api/v1/feeds", json={**feed, "name": "y", "period_s": 5})
     assert slow.status_code == 422 and "between 60 and 86400" in slow.json()["error"]["message"]
