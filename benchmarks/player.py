@@ -28,6 +28,7 @@ from player_agent.state import StateStore  # noqa: E402
 from signage_core.brightness import BrightnessOverride, BrightnessPlan, PlanTime  # noqa: E402
 from signage_core.languages import Language  # noqa: E402
 from signage_core.manifest import LayoutKind, Slide  # noqa: E402
+from signage_core.zones import Widget, WidgetSpec, ZonesSpec, ZoneTemplate  # noqa: E402
 from tests.player.agent_world import (  # noqa: E402
     enrol_state,
     manifest,
@@ -53,7 +54,13 @@ def prepare(root: Path, kind: str, *, dimmed: bool = False) -> Path:
     now = datetime.now(UTC)
     plan = BrightnessPlan(day_from=PlanTime(at=dtime(6)), night_from=PlanTime(at=dtime(18)),
                           override=BrightnessOverride(percent=40, until=now + timedelta(days=1))) if dimmed else None
-    if kind == "static":
+    if kind == "zoned":
+        zones = ZonesSpec(template=ZoneTemplate.MAIN_STRIP_TICKER, widgets=(
+            WidgetSpec(kind=Widget.CLOCK), WidgetSpec(kind=Widget.SOLAR_DATE), WidgetSpec(kind=Widget.LUNAR_DATE)))
+        body = manifest(f"bench-{kind}", 1, now=now, slides=slides, durations_ms=20_000,
+                        size=(768, 384), brightness=plan, zones=zones)
+        extra = "ticker_fps = 60\n"
+    elif kind == "static":
         body = manifest(f"bench-{kind}", 1, now=now, slides=slides, durations_ms=5000,
                         size=(1920, 1080), brightness=plan)
         extra = ""
@@ -117,6 +124,23 @@ def naive_worker(config: Path) -> None:
     ticker = body.layout.layout is LayoutKind.TICKER
     period = 1 / 60 if ticker else 0.1
     start = time.monotonic()
+    if body.zones is not None:  # zoned: compose main + strip + ticker from scratch at 60 Hz
+        from signage_core.feeds import widget_texts
+        from signage_core.render.compose import compose, draw_strip
+        from signage_core.screen import zoned_specs
+
+        zoned = zoned_specs(body.layout, body.zones)
+        assert zoned.ticker is not None and zoned.rects.strip is not None
+        while True:
+            now = datetime.now(UTC)
+            item = now_playing(body, now)
+            clear_caches()
+            offset = int((time.monotonic() - start) * settings.ticker_speed_px_s)
+            strip = draw_strip(zoned.rects.strip, widget_texts(body.zones.widgets, now, {}), vertical_layout=False)
+            out.show(compose((body.layout.width, body.layout.height), zoned.rects,
+                             render_slide(zoned.main, item.slide.captions), strip,
+                             TickerStrip(zoned.ticker, item.slide.captions).frame(offset)))
+            time.sleep(1 / 60)
     while True:
         now = datetime.now(UTC)
         item = now_playing(body, now)
@@ -152,11 +176,44 @@ def dimming_per_frame(rounds: int = 200) -> None:
         print(f"{f'{size[0]}x{size[1]}':<44} {timings[0]:>10.3f} {timings[1]:>8.3f}", flush=True)
 
 
+def ticker_frame_cost(rounds: int = 600) -> None:
+    """ms per ticker frame in the player's scenes: a ticker-only screen (before zones) beside zoned screens
+    (main + strip + ticker: the ticker's crop pasted on a copy of the cached main + strip)."""
+    from player_agent.scenes import RenderCache, Scene, ZonedScene
+    from signage_core.screen import screen_spec, zoned_specs
+
+    print(f"{'ticker frame cost (scene.frame_at), per frame':<44} {'ms':>10}")
+    start = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+    widgets = (WidgetSpec(kind=Widget.CLOCK), WidgetSpec(kind=Widget.SOLAR_DATE), WidgetSpec(kind=Widget.LUNAR_DATE))
+    cases = []
+    for size in ((960, 160), (768, 128)):
+        body = manifest("bench", 1, now=start, size=size, layout=LayoutKind.TICKER)
+        cases.append((f"before: ticker-only {size[0]}x{size[1]}",
+                      Scene("s0", screen_spec(body.layout), dict(CAPTIONS[0]), None, start, 20_000, 60, 120.0)))
+    for size in ((768, 384), (1920, 1080)):
+        body = manifest("bench", 1, now=start, size=size)
+        zoned = zoned_specs(body.layout, ZonesSpec(template=ZoneTemplate.MAIN_STRIP_TICKER, widgets=widgets))
+        cache_ = RenderCache()
+        main = Scene("s0", zoned.main, dict(CAPTIONS[0]), None, start, 20_000, 60, 120.0)
+        ticker = Scene("t0", zoned.ticker, dict(CAPTIONS[1]), None, start, 20_000, 60, 120.0)  # type: ignore[arg-type]
+        cases.append((f"after: main+strip+ticker {size[0]}x{size[1]}",
+                      ZonedScene("s0", zoned, main, ticker, widgets, dict, lambda s, t, c=cache_: s.frame_at(c, t))))
+    for label, scene in cases:
+        cache_ = RenderCache()
+        scene.frame_at(cache_, start)  # warm: strips and the main frame drawn once
+        t0 = time.perf_counter()
+        for i in range(rounds):
+            scene.frame_at(cache_, start + timedelta(milliseconds=1000 * i / 60))
+        print(f"{label:<44} {(time.perf_counter() - t0) / rounds * 1000:>10.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--naive-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--dimming-only", action="store_true", help="only the per-frame dimming figures")
+    parser.add_argument("--frames-only", action="store_true", help="only the per-frame dimming and ticker figures")
+    parser.add_argument("--cases", default="static,ticker,zoned", help="player cases to run, comma-separated")
     args = parser.parse_args()
     if args.naive_worker is not None:
         naive_worker(args.naive_worker)
@@ -165,13 +222,19 @@ def main() -> None:
     dimming_per_frame()
     if args.dimming_only:
         return
+    ticker_frame_cost()
+    if args.frames_only:
+        return
     player = [sys.executable, "-c", "from player_agent.cli import app; app()", "run", "--config"]
     naive = [sys.executable, str(Path(__file__).resolve()), "--naive-worker"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.seconds:.0f} s per case after warm-up")
     print(f"{'case':<44} {'CPU % core':>10} {'RSS MB':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for kind, label in (("static", "static 1920x1080 stacked, 5 s items"),
-                            ("ticker", "ticker 960x160 @ 60 fps")):
+                            ("ticker", "ticker 960x160 @ 60 fps"),
+                            ("zoned", "zoned 768x384 main+strip+ticker @ 60 fps")):
+            if kind not in args.cases.split(","):
+                continue
             config = prepare(Path(tmp), kind)
             dimmed = prepare(Path(tmp), kind, dimmed=True)
             for name, argv in (("signage-player run", [*player, str(config)]),

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from PIL import Image
@@ -52,7 +52,7 @@ from player_agent.journal import (
     new_play_id,
 )
 from player_agent.output.base import Output
-from player_agent.scenes import RenderCache, Scene, Shown, alert_spec, waiting_card
+from player_agent.scenes import RenderCache, Scene, Shown, ZonedScene, alert_spec, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
 from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
 from player_agent.transport import (
@@ -65,8 +65,9 @@ from player_agent.transport import (
 )
 from player_agent.watchdog import Notifier, watchdog_interval
 from signage_core.brightness import Level, LevelSource, level_at
+from signage_core.feeds import Reading, verify_feed
 from signage_core.languages import Language
-from signage_core.manifest import ManifestBody, is_screen_on, now_playing, verify_manifest
+from signage_core.manifest import ManifestBody, Slide, is_screen_on, now_playing, verify_manifest
 from signage_core.mqtt_client import BrokerTlsError
 from signage_core.protocol import (
     MAX_CHUNK_SIZE,
@@ -86,10 +87,10 @@ from signage_core.protocol import (
 )
 from signage_core.protocol import LanguageSegment as WireSegment
 from signage_core.protocol import PlayRecord as WirePlayRecord
-from signage_core.render import CaptionError
+from signage_core.render import CaptionError, frame_hash
 from signage_core.render.fonts import FontRegistry
 from signage_core.schedule import from_local, to_local
-from signage_core.screen import screen_spec
+from signage_core.screen import ZonedSpecs, screen_spec, zoned_specs
 from signage_core.signing import (
     DEFAULT_CLOCK_SKEW,
     Envelope,
@@ -134,6 +135,8 @@ class AlertBody(BaseModel):
     alert_id: str = Field(min_length=1, max_length=64)
     action: str = "show"
     captions: dict[Language, str] = Field(default_factory=dict)
+    # On a zoned screen: "main" covers the slides' zone only (strip and ticker stay), "full" the whole screen.
+    cover: Literal["full", "main"] = "full"
     screen_ids: tuple[str, ...]
     version: int = Field(ge=1)
     issued_at: AwareDatetime
@@ -152,7 +155,7 @@ class Current:
     """The scene on screen now, and what the play record for it will say."""
 
     identity: tuple[object, ...]
-    scene: Scene | None  # None: blanked
+    scene: Scene | ZonedScene | None  # None: blanked
     slide_id: str | None  # set for manifest items (those get play records)
     shown_from: datetime
     playlist_id: str | None = None
@@ -217,6 +220,10 @@ class Agent:
         self.manifest: ManifestBody | None = None
         self.manifest_raw: bytes | None = None
         self.alerts: dict[str, ActiveAlert] = {}
+        self.readings: dict[str, Reading] = {}  # the strip's feed values, from the last verified feed message
+        self._feed_version: int | None = None
+        # The ticker zone's message now: (manifest version, index in the ticker playlist, started at).
+        self._ticker: tuple[int, int, datetime] | None = None
         self.current: Current | None = None
         self.last_error: str | None = None
         self._link_problem: str | None = None
@@ -400,6 +407,7 @@ class Agent:
         self.link.on(TopicKind.GROUP_ALERT, lambda _t, p: self._post(lambda: self._on_alert(p)))
         self.link.on(TopicKind.PLAYLOG_ACK, lambda _t, p: self._post(lambda: self._on_playlog_ack(p)))
         self.link.on(TopicKind.KEY_HANDOVERS, lambda _t, p: self._post(lambda: self._on_key_chain(p)))
+        self.link.on(TopicKind.FEED, lambda _t, p: self._post(lambda: self._on_feed(p)))
         original = self.link.client.on_connect
 
         def on_connect(*args: Any) -> None:
@@ -532,6 +540,8 @@ class Agent:
                 return min(boundaries, default=now + timedelta(hours=1))
             self._set_blank(False)
             self._write_status(now)
+        elif isinstance(scene, ZonedScene):
+            cur.scene = scene  # same main item; the ticker zone may have moved to its next message
         if cur.scene is None:
             return min(boundaries, default=now + timedelta(hours=1))
         level = self._level(now, alert=alert_id is not None, boundaries=boundaries)
@@ -592,7 +602,9 @@ class Agent:
         self._problem("light-sensor", self.brightness.sensor_error)
         return level
 
-    def _frame(self, scene: Scene, now: datetime) -> Shown:
+    def _frame(self, scene: Scene | ZonedScene, now: datetime) -> Shown:
+        if isinstance(scene, ZonedScene):
+            return scene.frame_at(self.renders, now)
         try:
             return scene.frame_at(self.renders, now)
         except CaptionError as exc:
@@ -607,7 +619,7 @@ class Agent:
 
     def _desired(
         self, now: datetime, boundaries: list[datetime]
-    ) -> tuple[tuple[object, ...], Scene | None, str | None, str | None, str | None]:
+    ) -> tuple[tuple[object, ...], Scene | ZonedScene | None, str | None, str | None, str | None]:
         """What should be on screen: (identity, scene, slide id, alert id, playlist id)."""
         s = self.settings
         layout = self.manifest.layout if self.manifest else None
@@ -621,9 +633,18 @@ class Agent:
         if self.alerts and layout is not None:
             alert = max(self.alerts.values(), key=lambda a: a.body.version)
             boundaries.append(alert.body.expires_at)
+            ident = ("alert", alert.body.alert_id, alert.body.version)
+            zones = self.manifest.zones if self.manifest is not None else None
+            if zones is not None and alert.body.cover == "main" and self.manifest is not None:
+                zoned = zoned_specs(layout, zones)
+                main_size = (zoned.rects.main.width, zoned.rects.main.height)
+                main = Scene(f"alert:{alert.body.alert_id}", alert_spec(layout, main_size), alert.body.captions,
+                             None, alert.body.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
+                zoned_scene = self._zoned(self.manifest, zoned, main, None, now, boundaries)
+                return ident, zoned_scene, None, alert.body.alert_id, None
             scene = Scene(f"alert:{alert.body.alert_id}", alert_spec(layout), alert.body.captions, None,
                           alert.body.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
-            return ("alert", alert.body.alert_id, alert.body.version), scene, None, alert.body.alert_id, None
+            return ident, scene, None, alert.body.alert_id, None
         if self.alerts:
             alert = max(self.alerts.values(), key=lambda a: a.body.version)
             boundaries.append(alert.body.expires_at)
@@ -648,12 +669,73 @@ class Agent:
         image = self._image(np.slide.image) if np.slide.image else None
         # now_playing keeps the sub-millisecond part of `now`; the item's real start is whole ms.
         started = np.started_at.replace(microsecond=np.started_at.microsecond // 1000 * 1000)
+        ident = ("item", manifest.version, np.slide.id, started, np.position)
+        if manifest.zones is not None:
+            zoned = zoned_specs(manifest.layout, manifest.zones)
+            main = Scene(f"slide:{np.slide.id}", zoned.main, np.slide.captions, image, started,
+                         np.item.duration_ms, s.ticker_fps, s.ticker_speed_px_s)
+            return ident, self._zoned(manifest, zoned, main, np.slide, now, boundaries), np.slide.id, None, np.playlist_id
         scene = Scene(
             f"slide:{np.slide.id}", screen_spec(manifest.layout), np.slide.captions, image, started,
             np.item.duration_ms, s.ticker_fps, s.ticker_speed_px_s,
         )
-        ident = ("item", manifest.version, np.slide.id, started, np.position)
         return ident, scene, np.slide.id, None, np.playlist_id
+
+    def _zoned(self, manifest: ManifestBody, zoned: ZonedSpecs, main: Scene, slide: Slide | None,
+               now: datetime, boundaries: list[datetime]) -> ZonedScene:
+        """The main zone's scene with the strip and the ticker of this manifest's zone template around it."""
+        zones = manifest.zones
+        assert zones is not None  # noqa: S101 - only called for zoned manifests
+        ticker = self._ticker_scene(manifest, zoned, slide, main.started_at, now, boundaries)
+        return ZonedScene(main.key, zoned, main, ticker, zones.widgets, lambda: self.readings, self._frame)
+
+    def _ticker_scene(self, manifest: ManifestBody, zoned: ZonedSpecs, slide: Slide | None, started: datetime,
+                      now: datetime, boundaries: list[datetime]) -> Scene | None:
+        """The ticker zone's message: the ticker playlist's, each shown for one whole pass (at least its
+        duration), or else the main slide's captions; a finished message is journaled as a ticker play."""
+        s = self.settings
+        zones = manifest.zones
+        if zoned.ticker is None or zones is None:
+            return None
+        if zones.ticker_playlist is None:
+            if slide is None:
+                return None  # an alert covers the main zone and there is no ticker playlist: the strip stays
+            return Scene(f"ticker:{slide.id}", zoned.ticker, slide.captions, None, started, 8000,
+                         s.ticker_fps, s.ticker_speed_px_s)
+        items = manifest.playlists[zones.ticker_playlist].items
+        state = self._ticker
+        if state is None or state[0] != manifest.version or state[1] >= len(items):
+            state = self._ticker = (manifest.version, 0, now)
+        while True:
+            _, index, begun = state
+            item = items[index]
+            shown = manifest.slides[item.slide_id]
+            scene = Scene(f"ticker:{shown.id}", zoned.ticker, shown.captions, None, begun, item.duration_ms,
+                          s.ticker_fps, s.ticker_speed_px_s)
+            strip = self.renders.strip(scene.key, scene.spec, scene.captions)
+            one_pass = timedelta(seconds=strip.period / s.ticker_speed_px_s)
+            end = begun + max(one_pass, timedelta(milliseconds=item.duration_ms))
+            if now < end:
+                boundaries.append(end)
+                return scene
+            self._ticker_played(manifest, zones.ticker_playlist, scene, begun, end, strip.image)
+            state = self._ticker = (manifest.version, (index + 1) % len(items), end if now - end < one_pass else now)
+
+    def _ticker_played(self, manifest: ManifestBody, playlist_id: str, scene: Scene, begun: datetime,
+                       end: datetime, strip: Image.Image) -> None:
+        """Proof of play for the ticker zone: one closed record per message pass, every language for all of it."""
+        slide_id = scene.key.removeprefix("ticker:")
+        duration = max((end - begun) // timedelta(milliseconds=1), 0)
+        segments = tuple(LanguageSegment(language=lang, offset_ms=0, duration_ms=duration)
+                         for lang in scene.shown_languages())
+        record = PlayRecord(id=new_play_id(), slide_id=slide_id, playlist_id=playlist_id, zone="ticker",
+                            manifest_version=manifest.version, started_at=begun, duration_ms=duration,
+                            segments=segments, frame_hash=frame_hash(strip), state="closed")
+        try:
+            self.journal.append(record)
+        except JournalError as exc:
+            self._hold(record)
+            self._journal_problem(exc)
 
     def _image(self, sha: str) -> Image.Image | None:
         hit = self._images.get(sha)
@@ -1118,6 +1200,22 @@ class Agent:
             return
         self._save_alerts()
 
+    def _on_feed(self, payload: bytes) -> None:
+        """New strip values: kept in memory only, so after a restart nothing is shown until the retained copy
+        arrives (and a value past its limit is hidden either way)."""
+        self.last_contact = self.clock()
+        if not payload:
+            return
+        try:
+            body = verify_feed(payload, trust=self.trust, screen_id=self.screen_id,
+                               last_version=self._feed_version, now=self.clock())
+        except VerificationError as exc:
+            if exc.reason is not Rejection.EXPIRED:
+                self._error(f"feed values refused: {exc}")
+            return
+        self._feed_version = body.version
+        self.readings = dict(body.readings)
+
     def _ack_alert(self, alert_id: str, shown: Shown, now: datetime) -> None:
         alert = self.alerts.get(alert_id)
         if alert is None or alert.acked or self.link is None or not self.link.connected.is_set():
@@ -1251,6 +1349,7 @@ def _wire(record: PlayRecord) -> WirePlayRecord:
         manifest_version=str(record.manifest_version), started_at=record.started_at,
         duration_ms=record.duration_ms, segments=segments, language=record.language,
         interrupted=record.interrupted, clock_jump_ms=record.clock_jump_ms, frame_hash=record.frame_hash,
+        zone=record.zone,
     )
 
 

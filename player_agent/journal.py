@@ -86,6 +86,8 @@ class PlayRecord(BaseModel):
     state: RecordState = "closed"
     interrupted: bool = False  # closed at the next start after a crash, at its last checkpoint
     clock_jump_ms: int = 0
+    # The zone it played in: None the main zone (or a screen without zones), "ticker" a ticker message.
+    zone: Literal["ticker"] | None = None
     language: Language | None = None  # older journals: the first frame's language, kept as it was sent then
 
     @property

@@ -15,11 +15,15 @@ from datetime import datetime, timedelta
 from PIL import Image
 
 from player_agent.brightness import dim
+from signage_core.feeds import Reading, next_widget_change, widget_texts
 from signage_core.languages import Language
 from signage_core.manifest import LayoutKind, LayoutSpec, rotation_slots
 from signage_core.render import ScreenSpec, TickerStrip, clear_caches, frame_hash, render_slide
+from signage_core.render.compose import draw_strip, paste_zones
 from signage_core.render.fonts import FontRegistry
 from signage_core.render.layout import present
+from signage_core.screen import ZonedSpecs
+from signage_core.zones import WidgetSpec
 
 WAITING_TEXT = {Language.VI: "Đang chờ nội dung", Language.EN: "Waiting for content"}
 ALERT_BACKGROUND = (170, 0, 0)
@@ -74,6 +78,10 @@ class RenderCache:
         self._strips: OrderedDict[tuple[object, ...], TickerStrip] = OrderedDict()
         # Per strip in use, its copy at the current brightness level (goes with the strip).
         self._dimmed: weakref.WeakKeyDictionary[TickerStrip, tuple[int, TickerStrip]] = weakref.WeakKeyDictionary()
+        self._base: tuple[object, ZonedSpecs, Image.Image] | None = None  # the last zone_base
+        self._main: tuple[object, Shown] | None = None  # the last zone_main
+        self._working: tuple[Image.Image, Image.Image] | None = None  # (base, its working copy)
+        self._strip_image: tuple[object, Image.Image] | None = None  # the strip drawn for its last text
         self._lock = threading.Lock()
         self.renders = 0  # how many times the renderer really ran (tests, benchmark)
 
@@ -109,6 +117,55 @@ class RenderCache:
                 _, old = self._frames.popitem(last=False)
                 self._bytes -= len(old.packed)
         return rendered
+
+    def zone_main(self, scene: Scene, now: datetime, draw: Callable[[Scene, datetime], Shown]) -> Shown:
+        """The main zone's frame, kept until it changes: unpacking it again for each ticker frame costs more
+        than the ticker itself."""
+        ident = (scene.key, scene.started_at, scene.spec, id(scene.image), tuple(sorted(scene.captions.items())))
+        with self._lock:
+            memo = self._main
+        if memo is not None and memo[0] == ident and (memo[1].next_change is None or now < memo[1].next_change):
+            return memo[1]
+        shown = draw(scene, now)
+        with self._lock:
+            self._main = (ident, shown)
+        return shown
+
+    def zone_working(self, base: Image.Image) -> Image.Image:
+        """The frame ticker crops are pasted into: a copy of the current base, made once per base."""
+        with self._lock:
+            if self._working is not None and self._working[0] is base:
+                return self._working[1]
+        working = base.copy()
+        with self._lock:
+            self._working = (base, working)
+        return working
+
+    def zone_base(self, zoned: ZonedSpecs, main: Shown, texts: tuple[str, ...]) -> Image.Image:
+        """The main zone and the strip composed once per main frame and strip text; ticker frames paste on a copy."""
+        key = (id(zoned), main.frame_id, texts)
+        with self._lock:
+            hit = self._base
+            if hit is not None and hit[0] == key and hit[1] is zoned:
+                return hit[2]
+        rects = zoned.rects
+        frame = Image.new("RGB", (zoned.width, zoned.height), (0, 0, 0))
+        strip = None
+        if rects.strip is not None:
+            # Kept by its text: a main zone that changes every frame (a ticker layout) must not re-shape the strip.
+            strip_key = (rects.strip, texts)
+            with self._lock:
+                kept = self._strip_image
+            if kept is not None and kept[0] == strip_key:
+                strip = kept[1]
+            else:
+                strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical, registry=self._registry)
+                with self._lock:
+                    self._strip_image = (strip_key, strip)
+        paste_zones(frame, rects, main.image, strip, None)
+        with self._lock:
+            self._base = (key, zoned, frame)
+        return frame
 
     def dimmed_strip(self, strip: TickerStrip, percent: int) -> TickerStrip:
         """The strip at a brightness percent, dimmed once per level: each frame is then only a crop."""
@@ -208,14 +265,61 @@ def waiting_card(layout: LayoutSpec | None, name: str, *, width: int, height: in
     return spec, captions
 
 
-def alert_spec(layout: LayoutSpec) -> ScreenSpec:
-    """Alerts keep the screen's size and languages, on red; rotate screens show alerts stacked."""
+def alert_spec(layout: LayoutSpec, size: tuple[int, int] | None = None) -> ScreenSpec:
+    """Alerts keep the screen's size (or the main zone's) and languages, on red; rotate screens show alerts stacked."""
     kind = "ticker" if layout.layout is LayoutKind.TICKER else "stacked"
+    width, height = size or (layout.width, layout.height)
     return ScreenSpec(
-        width=layout.width,
-        height=layout.height,
+        width=width,
+        height=height,
         layout=kind,
         languages=layout.languages,
         foreign_ratio=layout.foreign_size_ratio,
         background=ALERT_BACKGROUND,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ZonedScene:
+    """A zoned screen: the main zone's scene (a slide, or an alert covering the main zone only), the
+    information strip and the ticker, composed into one frame by signage_core.render.compose.
+
+    `draw` is how the main and ticker scenes are drawn (the agent's, with its stacked-to-ticker fallback);
+    `readings` is read at each frame, so a new feed value or one going stale changes the strip at once.
+    """
+
+    key: str
+    zoned: ZonedSpecs
+    main: Scene
+    ticker: Scene | None
+    widgets: tuple[WidgetSpec, ...]
+    readings: Callable[[], Mapping[str, Reading]]
+    draw: Callable[[Scene, datetime], Shown]
+
+    @property
+    def spec(self) -> ScreenSpec:
+        return self.main.spec
+
+    def shown_languages(self) -> tuple[Language, ...]:
+        return self.main.shown_languages()
+
+    def frame_at(self, cache: RenderCache, now: datetime) -> Shown:
+        """The composed frame at `now`; it changes with the main zone, the ticker's scroll or the strip's text."""
+        main = cache.zone_main(self.main, now, self.draw)
+        ticker = self.draw(self.ticker, now) if self.ticker is not None else None
+        rects = self.zoned.rects
+        readings = self.readings()
+        texts = tuple(widget_texts(self.widgets, now, readings)) if rects.strip is not None else ()
+        base = cache.zone_base(self.zoned, main, texts)
+        if ticker is None:
+            frame = base
+        else:
+            # One working frame per base, its ticker band overwritten in place: copying a whole 1080p frame
+            # 60 times a second costs more than the ticker's budget. Outputs take a frame synchronously.
+            frame = cache.zone_working(base)
+            paste_zones(frame, rects, None, None, ticker.image)
+        changes = [c for c in (main.next_change, None if ticker is None else ticker.next_change,
+                               next_widget_change(self.widgets, now, readings) if texts or self.widgets else None)
+                   if c is not None]
+        frame_id = (main.frame_id, texts, None if ticker is None else ticker.frame_id)
+        return Shown(frame, frame_id, main.language, main.languages, _lazy_hash(frame), min(changes, default=None))

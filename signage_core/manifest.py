@@ -47,6 +47,7 @@ from signage_core.signing import (
     sign_envelope,
     verify_envelope,
 )
+from signage_core.zones import ZonesSpec, zone_rects
 
 MANIFEST_FORMAT = 1
 T = TypeVar("T")
@@ -60,6 +61,8 @@ DEFAULT_MIN_DWELL_MS = 3000
 _VOLATILE_FIELDS = frozenset({"version", "issued_at", "expires_at", "content_hash"})
 # Fields a template leaves open: each screen sharing a body fills these in.
 _PER_SCREEN_FIELDS = _VOLATILE_FIELDS | {"screen_id"}
+# Fields left out of the body (not null) when unset: older bodies and their hashes stay what they were.
+_OPTIONAL_FIELDS = ("brightness", "zones")
 _UNHASHED = "unhashed"  # placeholder only build_manifest may pass, via validation context
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
@@ -195,12 +198,16 @@ class ManifestBody(BaseModel):
     # Absent (not null) without a plan: players older than the field refuse unknown fields, and the
     # bodies and hashes of screens without a plan stay what they were (docs/protocol.md, "Brightness").
     brightness: BrightnessPlan | None = None
+    # Optional zone template (main + strip + ticker); absent, like brightness, for a one-zone screen
+    # (docs/protocol.md, "Zones").
+    zones: ZonesSpec | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_absent_brightness(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _omit_absent_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("brightness") is None:
-            data.pop("brightness", None)
+        for name in _OPTIONAL_FIELDS:
+            if data.get(name) is None:
+                data.pop(name, None)
         return data
 
     @model_validator(mode="after")
@@ -218,6 +225,10 @@ class ManifestBody(BaseModel):
         _check_keys("slides", self.slides, lambda s: s.id)
         _check_keys("assets", self.assets, lambda a: a.sha256)
         needed = {self.default_playlist} | {p for seg in self.timeline for p in seg.playlist_ids}
+        if self.zones is not None:
+            zone_rects(self.layout.width, self.layout.height, self.zones.template)  # refuses a screen too small
+            if self.zones.ticker_playlist is not None:
+                needed.add(self.zones.ticker_playlist)
         _require("playlist", needed, self.playlists)
         _require("slide", {i.slide_id for p in self.playlists.values() for i in p.items}, self.slides)
         _require("asset", {s.image for s in self.slides.values() if s.image}, self.assets)
@@ -345,6 +356,7 @@ def build_manifest_template(
     horizon_end: datetime,
     segments: Sequence[Segment] | None = None,
     brightness: BrightnessPlan | None = None,
+    zones: ZonesSpec | None = None,
 ) -> ManifestTemplate:
     """Resolve the timeline and carry only the playlists, slides and assets it actually uses.
 
@@ -357,7 +369,8 @@ def build_manifest_template(
     by_asset = {a.sha256: a for a in assets}
     if segments is None:
         segments = timeline(rules, default_playlist, horizon_start, horizon_end)
-    used_playlists = sorted({default_playlist} | {p for s in segments for p in s.playlist_ids})
+    ticker = {zones.ticker_playlist} if zones is not None and zones.ticker_playlist else set()
+    used_playlists = sorted({default_playlist} | ticker | {p for s in segments for p in s.playlist_ids})
     _present("playlist", used_playlists, by_playlist, screen_id)
     used_slides = sorted({i.slide_id for p in used_playlists for i in by_playlist[p].items})
     _present("slide", used_slides, by_slide, screen_id)
@@ -377,6 +390,8 @@ def build_manifest_template(
     }
     if brightness is not None:
         fields["brightness"] = brightness
+    if zones is not None:
+        fields["zones"] = zones
     try:
         # Validate everything but the hash, then fill it in: hashing a large body once, not twice.
         draft = ManifestBody.model_validate(

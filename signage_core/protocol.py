@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import (
@@ -15,7 +15,9 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -76,6 +78,7 @@ class TopicKind(StrEnum):
     ALERT_ACK = "alert/ack"
     GROUP_ALERT = "alert"
     KEY_HANDOVERS = "keys/handovers"
+    FEED = "feed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(TopicKind.COMMAND, _S + "command", 1, False, Party.SERVER, Party.SCREEN, "signed envelope (CommandBody)"),
     TopicSpec(TopicKind.SCREENSHOT, _S + "screenshot", 1, False, Party.SCREEN, Party.SERVER, "ScreenshotHeader + JPEG (frame)"),
     TopicSpec(TopicKind.ALERT_ACK, _S + "alert/ack", 1, False, Party.SCREEN, Party.SERVER, "AlertAck"),
+    # Retained: a player that reconnects gets the strip's values at once (and hides those past their limit).
+    TopicSpec(TopicKind.FEED, _S + "feed", 1, True, Party.SERVER, Party.SCREEN, "signed envelope (FeedBody)"),
     TopicSpec(TopicKind.GROUP_ALERT, PREFIX + "/groups/{owner}/alert", 1, True, Party.SERVER, Party.GROUP_MEMBER, "signed envelope (alert)"),
     # Retained: a player offline during rotations still gets every hand-over when it reconnects.
     TopicSpec(TopicKind.KEY_HANDOVERS, PREFIX + "/keys/handovers", 1, True, Party.SERVER, Party.EVERY_SCREEN, "KeyHandoverChain"),
@@ -279,6 +284,8 @@ class PlayRecord(_Wire):
     duration_ms: int = Field(ge=0)  # measured on the monotonic clock
     # Which languages were on screen and for how long; None: unknown (a player from before segments).
     segments: list[LanguageSegment] | None = Field(default=None, max_length=64)
+    # Zoned screens: "ticker" for a ticker-zone message; None the main zone (every record before zones).
+    zone: Literal["ticker"] | None = None
     # Older players: the language of the first frame only. Not airtime; kept so their records still parse.
     language: Language | None = None
     # Closed at the next start after a crash, at the player's last checkpoint (airtime may be short).
@@ -287,6 +294,13 @@ class PlayRecord(_Wire):
     clock_jump_ms: int = 0
     # The exact pixels shown (signage_core.render.frame_hash): proof of what was on screen.
     frame_hash: Sha256
+
+    @model_serializer(mode="wrap")
+    def _omit_main_zone(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("zone") is None:
+            data.pop("zone", None)  # a main-zone record reads exactly as before zones
+        return data
 
     @model_validator(mode="after")
     def _segments_inside(self) -> PlayRecord:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 from signage_core.manifest import LayoutSpec
 from signage_core.render.spec import RGB, ScreenSpec
+from signage_core.zones import ZoneRects, ZonesSpec, zone_rects
 
 
 def screen_spec(layout: LayoutSpec, *, background: RGB = (0, 0, 0)) -> ScreenSpec:
@@ -20,3 +24,33 @@ def screen_spec(layout: LayoutSpec, *, background: RGB = (0, 0, 0)) -> ScreenSpe
         foreign_ratio=layout.foreign_size_ratio,
         background=background,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ZonedSpecs:
+    """A zoned screen as the renderer draws it: the zones, and the spec of the slides and of the ticker inside them."""
+
+    width: int
+    height: int
+    rects: ZoneRects
+    main: ScreenSpec  # the screen's own layout (stacked / rotate / ticker) at the main zone's size
+    ticker: ScreenSpec | None
+
+
+@lru_cache(maxsize=64)
+def zoned_specs(layout: LayoutSpec, zones: ZonesSpec, *, background: RGB = (0, 0, 0)) -> ZonedSpecs:
+    """The one way a zoned screen is cut: the player, the live preview and the compiler's checks all call it.
+
+    The 3/4 rule and the language order are the screen's in every zone, because each zone's spec is
+    screen_spec's with only the size changed. Cached: the player asks at every ticker frame, and the same
+    object lets it keep the composed main zone and strip.
+    """
+    whole = screen_spec(layout, background=background)
+    rects = zone_rects(layout.width, layout.height, zones.template)
+    main = whole.model_copy(update={"width": rects.main.width, "height": rects.main.height})
+    ticker = None
+    if rects.ticker is not None:
+        ticker = whole.model_copy(update={"width": rects.ticker.width, "height": rects.ticker.height,
+                                          "layout": "ticker"})
+    return ZonedSpecs(layout.width, layout.height, rects, ScreenSpec.model_validate(main.model_dump()),
+                      None if ticker is None else ScreenSpec.model_validate(ticker.model_dump()))

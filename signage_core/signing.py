@@ -44,6 +44,7 @@ class EnvelopeKind(StrEnum):
     ALERT = "alert"
     COMMAND = "command"
     KEY_HANDOVER = "key_handover"
+    FEED = "feed"  # a data-feed reading for the information strip (signage_core.feeds)
 
 
 class Rejection(StrEnum):

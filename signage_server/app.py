@@ -33,6 +33,7 @@ from signage_server.db import SessionFactory, make_engine, session_factory, upgr
 from signage_server.deps import has_credentials
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.exception_handlers import error_response
+from signage_server.feeds.routes import router as feeds_router
 from signage_server.health import router as health_router
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import ManifestEvents, Recompiler
@@ -103,10 +104,15 @@ def create_app(
         app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign,
                                        publish_chain=lambda: _on_transport(app, TransportService.publish_key_chain),
                                        publish_manifests=lambda: _on_transport(app, TransportService.republish_manifests))
+        from signage_server.feeds.jobs import FeedJob
+
+        app.state.feed_job = FeedJob(sessions=app.state.session_factory, key=key_ring.current, clock=clock,
+                                     publish=lambda items: _on_transport(app, lambda t: t.publish_feeds(items)))
         scheduler = None
         if settings.run_scheduler:
             scheduler = build_scheduler(horizon, key_watch=app.state.key_watch,
-                                        key_check_interval_s=settings.key_check_interval_s)
+                                        key_check_interval_s=settings.key_check_interval_s,
+                                        feed_job=app.state.feed_job)
             scheduler.start()
         app.state.manifest_scheduler = scheduler
         try:
@@ -175,7 +181,7 @@ def create_app(
     # telemetry first: its /screens/status must not be taken for /screens/{screen_id}.
     for router in (telemetry_router, enrolment_router, alerts_router, users_router, screens_router,
                    assets_router, slides_router, captions_router, playlists_router, schedules_router,
-                   manifests_router, audit_router, reports_router):
+                   manifests_router, audit_router, reports_router, feeds_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)

@@ -5,6 +5,7 @@ from signage_server.assets.models import Asset
 from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
+from signage_server.feeds.models import DataFeed
 from signage_server.manifests.models import ManifestRecord
 from signage_server.playlists.models import Playlist, PlaylistItem
 from signage_server.reports.models import PresenceEvent
@@ -29,6 +30,7 @@ from signage_server.telemetry.models import (
 from signage_server.users.models import ApiToken, LoginAttempt, LoginSession, Role, User
 
 __all__ = [
+    "DataFeed",
     "Alert",
     "AlertSequence",
     "AlertTarget",

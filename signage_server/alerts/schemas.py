@@ -14,6 +14,8 @@ class TemplateRead(OutputModel):
     key: str
     name: str
     captions: dict[str, str]
+    # On zoned screens: "main" takes the slides' zone only, "full" the whole screen (docs/protocol.md, "Zones").
+    cover: str = "full"
 
 
 class AlertLaunch(InputModel):

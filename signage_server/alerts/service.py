@@ -88,12 +88,13 @@ def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -
 
 
 def _body(alert: Alert, *, action: str, version: int, issued_at: datetime, expires_at: datetime,
-          screen_ids: Iterable[int], template_key: str) -> dict[str, object]:
+          screen_ids: Iterable[int], template_key: str, cover: str = "full") -> dict[str, object]:
     return {
         "alert_id": str(alert.id),
         "action": action,
         "template": template_key,
         "captions": dict(alert.captions),
+        "cover": cover,
         "screen_ids": sorted(screen_wire_id(s) for s in screen_ids),
         "version": version,
         "issued_at": issued_at,
@@ -158,7 +159,7 @@ def launch(
     target_ids = [s.id or 0 for s in targets]
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(
         alert, action="show", version=alert.version, issued_at=now, expires_at=expires_at,
-        screen_ids=target_ids, template_key=template.key), key)
+        screen_ids=target_ids, template_key=template.key, cover=template.cover), key)
     alert.envelope = envelope.to_json().decode("utf-8")
     session.add(alert)
     for sid in target_ids:

@@ -43,7 +43,7 @@ PAGE = 100
 # Object types as the filter offers them, with their names (catalog msgids).
 ENTITIES = {"user": "User", "slide": "Slide", "caption": "Caption", "asset": "Picture", "screen": "Screen",
             "site": "Site", "screen_group": "Screen group", "playlist": "Playlist", "schedule": "Schedule",
-            "api_token": "API token", "alert": "Urgent alert", "report": "Report"}
+            "api_token": "API token", "alert": "Urgent alert", "report": "Report", "feed": "Data feed"}
 # Action codes (the API and the CSV keep them) -> what the page says (catalog msgids).
 ACTIONS = {
     "user.create": "User created", "user.update": "User changed", "user.password_change": "Password changed",
@@ -66,6 +66,7 @@ ACTIONS = {
     "asset.create": "Picture uploaded", "alert.launch": "Urgent alert launched",
     "alert.withdraw": "Urgent alert withdrawn",
     "brightness.plan": "Brightness plan changed", "brightness.override": "Brightness override changed",
+    "feed.create": "Data feed added",
 }
 # Bookkeeping columns every row carries: listing them as changes would bury the real ones.
 _QUIET = frozenset({"id", "updated_at", "created_at", "version"})

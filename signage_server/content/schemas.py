@@ -50,6 +50,12 @@ class PlaylistEntry(_Entry):
     items: list[ItemEntry] = Field(default_factory=list)
 
 
+class ZonesEntry(_Entry):
+    template: str
+    ticker_playlist: str | None = None
+    widgets: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class ScreenEntry(_Entry):
     name: str
     display_name: str = ""
@@ -70,6 +76,8 @@ class ScreenEntry(_Entry):
     playlist: str | None = None
     # The screen's own brightness plan, beating its groups'; absent: left as it is.
     brightness: PlanLevels | None = None
+    # Zone template (docs/protocol.md, "Zones"): {template, ticker_playlist (a playlist name), widgets}.
+    zones: ZonesEntry | None = None
 
 
 class ScheduleEntry(_Entry):

@@ -212,7 +212,14 @@ def import_content(
                       "pixel_pitch_mm": e.pixel_pitch_mm, "orientation": e.orientation, "layout": e.layout,
                       "languages": e.languages, "foreign_ratio": e.foreign_ratio, "on_time": e.on_time,
                       "off_time": e.off_time, "default_playlist_id": playlist_id, "group_ids": group_ids,
-                      "display_name": e.display_name, "rotation_dwell_s": e.rotation_dwell_s}
+                      "display_name": e.display_name, "rotation_dwell_s": e.rotation_dwell_s, "zones": None}
+            if e.zones is not None:
+                ticker_id = None
+                if e.zones.ticker_playlist is not None:
+                    ticker_id = _require(playlists.find_playlist(session, name=e.zones.ticker_playlist), current,
+                                         "zones.ticker_playlist", "playlist", e.zones.ticker_playlist).id
+                fields["zones"] = {"template": e.zones.template, "ticker_playlist_id": ticker_id,
+                                   "widgets": e.zones.widgets}
             screen = screens.find_screen(session, name=e.name)
             if screen is None:
                 screen = screens.create_screen(session, actor=None, fields=fields, now=now)
@@ -302,6 +309,12 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
             row["on_time"], row["off_time"] = screen.on_time.strftime("%H:%M:%S"), screen.off_time.strftime("%H:%M:%S")  # type: ignore[union-attr]
         if screen.default_playlist_id is not None:
             row["playlist"] = playlist_names[screen.default_playlist_id]
+        if screen.zones is not None:
+            ticker = screen.zones.get("ticker_playlist_id")
+            row["zones"] = {"template": screen.zones["template"],
+                            "ticker_playlist": playlist_names.get(ticker) if ticker is not None else None,
+                            "widgets": [{k: v for k, v in w.items() if v is not None}
+                                        for w in screen.zones.get("widgets", [])]}
         row.update(_plan_entry(screen))
         out["screens"].append(row)
     for schedule in session.exec(select(Schedule).order_by(col(Schedule.name))).all():

@@ -31,6 +31,7 @@ from signage_core.manifest import (
 )
 from signage_core.schedule import ScheduleRule, Segment, require_aware, timeline
 from signage_core.signing import Envelope, SigningKey, body_as
+from signage_core.zones import ZonesSpec
 from signage_server.assets.models import Asset as AssetRow
 from signage_server.captions import revisions
 from signage_server.errors import NotFound
@@ -40,6 +41,7 @@ from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens import brightness as screen_brightness
 from signage_server.screens import service as screens_service
+from signage_server.screens import zones as screen_zones
 from signage_server.screens.models import Enrolment, Screen, ScreenGroupLink
 from signage_server.slides.models import Slide as SlideRow
 from signage_server.typesetting import with_break_marks
@@ -101,7 +103,8 @@ class CompileCache:
     resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
     screen_languages: dict[int, list[str]] | None = None
     # Screens sharing a rule set, a layout and a brightness plan share one body, encoded once; each splices its id in.
-    templates: dict[tuple[tuple[object, ...], LayoutSpec, BrightnessPlan | None], ManifestTemplate] = field(
+    templates: dict[tuple[tuple[object, ...], LayoutSpec, BrightnessPlan | None, ZonesSpec | None],
+                    ManifestTemplate] = field(
         default_factory=dict)
     # Screen id -> its brightness plan (own, else its group's, with its site's coordinates), or why none.
     brightness: dict[int, tuple[BrightnessPlan | None, str | None]] = field(default_factory=dict)
@@ -172,7 +175,7 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
 
 
 def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
-    """Languages drawn by the screens that may show each playlist (screens_for_playlist's rule), in bulk.
+    """Languages drawn by the screens that may show each playlist (screens_for_playlist's rule, tickers too), in bulk.
 
     Group schedules are read as (playlist, group) pairs and groups as their screens: joined in SQL, a
     province's 300 schedules on 20 groups of 50 screens would be 300,000 rows.
@@ -200,6 +203,8 @@ def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids
                 .join(ScheduleGroupLink, col(ScheduleGroupLink.schedule_id) == col(Schedule.id))
                 .where(col(Schedule.playlist_id).in_(chunk))).all():
             groups.setdefault(group_id, set()).add(playlist_id)
+    for playlist_id, screen_ids in screens_service.ticker_screens(session, playlist_ids=wanted).items():
+        reached[playlist_id] |= screen_ids
     for chunk in _chunks(sorted(groups)):
         for group_id, screen_id in session.exec(select(ScreenGroupLink.group_id, ScreenGroupLink.screen_id)
                                                 .where(col(ScreenGroupLink.group_id).in_(chunk))).all():
@@ -457,6 +462,29 @@ def body_of(record: ManifestRecord) -> ManifestBody:
     return body_as(Envelope.model_validate_json(record.envelope_json), ManifestBody)
 
 
+def _zones_for(session: Session, screen: Screen, languages: tuple[Language, ...], cache: CompileCache,
+               excluded: list[Exclusion], playlists: Mapping[str, Playlist], slides: Mapping[str, Slide],
+               assets: Mapping[str, Asset]) -> tuple[ZonesSpec | None, Mapping[str, Playlist], Mapping[str, Slide],
+                                                     Mapping[str, Asset]]:
+    """The screen's zones for its manifest, with the ticker playlist's approved slides added beside the rule set's.
+
+    A ticker playlist with nothing publishable is left out (named in the record): the ticker then scrolls the
+    main zone's slide rather than the screen losing its manifest.
+    """
+    stored = screen_zones.stored(screen.zones)
+    if stored is None:
+        return None, playlists, slides, assets
+    if stored.ticker_playlist_id is None:
+        return stored.spec(ticker_playlist=None), playlists, slides, assets
+    more_slides, more_assets = dict(slides), dict(assets)  # the rule set's maps are shared by other screens
+    ticker = _playlist_for(session, stored.ticker_playlist_id, languages, cache, excluded, more_slides, more_assets)
+    if ticker is None:
+        excluded.append(Exclusion("zones", str(screen.id), f"ticker playlist {stored.ticker_playlist_id} "
+                                                            "has nothing publishable"))
+        return stored.spec(ticker_playlist=None), playlists, slides, assets
+    return (stored.spec(ticker_playlist=ticker.id), {**playlists, ticker.id: ticker}, more_slides, more_assets)
+
+
 def compile_screen(
     session: Session, *, screen_id: int, key: SigningKey, now: datetime,
     horizon_days: int = DEFAULT_HORIZON_DAYS, cache: CompileCache | None = None, flush: bool = True,
@@ -495,11 +523,13 @@ def compile_screen(
     plan, plan_problem = cache.brightness[screen_id]
     if plan_problem is not None:
         excluded.append(Exclusion("brightness", str(screen_id), plan_problem))
+    zones, playlists, slide_out, asset_out = _zones_for(session, screen, layout.languages, cache, excluded,
+                                                        playlists, slide_out, asset_out)
     try:
         # Rules come from schedule rows read in this run, so their ids name the rule set; within one run
         # the playlists, slides and assets a rule set and a layout resolve to are the same for every screen.
         timeline_key = (resolved.rule_ids, default.id, start, end)
-        template = cache.templates.get((timeline_key, layout, plan))
+        template = cache.templates.get((timeline_key, layout, plan, zones))
         if template is None:
             if timeline_key not in cache.timelines:
                 cache.timelines[timeline_key] = timeline(rules, default.id, start, end)
@@ -507,8 +537,8 @@ def compile_screen(
                 screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, layout=layout,
                 rules=rules, default_playlist=default.id, playlists=playlists.values(), slides=slide_out.values(),
                 assets=asset_out.values(), horizon_start=start, horizon_end=end,
-                segments=cache.timelines[timeline_key], brightness=plan)
-            cache.templates[(timeline_key, layout, plan)] = template
+                segments=cache.timelines[timeline_key], brightness=plan, zones=zones)
+            cache.templates[(timeline_key, layout, plan, zones)] = template
         digest = template.content_hash(str(screen_id))
     except ManifestError as exc:
         return CompileResult(screen_id, latest, False, excluded, error=str(exc))

@@ -125,7 +125,7 @@ def _plain(session: Session, *, start: datetime, end: datetime) -> Any:
     dialect = session.get_bind().dialect.name
     begin = _epoch(PlayLogEntry.started_at, dialect)
     finish = begin + col(PlayLogEntry.duration_ms) / 1000.0
-    return and_(col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end,
+    return and_(col(PlayLogEntry.zone).is_(None), col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end,
                 finish <= end.timestamp(),
                 finish <= _epoch(PlayLogEntry.received_at, dialect) + SKEW_TOLERANCE.total_seconds())
 
@@ -140,7 +140,9 @@ def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: 
     t = PlayLogEntry
     # Skew moves plays back, never forward: look a little past `end` for plays stamped ahead.
     query = sa_select(*(col(c) for c in (t.screen_id, t.record_id, t.slide_id, t.playlist_id, t.language_split,
-                                         t.started_at, t.duration_ms, t.received_at, t.id))).where(col(t.started_at) >= start - MAX_PLAY,
+                                         t.started_at, t.duration_ms, t.received_at, t.id))).where(
+        col(t.zone).is_(None),  # the main zone's plays: ticker passes overlap them (stored, not counted yet)
+        col(t.started_at) >= start - MAX_PLAY,
                                         col(t.started_at) < end + timedelta(days=1))
     if screen_ids is not None:
         query = query.where(col(t.screen_id).in_(list(screen_ids)))

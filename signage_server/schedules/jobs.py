@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from signage_core.schedule import TIMEZONE
 from signage_server.db import SessionFactory, transaction
+from signage_server.feeds.jobs import FeedJob
 from signage_server.manifests import service
 from signage_server.manifests.events import Recompiler
 from signage_server.manifests.keys import DEFAULT_GRACE, KeyRing, Rotation, rotate_key
@@ -104,7 +105,7 @@ class KeyWatch:
 
 
 def build_scheduler(job: HorizonJob, *, key_watch: KeyWatch | None = None,
-                    key_check_interval_s: int = 60) -> BackgroundScheduler:
+                    key_check_interval_s: int = 60, feed_job: FeedJob | None = None) -> BackgroundScheduler:
     """The one place the jobs are registered: daily just after local midnight, hourly for expiry, keys often."""
     scheduler = BackgroundScheduler(timezone=TIMEZONE)
     if key_watch is not None:
@@ -117,4 +118,8 @@ def build_scheduler(job: HorizonJob, *, key_watch: KeyWatch | None = None,
                       coalesce=True, max_instances=1, misfire_grace_time=3600)
     scheduler.add_job(job.expiring, IntervalTrigger(hours=1, timezone=TIMEZONE), id="manifests-expiring",
                       coalesce=True, max_instances=1)
+    if feed_job is not None:
+        # Each feed keeps its own period; the job only looks every minute which are due.
+        scheduler.add_job(feed_job.run, IntervalTrigger(minutes=1, timezone=TIMEZONE), id="data-feeds",
+                          coalesce=True, max_instances=1, next_run_time=datetime.now(TIMEZONE))
     return scheduler

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 from signage_server.schemas import InputModel, OutputModel
 from signage_server.screens.brightness import StoredPlan
 from signage_server.screens.models import Enrolment, Layout, Orientation
+from signage_server.screens.zones import StoredZones
 
 
 class SiteCreate(InputModel):
@@ -73,6 +74,8 @@ class ScreenCreate(InputModel):
     viewing_distance_m: float | None = None
     # Rotate: the least time each language stays up (s); None: 3 s. Shorter items are lengthened.
     rotation_dwell_s: float | None = None
+    # Zone template (docs/protocol.md, "Zones"); None: one zone, the whole screen.
+    zones: StoredZones | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = None
@@ -93,6 +96,8 @@ class ScreenUpdate(InputModel):
     foreign_ratio: float | None = None
     viewing_distance_m: float | None = None
     rotation_dwell_s: float | None = None
+    # Zone template (docs/protocol.md, "Zones"); None: one zone, the whole screen.
+    zones: StoredZones | None = None
     on_time: time | None = None
     off_time: time | None = None
     default_playlist_id: int | None = None
@@ -118,6 +123,7 @@ class ScreenRead(OutputModel):
     off_time: time | None
     default_playlist_id: int | None
     brightness: dict[str, Any] | None
+    zones: dict[str, Any] | None = None
     enrolment: Enrolment
     display_name: str
     commissioned_at: datetime | None

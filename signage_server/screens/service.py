@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -13,7 +14,7 @@ from signage_core.languages import Language
 from signage_core.manifest import LayoutKind, LayoutSpec
 from signage_core.render.spec import ScreenSpec
 from signage_core.schedule import TimeWindow
-from signage_core.screen import screen_spec
+from signage_core.screen import screen_spec, zoned_specs
 from signage_server.alerts.models import Alert
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
@@ -32,6 +33,7 @@ from signage_server.screens.models import (
     ScreenGroupLink,
     Site,
 )
+from signage_server.screens.zones import check_zones
 from signage_server.transport.ids import group_wire_id
 from signage_server.users.models import Role, User
 
@@ -46,7 +48,7 @@ MAX_FOREIGN_RATIO = 1.0
 _SCREEN_FIELDS = (
     "site_id", "name", "display_name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
     "languages", "foreign_ratio", "on_time", "off_time", "default_playlist_id",
-    "commissioned_at", "viewing_distance_m", "rotation_dwell_s",
+    "commissioned_at", "viewing_distance_m", "rotation_dwell_s", "zones",
 )
 
 
@@ -90,7 +92,15 @@ def layout_of(screen: Screen) -> LayoutSpec:
 
 
 def spec_of(screen: Screen) -> ScreenSpec:
-    """The renderer's view of a screen row (caption checks, previews): the same spec its player draws with."""
+    """The renderer's view of a screen row (caption checks, previews): the same spec its player draws with.
+
+    On a zoned screen that is the main zone's: captions are checked and previewed where the slides play.
+    """
+    from signage_server.screens.zones import stored
+
+    zones = stored(screen.zones)
+    if zones is not None:
+        return zoned_specs(layout_of(screen), zones.spec(ticker_playlist=None)).main
     return screen_spec(layout_of(screen))
 
 
@@ -402,6 +412,9 @@ def _apply_screen_fields(session: Session, screen: Screen, fields: dict[str, Any
         if value is not None and screen.revoked_at is not None and value >= screen.revoked_at:
             raise Invalid("commissioned_at must be before the screen was revoked", field="commissioned_at")
         screen.commissioned_at = value
+    if "zones" in fields or (screen.zones is not None and ("width_px" in fields or "height_px" in fields)):
+        screen.zones = check_zones(session, fields.get("zones", screen.zones),
+                                   width=screen.width_px, height=screen.height_px)
     if "group_ids" in fields:
         screen.groups = [get_group(session, group_id=gid) for gid in dict.fromkeys(fields["group_ids"])]
 
@@ -509,9 +522,25 @@ def _reaching_playlist(playlist_id: int) -> Any:
     return or_(Screen.default_playlist_id == playlist_id, col(Screen.id).in_(direct), col(Screen.id).in_(via_group))
 
 
+def ticker_screens(session: Session, *, playlist_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Per playlist, the screens whose ticker zone scrolls it (screens.zones; a few zoned screens, read in Python)."""
+    wanted = set(playlist_ids)
+    out: dict[int, set[int]] = {pid: set() for pid in wanted}
+    for screen_id, zones in session.exec(select(Screen.id, Screen.zones).where(col(Screen.zones).is_not(None))).all():
+        ticker = (zones or {}).get("ticker_playlist_id")
+        if ticker in wanted and screen_id is not None:
+            out[ticker].add(screen_id)
+    return out
+
+
 def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
-    """Screens that may show a playlist: as their default, or through a schedule (directly or by group)."""
-    return sorted(session.exec(select(Screen).where(_reaching_playlist(playlist_id))).all(), key=lambda s: s.name)
+    """Screens that may show a playlist: as their default, through a schedule (directly or by group), or in
+    their ticker zone."""
+    tickers = ticker_screens(session, playlist_ids=[playlist_id])[playlist_id]
+    reach = _reaching_playlist(playlist_id)
+    if tickers:
+        reach = or_(reach, col(Screen.id).in_(sorted(tickers)))
+    return sorted(session.exec(select(Screen).where(reach)).all(), key=lambda s: s.name)
 
 
 def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_id: int, now: datetime) -> Screen:

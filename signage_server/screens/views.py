@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from sqlmodel import col, select
 
 from signage_core.brightness import sun_times
 from signage_core.languages import Language
+from signage_core.zones import ZoneTemplate
 from signage_server.deps import NowDep, SessionDep
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
-from signage_server.screens import brightness, service
+from signage_server.screens import brightness, service, zones
 from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup, Site
 from signage_server.transport import hooks
 from signage_server.transport.hooks import screen_changed
@@ -157,7 +159,7 @@ def screen_page(screen_id: int, request: Request, session: SessionDep, viewer: A
                   commissioned_on=_commissioned_on(request, screen), distance=_distance(request, session, screen),
                   **_choices(session),
                   brightness=plan_view(screen, session, now, local_zone(request)),
-                  brightness_action=f"/screens/{screen_id}/brightness")
+                  brightness_action=f"/screens/{screen_id}/brightness", **_zones_view(session, screen))
 
 
 @router.post("/screens/{screen_id}/enrolment-code", response_class=HTMLResponse)
@@ -180,7 +182,7 @@ def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, 
                       commissioned_on=_commissioned_on(request, screen),
                       distance=_distance(request, session, screen), **_choices(session),
                       brightness=plan_view(screen, session, now, local_zone(request)),
-                      brightness_action=f"/screens/{screen_id}/brightness")
+                      brightness_action=f"/screens/{screen_id}/brightness", **_zones_view(session, screen))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -210,6 +212,58 @@ def update_screen(screen_id: int, request: Request, session: SessionDep, now: No
                                   "languages": languages or [], "foreign_ratio": foreign_ratio, "on_time": on_time,
                                   "off_time": off_time, "commissioned_on": commissioned_on,
                                   "viewing_distance_m": viewing_distance_m, "rotation_dwell_s": rotation_dwell_s})
+    return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))
+
+
+def _zones_view(session: SessionDep, screen: Screen) -> dict[str, Any]:
+    """What the zones form offers: the templates (a picture of each at the screen's size), playlists, feeds."""
+    from signage_server.feeds.models import DataFeed
+    from signage_server.playlists.models import Playlist
+
+    current = zones.stored(screen.zones)
+    return {"zone_templates": [t.value for t in ZoneTemplate],
+            "zone_current": current,
+            "zone_widgets": {w.kind.value: w for w in current.widgets} if current else {},
+            "zone_playlists": session.exec(select(Playlist).order_by(col(Playlist.name))).all(),
+            "zone_feeds": session.exec(select(DataFeed).order_by(col(DataFeed.name))).all()}
+
+
+@router.get("/screens/{screen_id}/zones/{template}.png")
+def zone_picture(screen_id: int, template: str, request: Request, session: SessionDep, viewer: Admins,
+                 now: NowDep) -> Response:
+    """The template at the screen's native size, drawn by the player's compositor (labels, the strip's texts now)."""
+    screen = _screen(request, session, screen_id)
+    try:
+        chosen = ZoneTemplate(template)
+        current = zones.stored(screen.zones)
+        widgets = current.widgets if current is not None and current.template is chosen else None
+        data = zones.preview_png(screen, chosen, now=now, widgets=widgets)
+    except ValueError:
+        raise PageError(404, gettext_for(request)("No such screen.")) from None
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/screens/{screen_id}/zones")
+def update_zones(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                 template: Annotated[str, Form(max_length=32)] = "",
+                 ticker_playlist_id: Annotated[str, Form(max_length=20)] = "",
+                 widgets: Annotated[list[str] | None, Form()] = None,
+                 temperature_feed: Annotated[str, Form(max_length=64)] = "",
+                 rates_feed: Annotated[str, Form(max_length=64)] = "") -> Response:
+    _screen(request, session, screen_id)
+    value: dict[str, Any] | None = None
+    if template:
+        feeds = {"temperature": temperature_feed, "rates": rates_feed}
+        value = {"template": template,
+                 "ticker_playlist_id": _number(ticker_playlist_id, "ticker_playlist_id", int)
+                 if ticker_playlist_id.strip() else None,
+                 "widgets": [{"kind": kind, **({"feed": feeds[kind] or None} if kind in feeds else {})}
+                             for kind in (widgets or [])]}
+    try:
+        with session.begin_nested():
+            service.update_screen(session, actor=viewer.user, screen_id=screen_id, now=now, fields={"zones": value})
+    except SignageError as exc:
+        return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Saved."))
 
 

@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from PIL import Image
 from sqlalchemy import func
@@ -27,6 +28,7 @@ from signage_core.render.layout import Box
 from signage_server.assets.store import AssetStore
 from signage_server.errors import Invalid, NotFound
 from signage_server.playlists.models import PlaylistItem
+from signage_server.screens import zones
 from signage_server.screens.models import Screen
 from signage_server.screens.service import spec_of, viewing_distance
 from signage_server.slides import readability
@@ -122,9 +124,13 @@ def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:
 
 
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
-               language: Language | None = None) -> bytes:
+               language: Language | None = None, *, screen: Screen | None = None,
+               now: datetime | None = None) -> bytes:
     """The frame the LED would show; never an error: a caption the renderer refuses (or no caption at all,
-    which the rotate layout cannot lay out) gives the picture alone, and the page says why in words."""
+    which the rotate layout cannot lay out) gives the picture alone, and the page says why in words.
+
+    On a zoned screen (given `screen` and `now`) the slide sits in the main zone of the whole composed frame.
+    """
     captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
     try:
         frame = render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
@@ -133,6 +139,12 @@ def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Ima
     except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
         log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
         frame = picture_only(spec, image)
+    stored = zones.stored(screen.zones) if screen is not None else None
+    if screen is not None and stored is not None and now is not None:
+        # The ticker scrolls this slide unless a ticker playlist scrolls other messages.
+        ticker = zones.TICKER_LABELS if stored.ticker_playlist_id is not None else (captions or zones.TICKER_LABELS)
+        frame = zones.composed(screen, stored.template, frame, now=now, widgets=stored.widgets,
+                               ticker_captions=ticker)
     out = io.BytesIO()
     frame.save(out, format="PNG")
     return out.getvalue()

@@ -297,7 +297,7 @@ def save_caption(slide_id: int, request: Request, session: SessionDep, now: NowD
 
 @router.get("/slides/{slide_id}/preview/{screen_id}.png")
 def preview_png(slide_id: int, screen_id: int, request: Request, session: SessionDep, viewer: AnyViewer,
-                lang: str | None = None) -> Response:
+                now: NowDep, lang: str | None = None) -> Response:
     """The frame as the player would draw it, with the captions being typed."""
     slide = slide_or_404(request, session, slide_id)
     screen = session.get(Screen, screen_id)
@@ -308,7 +308,7 @@ def preview_png(slide_id: int, screen_id: int, request: Request, session: Sessio
     except ValueError:
         language = None
     png = preview.render_png(preview.screen_spec(screen), draft_texts(request, session, slide),
-                             _image(request, session, slide), language)  # type: ignore[arg-type]
+                             _image(request, session, slide), language, screen=screen, now=now)  # type: ignore[arg-type]
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

@@ -65,6 +65,8 @@ class PlayLogEntry(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
     interrupted: bool = False  # closed by the player's next start after a crash, at its last checkpoint
     clock_jump_ms: int = 0  # the wall clock moved this much beyond duration_ms during the item
+    # "ticker": a message in a zoned screen's ticker zone; None: the main zone (all records before 0017).
+    zone: str | None = Field(default=None, sa_type=sa.String(16))
 
 
 class PlayLogSegment(SQLModel, table=True):

@@ -158,7 +158,7 @@ def record_playlog(session: Session, *, screen_id: int, batch: PlayLogBatch, rec
             language_split=SPLIT_UNKNOWN if record.segments is None else SPLIT_SEGMENTS,
             manifest_version=record.manifest_version, started_at=record.started_at,
             duration_ms=record.duration_ms, frame_hash=record.frame_hash, received_at=received_at,
-            interrupted=record.interrupted, clock_jump_ms=record.clock_jump_ms)
+            interrupted=record.interrupted, clock_jump_ms=record.clock_jump_ms, zone=record.zone)
         session.add(row)
         added.append((row, record))
     session.flush()  # the rows' ids, for their segments; same transaction, so a play is stored whole or not at all

@@ -145,8 +145,15 @@ class ServerHub:
         `items` are (screen id, envelope JSON) the server signed and stored itself. Raises naming every
         screen whose manifest the broker did not acknowledge.
         """
-        spec = SPECS[TopicKind.MANIFEST]
-        sent = [(screen_id, self._client.publish(screen_topic(screen_id, TopicKind.MANIFEST), payload,
+        self._publish_each(TopicKind.MANIFEST, items, "manifests")
+
+    def publish_feeds(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Each screen's signed strip readings, retained, so a player that reconnects has them at once."""
+        self._publish_each(TopicKind.FEED, items, "feed values")
+
+    def _publish_each(self, kind: TopicKind, items: Sequence[tuple[str, bytes]], what: str) -> None:
+        spec = SPECS[kind]
+        sent = [(screen_id, self._client.publish(screen_topic(screen_id, kind), payload,
                                                  qos=spec.qos, retain=spec.retained)) for screen_id, payload in items]
         deadline = time.monotonic() + self._publish_timeout_s + len(sent) * 0.01
         missing = []
@@ -155,7 +162,7 @@ class ServerHub:
             if not info.is_published():
                 missing.append(screen_id)
         if missing:
-            raise RuntimeError(f"broker did not acknowledge the manifests of screens {', '.join(missing)}")
+            raise RuntimeError(f"broker did not acknowledge the {what} of screens {', '.join(missing)}")
 
     def ack_playlog(self, screen_id: str, record_ids: list[str]) -> None:
         """Tell a screen which play records are stored durably (it may then forget them); not awaited."""

@@ -306,6 +306,11 @@ class TransportService:
         with self._retained_lock:
             self._retained.update(items)
 
+    def publish_feeds(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Signed strip readings, retained per screen (docs/protocol.md, "Data feeds")."""
+        _, hub = self._need()
+        hub.publish_feeds(items)
+
     def _on_hub_reconnect(self) -> None:
         """The broker came back (restarted, or the network did): it may lack what was retained; the owner puts it back."""
         if self.owner:

@@ -39,6 +39,7 @@ from signage_core.signing import (
     TrustStore,
     sign_envelope,
 )
+from signage_core.zones import ZonesSpec
 
 CAPTIONS = {
     Language.VI: "Cửa khẩu quốc tế",
@@ -72,6 +73,7 @@ def manifest(
     languages: tuple[Language, ...] = (Language.VI, Language.EN, Language.KM),
     rotation_ms: int = 3000,
     brightness: BrightnessPlan | None = None,
+    zones: ZonesSpec | None = None,
 ) -> ManifestBody:
     slide_list = list(slides or [Slide(id="s1", captions=dict(CAPTIONS))])
     start, end = horizon_window(now)
@@ -92,6 +94,7 @@ def manifest(
         horizon_start=start,
         horizon_end=end,
         brightness=brightness,
+        zones=zones,
     )
 
 

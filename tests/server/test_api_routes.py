@@ -36,6 +36,11 @@ def screen_body(world: dict[str, int]) -> dict[str, Any]:
 
 
 CASES = [
+    Case("list data feeds", "GET", "/api/v1/feeds", "translator"),
+    Case("create data feed", "POST", "/api/v1/feeds", "admin", 201,
+         body={"name": "ty-gia", "kind": "rates", "url": "http://127.0.0.1:9/rates.json", "period_s": 600},
+         bad={"name": "ty-gia", "kind": "rates", "url": "http://127.0.0.1:9/", "period_s": "often"},
+         forbidden="operator"),
     Case("list sites", "GET", "/api/v1/sites", "translator", bad={"limit": 0}),
     Case("create site", "POST", "/api/v1/sites", "admin", 201, body={"slug": "bu-dop", "name": "Bù Đốp"},
          bad={"slug": 5, "name": "x"}, forbidden="operator"),

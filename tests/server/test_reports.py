@@ -22,6 +22,7 @@ from signage_server.reports.service import Period, ReportCalendar
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry
+from signage_server.telemetry.models import PlayLogEntry
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = Period(date(2026, 3, 10), date(2026, 3, 10))  # local day = 2026-03-09T17:00Z .. 2026-03-10T17:00Z
@@ -388,3 +389,19 @@ def test_caption_feed_for_portals_has_titles_times_and_changed_since(api: Any, s
                                    "Chào mừng quý khách đến với Việt Nam")]
     naive = api.as_("operator").get(feed_url, params={"changed_since": "2026-03-01T00:00:00"})
     assert naive.status_code == 422 and "changed_since" in naive.text
+
+
+def test_ticker_passes_are_kept_but_not_added_to_the_main_zones_airtime(session: Session, world: dict[str, int]) -> None:
+    """A zoned screen's ticker scrolls while the slides play: counting both would put 2 h of airtime in 1 h."""
+    feed(session, world)
+    before = service.airtime(session, period=DAY, tz=TZ)
+    screen = world["screen"]
+    ticker = _record("tick-1", world["slide"], world["playlist"], "vi", z(10, 3), 60).model_copy(
+        update={"zone": "ticker"})
+    late = _record("tick-2", world["slide"], world["playlist"], "vi", z(10, 16, 30), 60).model_copy(
+        update={"zone": "ticker"})  # crosses the day's end: the Python path, not the database's sum
+    _send(session, screen, z(10, 12), ticker)
+    _send(session, screen, z(11, 12), late)
+    after = service.airtime(session, period=DAY, tz=TZ)
+    assert (after.plays, after.minutes) == (before.plays, before.minutes)
+    assert session.exec(select(PlayLogEntry.zone).where(PlayLogEntry.record_id == "tick-1")).one() == "ticker"
