@@ -16,6 +16,7 @@ from signage_core.zones import Rect, ZoneRects
 
 STRIP_BACKGROUND: RGB = (0, 40, 90)  # a dark blue band: the strip reads as separate from the slides
 STRIP_GAP_EM = 1.2  # space between two widgets on a bottom strip, in font sizes
+STRIP_SIDE_MARGIN = 0.02  # a bottom strip's left and right margins, as a share of its width
 
 
 def draw_strip(rect: Rect, texts: Sequence[str], *, vertical_layout: bool, registry: FontRegistry | None = None,
@@ -35,10 +36,13 @@ def draw_strip(rect: Rect, texts: Sequence[str], *, vertical_layout: bool, regis
     draw = ImageDraw.Draw(image)
     if vertical_layout:
         return _draw_column(image, texts, registry, pad, least, colour)
+    # LED cabinets crop their outer pixels: the first and last widget keep off the edges as the slides
+    # do (their margin is 4 % of the screen's shorter side; 2 % of the strip's width is about that).
+    side = max(pad, round(STRIP_SIDE_MARGIN * rect.width))
     while preps:
         def fits(s: int, preps: list[Prepared] = preps) -> bool:
             width = sum(measure(p.pieces, s, Language.VI) for p in preps) + STRIP_GAP_EM * s * (len(preps) - 1)
-            return width <= rect.width - 2 * pad and _tall(preps, s) <= rect.height - 2 * pad
+            return width <= rect.width - 2 * side and _tall(preps, s) <= rect.height - 2 * pad
         size = largest_size(least, rect.height, fits)
         if size is not None:
             break
@@ -49,8 +53,8 @@ def draw_strip(rect: Rect, texts: Sequence[str], *, vertical_layout: bool, regis
     descent = max(vertical(p, size)[1] for p in preps)
     baseline = (rect.height - ascent - descent) // 2 + ascent
     widths = [measure(p.pieces, size, Language.VI) for p in preps]
-    gap = (rect.width - 2 * pad - sum(widths)) / max(len(preps) - 1, 1) if len(preps) > 1 else 0
-    x = float(pad) if len(preps) > 1 else (rect.width - widths[0]) / 2
+    gap = (rect.width - 2 * side - sum(widths)) / max(len(preps) - 1, 1) if len(preps) > 1 else 0
+    x = float(side) if len(preps) > 1 else (rect.width - widths[0]) / 2
     for prep, width in zip(preps, widths, strict=True):
         _draw_pieces(draw, prep.pieces, size, Language.VI, round(x), baseline, colour)
         x += width + gap
