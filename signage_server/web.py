@@ -251,6 +251,15 @@ def language_names(context: Context, codes: Any) -> str:
     return ", ".join(language_name(str(code), locale) for code in ([codes] if isinstance(codes, str) else codes))
 
 
+def headline(text: str | None, limit: int = 60) -> str:
+    """A caption as a page title: its first `limit` characters, cut at a space, with an ellipsis."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
+    return cut.rstrip(" ,.;:–-") + "…"
+
+
 def render(request: Request, template: str, viewer: Viewer | None, status_code: int = 200,
            **values: Any) -> HTMLResponse:
     """Render a page inside the frame; flashes shown here are consumed."""
@@ -321,6 +330,7 @@ def register(app: FastAPI) -> None:
     # Numbers as a Vietnamese reads them ("1.234,5"): reports.formatting, the reports' own rule.
     app.state.templates.env.filters["num"] = formatting.number
     app.state.templates.env.filters["languages"] = language_names
+    app.state.templates.env.filters["headline"] = headline
 
     async def to_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRedirect)  # noqa: S101 (registered for this type only)
