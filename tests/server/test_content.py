@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
 from signage_server.assets.store import AssetStore
 from signage_server.captions import service as captions
@@ -110,7 +110,9 @@ def test_reimport_keeps_approvals_unless_the_text_changed(empty: Any, tmp_path: 
         captions.approve_caption(empty, actor=users["approver"], slide_id=slide.id, language=lang, now=NOW)
     changed = _broken_copy(tmp_path, "common.yaml", "en: Welcome to Viet Nam", "en: Welcome to Vietnam")
     run_import(empty, changed, tmp_path)
-    states = {c.language: c.state for c in empty.exec(select(CaptionRevision).where(CaptionRevision.slide_id == slide.id)).all()}
+    # The newest revision per language (ids grow): without an order PostgreSQL may return the old one last.
+    newest = select(CaptionRevision).where(CaptionRevision.slide_id == slide.id).order_by(col(CaptionRevision.id))
+    states = {c.language: c.state for c in empty.exec(newest).all()}
     assert states == {"vi": CaptionState.APPROVED, "en": CaptionState.SUBMITTED, "km": CaptionState.APPROVED}
 
 
