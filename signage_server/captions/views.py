@@ -213,7 +213,8 @@ def needs_approver(session: Session, slide: Slide) -> bool:
 def approval_queue(request: Request, session: SessionDep, viewer: Approvers) -> Response:
     items, _total = slides.list_slides(session, limit=500, offset=0)
     rows = [{"slide": s, "captions": caption_map(session, s)} for s in items if needs_approver(session, s)]
-    return render(request, "approve_list.html", viewer, rows=rows, languages=[lang.value for lang in Language])
+    return render(request, "approve_list.html", viewer, rows=rows,
+                  languages=[lang.value for lang in slides.languages_in_use(session)])
 
 
 @router.get("/approve/{slide_id}", response_class=HTMLResponse)

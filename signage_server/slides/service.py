@@ -104,6 +104,17 @@ class Found:
         return (vi.pending.text if vi.pending else ""), "pending"
 
 
+def languages_in_use(session: Session) -> list[Language]:
+    """The languages a list of slides has columns for: Vietnamese, those some screen shows and those some
+    caption is written in, in display order. A configured language nobody uses yet (Lao at a gate with
+    no Lao screen) would only add a "none yet" to every row."""
+    codes = {Language.VI.value}
+    for shown in session.exec(select(Screen.languages).where(Screen.enrolment != Enrolment.REVOKED)).all():
+        codes.update(shown)
+    codes.update(session.exec(select(CaptionRevision.language).distinct()).all())
+    return ordered({Language(code) for code in codes if code in Language})
+
+
 def find_slides(session: Session, *, query: str = "", state: str = "", playlist_id: int | None = None,
                 shown: str = "active", languages: Sequence[str] | None = None) -> list[Found]:
     """Slides matching a search (name and every live or pending caption, diacritic-insensitive), a caption

@@ -183,7 +183,8 @@ def slides_page(request: Request, session: SessionDep, settings: SettingsDep,
                                 playlist_id=int(filters["playlist"]) if filters["playlist"] else None,
                                 shown=filters["shown"])
     lists, _total = playlists.list_playlists(session, limit=500, offset=0)
-    return render(request, "slides.html", viewer, rows=found, languages=[lang.value for lang in Language],
+    return render(request, "slides.html", viewer, rows=found,
+                  languages=[lang.value for lang in service.languages_in_use(session)],
                   filters=filters, states=service.STATES, playlists=lists, shown_options=service.SHOWN,
                   can_upload=viewer.user.role in (Role.ADMIN, Role.OPERATOR),
                   max_bytes=settings.max_upload_bytes, max_mb=round(settings.max_upload_bytes / 1024 / 1024))

@@ -411,3 +411,20 @@ def test_a_site_s_viewing_distance_is_its_screens_default_and_a_screen_s_own_win
     assert by_api.status_code == 200 and by_api.json()["viewing_distance_m"] is None
     assert "giá trị mặc định của hệ thống" in admin.get(f"/screens/{screen}").text
     assert api.as_("operator").patch(f"/api/v1/sites/{site}", json={"viewing_distance_m": 50}).status_code == 403
+
+
+def test_slides_list_has_columns_only_for_languages_in_use(
+        browsers: Browsers, world: dict[str, int], session: Any, users: Any) -> None:
+    """Lao, Thai and Chinese are configured, but no screen of this world shows them: no "none yet" for them
+    on every row. A screen set to show Thai brings the Thai column."""
+    from signage_server.screens import service as screens
+
+    b = browsers["operator"]
+    row = b.get("/slides").text.split(f'data-slide="{world["slide"]}"')[1].split("</tr>")[0]
+    assert "<b>vi</b>" in row and "<b>km</b>" in row
+    assert "<b>th</b>" not in row and "<b>lo</b>" not in row and "<b>zh-Hans</b>" not in row
+    screens.update_screen(session, actor=users["admin"], screen_id=world["screen"],
+                          fields={"languages": ["vi", "th"]}, now=NOW)
+    session.commit()
+    row = b.get("/slides").text.split(f'data-slide="{world["slide"]}"')[1].split("</tr>")[0]
+    assert "<b>th</b>" in row and "<b>lo</b>" not in row
