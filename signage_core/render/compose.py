@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw
 
 from signage_core.languages import Language
-from signage_core.render.draw import _draw_pieces
+from signage_core.render.draw import draw_pieces
 from signage_core.render.fonts import FontRegistry, default_registry
-from signage_core.render.layout import Prepared, measure, prepare, vertical
-from signage_core.render.layout import _largest as largest_size
+from signage_core.render.layout import Prepared, largest_size, measure, prepare, vertical
 from signage_core.render.spec import RGB
 from signage_core.zones import Rect, ZoneRects
 
@@ -56,7 +55,7 @@ def draw_strip(rect: Rect, texts: Sequence[str], *, vertical_layout: bool, regis
     gap = (rect.width - 2 * side - sum(widths)) / max(len(preps) - 1, 1) if len(preps) > 1 else 0
     x = float(side) if len(preps) > 1 else (rect.width - widths[0]) / 2
     for prep, width in zip(preps, widths, strict=True):
-        _draw_pieces(draw, prep.pieces, size, Language.VI, round(x), baseline, colour)
+        draw_pieces(draw, prep.pieces, size, Language.VI, round(x), baseline, colour)
         x += width + gap
     return image
 
@@ -96,7 +95,7 @@ def _draw_column(image: Image.Image, texts: Sequence[str], registry: FontRegistr
     for i, prep in enumerate(lines):
         baseline = pad + i * pitch + (pitch - ascent - descent) // 2 + ascent
         x = (image.width - measure(prep.pieces, size, Language.VI)) / 2
-        _draw_pieces(draw, prep.pieces, size, Language.VI, round(x), baseline, colour)
+        draw_pieces(draw, prep.pieces, size, Language.VI, round(x), baseline, colour)
     return image
 
 

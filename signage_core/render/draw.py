@@ -187,7 +187,7 @@ def _line_mask(
     return mask, left, top
 
 
-def _draw_pieces(
+def draw_pieces(
     draw: ImageDraw.ImageDraw,
     pieces: Sequence[Piece],
     size: int,
@@ -249,7 +249,7 @@ class TickerStrip:
         x = width
         for i, block in enumerate(self.blocks):
             if i and self._separator is not None:
-                _draw_pieces(
+                draw_pieces(
                     draw,
                     self._separator.pieces,
                     sep_size,
@@ -259,7 +259,7 @@ class TickerStrip:
                     spec.text_colour,
                 )
                 x += sep_w
-            _draw_pieces(
+            draw_pieces(
                 draw,
                 block.lines[0].pieces,
                 block.size,

@@ -695,7 +695,7 @@ def _ink_em(prepared: Prepared) -> tuple[float, float]:
     return above / _INK_REFERENCE_PX, below / _INK_REFERENCE_PX
 
 
-def _largest(lo: int, hi: int, ok: Callable[[int], bool], guess: int | None = None) -> int | None:
+def largest_size(lo: int, hi: int, ok: Callable[[int], bool], guess: int | None = None) -> int | None:
     """Largest size in [lo, hi] that `ok` accepts, assuming bigger text never fits better.
 
     Each probe lays the text out for real, so start at an estimate and gallop from there.
@@ -848,7 +848,7 @@ def fit_stacked(preps: Sequence[Prepared], box: Box, ratio: float) -> list[Block
             def ok(s: int, split: bool = split, widths: bool = widths) -> bool:
                 return stack(preps, sizes(s), box, split, widths) is not None
 
-            best = _largest(lo, hi, ok, guess)
+            best = largest_size(lo, hi, ok, guess)
             if best is not None:
                 blocks = stack(preps, sizes(best), box, split)
                 if blocks is None:
@@ -942,7 +942,7 @@ def fit_single(prep: Prepared, box: Box, layout: str) -> Block:
                 found = block_at(prep, size, box.width, split, box.height, widths)
                 return found is not None
 
-            best = _largest(lo, hi, ok, guess)
+            best = largest_size(lo, hi, ok, guess)
             if best is not None:
                 block = block_at(prep, best, box.width, split, max_height=box.height)
                 if block is not None:
