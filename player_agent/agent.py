@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from PIL import Image
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from player_agent.brightness import BrightnessControl
 from player_agent.cache import AssetCache, CacheError, DiskFull
@@ -72,6 +71,7 @@ from signage_core.mqtt_client import BrokerTlsError
 from signage_core.protocol import (
     MAX_CHUNK_SIZE,
     AlertAck,
+    AlertBody,
     CommandBody,
     CommandKind,
     Heartbeat,
@@ -125,22 +125,6 @@ HELD_PLAYS_MAX = 2000
 FUTURE_RECHECK_S = 60.0
 # The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
 _NEVER = datetime.max.replace(tzinfo=UTC)
-
-
-class AlertBody(BaseModel):
-    """The signed alert body the server sends (show or withdraw); unknown extra fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    alert_id: str = Field(min_length=1, max_length=64)
-    action: str = "show"
-    captions: dict[Language, str] = Field(default_factory=dict)
-    # On a zoned screen: "main" covers the slides' zone only (strip and ticker stay), "full" the whole screen.
-    cover: Literal["full", "main"] = "full"
-    screen_ids: tuple[str, ...]
-    version: int = Field(ge=1)
-    issued_at: AwareDatetime
-    expires_at: AwareDatetime
 
 
 @dataclass(slots=True)
@@ -1193,11 +1177,8 @@ class Agent:
         if body.action == "withdraw":
             if self.alerts.pop(body.alert_id, None) is not None:
                 log.info("alert %s withdrawn", body.alert_id)
-        elif body.action == "show":
-            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
         else:
-            self._error(f"alert {body.alert_id}: unknown action {body.action!r}")
-            return
+            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
         self._save_alerts()
 
     def _on_feed(self, payload: bytes) -> None:
@@ -1415,4 +1396,4 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-__all__ = ["AGENT_VERSION", "Agent", "AlertBody", "read_status"]
+__all__ = ["AGENT_VERSION", "Agent", "read_status"]
