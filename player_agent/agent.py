@@ -904,9 +904,6 @@ class Agent:
         self.last_contact = self.clock()
         if not payload:
             return  # retained slot cleared by the server
-        if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
-            self._on_handover(payload)
-            return
         recorded = self.state.state.manifest_version
         # The recorded version is accepted again while we do not hold it (stored copy gone, damaged or rolled back).
         floor = recorded if self.manifest is not None and self.manifest.version >= recorded else recorded - 1
@@ -1097,7 +1094,8 @@ class Agent:
         self._problem("future", f"manifest v{version} is not valid yet by this player's clock ({reason}); "
                                 "held and checked again as time passes")
 
-    def _on_handover(self, payload: bytes, *, retry_held: bool = True) -> None:
+    def _on_handover(self, payload: bytes) -> None:
+        """One hand-over of the retained chain (the only place the server sends them)."""
         try:
             updated = self.trust.accept_handover(payload, now=self.clock())
         except VerificationError as exc:
@@ -1110,8 +1108,6 @@ class Agent:
         self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
         self.trust = updated
         log.info("server key handed over; now trusting %s", sorted(updated.keys))
-        if retry_held:
-            self._retry_held_manifest()
 
     def _retry_held_manifest(self) -> None:
         held, self._held_manifest = self._held_manifest, None
@@ -1141,7 +1137,7 @@ class Agent:
             lost_retirement = envelope.key_id in self.trust.keys and new_key_id in self.trust.keys
             if envelope.key_id in self.trust.retired or (new_key_id in self.trust.keys and not lost_retirement):
                 continue  # applied before, or enrolled after it: nothing to do
-            self._on_handover(envelope.to_json(), retry_held=False)
+            self._on_handover(envelope.to_json())
         if self.trust is not trust_before:  # once, after the whole chain: A->B alone may not be enough
             self._retry_held_manifest()
 
@@ -1214,9 +1210,6 @@ class Agent:
 
     def _on_command(self, payload: bytes) -> None:
         self.last_contact = self.clock()
-        if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
-            self._on_handover(payload)
-            return
         now = self.clock()
         try:
             verified = verify_envelope(payload, trust=self.trust, expected_kind=EnvelopeKind.COMMAND,
@@ -1353,15 +1346,6 @@ def _version_of(payload: bytes) -> int:
 def _mb(n: int) -> int:
     """Whole megabytes, rounded up: "waits for 0 MB" would read as a bug."""
     return -(-n // 1_000_000)
-
-
-def _kind_of(payload: bytes) -> str | None:
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    kind = data.get("kind") if isinstance(data, dict) else None
-    return kind if isinstance(kind, str) else None
 
 
 def _same_envelope(a: bytes, b: bytes) -> bool:
