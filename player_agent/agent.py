@@ -21,14 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from PIL import Image
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from player_agent.alerts import AlertBoard
 from player_agent.brightness import BrightnessControl
 from player_agent.cache import AssetCache, CacheError, DiskFull
+from player_agent.choice import NEVER, Choice, choose
 from player_agent.config import PlayerSettings
 from player_agent.enrol import (
     IDENTITY_FILE,
@@ -67,11 +68,11 @@ from player_agent.watchdog import Notifier, watchdog_interval
 from signage_core.brightness import Level, LevelSource, level_at
 from signage_core.feeds import Reading, verify_feed
 from signage_core.languages import Language
-from signage_core.manifest import ManifestBody, Slide, is_screen_on, now_playing, verify_manifest
+from signage_core.manifest import ManifestBody, Slide, verify_manifest
 from signage_core.mqtt_client import BrokerTlsError
 from signage_core.protocol import (
     MAX_CHUNK_SIZE,
-    AlertAck,
+    AlertBody,
     CommandBody,
     CommandKind,
     Heartbeat,
@@ -87,9 +88,8 @@ from signage_core.protocol import (
 )
 from signage_core.protocol import LanguageSegment as WireSegment
 from signage_core.protocol import PlayRecord as WirePlayRecord
-from signage_core.render import CaptionError, frame_hash
+from signage_core.render import CaptionError, ScreenSpec, frame_hash
 from signage_core.render.fonts import FontRegistry
-from signage_core.schedule import from_local, to_local
 from signage_core.screen import ZonedSpecs, screen_spec, zoned_specs
 from signage_core.signing import (
     DEFAULT_CLOCK_SKEW,
@@ -107,7 +107,6 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 MANIFEST_FILE = "manifest.json"
-ALERTS_FILE = "alerts.json"
 STATUS_FILE = "status.json"
 PLAYLOG_RESEND_S = 30.0
 FETCH_RETRY_S = 2.0
@@ -123,31 +122,6 @@ CLOCK_JUMP_TOLERANCE_MS = 1000
 # Plays that could not be journaled (disk full) wait in memory, oldest dropped past this many.
 HELD_PLAYS_MAX = 2000
 FUTURE_RECHECK_S = 60.0
-# The ticker's first frame after a change waits for nothing; later frames follow the fps clock.
-_NEVER = datetime.max.replace(tzinfo=UTC)
-
-
-class AlertBody(BaseModel):
-    """The signed alert body the server sends (show or withdraw); unknown extra fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    alert_id: str = Field(min_length=1, max_length=64)
-    action: str = "show"
-    captions: dict[Language, str] = Field(default_factory=dict)
-    # On a zoned screen: "main" covers the slides' zone only (strip and ticker stay), "full" the whole screen.
-    cover: Literal["full", "main"] = "full"
-    screen_ids: tuple[str, ...]
-    version: int = Field(ge=1)
-    issued_at: AwareDatetime
-    expires_at: AwareDatetime
-
-
-@dataclass(slots=True)
-class ActiveAlert:
-    body: AlertBody
-    raw: str  # the envelope, persisted so a reboot keeps showing it
-    acked: bool = False
 
 
 @dataclass(slots=True)
@@ -219,7 +193,7 @@ class Agent:
         self.started_mono = time.monotonic()
         self.manifest: ManifestBody | None = None
         self.manifest_raw: bytes | None = None
-        self.alerts: dict[str, ActiveAlert] = {}
+        self.alerts = AlertBoard(self.state_dir, self.screen_id)
         self.readings: dict[str, Reading] = {}  # the strip's feed values, from the last verified feed message
         self._feed_version: int | None = None
         # The ticker zone's message now: (manifest version, index in the ticker playlist, started at).
@@ -236,7 +210,7 @@ class Agent:
         self._held_manifest: bytes | None = None
         # Refused as not yet valid (our clock was slow): re-checked as time passes, never dropped.
         self._future_manifest: bytes | None = None
-        self._future_at = _NEVER  # wall instant it becomes valid by our clock
+        self._future_at = NEVER  # wall instant it becomes valid by our clock
         self._future_mono = 0.0  # and a monotonic re-check, for a clock that jumps
         self._playlog_sent: dict[UUID, float] = {}
         # Closed plays the journal could not take (disk full): sent from memory, journaled when space returns.
@@ -354,23 +328,9 @@ class Agent:
                 self.state.accept_manifest(body.version)
 
     def _load_alerts(self) -> None:
-        kept = read_kept(self.state_dir / ALERTS_FILE, _alert_list, repair=True)
-        if kept.problem is not None:
-            self._problem("alerts", f"{kept.problem}; the alert accepted last comes again from the broker")
-        stored = kept.value or []
-        now = self.clock()
-        for raw in stored:
-            try:
-                envelope = self.trust.open(str(raw), expected_kind=EnvelopeKind.ALERT, now=now)
-                body = body_as(envelope, AlertBody)
-            except VerificationError:
-                continue
-            if body.expires_at > now and body.action == "show" and self.screen_id in body.screen_ids:
-                self.alerts[body.alert_id] = ActiveAlert(body, str(raw), acked=True)
-
-    def _save_alerts(self) -> None:
-        data = json.dumps([a.raw for a in self.alerts.values()]).encode()
-        write_kept(self.state_dir / ALERTS_FILE, data, mode=0o644)
+        problem = self.alerts.load(self.trust, self.clock())
+        if problem is not None:
+            self._problem("alerts", f"{problem}; the alert accepted last comes again from the broker")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _make_link(self) -> PlayerLink | None:
@@ -387,7 +347,8 @@ class Agent:
             groups = self.identity.groups if self.identity else ()
             return PlayerLink(params, self.screen_id, groups=groups, agent_version=AGENT_VERSION,
                               backoff=Backoff(base_s=1.0, cap_s=60.0),
-                              on_problem=lambda problem: self._post(lambda: self._on_link_problem(problem)))
+                              on_problem=lambda problem: self._post(lambda: self._on_link_problem(problem)),
+                              on_connected=lambda: self._post(self._on_connected))
         except (ProtocolError, BrokerTlsError) as exc:
             # Keep playing from disk; a config fix needs a restart, which `status` and the log say.
             self._error(f"broker link not started: {exc}")
@@ -408,15 +369,6 @@ class Agent:
         self.link.on(TopicKind.PLAYLOG_ACK, lambda _t, p: self._post(lambda: self._on_playlog_ack(p)))
         self.link.on(TopicKind.KEY_HANDOVERS, lambda _t, p: self._post(lambda: self._on_key_chain(p)))
         self.link.on(TopicKind.FEED, lambda _t, p: self._post(lambda: self._on_feed(p)))
-        original = self.link.client.on_connect
-
-        def on_connect(*args: Any) -> None:
-            if original is not None:
-                original(*args)
-            if self.link is not None and self.link.connected.is_set():
-                self._post(self._on_connected)
-
-        self.link.client.on_connect = on_connect
         self.link.start()
         self._repair_assets()  # a cache wiped or damaged while we were off
 
@@ -484,7 +436,7 @@ class Agent:
         """Put the right frame on screen for now; returns when to look again."""
         now = self.clock()
         self._now_mono = self.monotonic()  # read with `now`: an item's wall and monotonic start are one instant
-        self._expire_alerts(now)
+        self.alerts.expire(now)
         wake = self._show(now)
         mono = time.monotonic()
         if mono >= self._next_heartbeat:
@@ -522,9 +474,10 @@ class Agent:
         return min(wake, now + timedelta(seconds=max(soonest, 0.0)))
 
     def _show(self, now: datetime) -> datetime:
-        boundaries: list[datetime] = []
-        want = self._desired(now, boundaries)
-        identity, scene, slide_id, alert_id, playlist_id = want
+        choice = choose(self.manifest, (a.body for a in self.alerts), self.identify_until, now)
+        boundaries = list(choice.boundaries)
+        scene = self._scene(choice, now, boundaries)
+        identity, slide_id, alert_id, playlist_id = choice.identity, choice.slide_id, choice.alert_id, choice.playlist_id
         cur = self.current
         if cur is None or cur.identity != identity:
             self._finish_current(now)
@@ -617,69 +570,45 @@ class Agent:
                              self.settings.ticker_fps, self.settings.ticker_speed_px_s)
             return fallback.frame_at(self.renders, now)
 
-    def _desired(
-        self, now: datetime, boundaries: list[datetime]
-    ) -> tuple[tuple[object, ...], Scene | ZonedScene | None, str | None, str | None, str | None]:
-        """What should be on screen: (identity, scene, slide id, alert id, playlist id)."""
+    def _scene(self, choice: Choice, now: datetime, boundaries: list[datetime]) -> Scene | ZonedScene | None:
+        """The scene for what `choose` decided (None: blanked); zoned scenes add their ticker's boundaries."""
         s = self.settings
-        layout = self.manifest.layout if self.manifest else None
+        manifest = self.manifest
+        layout = manifest.layout if manifest else None
         name = self.identity.name if self.identity else self.screen_id
-        if self.identify_until is not None and now < self.identify_until:
-            boundaries.append(self.identify_until)
+        if choice.kind == "identify":
             spec, captions = waiting_card(layout, name, width=s.window.width, height=s.window.height)
             captions = {Language.VI: name, Language.EN: self.screen_id}
-            scene = Scene("identify", spec, captions, None, now, 8000, s.ticker_fps, s.ticker_speed_px_s)
-            return ("identify", self.identify_until), scene, None, None, None
-        if self.alerts and layout is not None:
-            alert = max(self.alerts.values(), key=lambda a: a.body.version)
-            boundaries.append(alert.body.expires_at)
-            ident = ("alert", alert.body.alert_id, alert.body.version)
-            zones = self.manifest.zones if self.manifest is not None else None
-            if zones is not None and alert.body.cover == "main" and self.manifest is not None:
-                zoned = zoned_specs(layout, zones)
+            return Scene("identify", spec, captions, None, now, 8000, s.ticker_fps, s.ticker_speed_px_s)
+        if choice.alert is not None:
+            alert = choice.alert
+            if manifest is None:
+                spec, _ = waiting_card(None, name, width=s.window.width, height=s.window.height)
+                red = ScreenSpec(width=spec.width, height=spec.height, background=(170, 0, 0))
+                return Scene(f"alert:{alert.alert_id}", red, alert.captions, None, now, 8000,
+                             s.ticker_fps, s.ticker_speed_px_s)
+            if manifest.zones is not None and alert.cover == "main":
+                zoned = zoned_specs(manifest.layout, manifest.zones)
                 main_size = (zoned.rects.main.width, zoned.rects.main.height)
-                main = Scene(f"alert:{alert.body.alert_id}", alert_spec(layout, main_size), alert.body.captions,
-                             None, alert.body.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
-                zoned_scene = self._zoned(self.manifest, zoned, main, None, now, boundaries)
-                return ident, zoned_scene, None, alert.body.alert_id, None
-            scene = Scene(f"alert:{alert.body.alert_id}", alert_spec(layout), alert.body.captions, None,
-                          alert.body.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
-            return ident, scene, None, alert.body.alert_id, None
-        if self.alerts:
-            alert = max(self.alerts.values(), key=lambda a: a.body.version)
-            boundaries.append(alert.body.expires_at)
-            spec, _ = waiting_card(None, name, width=s.window.width, height=s.window.height)
-            from signage_core.render import ScreenSpec
-
-            spec = ScreenSpec(width=spec.width, height=spec.height, background=(170, 0, 0))
-            scene = Scene(f"alert:{alert.body.alert_id}", spec, alert.body.captions, None, now, 8000,
-                          s.ticker_fps, s.ticker_speed_px_s)
-            return ("alert", alert.body.alert_id, alert.body.version), scene, None, alert.body.alert_id, None
-        if self.manifest is None:
+                main = Scene(f"alert:{alert.alert_id}", alert_spec(manifest.layout, main_size), alert.captions,
+                             None, alert.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
+                return self._zoned(manifest, zoned, main, None, now, boundaries)
+            return Scene(f"alert:{alert.alert_id}", alert_spec(manifest.layout), alert.captions, None,
+                         alert.issued_at, 8000, s.ticker_fps, s.ticker_speed_px_s)
+        if choice.kind == "waiting":
             spec, captions = waiting_card(None, name, width=s.window.width, height=s.window.height)
-            return ("waiting",), Scene("waiting", spec, captions, None, now, 8000, s.ticker_fps, s.ticker_speed_px_s), None, None, None
-        manifest = self.manifest
-        boundaries.append(_next_on_off(manifest, now))
-        if not is_screen_on(manifest.layout, now):
-            return ("off",), None, None, None, None
-        np = now_playing(manifest, now)
-        boundaries.append(np.until)
-        if now < manifest.horizon_end:
-            boundaries.append(manifest.horizon_end)
+            return Scene("waiting", spec, captions, None, now, 8000, s.ticker_fps, s.ticker_speed_px_s)
+        np, started = choice.playing, choice.started_at
+        if choice.kind == "off" or manifest is None or np is None or started is None:
+            return None
         image = self._image(np.slide.image) if np.slide.image else None
-        # now_playing keeps the sub-millisecond part of `now`; the item's real start is whole ms.
-        started = np.started_at.replace(microsecond=np.started_at.microsecond // 1000 * 1000)
-        ident = ("item", manifest.version, np.slide.id, started, np.position)
         if manifest.zones is not None:
             zoned = zoned_specs(manifest.layout, manifest.zones)
             main = Scene(f"slide:{np.slide.id}", zoned.main, np.slide.captions, image, started,
                          np.item.duration_ms, s.ticker_fps, s.ticker_speed_px_s)
-            return ident, self._zoned(manifest, zoned, main, np.slide, now, boundaries), np.slide.id, None, np.playlist_id
-        scene = Scene(
-            f"slide:{np.slide.id}", screen_spec(manifest.layout), np.slide.captions, image, started,
-            np.item.duration_ms, s.ticker_fps, s.ticker_speed_px_s,
-        )
-        return ident, scene, np.slide.id, None, np.playlist_id
+            return self._zoned(manifest, zoned, main, np.slide, now, boundaries)
+        return Scene(f"slide:{np.slide.id}", screen_spec(manifest.layout), np.slide.captions, image, started,
+                     np.item.duration_ms, s.ticker_fps, s.ticker_speed_px_s)
 
     def _zoned(self, manifest: ManifestBody, zoned: ZonedSpecs, main: Scene, slide: Slide | None,
                now: datetime, boundaries: list[datetime]) -> ZonedScene:
@@ -920,9 +849,6 @@ class Agent:
         self.last_contact = self.clock()
         if not payload:
             return  # retained slot cleared by the server
-        if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
-            self._on_handover(payload)
-            return
         recorded = self.state.state.manifest_version
         # The recorded version is accepted again while we do not hold it (stored copy gone, damaged or rolled back).
         floor = recorded if self.manifest is not None and self.manifest.version >= recorded else recorded - 1
@@ -1113,7 +1039,8 @@ class Agent:
         self._problem("future", f"manifest v{version} is not valid yet by this player's clock ({reason}); "
                                 "held and checked again as time passes")
 
-    def _on_handover(self, payload: bytes, *, retry_held: bool = True) -> None:
+    def _on_handover(self, payload: bytes) -> None:
+        """One hand-over of the retained chain (the only place the server sends them)."""
         try:
             updated = self.trust.accept_handover(payload, now=self.clock())
         except VerificationError as exc:
@@ -1126,8 +1053,6 @@ class Agent:
         self.state.pin_keys(tuple(k.public_key for k in updated.keys.values()))
         self.trust = updated
         log.info("server key handed over; now trusting %s", sorted(updated.keys))
-        if retry_held:
-            self._retry_held_manifest()
 
     def _retry_held_manifest(self) -> None:
         held, self._held_manifest = self._held_manifest, None
@@ -1157,7 +1082,7 @@ class Agent:
             lost_retirement = envelope.key_id in self.trust.keys and new_key_id in self.trust.keys
             if envelope.key_id in self.trust.retired or (new_key_id in self.trust.keys and not lost_retirement):
                 continue  # applied before, or enrolled after it: nothing to do
-            self._on_handover(envelope.to_json(), retry_held=False)
+            self._on_handover(envelope.to_json())
         if self.trust is not trust_before:  # once, after the whole chain: A->B alone may not be enough
             self._retry_held_manifest()
 
@@ -1181,8 +1106,7 @@ class Agent:
             return  # retained alert re-delivered on reconnect: keep showing it
         if known is None and body.action == "show" and body.version == self.state.state.alert_seq:
             # The alert accepted last, lost with a damaged alerts.json: the broker's retained copy puts it back.
-            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
-            self._save_alerts()
+            self.alerts.show(body, payload.decode("utf-8"))
             self._problem("alerts", None)
             return
         try:
@@ -1191,14 +1115,10 @@ class Agent:
             self._error(f"alert refused: {exc}")
             return
         if body.action == "withdraw":
-            if self.alerts.pop(body.alert_id, None) is not None:
+            if self.alerts.withdraw(body.alert_id):
                 log.info("alert %s withdrawn", body.alert_id)
-        elif body.action == "show":
-            self.alerts[body.alert_id] = ActiveAlert(body, payload.decode("utf-8"))
         else:
-            self._error(f"alert {body.alert_id}: unknown action {body.action!r}")
-            return
-        self._save_alerts()
+            self.alerts.show(body, payload.decode("utf-8"))
 
     def _on_feed(self, payload: bytes) -> None:
         """New strip values: kept in memory only, so after a restart nothing is shown until the retained copy
@@ -1217,25 +1137,13 @@ class Agent:
         self.readings = dict(body.readings)
 
     def _ack_alert(self, alert_id: str, shown: Shown, now: datetime) -> None:
-        alert = self.alerts.get(alert_id)
-        if alert is None or alert.acked or self.link is None or not self.link.connected.is_set():
+        link = self.link
+        if link is None or not link.connected.is_set():
             return
-        ack = AlertAck(alert_id=alert_id, frame_hash=shown.hash_of(), shown_at=now)
-        self.link.publish(TopicKind.ALERT_ACK, encode(ack))
-        alert.acked = True
-
-    def _expire_alerts(self, now: datetime) -> None:
-        gone = [k for k, a in self.alerts.items() if a.body.expires_at <= now]
-        for k in gone:
-            del self.alerts[k]
-        if gone:
-            self._save_alerts()
+        self.alerts.ack(alert_id, shown.hash_of, now, lambda ack: link.publish(TopicKind.ALERT_ACK, encode(ack)))
 
     def _on_command(self, payload: bytes) -> None:
         self.last_contact = self.clock()
-        if _kind_of(payload) == EnvelopeKind.KEY_HANDOVER.value:
-            self._on_handover(payload)
-            return
         now = self.clock()
         try:
             verified = verify_envelope(payload, trust=self.trust, expected_kind=EnvelopeKind.COMMAND,
@@ -1355,13 +1263,6 @@ def _wire(record: PlayRecord) -> WirePlayRecord:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-def _alert_list(raw: bytes) -> list[str]:
-    data = json.loads(raw)
-    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
-        raise ValueError("not a list of alert envelopes")
-    return data
-
-
 def _version_of(payload: bytes) -> int:
     try:
         return int(json.loads(payload)["body"]["version"])
@@ -1374,36 +1275,11 @@ def _mb(n: int) -> int:
     return -(-n // 1_000_000)
 
 
-def _kind_of(payload: bytes) -> str | None:
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    kind = data.get("kind") if isinstance(data, dict) else None
-    return kind if isinstance(kind, str) else None
-
-
 def _same_envelope(a: bytes, b: bytes) -> bool:
     try:
         return bool(json.loads(a) == json.loads(b))
     except ValueError:
         return False
-
-
-def _next_on_off(manifest: ManifestBody, now: datetime) -> datetime:
-    """The next local instant the screen switches on or off (never, for always-on screens)."""
-    window = manifest.layout.on_hours
-    if window is None:
-        return _NEVER
-    local = to_local(now)
-    candidates = []
-    for days in (0, 1):
-        day = local.date() + timedelta(days=days)
-        for moment in (window.start, window.end):
-            at = from_local(datetime.combine(day, moment))
-            if at > now:
-                candidates.append(at)
-    return min(candidates)
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
@@ -1415,4 +1291,4 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-__all__ = ["AGENT_VERSION", "Agent", "AlertBody", "read_status"]
+__all__ = ["AGENT_VERSION", "Agent", "read_status"]

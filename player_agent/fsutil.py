@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,11 +14,6 @@ from typing import Generic, TypeVar
 # Re-exported: the player's modules import every durable-write helper from here.
 from signage_core.fsutil import atomic_write_bytes as atomic_write_bytes
 from signage_core.fsutil import fsync_dir as fsync_dir
-
-
-def temp_sibling(path: Path, suffix: str = ".tmp") -> Path:
-    """A unique name beside `path` so the final rename stays on one filesystem (atomic)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

@@ -96,6 +96,7 @@ class PlayerLink:
         keepalive_s: int = 30,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_problem: Callable[[str | None], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self.screen_id = check_id(screen_id)
         self._params = params
@@ -114,6 +115,7 @@ class PlayerLink:
         # Why the link is down when it is not just the network (TLS refused, account refused); None once connected.
         self.problem: str | None = None
         self._on_problem = on_problem
+        self._on_connected = on_connected  # after each accepted CONNACK, subscriptions and status sent
         # Clean session: chunks in flight at a disconnect are dropped, not replayed after the resume;
         # PlayerLink reconnects itself, with jitter.
         self.client = make_client(params, screen_client_id(self.screen_id), reconnect_on_failure=False)
@@ -226,6 +228,8 @@ class PlayerLink:
         self.publish(TopicKind.STATUS, encode(online))
         self.connections += 1
         self.connected.set()
+        if self._on_connected is not None:
+            self._on_connected()
 
     def _set_problem(self, problem: str | None) -> None:
         """Log a new problem once (not every retry) and tell the owner; None clears it."""

@@ -376,6 +376,23 @@ class CommandBody(_Wire):
     expires_at: AwareDatetime
 
 
+class AlertBody(_Wire):
+    """The content of a signed urgent alert (show or withdraw), one body for every targeted screen."""
+
+    # Urgent text must reach players older than a field the server adds later: they ignore it.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    alert_id: str = Field(min_length=1, max_length=64)
+    action: Literal["show", "withdraw"] = "show"
+    captions: dict[Language, str] = Field(default_factory=dict)
+    # On a zoned screen: "main" covers the slides' zone only (strip and ticker stay), "full" the whole screen.
+    cover: Literal["full", "main"] = "full"
+    screen_ids: tuple[ScreenId, ...]
+    version: int = Field(ge=1)  # one server-wide sequence for launches and withdrawals
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
 class ScreenshotHeader(_Wire):
     """Describes the JPEG after it in a screenshot frame."""
 

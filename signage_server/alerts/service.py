@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol, cast
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from signage_core.protocol import AlertAck
+from signage_core.protocol import AlertAck, AlertBody
 from signage_core.signing import EnvelopeKind, SigningKey, sign_envelope
 from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
 from signage_server.audit import service as audit
@@ -87,19 +87,15 @@ def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -
     return sorted(chosen.values(), key=lambda s: s.id or 0), topics
 
 
-def _body(alert: Alert, *, action: str, version: int, issued_at: datetime, expires_at: datetime,
-          screen_ids: Iterable[int], template_key: str, cover: str = "full") -> dict[str, object]:
-    return {
-        "alert_id": str(alert.id),
-        "action": action,
-        "template": template_key,
-        "captions": dict(alert.captions),
-        "cover": cover,
-        "screen_ids": sorted(screen_wire_id(s) for s in screen_ids),
-        "version": version,
-        "issued_at": issued_at,
-        "expires_at": expires_at,
-    }
+def _body(alert: Alert, *, action: Literal["show", "withdraw"], version: int, issued_at: datetime,
+          expires_at: datetime, screen_ids: Iterable[int], cover: str = "full") -> AlertBody:
+    """The one signed alert body every targeted player parses (the model checks `cover` at run time)."""
+    return AlertBody(
+        alert_id=str(alert.id), action=action, captions=dict(alert.captions),
+        cover=cast(Literal["full", "main"], cover),
+        screen_ids=tuple(sorted(screen_wire_id(s) for s in screen_ids)), version=version,
+        issued_at=issued_at, expires_at=expires_at,
+    )
 
 
 def target_screens(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> list[Screen]:
@@ -159,7 +155,7 @@ def launch(
     target_ids = [s.id or 0 for s in targets]
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(
         alert, action="show", version=alert.version, issued_at=now, expires_at=expires_at,
-        screen_ids=target_ids, template_key=template.key, cover=template.cover), key)
+        screen_ids=target_ids, cover=template.cover), key)
     alert.envelope = envelope.to_json().decode("utf-8")
     session.add(alert)
     for sid in target_ids:
@@ -204,12 +200,10 @@ def withdraw(
     if alert.withdrawn_at is not None:
         raise Conflict("alert %(id)s was already withdrawn at %(at)s", details={"entity": "alert"},
                        params={"id": alert_id, "at": alert.withdrawn_at.isoformat()})
-    template = session.get_one(AlertTemplate, alert.template_id)
     targets = session.exec(select(AlertTarget.screen_id).where(AlertTarget.alert_id == alert_id)).all()
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(
         alert, action="withdraw", version=version, issued_at=now,
-        expires_at=max(alert.expires_at, now + WITHDRAWAL_MIN_VALIDITY), screen_ids=targets,
-        template_key=template.key), key)
+        expires_at=max(alert.expires_at, now + WITHDRAWAL_MIN_VALIDITY), screen_ids=targets), key)
     alert.withdrawn_at, alert.withdrawn_by, alert.withdrawal_version = now, actor.id, version
     session.add(alert)
     session.flush()

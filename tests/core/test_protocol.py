@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from signage_core import protocol as p
+from signage_core.languages import Language
 
 SHA = "ab" * 32
 
@@ -140,3 +141,20 @@ def test_key_chain_payload_is_checked() -> None:
         p.decode(p.KeyHandoverChain, b'{"handovers": "all"}')
     with pytest.raises(p.ProtocolError, match="more: Extra inputs"):
         p.decode(p.KeyHandoverChain, b'{"handovers": [], "more": 1}')
+
+
+def test_alert_body_round_trips_and_refuses_an_unknown_action() -> None:
+    at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    body = p.AlertBody(alert_id="17", action="withdraw", captions={Language.VI: "Đóng"}, screen_ids=("42",),
+                       version=58, issued_at=at, expires_at=at)
+    assert p.decode(p.AlertBody, p.encode(body)) == body
+    with pytest.raises(p.ProtocolError, match="action"):
+        p.decode(p.AlertBody, p.encode(body).replace(b'"withdraw"', b'"blink"'))
+
+
+def test_alert_body_from_an_older_server_still_parses() -> None:
+    """Servers before issue 19 also sent the template key; players never read it, and must not refuse it."""
+    old = (b'{"alert_id":"17","action":"show","template":"border-closure","captions":{"vi":"\xc4\x90\xc3\xb3ng"},'
+           b'"screen_ids":["42"],"version":58,"issued_at":"2026-03-01T08:00:00Z","expires_at":"2026-03-01T09:00:00Z"}')
+    body = p.decode(p.AlertBody, old)
+    assert body.action == "show" and body.cover == "full" and body.captions == {Language.VI: "Đóng"}

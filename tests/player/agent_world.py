@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image
 
@@ -32,6 +33,7 @@ from signage_core.manifest import (
     horizon_window,
     sign_manifest,
 )
+from signage_core.protocol import AlertBody
 from signage_core.schedule import TimeWindow
 from signage_core.signing import (
     EnvelopeKind,
@@ -103,13 +105,14 @@ def signed(body: ManifestBody, key: SigningKey = SERVER_KEY) -> bytes:
 
 
 def alert(screen_ids: list[str], alert_id: str, version: int, *, now: datetime, ttl_s: float = 60,
-          action: str = "show", key: SigningKey = SERVER_KEY) -> bytes:
-    body = {
-        "alert_id": alert_id, "action": action, "template": "closure",
-        "captions": {"vi": "Cửa khẩu tạm đóng", "en": "Border gate closed", "km": "ច្រកបិទ"},
-        "screen_ids": sorted(screen_ids), "version": version,
-        "issued_at": now.isoformat(), "expires_at": (now + timedelta(seconds=ttl_s)).isoformat(),
-    }
+          action: Literal["show", "withdraw"] = "show", cover: Literal["full", "main"] = "full",
+          key: SigningKey = SERVER_KEY) -> bytes:
+    body = AlertBody(
+        alert_id=alert_id, action=action, cover=cover,
+        captions={Language.VI: "Cửa khẩu tạm đóng", Language.EN: "Border gate closed", Language.KM: "ច្រកបិទ"},
+        screen_ids=tuple(sorted(screen_ids)), version=version,
+        issued_at=now, expires_at=now + timedelta(seconds=ttl_s),
+    )
     return sign_envelope(EnvelopeKind.ALERT, body, key).to_json()
 
 

@@ -121,3 +121,14 @@ def test_unreadable_chain_is_reported_and_changes_nothing(running: Running) -> N
     deliver(running, "chain", b'{"handovers": "all of them"}')
     wait_for(lambda: agent.last_error is not None, 5, "refusal reported")
     assert "key hand-over chain refused" in (agent.last_error or "") and agent.trust is before
+
+
+@pytest.mark.parametrize("topic", ["manifest", "command"])
+def test_a_hand_over_outside_the_chain_is_refused(running: Running, topic: str) -> None:
+    """The server sends hand-overs only in the retained chain; elsewhere one is a message of the wrong kind."""
+    agent = running.agent
+    before = agent.trust
+    handler = agent._on_manifest if topic == "manifest" else agent._on_command
+    agent._post(lambda: handler(FIRST_HANDOVER.to_json()))
+    wait_for(lambda: agent.last_error is not None, 5, "refusal reported")
+    assert f"{topic} refused" in (agent.last_error or "") and agent.trust is before

@@ -122,3 +122,25 @@ def test_player_refuses_to_publish_server_topics(enrolled) -> None:
     link, _ = enrolled
     with pytest.raises(p.ProtocolError, match="players do not publish manifest"):
         link.publish(p.TopicKind.MANIFEST, b"{}")
+
+
+def test_on_connected_runs_after_each_accepted_connect_and_never_on_a_refusal(
+        broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
+    screen_id = unique_id()
+    creds = accounts.add_screen(screen_id, groups=[])
+    connects: queue.Queue[bool] = queue.Queue()
+    link = PlayerLink(broker.params().with_credentials(creds.username, creds.password), screen_id,
+                      backoff=Backoff(base_s=0.05, cap_s=0.2),
+                      on_connected=lambda: connects.put(link.connected.is_set()))
+    try:
+        link.start()
+        assert connects.get(timeout=5) is True  # connected already when told
+        link.drop_connection()
+        assert connects.get(timeout=5) is True  # and again after the reconnect
+        accounts.revoke_screen(screen_id)
+        link.drop_connection()
+        with pytest.raises(queue.Empty):
+            connects.get(timeout=1)  # refused connects do not count
+        assert link.connections == 2
+    finally:
+        link.stop()

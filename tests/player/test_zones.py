@@ -28,11 +28,11 @@ from signage_core.render import TickerStrip, render_slide
 from signage_core.render.compose import compose, draw_strip
 from signage_core.schedule import TIMEZONE, from_local
 from signage_core.screen import zoned_specs
-from signage_core.signing import EnvelopeKind, sign_envelope
 from signage_core.zones import Widget, WidgetSpec, ZonesSpec, ZoneTemplate
 from tests.player.agent_world import (
     CAPTIONS,
     SERVER_KEY,
+    alert,
     enrol_state,
     now_utc,
     settings_for,
@@ -162,17 +162,9 @@ def test_an_older_feed_message_is_refused(world: tuple[Agent, Clock, Frames, Man
     assert agent.last_error is not None and "stale_version" in agent.last_error
 
 
-def alert_with(cover: str, now: datetime) -> bytes:
-    body = {"alert_id": "a1", "action": "show", "cover": cover,
-            "captions": {"vi": "Cửa khẩu tạm đóng", "en": "Border gate closed", "km": "ច្រកបិទ"},
-            "screen_ids": ["gate-1"], "version": 1, "issued_at": now.isoformat(),
-            "expires_at": (now + timedelta(minutes=5)).isoformat()}
-    return sign_envelope(EnvelopeKind.ALERT, body, SERVER_KEY).to_json()
-
-
 def test_an_alert_for_the_main_zone_leaves_strip_and_ticker_running(world: tuple[Agent, Clock, Frames, ManifestBody]) -> None:
     agent, clock, output, body = world
-    agent._on_alert(alert_with("main", clock.at))
+    agent._on_alert(alert(["gate-1"], "a1", 1, now=clock.at, ttl_s=300, cover="main"))
     agent.tick()
     zoned = zoned_specs(body.layout, ZONES)
     main = render_slide(alert_spec(body.layout, (zoned.rects.main.width, zoned.rects.main.height)),
@@ -185,7 +177,7 @@ def test_an_alert_for_the_main_zone_leaves_strip_and_ticker_running(world: tuple
 
 def test_a_full_screen_alert_covers_every_zone(world: tuple[Agent, Clock, Frames, ManifestBody]) -> None:
     agent, clock, output, body = world
-    agent._on_alert(alert_with("full", clock.at))
+    agent._on_alert(alert(["gate-1"], "a1", 1, now=clock.at, ttl_s=300, cover="full"))
     agent.tick()
     full = render_slide(alert_spec(body.layout), {Language.VI: "Cửa khẩu tạm đóng", Language.EN: "Border gate closed",
                                                   Language.KM: "ច្រកបិទ"})

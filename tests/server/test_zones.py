@@ -163,8 +163,8 @@ def test_alert_templates_say_what_they_cover(session: Session) -> None:
     alert = Alert(id=1, template_id=1, version=3, captions={"vi": "Đóng"}, group_ids=[], screen_ids=[], topics=[],
                   issued_at=NOW, expires_at=NOW + timedelta(hours=1), launched_by=1, envelope="")
     body = _body(alert, action="show", version=3, issued_at=NOW, expires_at=alert.expires_at, screen_ids=[1],
-                 template_key=template.key, cover=template.cover)
-    assert body["cover"] == "main"
+                 cover=template.cover)
+    assert body.cover == "main"
 
 
 def test_ticker_plays_are_stored_with_their_zone(session: Session, live: dict[str, int]) -> None:
