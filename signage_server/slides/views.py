@@ -15,11 +15,12 @@ from sqlmodel import Session
 from signage_core.languages import Language, language_name, parse_language
 from signage_core.render import Problem, ProblemCode
 from signage_server.assets import service as assets
-from signage_server.assets.routes import read_upload, store_of
+from signage_server.assets.routes import read_upload
+from signage_server.assets.store import AssetStore
 from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision
-from signage_server.deps import NowDep, SessionDep, SettingsDep
+from signage_server.deps import AssetStoreDep, NowDep, SessionDep, SettingsDep, app_settings
 from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
 from signage_server.playlists import service as playlists
@@ -78,11 +79,11 @@ def slide_or_404(request: Request, session: Session, slide_id: int) -> Slide:
         raise PageError(404, gettext_for(request)("No such slide.")) from None
 
 
-def _image(request: Request, session: Session, slide: Slide) -> object:
+def _image(store: AssetStore, session: Session, slide: Slide) -> object:
     if slide.asset_id is None:
         return None
     asset = assets.get_asset(session, asset_id=slide.asset_id)
-    return preview.slide_image(store_of(request), slide, asset.sha256)
+    return preview.slide_image(store, slide, asset.sha256)
 
 
 def shown_screens(request: Request, session: Session, slide: Slide,
@@ -91,7 +92,7 @@ def shown_screens(request: Request, session: Session, slide: Slide,
     _ = gettext_for(request)
     texts = texts if texts is not None else preview.stored_texts(session, slide=slide)
     out = []
-    for item in preview.check_screens(session, slide, texts, request.app.state.settings.readability):
+    for item in preview.check_screens(session, slide, texts, app_settings(request).readability):
         spec = preview.screen_spec(item.screen)
         written = [lang.value for lang in spec.languages if texts.get(lang, "").strip()]
         frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
@@ -226,7 +227,7 @@ def unique_name(session: Session, name: str) -> str:
 
 @router.post("/slides/upload")
 def upload_page(request: Request, files: list[UploadFile], session: SessionDep, settings: SettingsDep,
-                now: NowDep, viewer: Writers) -> Response:
+                store: AssetStoreDep, now: NowDep, viewer: Writers) -> Response:
     """The no-script fallback of the drag-and-drop: each file its own slide, each refusal its own message."""
     _ = gettext_for(request)
     messages: list[tuple[str, str]] = []
@@ -235,7 +236,7 @@ def upload_page(request: Request, files: list[UploadFile], session: SessionDep, 
         try:
             with session.begin_nested():
                 data = read_upload(upload, settings.max_upload_bytes)
-                asset, _new = assets.store_image(session, actor=viewer.user, store=store_of(request), data=data,
+                asset, _new = assets.store_image(session, actor=viewer.user, store=store, data=data,
                                                  max_bytes=settings.max_upload_bytes,
                                                  max_pixels=settings.max_image_pixels, now=now)
                 service.create_slide(session, actor=viewer.user, name=unique_name(session, label),
@@ -298,7 +299,7 @@ def save_caption(slide_id: int, request: Request, session: SessionDep, now: NowD
 
 @router.get("/slides/{slide_id}/preview/{screen_id}.png")
 def preview_png(slide_id: int, screen_id: int, request: Request, session: SessionDep, viewer: AnyViewer,
-                now: NowDep, lang: str | None = None) -> Response:
+                store: AssetStoreDep, now: NowDep, lang: str | None = None) -> Response:
     """The frame as the player would draw it, with the captions being typed."""
     slide = slide_or_404(request, session, slide_id)
     screen = session.get(Screen, screen_id)
@@ -309,7 +310,7 @@ def preview_png(slide_id: int, screen_id: int, request: Request, session: Sessio
     except ValueError:
         language = None
     png = preview.render_png(preview.screen_spec(screen), draft_texts(request, session, slide),
-                             _image(request, session, slide), language, screen=screen, now=now)  # type: ignore[arg-type]
+                             _image(store, session, slide), language, screen=screen, now=now)  # type: ignore[arg-type]
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
