@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
-
 from fastapi import APIRouter, Response, UploadFile, status
 
 from signage_server.assets import service
 from signage_server.assets.schemas import AssetRead
 from signage_server.deps import AssetStoreDep, CurrentUser, NowDep, SessionDep, SettingsDep
-from signage_server.errors import PayloadTooLarge
 from signage_server.pagination import Page, PageDep
+from signage_server.uploads import read_upload
 
 router = APIRouter(tags=["assets"])
-
-
-def read_upload(upload: UploadFile, limit: int) -> BinaryIO:
-    """The uploaded file where Starlette spooled it (a temporary file), checked against the limit, unread."""
-    size = upload.file.seek(0, 2)
-    if size > limit:
-        raise PayloadTooLarge("file exceeds %(limit)s bytes", details={"field": "file", "limit": limit},
-                              params={"limit": limit})
-    upload.file.seek(0)
-    return upload.file
 
 
 @router.get("/assets", response_model=Page[AssetRead])

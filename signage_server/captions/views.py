@@ -21,7 +21,7 @@ from signage_server.languages import parse_languages
 from signage_server.slides import preview
 from signage_server.slides import service as slides
 from signage_server.slides.models import Slide
-from signage_server.slides.views import (
+from signage_server.slides.pages import (
     caption_map,
     problem_text,
     refusal_text,

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, UploadFile, status
 from sqlmodel import Session
 
-from signage_server.assets.routes import read_upload
 from signage_server.captions import revisions
 from signage_server.captions.schemas import CaptionRead
 from signage_server.deps import AssetStoreDep, CurrentUser, NowDep, SessionDep, SettingsDep
@@ -16,6 +15,7 @@ from signage_server.pagination import Page, PageDep
 from signage_server.slides import service
 from signage_server.slides.models import Slide
 from signage_server.slides.schemas import SlideCreate, SlideRead, SlideUpdate
+from signage_server.uploads import read_upload
 
 router = APIRouter(tags=["slides"])
 
