@@ -46,13 +46,13 @@ from signage_core.signing import (
     PublicKey,
     TrustStore,
     VerificationError,
-    load_or_create_private_key,
     verify_envelope,
 )
 from signage_server.alerts.models import AlertTarget, AlertTemplate
 from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
+from signage_server.manifests.keys import KeyRing
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
 from signage_server.transport.accounts import DynsecAccounts
@@ -206,7 +206,7 @@ def main() -> None:
             t_enrol = time.perf_counter()
             creds = setup.add_screens([screen_wire_id(i) for i in screen_ids], groups=[wire_group])
             enrol_s = time.perf_counter() - t_enrol
-        key = load_or_create_private_key(settings.signing_key_path).public_key
+        key = KeyRing(settings.data_dir).current().public_key
         ctx = mp.get_context("spawn")  # not fork: this process runs the server's threads
         workers: list[tuple[Any, Connection]] = []
         t_connect = time.perf_counter()

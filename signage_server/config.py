@@ -155,10 +155,6 @@ class Settings(BaseSettings):
         return self.data_dir / "broker"
 
     @property
-    def signing_key_path(self) -> Path:
-        return self.data_dir / "keys" / "manifest-signing.pem"
-
-    @property
     def screenshots_dir(self) -> Path:
         return self.data_dir / "screenshots"
 

@@ -9,12 +9,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from signage_core.signing import SigningKey
+from signage_server.assets.store import AssetStore
 from signage_server.config import Settings
 from signage_server.db import READ_MOSTLY
 from signage_server.errors import Forbidden, SignageError, Unauthorized
+from signage_server.manifests.events import Recompiler
+from signage_server.manifests.keys import KeyRing
 from signage_server.permissions import require_role
+from signage_server.transport.service import TransportService, running_transport
 from signage_server.users import service as users
 from signage_server.users.models import LoginSession, Role, User
 
@@ -23,7 +30,8 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """Helpers that hold only the request read the app's state through these, never app.state directly."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -31,6 +39,62 @@ def _settings(request: Request) -> Settings:
 def _now(request: Request) -> datetime:
     clock: Callable[[], datetime] = request.app.state.clock
     return clock()
+
+
+def secret_key(request: Request) -> str:
+    """The secret that signs cookies and hashes tokens and codes (Settings.resolved_secret_key, read once)."""
+    secret: str = request.app.state.secret_key
+    return secret
+
+
+def key_ring(request: Request) -> KeyRing:
+    ring: KeyRing = request.app.state.key_ring
+    return ring
+
+
+def _signing_key(ring: Annotated[KeyRing, Depends(key_ring)]) -> SigningKey:
+    return ring.current()
+
+
+def _asset_store(request: Request) -> AssetStore:
+    store: AssetStore = request.app.state.asset_store
+    return store
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def templates(request: Request) -> Jinja2Templates:
+    found: Jinja2Templates = request.app.state.templates
+    return found
+
+
+def _recompiler(request: Request) -> Recompiler:
+    recompiler: Recompiler = request.app.state.manifest_recompiler
+    return recompiler
+
+
+@dataclass(frozen=True)
+class Broker:
+    """This process's MQTT side: the running transport, or who holds it (so a 503 can say why there is none)."""
+
+    transport: TransportService | None
+    transport_holder: str | None
+
+    def require(self, *, needed_for: str) -> TransportService:
+        """Asked inside the handler, so a wrong role or a bad body is refused before a missing broker."""
+        return running_transport(self, needed_for=needed_for)
+
+
+def _broker(request: Request) -> Broker:
+    state = request.app.state
+    return Broker(transport=state.transport, transport_holder=state.transport_holder)
+
+
+def _transport(broker: Annotated[Broker, Depends(_broker)]) -> TransportService | None:
+    return broker.transport
 
 
 # Requests that only read: their transaction must not take SQLite's write lock (see db.READ_MOSTLY).
@@ -68,8 +132,18 @@ def _session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 NowDep = Annotated[datetime, Depends(_now)]
+SecretKeyDep = Annotated[str, Depends(secret_key)]
+KeyRingDep = Annotated[KeyRing, Depends(key_ring)]
+# The one way a request gets the manifest signing key: the ring's current key (re-read after a rotation).
+SigningKeyDep = Annotated[SigningKey, Depends(_signing_key)]
+AssetStoreDep = Annotated[AssetStore, Depends(_asset_store)]
+EngineDep = Annotated[Engine, Depends(_engine)]
+RecompilerDep = Annotated[Recompiler, Depends(_recompiler)]
+BrokerDep = Annotated[Broker, Depends(_broker)]
+# For work that happens only when this process runs the MQTT side (None otherwise), never a 503.
+OptionalTransportDep = Annotated[TransportService | None, Depends(_transport)]
 # scope="function": commit before the response is sent, so a failed commit is never reported as success.
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
@@ -84,9 +158,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _principal(request: Request, session: SessionDep, now: NowDep) -> Principal:
+def _principal(request: Request, session: SessionDep, now: NowDep, secret: SecretKeyDep) -> Principal:
     """Bearer token or session cookie; cookie-authenticated writes must carry the CSRF token."""
-    secret: str = request.app.state.secret_key
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -119,7 +192,7 @@ PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 def has_credentials(request: Request) -> bool:
     """Whether a request carries a live API token or session: asked before an upload's body is read."""
-    secret: str = request.app.state.secret_key
+    secret = secret_key(request)
     now = _now(request)
     with request.app.state.session_factory() as session:
         session.connection(execution_options={READ_MOSTLY: True})

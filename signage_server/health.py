@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from signage_server.config import Settings
 from signage_server.db import current_revision, head_revision
+from signage_server.deps import Broker, BrokerDep, EngineDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,9 +21,8 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+def readyz(engine: EngineDep, broker: BrokerDep, settings: SettingsDep) -> JSONResponse:
     """Ready when the database answers and its schema is at the newest migration."""
-    engine = request.app.state.engine
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -33,17 +34,16 @@ def readyz(request: Request) -> JSONResponse:
     if current != head:
         return JSONResponse({"status": "unavailable", "database": "ok", "migration": current, "head": head},
                             status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "migration": current, "transport": _transport(request)})
+    return JSONResponse({"status": "ok", "database": "ok", "migration": current, "transport": _transport(broker, settings)})
 
 
-def _transport(request: Request) -> dict[str, object]:
+def _transport(broker: Broker, settings: Settings) -> dict[str, object]:
     """Which process runs the MQTT side (reports, chunk server, jobs): one per deployment, see docs/scaling.md."""
-    state = request.app.state
-    transport = state.transport
+    transport = broker.transport
     if transport is not None:
         # The broker's state is reported, not gated on: pages and uploads work while it restarts.
         return {"role": "owner" if transport.owner else "publisher", "owner": transport.holder(),
                 "broker": transport.broker_state()}
-    if state.transport_holder is not None:
-        return {"role": "none", "owner": state.transport_holder}
-    return {"role": "disabled" if not state.settings.mqtt_enabled else "none", "owner": None}
+    if broker.transport_holder is not None:
+        return {"role": "none", "owner": broker.transport_holder}
+    return {"role": "disabled" if not settings.mqtt_enabled else "none", "owner": None}

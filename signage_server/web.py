@@ -24,7 +24,15 @@ from sqlmodel import Session
 
 from signage_core.languages import language_name
 from signage_core.render import Script, default_registry
-from signage_server.deps import CSRF_HEADER, SESSION_COOKIE, NowDep, SessionDep
+from signage_server.deps import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    NowDep,
+    SessionDep,
+    app_settings,
+    secret_key,
+    templates,
+)
 from signage_server.errors import SignageError
 from signage_server.i18n import available_locales, pick_locale, translations
 from signage_server.i18n.errors import describe as describe_error
@@ -103,7 +111,7 @@ def gettext_for(request: Request) -> Callable[[str], str]:
 
 def _viewer(request: Request, session: Session, now: Any) -> Viewer:
     cookie = request.cookies.get(SESSION_COOKIE)
-    found = users.session_user(session, token=cookie, secret=request.app.state.secret_key, now=now) if cookie else None
+    found = users.session_user(session, token=cookie, secret=secret_key(request), now=now) if cookie else None
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRedirect(target)
@@ -151,14 +159,14 @@ def flash_all(request: Request, response: Response, messages: list[tuple[str, st
     """Carry messages across the redirect in a signed cookie, so nobody can plant one."""
     pending = (_read_flashes(request) + messages)[-20:]
     payload = base64.urlsafe_b64encode(json.dumps(pending).encode()).decode()
-    response.set_cookie(FLASH_COOKIE, payload + "." + _sign(request.app.state.secret_key, payload.encode()),
+    response.set_cookie(FLASH_COOKIE, payload + "." + _sign(secret_key(request), payload.encode()),
                         httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
 
 
 def _read_flashes(request: Request) -> list[tuple[str, str]]:
     raw = request.cookies.get(FLASH_COOKIE, "")
     payload, _, signature = raw.rpartition(".")
-    if not payload or not hmac.compare_digest(signature, _sign(request.app.state.secret_key, payload.encode())):
+    if not payload or not hmac.compare_digest(signature, _sign(secret_key(request), payload.encode())):
         return []
     try:
         items = json.loads(base64.urlsafe_b64decode(payload.encode()))
@@ -185,14 +193,14 @@ def _keep_form(request: Request, response: Response, values: dict[str, Any]) -> 
     payload = base64.urlsafe_b64encode(json.dumps(kept, ensure_ascii=False).encode()).decode()
     if len(payload) > _KEPT_MAX_BYTES:
         return
-    response.set_cookie(KEPT_COOKIE, payload + "." + _sign(request.app.state.secret_key, payload.encode()),
+    response.set_cookie(KEPT_COOKIE, payload + "." + _sign(secret_key(request), payload.encode()),
                         httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")
 
 
 def _read_kept(request: Request) -> dict[str, Any]:
     raw = request.cookies.get(KEPT_COOKIE, "")
     payload, _, signature = raw.rpartition(".")
-    if not payload or not hmac.compare_digest(signature, _sign(request.app.state.secret_key, payload.encode())):
+    if not payload or not hmac.compare_digest(signature, _sign(secret_key(request), payload.encode())):
         return {}
     try:
         found = json.loads(base64.urlsafe_b64decode(payload.encode()))
@@ -208,7 +216,7 @@ def error_text(request: Request, exc: SignageError) -> str:
 
 def local_zone(request: Request) -> ZoneInfo:
     """The deployment's zone (setting `timezone`): the one every time shown to a person is in."""
-    return zone_named(request.app.state.settings.timezone)
+    return zone_named(app_settings(request).timezone)
 
 
 @cache
@@ -282,7 +290,7 @@ def render(request: Request, template: str, viewer: Viewer | None, status_code: 
         "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&"),
         **values,
     }
-    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+    response: HTMLResponse = templates(request).TemplateResponse(
         request, template, context, status_code=status_code)
     if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE, path="/")

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
-from signage_core.signing import SigningKey, load_or_create_private_key
 from signage_server.alerts import service
 from signage_server.alerts.schemas import AlertLaunch, AlertRead, AlertTargetRead, TemplateRead
-from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from signage_server.deps import BrokerDep, CurrentUser, NowDep, SessionDep, SigningKeyDep
 from signage_server.permissions import require_role
-from signage_server.transport.service import TransportService, running_transport
 from signage_server.users.models import Role
 
 router = APIRouter(tags=["alerts"])
-
-
-def _transport(request: Request) -> TransportService:
-    return running_transport(request.app.state, needed_for="an alert")
-
-
-def _key(settings: SettingsDep) -> SigningKey:
-    return load_or_create_private_key(settings.signing_key_path)
-
 
 def _out(report: service.AlertReport) -> AlertRead:
     a = report.alert
@@ -44,20 +33,20 @@ def list_templates(session: SessionDep, user: CurrentUser) -> list[TemplateRead]
 
 
 @router.post("/alerts", status_code=status.HTTP_201_CREATED)
-def launch(body: AlertLaunch, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+def launch(body: AlertLaunch, session: SessionDep, user: CurrentUser, key: SigningKeyDep, broker: BrokerDep,
            now: NowDep) -> AlertRead:
     require_role(user, Role.APPROVER)  # before the broker check: a wrong role is a 403 whatever the broker
     alert = service.launch(session, actor=user, template_id=body.template_id, group_ids=body.group_ids,
-                           screen_ids=body.screen_ids, expires_at=body.expires_at, key=_key(settings),
-                           publisher=_transport(request), now=now)
+                           screen_ids=body.screen_ids, expires_at=body.expires_at, key=key,
+                           publisher=broker.require(needed_for="an alert"), now=now)
     return _out(service.report(session, alert_id=alert.id or 0, now=now))
 
 
 @router.post("/alerts/{alert_id}/withdraw")
-def withdraw(alert_id: int, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+def withdraw(alert_id: int, session: SessionDep, user: CurrentUser, key: SigningKeyDep, broker: BrokerDep,
              now: NowDep) -> AlertRead:
     require_role(user, Role.APPROVER)
-    service.withdraw(session, actor=user, alert_id=alert_id, key=_key(settings), publisher=_transport(request),
+    service.withdraw(session, actor=user, alert_id=alert_id, key=key, publisher=broker.require(needed_for="an alert"),
                      now=now)
     return _out(service.report(session, alert_id=alert_id, now=now))
 

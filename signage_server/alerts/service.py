@@ -177,6 +177,11 @@ def _active_on(session: Session, topic: str, *, now: datetime, excluding: int | 
     return next((a for a in active if a.id != excluding and topic in a.topics), None)
 
 
+def active_on_group(session: Session, *, group_id: int, now: datetime) -> Alert | None:
+    """A launched alert still in force on the group's topic: its withdrawal must still reach every member."""
+    return _active_on(session, group_wire_id(group_id), now=now, excluding=None)
+
+
 def _settle(session: Session, topics: Iterable[str], publisher: AlertPublisher, *, now: datetime,
             excluding: int | None) -> None:
     """Leave on each topic's retained slot the newest alert still running there, or nothing."""

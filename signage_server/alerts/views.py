@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from signage_server.alerts import service
 from signage_server.alerts.models import Alert, AlertTemplate
-from signage_server.deps import NowDep, SessionDep
+from signage_server.deps import NowDep, OptionalTransportDep, SessionDep, SigningKeyDep
 from signage_server.errors import SignageError
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen, ScreenGroup
@@ -122,13 +122,13 @@ def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approver
 
 
 @router.post("/alerts/launch")
-def launch(request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
+def launch(request: Request, session: SessionDep, now: NowDep, viewer: Approvers, transport: OptionalTransportDep,
+           key: SigningKeyDep,
            template_id: Annotated[int, Form()], minutes: Annotated[int, Form()],
            screen_ids: Annotated[list[str] | None, Form()] = None,
            group_ids: Annotated[list[str] | None, Form()] = None,
            text_vi: TextField = "", text_en: TextField = "", text_km: TextField = "") -> Response:
     _ = gettext_for(request)
-    transport = request.app.state.transport
     if transport is None:
         return redirect(request, "/alerts", _("Alerts need the MQTT broker, which this server runs without."), "error")
     if minutes not in DURATIONS:
@@ -137,7 +137,7 @@ def launch(request: Request, session: SessionDep, now: NowDep, viewer: Approvers
         with session.begin_nested():
             alert = service.launch(session, actor=viewer.user, template_id=template_id, group_ids=_ids(group_ids),
                                    screen_ids=_ids(screen_ids), expires_at=now + timedelta(minutes=minutes),
-                                   key=request.app.state.key_ring.current(), publisher=transport, now=now,
+                                   key=key, publisher=transport, now=now,
                                    captions=_custom(text_vi, text_en, text_km))
     except SignageError as exc:
         return redirect(request, "/alerts", error_text(request, exc), "error")
@@ -157,15 +157,15 @@ def alert_page(alert_id: int, request: Request, session: SessionDep, now: NowDep
 
 
 @router.post("/alerts/{alert_id}/withdraw")
-def withdraw(alert_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers) -> Response:
+def withdraw(alert_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
+             transport: OptionalTransportDep, key: SigningKeyDep) -> Response:
     _ = gettext_for(request)
-    transport = request.app.state.transport
     if transport is None:
         return redirect(request, f"/alerts/{alert_id}",
                         _("Alerts need the MQTT broker, which this server runs without."), "error")
     try:
         with session.begin_nested():
-            service.withdraw(session, actor=viewer.user, alert_id=alert_id, key=request.app.state.key_ring.current(),
+            service.withdraw(session, actor=viewer.user, alert_id=alert_id, key=key,
                              publisher=transport, now=now)
     except SignageError as exc:
         return redirect(request, f"/alerts/{alert_id}", error_text(request, exc), "error")

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
-
-from fastapi import APIRouter, Request, Response, UploadFile, status
+from fastapi import APIRouter, Response, UploadFile, status
 
 from signage_server.assets import service
 from signage_server.assets.schemas import AssetRead
-from signage_server.assets.store import AssetStore
-from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from signage_server.errors import PayloadTooLarge
+from signage_server.deps import AssetStoreDep, CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.pagination import Page, PageDep
+from signage_server.uploads import read_upload
 
 router = APIRouter(tags=["assets"])
-
-
-def read_upload(upload: UploadFile, limit: int) -> BinaryIO:
-    """The uploaded file where Starlette spooled it (a temporary file), checked against the limit, unread."""
-    size = upload.file.seek(0, 2)
-    if size > limit:
-        raise PayloadTooLarge("file exceeds %(limit)s bytes", details={"field": "file", "limit": limit},
-                              params={"limit": limit})
-    upload.file.seek(0)
-    return upload.file
-
-
-def store_of(request: Request) -> AssetStore:
-    store: AssetStore = request.app.state.asset_store
-    return store
 
 
 @router.get("/assets", response_model=Page[AssetRead])
@@ -38,10 +20,10 @@ def list_assets(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[A
 
 
 @router.post("/assets", status_code=status.HTTP_201_CREATED)
-def upload_asset(file: UploadFile, request: Request, response: Response, session: SessionDep,
-                       user: CurrentUser, settings: SettingsDep, now: NowDep) -> AssetRead:
+def upload_asset(file: UploadFile, store: AssetStoreDep, response: Response, session: SessionDep,
+                 user: CurrentUser, settings: SettingsDep, now: NowDep) -> AssetRead:
     data = read_upload(file, settings.max_upload_bytes)
-    asset, new = service.store_image(session, actor=user, store=store_of(request), data=data,
+    asset, new = service.store_image(session, actor=user, store=store, data=data,
                                      max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
                                      now=now)
     if not new:
@@ -55,8 +37,8 @@ def get_asset(asset_id: int, session: SessionDep, user: CurrentUser) -> AssetRea
 
 
 @router.get("/assets/{asset_id}/content", response_class=Response)
-def asset_content(asset_id: int, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def asset_content(asset_id: int, store: AssetStoreDep, session: SessionDep, user: CurrentUser) -> Response:
     asset = service.get_asset(session, asset_id=asset_id)
-    data = store_of(request).read(asset.sha256)
+    data = store.read(asset.sha256)
     return Response(content=data, media_type=asset.media_type,
                     headers={"ETag": f'"{asset.sha256}"', "X-Content-Type-Options": "nosniff"})

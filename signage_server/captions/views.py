@@ -15,13 +15,13 @@ from signage_core.render.segment import drop_inner_hints
 from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
-from signage_server.deps import NowDep, SessionDep
+from signage_server.deps import NowDep, SessionDep, app_settings
 from signage_server.errors import Invalid, PreconditionFailed, SignageError
 from signage_server.languages import parse_languages
 from signage_server.slides import preview
 from signage_server.slides import service as slides
 from signage_server.slides.models import Slide
-from signage_server.slides.views import (
+from signage_server.slides.pages import (
     caption_map,
     problem_text,
     refusal_text,
@@ -189,7 +189,7 @@ def _apply(request: Request, session: Session, slide: Slide, lang: Language, use
         return _("Translation submitted.") if action == "submit" else _("Draft saved.")
     if action == "approve":
         captions.approve_caption(session, actor=user, slide_id=sid, language=lang.value, now=now,  # type: ignore[arg-type]
-                                 if_match=revision, readable=request.app.state.settings.readability)
+                                 if_match=revision, readable=app_settings(request).readability)
         return _("Caption approved.")
     if action == "return":
         captions.return_caption(session, actor=user, slide_id=sid, language=lang.value, reason=reason,
@@ -247,7 +247,7 @@ def approve(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
                 if entry.pending is not None and entry.pending.state == CaptionState.SUBMITTED and not entry.outdated:
                     captions.approve_caption(session, actor=viewer.user, slide_id=slide_id, language=code,
                                              now=now, urgent=code == Language.VI.value and urgent == "1",
-                                             readable=request.app.state.settings.readability)
+                                             readable=app_settings(request).readability)
             slides.approve_slide(session, actor=viewer.user, slide_id=slide_id, now=now)
     except SignageError as exc:
         return redirect(request, f"/approve/{slide_id}", refusal_text(request, exc), "error")

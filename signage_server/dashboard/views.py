@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, col, select
 
 from signage_server.config import Settings
-from signage_server.deps import NowDep, SessionDep
+from signage_server.deps import NowDep, SessionDep, app_settings
 from signage_server.manifests.models import ManifestRecord
 from signage_server.screens.brightness import BRIGHTNESS_SOURCES
 from signage_server.screens.models import Site
@@ -141,16 +141,16 @@ def by_site(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request, session: SessionDep, now: NowDep, viewer: AnyViewer) -> Response:
-    rows = screen_rows(session, settings=request.app.state.settings, now=now)
+    rows = screen_rows(session, settings=app_settings(request), now=now)
     return render(request, "dashboard.html", viewer, sites=by_site(rows), now=now, labels_json=js_labels(request), poll_seconds=POLL_SECONDS,
-                  alert_minutes=request.app.state.settings.dashboard_offline_alert_minutes)
+                  alert_minutes=app_settings(request).dashboard_offline_alert_minutes)
 
 
 @router.get("/dashboard.json")
 def dashboard_json(request: Request, session: SessionDep, now: NowDep, viewer: AnyViewer,
                    screen: Annotated[list[int] | None, Query()] = None) -> JSONResponse:
     """What the page script polls; `screen` narrows it (the approval follow-up watches its targets only)."""
-    rows = screen_rows(session, settings=request.app.state.settings, now=now,
+    rows = screen_rows(session, settings=app_settings(request), now=now,
                        only=set(screen) if screen else None)
     return JSONResponse({"generated_at": now.isoformat(), "screens": rows}, headers={"Cache-Control": "no-store"})
 
@@ -162,6 +162,6 @@ def rollout(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
     if slide is None:
         raise PageError(404, gettext_for(request)("No such slide."))
     targets = {s.id or 0 for s in screens_showing(session, slide_id=slide_id)}
-    rows = screen_rows(session, settings=request.app.state.settings, now=now, only=targets) if targets else []
+    rows = screen_rows(session, settings=app_settings(request), now=now, only=targets) if targets else []
     return render(request, "rollout.html", viewer, slide=slide, rows=rows, poll_seconds=POLL_SECONDS,
                   labels_json=js_labels(request))

@@ -6,35 +6,42 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
 
-from signage_core.signing import load_or_create_private_key
-from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep, client_address
+from signage_server.deps import (
+    BrokerDep,
+    CurrentUser,
+    KeyRingDep,
+    NowDep,
+    RecompilerDep,
+    SecretKeyDep,
+    SessionDep,
+    SettingsDep,
+    client_address,
+)
 from signage_server.enrolment import service
 from signage_server.enrolment.schemas import EnrolmentCodeRead, EnrolRequest, EnrolResponse
-from signage_server.manifests.events import Recompiler
 from signage_server.screens.models import Site
 from signage_server.transport.ids import screen_alert_groups, screen_wire_id
-from signage_server.transport.service import running_transport
 
 router = APIRouter(tags=["enrolment"])
 
 
 @router.post("/screens/{screen_id}/enrolment-code", status_code=status.HTTP_201_CREATED)
-def issue_code(screen_id: int, request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+def issue_code(screen_id: int, session: SessionDep, user: CurrentUser, settings: SettingsDep, secret: SecretKeyDep,
                now: NowDep) -> EnrolmentCodeRead:
-    code, row = service.issue_code(session, actor=user, screen_id=screen_id, secret=request.app.state.secret_key,
+    code, row = service.issue_code(session, actor=user, screen_id=screen_id, secret=secret,
                                    ttl=timedelta(hours=settings.enrolment_code_hours), now=now)
     return EnrolmentCodeRead(code=code, expires_at=row.expires_at)
 
 
 @router.post("/enrol")
-def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: SettingsDep,
-          now: NowDep) -> EnrolResponse:
+def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: SettingsDep, secret: SecretKeyDep,
+          broker: BrokerDep, ring: KeyRingDep, recompiler: RecompilerDep, now: NowDep) -> EnrolResponse:
     """No login: the code is the credential. Broker account first, so a broker failure consumes no code."""
-    transport = running_transport(request.app.state, needed_for="enrolling a player")
+    transport = broker.require(needed_for="enrolling a player")
     limits = service.EnrolLimits(window=timedelta(minutes=settings.enrol_window_minutes),
                                  max_failures_per_address=settings.enrol_max_failures_per_address)
     screen = service.redeem_code(session, code=body.code, address=client_address(request),
-                                 agent_version=body.agent_version, secret=request.app.state.secret_key,
+                                 agent_version=body.agent_version, secret=secret,
                                  limits=limits, now=now)
     screen_id = screen.id or 0
     group_ids = [g.id or 0 for g in screen.groups]
@@ -44,10 +51,8 @@ def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: S
     creds = transport.enrol_account(screen_id, group_ids, site=slug)
     # Compiled before it enrolled (content approved first): publish it retained once this commit has released
     # the database, so the player's first subscribe finds it.
-    recompiler: Recompiler | None = getattr(request.app.state, "manifest_recompiler", None)
-    if recompiler is not None:
-        recompiler.defer_notice(session, [str(screen_id)])
-    key = load_or_create_private_key(settings.signing_key_path).public_key
+    recompiler.defer_notice(session, [str(screen_id)])
+    key = ring.current().public_key
     return EnrolResponse(
         screen_id=screen_wire_id(screen_id), broker_url=transport.broker_url_for(slug), username=creds.username,
         password=creds.password, server_public_key=key.base64, key_id=key.key_id, fingerprint=key.fingerprint,

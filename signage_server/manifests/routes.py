@@ -6,12 +6,10 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from signage_server.deps import CurrentUser, RequireRole, SessionDep
+from signage_server.deps import CurrentUser, RecompilerDep, RequireRole, SessionDep, SigningKeyDep
 from signage_server.manifests import service
-from signage_server.manifests.events import Recompiler
-from signage_server.manifests.keys import KeyRing
 from signage_server.manifests.schemas import (
     CompileRead,
     ExpectedRead,
@@ -60,11 +58,10 @@ def get_manifest(screen_id: int, version: int, session: SessionDep, user: Curren
 
 
 @router.post("/screens/{screen_id}/manifests/compile")
-def compile_now(screen_id: int, request: Request, session: SessionDep,
+def compile_now(screen_id: int, recompiler: RecompilerDep, session: SessionDep,
                 user: Annotated[User, RequireRole(Role.ADMIN, Role.OPERATOR)]) -> CompileRead:
     """Compile now; a new version only if the content changed. Listeners hear of it after commit."""
     screens.get_screen(session, screen_id=screen_id)
-    recompiler: Recompiler = request.app.state.manifest_recompiler
     [result] = recompiler.compile_results(session, {screen_id})
     if result.new_version:
         recompiler.defer_notice(session, [str(screen_id)])
@@ -74,8 +71,7 @@ def compile_now(screen_id: int, request: Request, session: SessionDep,
 
 
 @router.get("/manifests/signing-key")
-def signing_key(request: Request, user: CurrentUser) -> SigningKeyRead:
+def signing_key(key: SigningKeyDep, user: CurrentUser) -> SigningKeyRead:
     """The public half, so people can compare the fingerprint with what a player shows."""
-    ring: KeyRing = request.app.state.key_ring
-    public = ring.current().public_key
+    public = key.public_key
     return SigningKeyRead(key_id=public.key_id, public_key=public.base64, fingerprint=public.fingerprint)

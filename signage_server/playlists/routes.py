@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
-from signage_server.deps import CurrentUser, NowDep, SessionDep
+from signage_server.deps import CurrentUser, NowDep, SessionDep, app_settings
 from signage_server.pagination import Page, PageDep
 from signage_server.playlists import service
 from signage_server.playlists.models import Playlist
@@ -39,7 +39,7 @@ def list_playlists(session: SessionDep, user: CurrentUser, page: PageDep) -> Pag
 def create_playlist(body: PlaylistCreate, request: Request, session: SessionDep, user: CurrentUser,
                     now: NowDep) -> PlaylistRead:
     playlist = service.create_playlist(session, actor=user, name=body.name, description=body.description,
-                                       items=_specs(body.items), readable=request.app.state.settings.readability,
+                                       items=_specs(body.items), readable=app_settings(request).readability,
                                        now=now)
     return _out(session, playlist)
 
@@ -55,7 +55,7 @@ def update_playlist(playlist_id: int, body: PlaylistUpdate, request: Request, se
     playlist = service.update_playlist(
         session, actor=user, playlist_id=playlist_id, name=body.name, description=body.description,
         items=_specs(body.items) if body.items is not None else None,
-        readable=request.app.state.settings.readability, now=now)
+        readable=app_settings(request).readability, now=now)
     return _out(session, playlist)
 
 

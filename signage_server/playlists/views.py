@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
-from signage_server.deps import NowDep, SessionDep
+from signage_server.deps import NowDep, SessionDep, app_settings
 from signage_server.errors import Invalid, SignageError
 from signage_server.playlists import service
 from signage_server.slides import service as slides_service
@@ -62,7 +62,7 @@ def playlist_page(playlist_id: int, request: Request, session: SessionDep, viewe
     # readability rule refuses; an item that was already there stays until someone changes it).
     short: dict[int, list[str]] = {}
     _ = gettext_for(request)
-    for found in service.short_items(session, playlist_id=playlist_id, rules=request.app.state.settings.readability):
+    for found in service.short_items(session, playlist_id=playlist_id, rules=app_settings(request).readability):
         short.setdefault(found.slide.id or 0, []).append(_(
             "%(screen)s: its text takes about %(needed)s s to read but is shown for %(shown)s s.") % {
             "screen": found.screen.label, "needed": found.problem.params["needed"],
@@ -111,7 +111,7 @@ def save_playlist(playlist_id: int, request: Request, session: SessionDep, now: 
         with session.begin_nested():
             service.update_playlist(session, actor=viewer.user, playlist_id=playlist_id, now=now,
                                     display_name=display_name, items=[service.ItemSpec(slide_id=s, duration_s=d) for s, d in rows],
-                                    readable=request.app.state.settings.readability)
+                                    readable=app_settings(request).readability)
     except SignageError as exc:
         return redirect(request, back, error_text(request, exc), "error")
     return redirect(request, back, _("Playlist saved."))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
-from signage_server.deps import CurrentUser, NowDep, SessionDep
+from signage_server.deps import CurrentUser, NowDep, OptionalTransportDep, SessionDep
 from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
 from signage_server.screens import brightness, service
@@ -91,8 +91,9 @@ def update_group(group_id: int, body: GroupUpdate, session: SessionDep, user: Cu
 
 
 @router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_group(group_id: int, request: Request, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
-    hooks.delete_group(request, session, actor=user, group_id=group_id, now=now)
+def delete_group(group_id: int, transport: OptionalTransportDep, session: SessionDep, user: CurrentUser,
+                 now: NowDep) -> Response:
+    hooks.delete_group(transport, session, actor=user, group_id=group_id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -114,7 +115,7 @@ def get_screen(screen_id: int, session: SessionDep, user: CurrentUser) -> Screen
 
 
 @router.patch("/screens/{screen_id}")
-def update_screen(screen_id: int, body: ScreenUpdate, request: Request, session: SessionDep, user: CurrentUser,
+def update_screen(screen_id: int, body: ScreenUpdate, transport: OptionalTransportDep, session: SessionDep, user: CurrentUser,
                   now: NowDep) -> ScreenRead:
     fields = body.model_dump(exclude_unset=True)
     for key in ("site_id", "name", "width_px", "height_px", "pixel_pitch_mm", "orientation", "layout",
@@ -123,15 +124,15 @@ def update_screen(screen_id: int, body: ScreenUpdate, request: Request, session:
             raise Invalid("%(field)s cannot be null", field=key, params={"field": key})
     before = [g.id or 0 for g in service.get_screen(session, screen_id=screen_id).groups]
     screen = service.update_screen(session, actor=user, screen_id=screen_id, fields=fields, now=now)
-    screen_changed(request, session, screen, groups_before=before)
+    screen_changed(transport, session, screen, groups_before=before)
     return _screen_out(screen)
 
 
 @router.put("/screens/{screen_id}/enrolment")
-def set_enrolment(screen_id: int, body: EnrolmentUpdate, request: Request, session: SessionDep, user: CurrentUser,
-                  now: NowDep) -> ScreenRead:
+def set_enrolment(screen_id: int, body: EnrolmentUpdate, transport: OptionalTransportDep,
+                  session: SessionDep, user: CurrentUser, now: NowDep) -> ScreenRead:
     screen = service.set_enrolment(session, actor=user, screen_id=screen_id, state=body.enrolment, now=now)
-    screen_changed(request, session, screen, groups_before=None)
+    screen_changed(transport, session, screen, groups_before=None)
     return _screen_out(screen)
 
 

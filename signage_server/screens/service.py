@@ -15,7 +15,7 @@ from signage_core.manifest import LayoutKind, LayoutSpec
 from signage_core.render.spec import ScreenSpec
 from signage_core.schedule import TimeWindow
 from signage_core.screen import screen_spec, zoned_specs
-from signage_server.alerts.models import Alert
+from signage_server.alerts import service as alerts
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.languages import parse_languages
@@ -34,7 +34,6 @@ from signage_server.screens.models import (
     Site,
 )
 from signage_server.screens.zones import check_zones
-from signage_server.transport.ids import group_wire_id
 from signage_server.users.models import Role, User
 
 # Sensible bounds for real LED cabinets; outside them the number is a typo.
@@ -283,20 +282,13 @@ def group_screen_counts(session: Session) -> dict[int, int]:
     return {group_id: int(count) for group_id, count in rows.all()}
 
 
-def alert_active_on_group(session: Session, *, group_id: int, now: datetime) -> Alert | None:
-    """A launched alert still in force on the group's topic: its withdrawal must still reach every member."""
-    topic = group_wire_id(group_id)
-    active = session.exec(select(Alert).where(col(Alert.withdrawn_at).is_(None), col(Alert.expires_at) > now)).all()
-    return next((a for a in active if topic in a.topics), None)
-
-
 def delete_group(session: Session, *, actor: User, group_id: int, now: datetime) -> None:
     """Refused while a schedule or a live alert uses the group: members would silently lose content or a withdrawal."""
     require_role(actor, Role.ADMIN, Role.OPERATOR)
     group = get_group(session, group_id=group_id)
     if session.exec(select(ScheduleGroupLink).where(ScheduleGroupLink.group_id == group_id)).first():
         raise Conflict("a schedule targets this group; change the schedule first", details={"entity": "screen_group"})
-    if alert_active_on_group(session, group_id=group_id, now=now) is not None:
+    if alerts.active_on_group(session, group_id=group_id, now=now) is not None:
         raise Conflict("an urgent alert is in force on this group; withdraw it or let it expire first",
                        details={"entity": "screen_group"})
     before = audit.snapshot(group)
@@ -451,7 +443,7 @@ def update_screen(
     after = screen_snapshot(screen)
     for left in sorted(set(before["group_ids"]) - set(after["group_ids"])):
         # Leaving the group leaves its alert topic: the withdrawal of a live alert would never arrive.
-        if alert_active_on_group(session, group_id=left, now=now) is not None:
+        if alerts.active_on_group(session, group_id=left, now=now) is not None:
             raise Conflict("an urgent alert is in force on this group; withdraw it or let it expire first",
                            details={"field": "group_ids", "group_id": left})
     if {k: v for k, v in after.items() if k != "updated_at"} == {

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from signage_core.brightness import sun_times
 from signage_core.languages import Language
 from signage_core.zones import ZoneTemplate
-from signage_server.deps import NowDep, SessionDep
+from signage_server.deps import NowDep, SessionDep, app_settings, key_ring, secret_key
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
 from signage_server.screens import brightness, service, zones
@@ -89,7 +89,7 @@ def screens_page(request: Request, session: SessionDep, viewer: Admins) -> Respo
     choices = _choices(session)
     return render(request, "screens.html", viewer, screens=screens,
                   site_names={s.id: s.name for s in choices["sites"]},
-                  default_distance=request.app.state.settings.readability.viewing_distance_m, **choices)
+                  default_distance=app_settings(request).readability.viewing_distance_m, **choices)
 
 
 @router.post("/screens")
@@ -126,7 +126,7 @@ def _screen(request: Request, session: SessionDep, screen_id: int) -> Screen:
 
 
 def _report_zone(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.timezone)
+    return ZoneInfo(app_settings(request).timezone)
 
 
 def _commissioned_on(request: Request, screen: Screen) -> str:
@@ -149,7 +149,7 @@ def _commissioning(request: Request, screen: Screen, value: str) -> dict[str, An
 
 def _fingerprint(request: Request) -> str:
     """What the player prints after enrolling: the admin compares the two before trusting the screen."""
-    return str(request.app.state.key_ring.current().public_key.fingerprint)
+    return str(key_ring(request).current().public_key.fingerprint)
 
 
 @router.get("/screens/{screen_id}", response_class=HTMLResponse)
@@ -167,11 +167,11 @@ def issue_enrolment_code(screen_id: int, request: Request, session: SessionDep, 
                          viewer: Admins) -> Response:
     """The plain code exists only in this response (the DB keeps a keyed hash): shown once, never cached."""
     screen = _screen(request, session, screen_id)
-    settings = request.app.state.settings
+    settings = app_settings(request)
     try:
         with session.begin_nested():
             code, row = enrolment.issue_code(session, actor=viewer.user, screen_id=screen_id,
-                                             secret=request.app.state.secret_key,
+                                             secret=secret_key(request),
                                              ttl=timedelta(hours=settings.enrolment_code_hours), now=now)
     except SignageError as exc:
         return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
@@ -284,7 +284,7 @@ def _distance(request: Request, session: SessionDep, screen: Screen) -> str:
     """Which viewing distance the readability check uses for this screen, and whose it is, in words."""
     _ = gettext_for(request)
     found = service.viewing_distance(session, screen,
-                                     default_m=request.app.state.settings.readability.viewing_distance_m)
+                                     default_m=app_settings(request).readability.viewing_distance_m)
     whose = {"screen": _("this screen's own"), "site": _("the site's (%(site)s)"),
              "setting": _("the deployment's default")}[found.source]
     site = session.get(Site, screen.site_id)

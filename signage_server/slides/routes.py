@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Query, Response, UploadFile, status
 from sqlmodel import Session
 
-from signage_server.assets.routes import read_upload, store_of
 from signage_server.captions import revisions
 from signage_server.captions.schemas import CaptionRead
-from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from signage_server.deps import AssetStoreDep, CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
 from signage_server.slides import service
 from signage_server.slides.models import Slide
 from signage_server.slides.schemas import SlideCreate, SlideRead, SlideUpdate
+from signage_server.uploads import read_upload
 
 router = APIRouter(tags=["slides"])
 
@@ -87,10 +87,10 @@ def restore_slide(slide_id: int, session: SessionDep, user: CurrentUser, now: No
 
 
 @router.put("/slides/{slide_id}/image")
-def upload_slide_image(slide_id: int, file: UploadFile, request: Request, session: SessionDep,
+def upload_slide_image(slide_id: int, file: UploadFile, store: AssetStoreDep, session: SessionDep,
                        user: CurrentUser, settings: SettingsDep, now: NowDep) -> SlideRead:
     data = read_upload(file, settings.max_upload_bytes)
-    slide = service.set_slide_image(session, actor=user, slide_id=slide_id, store=store_of(request), data=data,
+    slide = service.set_slide_image(session, actor=user, slide_id=slide_id, store=store, data=data,
                                     max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
                                     now=now)
     return slide_out(session, slide)

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session
 
-from signage_core.languages import Language, language_name, parse_language
-from signage_core.render import Problem, ProblemCode
+from signage_core.languages import Language, parse_language
 from signage_server.assets import service as assets
-from signage_server.assets.routes import read_upload, store_of
+from signage_server.assets.store import AssetStore
 from signage_server.captions import revisions
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision
-from signage_server.deps import NowDep, SessionDep, SettingsDep
-from signage_server.errors import Invalid, PreconditionFailed, SignageError
+from signage_server.deps import AssetStoreDep, NowDep, SessionDep, SettingsDep
+from signage_server.errors import PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
 from signage_server.playlists import service as playlists
-from signage_server.reports import formatting
 from signage_server.screens.models import Screen
-from signage_server.slides import preview, readability, service
+from signage_server.slides import preview, service
 from signage_server.slides.models import Slide
+from signage_server.slides.pages import problem_text, refusal_text, shown_screens, slide_or_404
+from signage_server.uploads import read_upload
 from signage_server.users.models import Role
 from signage_server.web import (
     AnyViewer,
@@ -36,7 +34,6 @@ from signage_server.web import (
     error_text,
     flash_all,
     gettext_for,
-    locale_of,
     redirect,
     render,
 )
@@ -46,119 +43,11 @@ Writers = Annotated[Viewer, PageUser(Role.OPERATOR)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True)
-class Shown:
-    """One target screen on a page: its frames (one per language when it rotates) and problems."""
-
-    screen: Screen
-    frames: list[str | None]
-    problems: list[Problem]
-    note: str = ""  # why the frame shows the picture alone (no caption in this screen's languages yet)
-    reading: str = ""  # the estimated reading time per language and the time shown, in the page's language
-    warnings: tuple[str, ...] = ()  # the readability check's problems, in the page's language
-
-
-def reading_text(request: Request, verdict: readability.Verdict) -> str:
-    """ "Estimated reading time: Vietnamese 4 s, English 3 s; shown 10 s" in the page's language."""
-    _ = gettext_for(request)
-    if not verdict.readings:
-        return ""
-    parts = ", ".join(f"{language_name(r.language.value, locale_of(request))} "
-                      + _("%(n)s s") % {"n": math.ceil(r.seconds_needed)} for r in verdict.readings)
-    shown = verdict.readings[0].seconds_shown
-    tail = (_("shown %(s)s s each") % {"s": formatting.number(shown, 1)} if shown is not None
-            else _("not in a playlist yet"))
-    return _("Estimated reading time") + f": {parts}; {tail}"
-
-
-def slide_or_404(request: Request, session: Session, slide_id: int) -> Slide:
-    try:
-        return service.get_slide(session, slide_id=slide_id)
-    except SignageError:
-        raise PageError(404, gettext_for(request)("No such slide.")) from None
-
-
-def _image(request: Request, session: Session, slide: Slide) -> object:
+def _image(store: AssetStore, session: Session, slide: Slide) -> object:
     if slide.asset_id is None:
         return None
     asset = assets.get_asset(session, asset_id=slide.asset_id)
-    return preview.slide_image(store_of(request), slide, asset.sha256)
-
-
-def shown_screens(request: Request, session: Session, slide: Slide,
-                  texts: dict[Language, str] | None = None) -> list[Shown]:
-    """Every target screen with the problems the renderer finds on it for these texts."""
-    _ = gettext_for(request)
-    texts = texts if texts is not None else preview.stored_texts(session, slide=slide)
-    out = []
-    for item in preview.check_screens(session, slide, texts, request.app.state.settings.readability):
-        spec = preview.screen_spec(item.screen)
-        written = [lang.value for lang in spec.languages if texts.get(lang, "").strip()]
-        frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
-        note = "" if written else _("No caption yet: the preview shows the picture alone. The slide goes on "
-                                    "this screen only with approved captions.")
-        warnings = [problem_text(request, item.screen.label, p) for p in item.readable.problems]
-        broken = preview.words_broken(spec, texts, has_image=slide.asset_id is not None) if not item.problems else {}
-        warnings += [language_name(lang.value, locale_of(request)) + ", " + _("a word is wider than a line of this screen and is "
-                     "split across lines %(n)s times; a shorter word or a line break reads better.") % {"n": n}
-                     for lang, n in broken.items()]
-        out.append(Shown(item.screen, frames, item.problems, note, reading_text(request, item.readable),
-                         tuple(warnings)))
-    return out
-
-
-# The renderer's problem codes as a page says them (the renderer's own messages are English).
-PROBLEM_TEXT = {
-    ProblemCode.DOES_NOT_FIT: "The caption does not fit on this screen.",
-    ProblemCode.MISSING_GLYPH: "A character cannot be drawn with the screen's fonts.",
-    ProblemCode.TOO_SMALL: "The caption would be smaller than the smallest legible size.",
-    ProblemCode.EMPTY: "The caption is empty.",
-}
-
-
-# The readability check's problems, with their figures (slides/readability.py).
-READABILITY_TEXT = {
-    ProblemCode.UNREADABLE_AT_DISTANCE: "letters about {mm} mm high cannot be read from {distance:g} m "
-                                        "(at least {needed} mm needed).",
-    ProblemCode.TOO_LONG_TO_READ: "{words} words take about {needed} s to read; this screen shows them for {shown:g} s.",
-}
-
-
-def lang_name(request: Request, problem: Problem | dict[str, object]) -> str:
-    _ = gettext_for(request)
-    code = problem.language.value if isinstance(problem, Problem) else str(problem["language"])
-    return language_name(code, locale_of(request)) + ", "
-
-
-_GLYPH = re.compile(r"“(.+?)” \((U\+[0-9A-F]+)")
-
-
-def problem_text(request: Request, screen_name: str, problem: Problem | dict[str, object]) -> str:
-    """One problem in the page's language, naming the screen (a Problem or the API's problem dict)."""
-    _ = gettext_for(request)
-    code = problem.code if isinstance(problem, Problem) else ProblemCode(str(problem["code"]))
-    message = problem.message if isinstance(problem, Problem) else str(problem["message"])
-    if code in READABILITY_TEXT:
-        params = problem.params if isinstance(problem, readability.ReadabilityProblem) else problem.get("params", {})
-        return f"{screen_name}: {lang_name(request, problem)}" + _(READABILITY_TEXT[code]).format(**params)  # type: ignore[union-attr, arg-type]
-    glyph = _GLYPH.search(message) if code == ProblemCode.MISSING_GLYPH else None
-    if glyph is not None:  # which character matters: the writer has to find it
-        return f"{screen_name}: " + _("The character “{char}” ({code}) cannot be drawn with the screen's fonts; "
-                                      "replace or remove it.").format(char=glyph.group(1), code=glyph.group(2))
-    return f"{screen_name}: {_(PROBLEM_TEXT[code])}"
-
-
-def refusal_text(request: Request, exc: SignageError) -> str:
-    """Why a write was refused, in the page's language; a renderer refusal lists each screen's problem."""
-    _ = gettext_for(request)
-    listed = exc.details.get("problems") if isinstance(exc, Invalid) else None
-    if listed:
-        return _("This caption cannot be shown as written") + ": " + "; ".join(
-            problem_text(request, str(p["screen"]), p) for p in listed)
-    if isinstance(exc, PreconditionFailed):
-        return _("Someone else changed this caption since you opened it. Nothing was saved: compare the two "
-                 "texts below, keep yours or start from theirs, and save again.")
-    return error_text(request, exc)
+    return preview.slide_image(store, slide, asset.sha256)
 
 
 def draft_texts(request: Request, session: Session, slide: Slide) -> dict[Language, str]:
@@ -226,7 +115,7 @@ def unique_name(session: Session, name: str) -> str:
 
 @router.post("/slides/upload")
 def upload_page(request: Request, files: list[UploadFile], session: SessionDep, settings: SettingsDep,
-                now: NowDep, viewer: Writers) -> Response:
+                store: AssetStoreDep, now: NowDep, viewer: Writers) -> Response:
     """The no-script fallback of the drag-and-drop: each file its own slide, each refusal its own message."""
     _ = gettext_for(request)
     messages: list[tuple[str, str]] = []
@@ -235,7 +124,7 @@ def upload_page(request: Request, files: list[UploadFile], session: SessionDep, 
         try:
             with session.begin_nested():
                 data = read_upload(upload, settings.max_upload_bytes)
-                asset, _new = assets.store_image(session, actor=viewer.user, store=store_of(request), data=data,
+                asset, _new = assets.store_image(session, actor=viewer.user, store=store, data=data,
                                                  max_bytes=settings.max_upload_bytes,
                                                  max_pixels=settings.max_image_pixels, now=now)
                 service.create_slide(session, actor=viewer.user, name=unique_name(session, label),
@@ -298,7 +187,7 @@ def save_caption(slide_id: int, request: Request, session: SessionDep, now: NowD
 
 @router.get("/slides/{slide_id}/preview/{screen_id}.png")
 def preview_png(slide_id: int, screen_id: int, request: Request, session: SessionDep, viewer: AnyViewer,
-                now: NowDep, lang: str | None = None) -> Response:
+                store: AssetStoreDep, now: NowDep, lang: str | None = None) -> Response:
     """The frame as the player would draw it, with the captions being typed."""
     slide = slide_or_404(request, session, slide_id)
     screen = session.get(Screen, screen_id)
@@ -309,7 +198,7 @@ def preview_png(slide_id: int, screen_id: int, request: Request, session: Sessio
     except ValueError:
         language = None
     png = preview.render_png(preview.screen_spec(screen), draft_texts(request, session, slide),
-                             _image(request, session, slide), language, screen=screen, now=now)  # type: ignore[arg-type]
+                             _image(store, session, slide), language, screen=screen, now=now)  # type: ignore[arg-type]
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -337,7 +226,3 @@ def marks_json(slide_id: int, request: Request, session: SessionDep, viewer: Any
     marked = preview.for_renderer(draft_texts(request, session, slide))
     return JSONResponse({"slide": slide.id, "marks": {lang.value: text for lang, text in marked.items()}},
                         headers={"Cache-Control": "no-store"})
-
-
-def caption_map(session: Session, slide: Slide) -> dict[str, CaptionRevision]:
-    return {c.language: c for c in service.captions_of(session, slide_id=slide.id)}  # type: ignore[arg-type]

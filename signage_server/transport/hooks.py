@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from fastapi import Request
 from sqlalchemy import event
 from sqlmodel import Session
 
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen
+from signage_server.transport.service import TransportService
 from signage_server.users.models import User
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ def after_commit(session: Session, fn: Callable[[], None]) -> None:
     event.listen(session, "after_commit", run, once=True)
 
 
-def screen_changed(request: Request, session: Session, screen: Screen, *, groups_before: list[int] | None) -> None:
+def screen_changed(transport: TransportService | None, session: Session, screen: Screen, *,
+                   groups_before: list[int] | None) -> None:
     """Revoked: cut the screen off now. Enrolled with new groups: regroup its account (which kicks it)."""
-    transport = request.app.state.transport
     if transport is None:
         return
     screen_id = screen.id or 0
@@ -42,11 +42,12 @@ def screen_changed(request: Request, session: Session, screen: Screen, *, groups
         after_commit(session, lambda: transport.sync_groups(screen_id, groups))
 
 
-def delete_group(request: Request, session: Session, *, actor: User, group_id: int, now: datetime) -> None:
+def delete_group(transport: TransportService | None, session: Session, *, actor: User, group_id: int,
+                 now: datetime) -> None:
     """screens.delete_group, then each former member's broker account regrouped once that commits."""
     members = {s.id or 0: [g.id or 0 for g in s.groups] for s in screens.get_group(session, group_id=group_id).screens}
     screens.delete_group(session, actor=actor, group_id=group_id, now=now)
     for screen_id, before in members.items():
         screen = screens.get_screen(session, screen_id=screen_id)
         session.refresh(screen, ["groups"])
-        screen_changed(request, session, screen, groups_before=before)
+        screen_changed(transport, session, screen, groups_before=before)

@@ -16,6 +16,7 @@ from signage_server.deps import (
     SessionDep,
     SettingsDep,
     client_address,
+    secret_key,
 )
 from signage_server.pagination import Page, PageDep
 from signage_server.users import service
@@ -57,7 +58,7 @@ def login(body: LoginRequest, request: Request, response: Response, session: Ses
                                 limits=login_limits(settings), now=now)
     ttl = timedelta(hours=settings.session_hours)
     token, row = service.start_session(session, user=user, address=address,
-                                       secret=request.app.state.secret_key, ttl=ttl, now=now)
+                                       secret=secret_key(request), ttl=ttl, now=now)
     set_session_cookie(request, response, token, int(ttl.total_seconds()))
     return Me(user=UserRead.model_validate(user), csrf_token=row.csrf_token)
 
@@ -87,7 +88,7 @@ def list_tokens(session: SessionDep, user: CurrentUser, page: PageDep) -> Page[T
 def create_token(body: TokenCreate, request: Request, session: SessionDep, user: CurrentUser,
                  now: NowDep) -> TokenCreated:
     token, row = service.create_api_token(session, actor=user, name=body.name,
-                                          secret=request.app.state.secret_key, now=now)
+                                          secret=secret_key(request), now=now)
     return TokenCreated.model_validate({**row.model_dump(), "token": token})
 
 

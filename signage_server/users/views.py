@@ -12,7 +12,14 @@ from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from signage_core.languages import Language
-from signage_server.deps import SESSION_COOKIE, NowDep, SessionDep, SettingsDep, client_address
+from signage_server.deps import (
+    SESSION_COOKIE,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+    client_address,
+    secret_key,
+)
 from signage_server.errors import SignageError
 from signage_server.i18n import pick_locale
 from signage_server.users import service
@@ -102,7 +109,7 @@ def login_submit(
         # No exception leaves the handler, so the failed attempt is committed for the rate limit.
         return _login_page(request, error=error_text(request, exc), status_code=exc.status_code,
                            next_url=_safe_next(next))
-    secret = request.app.state.secret_key
+    secret = secret_key(request)
     old = request.cookies.get(SESSION_COOKIE)
     found = service.session_user(session, token=old, secret=secret, now=now) if old else None
     if found is not None:
@@ -142,7 +149,7 @@ def password_submit(request: Request, session: SessionDep, settings: SettingsDep
     # Every session ended with the old password; this browser continues on a fresh one.
     ttl = timedelta(hours=settings.session_hours)
     token, _row = service.start_session(session, user=viewer.user, address=client_address(request),
-                                        secret=request.app.state.secret_key, ttl=ttl, now=now)
+                                        secret=secret_key(request), ttl=ttl, now=now)
     response = redirect(request, "/", gettext_for(request)("Password changed."))
     set_session_cookie(request, response, token, int(ttl.total_seconds()))
     return response

@@ -57,7 +57,6 @@ from signage_core.signing import (
     Rejection,
     TrustStore,
     VerificationError,
-    load_or_create_private_key,
     sign_envelope,
     verify_envelope,
 )
@@ -66,6 +65,7 @@ from signage_server.audit.models import AuditEvent
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.enrolment.models import EnrolmentCode
+from signage_server.manifests.keys import KeyRing
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry_service
 from signage_server.telemetry.models import PlayLogEntry
@@ -215,7 +215,7 @@ def test_external_broker_url_without_admin_account_is_refused(tmp_path: Path) ->
 
 def test_enrolment_gives_credentials_that_reach_only_the_screens_own_topics(live: Live) -> None:
     screen_id, answer = enrolled(live)
-    key = load_or_create_private_key(live.settings.signing_key_path).public_key
+    key = KeyRing(live.settings.data_dir).current().public_key
     assert answer["screen_id"] == str(screen_id) and answer["username"] == str(screen_id)
     assert answer["server_public_key"] == key.base64 and PublicKey.from_base64(answer["server_public_key"]) == key
     assert answer["key_id"] == key.key_id and answer["fingerprint"] == key.fingerprint
@@ -232,7 +232,7 @@ def test_enrolment_gives_credentials_that_reach_only_the_screens_own_topics(live
         assert not mine.subscribe(manifest_topic(str(other_id)))
         assert not mine.subscribe(group_alert_topic(f"s{other_id}"))
         envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": str(screen_id), "version": 1},
-                                 load_or_create_private_key(live.settings.signing_key_path))
+                                 KeyRing(live.settings.data_dir).current())
         live.transport.publish_manifest(str(other_id), envelope.to_json())
         live.transport.publish_manifest(str(screen_id), envelope.to_json())
         got = mine.receive(5)
@@ -635,7 +635,7 @@ def test_manifests_are_republished_when_the_managed_broker_is_killed(tmp_path: P
         assert transport.broker is not None and transport.accounts is not None and transport.params is not None
         creds = transport.accounts.add_screen("77", groups=["s77"])
         envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": "77", "version": 5},
-                                 load_or_create_private_key(settings.signing_key_path))
+                                 KeyRing(settings.data_dir).current())
         transport.publish_manifest("77", envelope.to_json())
         old_pid = transport.broker.pid
         assert old_pid is not None
@@ -680,7 +680,7 @@ def test_retained_state_is_republished_on_the_hub_reconnect_and_readyz_reports_t
             assert transport.accounts is not None and transport.params is not None
             creds = transport.accounts.add_screen("78", groups=["s78"])
             envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": "78", "version": 3},
-                                     load_or_create_private_key(settings.signing_key_path))
+                                     KeyRing(settings.data_dir).current())
             transport.publish_manifest("78", envelope.to_json())
             assert client.get("/readyz").json()["transport"]["broker"] == {"state": "connected", "managed": False}
             external.stop()
@@ -743,7 +743,7 @@ def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> No
     other = hashlib.sha256(b"not referenced").hexdigest()
     live.app.state.asset_store.put(b"not referenced", other)
     envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": wire, "version": 2},
-                             load_or_create_private_key(live.settings.signing_key_path)).to_json()
+                             KeyRing(live.settings.data_dir).current()).to_json()
     transport = live.transport
     saved = transport.may_fetch
     transport.use_manifests(latest_envelopes=lambda s, ids: {screen_id: envelope} if screen_id in ids else {},
