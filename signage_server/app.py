@@ -98,7 +98,7 @@ def create_app(
             else:
                 app.state.transport = transport
                 unsubscribe = manifest_events.subscribe(transport.on_manifests_later)
-        from signage_server.schedules.jobs import HorizonJob, KeyWatch, build_scheduler
+        from signage_server.manifests.jobs import HorizonJob, KeyWatch, build_scheduler
 
         horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)
         app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign,
