@@ -1,4 +1,5 @@
-"""Recompile on change: changes are noted at flush, compiled inside the same commit, announced after it."""
+"""Recompile on change: changes are noted at flush or by the services (changes.py), compiled inside the
+same commit, announced after it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from signage_core.signing import SigningKey
-from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import CaptionRevision
-from signage_server.manifests import compiler
+from signage_server.manifests import changes, compiler
 from signage_server.playlists.models import PlaylistItem
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
@@ -138,25 +138,6 @@ def _touch(session: OrmSession, kind: str, value: Any) -> None:
         session.info.setdefault(_TOUCHED, set()).add((kind, int(value)))
 
 
-def _note_audit(session: OrmSession, row: AuditEvent) -> None:
-    """Audit snapshots carry before/after targets that bulk deletes hide from the ORM."""
-    if not row.entity_id.isdigit():
-        return
-    if row.entity == "schedule":
-        for snap in (row.before or {}, row.after or {}):
-            for sid in snap.get("screen_ids", []):
-                _touch(session, "screen", sid)
-            for gid in snap.get("group_ids", []):
-                _touch(session, "group", gid)
-        for snap in (row.before or {}, row.after or {}):
-            _touch(session, "playlist", snap.get("playlist_id"))
-    elif row.entity == "playlist":
-        _touch(session, "playlist", row.entity_id)
-    # Group rows ("screen_group") need nothing here: a manifest carries no group name, a group that a
-    # schedule targets cannot be deleted, membership changes arrive as screen edits, and a change of
-    # its brightness plan is seen on the row itself (_after_flush).
-
-
 @event.listens_for(OrmSession, "after_flush")
 def _after_flush(session: OrmSession, _context: object) -> None:
     if _RECOMPILER not in session.info or session.info.get(_COMPILING):
@@ -179,8 +160,6 @@ def _after_flush(session: OrmSession, _context: object) -> None:
             _touch(session, "group", obj.group_id)
         elif isinstance(obj, Schedule):
             _touch(session, "schedule", obj.id)
-        elif isinstance(obj, AuditEvent) and obj in session.new:
-            _note_audit(session, obj)
 
 
 # Screen columns no manifest reads: enrolling a screen must not recompile every screen on its playlist.
@@ -254,6 +233,8 @@ def _before_commit(session: OrmSession) -> None:
         return
     session.flush()
     touched: set[tuple[str, int]] = session.info.pop(_TOUCHED, set())
+    if session.info.get(changes.NOTED):
+        touched |= changes.take_changes(session)
     if not touched:
         return
     issued = recompiler.compile(session, affected_screens(session, touched))
