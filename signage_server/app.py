@@ -85,10 +85,11 @@ def create_app(
             # Fails the start with a clear message (no mosquitto, port taken, broker refused us or its certificate).
             transport = TransportService(settings, sessions=app.state.session_factory, clock=clock,
                                          path_for=_existing(app.state.asset_store),
+                                         # A screen may fetch only what its latest manifest names; restarts
+                                         # republish from the DB; the key chain is retained from start on.
+                                         latest_envelopes=_latest_envelopes, manifest_assets=_manifest_assets,
+                                         handovers=key_ring.handovers,
                                          lock=transport_lock(data_dir=settings.data_dir, engine=engine))
-            # A screen may fetch only what its latest manifest names; restarts republish from the DB.
-            transport.use_manifests(latest_envelopes=_latest_envelopes, assets=_manifest_assets)
-            transport.use_keys(key_ring.handovers)  # the chain is retained from start on
             try:
                 transport.start()
             except TransportOwnedElsewhere as exc:
@@ -98,7 +99,7 @@ def create_app(
             else:
                 app.state.transport = transport
                 unsubscribe = manifest_events.subscribe(transport.on_manifests_later)
-        from signage_server.schedules.jobs import HorizonJob, KeyWatch, build_scheduler
+        from signage_server.manifests.jobs import HorizonJob, KeyWatch, build_scheduler
 
         horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)
         app.state.key_watch = KeyWatch(ring=key_ring, resign=horizon.resign,

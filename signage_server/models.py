@@ -6,7 +6,7 @@ from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
 from signage_server.feeds.models import DataFeed
-from signage_server.manifests.models import ManifestRecord
+from signage_server.manifests.models import ManifestChange, ManifestRecord
 from signage_server.playlists.models import Playlist, PlaylistItem
 from signage_server.reports.models import PresenceEvent
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
@@ -52,6 +52,7 @@ __all__ = [
     "Layout",
     "LoginAttempt",
     "LoginSession",
+    "ManifestChange",
     "ManifestRecord",
     "Orientation",
     "Playlist",

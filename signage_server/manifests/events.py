@@ -1,4 +1,5 @@
-"""Recompile on change: changes are noted at flush, compiled inside the same commit, announced after it."""
+"""Recompile on change: changes are noted at flush or by the services (changes.py), compiled inside the
+same commit, announced after it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from signage_core.signing import SigningKey
-from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import CaptionRevision
-from signage_server.manifests import service
+from signage_server.manifests import changes, compiler
 from signage_server.playlists.models import PlaylistItem
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
@@ -70,7 +70,7 @@ class Recompiler:
     """Installed on a session: at commit, recompiles the screens its changes affect, then notifies."""
 
     def __init__(self, *, key: Callable[[], SigningKey], events: ManifestEvents, clock: Callable[[], datetime],
-                 horizon_days: int = service.DEFAULT_HORIZON_DAYS) -> None:
+                 horizon_days: int = compiler.DEFAULT_HORIZON_DAYS) -> None:
         self.key = key
         self.events = events
         self.clock = clock
@@ -92,16 +92,16 @@ class Recompiler:
         """Announce these screens' new versions once this session commits (never if it rolls back)."""
         session.info.setdefault(_ISSUED, []).extend(screen_ids)
 
-    def compile_results(self, session: Session, screen_ids: set[int]) -> list[service.CompileResult]:
+    def compile_results(self, session: Session, screen_ids: set[int]) -> list[compiler.CompileResult]:
         """Compile now in this session, without the compile's own writes counting as changes."""
         session.info[_COMPILING] = True
         key, now = self.key(), self.clock()
-        results: list[service.CompileResult] = []
+        results: list[compiler.CompileResult] = []
         try:
             try:
                 # One savepoint, one flush for the batch: per-screen flushes cost more than the compile.
                 with session.begin_nested():
-                    results = service.compile_screens(session, screen_ids=screen_ids, key=key, now=now,
+                    results = compiler.compile_screens(session, screen_ids=screen_ids, key=key, now=now,
                                                       horizon_days=self.horizon_days)
             except Exception:
                 log.exception("compiling %d screen(s) together failed; compiling them one by one", len(screen_ids))
@@ -114,18 +114,18 @@ class Recompiler:
         return results
 
     def _one_by_one(self, session: Session, screen_ids: set[int], key: SigningKey,
-                    now: datetime) -> list[service.CompileResult]:
+                    now: datetime) -> list[compiler.CompileResult]:
         """A savepoint per screen: a compile bug must not undo the edit that triggered it, nor the other screens."""
-        cache = service.CompileCache()
-        results: list[service.CompileResult] = []
+        cache = compiler.CompileCache()
+        results: list[compiler.CompileResult] = []
         for screen_id in sorted(screen_ids):
             try:
                 with session.begin_nested():
-                    results.append(service.compile_screen(session, screen_id=screen_id, key=key, now=now,
+                    results.append(compiler.compile_screen(session, screen_id=screen_id, key=key, now=now,
                                                           horizon_days=self.horizon_days, cache=cache))
             except Exception:
                 log.exception("screen %s: compile failed; the horizon job will try again", screen_id)
-                results.append(service.CompileResult(screen_id, None, False, error="compile failed"))
+                results.append(compiler.CompileResult(screen_id, None, False, error="compile failed"))
         return results
 
     def compile(self, session: Session, screen_ids: set[int]) -> list[str]:
@@ -136,25 +136,6 @@ class Recompiler:
 def _touch(session: OrmSession, kind: str, value: Any) -> None:
     if value is not None:
         session.info.setdefault(_TOUCHED, set()).add((kind, int(value)))
-
-
-def _note_audit(session: OrmSession, row: AuditEvent) -> None:
-    """Audit snapshots carry before/after targets that bulk deletes hide from the ORM."""
-    if not row.entity_id.isdigit():
-        return
-    if row.entity == "schedule":
-        for snap in (row.before or {}, row.after or {}):
-            for sid in snap.get("screen_ids", []):
-                _touch(session, "screen", sid)
-            for gid in snap.get("group_ids", []):
-                _touch(session, "group", gid)
-        for snap in (row.before or {}, row.after or {}):
-            _touch(session, "playlist", snap.get("playlist_id"))
-    elif row.entity == "playlist":
-        _touch(session, "playlist", row.entity_id)
-    # Group rows ("screen_group") need nothing here: a manifest carries no group name, a group that a
-    # schedule targets cannot be deleted, membership changes arrive as screen edits, and a change of
-    # its brightness plan is seen on the row itself (_after_flush).
 
 
 @event.listens_for(OrmSession, "after_flush")
@@ -179,8 +160,6 @@ def _after_flush(session: OrmSession, _context: object) -> None:
             _touch(session, "group", obj.group_id)
         elif isinstance(obj, Schedule):
             _touch(session, "schedule", obj.id)
-        elif isinstance(obj, AuditEvent) and obj in session.new:
-            _note_audit(session, obj)
 
 
 # Screen columns no manifest reads: enrolling a screen must not recompile every screen on its playlist.
@@ -254,6 +233,8 @@ def _before_commit(session: OrmSession) -> None:
         return
     session.flush()
     touched: set[tuple[str, int]] = session.info.pop(_TOUCHED, set())
+    if session.info.get(changes.NOTED):
+        touched |= changes.take_changes(session)
     if not touched:
         return
     issued = recompiler.compile(session, affected_screens(session, touched))

@@ -46,3 +46,18 @@ class ManifestRecord(SQLModel, table=True):
     @property
     def envelope(self) -> str:
         return self.envelope_json.decode("utf-8")
+
+
+class ManifestChange(SQLModel, table=True):
+    """A target whose screens need a recompile, written beside the change the ORM alone cannot see.
+
+    Bulk deletes (a schedule's old targets, a playlist's old items) leave no objects behind for the
+    recompiler's flush listener; the service that issues them writes one row per target here, in the
+    same transaction, and the recompiler reads and deletes the rows before the commit.
+    """
+
+    __tablename__ = "manifest_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # a ChangeKind
+    target_id: int

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, delete, select
 
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.manifests import changes
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist, PlaylistItem
@@ -79,6 +80,7 @@ def _check_items(session: Session, items: Sequence[ItemSpec]) -> None:
 
 
 def _replace_items(session: Session, playlist_id: int, items: Sequence[ItemSpec]) -> None:
+    changes.note_changes(session, kind="playlist", ids=[playlist_id])  # the bulk delete hides the old items
     session.exec(delete(PlaylistItem).where(col(PlaylistItem.playlist_id) == playlist_id))
     session.flush()
     for position, item in enumerate(items):
@@ -196,6 +198,7 @@ def delete_playlist(session: Session, *, actor: User, playlist_id: int, now: dat
     if session.exec(select(Schedule.id).where(Schedule.playlist_id == playlist_id)).first() is not None:
         raise Conflict("a schedule plays this playlist", details={"entity": "playlist"})
     before = _snapshot(session, playlist)
+    changes.note_changes(session, kind="playlist", ids=[playlist_id])
     session.exec(delete(PlaylistItem).where(col(PlaylistItem.playlist_id) == playlist_id))
     session.delete(playlist)
     session.flush()

@@ -22,6 +22,7 @@ from signage_core.schedule import (
 )
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid, NotFound
+from signage_server.manifests import changes
 from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import Playlist
@@ -170,10 +171,13 @@ def screens_of_schedule(session: Session, *, schedule_id: int) -> set[int]:
 
 def _set_targets(session: Session, schedule_id: int, screen_ids: Sequence[int] | None,
                  group_ids: Sequence[int] | None) -> None:
+    old_screens, old_groups = targets_of(session, schedule_id=schedule_id)
     if screen_ids is not None:
         for index, sid in enumerate(screen_ids):
             if session.get(Screen, sid) is None:
                 raise Invalid("screen %(id)s does not exist", field=f"screen_ids.{index}", params={"id": sid})
+        # A bulk delete leaves the ORM nothing to see: the screens it unlinks are named for the recompiler.
+        changes.note_changes(session, kind="screen", ids=old_screens)
         session.exec(delete(ScheduleScreenLink).where(col(ScheduleScreenLink.schedule_id) == schedule_id))
         for sid in dict.fromkeys(screen_ids):
             session.add(ScheduleScreenLink(schedule_id=schedule_id, screen_id=sid))
@@ -181,6 +185,7 @@ def _set_targets(session: Session, schedule_id: int, screen_ids: Sequence[int] |
         for index, gid in enumerate(group_ids):
             if session.get(ScreenGroup, gid) is None:
                 raise Invalid("group %(id)s does not exist", field=f"group_ids.{index}", params={"id": gid})
+        changes.note_changes(session, kind="group", ids=old_groups)
         session.exec(delete(ScheduleGroupLink).where(col(ScheduleGroupLink.schedule_id) == schedule_id))
         for gid in dict.fromkeys(group_ids):
             session.add(ScheduleGroupLink(schedule_id=schedule_id, group_id=gid))
@@ -216,7 +221,10 @@ def update_schedule(
         require_role(actor, Role.ADMIN, Role.OPERATOR)
     schedule = get_schedule(session, schedule_id=schedule_id)
     before = _snapshot(session, schedule)
+    old_playlist = schedule.playlist_id
     _apply(session, schedule, fields)
+    if schedule.playlist_id != old_playlist:  # the old playlist's slides may become publishable elsewhere
+        changes.note_changes(session, kind="playlist", ids=[old_playlist])
     _set_targets(session, schedule_id, screen_ids, group_ids)
     after = _snapshot(session, schedule)
     if not after["screen_ids"] and not after["group_ids"]:
@@ -235,6 +243,7 @@ def delete_schedule(session: Session, *, actor: User, schedule_id: int, now: dat
     require_role(actor, Role.ADMIN, Role.OPERATOR)
     schedule = get_schedule(session, schedule_id=schedule_id)
     before = _snapshot(session, schedule)
+    changes.note_changes(session, kind="playlist", ids=[schedule.playlist_id])
     _set_targets(session, schedule_id, [], [])
     session.delete(schedule)
     session.flush()

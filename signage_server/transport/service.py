@@ -41,7 +41,7 @@ from signage_server.transport.accounts import (
     ScreenCredentials,
 )
 from signage_server.transport.broker import BrokerError, ManagedMosquitto
-from signage_server.transport.chunks import ChunkServer, MayFetch
+from signage_server.transport.chunks import ChunkServer
 from signage_server.transport.hub import ReportHandlers, ServerHub
 from signage_server.transport.ids import parse_screen_wire_id, screen_alert_groups, screen_wire_id
 from signage_server.transport.ownership import TransportLock, process_label
@@ -82,10 +82,10 @@ def running_transport(state: object, *, needed_for: str) -> TransportService:
                             "(SIGNAGE_MQTT_ENABLED=false)")
 
 
-def _refuse_all(screen_id: str, sha256: str) -> bool:
-    # Until the manifest compiler is wired in, no screen may pull anything.
-    return False
-
+# The manifest history, as the transport reads it: each screen's newest signed envelope, and the assets
+# its newest manifest names (the only ones it may fetch).
+LatestEnvelopes = Callable[[Session, Sequence[int]], dict[int, bytes]]
+ManifestAssets = Callable[[Session, int], frozenset[str]]
 
 SCREENSHOT_BACKLOG = 4
 
@@ -100,7 +100,9 @@ class TransportService:
         sessions: SessionFactory,
         clock: Callable[[], datetime],
         path_for: Callable[[str], Path | None],
-        may_fetch: MayFetch = _refuse_all,
+        latest_envelopes: LatestEnvelopes,
+        manifest_assets: ManifestAssets,
+        handovers: Callable[[], list[Envelope]],
         lock: TransportLock | None = None,
     ) -> None:
         self.settings = settings
@@ -112,8 +114,9 @@ class TransportService:
         self._sessions = sessions
         self._clock = clock
         self._path_for = path_for
-        # Replaceable after construction: the lead wires manifests.service.manifest_assets here.
-        self.may_fetch: MayFetch = may_fetch
+        self._latest_envelopes = latest_envelopes
+        self._manifest_assets = manifest_assets
+        self._handovers = handovers
         self.broker: ManagedMosquitto | None = None
         self.params: BrokerParams | None = None
         self.public_url = ""
@@ -124,8 +127,6 @@ class TransportService:
         self._unsynced: set[str] = set()  # regions that missed an account change: reconciled by the jobs
         self.hub: ServerHub | None = None
         self.chunks: ChunkServer | None = None
-        self._latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]] | None = None
-        self._handovers: Callable[[], list[Envelope]] | None = None
         self._retained: dict[str, bytes] = {}  # manifest topic owner -> last payload, for broker restarts
         self._retained_lock = threading.Lock()
         self._stop = threading.Event()
@@ -214,8 +215,7 @@ class TransportService:
         if not hub.listening:
             hub.listen()
         if self.chunks is None:
-            chunks = ChunkServer(self.params, may_fetch=lambda sid, sha: self.may_fetch(sid, sha),
-                                 path_for=self._path_for)
+            chunks = ChunkServer(self.params, may_fetch=self.may_fetch, path_for=self._path_for)
             chunks.start()
             self.chunks = chunks
         accounts, _ = self._need()
@@ -294,11 +294,6 @@ class TransportService:
 
     # -- manifests
 
-    def publish_manifest(self, screen_id: str, envelope_json: bytes) -> None:
-        """One screen's manifest from outside the compiler: checked to be an envelope object, then published."""
-        decode_envelope(envelope_json)
-        self.publish_manifests([(screen_id, envelope_json)])
-
     def publish_manifests(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Retained QoS 1 on each screen's topic, pipelined, remembered so a restarted broker gets them again."""
         _, hub = self._need()
@@ -347,13 +342,12 @@ class TransportService:
             payloads = dict(self._retained)
         if self.hub is None:
             return 0
-        if self._latest_envelopes is not None:
-            # The database knows manifests published before this process started; memory does not.
-            with self._sessions() as session:
-                enrolled = [sid for sid in session.exec(select(Screen.id).where(
-                    Screen.enrolment == Enrolment.ENROLLED)).all() if sid is not None]
-                for screen_id, payload in self._latest_envelopes(session, enrolled).items():
-                    payloads[screen_wire_id(screen_id)] = payload
+        # The database knows manifests published before this process started; memory does not.
+        with self._sessions() as session:
+            enrolled = [sid for sid in session.exec(select(Screen.id).where(
+                Screen.enrolment == Enrolment.ENROLLED)).all() if sid is not None]
+            for screen_id, payload in self._latest_envelopes(session, enrolled).items():
+                payloads[screen_wire_id(screen_id)] = payload
         try:
             self.hub.publish_manifests(sorted(payloads.items()))
         except RuntimeError as exc:
@@ -363,41 +357,25 @@ class TransportService:
 
     # -- keys
 
-    def use_keys(self, handovers: Callable[[], list[Envelope]]) -> None:
-        """Wire in the key ring: the hand-overs to keep retained on the chain topic."""
-        self._handovers = handovers
-
     def publish_key_chain(self) -> int:
         """Retained chain of every hand-over, oldest first; returns how many it holds."""
-        if self._handovers is None:
-            return 0
         _, hub = self._need()
         chain = KeyHandoverChain(handovers=[e.model_dump(mode="json") for e in self._handovers()])
         hub.publish_key_chain(encode(chain))
         return len(chain.handovers)
 
-    def use_manifests(
-        self,
-        *,
-        latest_envelopes: Callable[[Session, Sequence[int]], dict[int, bytes]],
-        assets: Callable[[Session, int], frozenset[str]],
-    ) -> None:
-        """Wire in the manifest compiler: what a screen may fetch, and what to republish after a restart."""
-        self._latest_envelopes = latest_envelopes
-
-        def may_fetch(wire_id: str, sha256: str) -> bool:
-            try:
-                screen_id = parse_screen_wire_id(wire_id)
-            except ProtocolError:
-                return False
-            with self._sessions() as session:
-                return sha256 in assets(session, screen_id)
-
-        self.may_fetch = may_fetch
+    def may_fetch(self, wire_id: str, sha256: str) -> bool:
+        """The chunk server's check: only what the screen's newest manifest names."""
+        try:
+            screen_id = parse_screen_wire_id(wire_id)
+        except ProtocolError:
+            return False
+        with self._sessions() as session:
+            return sha256 in self._manifest_assets(session, screen_id)
 
     def on_manifests(self, screen_ids: Iterable[str | int]) -> None:
         """manifest_events subscriber: publish each screen's newest envelope after its commit, pipelined."""
-        if self._latest_envelopes is None or self.hub is None:
+        if self.hub is None:
             return
         wires = {parse_screen_wire_id(str(screen_id)): str(screen_id) for screen_id in screen_ids}
         with self._sessions() as session:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from signage_server.manifests.jobs import KeyWatch
 from signage_server.manifests.keys import KeyRing, rotate_key
-from signage_server.schedules.jobs import KeyWatch
 
 NOW = datetime(2026, 2, 16, 3, 0, tzinfo=UTC)
 

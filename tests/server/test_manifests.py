@@ -15,6 +15,7 @@ from signage_core.text import ZWSP
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
 from signage_server.errors import Invalid
+from signage_server.manifests import compiler
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import Recompiler
 from signage_server.manifests.models import ManifestRecord
@@ -306,10 +307,10 @@ def test_the_compilers_batched_publish_rule_agrees_with_publish_status(
         session: Session, world: dict[str, int], users: dict[str, User]) -> None:
     slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
     captions.approve_caption(session, actor=users["approver"], slide_id=world["pending_slide"], language="vi", now=NOW)
-    cache = manifests.CompileCache()
+    cache = compiler.CompileCache()
     for key in ("slide", "pending_slide", "draft_slide", "free_slide"):
         status = slides.publish_status(session, slide=slides.get_slide(session, slide_id=world[key]))
-        publishable, reason, _approved = manifests._slide_status(session, world[key], cache)
+        publishable, reason, _approved = compiler._slide_status(session, world[key], cache)
         assert publishable == status.publishable, key
         if status.missing_languages:
             assert reason == "no approved caption for " + ", ".join(status.missing_languages)
@@ -321,7 +322,7 @@ def test_a_failing_compile_does_not_undo_the_approval_that_triggered_it(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("compiler bug")
 
-    monkeypatch.setattr(manifests, "compile_screen", broken)
+    monkeypatch.setattr(compiler, "compile_screen", broken)
     r = api.as_("approver2").post(f"/api/v1/slides/{world['slide']}/approve")
     assert r.status_code == 200, r.text
     session.expire_all()

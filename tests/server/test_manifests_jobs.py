@@ -15,8 +15,8 @@ from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import Recompiler
+from signage_server.manifests.jobs import HorizonJob, build_scheduler
 from signage_server.manifests.keys import signing_key_path
-from signage_server.schedules.jobs import HorizonJob, build_scheduler
 from signage_server.slides import service as slides
 from signage_server.users.models import User
 from tests.server.conftest import TEST_SECRET, Clock

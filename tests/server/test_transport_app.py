@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from signage_core.protocol import (
     AlertAck,
@@ -66,6 +66,7 @@ from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.enrolment.models import EnrolmentCode
 from signage_server.manifests.keys import KeyRing
+from signage_server.manifests.models import ManifestRecord
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry_service
 from signage_server.telemetry.models import PlayLogEntry
@@ -162,6 +163,18 @@ def enrolled(live: Live, *, group: bool = True) -> tuple[int, dict[str, Any]]:
     return screen_id, r.json()
 
 
+def store_manifest(engine: Engine, screen_id: int, envelope: bytes, *, assets: Sequence[str] = ()) -> None:
+    """A newest manifest in the history, as the compiler leaves it: what the transport publishes and serves."""
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        newest = s.exec(select(func.max(ManifestRecord.version)).where(ManifestRecord.screen_id == screen_id)).one()
+        s.add(ManifestRecord(screen_id=screen_id, version=(newest or 0) + 1, content_hash="sha256:test",
+                             issued_at=now, expires_at=now + timedelta(days=7), horizon_start=now,
+                             horizon_end=now + timedelta(days=7), key_id="test",
+                             envelope_z=ManifestRecord.pack(envelope), asset_sha256s=list(assets)))
+        s.commit()
+
+
 def player(answer: dict[str, Any], **will: Any) -> RawClient:
     params = parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"])
     client = RawClient(params, client_id=f"screen-{answer['screen_id']}", **will)
@@ -233,8 +246,9 @@ def test_enrolment_gives_credentials_that_reach_only_the_screens_own_topics(live
         assert not mine.subscribe(group_alert_topic(f"s{other_id}"))
         envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": str(screen_id), "version": 1},
                                  KeyRing(live.settings.data_dir).current())
-        live.transport.publish_manifest(str(other_id), envelope.to_json())
-        live.transport.publish_manifest(str(screen_id), envelope.to_json())
+        for sid in (other_id, screen_id):
+            store_manifest(live.engine, sid, envelope.to_json())
+        live.transport.on_manifests([other_id, screen_id])
         got = mine.receive(5)
         assert got is not None and got.topic == manifest_topic(str(screen_id))
         assert mine.receive(0.5) is None  # the other screen's manifest never arrives
@@ -636,7 +650,8 @@ def test_manifests_are_republished_when_the_managed_broker_is_killed(tmp_path: P
         creds = transport.accounts.add_screen("77", groups=["s77"])
         envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": "77", "version": 5},
                                  KeyRing(settings.data_dir).current())
-        transport.publish_manifest("77", envelope.to_json())
+        store_manifest(engine, 77, envelope.to_json())
+        transport.on_manifests(["77"])
         old_pid = transport.broker.pid
         assert old_pid is not None
         caplog.set_level("INFO", logger="signage_server.transport.service")
@@ -681,7 +696,8 @@ def test_retained_state_is_republished_on_the_hub_reconnect_and_readyz_reports_t
             creds = transport.accounts.add_screen("78", groups=["s78"])
             envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": "78", "version": 3},
                                      KeyRing(settings.data_dir).current())
-            transport.publish_manifest("78", envelope.to_json())
+            store_manifest(engine, 78, envelope.to_json())
+            transport.on_manifests(["78"])
             assert client.get("/readyz").json()["transport"]["broker"] == {"state": "connected", "managed": False}
             external.stop()
             for saved in external.paths.persistence.iterdir():
@@ -734,7 +750,7 @@ def test_telemetry_and_alert_routes_need_a_login_but_enrol_does_not(live: Live) 
 
 
 def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> None:
-    """use_manifests + on_manifests: what the lead wires to manifests.service and manifest_events."""
+    """on_manifests and the chunk server read the manifest history the app wires in at construction."""
     screen_id, answer = enrolled(live)
     wire = answer["screen_id"]
     data = b"asset bytes " * 1000
@@ -745,9 +761,7 @@ def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> No
     envelope = sign_envelope(EnvelopeKind.MANIFEST, {"screen_id": wire, "version": 2},
                              KeyRing(live.settings.data_dir).current()).to_json()
     transport = live.transport
-    saved = transport.may_fetch
-    transport.use_manifests(latest_envelopes=lambda s, ids: {screen_id: envelope} if screen_id in ids else {},
-                            assets=lambda s, sid: frozenset({sha}) if sid == screen_id else frozenset())
+    store_manifest(live.engine, screen_id, envelope, assets=[sha])
     client = player(answer)
     try:
         assert client.subscribe(manifest_topic(wire)) and client.subscribe(asset_chunk_topic(wire))
@@ -766,8 +780,6 @@ def test_manifest_compiler_wiring_publishes_and_limits_fetches(live: Live) -> No
                 assert header.error is not None and "not in screen" in header.error and body == b""
     finally:
         client.close()
-        transport.may_fetch = saved
-        transport._latest_envelopes = None
 
 
 def test_external_broker_is_used_with_the_admin_account_from_settings(tmp_path: Path, broker: Any) -> None:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from signage_core.schedule import TIMEZONE
 from signage_server.db import SessionFactory, transaction
 from signage_server.feeds.jobs import FeedJob
-from signage_server.manifests import service
+from signage_server.manifests import history
 from signage_server.manifests.events import Recompiler
 from signage_server.manifests.keys import DEFAULT_GRACE, KeyRing, Rotation, rotate_key
 
@@ -33,7 +33,7 @@ class HorizonJob:
         """One pass: all screens (daily) or only those expiring soon; returns ids given a new version."""
         with transaction(self._session) as session:
             at = now or self.recompiler.clock()
-            ids = set(service.all_screen_ids(session) if everything else service.expiring_screen_ids(session, now=at))
+            ids = set(history.all_screen_ids(session) if everything else history.expiring_screen_ids(session, now=at))
             issued = self._compile(session, ids)
         log.info("horizon job compiled %d screen(s), %d new version(s)", len(ids), len(issued))
         return issued
@@ -42,7 +42,7 @@ class HorizonJob:
         """Re-sign every screen whose newest manifest is not signed by the current key (after a rotation)."""
         with transaction(self._session) as session:
             key_id = self.recompiler.key().key_id
-            latest = service.latest_manifests(session, screen_ids=service.all_screen_ids(session), envelopes=False)
+            latest = history.latest_manifests(session, screen_ids=history.all_screen_ids(session), envelopes=False)
             ids = {sid for sid, record in latest.items() if record.key_id != key_id}
             issued = self._compile(session, ids)
         if ids:
