@@ -34,6 +34,7 @@ from signage_server.deps import has_credentials
 from signage_server.enrolment.routes import router as enrolment_router
 from signage_server.exception_handlers import error_response
 from signage_server.feeds.routes import router as feeds_router
+from signage_server.feeds.views import router as feeds_views
 from signage_server.health import router as health_router
 from signage_server.manifests import service as manifests
 from signage_server.manifests.events import ManifestEvents, Recompiler
@@ -188,7 +189,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(users_views)
     for views in (slides_views, captions_views, audit_views, screens_views, dashboard_views, alerts_views,
-                  playlists_views, schedules_views, reports_views):
+                  playlists_views, schedules_views, reports_views, feeds_views):
         app.include_router(views)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -347,6 +347,7 @@ def _write_report(output: Path, data: bytes) -> None:
 
 
 def _report(make: Any, fmt: str, output: Path) -> None:
+    from signage_server.reports import periods
     from signage_server.reports import routes as reports
 
     if fmt not in reports.FORMATS:
@@ -358,7 +359,7 @@ def _report(make: Any, fmt: str, output: Path) -> None:
     try:
         with transaction(session_factory(engine)) as session:
             b = make(session, settings, now)
-            data = reports.render_file(b, fmt, today=reports.report_day(b, settings, now))
+            data = reports.render_file(b, fmt, today=periods.report_day(b, settings, now))
     except SignageError as exc:
         raise _fail(exc.message) from None
     _write_report(output, data)
@@ -387,12 +388,13 @@ def report_range(
     fmt: FormatOption = "pdf",
 ) -> None:
     """Figures for any range of local days, both ends included."""
+    from signage_server.reports import periods
     from signage_server.reports import routes as reports
-    from signage_server.reports import service as figures
+    from signage_server.reports.calendar import make_period
 
     def make(session: Any, settings: Settings, now: Any) -> Any:
-        period = figures.make_period(start, end)
-        return reports.bundle(session, settings, now, title=reports.range_title(period), period=period,
+        period = make_period(start, end)
+        return reports.bundle(session, settings, now, title=periods.range_title(period), period=period,
                               with_days=fmt != "csv")
 
     _report(make, fmt, output)

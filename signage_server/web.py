@@ -62,6 +62,7 @@ MENU: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("/users", "Users", ()),
     ("/screens", "Screens", ()),
     ("/groups", "Screen groups", (Role.OPERATOR,)),
+    ("/feeds", "Data feeds", ()),
 )
 
 

@@ -66,7 +66,7 @@ ACTIONS = {
     "asset.create": "Picture uploaded", "alert.launch": "Urgent alert launched",
     "alert.withdraw": "Urgent alert withdrawn",
     "brightness.plan": "Brightness plan changed", "brightness.override": "Brightness override changed",
-    "feed.create": "Data feed added",
+    "feed.create": "Data feed added", "feed.update": "Data feed changed", "feed.delete": "Data feed deleted",
 }
 # Bookkeeping columns every row carries: listing them as changes would bury the real ones.
 _QUIET = frozenset({"id", "updated_at", "created_at", "version"})

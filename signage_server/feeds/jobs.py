@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from signage_core.signing import SigningKey
 from signage_server.db import SessionFactory, transaction
-from signage_server.feeds import service
+from signage_server.feeds import service, sources
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Sequence[tuple[str, bytes]]], object]
@@ -20,7 +20,7 @@ class FeedJob:
     """Runs every minute in the scheduler process; a feed is fetched when its own period has passed."""
 
     def __init__(self, *, sessions: SessionFactory, key: Callable[[], SigningKey], publish: Publish,
-                 clock: Callable[[], datetime], fetch: service.Fetch = service.fetch_http) -> None:
+                 clock: Callable[[], datetime], fetch: sources.Fetch = sources.fetch_http) -> None:
         self.sessions = sessions
         self.key = key
         self.publish = publish

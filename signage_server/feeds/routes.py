@@ -1,25 +1,65 @@
-"""Data feeds over the API: admins add sources; everyone logged in sees their last reading and error."""
+"""Data feeds over the API: admins add, change, delete and read sources; everyone logged in sees their state."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
-from sqlmodel import col, select
+from datetime import datetime
+
+from fastapi import APIRouter, Request, Response, status
+from sqlmodel import Session
 
 from signage_server.deps import CurrentUser, NowDep, SessionDep
 from signage_server.feeds import service
-from signage_server.feeds.models import DataFeed
 from signage_server.feeds.schemas import FeedCreate, FeedRead
+from signage_server.transport.hooks import after_commit
 
 router = APIRouter(tags=["feeds"])
 
 
+def send_readings(request: Request, session: Session, *, now: datetime) -> None:
+    """After a read by hand: the screens get the new readings once they commit (the job sends only its own)."""
+    transport = request.app.state.transport
+    if transport is None:
+        return
+    messages = service.feed_messages(session, key=request.app.state.key_ring.current(), now=now)
+    if messages:
+        after_commit(session, lambda: transport.publish_feeds(messages))
+
+
 @router.get("/feeds")
 def list_feeds(session: SessionDep, user: CurrentUser) -> list[FeedRead]:
-    return [FeedRead.model_validate(f) for f in session.exec(select(DataFeed).order_by(col(DataFeed.name))).all()]
+    return [FeedRead.model_validate(f) for f in service.list_feeds(session)]
 
 
 @router.post("/feeds", status_code=status.HTTP_201_CREATED)
 def create_feed(body: FeedCreate, session: SessionDep, user: CurrentUser, now: NowDep) -> FeedRead:
     feed = service.create_feed(session, actor=user, name=body.name, kind=body.kind, url=body.url,
                                period_s=body.period_s, now=now)
+    return FeedRead.model_validate(feed)
+
+
+@router.get("/feeds/{feed_id}")
+def get_feed(feed_id: int, session: SessionDep, user: CurrentUser) -> FeedRead:
+    return FeedRead.model_validate(service.get_feed(session, feed_id=feed_id))
+
+
+@router.put("/feeds/{feed_id}")
+def update_feed(feed_id: int, body: FeedCreate, session: SessionDep, user: CurrentUser, now: NowDep) -> FeedRead:
+    """Every field at once (the page's form); 409 when renaming or re-kinding a feed a strip reads."""
+    feed = service.update_feed(session, actor=user, feed_id=feed_id, name=body.name, kind=body.kind, url=body.url,
+                               period_s=body.period_s, now=now)
+    return FeedRead.model_validate(feed)
+
+
+@router.delete("/feeds/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_feed(feed_id: int, session: SessionDep, user: CurrentUser, now: NowDep) -> Response:
+    service.delete_feed(session, actor=user, feed_id=feed_id, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/feeds/{feed_id}/read")
+def read_feed(feed_id: int, request: Request, session: SessionDep, user: CurrentUser, now: NowDep) -> FeedRead:
+    """Fetch the source now; a failure is not an HTTP error: it is the feed's last_error, as the job keeps it."""
+    feed, changed = service.read_now(session, actor=user, feed_id=feed_id, now=now)
+    if changed:
+        send_readings(request, session, now=now)
     return FeedRead.model_validate(feed)

@@ -1,24 +1,21 @@
-"""Data feeds: poll an HTTP JSON source, keep its last good reading, and sign each strip's readings per screen."""
+"""Data feeds: poll a source (sources.py), keep its last good reading, and sign each strip's readings per screen."""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from signage_core.feeds import RATE_CURRENCIES, FeedBody, FeedKind, Reading, sign_feed
+from signage_core.feeds import FeedBody, FeedKind, Reading, sign_feed
 from signage_core.signing import SigningKey
 from signage_server.audit import service as audit
-from signage_server.errors import Conflict, Invalid
+from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.feeds.models import DataFeed
+from signage_server.feeds.sources import Fetch, fetch_http, parse_reading
 from signage_server.permissions import require_role
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.transport.ids import screen_wire_id
@@ -27,64 +24,13 @@ from signage_server.users.models import Role, User
 log = logging.getLogger(__name__)
 FEED_KINDS: tuple[str, ...] = get_args(FeedKind)
 MIN_PERIOD_S, MAX_PERIOD_S = 60, 86_400
-MAX_BODY_BYTES = 64 * 1024  # a temperature or a rate table is a few hundred bytes
-FETCH_TIMEOUT_S = 10.0
 # A feed message is valid this long; each widget's own limit decides what is shown.
 FEED_MESSAGE_VALIDITY = timedelta(days=7)
-Fetch = Callable[[str], bytes]
 
 
-def fetch_http(url: str) -> bytes:
-    """GET the source, refusing anything but http(s) and bodies past the size limit."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ValueError(f"feed URL {url!r} is not http or https")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - scheme checked
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310 - scheme checked
-        data: bytes = response.read(MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES:
-        raise ValueError(f"feed answer is over {MAX_BODY_BYTES} bytes")
-    return data
-
-
-def parse_reading(kind: str, raw: bytes, *, fetched_at: datetime) -> Reading:
-    """The source's JSON as a reading, naming what is missing or wrong.
-
-    temperature: {"temperature_c": 31.4, "observed_at": "...Z"?}; rates: {"rates": {"USD": 25430, "KHR": 6.3},
-    "observed_at": ...?} in VND per unit. Without observed_at the fetch time is the reading's time.
-    """
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"feed answer is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("feed answer is not a JSON object")
-    values: dict[str, Any]
-    if kind == "temperature":
-        if "temperature_c" not in data:
-            raise ValueError("feed answer has no temperature_c")
-        values = {"c": data["temperature_c"]}
-    elif kind == "rates":
-        rates = data.get("rates")
-        if not isinstance(rates, dict):
-            raise ValueError("feed answer has no rates object")
-        values = {cur: rates[cur] for cur in RATE_CURRENCIES if cur in rates}
-        if not values:
-            raise ValueError(f"feed answer has none of the rates {', '.join(RATE_CURRENCIES)}")
-    else:
-        raise ValueError(f"unknown feed kind {kind!r}")
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < -100:
-            raise ValueError(f"feed value {name} is not a number: {value!r}")
-    try:
-        return Reading(kind=kind, observed_at=data.get("observed_at") or fetched_at, values=values)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise ValueError(f"feed answer is not valid: {exc.errors()[0]['msg']}") from None
-
-
-def create_feed(session: Session, *, actor: User, name: str, kind: str, url: str, period_s: int,
-                now: datetime) -> DataFeed:
-    require_role(actor, Role.ADMIN)
-    name = name.strip()
+def _checked(*, name: str, kind: str, url: str, period_s: int) -> tuple[str, str, str, int]:
+    """The fields as stored, or a refusal naming the field."""
+    name, url = name.strip(), url.strip()
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
         raise Invalid("feed name must be 1-64 letters, digits, - or _", field="name")
     if kind not in FEED_KINDS:
@@ -94,19 +40,107 @@ def create_feed(session: Session, *, actor: User, name: str, kind: str, url: str
         usable = parts.scheme in ("http", "https") and bool(parts.hostname)
     except ValueError:  # "http://[" and the like
         usable = False
-    if not usable:
+    if not usable or len(url) > 500:
         raise Invalid("feed URL must be an http or https address", field="url")
     if not MIN_PERIOD_S <= period_s <= MAX_PERIOD_S:
         raise Invalid("poll period must be between %(min)s and %(max)s seconds", field="period_s",
                       params={"min": MIN_PERIOD_S, "max": MAX_PERIOD_S})
-    if session.exec(select(DataFeed).where(DataFeed.name == name)).first() is not None:
+    return name, kind, url, period_s
+
+
+def _refuse_taken(session: Session, name: str, *, other_than: int | None = None) -> None:
+    found = session.exec(select(DataFeed).where(DataFeed.name == name)).first()
+    if found is not None and found.id != other_than:
         raise Conflict("data feed %(name)s exists", details={"field": "name"}, params={"name": repr(name)})
+
+
+def _fields(feed: DataFeed) -> dict[str, Any]:
+    return {"name": feed.name, "kind": feed.kind, "url": feed.url, "period_s": feed.period_s}
+
+
+def create_feed(session: Session, *, actor: User, name: str, kind: str, url: str, period_s: int,
+                now: datetime) -> DataFeed:
+    require_role(actor, Role.ADMIN)
+    name, kind, url, period_s = _checked(name=name, kind=kind, url=url, period_s=period_s)
+    _refuse_taken(session, name)
     feed = DataFeed(name=name, kind=kind, url=url, period_s=period_s, created_at=now)
     session.add(feed)
     session.flush()
     audit.record(session, actor=actor, action="feed.create", entity="feed", entity_id=feed.id, before=None,
-                 after={"name": name, "kind": kind, "url": url, "period_s": period_s}, now=now)
+                 after=_fields(feed), now=now)
     return feed
+
+
+def get_feed(session: Session, *, feed_id: int) -> DataFeed:
+    feed = session.get(DataFeed, feed_id)
+    if feed is None:
+        raise NotFound("data feed", feed_id)
+    return feed
+
+
+def list_feeds(session: Session) -> list[DataFeed]:
+    return list(session.exec(select(DataFeed).order_by(col(DataFeed.name))).all())
+
+
+def screens_using(session: Session, *, name: str) -> list[Screen]:
+    """Screens whose strip has a widget reading this feed (screens.zones; a few zoned screens, read in Python)."""
+    zoned = session.exec(select(Screen).where(col(Screen.zones).is_not(None)).order_by(col(Screen.name))).all()
+    return [s for s in zoned if name in _feeds_of(s)]
+
+
+def _in_use(session: Session, feed: DataFeed) -> dict[str, Any] | None:
+    """The refusal's values when a strip still reads this feed: which screens, by the names people know."""
+    users = screens_using(session, name=feed.name)
+    return {"name": feed.name, "screens": ", ".join(s.label for s in users)} if users else None
+
+
+def update_feed(session: Session, *, actor: User, feed_id: int, name: str, kind: str, url: str, period_s: int,
+                now: datetime) -> DataFeed:
+    """Change a feed; a new name or kind while a strip reads it is refused, a new source is read afresh."""
+    require_role(actor, Role.ADMIN)
+    feed = get_feed(session, feed_id=feed_id)
+    name, kind, url, period_s = _checked(name=name, kind=kind, url=url, period_s=period_s)
+    before = _fields(feed)
+    used = _in_use(session, feed) if (name, kind) != (feed.name, feed.kind) else None
+    if used and name != feed.name:
+        raise Conflict("data feed %(name)s is shown on the strip of %(screens)s: take it off those strips before "
+                       "renaming it", details={"field": "name"}, params=used)
+    if used:
+        raise Conflict("data feed %(name)s is shown on the strip of %(screens)s: take it off those strips before "
+                       "changing its kind", details={"field": "kind"}, params=used)
+    if name != feed.name:
+        _refuse_taken(session, name, other_than=feed.id)
+    if url != feed.url or kind != feed.kind:
+        # The last reading came from the old source: never show it as the new one's; poll at the next minute.
+        feed.values = feed.observed_at = feed.fetched_at = feed.last_error = None
+    feed.name, feed.kind, feed.url, feed.period_s = name, kind, url, period_s
+    session.add(feed)
+    session.flush()
+    audit.record(session, actor=actor, action="feed.update", entity="feed", entity_id=feed.id, before=before,
+                 after=_fields(feed), now=now)
+    return feed
+
+
+def delete_feed(session: Session, *, actor: User, feed_id: int, now: datetime) -> None:
+    require_role(actor, Role.ADMIN)
+    feed = get_feed(session, feed_id=feed_id)
+    used = _in_use(session, feed)
+    if used:
+        raise Conflict("data feed %(name)s is shown on the strip of %(screens)s: take it off those strips before "
+                       "deleting it", details={"field": "name"}, params=used)
+    before = _fields(feed)
+    session.delete(feed)
+    session.flush()
+    audit.record(session, actor=actor, action="feed.delete", entity="feed", entity_id=feed_id, before=before,
+                 after=None, now=now)
+
+
+def read_now(session: Session, *, actor: User, feed_id: int, fetch: Fetch = fetch_http,
+             now: datetime) -> tuple[DataFeed, bool]:
+    """Poll one feed at once (an admin checking a new source); returns it and whether its reading changed."""
+    require_role(actor, Role.ADMIN)
+    feed = get_feed(session, feed_id=feed_id)
+    return feed, poll(session, feed=feed, fetch=fetch, now=now)
 
 
 def due_feeds(session: Session, *, now: datetime) -> list[DataFeed]:
@@ -147,7 +181,7 @@ def feed_messages(session: Session, *, key: SigningKey, now: datetime) -> list[t
         names = sorted(_feeds_of(screen) & set(feeds))
         if screen.id is None or not names:
             continue
-        readings = {n: Reading(kind=feeds[n].kind, observed_at=feeds[n].observed_at,  # type: ignore[arg-type]
+        readings = {n: Reading(kind=feeds[n].kind, observed_at=feeds[n].observed_at,
                                values=feeds[n].values or {}) for n in names}
         wire = screen_wire_id(screen.id)
         body = FeedBody(screen_id=wire, version=int(now.timestamp() * 1000), issued_at=now,

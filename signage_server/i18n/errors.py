@@ -93,7 +93,7 @@ NOT_FOUND = "The chosen %(entity)s no longer exists; reload the page and choose 
 ENTITY_LABELS: dict[str, str] = {
     "playlist": "playlist", "screen": "screen", "screen group": "screen group", "slide": "slide",
     "schedule": "schedule", "user": "user", "site": "site", "caption": "caption", "asset": "picture",
-    "alert": "urgent alert", "alert template": "alert template",
+    "alert": "urgent alert", "alert template": "alert template", "data feed": "data feed",
 }
 GENERIC = "The value entered is not valid; check the form and try again."
 _VALUE_ERROR_PREFIX = "Value error, "

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
 from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import CaptionRevision, CaptionState
-from signage_server.reports.service import LANGUAGES, Interval
+from signage_server.reports.intervals import Interval
+from signage_server.reports.service import LANGUAGES
 
 
 @dataclass(frozen=True, slots=True)

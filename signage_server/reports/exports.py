@@ -17,13 +17,13 @@ from sqlmodel import Session
 from signage_core.languages import names
 from signage_server.reports import activity, service
 from signage_server.reports.activity import AlertSummary, LanguageCount
+from signage_server.reports.calendar import Period
 from signage_server.reports.service import (
     Airtime,
     AirtimeReport,
     Availability,
     CaptionRow,
     NotCounted,
-    Period,
 )
 
 Cell = str | int | float | None

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from signage_server.reports import charts, exports, formatting, service
+from signage_server.reports import calendar, charts, exports, formatting
 from signage_server.reports.exports import Bundle
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -41,8 +41,8 @@ def context(b: Bundle, *, today: date) -> dict[str, Any]:
     return {"b": b, "f": formatting, "charts": chart_set(b), "today": today,
             "language_names": exports.LANGUAGE_NAMES, "outage_kinds": exports.OUTAGE_KINDS,
             "not_counted_kinds": exports.NOT_COUNTED, "narrative_titles": exports.NARRATIVE, "plan": exports.PLAN,
-            "kind_words": service.kind_words(b.kind, b.year, b.period),
-            "period_words": service.period_words(b.period)}
+            "kind_words": calendar.kind_words(b.kind, b.year, b.period),
+            "period_words": calendar.period_words(b.period)}
 
 
 @cache

@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 
 from signage_server.audit import service as audit
 from signage_server.errors import Conflict, Invalid
+from signage_server.reports.calendar import Period
 from signage_server.reports.exports import NARRATIVE, Bundle
 from signage_server.reports.models import ReportRecord
-from signage_server.reports.service import Period
 from signage_server.users.models import User
 
 MAX_SECTION = 20_000  # characters per narrative section: pages of text, not a dump

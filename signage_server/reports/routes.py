@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -13,8 +13,16 @@ from signage_server.config import Settings
 from signage_server.deps import NowDep, RequireRole, SessionDep, SettingsDep
 from signage_server.errors import Invalid
 from signage_server.reports import exports, pdf, record, schemas, service
+from signage_server.reports.calendar import Period, due_reports, period_words, zone
 from signage_server.reports.models import ReportRecord
-from signage_server.reports.service import Period, ReportCalendar
+from signage_server.reports.periods import (
+    chosen_period,
+    periodic,
+    range_title,
+    report_calendar,
+    report_day,
+    today,
+)
 from signage_server.users.models import Role, User
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -25,35 +33,6 @@ CaptionReaders = Annotated[User, RequireRole(Role.OPERATOR, Role.APPROVER, Role.
 Issuers = Annotated[User, RequireRole(Role.APPROVER)]
 From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
-DEFAULT_DAYS = 30
-
-
-def calendar(settings: Settings) -> ReportCalendar:
-    return ReportCalendar(service.parse_month_day(settings.report_half_year_due, "report_half_year_due"),
-                          service.parse_month_day(settings.report_annual_due, "report_annual_due"),
-                          settings.report_cutoff_day, settings.report_banner_days)
-
-
-def today(settings: Settings, now: datetime) -> date:
-    return now.astimezone(service.zone(settings.timezone)).date()
-
-
-def chosen_period(settings: Settings, now: datetime, start: date | None, end: date | None) -> Period:
-    """The asked range; by default the last 30 local days up to today."""
-    end = end or today(settings, now)
-    return service.make_period(start or end - timedelta(days=DEFAULT_DAYS - 1), end)
-
-
-def periodic(settings: Settings, now: datetime, kind: str, year: int | None) -> tuple[str, Period, int]:
-    """A periodic report's title, period and year: the next one due unless a year is asked."""
-    cal = calendar(settings)
-    cal.due(kind)  # names the kinds when the kind is wrong
-    if year is None:
-        year = next(d.year for d in service.due_reports(cal, today=today(settings, now)) if d.kind == kind)
-    if not 2000 <= year <= 2200:
-        raise Invalid("year must be between 2000 and 2200", field="year")
-    period = service.report_period(cal, kind=kind, year=year)
-    return service.report_title(kind, year, period), period, year
 
 
 def letterhead(settings: Settings) -> exports.Letterhead:
@@ -65,7 +44,7 @@ def bundle(session: Session, settings: Settings, now: datetime, *, title: str, p
            with_days: bool = True, kind: str = "range", year: int | None = None,
            narrative: dict[str, str] | None = None) -> exports.Bundle:
     return exports.build(session, title=title, unit=settings.report_unit, period=period,
-                         tz=service.zone(settings.timezone), now=now, with_days=with_days, kind=kind,
+                         tz=zone(settings.timezone), now=now, with_days=with_days, kind=kind,
                          year=year, letterhead=letterhead(settings), narrative=narrative)
 
 
@@ -79,11 +58,6 @@ def periodic_bundle(session: Session, settings: Settings, now: datetime, kind: s
     b = bundle(session, settings, now, title=title, period=period, kind=kind, year=year,
                narrative=row.narrative if row else None)
     return b, row
-
-
-def report_day(b: exports.Bundle, settings: Settings, now: datetime) -> date:
-    """The date printed under the motto: the day it was issued, else today."""
-    return (b.issued_at or now).astimezone(service.zone(settings.timezone)).date()
 
 
 def download(body: str | bytes, *, name: str, media_type: str) -> Response:
@@ -122,7 +96,7 @@ def airtime(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Read
             end: To = None, screen_id: Annotated[list[int] | None, Query()] = None) -> dict[str, Any]:
     """screen_id (repeatable) narrows the figures to those screens."""
     period = chosen_period(settings, now, start, end)
-    return schemas.airtime_json(service.airtime(session, period=period, tz=service.zone(settings.timezone),
+    return schemas.airtime_json(service.airtime(session, period=period, tz=zone(settings.timezone),
                                                 screen_ids=screen_id))
 
 
@@ -130,14 +104,14 @@ def airtime(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Read
 def availability(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers, start: From = None,
                  end: To = None) -> dict[str, Any]:
     period = chosen_period(settings, now, start, end)
-    rows = service.availability(session, period=period, tz=service.zone(settings.timezone), now=now)
+    rows = service.availability(session, period=period, tz=zone(settings.timezone), now=now)
     return {"period": schemas.period_json(period), "percent": service.fleet_percent(rows),
             "screens": schemas.availability_json(rows)}
 
 
 @router.get("/due")
 def due(settings: SettingsDep, now: NowDep, _user: Readers) -> list[dict[str, Any]]:
-    return [schemas.due_json(d) for d in service.due_reports(calendar(settings), today=today(settings, now))]
+    return [schemas.due_json(d) for d in due_reports(report_calendar(settings), today=today(settings, now))]
 
 
 @router.get("/range.{fmt}")
@@ -148,16 +122,12 @@ def range_file(fmt: str, session: SessionDep, settings: SettingsDep, now: NowDep
     return file_of(b, f"bao-cao-{period.start}-{period.end}", fmt, today=today(settings, now))
 
 
-def range_title(period: Period) -> str:
-    return f"{exports.TITLES['range']} {service.kind_words('range', None, period)}"
-
-
 @router.get("/periodic/{kind}")
 def periodic_json(kind: str, session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers,
                   year: int | None = None) -> dict[str, Any]:
     b, row = periodic_bundle(session, settings, now, kind, year)
     return {"kind": kind, "year": b.year, "title": b.title, "unit": b.unit, "period": schemas.period_json(b.period),
-            "period_words": service.period_words(b.period),
+            "period_words": period_words(b.period),
             "issued_at": b.issued_at.isoformat() if b.issued_at else None, "narrative": b.narrative,
             "airtime": schemas.airtime_json(b.airtime), "percent": b.fleet_percent,
             "availability": schemas.availability_json(b.availability),
@@ -196,7 +166,7 @@ def periodic_issue(kind: str, session: SessionDep, settings: SettingsDep, now: N
 def slide_runs(slide_id: str, session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers,
                start: From = None, end: To = None) -> dict[str, Any]:
     period = chosen_period(settings, now, start, end)
-    runs = service.slide_runs(session, slide_id=slide_id, period=period, tz=service.zone(settings.timezone))
+    runs = service.slide_runs(session, slide_id=slide_id, period=period, tz=zone(settings.timezone))
     return {"slide_id": slide_id, "period": schemas.period_json(period), "runs": schemas.runs_json(runs)}
 
 

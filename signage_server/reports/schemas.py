@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from signage_server.reports.service import (
-    Airtime,
-    AirtimeReport,
-    Availability,
-    DueReport,
-    Period,
-    SlideRun,
-)
+from signage_server.reports.calendar import DueReport, Period
+from signage_server.reports.service import Airtime, AirtimeReport, Availability, SlideRun
 
 
 def period_json(p: Period) -> dict[str, str]:

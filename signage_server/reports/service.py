@@ -6,17 +6,26 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, not_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from signage_server.captions.models import CaptionRevision, CaptionState
-from signage_server.errors import Invalid
 from signage_server.playlists.models import Playlist
+from signage_server.reports.calendar import Period, zone
+from signage_server.reports.intervals import (
+    Interval,
+    in_service,
+    intersect,
+    merge,
+    on_hours,
+    subtract,
+    total,
+)
 from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.slides.models import Slide
@@ -27,8 +36,6 @@ from signage_server.telemetry.models import (
     ScreenHeartbeat,
 )
 
-Interval = tuple[datetime, datetime]
-
 # A record may end this long after its receipt before we call the player's clock ahead (transit, rounding).
 SKEW_TOLERANCE = timedelta(seconds=5)
 # Plays this close together are one run: the player takes a moment between slides.
@@ -37,43 +44,9 @@ PLAY_GAP_TOLERANCE = timedelta(seconds=5)
 MIN_OUTAGE = timedelta(seconds=60)
 # The longest single play we look back for when a play starts before the period and runs into it.
 MAX_PLAY = timedelta(hours=6)
-MAX_SPAN_DAYS = 400
 LANGUAGES = ("vi", "en", "km")
 # Plays recorded before language segments: their split is not known and is shown as such, never guessed.
 UNKNOWN_LANGUAGE = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Local calendar dates, both inclusive, as reports state them ("from 15/10/2025 to 14/04/2026")."""
-
-    start: date
-    end: date
-
-    def bounds(self, tz: ZoneInfo) -> Interval:
-        """The UTC instants the local dates cover: storage is UTC, the Department counts local days."""
-        lo = datetime.combine(self.start, time.min, tzinfo=tz).astimezone(UTC)
-        hi = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
-        return lo, hi
-
-    def days(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
-
-
-def make_period(start: date, end: date) -> Period:
-    """A period, refusing reversed or overlong ranges with a message naming the field."""
-    if end < start:
-        raise Invalid("'to' must not be before 'from'", field="to")
-    if (end - start).days >= MAX_SPAN_DAYS:
-        raise Invalid("a report covers at most %(days)s days", field="to", params={"days": MAX_SPAN_DAYS})
-    return Period(start, end)
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid("unknown time zone %(name)s", field="timezone", params={"name": repr(name)}) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,56 +152,6 @@ def language_spans(session: Session, plays: Iterable[Play]) -> Iterator[tuple[Pl
         for language, offset_ms, duration_ms in segments.get(play.play_id, ()):
             begin = play.start + timedelta(milliseconds=offset_ms)
             yield play, language, begin, begin + timedelta(milliseconds=duration_ms)
-
-
-# ---- intervals -------------------------------------------------------------------------------------------
-
-
-def merge(intervals: Iterable[Interval], *, gap: timedelta = timedelta(0)) -> list[Interval]:
-    """Sorted, non-overlapping intervals; neighbours closer than `gap` become one."""
-    out: list[Interval] = []
-    for lo, hi in sorted(intervals):
-        if hi <= lo:
-            continue
-        if out and lo - out[-1][1] <= gap:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return out
-
-
-def intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    i = j = 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if lo < hi:
-            out.append((lo, hi))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def subtract(a: list[Interval], b: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for lo, hi in a:
-        cur = lo
-        for blo, bhi in b:
-            if bhi <= cur or blo >= hi:
-                continue
-            if blo > cur:
-                out.append((cur, blo))
-            cur = max(cur, bhi)
-        if cur < hi:
-            out.append((cur, hi))
-    return out
-
-
-def total(intervals: Iterable[Interval]) -> float:
-    return sum((hi - lo).total_seconds() for lo, hi in intervals)
 
 
 # ---- airtime ---------------------------------------------------------------------------------------------
@@ -480,25 +403,6 @@ class Availability:
         return round(100 * self.available_s / self.scheduled_s, 2) if self.scheduled_s else None
 
 
-def on_hours(screen: Screen, *, start: datetime, end: datetime, tz: ZoneInfo) -> list[Interval]:
-    """The screen's scheduled on-hours within [start, end); all day when unset; off before on spans midnight."""
-    first = start.astimezone(tz).date() - timedelta(days=1)
-    last = end.astimezone(tz).date()
-    spans: list[Interval] = []
-    day = first
-    while day <= last:
-        if screen.on_time is None or screen.off_time is None:
-            lo = datetime.combine(day, time.min, tzinfo=tz)
-            hi = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-        else:
-            lo = datetime.combine(day, screen.on_time, tzinfo=tz)
-            off_day = day if screen.off_time > screen.on_time else day + timedelta(days=1)
-            hi = datetime.combine(off_day, screen.off_time, tzinfo=tz)
-        spans.append((max(lo.astimezone(UTC), start), min(hi.astimezone(UTC), end)))
-        day += timedelta(days=1)
-    return merge(spans)
-
-
 def online_spans(session: Session, *, screen_id: int, start: datetime, end: datetime) -> list[Interval]:
     """Online intervals from the presence history; before the first recorded event a screen counts offline."""
     before = session.exec(select(PresenceEvent).where(
@@ -542,19 +446,6 @@ def _plain_runs(session: Session, *, start: datetime, end: datetime,
     for screen_id, lo, hi in session.execute(runs):
         yield int(screen_id), (datetime.fromtimestamp(round(float(lo), 3), UTC),
                                datetime.fromtimestamp(round(float(hi), 3), UTC))
-
-
-def in_service(screen: Screen, *, start: datetime, end: datetime) -> list[Interval]:
-    """When the screen was in service within [start, end): from commissioning until revocation.
-
-    A pending screen (never enrolled, no commissioning date) was never in service: it is listed apart, and
-    the time before a screen existed is no outage.
-    """
-    if screen.enrolment == Enrolment.PENDING or screen.commissioned_at is None:
-        return []
-    lo = max(start, screen.commissioned_at)
-    hi = min(end, screen.revoked_at) if screen.revoked_at is not None else end
-    return [(lo, hi)] if lo < hi else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -713,113 +604,6 @@ def slide_runs(session: Session, *, slide_id: str, period: Period, tz: ZoneInfo)
         for language in shown[play.play_id]:  # plays in which each language was on screen
             run.languages[language] = run.languages.get(language, 0) + 1
     return sorted(runs.values(), key=lambda r: (r.day, r.screen))
-
-
-# ---- periodic reports ------------------------------------------------------------------------------------
-
-KINDS = ("half_year", "annual")
-
-
-@dataclass(frozen=True, slots=True)
-class ReportCalendar:
-    """The province's deadlines and the data cut-off, from Settings (see docs/reports.md)."""
-
-    half_year_due: tuple[int, int]  # (month, day)
-    annual_due: tuple[int, int]
-    cutoff_day: int
-    banner_days: int
-
-    def due(self, kind: str) -> tuple[int, int]:
-        if kind == "half_year":
-            return self.half_year_due
-        if kind == "annual":
-            return self.annual_due
-        raise Invalid("unknown report kind %(kind)s; use one of %(known)s", field="kind",
-                      params={"kind": repr(kind), "known": ", ".join(KINDS)})
-
-
-def parse_month_day(value: str, name: str) -> tuple[int, int]:
-    try:
-        month, day = (int(x) for x in value.split("-"))
-        date(2001, month, day)
-    except ValueError:
-        raise Invalid("%(name)s must be MM-DD, got %(value)s", field=name,
-                      params={"name": name, "value": repr(value)}) from None
-    return month, day
-
-
-def _cutoff(year: int, due: tuple[int, int], cutoff_day: int) -> date:
-    """Data closes on `cutoff_day` of the month before the deadline."""
-    month = due[0] - 1 or 12
-    return date(year if due[0] > 1 else year - 1, month, cutoff_day)
-
-
-def report_period(calendar: ReportCalendar, *, kind: str, year: int) -> Period:
-    """The reporting year runs from the day after last year's annual cut-off; half-year ends at its own cut-off."""
-    end = _cutoff(year, calendar.due(kind), calendar.cutoff_day)
-    start = _cutoff(year - 1, calendar.annual_due, calendar.cutoff_day) + timedelta(days=1)
-    return Period(start, end)
-
-
-def months_in(period: Period) -> int:
-    """Whole months a period covers, counting 15/10 to 14/04 as six (the 15th-to-14th convention)."""
-    after = period.end + timedelta(days=1)
-    return (after.year - period.start.year) * 12 + after.month - period.start.month
-
-
-def date_words(day: date) -> str:
-    """A date as Vietnamese administrative text writes it: "ngày 14 tháng 4 năm 2027"."""
-    return f"ngày {day.day} tháng {day.month} năm {day.year}"
-
-
-def period_words(period: Period) -> str:
-    """The period in words, both ends inclusive: "từ ngày 15 tháng 10 năm 2026 đến hết ngày 14 tháng 4 năm 2027"."""
-    return f"từ {date_words(period.start)} đến hết {date_words(period.end)}"
-
-
-def report_title(kind: str, year: int, period: Period) -> str:
-    """The title, made from the period it covers so that the two cannot disagree.
-
-    The reporting year is named by the year in which its data close and the report is due (as Decree
-    09/2019/NĐ-CP names a year of data running from 15/12 of the year before); the half-year report is not
-    "6 tháng đầu năm", since it starts in the previous calendar year: it says "N tháng" with its dates.
-    """
-    return f"Báo cáo {kind_words(kind, year, period)} ({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y})"
-
-
-def kind_words(kind: str, year: int | None, period: Period) -> str:
-    """What the report covers, for its title: "6 tháng năm 2027", "năm 2027", or the dates of a range."""
-    if kind == "annual":
-        return f"năm {year}"
-    if kind == "half_year":
-        return f"{months_in(period)} tháng năm {year}"
-    if kind == "range":
-        return f"từ {period.start:%d/%m/%Y} đến {period.end:%d/%m/%Y}"
-    raise Invalid("unknown report kind %(kind)s; use one of %(known)s", field="kind",
-                      params={"kind": repr(kind), "known": ", ".join(KINDS)})
-
-
-@dataclass(frozen=True, slots=True)
-class DueReport:
-    kind: str
-    year: int
-    deadline: date
-    period: Period
-    days_left: int
-    show_banner: bool
-
-
-def due_reports(calendar: ReportCalendar, *, today: date) -> list[DueReport]:
-    """Each kind's next deadline on or after `today`; the banner shows from `banner_days` before it."""
-    out: list[DueReport] = []
-    for kind in KINDS:
-        month, day = calendar.due(kind)
-        year = today.year if date(today.year, month, day) >= today else today.year + 1
-        deadline = date(year, month, day)
-        left = (deadline - today).days
-        out.append(DueReport(kind, year, deadline, report_period(calendar, kind=kind, year=year), left,
-                             left <= calendar.banner_days))
-    return sorted(out, key=lambda d: d.deadline)
 
 
 # ---- captions for the web portals -----------------------------------------------------------------------

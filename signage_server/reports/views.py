@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from signage_server.deps import NowDep, SessionDep, SettingsDep
 from signage_server.errors import SignageError
-from signage_server.reports import exports, pdf, record, routes, service
+from signage_server.reports import exports, pdf, periods, record, routes, service
+from signage_server.reports.calendar import Period, due_reports, zone
 from signage_server.users.models import Role
 from signage_server.web import (
     PageError,
@@ -42,9 +43,9 @@ def _date(request: Request, name: str) -> date | None:
         raise PageError(400, gettext_for(request)("Dates must look like 2026-05-20.")) from None
 
 
-def _period(request: Request, settings: SettingsDep, now: NowDep) -> service.Period:
+def _period(request: Request, settings: SettingsDep, now: NowDep) -> Period:
     try:
-        return routes.chosen_period(settings, now, _date(request, "from"), _date(request, "to"))
+        return periods.chosen_period(settings, now, _date(request, "from"), _date(request, "to"))
     except SignageError as exc:
         raise PageError(exc.status_code, error_text(request, exc)) from None
 
@@ -54,12 +55,12 @@ def reports_page(request: Request, session: SessionDep, settings: SettingsDep, n
                  viewer: Visitors) -> Response:
     figures = allowed(viewer.user, (Role.OPERATOR, Role.APPROVER))
     period = _period(request, settings, now)
-    due = service.due_reports(routes.calendar(settings), today=routes.today(settings, now)) if figures else []
-    b = routes.bundle(session, settings, now, title=routes.range_title(period), period=period) if figures else None
+    due = due_reports(periods.report_calendar(settings), today=periods.today(settings, now)) if figures else []
+    b = routes.bundle(session, settings, now, title=periods.range_title(period), period=period) if figures else None
     query = urlencode({"from": period.start.isoformat(), "to": period.end.isoformat()})
     return render(request, "reports.html", viewer, figures=figures, period=period, due=due, b=b, query=query,
                   kinds=KIND_LABELS, language_names=exports.LANGUAGE_NAMES,
-                  outage_kinds=exports.OUTAGE_KINDS, tz=service.zone(settings.timezone),
+                  outage_kinds=exports.OUTAGE_KINDS, tz=zone(settings.timezone),
                   charts=pdf.chart_set(b) if b else {})
 
 
@@ -80,7 +81,7 @@ def periodic_page(kind: str, request: Request, session: SessionDep, settings: Se
         raise PageError(exc.status_code, error_text(request, exc)) from None
     return render(request, "reports_periodic.html", viewer, kind=kind, year=b.year,
                   can_issue=allowed(viewer.user, (Role.APPROVER,)),
-                  **pdf.context(b, today=routes.report_day(b, settings, now)))
+                  **pdf.context(b, today=periods.report_day(b, settings, now)))
 
 
 @router.post("/reports/periodic/{kind}/narrative")
@@ -91,7 +92,7 @@ async def periodic_narrative(kind: str, request: Request, session: SessionDep, s
     fields = {key: str(form.get(key, "")) for key in exports.NARRATIVE}
     year = _year(request)
     try:
-        _title, period, year = routes.periodic(settings, now, kind, year)
+        _title, period, year = periods.periodic(settings, now, kind, year)
         with session.begin_nested():
             record.save_narrative(session, actor=viewer.user, kind=kind, year=year, period=period, fields=fields,
                                   now=now)
@@ -120,7 +121,7 @@ def periodic_issue(kind: str, request: Request, session: SessionDep, settings: S
 def slide_page(slide_id: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep,
                viewer: Readers) -> Response:
     period = _period(request, settings, now)
-    tz = service.zone(settings.timezone)
+    tz = zone(settings.timezone)
     runs = service.slide_runs(session, slide_id=slide_id[:128], period=period, tz=tz)
     name = service.load_names(session).slide(slide_id[:128])
     return render(request, "reports_slide.html", viewer, slide_id=slide_id[:128], name=name, runs=runs,

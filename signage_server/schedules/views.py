@@ -61,7 +61,7 @@ def calendar(screen_id: int, request: Request, session: SessionDep, now: NowDep,
     Each day header carries that day's lunar date; stretches are clipped to the screen's on-hours (the
     reports' on_hours), since nothing is seen while the screen is off.
     """
-    from signage_server.reports.service import on_hours
+    from signage_server.reports.intervals import on_hours
 
     _ = gettext_for(request)
     screen = session.get(Screen, screen_id)

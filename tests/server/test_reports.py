@@ -16,9 +16,10 @@ from sqlmodel import Session, select
 
 from signage_core.languages import Language
 from signage_core.protocol import Heartbeat, LanguageSegment, PlayLogBatch, PlayRecord, Status
-from signage_server.reports import exports, service
+from signage_server.errors import Invalid
+from signage_server.reports import calendar, exports, service
+from signage_server.reports.calendar import Period, ReportCalendar
 from signage_server.reports.models import PresenceEvent
-from signage_server.reports.service import Period, ReportCalendar
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry
@@ -210,7 +211,7 @@ def test_an_admin_set_commissioning_date_moves_the_start(session: Session, world
     screens.update_screen(session, actor=users["admin"], screen_id=ids["b"], fields={"commissioned_at": z(10, 8)}, now=z(11, 0))
     b = {r.screen_id: r for r in service.availability(session, period=DAY, tz=TZ, now=NOW)}[ids["b"]]
     assert b.scheduled_s == 9 * 3600
-    with pytest.raises(service.Invalid, match="commissioned_at"):
+    with pytest.raises(Invalid, match="commissioned_at"):
         screens.update_screen(session, actor=users["admin"], screen_id=ids["b"],
                               fields={"commissioned_at": datetime(2026, 3, 10, 8)}, now=z(11, 0))
 
@@ -263,11 +264,11 @@ CAL = ReportCalendar(half_year_due=(5, 20), annual_due=(11, 15), cutoff_day=14, 
 
 
 def test_periodic_periods_and_due_banner_from_30_days_before() -> None:
-    assert service.report_period(CAL, kind="half_year", year=2026) == Period(date(2025, 10, 15), date(2026, 4, 14))
-    assert service.report_period(CAL, kind="annual", year=2026) == Period(date(2025, 10, 15), date(2026, 10, 14))
+    assert calendar.report_period(CAL, kind="half_year", year=2026) == Period(date(2025, 10, 15), date(2026, 4, 14))
+    assert calendar.report_period(CAL, kind="annual", year=2026) == Period(date(2025, 10, 15), date(2026, 10, 14))
 
     def banner(today: date) -> dict[str, tuple[int, bool]]:
-        return {d.kind: (d.days_left, d.show_banner) for d in service.due_reports(CAL, today=today)}
+        return {d.kind: (d.days_left, d.show_banner) for d in calendar.due_reports(CAL, today=today)}
 
     assert banner(date(2026, 4, 19))["half_year"] == (31, False)
     assert banner(date(2026, 4, 20))["half_year"] == (30, True)
@@ -276,34 +277,34 @@ def test_periodic_periods_and_due_banner_from_30_days_before() -> None:
     assert banner(date(2026, 10, 15))["annual"] == (31, False)
     assert banner(date(2026, 10, 16))["annual"] == (30, True)
     assert banner(date(2026, 11, 16))["annual"] == (364, False)
-    with pytest.raises(service.Invalid, match="unknown report kind"):
-        service.report_period(CAL, kind="quarterly", year=2026)
+    with pytest.raises(Invalid, match="unknown report kind"):
+        calendar.report_period(CAL, kind="quarterly", year=2026)
 
 
 @pytest.mark.parametrize("cal", [CAL, ReportCalendar((6, 20), (12, 15), 14, 30), ReportCalendar((5, 20), (11, 15), 1, 30)])
 def test_titles_state_the_period_they_cover(cal: ReportCalendar) -> None:
     for year in (2026, 2027, 2030):
-        for kind in service.KINDS:
-            period = service.report_period(cal, kind=kind, year=year)
-            title = service.report_title(kind, year, period)
+        for kind in calendar.KINDS:
+            period = calendar.report_period(cal, kind=kind, year=year)
+            title = calendar.report_title(kind, year, period)
             assert f"({period.start:%d/%m/%Y} – {period.end:%d/%m/%Y})" in title
             assert "năm năm" not in title and "đầu năm" not in title
             assert period.end.year == year  # named by the year its data close in (and the report is due)
-            months = service.months_in(period)
+            months = calendar.months_in(period)
             assert months == (12 if kind == "annual" else 6)
             assert title.startswith("Báo cáo năm" if kind == "annual" else f"Báo cáo {months} tháng năm {year}")
-    half = service.report_period(CAL, kind="half_year", year=2027)
-    assert service.report_title("half_year", 2027, half) == "Báo cáo 6 tháng năm 2027 (15/10/2026 – 14/04/2027)"
-    assert service.period_words(half) == "từ ngày 15 tháng 10 năm 2026 đến hết ngày 14 tháng 4 năm 2027"
-    annual = service.report_period(CAL, kind="annual", year=2027)
-    assert service.report_title("annual", 2027, annual) == "Báo cáo năm 2027 (15/10/2026 – 14/10/2027)"
+    half = calendar.report_period(CAL, kind="half_year", year=2027)
+    assert calendar.report_title("half_year", 2027, half) == "Báo cáo 6 tháng năm 2027 (15/10/2026 – 14/04/2027)"
+    assert calendar.period_words(half) == "từ ngày 15 tháng 10 năm 2026 đến hết ngày 14 tháng 4 năm 2027"
+    annual = calendar.report_period(CAL, kind="annual", year=2027)
+    assert calendar.report_title("annual", 2027, annual) == "Báo cáo năm 2027 (15/10/2026 – 14/10/2027)"
 
 
 def test_bad_periods_are_refused_by_name() -> None:
-    with pytest.raises(service.Invalid, match="'to' must not be before 'from'"):
-        service.make_period(date(2026, 3, 2), date(2026, 3, 1))
-    with pytest.raises(service.Invalid, match="at most 400 days"):
-        service.make_period(date(2025, 1, 1), date(2026, 3, 1))
+    with pytest.raises(Invalid, match="'to' must not be before 'from'"):
+        calendar.make_period(date(2026, 3, 2), date(2026, 3, 1))
+    with pytest.raises(Invalid, match="at most 400 days"):
+        calendar.make_period(date(2025, 1, 1), date(2026, 3, 1))
 
 
 def _xlsx_sheets(data: bytes) -> dict[str, list[tuple[Any, ...]]]:

@@ -11,8 +11,8 @@ from PIL import ImageFile
 from pypdf import PdfReader
 from sqlmodel import Session
 
-from signage_server.reports import exports, pdf, record, service
-from signage_server.reports.service import Period
+from signage_server.reports import calendar, exports, pdf, record
+from signage_server.reports.calendar import Period
 from signage_server.screens import service as screens
 from tests.server.conftest import Api, Clock
 from tests.server.test_reports import NOW, TZ, feed
@@ -33,7 +33,7 @@ def test_pdf_is_an_a4_report_naming_the_plan_and_the_screens(session: Session, w
     screens.create_screen(session, actor=users["admin"], fields={
         "site_id": world["site"], "name": "hoa-lu-new", "display_name": "Màn hình chờ lắp đặt", "width_px": 64,
         "height_px": 32, "pixel_pitch_mm": 10.0, "languages": ["vi"]}, now=NOW)
-    title = service.report_title("half_year", 2026, HALF)
+    title = calendar.report_title("half_year", 2026, HALF)
     b = exports.build(session, title=title, unit="Ban Quản lý Khu kinh tế tỉnh", period=HALF, tz=TZ, now=NOW,
                       kind="half_year", year=2026, narrative={"difficulties": "Đường truyền tại Hoàng Diệu chập chờn."},
                       letterhead=exports.Letterhead("UBND tỉnh Đồng Nai", "Ban Quản lý Khu kinh tế tỉnh",

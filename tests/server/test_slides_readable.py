@@ -135,6 +135,7 @@ def test_retiring_takes_a_slide_off_air_and_keeps_its_captions_history_and_airti
     from signage_core.languages import Language
     from signage_core.protocol import LanguageSegment, PlayLogBatch, PlayRecord
     from signage_server.reports import service as reports
+    from signage_server.reports.calendar import Period
     from signage_server.slides import service as slides
     from signage_server.telemetry import service as telemetry
 
@@ -177,7 +178,7 @@ def test_retiring_takes_a_slide_off_air_and_keeps_its_captions_history_and_airti
     history = api.as_("operator").get(f"/api/v1/slides/{sid}/captions/vi/revisions")
     assert history.status_code == 200 and history.json()
     day = (NOW - timedelta(hours=1)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
-    airtime = reports.airtime(session, period=reports.Period(day, day), tz=ZoneInfo("Asia/Ho_Chi_Minh"))
+    airtime = reports.airtime(session, period=Period(day, day), tz=ZoneInfo("Asia/Ho_Chi_Minh"))
     assert {a.key: a.seconds for a in airtime.by_slide}[str(sid)] == 600
     # The page: hidden by default, found with the filter, the audit log names the action.
     b = browsers["operator"]

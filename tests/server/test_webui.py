@@ -118,7 +118,7 @@ def test_menu_follows_the_role(browsers: dict[str, Browser]) -> None:
     assert menus["translator"] == {"/dashboard", "/slides", "/translate", "/reports"}
     assert menus["approver"] == {"/dashboard", "/slides", "/approve", "/alerts", "/audit", "/reports"}
     assert menus["admin"] == {"/dashboard", "/slides", "/playlists", "/schedules", "/translate", "/approve", "/alerts",
-                              "/audit", "/reports", "/users", "/screens", "/groups"}
+                              "/audit", "/reports", "/users", "/screens", "/groups", "/feeds"}
 
 
 def test_forms_without_the_csrf_token_are_refused(browsers: dict[str, Browser], world: dict[str, int],
