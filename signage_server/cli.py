@@ -258,7 +258,7 @@ def bridge_config_command(
                                                      "broker's certificate (TLS)")] = None,
 ) -> None:
     """Print the bridge section to append to a regional broker's mosquitto.conf (it holds a password: 0600)."""
-    from signage_server.transport.broker import bridge_config
+    from signage_server.transport.regions import bridge_config
 
     settings = _settings()
     chosen = settings.mqtt_regions.get(region)
