@@ -258,7 +258,7 @@ def bridge_config_command(
                                                      "broker's certificate (TLS)")] = None,
 ) -> None:
     """Print the bridge section to append to a regional broker's mosquitto.conf (it holds a password: 0600)."""
-    from signage_server.transport.broker import bridge_config
+    from signage_server.transport.regions import bridge_config
 
     settings = _settings()
     chosen = settings.mqtt_regions.get(region)
@@ -267,6 +267,75 @@ def bridge_config_command(
     lines = bridge_config(region, central_host=central_host, central_port=central_port,
                           password=chosen.bridge_password.get_secret_value(), cafile=cafile)
     typer.echo("\n".join(lines))
+
+
+@app.command("regional-broker")
+def regional_broker_command(
+    region: Annotated[str, typer.Argument(help="the region's name, e.g. south (as in SIGNAGE_MQTT_REGIONS)")],
+    directory: Annotated[Path, typer.Option("--dir", help="the regional broker's own folder: config, dynsec, "
+                                                          "persistence, log")],
+    central_host: Annotated[str, typer.Option(help="the central broker as the regional one reaches it")],
+    central_port: Annotated[int, typer.Option(min=1, max=65535, help="its TLS (or plain) listener port")] = 8883,
+    cafile: Annotated[str | None, typer.Option(help="CA file that signed the central broker's certificate "
+                                                     "(TLS)")] = None,
+    host: Annotated[str, typer.Option(help="address the regional broker listens on")] = "0.0.0.0",  # noqa: S104
+    port: Annotated[int, typer.Option(min=1, max=65535, help="its plain listener port")] = 1883,
+    tls_cert: Annotated[Path | None, typer.Option(help="certificate for a TLS listener for the sites")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="its private key")] = None,
+    tls_port: Annotated[int, typer.Option(min=1, max=65535, help="the TLS listener's port")] = 8883,
+    public_url: Annotated[str | None, typer.Option(help="the address the region's players are told "
+                                                        "(default: this host, plain port)")] = None,
+    site: Annotated[list[str] | None, typer.Option(help="a site slug served by this region (repeat)")] = None,
+    write_only: Annotated[bool, typer.Option(help="write mosquitto.conf and exit (to run it under the "
+                                                  "system's mosquitto unit)")] = False,
+) -> None:
+    """Run a regional Mosquitto with dynsec and the bridge to the central broker, kept alive until Ctrl-C.
+
+    Writes DIR/signage-region.json (0600): the entry to add to the server's SIGNAGE_MQTT_REGIONS.
+    """
+    import json
+    import signal
+    import socket
+    import threading
+
+    from signage_core.fsutil import atomic_write_bytes
+    from signage_server.transport.broker import BrokerError, TlsListener
+    from signage_server.transport.regions import region_entry, regional_broker
+
+    try:
+        configured = load_settings().mqtt_regions.get(region)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if (tls_cert is None) != (tls_key is None):
+        raise _fail("give both --tls-cert and --tls-key, or neither")
+    tls = TlsListener(tls_cert, tls_key, tls_port) if tls_cert is not None and tls_key is not None else None
+    try:
+        broker = regional_broker(
+            region, directory, central_host=central_host, central_port=central_port, host=host, port=port,
+            bridge_password=configured.bridge_password.get_secret_value() if configured else None,
+            cafile=cafile, tls=tls)
+        config = broker.write_config()
+        reach = host if host not in ("0.0.0.0", "::") else socket.getfqdn()  # noqa: S104 - comparing
+        url = public_url or (broker.tls_url(reach) if tls is not None else f"mqtt://{reach}:{broker.port}")
+        entry = region_entry(broker, public_url=url, sites=site or (configured.sites if configured else []))
+        entry_path = directory / "signage-region.json"
+        atomic_write_bytes(entry_path, json.dumps({region: entry}, indent=1).encode())
+        typer.echo(f"config: {config}")
+        typer.echo(f"SIGNAGE_MQTT_REGIONS entry (holds passwords): {entry_path}")
+        if write_only:
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        broker.start()
+    except (BrokerError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"regional broker {region} on {host}:{broker.port} (pid {broker.pid}), bridged to "
+               f"{central_host}:{central_port}; Ctrl-C stops it")
+    try:
+        stop.wait()
+    finally:
+        broker.stop()
 
 
 key_app = typer.Typer(help="The manifest signing key (Ed25519) in the data dir.", no_args_is_help=True)

@@ -44,6 +44,10 @@ class AccountNotFound(AccountError):
     """No broker account for that screen."""
 
 
+class BrokerUnreachable(AccountError):
+    """The broker is down or cannot be reached: nothing was changed there."""
+
+
 @dataclass(frozen=True, slots=True)
 class ScreenCredentials:
     """What a screen logs in with; the password is shown once, at enrolment, and never stored here."""
@@ -141,10 +145,15 @@ def _raise_for(command: str, response: dict[str, Any]) -> None:
 class DynsecAccounts:
     """Admin connection to the broker's $CONTROL API: add, regroup and revoke screens."""
 
-    def __init__(self, params: BrokerParams, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, params: BrokerParams, *, timeout_s: float = 10.0, offline_wait_s: float | None = None) -> None:
         self._params = params
         self._timeout_s = timeout_s
+        # How long a command waits for a lost connection to come back before failing; None: the whole timeout.
+        self._offline_wait_s = timeout_s if offline_wait_s is None else offline_wait_s
         self._client = make_client(params, f"signage-accounts-{uuid.uuid4().hex[:8]}")
+        self._client.connect_timeout = min(5.0, timeout_s)
+        # A broker back from an outage is found within seconds, not paho's default two minutes.
+        self._client.reconnect_delay_set(min_delay=1, max_delay=5)
         self._pending: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -152,12 +161,16 @@ class DynsecAccounts:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
 
     # -- connection
 
     def connect(self) -> None:
         """Connect as the server's admin account and wait until responses can be received."""
-        connect_client(self._client, self._params, keepalive=30)
+        try:
+            connect_client(self._client, self._params, keepalive=30)
+        except OSError as exc:  # refused, no route, timed out: the caller decides whether that is fatal
+            raise BrokerUnreachable(f"cannot reach dynsec API at {self._params.url()}: {exc}") from None
         self._client.loop_start()
         if not self._ready.wait(self._timeout_s):
             self.close()
@@ -182,6 +195,9 @@ class DynsecAccounts:
             return
         # Subscribed here so a reconnect restores the response subscription.
         client.subscribe(RESPONSE_TOPIC, qos=1)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: Any, reason: Any, props: Any) -> None:
+        self._ready.clear()  # commands fail after offline_wait_s instead of waiting on a dead link
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: Any, props: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -225,9 +241,12 @@ class DynsecAccounts:
                 waiters.append((key, threading.Event(), []))
                 self._pending[key] = (waiters[-1][1], waiters[-1][2])
         try:
+            deadline = time.monotonic() + self._timeout_s
+            if not self._ready.wait(self._offline_wait_s):
+                raise BrokerUnreachable(f"the broker at {self._params.url()} is not connected (down or unreachable): "
+                                        f"dynsec {commands[0]['command']} not sent")
             body = [{**cmd, "correlationData": key} for cmd, (key, _, _) in zip(commands, waiters, strict=True)]
             self._client.publish(CONTROL_TOPIC, json.dumps({"commands": body}), qos=1)
-            deadline = time.monotonic() + self._timeout_s
             for cmd, (_, done, _) in zip(commands, waiters, strict=True):
                 if not done.wait(max(0.0, deadline - time.monotonic())):
                     raise AccountError(f"dynsec {cmd['command']} got no response in {self._timeout_s}s")

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from signage_core.protocol import MESSAGE_SIZE_LIMIT, BrokerParams, TlsOptions, parse_broker_url
-from signage_server.transport.accounts import bridge_role, bridge_topics
 
 __all__ = [
     "BrokerError",
@@ -208,33 +207,6 @@ class _Paths:
         return self.root / "mosquitto.pid"
 
 
-def bridge_config(region: str, *, central_host: str, central_port: int, password: str,
-                  cafile: str | None = None) -> list[str]:
-    """The bridge section of a regional broker's mosquitto.conf: every screen topic to and from the central broker.
-
-    A persistent session (cleansession false) keeps the central broker queueing QoS 1 messages for the region
-    while the link is down; each (re)connect subscribes again, and the central broker then sends every retained
-    manifest, alert and the key chain: a restarted regional broker is refilled without the server's help.
-    """
-    name = bridge_role(region)
-    lines = [
-        f"connection {name}",
-        f"address {central_host}:{central_port}",
-        f"remote_clientid {name}",
-        f"remote_username {name}",
-        f"remote_password {password}",
-        "cleansession false",
-        "try_private true",  # the central broker then knows a bridge: retain flags kept, no echo back
-        "notifications false",  # $SYS state topics: the bridge account may not publish there
-        "restart_timeout 1 10",
-        "keepalive_interval 30",
-    ]
-    if cafile:
-        lines.append(f"bridge_cafile {cafile}")
-    lines += [f"topic {pattern} {direction} {qos}" for pattern, direction, qos in bridge_topics()]
-    return lines
-
-
 class ManagedMosquitto:
     """A supervised Mosquitto child: generated config, persistence, dynsec, restarted if it dies."""
 
@@ -270,7 +242,7 @@ class ManagedMosquitto:
             tls_host = tls.host or host
             tls = TlsListener(Path(tls.certfile), Path(tls.keyfile), tls.port or free_port(tls_host), tls_host)
         self.tls = tls
-        # Appended last (a bridge section, bridge_config): everything after `connection` belongs to it.
+        # Appended last (a bridge section, regions.bridge_config): everything after `connection` belongs to it.
         self.extra_config = list(extra_config)
         self.admin_username = admin_username
         self._binary = binary
@@ -308,6 +280,11 @@ class ManagedMosquitto:
         if self.tls is None:
             raise BrokerError("this broker has no TLS listener")
         return f"mqtts://{host or self.tls.host}:{self.tls.port}"
+
+    def write_config(self) -> Path:
+        """Write mosquitto.conf (and on first use the dynsec state with the admin account) without starting."""
+        self._prepare(find_dynsec_plugin(self._plugin))
+        return self.paths.config
 
     def start(self, timeout_s: float = 10.0) -> BrokerParams:
         """Write config, start the child, wait until it accepts connections, then supervise it."""

@@ -37,6 +37,7 @@ from signage_server.transport.accounts import (
     AccountError,
     AccountExists,
     AccountNotFound,
+    BrokerUnreachable,
     DynsecAccounts,
     ScreenCredentials,
 )
@@ -45,6 +46,7 @@ from signage_server.transport.chunks import ChunkServer
 from signage_server.transport.hub import ReportHandlers, ServerHub
 from signage_server.transport.ids import parse_screen_wire_id, screen_alert_groups, screen_wire_id
 from signage_server.transport.ownership import TransportLock, process_label
+from signage_server.transport.regions import connect_region
 from signage_server.transport.reports import Report, ReportBody, ReportWriter
 
 log = logging.getLogger(__name__)
@@ -425,12 +427,8 @@ class TransportService:
         """The admin connection to one regional broker, made on first need (it may have been down at start)."""
         accounts = self.regions.get(name)
         if accounts is None:
-            region = self.settings.mqtt_regions[name]
-            params = parse_broker_url(region.url, ca_file=region.ca_file).with_credentials(
-                region.username, region.password.get_secret_value())
-            accounts = DynsecAccounts(params)
             try:
-                accounts.connect()
+                accounts = connect_region(self.settings.mqtt_regions[name])
             except AccountError as exc:
                 raise BrokerUnavailable(f"the regional broker {name!r} is unreachable: {exc}") from None
             self.regions[name] = accounts
@@ -471,14 +469,20 @@ class TransportService:
         accounts = self._accounts_for(site)
         wire = screen_wire_id(screen_id)
         groups = screen_alert_groups(screen_id, group_ids)
-        # Checked first: add_screen replaces a leftover role, and deleting the role of a connected client
-        # crashes Mosquitto 2.0 (eclipse-mosquitto/mosquitto#2660).
-        if accounts.has_screen(wire):
-            return accounts.reenrol_screen(wire, groups=groups)
         try:
-            return accounts.add_screen(wire, groups=groups)
-        except AccountExists:  # made between the check and here: treat it as the screen's account
-            return accounts.reenrol_screen(wire, groups=groups)
+            # Checked first: add_screen replaces a leftover role, and deleting the role of a connected client
+            # crashes Mosquitto 2.0 (eclipse-mosquitto/mosquitto#2660).
+            if accounts.has_screen(wire):
+                return accounts.reenrol_screen(wire, groups=groups)
+            try:
+                return accounts.add_screen(wire, groups=groups)
+            except AccountExists:  # made between the check and here: treat it as the screen's account
+                return accounts.reenrol_screen(wire, groups=groups)
+        except BrokerUnreachable as exc:  # went down since it was last used: no code spent, try again later
+            self._missed(site)
+            name = self.region_of(site)
+            raise BrokerUnavailable(f"the {f'regional broker {name!r}' if name else 'broker'} is unreachable: "
+                                    f"{exc}") from None
 
     def sync_groups(self, screen_id: int, group_ids: Iterable[int]) -> None:
         """Group membership changed in the DB: the broker follows (and kicks the session to apply it)."""

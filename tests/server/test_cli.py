@@ -139,3 +139,39 @@ def test_bridge_config_prints_the_regions_bridge_section_and_names_an_unknown_re
     assert "topic signage/v1/screens/+/heartbeat out 0" in lines and "topic signage/v1/groups/+/alert in 1" in lines
     result = runner.invoke(app, ["bridge-config", "north", "--central-host", "central.example"], env=_clean(env))
     assert result.exit_code == 1 and "no region 'north'" in result.output
+
+
+def test_regional_broker_writes_the_bridged_config_and_the_servers_region_entry(env: dict[str, str],
+                                                                                tmp_path: Path) -> None:
+    import json
+
+    from signage_server.config import MqttRegion
+    from tests.broker_fixtures import _require_mosquitto
+
+    _require_mosquitto()
+    folder = tmp_path / "south"
+    args = ["regional-broker", "south", "--dir", str(folder), "--central-host", "central.example", "--host",
+            "127.0.0.1", "--port", "1884", "--site", "loc-ninh-hoa-lu", "--write-only"]
+    result = runner.invoke(app, args, env=_clean(env))
+    assert result.exit_code == 0, result.output
+    conf = (folder / "mosquitto.conf").read_text().splitlines()
+    assert "listener 1884 127.0.0.1" in conf and "allow_anonymous false" in conf
+    assert conf[conf.index("connection bridge-south") + 1] == "address central.example:8883"
+    entry = json.loads((folder / "signage-region.json").read_text())["south"]
+    assert stat.S_IMODE((folder / "signage-region.json").stat().st_mode) == 0o600
+    region = MqttRegion.model_validate(entry)  # pasted as is into SIGNAGE_MQTT_REGIONS
+    assert region.url == "mqtt://127.0.0.1:1884" and region.sites == ["loc-ninh-hoa-lu"]
+    # The admin account in the entry is the one the broker's dynsec holds; the bridge password is kept.
+    dynsec = json.loads((folder / "dynamic-security.json").read_text())
+    assert [c["username"] for c in dynsec["clients"]] == [region.username]
+    bridge = region.bridge_password.get_secret_value()
+    assert f"remote_password {bridge}" in conf
+    assert runner.invoke(app, args, env=_clean(env)).exit_code == 0
+    assert f"remote_password {bridge}" in (folder / "mosquitto.conf").read_text().splitlines()
+    # Once the server has the region, its bridge password is the one written (it is what bridge-south gets).
+    regions = json.dumps({"south": {**entry, "bridge_password": "the-servers-bridge-password"}})
+    result = runner.invoke(app, args, env=_clean({**env, "SIGNAGE_MQTT_REGIONS": regions}))
+    assert result.exit_code == 0, result.output
+    assert "remote_password the-servers-bridge-password" in (folder / "mosquitto.conf").read_text().splitlines()
+    bad = runner.invoke(app, [*args[:1], "South X", *args[2:]], env=_clean(env))
+    assert bad.exit_code == 1 and "invalid region 'South X'" in bad.output

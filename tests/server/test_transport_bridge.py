@@ -43,7 +43,8 @@ from signage_server.app import create_app
 from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.transport.accounts import AccountError
-from signage_server.transport.broker import ManagedMosquitto, bridge_config, free_port
+from signage_server.transport.broker import ManagedMosquitto, free_port
+from signage_server.transport.regions import bridge_config
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
 from tests.server.conftest import TEST_SECRET
@@ -240,9 +241,12 @@ def test_a_revocation_made_while_the_regional_broker_is_down_is_applied_when_it_
     code = _ok(b.http.post(f"/api/v1/screens/{screen['id']}/enrolment-code", headers=b.who["admin"]), 201)["code"]
     answer = _ok(b.http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"}))
     b.regional.stop()
-    # Stored at once; the broker that holds the account cannot hear it now (logged, not a failed request).
+    # Stored at once; the broker that holds the account cannot hear it now (logged, not a failed request),
+    # and the request does not wait out the admin connection's timeout for it.
+    started = time.monotonic()
     _ok(b.http.put(f"/api/v1/screens/{screen['id']}/enrolment", json={"enrolment": "revoked"},
                    headers=b.who["admin"]))
+    assert time.monotonic() - started < 3
     b.regional.start()
 
     def revoked_there() -> bool:
@@ -256,3 +260,32 @@ def test_a_revocation_made_while_the_regional_broker_is_down_is_applied_when_it_
     again = RawClient(parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"]),
                       client_id=f"screen-{answer['screen_id']}")
     assert again.connect().is_failure
+
+
+def test_the_server_starts_with_a_region_down_and_its_enrolments_fail_fast_with_503(tmp_path: Path,
+                                                                                    password_hash: str) -> None:
+    _require_mosquitto()
+    engine = make_engine(f"sqlite:///{tmp_path / 'signage.db'}")
+    upgrade_to_head(engine)
+    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=datetime(2026, 1, 1, tzinfo=UTC))
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False, mqtt_port=0,
+                        mqtt_bind_host="127.0.0.1", mqtt_regions={"south": {
+                            "url": f"mqtt://127.0.0.1:{free_port()}", "username": "signage-server", "password": "x" * 20,
+                            "public_url": "mqtt://south.example:1883", "sites": [REGION_SITE],
+                            "bridge_password": "b" * 24}})
+    try:
+        with TestClient(create_app(settings, engine=engine)) as http:
+            assert http.get("/readyz").json()["transport"]["broker"]["state"] == "connected"
+            screen = _ok(http.post("/api/v1/screens", json={
+                "site_id": ids["site"], "name": "br-down", "width_px": 192, "height_px": 96, "pixel_pitch_mm": 10,
+                "languages": ["vi"]}, headers=admin), 201)
+            code = _ok(http.post(f"/api/v1/screens/{screen['id']}/enrolment-code", headers=admin), 201)["code"]
+            started = time.monotonic()
+            refused = http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"})
+            assert time.monotonic() - started < 3
+            assert refused.status_code == 503 and "regional broker 'south' is unreachable" in refused.text
+            # The refused attempt spent nothing: the code is refused for the broker again, not as used.
+            assert http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"}).status_code == 503
+    finally:
+        engine.dispose()
