@@ -14,7 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from signage_core.mqtt_client import connect_client, make_client
+from signage_core.mqtt_client import BrokerTlsError, connect_client, make_client
 from signage_core.protocol import (
     SCREEN_TOPICS,
     TOPICS,
@@ -169,6 +169,8 @@ class DynsecAccounts:
         """Connect as the server's admin account and wait until responses can be received."""
         try:
             connect_client(self._client, self._params, keepalive=30)
+        except BrokerTlsError:
+            raise  # a configuration mistake, not an outage: its message already says what to fix
         except OSError as exc:  # refused, no route, timed out: the caller decides whether that is fatal
             raise BrokerUnreachable(f"cannot reach dynsec API at {self._params.url()}: {exc}") from None
         self._client.loop_start()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from player_agent.enrol import EnrolAnswer, apply_enrolment
 from signage_core.manifest import verify_manifest
 from signage_core.protocol import (
     AlertAck,
@@ -44,12 +45,16 @@ from signage_server.config import Settings
 from signage_server.db import make_engine, upgrade_to_head
 from signage_server.transport.accounts import AccountError
 from signage_server.transport.broker import ManagedMosquitto, free_port
-from signage_server.transport.regions import bridge_config
+from signage_server.transport.regions import regional_broker
 from signage_server.transport.service import TransportService
 from tests.broker_fixtures import RawClient, _require_mosquitto
+from tests.player.agent_world import wait_for
 from tests.server.conftest import TEST_SECRET
+from tests.server.test_language_airtime_e2e import start_fast
 from tests.server.test_transport_app import eventually, player
 from tests.server.world import png, seed_world
+
+pytestmark = pytest.mark.broker
 
 REGION_SITE = "loc-ninh-hoa-lu"  # the world's site: its screens use the regional broker
 
@@ -73,21 +78,26 @@ def bridged(tmp_path: Path, password_hash: str) -> Iterator[Bridged]:
     _require_mosquitto()
     engine = make_engine(f"sqlite:///{tmp_path / 'signage.db'}")
     upgrade_to_head(engine)
-    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET, now=datetime(2026, 1, 1, tzinfo=UTC))
+    tokens, ids = seed_world(engine, password_hash=password_hash, secret=TEST_SECRET,
+                             now=datetime(2026, 1, 1, tzinfo=UTC), approve_slide=True)
     central_port, bridge_password = free_port(), secrets.token_urlsafe(24)
-    # The regional broker as an operator would run it: its own dynsec, plus the bridge section we generate.
-    regional = ManagedMosquitto(tmp_path / "regional", port=0, restart_delay_s=0.1, extra_config=bridge_config(
-        "south", central_host="127.0.0.1", central_port=central_port, password=bridge_password))
-    admin = regional.start()
+    # The regional broker as `signage-server regional-broker` runs it: its own dynsec, plus the bridge section.
+    regional = regional_broker("south", tmp_path / "regional", central_host="127.0.0.1", central_port=central_port,
+                               host="127.0.0.1", port=free_port(), bridge_password=bridge_password)
+    regional.write_config()
+    admin = regional.params()
     settings = Settings(data_dir=tmp_path / "var", secret_key=TEST_SECRET, migrate_on_start=False,
                         mqtt_port=central_port, mqtt_bind_host="127.0.0.1", mqtt_regions={"south": {
                             "url": f"mqtt://127.0.0.1:{regional.port}", "username": admin.username,
                             "password": admin.password, "public_url": regional.url(), "sites": [REGION_SITE],
                             "bridge_password": bridge_password}})
     try:
+        # The region is still down while the server starts (it must start anyway); started once the central
+        # broker holds the bridge's account, its bridge connects at the first try.
         with TestClient(create_app(settings, engine=engine)) as http:
             transport: TransportService = http.app.state.transport  # type: ignore[attr-defined]
             assert transport.broker is not None
+            regional.start()
             eventually(lambda: _bridge_up(transport.broker), timeout=20)  # type: ignore[arg-type]
             yield Bridged(http, {n: {"Authorization": f"Bearer {t}"} for n, t in tokens.items()}, ids, regional,
                           transport)
@@ -289,3 +299,105 @@ def test_the_server_starts_with_a_region_down_and_its_enrolments_fail_fast_with_
             assert http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"}).status_code == 503
     finally:
         engine.dispose()
+
+
+def _enrol_in_region(b: Bridged, state_root: Path) -> tuple[int, Path, dict[str, Any]]:
+    """A screen of the region's site in the world's group, enrolled as an installer would; its player state dir."""
+    screen = _ok(b.http.post("/api/v1/screens", json={
+        "site_id": b.ids["site"], "name": f"br-{uuid.uuid4().hex[:6]}", "width_px": 768, "height_px": 384,
+        "pixel_pitch_mm": 5, "languages": ["vi", "en", "km"], "default_playlist_id": b.ids["playlist"],
+        "group_ids": [b.ids["group"]]}, headers=b.who["admin"]), 201)
+    code = _ok(b.http.post(f"/api/v1/screens/{screen['id']}/enrolment-code", headers=b.who["admin"]), 201)["code"]
+    answer = _ok(b.http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"}))
+    state_dir = state_root / f"player-{screen['id']}"
+    apply_enrolment(state_dir, EnrolAnswer.model_validate(answer), now=datetime.now(UTC))
+    return screen["id"], state_dir, answer
+
+
+def _launch_alert(b: Bridged) -> int:
+    templates = _ok(b.http.get("/api/v1/alert-templates", headers=b.who["approver"]))
+    return int(_ok(b.http.post("/api/v1/alerts", headers=b.who["approver"], json={
+        "template_id": next(t["id"] for t in templates if t["key"] == "border-closure"),
+        "group_ids": [b.ids["group"]], "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}), 201)["id"])
+
+
+def _acked(b: Bridged, alert_id: int, screen_id: int) -> bool:
+    targets = _ok(b.http.get(f"/api/v1/alerts/{alert_id}", headers=b.who["operator"]))["targets"]
+    return any(t["screen_id"] == screen_id and t["confirmed"] for t in targets)
+
+
+def _plays(b: Bridged, screen_id: int) -> int:
+    now = datetime.now(UTC)
+    rows = _ok(b.http.get("/api/v1/playlog", headers=b.who["operator"], params={
+        "screen": screen_id, "from": (now - timedelta(days=1)).isoformat(), "to": (now + timedelta(days=2)).isoformat()}))
+    return len(rows["items"] if isinstance(rows, dict) else rows)
+
+
+def _beat_since(b: Bridged, screen_id: int, since: datetime) -> bool:
+    beat = _status(b, screen_id)["heartbeat"]
+    return beat is not None and datetime.fromisoformat(beat["received_at"]) > since
+
+
+def test_a_real_player_on_the_regional_broker_plays_reports_acks_and_recovers_from_its_restart(
+        bridged: Bridged, tmp_path: Path) -> None:
+    b = bridged
+    screen_id, state_dir, answer = _enrol_in_region(b, tmp_path)
+    assert answer["broker_url"] == b.regional.url()  # the region's broker, not the central one
+    t0, started = time.monotonic(), datetime.now(UTC)
+    running = start_fast(state_dir)  # the player_agent itself, its clock at 10x so plays end within a second
+    agent = running.agent
+    try:
+        # Manifest signed centrally and its assets pulled in chunks, both across the bridge: it plays.
+        wait_for(lambda: agent.manifest is not None, 10, "the manifest and its assets through the bridge")
+        t_manifest = time.monotonic() - t0
+        wait_for(lambda: _beat_since(b, screen_id, started), 5, "a heartbeat stored by the server")
+        t_beat = time.monotonic() - t0
+        wait_for(lambda: _plays(b, screen_id) >= 1, 5, "play records stored by the server")
+        t_plays = time.monotonic() - t0
+        alert_id = _launch_alert(b)
+        wait_for(lambda: _acked(b, alert_id, screen_id), 5, "the alert shown and its ack stored")
+        t_ack = time.monotonic() - t0
+
+        # The regional broker goes away and comes back with its retained state lost (disk replaced).
+        b.regional.stop()
+        shutil.rmtree(b.regional.paths.persistence, ignore_errors=True)
+        connections = agent.link.connections if agent.link is not None else 0
+        b.regional.start()
+        back, back_at = time.monotonic(), datetime.now(UTC)
+        wait_for(lambda: agent.link is not None and agent.link.connections > connections, 10, "the player back")
+        wait_for(lambda: _beat_since(b, screen_id, back_at), 10, "a heartbeat after the restart")
+        recovered_s = time.monotonic() - back
+        # Server to player works again too: a new alert reaches it and its ack comes back.
+        second = _launch_alert(b)
+        wait_for(lambda: _acked(b, second, screen_id), 5, "the second alert acked after the restart")
+        print(f"bridged player: manifest {t_manifest:.2f} s, heartbeat {t_beat:.2f} s, plays {t_plays:.2f} s, "
+              f"alert ack {t_ack:.2f} s; regional restart: heartbeat stored {recovered_s:.2f} s after the broker "
+              f"accepted again, a new alert acked {time.monotonic() - back:.2f} s after")
+        assert agent.manifest is not None and not agent.last_error
+    finally:
+        running.stop()
+
+
+def test_a_screen_on_the_regional_broker_cannot_read_or_speak_for_another_screen(bridged: Bridged,
+                                                                                tmp_path: Path) -> None:
+    b = bridged
+    mine_id, _, mine = _enrol_in_region(b, tmp_path)
+    theirs_id, _, theirs = _enrol_in_region(b, tmp_path)
+    other = theirs["screen_id"]
+    box = player(mine)
+    try:
+        # The bridge brings every screen's manifest into the regional broker; its ACLs still keep them apart.
+        assert box.subscribe(manifest_topic(mine["screen_id"]))
+        for topic in (manifest_topic(other), asset_chunk_topic(other), playlog_ack_topic(other),
+                      "signage/v1/screens/+/manifest", "signage/v1/#"):
+            assert not box.subscribe(topic), f"screen {mine['screen_id']} may subscribe to {topic}"
+        # A report in the other screen's name is dropped by the regional broker, never reaches the server;
+        # the screen's own, sent after it, does (so the forged one had its chance to arrive first).
+        box.publish(heartbeat_topic(other), encode(Heartbeat(screen_id=other, sent_at=datetime.now(UTC),
+                                                                uptime_s=666.0)), qos=1)
+        box.publish(heartbeat_topic(mine["screen_id"]), encode(Heartbeat(
+            screen_id=mine["screen_id"], sent_at=datetime.now(UTC), uptime_s=7.0)), qos=1)
+        eventually(lambda: (_status(b, mine_id)["heartbeat"] or {}).get("uptime_s") == 7.0, timeout=10)
+        assert _status(b, theirs_id)["heartbeat"] is None
+    finally:
+        box.close()
