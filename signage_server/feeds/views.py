@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from signage_core.feeds import RATE_CURRENCIES, vi_number
+from signage_core.feeds import reading_texts
 from signage_server.deps import KeyRingDep, NowDep, OptionalTransportDep, SessionDep
 from signage_server.errors import NotFound, SignageError
 from signage_server.feeds import service
@@ -36,12 +36,8 @@ PeriodS = Annotated[str, Form(max_length=12)]
 
 
 def reading_text(feed: DataFeed) -> str:
-    """The last reading as the strip would print it: "31,4 °C", "USD 25.430 ₫ · KHR 6,3 ₫"."""
-    values = feed.values or {}
-    if feed.kind == "temperature" and "c" in values:
-        return f"{vi_number(values['c'], 1)} °C"
-    return " · ".join(f"{cur} {vi_number(values[cur], 0 if values[cur] >= 100 else 2)} ₫"
-                      for cur in RATE_CURRENCIES if cur in values)
+    """The last reading as the strip prints it: "31 °C", "USD 25.430 ₫ · KHR 6,3 ₫"."""
+    return " · ".join(reading_texts(feed.kind, feed.values or {}))
 
 
 def _feed(request: Request, session: SessionDep, feed_id: int) -> DataFeed:
