@@ -86,6 +86,16 @@ def vi_number(value: float, decimals: int = 0) -> str:
     return text.replace(",", " ").replace(".", ",").replace(" ", ".")
 
 
+def reading_texts(kind: str, values: Mapping[str, float]) -> list[str]:
+    """How the strip prints a feed widget's value: "31 °C"; "USD 25.430 ₫", "KHR 6,3 ₫" (the server's pages too)."""
+    if kind == Widget.TEMPERATURE:
+        return [f"{vi_number(values['c'])} °C"] if "c" in values else []
+    if kind == Widget.RATES:
+        return [f"{cur} {vi_number(values[cur], 0 if values[cur] >= 100 else 1)} ₫"
+                for cur in RATE_CURRENCIES if cur in values]
+    return []
+
+
 def widget_texts(widgets: Sequence[WidgetSpec], now: datetime,
                  readings: Mapping[str, Reading]) -> list[str]:
     """What the strip says at `now`, in widget order; a feed widget without a fresh value says nothing."""
@@ -103,11 +113,7 @@ def widget_texts(widgets: Sequence[WidgetSpec], now: datetime,
             reading = readings.get(widget.feed or "")
             if not fresh(reading, widget.max_age_s, now) or reading is None:
                 continue
-            if widget.kind is Widget.TEMPERATURE and "c" in reading.values:
-                out.append(f"{vi_number(reading.values['c'])} °C")
-            elif widget.kind is Widget.RATES:
-                out.extend(f"{cur} {vi_number(reading.values[cur], 0 if reading.values[cur] >= 100 else 1)} ₫"
-                           for cur in RATE_CURRENCIES if cur in reading.values)
+            out.extend(reading_texts(widget.kind, reading.values))
     return out
 
 

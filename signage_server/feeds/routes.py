@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from sqlmodel import Session
 
-from signage_server.deps import CurrentUser, NowDep, SessionDep
+from signage_server.deps import CurrentUser, KeyRingDep, NowDep, OptionalTransportDep, SessionDep
 from signage_server.feeds import service
 from signage_server.feeds.schemas import FeedCreate, FeedRead
+from signage_server.manifests.keys import KeyRing
 from signage_server.transport.hooks import after_commit
+from signage_server.transport.service import TransportService
 
 router = APIRouter(tags=["feeds"])
 
 
-def send_readings(request: Request, session: Session, *, now: datetime) -> None:
+def send_readings(session: Session, *, transport: TransportService | None, keys: KeyRing, now: datetime) -> None:
     """After a read by hand: the screens get the new readings once they commit (the job sends only its own)."""
-    transport = request.app.state.transport
     if transport is None:
         return
-    messages = service.feed_messages(session, key=request.app.state.key_ring.current(), now=now)
+    messages = service.feed_messages(session, key=keys.current(), now=now)
     if messages:
         after_commit(session, lambda: transport.publish_feeds(messages))
 
@@ -57,9 +58,10 @@ def delete_feed(feed_id: int, session: SessionDep, user: CurrentUser, now: NowDe
 
 
 @router.post("/feeds/{feed_id}/read")
-def read_feed(feed_id: int, request: Request, session: SessionDep, user: CurrentUser, now: NowDep) -> FeedRead:
+def read_feed(feed_id: int, session: SessionDep, user: CurrentUser, now: NowDep, transport: OptionalTransportDep,
+              keys: KeyRingDep) -> FeedRead:
     """Fetch the source now; a failure is not an HTTP error: it is the feed's last_error, as the job keeps it."""
     feed, changed = service.read_now(session, actor=user, feed_id=feed_id, now=now)
     if changed:
-        send_readings(request, session, now=now)
+        send_readings(session, transport=transport, keys=keys, now=now)
     return FeedRead.model_validate(feed)

@@ -8,13 +8,15 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from xml.parsers import expat
 
 from pydantic import ValidationError
 
 from signage_core.feeds import RATE_CURRENCIES, Reading
+from signage_core.schedule import TIMEZONE
 
 MAX_BODY_BYTES = 64 * 1024  # a temperature or a rate table is a few kilobytes
 FETCH_TIMEOUT_S = 10.0
@@ -42,6 +44,13 @@ PROBLEMS = (
     "unknown feed kind %(kind)s",
     "feed value %(name)s is not a number: %(value)s",
     "feed answer is not valid: %(reason)s",
+    "an XML answer is read as a bank's exchange-rate sheet (ExrateList), so the feed's kind must be rates",
+    "feed answer is not well-formed XML: %(reason)s",
+    "feed answer declares a DTD or entities, which are refused",
+    "feed answer is XML but not an exchange-rate sheet: its root is %(root)s, not ExrateList",
+    "currency %(currency)s is listed twice in the rate sheet",
+    "rate %(currency)s is not a number: %(value)s",
+    "the rate sheet's DateTime %(value)s is not a date and time",
 )
 
 
@@ -79,11 +88,17 @@ def fetch_http(url: str) -> bytes:
 
 
 def parse_reading(kind: str, raw: bytes, *, fetched_at: datetime) -> Reading:
-    """The source's JSON as a reading, naming what is missing or wrong.
+    """The source's answer as a reading, naming what is missing or wrong.
 
-    temperature: {"temperature_c": 31.4, "observed_at": "...Z"?}; rates: {"rates": {"USD": 25430, "KHR": 6.3},
-    "observed_at": ...?} in VND per unit. Without observed_at the fetch time is the reading's time.
+    JSON: temperature {"temperature_c": 31.4, "observed_at": "...Z"?}; rates {"rates": {"USD": 25430, "KHR": 6.3},
+    "observed_at": ...?} in VND per unit. XML: a bank's rate sheet (`parse_rate_sheet`). Without a time of
+    observation the fetch time is the reading's time.
     """
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        if kind != "rates":
+            raise FeedProblem("an XML answer is read as a bank's exchange-rate sheet (ExrateList), so the feed's "
+                              "kind must be rates")
+        return parse_rate_sheet(raw, fetched_at=fetched_at)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -115,3 +130,96 @@ def _reading(kind: str, values: dict[str, Any], observed_at: object) -> Reading:
         return Reading.model_validate({"kind": kind, "observed_at": observed_at, "values": values})
     except ValidationError as exc:
         raise FeedProblem("feed answer is not valid: %(reason)s", reason=exc.errors()[0]["msg"]) from None
+
+
+# The column of a bank's sheet the strip shows: what a traveller pays the bank for one unit of the currency.
+RATE_COLUMN = "Sell"
+SHEET_ROOT, SHEET_ROW, SHEET_TIME = "ExrateList", "Exrate", "DateTime"
+# Vietcombank writes its sheet's time as US-style local time: "12/4/2026 3:10:00 PM".
+SHEET_TIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+
+
+def sheet_number(currency: str, text: str) -> float | None:
+    """A rate as banks print it: ',' between thousands, '.' before decimals ("25,430.00"); "-" or empty: none."""
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "")
+    if cleaned in ("", "-", "—"):
+        return None
+    if not _GROUPED.fullmatch(cleaned):
+        raise FeedProblem("rate %(currency)s is not a number: %(value)s", currency=currency, value=repr(text))
+    return float(cleaned.replace(",", ""))
+
+
+def _sheet_time(text: str) -> datetime:
+    for fmt in SHEET_TIME_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt).replace(tzinfo=TIMEZONE).astimezone(UTC)
+        except ValueError:
+            continue
+    raise FeedProblem("the rate sheet's DateTime %(value)s is not a date and time", value=repr(text.strip()))
+
+
+class _Sheet:
+    """Collects an ExrateList with expat, refusing any DTD so that no entity can expand or reach outside."""
+
+    def __init__(self) -> None:
+        self.root: str | None = None
+        self.rows: dict[str, str] = {}
+        self.time: list[str] | None = None
+        self.time_text = ""
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if self.root is None:
+            self.root = name
+            if name != SHEET_ROOT:
+                raise FeedProblem("feed answer is XML but not an exchange-rate sheet: its root is %(root)s, not "
+                                  "ExrateList", root=repr(name))
+        if name == SHEET_ROW:
+            code = attrs.get("CurrencyCode", "").strip().upper()
+            if code in self.rows:
+                raise FeedProblem("currency %(currency)s is listed twice in the rate sheet", currency=code)
+            self.rows[code] = attrs.get(RATE_COLUMN, "")
+        elif name == SHEET_TIME:
+            self.time = []
+
+    def end(self, name: str) -> None:
+        if name == SHEET_TIME and self.time is not None:
+            self.time_text, self.time = "".join(self.time), None
+
+    def text(self, data: str) -> None:
+        if self.time is not None:
+            self.time.append(data)
+
+
+def _refuse_dtd(*_args: object) -> None:
+    raise FeedProblem("feed answer declares a DTD or entities, which are refused")
+
+
+def _refuse_external(_context: str, _base: str | None, _system_id: str | None, _public_id: str | None) -> int:
+    raise FeedProblem("feed answer declares a DTD or entities, which are refused")
+
+
+def parse_rate_sheet(raw: bytes, *, fetched_at: datetime) -> Reading:
+    """A bank's exchange-rate XML (Vietcombank's ExrateList: <Exrate CurrencyCode="USD" Sell="25,430.00"/>).
+
+    The strip shows RATE_COLUMN in VND per unit for RATE_CURRENCIES; a currency the bank does not quote
+    ("-") is left out. The sheet's <DateTime> (Vietnam time) is the reading's time when present.
+    """
+    sheet = _Sheet()
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_external
+    parser.StartElementHandler = sheet.start
+    parser.EndElementHandler = sheet.end
+    parser.CharacterDataHandler = sheet.text
+    try:
+        parser.Parse(raw, True)
+    except expat.ExpatError as exc:
+        raise FeedProblem("feed answer is not well-formed XML: %(reason)s", reason=str(exc)) from None
+    values = {cur: number for cur in RATE_CURRENCIES if cur in sheet.rows
+              for number in [sheet_number(cur, sheet.rows[cur])] if number is not None}
+    if not values:
+        raise FeedProblem("feed answer has none of the rates %(currencies)s", currencies=", ".join(RATE_CURRENCIES))
+    return _reading("rates", values, _sheet_time(sheet.time_text) if sheet.time_text.strip() else fetched_at)

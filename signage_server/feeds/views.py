@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from signage_core.feeds import RATE_CURRENCIES, vi_number
-from signage_server.deps import NowDep, SessionDep
+from signage_core.feeds import reading_texts
+from signage_server.deps import KeyRingDep, NowDep, OptionalTransportDep, SessionDep
 from signage_server.errors import NotFound, SignageError
 from signage_server.feeds import service
 from signage_server.feeds.models import DataFeed
@@ -36,12 +36,8 @@ PeriodS = Annotated[str, Form(max_length=12)]
 
 
 def reading_text(feed: DataFeed) -> str:
-    """The last reading as the strip would print it: "31,4 °C", "USD 25.430 ₫ · KHR 6,3 ₫"."""
-    values = feed.values or {}
-    if feed.kind == "temperature" and "c" in values:
-        return f"{vi_number(values['c'], 1)} °C"
-    return " · ".join(f"{cur} {vi_number(values[cur], 0 if values[cur] >= 100 else 2)} ₫"
-                      for cur in RATE_CURRENCIES if cur in values)
+    """The last reading as the strip prints it: "31 °C", "USD 25.430 ₫ · KHR 6,3 ₫"."""
+    return " · ".join(reading_texts(feed.kind, feed.values or {}))
 
 
 def _feed(request: Request, session: SessionDep, feed_id: int) -> DataFeed:
@@ -118,14 +114,15 @@ def delete_feed(feed_id: int, request: Request, session: SessionDep, now: NowDep
 
 
 @router.post("/feeds/{feed_id}/read")
-def read_feed(feed_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins) -> Response:
+def read_feed(feed_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+              transport: OptionalTransportDep, keys: KeyRingDep) -> Response:
     """Fetch the source now and say what came back: the reading, or why there is none."""
     _ = gettext_for(request)
     _feed(request, session, feed_id)
     with session.begin_nested():
         feed, changed = service.read_now(session, actor=viewer.user, feed_id=feed_id, now=now)
     if changed:
-        send_readings(request, session, now=now)
+        send_readings(session, transport=transport, keys=keys, now=now)
     if feed.last_error:
         return redirect(request, f"/feeds/{feed_id}",
                         _("The source could not be read: %(error)s") % {"error": problem_words(feed.last_error, _)},

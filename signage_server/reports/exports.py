@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -73,6 +74,13 @@ class Bundle:
     narrative: dict[str, str] = field(default_factory=dict)
     generated_at: datetime | None = None
     issued_at: datetime | None = None
+    # The ticker zone's passes, apart from `airtime` (they scroll while the slides play); None in reports
+    # issued before ticker passes were reported.
+    ticker: AirtimeReport | None = None
+
+    @property
+    def has_ticker(self) -> bool:
+        return self.ticker is not None and (self.ticker.plays > 0 or self.ticker.seconds > 0)
 
 
 def build(session: Session, *, title: str, unit: str, period: Period, tz: ZoneInfo, now: datetime,
@@ -89,10 +97,11 @@ def build(session: Session, *, title: str, unit: str, period: Period, tz: ZoneIn
                   not_counted=service.not_counted(session, period=period, tz=tz, now=now),
                   content=activity.content_counts(session, window=window),
                   alerts=activity.alert_summary(session, window=window),
-                  narrative=dict(narrative or {}), generated_at=now)
+                  narrative=dict(narrative or {}), generated_at=now,
+                  ticker=service.airtime(session, period=period, tz=tz, zone=service.TICKER))
 
 
-def _airtime_rows(rows: list[Airtime], names: dict[str, str] | None = None) -> list[list[Cell]]:
+def _airtime_rows(rows: list[Airtime], names: Mapping[str, str] | None = None) -> list[list[Cell]]:
     return [[(names or {}).get(a.label, a.label), a.plays, a.minutes] for a in rows]
 
 
@@ -105,6 +114,8 @@ def sections(b: Bundle) -> list[tuple[str, list[str], list[list[Cell]]]]:
     local = b.tz
     head = ["Tên", "Số lượt phát", "Số phút"]
     a = b.airtime
+    ticker = b.ticker if b.has_ticker else None
+    passes = ["Số lượt chạy", "Số phút"]
     return [
         ("Tổng hợp", ["Chỉ tiêu", "Giá trị"], [
             ["Đơn vị báo cáo", b.unit],
@@ -115,6 +126,8 @@ def sections(b: Bundle) -> list[tuple[str, list[str], list[list[Cell]]]]:
             ["Số màn hình tính tỷ lệ hoạt động", len(b.availability)],
             ["Số màn hình chưa tính (chưa đưa vào sử dụng, đã thu hồi)", len(b.not_counted)],
             ["Lượt phát đã hiệu chỉnh giờ lệch", a.skew_corrected],
+            ["Số lượt chạy chữ (vùng chữ chạy, tính riêng)", b.ticker.plays if b.ticker else None],
+            ["Số phút chạy chữ (vùng chữ chạy, tính riêng)", b.ticker.minutes if b.ticker else None],
             ["Số cảnh báo khẩn", b.alerts.alerts if b.alerts else 0]]),
         ("Theo ngôn ngữ", ["Ngôn ngữ", "Số lượt phát", "Số phút"], _airtime_rows(a.by_language, LANGUAGE_NAMES)),
         ("Theo ngôn ngữ và điểm (cửa khẩu)", ["Điểm", "Ngôn ngữ", "Số lượt phát", "Số phút"],
@@ -125,6 +138,9 @@ def sections(b: Bundle) -> list[tuple[str, list[str], list[list[Cell]]]]:
         ("Theo màn hình", head, _airtime_rows(a.by_screen)),
         ("Theo danh sách phát (chiến dịch)", head, _airtime_rows(a.by_playlist)),
         ("Theo nội dung (slide)", head, _airtime_rows(a.by_slide)),
+        *([("Chữ chạy theo ngôn ngữ", ["Ngôn ngữ", *passes], _airtime_rows(ticker.by_language, LANGUAGE_NAMES)),
+           ("Chữ chạy theo màn hình", ["Màn hình", *passes], _airtime_rows(ticker.by_screen)),
+           ("Chữ chạy theo nội dung", ["Nội dung", *passes], _airtime_rows(ticker.by_slide))] if ticker else []),
         ("Tỷ lệ hoạt động theo màn hình", ["Màn hình", "Điểm", "Giờ theo lịch", "Giờ trực tuyến",
                                            "Giờ trực tuyến và phát", "Tỷ lệ (%)"],
          [[r.screen, r.site, round(r.scheduled_s / 3600, 2), round(r.online_s / 3600, 2),

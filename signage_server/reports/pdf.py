@@ -86,6 +86,7 @@ h1.report-title { font-size: 14pt; margin: 0; }
 h2 { font-size: 11.5pt; margin: 1em 0 0.3em; break-after: avoid; }
 h3 { font-size: 11pt; margin: 0.8em 0 0.3em; break-after: avoid; }
 h4 { font-size: 10.5pt; font-style: italic; margin: 0.6em 0 0.2em; break-after: avoid; }
+h4.sub { font-weight: normal; margin-left: 0.5cm; }
 .lead { text-indent: 1cm; }
 .before-table { break-after: avoid; }
 table.content td:first-child, table.availability td:nth-child(3) { white-space: nowrap; }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
@@ -93,11 +93,13 @@ def file_of(b: exports.Bundle, stem: str, fmt: str, *, today: date | None = None
 
 @router.get("/airtime")
 def airtime(session: SessionDep, settings: SettingsDep, now: NowDep, _user: Readers, start: From = None,
-            end: To = None, screen_id: Annotated[list[int] | None, Query()] = None) -> dict[str, Any]:
-    """screen_id (repeatable) narrows the figures to those screens."""
+            end: To = None, screen_id: Annotated[list[int] | None, Query()] = None,
+            zone_name: Annotated[Literal["main", "ticker"], Query(alias="zone")] = "main") -> dict[str, Any]:
+    """screen_id (repeatable) narrows the figures to those screens; zone=ticker gives the ticker's passes."""
     period = chosen_period(settings, now, start, end)
     return schemas.airtime_json(service.airtime(session, period=period, tz=zone(settings.timezone),
-                                                screen_ids=screen_id))
+                                                screen_ids=screen_id,
+                                                zone=service.TICKER if zone_name == "ticker" else None))
 
 
 @router.get("/availability")
@@ -130,6 +132,7 @@ def periodic_json(kind: str, session: SessionDep, settings: SettingsDep, now: No
             "period_words": period_words(b.period),
             "issued_at": b.issued_at.isoformat() if b.issued_at else None, "narrative": b.narrative,
             "airtime": schemas.airtime_json(b.airtime), "percent": b.fleet_percent,
+            "ticker": schemas.airtime_json(b.ticker) if b.ticker else None,
             "availability": schemas.availability_json(b.availability),
             "not_counted": [{"screen_id": r.screen_id, "screen": r.screen, "site": r.site, "reason": r.reason}
                             for r in b.not_counted],

@@ -47,6 +47,8 @@ MAX_PLAY = timedelta(hours=6)
 LANGUAGES = ("vi", "en", "km")
 # Plays recorded before language segments: their split is not known and is shown as such, never guessed.
 UNKNOWN_LANGUAGE = "unknown"
+# The zone of a zoned screen's ticker messages (play_log.zone); None is the main zone, every record before zones.
+TICKER = "ticker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,19 +95,24 @@ def _epoch(column: Any, dialect: str) -> Any:
     return func.extract("epoch", column)
 
 
-def _plain(session: Session, *, start: datetime, end: datetime) -> Any:
+def _in_zone(zone: str | None) -> Any:
+    """One zone's records: a ticker pass overlaps the main zone's play on the same screen, so they never add up."""
+    return col(PlayLogEntry.zone).is_(None) if zone is None else col(PlayLogEntry.zone) == zone
+
+
+def _plain(session: Session, *, start: datetime, end: datetime, zone: str | None = None) -> Any:
     """Rows the database can sum as they are: on time (not ahead of receipt) and wholly inside [start, end)."""
     dialect = session.get_bind().dialect.name
     begin = _epoch(PlayLogEntry.started_at, dialect)
     finish = begin + col(PlayLogEntry.duration_ms) / 1000.0
-    return and_(col(PlayLogEntry.zone).is_(None), col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end,
+    return and_(_in_zone(zone), col(PlayLogEntry.started_at) >= start, col(PlayLogEntry.started_at) < end,
                 finish <= end.timestamp(),
                 finish <= _epoch(PlayLogEntry.received_at, dialect) + SKEW_TOLERANCE.total_seconds())
 
 
 def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: Iterable[int] | None = None,
-               slide_id: str | None = None, skip_plain: bool = False) -> Iterator[Play]:
-    """Plays overlapping [start, end), by screen then time; the table's (screen, record) key de-duplicates.
+               slide_id: str | None = None, skip_plain: bool = False, zone: str | None = None) -> Iterator[Play]:
+    """One zone's plays overlapping [start, end), by screen then time; the (screen, record) key de-duplicates.
 
     With skip_plain, only the rows `_plain` leaves out (skewed, or crossing the period's edges).
     """
@@ -114,15 +121,13 @@ def iter_plays(session: Session, *, start: datetime, end: datetime, screen_ids: 
     # Skew moves plays back, never forward: look a little past `end` for plays stamped ahead.
     query = sa_select(*(col(c) for c in (t.screen_id, t.record_id, t.slide_id, t.playlist_id, t.language_split,
                                          t.started_at, t.duration_ms, t.received_at, t.id))).where(
-        col(t.zone).is_(None),  # the main zone's plays: ticker passes overlap them (stored, not counted yet)
-        col(t.started_at) >= start - MAX_PLAY,
-                                        col(t.started_at) < end + timedelta(days=1))
+        _in_zone(zone), col(t.started_at) >= start - MAX_PLAY, col(t.started_at) < end + timedelta(days=1))
     if screen_ids is not None:
         query = query.where(col(t.screen_id).in_(list(screen_ids)))
     if slide_id is not None:
         query = query.where(col(t.slide_id) == slide_id)
     if skip_plain:
-        query = query.where(not_(_plain(session, start=start, end=end)))
+        query = query.where(not_(_plain(session, start=start, end=end, zone=zone)))
     query = query.order_by(col(t.screen_id), col(t.started_at), col(t.id))
     for screen_id, record_id, slide, playlist, split, started_at, duration_ms, received_at, play_id in session.execute(
             query.execution_options(yield_per=5000)):
@@ -281,8 +286,12 @@ class _LanguageTables:
         return sorted(table.values(), key=lambda a: (a.label, _language_rank(a.language), a.language))
 
 
-def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Iterable[int] | None = None) -> AirtimeReport:
+def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Iterable[int] | None = None,
+            zone: str | None = None) -> AirtimeReport:
     """Airtime per screen, site, playlist, slide and language: plays counted where they start, minutes clipped.
+
+    One zone at a time: the main zone's (the default) or the ticker's passes (zone=TICKER), which scroll
+    while the slides play and are therefore reported apart, never added to the main zone's minutes.
 
     A play crossing the period's edge counts its minutes on each side where they fell, and as a play in the
     period it started in, so consecutive periods add up exactly. A language's minutes are the time it was on
@@ -302,7 +311,7 @@ def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Itera
     # Most rows are on time and inside the period: the database sums those; Python takes the few others.
     t = PlayLogEntry
     seg = PlayLogSegment
-    plain = _plain(session, start=lo, end=hi)
+    plain = _plain(session, start=lo, end=hi, zone=zone)
     summed = sa_select(col(t.screen_id), col(t.slide_id), col(t.playlist_id), func.count(),
                        func.sum(col(t.duration_ms))).where(plain).group_by(
         col(t.screen_id), col(t.slide_id), col(t.playlist_id))
@@ -329,7 +338,7 @@ def airtime(session: Session, *, period: Period, tz: ZoneInfo, screen_ids: Itera
     for screen_id, count, total_ms in session.execute(unknown):
         langs.add(screen_id, UNKNOWN_LANGUAGE, count, (total_ms or 0) / 1000)
     edge: list[Play] = []
-    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_list, skip_plain=True):
+    for play in iter_plays(session, start=lo, end=hi, screen_ids=screen_list, skip_plain=True, zone=zone):
         inside = (min(play.end, hi) - max(play.start, lo)).total_seconds()
         started = lo <= play.start < hi
         if inside <= 0 and not started:

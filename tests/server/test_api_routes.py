@@ -64,6 +64,17 @@ CASES = [
          body={"name": "ty-gia", "kind": "rates", "url": "http://127.0.0.1:9/rates.json", "period_s": 600},
          bad={"name": "ty-gia", "kind": "rates", "url": "http://127.0.0.1:9/", "period_s": "often"},
          forbidden="operator"),
+    Case("get data feed", "GET", "/api/v1/feeds/{feed}", "translator", bad_path="/api/v1/feeds/x",
+         missing_path="/api/v1/feeds/999999"),
+    Case("change data feed", "PUT", "/api/v1/feeds/{feed}", "admin",
+         body={"name": "thoi-tiet", "kind": "temperature", "url": "http://127.0.0.1:9/t.json", "period_s": 900},
+         bad={"name": "thoi-tiet", "kind": "temperature", "url": "http://127.0.0.1:9/", "period_s": "often"},
+         forbidden="operator", missing_path="/api/v1/feeds/999999"),
+    # Port 9 on this machine refuses at once: the read is answered, with the feed's last_error saying why.
+    Case("read data feed now", "POST", "/api/v1/feeds/{feed}/read", "admin", forbidden="operator",
+         missing_path="/api/v1/feeds/999999/read"),
+    Case("delete data feed", "DELETE", "/api/v1/feeds/{feed}", "admin", 204, forbidden="operator",
+         missing_path="/api/v1/feeds/999999"),
     Case("list sites", "GET", "/api/v1/sites", "translator", bad={"limit": 0}),
     Case("create site", "POST", "/api/v1/sites", "admin", 201, body={"slug": "bu-dop", "name": "Bù Đốp"},
          bad={"slug": 5, "name": "x"}, forbidden="operator"),
@@ -223,9 +234,13 @@ def module_ids(module_world: dict[str, int], engine: Any, seeded: dict[str, tupl
         from signage_server.screens.models import Screen, ScreenGroup
         for placed in (session.get_one(Screen, module_world["screen"]), session.get_one(ScreenGroup, module_world["group"])):
             brightness.set_plan(session, actor=None, row=placed, plan=brightness.StoredPlan(**PLAN), now=NOW)
+        from signage_server.feeds.models import DataFeed
+        feed = DataFeed(name="thoi-tiet", kind="temperature", url="http://127.0.0.1:9/t.json", period_s=600,
+                        created_at=NOW)
+        session.add(feed)
         session.commit()
         return {**module_world, "asset": asset.id, "spare_token": row.id,  # type: ignore[dict-item]
-                "operator_id": seeded["operator"][0]}
+                "operator_id": seeded["operator"][0], "feed": feed.id}
 
 
 @pytest.fixture
@@ -326,7 +341,7 @@ def test_every_api_route_is_covered() -> None:
                  "{asset}": "{asset_id}", "{slide}": "{slide_id}", "{free_slide}": "{slide_id}",
                  "{draft_slide}": "{slide_id}", "{pending_slide}": "{slide_id}", "{playlist}": "{playlist_id}",
                  "{empty_playlist}": "{playlist_id}", "{schedule}": "{schedule_id}", "{operator_id}": "{user_id}",
-                 "{spare_token}": "{token_id}", "/km": "/{language}", "/vi": "/{language}"}
+                 "{spare_token}": "{token_id}", "{feed}": "{feed_id}", "/km": "/{language}", "/vi": "/{language}"}
     covered = set()
     for c in CASES:
         path = c.path

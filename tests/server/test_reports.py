@@ -399,10 +399,41 @@ def test_ticker_passes_are_kept_but_not_added_to_the_main_zones_airtime(session:
     screen = world["screen"]
     ticker = _record("tick-1", world["slide"], world["playlist"], "vi", z(10, 3), 60).model_copy(
         update={"zone": "ticker"})
-    late = _record("tick-2", world["slide"], world["playlist"], "vi", z(10, 16, 30), 60).model_copy(
+    late = _record("tick-2", world["slide"], world["playlist"], "km", z(10, 16, 30), 60).model_copy(
         update={"zone": "ticker"})  # crosses the day's end: the Python path, not the database's sum
+    avail_before = service.availability(session, period=DAY, tz=TZ, now=NOW)
     _send(session, screen, z(10, 12), ticker)
     _send(session, screen, z(11, 12), late)
     after = service.airtime(session, period=DAY, tz=TZ)
     assert (after.plays, after.minutes) == (before.plays, before.minutes)
+    # The main zone's language minutes, per screen and per site, are exactly what they were.
+    for table in ("by_language", "by_screen_language", "by_site_language", "by_screen", "by_slide"):
+        assert _table(getattr(after, table)) == _table(getattr(before, table)), table
+    assert [(r.language, r.minutes) for r in after.by_language] == [(r.language, r.minutes) for r in before.by_language]
+    assert service.availability(session, period=DAY, tz=TZ, now=NOW) == avail_before
     assert session.exec(select(PlayLogEntry.zone).where(PlayLogEntry.record_id == "tick-1")).one() == "ticker"
+    # Reported apart: two passes started on the 10th; the late one's 30 minutes before midnight count.
+    passes = service.airtime(session, period=DAY, tz=TZ, zone=service.TICKER)
+    assert (passes.plays, passes.minutes) == (2, 90.0)
+    assert {r.language: (r.plays, r.minutes) for r in passes.by_language} == {
+        "vi": (1, 60.0), "en": (0, 0.0), "km": (1, 30.0)}
+    assert _table(passes.by_screen) == {"hoa-lu-arrivals": (2, 90.0)}
+    b = exports.build(session, title="Báo cáo thử", unit="Đơn vị thử", period=DAY, tz=TZ, now=NOW)
+    sheets = _xlsx_sheets(exports.to_xlsx(b))
+    assert dict(sheets["Tổng hợp"])["Tổng số phút phát"] == 700.0  # as without a ticker
+    assert sheets["Theo ngôn ngữ"] == [("Tiếng Việt", 3, 490.0), ("Tiếng Anh", 2, 90.0), ("Tiếng Khmer", 2, 120.0)]
+    assert dict(sheets["Tổng hợp"])["Số lượt chạy chữ (vùng chữ chạy, tính riêng)"] == 2
+    assert dict(sheets["Tổng hợp"])["Số phút chạy chữ (vùng chữ chạy, tính riêng)"] == 90.0
+    assert sheets["Chữ chạy theo ngôn ngữ"] == [("Tiếng Việt", 1, 60.0), ("Tiếng Anh", 0, 0.0),
+                                                ("Tiếng Khmer", 1, 30.0)]
+    assert sheets["Chữ chạy theo màn hình"] == [("hoa-lu-arrivals", 2, 90.0)]
+    rows = list(csv.reader(io.StringIO(exports.to_csv(b).lstrip("\ufeff"))))
+    assert ["Chữ chạy theo nội dung"] in rows and ["Nội dung", "Số lượt chạy", "Số phút"] in rows
+
+
+def test_without_ticker_passes_the_files_have_no_ticker_tables(session: Session, world: dict[str, int]) -> None:
+    feed(session, world)
+    b = exports.build(session, title="Báo cáo thử", unit="Đơn vị thử", period=DAY, tz=TZ, now=NOW)
+    sheets = _xlsx_sheets(exports.to_xlsx(b))
+    assert dict(sheets["Tổng hợp"])["Số lượt chạy chữ (vùng chữ chạy, tính riêng)"] == 0
+    assert not [name for name in sheets if name.startswith("Chữ chạy")]

@@ -186,3 +186,39 @@ def test_narrative_form_issue_button_and_commissioning_field(browsers: dict[str,
     assert done.status_code == 303
     form = browsers["admin"].get(f"/screens/{sid}").text
     assert 'value="Màn hình sảnh nhập cảnh"' in form and 'value="2026-03-05"' in form
+
+
+def test_ticker_passes_in_the_api_the_page_and_the_pdf(api: Api, browsers: Browsers, fed: dict[str, int],
+                                                      session: Session, world: dict[str, int]) -> None:
+    import html
+
+    from pypdf import PdfReader
+
+    from tests.server.test_reports import _record, _send, z
+
+    main_before = api.as_("operator").get(f"/api/v1/reports/airtime?{DAY}").json()
+    passes = [_record(f"tick-{i}", world["slide"], world["playlist"], lang, z(10, 1 + i), 30).model_copy(
+        update={"zone": "ticker"}) for i, lang in enumerate(("vi", "km", "vi"))]
+    _send(session, fed["a"], z(10, 12), *passes)
+    session.commit()
+    client = api.as_("operator")
+    assert client.get(f"/api/v1/reports/airtime?{DAY}").json() == main_before  # the main zone as it was
+    ticker = client.get(f"/api/v1/reports/airtime?{DAY}&zone=ticker").json()
+    assert (ticker["plays"], ticker["minutes"]) == (3, 90.0)
+    assert {r["key"]: (r["plays"], r["minutes"]) for r in ticker["by_language"]} == {
+        "vi": (2, 60.0), "en": (0, 0.0), "km": (1, 30.0)}
+    assert client.get(f"/api/v1/reports/airtime?{DAY}&zone=side").status_code == 422
+    periodic = client.get("/api/v1/reports/periodic/half_year?year=2026").json()
+    assert periodic["ticker"]["plays"] == 3 and periodic["airtime"]["plays"] == 8
+
+    page = html.unescape(browsers["operator"].get(f"/reports?{DAY}").text)
+    assert 'id="ticker-passes">3<' in page and "Lượt chạy chữ" in page
+    assert "không cộng vào thời lượng phát ở trên" in page
+    assert re.search(r'data-by="ticker-language".*?Tiếng Khmer</td><td>1</td><td>30', page, re.S)
+    assert 'id="total-plays">7<' in page  # the main zone's count, unchanged
+
+    printed = client.get("/api/v1/reports/periodic/half_year/export.pdf?year=2026")
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(printed.content)).pages).split())
+    for expected in ("Số lượt chạy chữ (vùng chữ chạy, tính riêng) 3", "h) Chữ chạy (tính riêng)",
+                     "- Theo ngôn ngữ", "- Theo màn hình", "- Theo nội dung", "không cộng vào thời lượng phát"):
+        assert expected in text, expected

@@ -19,6 +19,7 @@ from signage_core.signing import SigningKey, TrustStore
 from signage_server.alerts.models import AlertTemplate
 from signage_server.alerts.service import _body
 from signage_server.feeds import service as feeds
+from signage_server.feeds import sources
 from signage_server.manifests import service as manifests
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.slides import service as slides
@@ -148,12 +149,12 @@ def test_a_feed_is_polled_kept_and_signed_for_the_screens_that_show_it(
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    (b"<xml/>", "not JSON"), (b"[]", "not a JSON object"), (b'{"rates": {"EUR": 1}}', "none of the rates"),
+    (b"xml/>", "not JSON"), (b"[]", "not a JSON object"), (b'{"rates": {"EUR": 1}}', "none of the rates"),
     (b'{"temperature_c": 31}', "no rates object"),
 ])
 def test_feed_answers_that_cannot_be_read_say_why(raw: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        feeds.parse_reading("rates", raw, fetched_at=NOW)
+        sources.parse_reading("rates", raw, fetched_at=NOW)
 
 
 def test_alert_templates_say_what_they_cover(session: Session) -> None:
