@@ -42,10 +42,6 @@ class AlertBoard:
     def get(self, alert_id: str) -> ActiveAlert | None:
         return self._active.get(alert_id)
 
-    def newest(self) -> AlertBody | None:
-        """The alert on screen when several run: the one issued last."""
-        return max((a.body for a in self._active.values()), key=lambda b: b.version, default=None)
-
     def load(self, trust: TrustStore, now: datetime) -> str | None:
         """The stored alerts still valid for this screen, acked already; returns the file's problem, if any."""
         kept = read_kept(self.path, _alert_list, repair=True)
