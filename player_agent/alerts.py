@@ -73,7 +73,7 @@ class AlertBoard:
             self.save()
 
     def ack(self, alert_id: str, frame_hash: Callable[[], str], now: datetime,
-            send: Callable[[AlertAck], None]) -> None:
+            send: Callable[[AlertAck], object]) -> None:
         """Send the proof an alert is on screen, once per alert (not again for one restored from disk)."""
         alert = self._active.get(alert_id)
         if alert is None or alert.acked:

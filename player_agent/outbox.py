@@ -50,7 +50,7 @@ class PlayOutbox:
             self._error(f"plays not journaled, held in memory and sent directly: {exc}")
         self._journal_full = True
 
-    def flush(self, send: Callable[[PlayLogBatch], None]) -> None:
+    def flush(self, send: Callable[[PlayLogBatch], object]) -> None:
         """Send the next batch of plays not sent in this session (the link is up)."""
         waiting = [*self.journal.pending(limit=1000), *self.held.values()]
         fresh = [r for r in waiting if r.id not in self.sent][:BATCH_MAX]
