@@ -155,7 +155,8 @@ def test_refusals_are_reported_and_change_nothing_even_after_restart(screen: Scr
     now = now_utc()
     running = _run(screen)
     try:
-        server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 7, now=now)))
+        # An hour-long item: "nothing changed on screen" must not see a minute's item boundary under load.
+        server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 7, now=now, durations_ms=3_600_000)))
         eventually(lambda: running.agent.manifest is not None, 10, "v7 active")
         shown_before = running.agent.current.identity if running.agent.current else None
 
