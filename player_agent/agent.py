@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from PIL import Image
 
@@ -52,6 +51,7 @@ from player_agent.journal import (
     PlayRecord,
     new_play_id,
 )
+from player_agent.outbox import PlayOutbox
 from player_agent.output.base import Output
 from player_agent.scenes import RenderCache, Scene, Shown, ZonedScene, alert_spec, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
@@ -78,7 +78,6 @@ from signage_core.protocol import (
     Heartbeat,
     KeyHandoverChain,
     PlayLogAck,
-    PlayLogBatch,
     ProtocolError,
     ScreenshotHeader,
     TopicKind,
@@ -86,8 +85,6 @@ from signage_core.protocol import (
     encode,
     encode_frame,
 )
-from signage_core.protocol import LanguageSegment as WireSegment
-from signage_core.protocol import PlayRecord as WirePlayRecord
 from signage_core.render import CaptionError, ScreenSpec, frame_hash
 from signage_core.render.fonts import FontRegistry
 from signage_core.screen import ZonedSpecs, screen_spec, zoned_specs
@@ -108,7 +105,6 @@ log = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
 MANIFEST_FILE = "manifest.json"
 STATUS_FILE = "status.json"
-PLAYLOG_RESEND_S = 30.0
 FETCH_RETRY_S = 2.0
 FETCH_RETRY_CAP_S = 300.0
 SPACE_POLL_S = 5.0
@@ -119,8 +115,6 @@ CORRUPT_RETRIES = 2
 CHECKPOINT_S = 1.0
 # Wall clock moving this much more (or less) than the monotonic clock during an item is a clock jump.
 CLOCK_JUMP_TOLERANCE_MS = 1000
-# Plays that could not be journaled (disk full) wait in memory, oldest dropped past this many.
-HELD_PLAYS_MAX = 2000
 FUTURE_RECHECK_S = 60.0
 
 
@@ -212,10 +206,7 @@ class Agent:
         self._future_manifest: bytes | None = None
         self._future_at = NEVER  # wall instant it becomes valid by our clock
         self._future_mono = 0.0  # and a monotonic re-check, for a clock that jumps
-        self._playlog_sent: dict[UUID, float] = {}
-        # Closed plays the journal could not take (disk full): sent from memory, journaled when space returns.
-        self._held: dict[UUID, PlayRecord] = {}
-        self._journal_full = False
+        self.outbox = PlayOutbox(self.journal, self.screen_id, error=self._error)
         self._next_checkpoint = 0.0
         self._now_mono = self.monotonic()  # the monotonic reading taken with the current tick's `now`
         self._next_heartbeat = 0.0
@@ -448,11 +439,10 @@ class Agent:
         if self._watchdog_s is not None and mono >= self._next_pet:
             self.notifier.watchdog()
             self._next_pet = mono + self._watchdog_s
-        if self._playlog_sent and self.link is not None and self.link.connected.is_set():
-            oldest = min(self._playlog_sent.values())
-            if mono - oldest > PLAYLOG_RESEND_S:
-                self._playlog_sent.clear()
-                self._flush_playlog()
+        resend_at = self.outbox.resend_at()
+        if resend_at is not None and mono > resend_at and self.link is not None and self.link.connected.is_set():
+            self.outbox.forget_sent()
+            self._flush_playlog()
         if self._future_manifest is not None and (now >= self._future_at or mono >= self._future_mono):
             held, self._future_manifest = self._future_manifest, None
             self._on_manifest(held)
@@ -464,8 +454,9 @@ class Agent:
             timers.append(self._next_thumbnail)
         if self._watchdog_s is not None:
             timers.append(self._next_pet)
-        if self._playlog_sent:
-            timers.append(min(self._playlog_sent.values()) + PLAYLOG_RESEND_S)
+        resend_at = self.outbox.resend_at()
+        if resend_at is not None:
+            timers.append(resend_at)
         soonest = min(timers) - mono
         cur = self.current
         if cur is not None and cur.journaled:
@@ -663,8 +654,8 @@ class Agent:
         try:
             self.journal.append(record)
         except JournalError as exc:
-            self._hold(record)
-            self._journal_problem(exc)
+            self.outbox.hold(record)
+            self.outbox.journal_failed(exc)
 
     def _image(self, sha: str) -> Image.Image | None:
         hit = self._images.get(sha)
@@ -709,7 +700,7 @@ class Agent:
                 self.journal.open_play(cur.record)
                 cur.journaled = True
             except JournalError as exc:
-                self._journal_problem(exc)
+                self.outbox.journal_failed(exc)
             self._checkpoint(cur, force=True)
 
     def _segments(self, cur: Current, upto: float) -> tuple[int, tuple[LanguageSegment, ...]]:
@@ -757,63 +748,26 @@ class Agent:
                 self.journal.close_play(record)
             elif record.state == "closed":
                 self.journal.append(record)
-            self._journal_held()
-            self._journal_full = False
+            self.outbox.stored()
         except JournalError as exc:
             if record.state == "closed":
-                self._hold(record)
-            self._journal_problem(exc)
+                self.outbox.hold(record)
+            self.outbox.journal_failed(exc)
         self._flush_playlog()
-
-    def _journal_problem(self, exc: JournalError) -> None:
-        if not self._journal_full:  # once per episode, not once per play
-            self._error(f"plays not journaled, held in memory and sent directly: {exc}")
-        self._journal_full = True
-
-    def _hold(self, record: PlayRecord) -> None:
-        self._held[record.id] = record
-        while len(self._held) > HELD_PLAYS_MAX:
-            lost = next(iter(self._held))
-            del self._held[lost]
-            self._error(f"disk full for long: play {lost} dropped from memory ({HELD_PLAYS_MAX} held)")
-
-    def _journal_held(self) -> None:
-        """Space is back (a journal write just worked): move the plays held in memory onto disk."""
-        for record_id, record in list(self._held.items()):
-            self.journal.append(record)
-            del self._held[record_id]
 
     def _flush_playlog(self) -> None:
         link = self.link
-        if link is None or not link.connected.is_set():
-            return
-        waiting = [*self.journal.pending(limit=1000), *self._held.values()]
-        fresh = [r for r in waiting if r.id not in self._playlog_sent]
-        if not fresh:
-            return
-        fresh = fresh[:500]
-        batch = PlayLogBatch(screen_id=self.screen_id, records=[_wire(r) for r in fresh])
-        link.publish(TopicKind.PLAYLOG, encode(batch))
-        mono = time.monotonic()
-        for r in fresh:
-            self._playlog_sent[r.id] = mono
+        if link is not None and link.connected.is_set():
+            self.outbox.flush(lambda batch: link.publish(TopicKind.PLAYLOG, encode(batch)))
 
     def _on_playlog_ack(self, payload: bytes) -> None:
-        ack = decode(PlayLogAck, payload)
-        ids = []
-        for text in ack.record_ids:
-            with contextlib.suppress(ValueError):
-                ids.append(UUID(text))
-        self.journal.acknowledge(ids)
-        for i in ids:
-            self._playlog_sent.pop(i, None)
-            self._held.pop(i, None)
+        self.outbox.acknowledge(decode(PlayLogAck, payload))
         self._flush_playlog()
 
     # -- network events ----------------------------------------------------------------------
     def _on_connected(self) -> None:
         self.last_contact = self.clock()
-        self._playlog_sent.clear()  # a new session: unacknowledged batches are sent again
+        self.outbox.forget_sent()  # a new session: unacknowledged batches are sent again
         self._flush_playlog()
         self._next_heartbeat = 0.0
 
@@ -1247,18 +1201,6 @@ class Agent:
         }
         with contextlib.suppress(OSError):
             atomic_write_bytes(self.state_dir / STATUS_FILE, json.dumps(status, indent=2).encode() + b"\n", mode=0o644)
-
-
-def _wire(record: PlayRecord) -> WirePlayRecord:
-    segments = None if record.segments is None else [
-        WireSegment(language=s.language, offset_ms=s.offset_ms, duration_ms=s.duration_ms) for s in record.segments]
-    return WirePlayRecord(
-        record_id=str(record.id), slide_id=record.slide_id, playlist_id=record.playlist_id,
-        manifest_version=str(record.manifest_version), started_at=record.started_at,
-        duration_ms=record.duration_ms, segments=segments, language=record.language,
-        interrupted=record.interrupted, clock_jump_ms=record.clock_jump_ms, frame_hash=record.frame_hash,
-        zone=record.zone,
-    )
 
 
 def _utc_now() -> datetime:

@@ -42,10 +42,6 @@ class AlertBoard:
     def get(self, alert_id: str) -> ActiveAlert | None:
         return self._active.get(alert_id)
 
-    def newest(self) -> AlertBody | None:
-        """The alert on screen when several run: the one issued last."""
-        return max((a.body for a in self._active.values()), key=lambda b: b.version, default=None)
-
     def load(self, trust: TrustStore, now: datetime) -> str | None:
         """The stored alerts still valid for this screen, acked already; returns the file's problem, if any."""
         kept = read_kept(self.path, _alert_list, repair=True)
@@ -77,7 +73,7 @@ class AlertBoard:
             self.save()
 
     def ack(self, alert_id: str, frame_hash: Callable[[], str], now: datetime,
-            send: Callable[[AlertAck], None]) -> None:
+            send: Callable[[AlertAck], object]) -> None:
         """Send the proof an alert is on screen, once per alert (not again for one restored from disk)."""
         alert = self._active.get(alert_id)
         if alert is None or alert.acked:

@@ -33,7 +33,7 @@ from signage_core.manifest import (
     horizon_window,
     sign_manifest,
 )
-from signage_core.protocol import AlertBody
+from signage_core.protocol import AlertBody, ChunkHeader
 from signage_core.schedule import TimeWindow
 from signage_core.signing import (
     EnvelopeKind,
@@ -42,6 +42,10 @@ from signage_core.signing import (
     sign_envelope,
 )
 from signage_core.zones import ZonesSpec
+from tests.polling import eventually
+
+# The server's player-in-the-loop tests import it under its old name.
+wait_for = eventually
 
 CAPTIONS = {
     Language.VI: "Cửa khẩu quốc tế",
@@ -142,6 +146,73 @@ def settings_for(state_dir: Path, **extra: object) -> PlayerSettings:
     return PlayerSettings(**fields)  # type: ignore[arg-type]
 
 
+class Clock:
+    """A wall clock the test sets; an agent built with it also reads its monotonic time from it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+class Frames:
+    """An output keeping every frame it was handed."""
+
+    def __init__(self) -> None:
+        self.frames: list[Image.Image] = []
+
+    def show(self, frame: Image.Image) -> None:
+        self.frames.append(frame.copy())
+
+    def blank(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Store:
+    """The test server's content-addressed assets and the rule its chunk server is given."""
+
+    root: Path
+    allowed: dict[str, set[str]] = field(default_factory=dict)
+    replies: list[tuple[str, ChunkHeader]] = field(default_factory=list)
+    delay_s: float = 0.0  # per reply: a slow link
+    on_serve: list[Callable[[ChunkHeader], object]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, data: bytes, *, serve: bytes | None = None) -> str:
+        """Store `data` under its hash; `serve` puts other bytes behind that name (a swapped copy)."""
+        sha = hashlib.sha256(data).hexdigest()
+        (self.root / sha).write_bytes(data if serve is None else serve)
+        return sha
+
+    def path_for(self, sha: str) -> Path | None:
+        path = self.root / sha
+        return path if path.exists() else None
+
+    def may_fetch(self, screen: str, sha: str) -> bool:
+        return sha in self.allowed.get(screen, set())
+
+    def record(self, screen: str, header: ChunkHeader) -> None:
+        with self.lock:
+            self.replies.append((screen, header))
+        for hook in list(self.on_serve):
+            hook(header)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+
+    def sent(self) -> list[ChunkHeader]:
+        with self.lock:
+            return [h for _, h in self.replies]
+
+
 @dataclass
 class Running:
     """An agent playing in a thread of the test process."""
@@ -174,15 +245,6 @@ def start_agent(settings: PlayerSettings, **kwargs: object) -> Running:
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
     return Running(agent, thread, shown)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def now_utc() -> datetime:

@@ -11,7 +11,8 @@ from player_agent.agent import MANIFEST_FILE
 from player_agent.journal import Journal, PlayRecord, scan_frames
 from player_agent.state import StateStore
 from signage_core.manifest import Slide
-from tests.player.agent_world import CAPTIONS, enrol_state, manifest, now_utc, signed, wait_for
+from tests.player.agent_world import CAPTIONS, enrol_state, manifest, now_utc, signed
+from tests.polling import eventually
 
 ROOT = Path(__file__).parents[2]
 
@@ -54,14 +55,14 @@ def test_kill_9_during_playback_loses_and_doubles_nothing(tmp_path: Path) -> Non
 
     proc = _start(config)
     plays = state_dir / "journal" / "plays.log"
-    wait_for(lambda: plays.exists() and len(_journaled(state_dir)) >= 3, 15, "three plays journaled")
+    eventually(lambda: plays.exists() and len(_journaled(state_dir)) >= 3, 15, "three plays journaled")
     proc.send_signal(signal.SIGKILL)
     proc.wait(5)
     before = _journaled(state_dir)
 
     proc = _start(config)
     try:
-        wait_for(lambda: len(_journaled(state_dir)) >= len(before) + 2, 15, "plays after restart")
+        eventually(lambda: len(_journaled(state_dir)) >= len(before) + 2, 15, "plays after restart")
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)

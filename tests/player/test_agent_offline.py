@@ -19,14 +19,16 @@ from signage_core.screen import screen_spec
 from signage_core.signing import SigningKey
 from tests.player.agent_world import (
     CAPTIONS,
+    Clock,
+    Frames,
     enrol_state,
     manifest,
     now_utc,
     settings_for,
     signed,
     start_agent,
-    wait_for,
 )
+from tests.polling import eventually
 
 
 def _same(a: Image.Image, b: Image.Image) -> bool:
@@ -48,7 +50,7 @@ def test_network_down_plays_cached_manifest_within_2s_pixel_exact(tmp_path: Path
     running = start_agent(settings_for(state_dir))
     try:
         png = state_dir / "screen.png"
-        wait_for(png.exists, 2.0, "first frame")
+        eventually(png.exists, 2.0, "first frame")
         assert time.monotonic() - started < 2.0
         expected = render_slide(screen_spec(body.layout), CAPTIONS)
         with Image.open(png) as shown:
@@ -64,7 +66,7 @@ def test_nothing_valid_shows_waiting_card_with_screen_name(tmp_path: Path) -> No
     state_dir = _boot_with(tmp_path, signed(body, other_key), 2)  # signed by a key we never pinned
     running = start_agent(settings_for(state_dir))
     try:
-        wait_for(lambda: running.shown, 2.0, "first frame")
+        eventually(lambda: running.shown, 2.0, "first frame")
         agent = running.agent
         assert agent.manifest is None
         assert agent.last_error is not None and "unknown_key" in agent.last_error
@@ -75,6 +77,14 @@ def test_nothing_valid_shows_waiting_card_with_screen_name(tmp_path: Path) -> No
         running.stop()
 
 
+def _play(agent: Agent, clock: Clock, seconds: float, step_s: float) -> None:
+    """Wake the loop every `step_s` of the test's clock, as heartbeats and frames would, for `seconds`."""
+    for _ in range(round(seconds / step_s)):
+        agent.tick()
+        clock.advance(seconds=step_s)
+    agent.tick()
+
+
 def test_rotate_steps_languages_and_records_each_item(tmp_path: Path) -> None:
     from signage_core.manifest import Slide
 
@@ -82,12 +92,12 @@ def test_rotate_steps_languages_and_records_each_item(tmp_path: Path) -> None:
     body = manifest("gate-1", 1, now=now_utc(), slides=slides, durations_ms=1500, layout=LayoutKind.ROTATE,
                     rotation_ms=500)
     state_dir = _boot_with(tmp_path, signed(body), 1)
-    running = start_agent(settings_for(state_dir))
+    clock = Clock(now_playing(body, now_utc()).started_at)  # an item's first instant
+    agent = Agent(settings_for(state_dir), Frames(), clock=clock)  # type: ignore[arg-type]
     try:
-        time.sleep(2.6)
+        _play(agent, clock, 2.6, 0.05)
     finally:
-        running.stop()
-    agent = running.agent
+        agent.close()
     assert agent.renders.renders >= 2
     from player_agent.journal import Journal
 
@@ -102,18 +112,17 @@ def test_rotate_steps_languages_and_records_each_item(tmp_path: Path) -> None:
 def test_static_slide_is_rendered_once_not_per_wakeup(tmp_path: Path) -> None:
     body = manifest("gate-1", 1, now=now_utc(), durations_ms=3_600_000)
     state_dir = _boot_with(tmp_path, signed(body), 1)
-    # At an item boundary the one slide starts a new play and is shown again (not re-rendered);
-    # keep any boundary out of the watched window (it once fell there: 2 shows, 1 render).
-    left = now_playing(body, now_utc()).until - now_utc()
-    if left < timedelta(seconds=5):
-        time.sleep(left.total_seconds() + 0.1)
-    running = start_agent(settings_for(state_dir))
+    # At an item boundary the one slide starts a new play and is shown again (not re-rendered): start
+    # the watched window just after one, so none falls inside it.
+    clock = Clock(now_playing(body, now_utc()).until + timedelta(seconds=1))
+    output = Frames()
+    agent = Agent(settings_for(state_dir), output, clock=clock)  # type: ignore[arg-type]
     try:
-        time.sleep(1.5)  # heartbeats wake the loop; the slide must not be redrawn
+        _play(agent, clock, 5.0, 0.1)  # heartbeats wake the loop; the slide must not be redrawn
     finally:
-        running.stop()
-    assert running.agent.renders.renders == 1
-    assert len(running.shown) == 1
+        agent.close()
+    assert agent.renders.renders == 1
+    assert len(output.frames) == 1
 
 
 def test_not_enrolled_refuses_to_start(tmp_path: Path) -> None:
@@ -145,7 +154,7 @@ def test_ticker_hands_frames_to_the_output_at_the_configured_fps(tmp_path: Path)
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: output.shown, 2.0, "first frame")
+        eventually(lambda: output.shown, 2.0, "first frame")
         time.sleep(1.0)
     finally:
         agent.stop()
@@ -161,14 +170,6 @@ def test_ticker_hands_frames_to_the_output_at_the_configured_fps(tmp_path: Path)
     assert first.size == (960, 160) and frame_hash(first) != frame_hash(last)  # it scrolls
 
 
-class _Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 def test_off_hours_blank_and_wake_exactly_at_switch_on(tmp_path: Path) -> None:
     from player_agent.output.null import NullOutput
     from signage_core.schedule import TimeWindow, from_local
@@ -176,7 +177,7 @@ def test_off_hours_blank_and_wake_exactly_at_switch_on(tmp_path: Path) -> None:
     day = to_local(now_utc()).date()
     body = manifest("gate-1", 1, now=now_utc(), on_hours=TimeWindow(start=dtime(6, 0), end=dtime(22, 0)))
     state_dir = _boot_with(tmp_path, signed(body), 1)
-    clock = _Clock(from_local(datetime.combine(day, dtime(5, 30))))
+    clock = Clock(from_local(datetime.combine(day, dtime(5, 30))))
     output = NullOutput()
     agent = Agent(settings_for(state_dir, heartbeat_period_s=3600), output, clock=clock)
     try:
@@ -196,7 +197,7 @@ def test_past_the_horizon_keeps_looping_default_and_reports_stale(tmp_path: Path
 
     body = manifest("gate-1", 1, now=now_utc())
     state_dir = _boot_with(tmp_path, signed(body), 1)
-    clock = _Clock(body.horizon_end + timedelta(days=3))
+    clock = Clock(body.horizon_end + timedelta(days=3))
     agent = Agent(settings_for(state_dir), NullOutput(), clock=clock)
     try:
         agent.tick()
@@ -218,9 +219,9 @@ def test_a_slide_that_cannot_be_drawn_is_skipped_and_reported(tmp_path: Path) ->
     state_dir = _boot_with(tmp_path, signed(body), 1)
     running = start_agent(settings_for(state_dir))
     try:
-        wait_for(lambda: running.agent.current is not None and running.agent.current.slide_id == "good"
+        eventually(lambda: running.agent.current is not None and running.agent.current.slide_id == "good"
                  and running.agent.current.frame_id is not None, 4, "the good slide on screen")
-        wait_for(lambda: running.agent.last_error is not None and "cannot draw slide:bad" in running.agent.last_error,
+        eventually(lambda: running.agent.last_error is not None and "cannot draw slide:bad" in running.agent.last_error,
                  3, "the bad slide reported")
         assert running.thread.is_alive()
     finally:

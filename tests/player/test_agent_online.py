@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from tests.player.agent_world import (
     CAPTIONS,
     SERVER_KEY,
     Running,
+    Store,
     alert,
     asset_of,
     enrol_state,
@@ -35,38 +36,10 @@ from tests.player.agent_world import (
     settings_for,
     signed,
     start_agent,
-    wait_for,
 )
+from tests.polling import eventually
 
 pytestmark = pytest.mark.broker
-
-
-@dataclass
-class Store:
-    root: Path
-    allowed: dict[str, set[str]] = field(default_factory=dict)
-    served: list[p.ChunkHeader] = field(default_factory=list)
-    delay_s: float = 0.0
-    on_serve: list[object] = field(default_factory=list)
-
-    def add(self, data: bytes, *, serve: bytes | None = None) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        (self.root / sha).write_bytes(data if serve is None else serve)
-        return sha
-
-    def path_for(self, sha: str) -> Path | None:
-        path = self.root / sha
-        return path if path.exists() else None
-
-    def may_fetch(self, screen: str, sha: str) -> bool:
-        return sha in self.allowed.get(screen, set())
-
-    def record(self, screen: str, header: p.ChunkHeader) -> None:
-        self.served.append(header)
-        for hook in list(self.on_serve):
-            hook(header)  # type: ignore[operator]
-        if self.delay_s:
-            time.sleep(self.delay_s)
 
 
 class Server:
@@ -143,8 +116,8 @@ def screen(broker: ManagedMosquitto, accounts: DynsecAccounts, chunk_server: Chu
 
 def _run(screen: Screen, **settings: object) -> Running:
     running = start_agent(settings_for(screen.state_dir, **settings))
-    assert running.agent.link is not None or wait_for(lambda: running.agent.link is not None, 2, "link") is None
-    wait_for(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "connect")
+    assert running.agent.link is not None or eventually(lambda: running.agent.link is not None, 2, "link") is None
+    eventually(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "connect")
     return running
 
 
@@ -157,11 +130,11 @@ def test_manifest_with_asset_switches_when_complete_and_is_reported(screen: Scre
     running = _run(screen)
     try:
         server.publish_manifest(screen.screen_id, signed(body))
-        wait_for(lambda: running.agent.manifest is not None, 10, "manifest active")
+        eventually(lambda: running.agent.manifest is not None, 10, "manifest active")
         agent = running.agent
         assert agent.cache.has(sha)
         assert (screen.state_dir / "manifest.json").exists()
-        wait_for(lambda: any(h.manifest_version == "5" and h.frame_hash for h in server.heartbeats(screen.screen_id)),
+        eventually(lambda: any(h.manifest_version == "5" and h.frame_hash for h in server.heartbeats(screen.screen_id)),
                  5, "heartbeat naming v5")
         beat = next(h for h in reversed(server.heartbeats(screen.screen_id)) if h.manifest_version == "5")
         assert beat.current_slide_id == "pic" and beat.current_language == "vi"
@@ -171,7 +144,7 @@ def test_manifest_with_asset_switches_when_complete_and_is_reported(screen: Scre
         # Assets leave the cache once neither the active nor the previous manifest uses them.
         for version in (6, 7):
             server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, version, now=now_utc())))
-            wait_for(lambda v=version: agent.manifest is not None and agent.manifest.version == v,  # type: ignore[misc]
+            eventually(lambda v=version: agent.manifest is not None and agent.manifest.version == v,  # type: ignore[misc]
                      10, f"v{version} active")
             assert agent.cache.has(sha) is (version == 6)
     finally:
@@ -182,8 +155,9 @@ def test_refusals_are_reported_and_change_nothing_even_after_restart(screen: Scr
     now = now_utc()
     running = _run(screen)
     try:
-        server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 7, now=now)))
-        wait_for(lambda: running.agent.manifest is not None, 10, "v7 active")
+        # An hour-long item: "nothing changed on screen" must not see a minute's item boundary under load.
+        server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 7, now=now, durations_ms=3_600_000)))
+        eventually(lambda: running.agent.manifest is not None, 10, "v7 active")
         shown_before = running.agent.current.identity if running.agent.current else None
 
         tampered = signed(manifest(screen.screen_id, 8, now=now)).replace(b"International", b"Internat1onal")
@@ -193,10 +167,10 @@ def test_refusals_are_reported_and_change_nothing_even_after_restart(screen: Scr
         for payload, reason in ((tampered, "bad_signature"), (other, "wrong_screen"), (old, "stale_version"),
                                 (forged, "unknown_key")):
             server.publish_manifest(screen.screen_id, payload)
-            wait_for(lambda r=reason: running.agent.last_error is not None and r in running.agent.last_error,  # type: ignore[misc]
+            eventually(lambda r=reason: running.agent.last_error is not None and r in running.agent.last_error,  # type: ignore[misc]
                      5, f"refusal {reason}")
             assert running.agent.manifest is not None and running.agent.manifest.version == 7
-        wait_for(lambda: any(h.last_error and "unknown_key" in h.last_error for h in server.heartbeats(screen.screen_id)),
+        eventually(lambda: any(h.last_error and "unknown_key" in h.last_error for h in server.heartbeats(screen.screen_id)),
                  5, "refusal in heartbeat")
         assert running.agent.current is not None and running.agent.current.identity == shown_before
     finally:
@@ -206,7 +180,7 @@ def test_refusals_are_reported_and_change_nothing_even_after_restart(screen: Scr
     server.publish_manifest(screen.screen_id, old)
     again = _run(screen)
     try:
-        wait_for(lambda: again.agent.last_error is not None and "stale_version" in again.agent.last_error, 5,
+        eventually(lambda: again.agent.last_error is not None and "stale_version" in again.agent.last_error, 5,
                  "replay refused after restart")
         assert again.agent.manifest is not None and again.agent.manifest.version == 7
     finally:
@@ -225,7 +199,7 @@ def test_damaged_manifest_file_the_retained_copy_puts_the_screen_back_with_its_p
     server.publish_manifest(screen.screen_id, payload)
     running = _run(screen)
     try:
-        wait_for(lambda: running.agent.manifest is not None, 10, "v4 active")
+        eventually(lambda: running.agent.manifest is not None, 10, "v4 active")
     finally:
         running.stop()
     for name in ("manifest.json", "manifest.json.last-good"):
@@ -233,11 +207,11 @@ def test_damaged_manifest_file_the_retained_copy_puts_the_screen_back_with_its_p
     (screen.state_dir / "cache" / "objects" / sha[:2] / sha).write_bytes(b"rot")
     again = _run(screen)
     try:
-        wait_for(lambda: again.agent.manifest is not None and again.agent.manifest.version == 4, 10,
+        eventually(lambda: again.agent.manifest is not None and again.agent.manifest.version == 4, 10,
                  "the retained v4 accepted again")
-        wait_for(lambda: again.agent.current is not None and again.agent.current.scene is not None
+        eventually(lambda: again.agent.current is not None and again.agent.current.scene is not None
                  and again.agent.current.scene.image is not None, 10, "its picture fetched again")
-        wait_for(lambda: any(h.manifest_version == "4" for h in server.heartbeats(screen.screen_id)), 5, "beat")
+        eventually(lambda: any(h.manifest_version == "4" for h in server.heartbeats(screen.screen_id)), 5, "beat")
         assert again.agent.last_error is None or "stale_version" not in again.agent.last_error
     finally:
         again.stop()
@@ -249,14 +223,14 @@ def test_tampered_asset_is_refused_and_playback_unchanged(screen: Screen, server
     running = _run(screen)
     try:
         server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 2, now=now)))
-        wait_for(lambda: running.agent.manifest is not None, 10, "v2 active")
+        eventually(lambda: running.agent.manifest is not None, 10, "v2 active")
         data = png_bytes((10, 200, 10))
         sha = store.add(data, serve=png_bytes((200, 10, 10)))  # the server's copy was swapped
         store.allowed[screen.screen_id] = {sha}
         body = manifest(screen.screen_id, 3, now=now, slides=[Slide(id="x", captions=dict(CAPTIONS), image=sha)],
                         assets=[asset_of(data)])
         server.publish_manifest(screen.screen_id, signed(body))
-        wait_for(lambda: running.agent.last_error is not None and "hash check" in running.agent.last_error, 15,
+        eventually(lambda: running.agent.last_error is not None and "hash check" in running.agent.last_error, 15,
                  "tampered asset refused")
         assert running.agent.manifest is not None and running.agent.manifest.version == 2
         assert not running.agent.cache.has(sha)
@@ -270,31 +244,33 @@ def test_alert_within_1s_acked_kept_on_redelivery_gone_at_expiry(screen: Screen,
     running = _run(screen)
     try:
         server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 1, now=now)))
-        wait_for(lambda: running.agent.current is not None and running.agent.current.slide_id == "s1"
+        eventually(lambda: running.agent.current is not None and running.agent.current.slide_id == "s1"
                  and running.agent.current.frame_id is not None, 10, "manifest on screen")
         before = len(running.shown)
         version = int(time.time() * 1000)
         payload = alert([screen.screen_id, "other-screen"], "a1", version, now=now_utc(), ttl_s=4)
         sent = time.monotonic()
         server.raw.publish(p.group_alert_topic(screen.group), payload, retain=True)
-        wait_for(lambda: running.agent.current is not None and running.agent.current.alert_id == "a1", 1.0,
+        eventually(lambda: running.agent.current is not None and running.agent.current.alert_id == "a1", 1.0,
                  "alert on screen")
-        wait_for(lambda: server.of(screen.screen_id, p.TopicKind.ALERT_ACK), 2, "alert ack")
+        eventually(lambda: server.of(screen.screen_id, p.TopicKind.ALERT_ACK), 2, "alert ack")
         shown_at, alert_frame = running.shown[before]
         assert shown_at - sent < 1.0
         ack = p.decode(p.AlertAck, server.of(screen.screen_id, p.TopicKind.ALERT_ACK)[0][1])
         assert ack.alert_id == "a1" and ack.frame_hash == frame_hash(alert_frame)
 
         # Reconnect: the retained alert comes again and must keep showing, not be refused.
-        assert running.agent.link is not None
-        running.agent.link.drop_connection()
-        time.sleep(1.0)
-        wait_for(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 5, "reconnect")
-        time.sleep(0.3)
+        link = running.agent.link
+        assert link is not None
+        handled = threading.Event()
+        # Queued behind the agent's own handling of the same message: set once the agent has dealt with it.
+        link.on(p.TopicKind.GROUP_ALERT, lambda _t, _p: running.agent._post(handled.set))
+        link.drop_connection()
+        assert handled.wait(5), "retained alert not delivered again after the reconnect"
         assert running.agent.current is not None and running.agent.current.alert_id == "a1"
         assert running.agent.last_error is None or "alert" not in running.agent.last_error
 
-        wait_for(lambda: running.agent.current is not None and running.agent.current.alert_id is None, 5,
+        eventually(lambda: running.agent.current is not None and running.agent.current.alert_id is None, 5,
                  "alert gone at expiry")
         assert running.agent.current.slide_id == "s1"
     finally:
@@ -307,16 +283,16 @@ def test_signed_withdrawal_removes_alert_and_play_log_is_acked(screen: Screen, s
     running = _run(screen)
     try:
         server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 1, now=now, durations_ms=1000)))
-        wait_for(lambda: running.agent.manifest is not None, 10, "manifest active")
+        eventually(lambda: running.agent.manifest is not None, 10, "manifest active")
         version = int(time.time() * 1000)
         server.raw.publish(p.group_alert_topic(screen.group), alert([screen.screen_id], "w1", version, now=now_utc()))
-        wait_for(lambda: running.agent.alerts, 2, "alert shown")
+        eventually(lambda: running.agent.alerts, 2, "alert shown")
         server.raw.publish(p.group_alert_topic(screen.group),
                            alert([screen.screen_id], "w1", version + 1, now=now_utc(), action="withdraw"))
-        wait_for(lambda: not running.agent.alerts, 2, "alert withdrawn")
+        eventually(lambda: not running.agent.alerts, 2, "alert withdrawn")
         # Items of one second: several play records reach the server and are acknowledged.
-        wait_for(lambda: len(server.of(screen.screen_id, p.TopicKind.PLAYLOG)) >= 2, 6, "play logs")
-        wait_for(lambda: running.agent.journal.pending_count() == 0, 3, "journal drained by acks")
+        eventually(lambda: len(server.of(screen.screen_id, p.TopicKind.PLAYLOG)) >= 2, 6, "play logs")
+        eventually(lambda: running.agent.journal.pending_count() == 0, 3, "journal drained by acks")
         records = [r for _, m in server.of(screen.screen_id, p.TopicKind.PLAYLOG)
                    for r in p.decode(p.PlayLogBatch, m).records]
         assert all(r.slide_id == "s1" and r.frame_hash for r in records)
@@ -340,17 +316,17 @@ def test_commands_identify_screenshot_and_replay_refused(screen: Screen, server:
 
     try:
         server.publish_manifest(screen.screen_id, signed(manifest(screen.screen_id, 1, now=now)))
-        wait_for(lambda: running.agent.manifest is not None, 10, "manifest active")
+        eventually(lambda: running.agent.manifest is not None, 10, "manifest active")
         topic = p.command_topic(screen.screen_id)
         server.raw.publish(topic, command(p.CommandKind.IDENTIFY, 1))
-        wait_for(lambda: running.agent.current is not None and running.agent.current.identity[0] == "identify", 2,
+        eventually(lambda: running.agent.current is not None and running.agent.current.identity[0] == "identify", 2,
                  "identify card")
         server.raw.publish(topic, command(p.CommandKind.SCREENSHOT, 2))
-        wait_for(lambda: server.of(screen.screen_id, p.TopicKind.SCREENSHOT), 3, "screenshot")
+        eventually(lambda: server.of(screen.screen_id, p.TopicKind.SCREENSHOT), 3, "screenshot")
         header, jpeg = p.decode_frame(p.ScreenshotHeader, server.of(screen.screen_id, p.TopicKind.SCREENSHOT)[0][1])
         assert header.command_id == "c2" and jpeg[:2] == b"\xff\xd8"
         server.raw.publish(topic, command(p.CommandKind.SCREENSHOT, 2))  # replay
-        wait_for(lambda: running.agent.last_error is not None and "command refused" in running.agent.last_error, 2,
+        eventually(lambda: running.agent.last_error is not None and "command refused" in running.agent.last_error, 2,
                  "replayed command refused")
         assert len(server.of(screen.screen_id, p.TopicKind.SCREENSHOT)) == 1
         assert running.agent.clock_offset_s is not None and abs(running.agent.clock_offset_s) < 5
@@ -396,15 +372,15 @@ def test_broker_killed_mid_download_resumes_and_switches_only_when_complete(
             running_box.append(running)
             try:
                 srv.publish_manifest(screen_id, signed(manifest(screen_id, 1, now=now)))
-                wait_for(lambda: running.agent.manifest is not None, 10, "v1 active")
+                eventually(lambda: running.agent.manifest is not None, 10, "v1 active")
                 body = manifest(screen_id, 2, now=now, slides=[Slide(id="big", captions=dict(CAPTIONS), image=sha)],
                                 assets=[asset_of(data)])
                 srv.publish_manifest(screen_id, signed(body))
-                wait_for(killed.is_set, 20, "broker killed mid-download")
-                wait_for(lambda: running.agent.manifest is not None and running.agent.manifest.version == 2, 60,
+                eventually(killed.is_set, 20, "broker killed mid-download")
+                eventually(lambda: running.agent.manifest is not None and running.agent.manifest.version == 2, 60,
                          "v2 active after the broker came back")
                 assert running.agent.cache.read_verified(sha) == data
-                offsets = [h.offset for h in store.served if h.sha256 == sha and h.error is None]
+                offsets = [h.offset for h in store.sent() if h.sha256 == sha and h.error is None]
                 assert max(offsets) + 1 > 1024 * 1024
                 assert running.agent.link is not None and running.agent.link.connections >= 2
             finally:
@@ -428,8 +404,8 @@ def test_periodic_thumbnail_and_clear_cache_command(screen: Screen, server: Serv
     running = _run(screen, screenshot=ScreenshotOptions(period_s=1, thumbnail_width=120))
     try:
         server.publish_manifest(screen.screen_id, signed(body))
-        wait_for(lambda: running.agent.manifest is not None, 10, "manifest active")
-        wait_for(lambda: any(p.decode_frame(p.ScreenshotHeader, m)[0].command_id == "thumbnail"
+        eventually(lambda: running.agent.manifest is not None, 10, "manifest active")
+        eventually(lambda: any(p.decode_frame(p.ScreenshotHeader, m)[0].command_id == "thumbnail"
                              for _, m in server.of(screen.screen_id, p.TopicKind.SCREENSHOT)), 4, "thumbnail")
         _, jpeg = p.decode_frame(p.ScreenshotHeader, server.of(screen.screen_id, p.TopicKind.SCREENSHOT)[-1][1])
         with Image.open(io.BytesIO(jpeg)) as thumb:
@@ -442,7 +418,7 @@ def test_periodic_thumbnail_and_clear_cache_command(screen: Screen, server: Serv
                                 version=1, issued_at=now_utc(), expires_at=now_utc() + timedelta(minutes=5))
         server.raw.publish(p.command_topic(screen.screen_id),
                            sign_envelope(EnvelopeKind.COMMAND, command, SERVER_KEY).to_json())
-        wait_for(lambda: not running.agent.cache.has(stray_sha), 3, "stray asset cleared")
+        eventually(lambda: not running.agent.cache.has(stray_sha), 3, "stray asset cleared")
         assert running.agent.cache.has(sha), "clear cache dropped an asset the screen is showing"
     finally:
         running.stop()

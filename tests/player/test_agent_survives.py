@@ -5,9 +5,8 @@ from __future__ import annotations
 import errno
 import json
 import threading
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from signage_core.manifest import Slide
 from tests.player.agent_world import (
     CAPTIONS,
     SERVER_KEY,
+    Clock,
     alert,
     asset_of,
     enrol_state,
@@ -33,14 +33,7 @@ from tests.player.agent_world import (
     settings_for,
     signed,
 )
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
+from tests.polling import eventually
 
 
 def boot(tmp_path: Path, version: int = 3, *, groups: tuple[str, ...] = ("loc-ninh",)) -> tuple[Path, bytes]:
@@ -238,13 +231,13 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pump_until(agent: Agent, predicate: Callable[[], object], what: str, timeout: float = 5.0) -> None:
     """Run the main loop's queued work (what the worker handed back) until `predicate` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def pump() -> None:
         agent._wait_until(agent.clock() + timedelta(milliseconds=20))
         agent.tick()
-        if predicate():
-            return
-    raise AssertionError(f"timed out waiting for {what}; problems: {agent.problems}, error: {agent.last_error}")
+
+    eventually(predicate, timeout, what, step=pump,
+               explain=lambda: f"problems: {agent.problems}, error: {agent.last_error}")
 
 
 def picture_manifest(version: int, picture: bytes) -> bytes:

@@ -26,8 +26,8 @@ from tests.player.agent_world import (
     settings_for,
     signed,
     start_agent,
-    wait_for,
 )
+from tests.polling import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -64,7 +64,7 @@ def enrolled(accounts: DynsecAccounts, tmp_path: Path, broker_url: str) -> Scree
 
 
 def refused(running: Running, words: str) -> str:
-    wait_for(lambda: words in (running.agent.last_error or ""), 10, f"last_error to say {words!r}")
+    eventually(lambda: words in (running.agent.last_error or ""), 10, f"last_error to say {words!r}")
     return running.agent.last_error or ""
 
 
@@ -75,10 +75,10 @@ def test_trusted_ca_connects_over_tls_and_receives_a_verified_manifest(
     running = start_agent(settings_for(screen.state_dir, broker=BrokerOptions(ca_file=pki.ca.cert_file,
                                                                               require_tls=True)))
     try:
-        wait_for(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "TLS connect")
+        eventually(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "TLS connect")
         admin.publish(p.manifest_topic(screen.screen_id), signed(manifest(screen.screen_id, 3, now=now_utc())),
                       retain=True)
-        wait_for(lambda: running.agent.manifest is not None, 10, "manifest accepted")
+        eventually(lambda: running.agent.manifest is not None, 10, "manifest accepted")
         assert running.agent.manifest is not None and running.agent.manifest.version == 3
         assert running.agent.last_error is None
         assert tls_broker.tls is not None
@@ -95,7 +95,7 @@ def test_a_different_ca_is_refused_by_name_reported_in_status_and_never_sent_in_
     try:
         error = refused(running, "broker certificate not trusted")
         assert str(pki.other_ca.cert_file) in error and tls_broker.tls_url() in error
-        wait_for(lambda: "certificate not trusted" in str((read_status(screen.state_dir) or {}).get("last_error")), 5,
+        eventually(lambda: "certificate not trusted" in str((read_status(screen.state_dir) or {}).get("last_error")), 5,
                  "status.json to carry the refusal")
         assert (read_status(screen.state_dir) or {}).get("connected") is False
         config = tmp_path / "player.toml"
@@ -105,7 +105,7 @@ def test_a_different_ca_is_refused_by_name_reported_in_status_and_never_sent_in_
         # It keeps trying, over TLS only: the broker (plain listener included) never saw an MQTT session.
         link = running.agent.link
         assert link is not None
-        wait_for(lambda: link.backoff.attempt >= 2, 10, "a second attempt")
+        eventually(lambda: link.backoff.attempt >= 2, 10, "a second attempt")
         assert link.connections == 0 and not link.connected.is_set()
         assert session_ports(tls_broker, f"screen-{screen.screen_id}") == []
     finally:
@@ -148,7 +148,7 @@ def test_without_a_ca_file_the_system_trust_store_decides(
     monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca.cert_file))
     running = start_agent(settings_for(screen.state_dir))
     try:
-        wait_for(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "TLS connect")
+        eventually(lambda: running.agent.link is not None and running.agent.link.connected.is_set(), 10, "TLS connect")
         assert running.agent.last_error is None  # the earlier refusal is gone once connected
     finally:
         running.stop()
@@ -164,7 +164,7 @@ def test_a_plain_broker_url_is_refused_where_tls_is_required(
             error = refused(running, "is plain MQTT but this player requires TLS")
             assert setting in error and "SIGNAGE_MQTT_PUBLIC_URL=mqtts://" in error
             assert running.agent.link is None
-            wait_for(lambda: "requires TLS" in str((read_status(screen.state_dir) or {}).get("last_error")), 5,
+            eventually(lambda: "requires TLS" in str((read_status(screen.state_dir) or {}).get("last_error")), 5,
                      "status.json to carry the refusal")
         finally:
             running.stop()

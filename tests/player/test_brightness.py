@@ -23,6 +23,8 @@ from signage_core.schedule import TIMEZONE, from_local
 from signage_core.screen import screen_spec
 from tests.player.agent_world import (
     CAPTIONS,
+    Clock,
+    Frames,
     alert,
     enrol_state,
     manifest,
@@ -33,30 +35,6 @@ from tests.player.agent_world import (
 
 HOA_LU = Coordinates(latitude=11.93, longitude=106.52)
 PLAN = BrightnessPlan(day_percent=100, night_percent=20, ramp_minutes=30, coordinates=HOA_LU)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-class Frames:
-    """An output keeping every frame it was handed."""
-
-    def __init__(self) -> None:
-        self.frames: list[Image.Image] = []
-
-    def show(self, frame: Image.Image) -> None:
-        self.frames.append(frame.copy())
-
-    def blank(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class Recorder:

@@ -27,8 +27,8 @@ from tests.player.agent_world import (
     settings_for,
     signed,
     start_agent,
-    wait_for,
 )
+from tests.polling import eventually
 
 SECOND, THIRD = SigningKey.generate(), SigningKey.generate()
 NOW = now_utc()
@@ -51,7 +51,7 @@ def state_dir(tmp_path: Path) -> Path:
 def running(state_dir: Path) -> Iterator[Running]:
     # No link: the test delivers messages as the network thread would, in the order it chooses.
     run = start_agent(settings_for(state_dir), link_factory=lambda: None)
-    wait_for(lambda: run.shown, 5, "first frame")
+    eventually(lambda: run.shown, 5, "first frame")
     yield run
     run.stop()
 
@@ -69,27 +69,27 @@ def test_missed_hand_overs_and_new_manifest_are_accepted_in_either_order(
     for kind in order:
         deliver(running, kind, payloads[kind])
     agent = running.agent
-    wait_for(lambda: agent.manifest is not None and agent.manifest.version == 5, 5, "manifest v5 signed by the third key")
+    eventually(lambda: agent.manifest is not None and agent.manifest.version == 5, 5, "manifest v5 signed by the third key")
     assert set(agent.trust.keys) == {SERVER_KEY.key_id, THIRD.key_id}  # the first key keeps its grace day
     assert agent.trust.keys[SERVER_KEY.key_id].not_after == NOW + timedelta(days=1)
     assert set(agent.trust.retired) == {SERVER_KEY.key_id, SECOND.key_id}
-    wait_for(lambda: agent.last_error is None, 2, "no refusal left standing")
+    eventually(lambda: agent.last_error is None, 2, "no refusal left standing")
     assert load_trust_store(state_dir / TRUST_FILE) == agent.trust  # persisted before use
 
 
 def test_chain_delivered_again_or_grown_applies_only_what_is_new(running: Running) -> None:
     agent = running.agent
     deliver(running, "chain", chain(FIRST_HANDOVER))
-    wait_for(lambda: SECOND.key_id in agent.trust.keys, 5, "first hand-over")
+    eventually(lambda: SECOND.key_id in agent.trust.keys, 5, "first hand-over")
     after_first = agent.trust
     deliver(running, "chain", chain(FIRST_HANDOVER))  # retained, re-delivered on every reconnect
     deliver(running, "chain", chain(FIRST_HANDOVER, SECOND_HANDOVER))
-    wait_for(lambda: THIRD.key_id in agent.trust.keys, 5, "second hand-over")
+    eventually(lambda: THIRD.key_id in agent.trust.keys, 5, "second hand-over")
     assert after_first.retired == (SERVER_KEY.key_id,)
     assert SECOND.key_id not in agent.trust.keys
     deliver(running, "chain", chain(FIRST_HANDOVER, SECOND_HANDOVER))
     deliver(running, "manifest", signed(manifest("gate-1", 2, now=NOW), THIRD))
-    wait_for(lambda: agent.manifest is not None, 5, "manifest")
+    eventually(lambda: agent.manifest is not None, 5, "manifest")
     assert agent.last_error is None
 
 
@@ -98,7 +98,7 @@ def test_player_enrolled_after_a_rotation_skips_the_hand_overs_before_its_key(st
     run = start_agent(settings_for(state_dir), link_factory=lambda: None)
     try:
         deliver(run, "chain", chain(FIRST_HANDOVER, SECOND_HANDOVER))
-        wait_for(lambda: THIRD.key_id in run.agent.trust.keys, 5, "the hand-over from its own key")
+        eventually(lambda: THIRD.key_id in run.agent.trust.keys, 5, "the hand-over from its own key")
         assert run.agent.last_error is None
         assert run.agent.trust.retired == (SECOND.key_id,)
     finally:
@@ -110,7 +110,7 @@ def test_forged_hand_over_in_the_chain_is_refused_and_the_real_ones_still_apply(
     forged = make_key_handover(thief, thief_new.public_key, issued_at=NOW, old_key_valid_until=None)
     agent = running.agent
     deliver(running, "chain", chain(FIRST_HANDOVER, forged))
-    wait_for(lambda: agent.last_error is not None, 5, "refusal reported")
+    eventually(lambda: agent.last_error is not None, 5, "refusal reported")
     assert "key handover refused: unknown_key" in (agent.last_error or "")
     assert thief_new.key_id not in agent.trust.keys and SECOND.key_id in agent.trust.keys
 
@@ -119,7 +119,7 @@ def test_unreadable_chain_is_reported_and_changes_nothing(running: Running) -> N
     agent = running.agent
     before = agent.trust
     deliver(running, "chain", b'{"handovers": "all of them"}')
-    wait_for(lambda: agent.last_error is not None, 5, "refusal reported")
+    eventually(lambda: agent.last_error is not None, 5, "refusal reported")
     assert "key hand-over chain refused" in (agent.last_error or "") and agent.trust is before
 
 
@@ -130,5 +130,5 @@ def test_a_hand_over_outside_the_chain_is_refused(running: Running, topic: str) 
     before = agent.trust
     handler = agent._on_manifest if topic == "manifest" else agent._on_command
     agent._post(lambda: handler(FIRST_HANDOVER.to_json()))
-    wait_for(lambda: agent.last_error is not None, 5, "refusal reported")
+    eventually(lambda: agent.last_error is not None, 5, "refusal reported")
     assert f"{topic} refused" in (agent.last_error or "") and agent.trust is before

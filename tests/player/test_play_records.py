@@ -242,15 +242,15 @@ def test_plays_that_cannot_be_journaled_are_held_in_memory_and_sent(tmp_path: Pa
         monkeypatch.setattr(plays_log, "append", disk_full)
         run_until(agent, clocks, start + timedelta(seconds=20))  # four plays while the disk is full
         agent.tick()
-        held = list(agent._held.values())
+        held = list(agent.outbox.held.values())
         assert len(held) >= 3 and all(r.state == "closed" for r in held)
         sent = {r.record_id for r in link.records()}
         assert {str(r.id) for r in held} <= sent  # sent straight from memory while connected
         agent._on_playlog_ack(p.encode(p.PlayLogAck(record_ids=[str(held[0].id)])))
-        assert held[0].id not in agent._held
+        assert held[0].id not in agent.outbox.held
         monkeypatch.setattr(plays_log, "append", real_append)  # space is back
         run_until(agent, clocks, clocks.at + timedelta(seconds=6))
-        assert not agent._held  # the held plays are on disk now
+        assert not agent.outbox.held  # the held plays are on disk now
         on_disk = {r.id for r in agent.journal.pending(limit=1000)}
     finally:
         agent.close()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,38 +15,9 @@ from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import ManagedMosquitto
 from signage_server.transport.chunks import ChunkServer
 from tests.broker_fixtures import RawClient, unique_id
+from tests.player.agent_world import Store
 
 pytestmark = pytest.mark.broker
-
-
-@dataclass
-class Store:
-    """A content-addressed store and the manifest rule the chunk server is given."""
-
-    root: Path
-    allowed: dict[str, set[str]] = field(default_factory=dict)
-    replies: list[tuple[str, p.ChunkHeader]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        (self.root / sha).write_bytes(data)
-        return sha
-
-    def path_for(self, sha: str) -> Path | None:
-        path = self.root / sha
-        return path if path.exists() else None
-
-    def may_fetch(self, screen: str, sha: str) -> bool:
-        return sha in self.allowed.get(screen, set())
-
-    def record(self, screen: str, header: p.ChunkHeader) -> None:
-        with self.lock:
-            self.replies.append((screen, header))
-
-    def sent(self) -> list[p.ChunkHeader]:
-        with self.lock:
-            return [h for _, h in self.replies]
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,8 @@ from signage_core.zones import Widget, WidgetSpec, ZonesSpec, ZoneTemplate
 from tests.player.agent_world import (
     CAPTIONS,
     SERVER_KEY,
+    Clock,
+    Frames,
     alert,
     enrol_state,
     now_utc,
@@ -46,28 +48,6 @@ WIDGETS = (WidgetSpec(kind=Widget.CLOCK), WidgetSpec(kind=Widget.LUNAR_DATE),
 ZONES = ZonesSpec(template=ZoneTemplate.MAIN_STRIP_TICKER, ticker_playlist="news", widgets=WIDGETS)
 SIZE = (768, 384)
 FPS, SPEED = 30, 120.0
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-class Frames:
-    def __init__(self) -> None:
-        self.frames: list[Image.Image] = []
-
-    def show(self, frame: Image.Image) -> None:
-        self.frames.append(frame.copy())
-
-    def blank(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def zoned_manifest(now: datetime, layout: LayoutKind = LayoutKind.STACKED) -> ManifestBody:
