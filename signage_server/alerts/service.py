@@ -10,6 +10,7 @@ from typing import Literal, Protocol, cast
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from signage_core.languages import registry
 from signage_core.protocol import AlertAck, AlertBody
 from signage_core.signing import EnvelopeKind, SigningKey, sign_envelope
 from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
@@ -108,10 +109,13 @@ MAX_ALERT_TEXT = 1000
 
 def alert_captions(template: AlertTemplate, custom: dict[str, str] | None) -> dict[str, str]:
     """The template's text per language, each replaced by the approver's own text where one was written."""
-    captions = dict(template.captions)
+    configured = registry().by_code
+    # A language taken out of languages.toml after the template was written cannot be shown by any
+    # player (they refuse codes they lack), so its text stays in the template but leaves the alert.
+    captions = {lang: text for lang, text in template.captions.items() if lang in configured}
     for lang, text in (custom or {}).items():
         clean = " ".join(text.split())
-        if lang not in captions and lang not in {"vi", "en", "km"}:
+        if lang not in configured:
             raise Invalid("unknown language %(lang)s", field="captions", params={"lang": repr(lang)})
         if len(clean) > MAX_ALERT_TEXT:
             raise Invalid("alert text is longer than %(max)s characters", field="captions",

@@ -24,6 +24,7 @@ from signage_server.db import (
     transaction,
     upgrade_to_head,
 )
+from signage_server.errors import Invalid
 from signage_server.users.models import User
 from tests.server.conftest import START, all_at_once
 
@@ -164,3 +165,15 @@ def test_the_upgrade_continues_from_the_highest_version_already_issued(db_kind: 
     with Session(engine) as s:
         assert s.get_one(AlertSequence, 1).last_version == 58
     engine.dispose()
+
+
+def test_alert_text_keeps_only_configured_languages_and_names_an_unknown_one() -> None:
+    # A template written while Russian was configured, launched after it left languages.toml:
+    # the player would refuse the whole alert for the one code it lacks, so that text stays behind.
+    template = AlertTemplate(key="closure", name="Đóng cửa khẩu", captions={
+        "vi": "Cửa khẩu tạm đóng", "en": "Border gate closed", "ru": "Пункт закрыт"}, created_at=START)
+    captions = alerts.alert_captions(template, {"km": "  ច្រកព្រំដែន  បិទ "})
+    assert captions == {"vi": "Cửa khẩu tạm đóng", "en": "Border gate closed", "km": "ច្រកព្រំដែន បិទ"}
+    with pytest.raises(Invalid) as refused:
+        alerts.alert_captions(template, {"xx": "text"})
+    assert "'xx'" in str(refused.value)
