@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.languages import Language, ordered
 from signage_server.captions.models import PENDING_STATES, CaptionRevision, CaptionState
+from signage_server.db import saved_id
 
 # States of a revision that an approver once approved: the live one and the ones it replaced.
 APPROVED_EVER = (CaptionState.APPROVED, CaptionState.RETIRED)
@@ -32,7 +33,7 @@ class Approved:
 
 
 def as_approved(rev: CaptionRevision) -> Approved:
-    return Approved(id=rev.id or 0, language=rev.language, text=rev.text, source_id=rev.source_id,
+    return Approved(id=saved_id(rev), language=rev.language, text=rev.text, source_id=rev.source_id,
                     approved_at=rev.approved_at, live=rev.state == CaptionState.APPROVED, urgent=rev.urgent)
 
 

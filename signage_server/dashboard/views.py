@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, col, select
 
 from signage_server.config import Settings
+from signage_server.db import saved_id
 from signage_server.deps import NowDep, SessionDep, app_settings
 from signage_server.manifests.models import ManifestRecord
 from signage_server.screens.brightness import BRIGHTNESS_SOURCES
@@ -69,8 +70,8 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
     statuses = telemetry.all_statuses(session, now=now, interval=timedelta(seconds=settings.heartbeat_interval_s),
                                       missed=settings.heartbeats_missed_offline)
     if only is not None:
-        statuses = [s for s in statuses if (s.screen.id or 0) in only]
-    ids = [s.screen.id or 0 for s in statuses]
+        statuses = [s for s in statuses if (saved_id(s.screen)) in only]
+    ids = [saved_id(s.screen) for s in statuses]
     latest = _latest_versions(session, ids)
     slide_ids = {_as_int(s.heartbeat.current_slide_id) for s in statuses if s.heartbeat} - {None}
     slide_names = {sl.id: sl.name for sl in session.exec(
@@ -82,7 +83,7 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
     zone = zone_named(settings.timezone)
     rows = []
     for status in statuses:
-        sid = status.screen.id or 0
+        sid = saved_id(status.screen)
         beat, shot, presence = status.heartbeat, status.screenshot, status.presence
         # The offline job may not have run yet: judge "since" from the last sighting then.
         dark_since = None
@@ -161,7 +162,7 @@ def rollout(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
     slide = session.get(Slide, slide_id)
     if slide is None:
         raise PageError(404, gettext_for(request)("No such slide."))
-    targets = {s.id or 0 for s in screens_showing(session, slide_id=slide_id)}
+    targets = {saved_id(s) for s in screens_showing(session, slide_id=slide_id)}
     rows = screen_rows(session, settings=app_settings(request), now=now, only=targets) if targets else []
     return render(request, "rollout.html", viewer, slide=slide, rows=rows, poll_seconds=POLL_SECONDS,
                   labels_json=js_labels(request))

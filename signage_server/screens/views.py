@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from signage_core.brightness import sun_times
 from signage_core.languages import Language
 from signage_core.zones import ZoneTemplate
+from signage_server.db import saved_id
 from signage_server.deps import (
     NowDep,
     OptionalTransportDep,
@@ -418,7 +419,7 @@ def _membership(request: Request, session: SessionDep, viewer: Viewer, group_id:
         return redirect(request, f"/groups/{group_id}", _("Choose a screen."), "error")
     try:
         with session.begin_nested():
-            before = [g.id or 0 for g in service.get_screen(session, screen_id=sid).groups]
+            before = [saved_id(g) for g in service.get_screen(session, screen_id=sid).groups]
             change = service.add_to_group if add else service.remove_from_group
             screen = change(session, actor=viewer.user, group_id=group_id, screen_id=sid, now=now)
     except SignageError as exc:
@@ -475,7 +476,7 @@ def plan_view(row: Screen | ScreenGroup, session: SessionDep, now: datetime, zon
     if isinstance(row, Screen):
         site = session.get(Site, row.site_id)
     else:  # a group's curve is drawn at its first member's site
-        site = next((session.get(Site, s.site_id) for s in sorted(row.screens, key=lambda s: s.id or 0)), None)
+        site = next((session.get(Site, s.site_id) for s in sorted(row.screens, key=saved_id)), None)
     day = now.astimezone(zone).date()
     chart = brightness.chart_points(plan, site, day) if plan is not None else None
     override = plan.override if plan is not None and plan.override is not None and plan.override.until > now else None

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.fsutil import atomic_write_bytes
 from signage_core.protocol import Heartbeat, PlayLogBatch, PlayRecord, ScreenshotHeader, Status
+from signage_server.db import saved_id
 from signage_server.errors import Invalid, NotFound
 from signage_server.pagination import paginate
 from signage_server.reports.models import PresenceEvent
@@ -164,7 +165,7 @@ def record_playlog(session: Session, *, screen_id: int, batch: PlayLogBatch, rec
     session.flush()  # the rows' ids, for their segments; same transaction, so a play is stored whole or not at all
     for row, record in added:
         for seg in record.segments or ():
-            session.add(PlayLogSegment(play_id=row.id or 0, language=seg.language.value, offset_ms=seg.offset_ms,
+            session.add(PlayLogSegment(play_id=saved_id(row), language=seg.language.value, offset_ms=seg.offset_ms,
                                        duration_ms=seg.duration_ms))
     session.flush()
     return list(wanted)
@@ -297,8 +298,8 @@ def all_statuses(session: Session, *, now: datetime, interval: timedelta, missed
     beats = {r.screen_id: r for r in session.exec(select(ScreenHeartbeat)).all()}
     shots = {r.screen_id: r for r in session.exec(select(ScreenScreenshot)).all()}
     return [
-        ScreenStatus(s, presence.get(s.id or 0), beats.get(s.id or 0), shots.get(s.id or 0),
-                     _judge(presence.get(s.id or 0), now=now, interval=interval, missed=missed))
+        ScreenStatus(s, presence.get(saved_id(s)), beats.get(saved_id(s)), shots.get(saved_id(s)),
+                     _judge(presence.get(saved_id(s)), now=now, interval=interval, missed=missed))
         for s in screens
     ]
 
