@@ -255,9 +255,9 @@ def record_acks(session: Session, *, acks: Sequence[tuple[int, AlertAck, datetim
             by_alert.setdefault(alert_id, set()).add(screen_id)
     targets: dict[tuple[int, int], AlertTarget] = {}
     for alert_id, screen_ids in by_alert.items():
-        for target in session.exec(select(AlertTarget).where(
+        for row in session.exec(select(AlertTarget).where(
                 AlertTarget.alert_id == alert_id, col(AlertTarget.screen_id).in_(screen_ids))).all():
-            targets[(target.alert_id, target.screen_id)] = target
+            targets[(row.alert_id, row.screen_id)] = row
     out: list[AlertTarget | None] = []
     for screen_id, ack, received_at in acks:
         target = targets.get((_alert_id(ack) or 0, screen_id))

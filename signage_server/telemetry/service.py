@@ -94,7 +94,7 @@ def record_heartbeats(session: Session, *, beats: Sequence[tuple[int, Heartbeat,
     latest: dict[int, tuple[Heartbeat, datetime]] = {}
     for screen_id, beat, received_at in beats:
         latest[screen_id] = (beat, received_at)  # arrival order: the last one is the newest
-    known = set(session.exec(select(Screen.id).where(col(Screen.id).in_(latest))).all())
+    known = {sid for sid in session.exec(select(Screen.id).where(col(Screen.id).in_(latest))).all() if sid is not None}
     session.flush()  # rows this session changed before must reach the database before the bulk statements
     have = set(session.exec(select(ScreenHeartbeat.screen_id).where(col(ScreenHeartbeat.screen_id).in_(known))).all())
     values = {sid: _heartbeat_values(sid, *latest[sid]) for sid in sorted(known)}
