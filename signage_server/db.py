@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from alembic import command
@@ -58,6 +58,22 @@ class StrEnumType(TypeDecorator[StrEnum]):
 
     def process_result_value(self, value: str | None, dialect: sa.Dialect) -> StrEnum | None:
         return None if value is None else self.enum_cls(value)
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+class UnsavedRow(RuntimeError):
+    """A row's id was asked for before the database gave it one: a bug, never a request's fault."""
+
+
+def saved_id(row: HasId) -> int:
+    """The row's primary key; an unsaved row raises instead of passing for id 0."""
+    if row.id is None:
+        raise UnsavedRow(f"{type(row).__name__} has no id yet: add and flush it before using its id")
+    return row.id
 
 
 # Execution option: this transaction mostly reads, so on SQLite it must not take the write lock up front.

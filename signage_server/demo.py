@@ -11,6 +11,7 @@ from signage_core.languages import Language
 from signage_server.audit.models import AuditEvent
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
+from signage_server.db import saved_id
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Forbidden, NotFound, SignageError
 from signage_server.screens import service as screens
@@ -101,7 +102,7 @@ def approve_submitted(session: Session, *, dev: bool, now: datetime) -> Approval
             report.skipped.append(f"slide {slide.name}: captions missing")
             continue
         try:
-            slides.approve_slide(session, actor=approver, slide_id=slide.id or 0, now=now)
+            slides.approve_slide(session, actor=approver, slide_id=saved_id(slide), now=now)
             report.slides += 1
         except SignageError as exc:
             report.skipped.append(f"slide {slide.name}: {exc.message}")
@@ -116,5 +117,5 @@ def issue_code_for(session: Session, *, screen_name: str, secret: str, ttl: time
     admin = session.exec(select(User).where(User.role == Role.ADMIN).order_by(col(User.id))).first()
     if admin is None:
         raise NotFound("admin account", "any (create one with `signage-server create-user --role admin`)")
-    code, _row = enrolment.issue_code(session, actor=admin, screen_id=screen.id or 0, secret=secret, ttl=ttl, now=now)
+    code, _row = enrolment.issue_code(session, actor=admin, screen_id=saved_id(screen), secret=secret, ttl=ttl, now=now)
     return code

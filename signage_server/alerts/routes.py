@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from signage_server.alerts import service
 from signage_server.alerts.schemas import AlertLaunch, AlertRead, AlertTargetRead, TemplateRead
+from signage_server.db import saved_id
 from signage_server.deps import BrokerDep, CurrentUser, NowDep, SessionDep, SigningKeyDep
 from signage_server.permissions import require_role
 from signage_server.users.models import Role
@@ -16,7 +17,7 @@ def _out(report: service.AlertReport) -> AlertRead:
     a = report.alert
     latencies = sorted(t.latency_ms for t, _ in report.targets if t.latency_ms is not None)
     return AlertRead(
-        id=a.id or 0, template=report.template.key, version=a.version, state=report.state, captions=a.captions,
+        id=saved_id(a), template=report.template.key, version=a.version, state=report.state, captions=a.captions,
         group_ids=a.group_ids, screen_ids=a.screen_ids, topics=a.topics, issued_at=a.issued_at,
         expires_at=a.expires_at, withdrawn_at=a.withdrawn_at, confirmed=len(latencies), total=len(report.targets),
         latency_p50_ms=latencies[(len(latencies) - 1) // 2] if latencies else None,
@@ -39,7 +40,7 @@ def launch(body: AlertLaunch, session: SessionDep, user: CurrentUser, key: Signi
     alert = service.launch(session, actor=user, template_id=body.template_id, group_ids=body.group_ids,
                            screen_ids=body.screen_ids, expires_at=body.expires_at, key=key,
                            publisher=broker.require(needed_for="an alert"), now=now)
-    return _out(service.report(session, alert_id=alert.id or 0, now=now))
+    return _out(service.report(session, alert_id=saved_id(alert), now=now))
 
 
 @router.post("/alerts/{alert_id}/withdraw")

@@ -16,6 +16,7 @@ from signage_core.signing import EnvelopeKind, SigningKey, sign_envelope
 from signage_server.alerts.models import Alert, AlertSequence, AlertTarget, AlertTemplate
 from signage_server.audit import service as audit
 from signage_server.bounds import INT_MAX
+from signage_server.db import saved_id
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.permissions import require_role
 from signage_server.screens.models import Enrolment, Screen, ScreenGroup
@@ -75,7 +76,7 @@ def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -
         topics.append(group_wire_id(gid))
         for screen in group.screens:
             if screen.enrolment != Enrolment.REVOKED:
-                chosen[screen.id or 0] = screen
+                chosen[saved_id(screen)] = screen
     for sid in dict.fromkeys(screen_ids):
         single = session.get(Screen, sid)
         if single is None:
@@ -85,7 +86,7 @@ def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -
         if sid not in chosen:
             topics.append(single_screen_group(sid))
             chosen[sid] = single
-    return sorted(chosen.values(), key=lambda s: s.id or 0), topics
+    return sorted(chosen.values(), key=saved_id), topics
 
 
 def _body(alert: Alert, *, action: Literal["show", "withdraw"], version: int, issued_at: datetime,
@@ -156,14 +157,14 @@ def launch(
                   topics=topics, issued_at=now, expires_at=expires_at, launched_by=actor.id, envelope="")
     session.add(alert)
     session.flush()
-    target_ids = [s.id or 0 for s in targets]
+    target_ids = [saved_id(s) for s in targets]
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(
         alert, action="show", version=alert.version, issued_at=now, expires_at=expires_at,
         screen_ids=target_ids, cover=template.cover), key)
     alert.envelope = envelope.to_json().decode("utf-8")
     session.add(alert)
     for sid in target_ids:
-        session.add(AlertTarget(alert_id=alert.id or 0, screen_id=sid))
+        session.add(AlertTarget(alert_id=saved_id(alert), screen_id=sid))
     session.flush()
     audit.record(session, actor=actor, action="alert.launch", entity="alert", entity_id=alert.id,
                  before=None, after={"template": template.key, "version": alert.version, "topics": topics,
@@ -234,7 +235,7 @@ def clear_expired(session: Session, *, publisher: AlertPublisher, now: datetime)
         alert.cleared_at = now
         session.add(alert)
     session.flush()
-    return [a.id or 0 for a in due]
+    return [saved_id(a) for a in due]
 
 
 def republish_active(session: Session, *, publisher: AlertPublisher, now: datetime) -> int:
@@ -258,9 +259,9 @@ def record_acks(session: Session, *, acks: Sequence[tuple[int, AlertAck, datetim
             by_alert.setdefault(alert_id, set()).add(screen_id)
     targets: dict[tuple[int, int], AlertTarget] = {}
     for alert_id, screen_ids in by_alert.items():
-        for target in session.exec(select(AlertTarget).where(
+        for row in session.exec(select(AlertTarget).where(
                 AlertTarget.alert_id == alert_id, col(AlertTarget.screen_id).in_(screen_ids))).all():
-            targets[(target.alert_id, target.screen_id)] = target
+            targets[(row.alert_id, row.screen_id)] = row
     out: list[AlertTarget | None] = []
     for screen_id, ack, received_at in acks:
         target = targets.get((_alert_id(ack) or 0, screen_id))

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.languages import Language, ordered
 from signage_server.captions.models import PENDING_STATES, CaptionRevision, CaptionState
+from signage_server.db import saved_id
 
 # States of a revision that an approver once approved: the live one and the ones it replaced.
 APPROVED_EVER = (CaptionState.APPROVED, CaptionState.RETIRED)
@@ -32,7 +33,7 @@ class Approved:
 
 
 def as_approved(rev: CaptionRevision) -> Approved:
-    return Approved(id=rev.id or 0, language=rev.language, text=rev.text, source_id=rev.source_id,
+    return Approved(id=saved_id(rev), language=rev.language, text=rev.text, source_id=rev.source_id,
                     approved_at=rev.approved_at, live=rev.state == CaptionState.APPROVED, urgent=rev.urgent)
 
 
@@ -62,11 +63,13 @@ def consistent_set(revisions: Iterable[Approved], languages: Iterable[str]) -> d
 def approved_revisions(session: Session, *, slide_ids: Sequence[int]) -> dict[int, list[Approved]]:
     """Every live or retired revision of these slides (columns only: the compiler reads thousands)."""
     out: dict[int, list[Approved]] = {sid: [] for sid in slide_ids}
+    # sqlmodel types select() for at most 4 columns: these 8 come back untyped.
+    columns = select(  # type: ignore[call-overload]
+        CaptionRevision.id, CaptionRevision.slide_id, CaptionRevision.language, CaptionRevision.text,
+        CaptionRevision.state, CaptionRevision.source_id, CaptionRevision.approved_at, CaptionRevision.urgent)
     for rid, slide_id, language, text, state, source_id, approved_at, urgent in session.exec(
-            select(CaptionRevision.id, CaptionRevision.slide_id, CaptionRevision.language, CaptionRevision.text,
-                   CaptionRevision.state, CaptionRevision.source_id, CaptionRevision.approved_at,
-                   CaptionRevision.urgent)
-            .where(col(CaptionRevision.slide_id).in_(slide_ids), col(CaptionRevision.state).in_(APPROVED_EVER))).all():
+            columns.where(col(CaptionRevision.slide_id).in_(slide_ids),
+                          col(CaptionRevision.state).in_(APPROVED_EVER))).all():
         out[slide_id].append(Approved(id=rid or 0, language=language, text=text, source_id=source_id,
                                       approved_at=approved_at, live=state == CaptionState.APPROVED,
                                       urgent=bool(urgent)))

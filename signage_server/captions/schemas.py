@@ -8,6 +8,7 @@ from pydantic import Field
 
 from signage_server.captions.models import CaptionState
 from signage_server.captions.revisions import LanguageRevisions
+from signage_server.db import saved_id
 from signage_server.schemas import InputModel, OutputModel
 
 
@@ -33,7 +34,7 @@ class CaptionRead(OutputModel):
     @classmethod
     def of(cls, entry: LanguageRevisions) -> CaptionRead:
         rev = entry.current
-        return cls(id=rev.id or 0, slide_id=rev.slide_id, language=rev.language, text=rev.text, state=rev.state,
+        return cls(id=saved_id(rev), slide_id=rev.slide_id, language=rev.language, text=rev.text, state=rev.state,
                    return_reason=rev.return_reason, author_id=rev.author_id, approved_by_id=rev.approved_by_id,
                    approved_at=rev.approved_at, updated_at=rev.updated_at, etag=rev.etag,
                    source_revision_id=rev.source_id, outdated=entry.outdated,

@@ -287,7 +287,7 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     for playlist in session.exec(select(Playlist).order_by(col(Playlist.name))).all():
         items = [{"slide": slide_names[i.slide_id], "duration": i.duration_s}
                  for i in playlists.items_of(session, playlist_id=playlist.id)]  # type: ignore[arg-type]
-        row = {"name": playlist.name, "description": playlist.description, "items": items}
+        row: dict[str, Any] = {"name": playlist.name, "description": playlist.description, "items": items}
         if playlist.display_name:
             row["display_name"] = playlist.display_name
         out["playlists"].append(row)
@@ -295,7 +295,7 @@ def export_content(session: Session, *, directory: Path, store: AssetStore) -> P
     group_names = {g.id: g.name for g in session.exec(select(ScreenGroup)).all()}
     screen_names = {s.id: s.name for s in session.exec(select(Screen)).all()}
     for screen in session.exec(select(Screen).order_by(col(Screen.name))).all():
-        row: dict[str, Any] = {
+        row = {
             "name": screen.name, "site": site_slugs[screen.site_id], "width": screen.width_px,
             "height": screen.height_px, "pixel_pitch_mm": screen.pixel_pitch_mm,
             "orientation": str(screen.orientation), "layout": str(screen.layout), "languages": screen.languages,

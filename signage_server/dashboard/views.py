@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, col, select
 
 from signage_server.config import Settings
+from signage_server.db import saved_id
 from signage_server.deps import NowDep, SessionDep, app_settings
-from signage_server.manifests.models import ManifestRecord
 from signage_server.screens.brightness import BRIGHTNESS_SOURCES
 from signage_server.screens.models import Site
 from signage_server.slides.models import Slide
@@ -33,18 +33,6 @@ from signage_server.web import (
 router = APIRouter(include_in_schema=False)
 Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]
 POLL_SECONDS = 5
-
-
-def _latest_versions(session: Session, screen_ids: list[int]) -> dict[int, int]:
-    """The newest compiled manifest version per screen, in one query."""
-    if not screen_ids:
-        return {}
-    rows = session.exec(select(ManifestRecord.screen_id, ManifestRecord.version)
-                        .where(col(ManifestRecord.screen_id).in_(screen_ids))).all()
-    latest: dict[int, int] = {}
-    for screen_id, version in rows:
-        latest[screen_id] = max(version, latest.get(screen_id, 0))
-    return latest
 
 
 def _as_int(value: str | None) -> int | None:
@@ -69,9 +57,7 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
     statuses = telemetry.all_statuses(session, now=now, interval=timedelta(seconds=settings.heartbeat_interval_s),
                                       missed=settings.heartbeats_missed_offline)
     if only is not None:
-        statuses = [s for s in statuses if (s.screen.id or 0) in only]
-    ids = [s.screen.id or 0 for s in statuses]
-    latest = _latest_versions(session, ids)
+        statuses = [s for s in statuses if saved_id(s.screen) in only]
     slide_ids = {_as_int(s.heartbeat.current_slide_id) for s in statuses if s.heartbeat} - {None}
     slide_names = {sl.id: sl.name for sl in session.exec(
         select(Slide).where(col(Slide.id).in_(sorted(slide_ids))))} if slide_ids else {}
@@ -82,7 +68,7 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
     zone = zone_named(settings.timezone)
     rows = []
     for status in statuses:
-        sid = status.screen.id or 0
+        sid = saved_id(status.screen)
         beat, shot, presence = status.heartbeat, status.screenshot, status.presence
         # The offline job may not have run yet: judge "since" from the last sighting then.
         dark_since = None
@@ -90,7 +76,8 @@ def screen_rows(session: Session, *, settings: Settings, now: datetime,
             dark_since = presence.since if presence.state == "offline" else presence.last_seen
         live = _as_int(beat.manifest_version) if beat else None
         slide_id = _as_int(beat.current_slide_id) if beat else None
-        newest = latest.get(sid)
+        # The compiler sets it with each version it issues (0: none yet), so no manifest history is read.
+        newest = status.screen.manifest_version or None
         since = dark_since if dark_since is not None else (presence.since if presence else None)
         rows.append({
             "id": sid, "name": status.screen.name, "label": status.screen.label, "site": site_names.get(status.screen.site_id, ""),
@@ -161,7 +148,7 @@ def rollout(slide_id: int, request: Request, session: SessionDep, now: NowDep, v
     slide = session.get(Slide, slide_id)
     if slide is None:
         raise PageError(404, gettext_for(request)("No such slide."))
-    targets = {s.id or 0 for s in screens_showing(session, slide_id=slide_id)}
+    targets = {saved_id(s) for s in screens_showing(session, slide_id=slide_id)}
     rows = screen_rows(session, settings=app_settings(request), now=now, only=targets) if targets else []
     return render(request, "rollout.html", viewer, slide=slide, rows=rows, poll_seconds=POLL_SECONDS,
                   labels_json=js_labels(request))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
 
+from signage_server.db import saved_id
 from signage_server.deps import (
     BrokerDep,
     CurrentUser,
@@ -43,8 +44,8 @@ def enrol(body: EnrolRequest, request: Request, session: SessionDep, settings: S
     screen = service.redeem_code(session, code=body.code, address=client_address(request),
                                  agent_version=body.agent_version, secret=secret,
                                  limits=limits, now=now)
-    screen_id = screen.id or 0
-    group_ids = [g.id or 0 for g in screen.groups]
+    screen_id = saved_id(screen)
+    group_ids = [saved_id(g) for g in screen.groups]
     site = session.get(Site, screen.site_id)
     slug = site.slug if site is not None else None
     # A screen of a site in a region gets its account, and its broker address, from that region's broker.

@@ -155,10 +155,10 @@ def validation_sentence(error: Mapping[str, Any], gettext: Gettext, locale: str)
                 said = _fill(gettext(template), found.groupdict())
         if said is not None:
             return f"{label}: {said}"
-    template = TYPE_MESSAGES.get(kind)
-    if template is None:
+    message = TYPE_MESSAGES.get(kind)
+    if message is None:
         return _fill(gettext(GENERIC_FIELD), {"field": label})
-    return _fill(gettext(template), {"field": label, **{k: v for k, v in ctx.items() if k != "error"}})
+    return _fill(gettext(message), {"field": label, **{k: v for k, v in ctx.items() if k != "error"}})
 
 
 def describe(exc: SignageError, locale: str) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
+from signage_server.db import saved_id
 from signage_server.deps import NowDep, SessionDep, app_settings
 from signage_server.errors import Invalid, SignageError
 from signage_server.playlists import service
@@ -31,7 +32,7 @@ Editors = Annotated[Viewer, PageUser(Role.OPERATOR)]
 @router.get("/playlists", response_class=HTMLResponse)
 def playlists_page(request: Request, session: SessionDep, viewer: Editors) -> Response:
     found, _total = service.list_playlists(session, limit=1000, offset=0)
-    counts = {p.id: len(service.items_of(session, playlist_id=p.id or 0)) for p in found}
+    counts = {p.id: len(service.items_of(session, playlist_id=saved_id(p))) for p in found}
     return render(request, "playlists.html", viewer, playlists=found, counts=counts)
 
 
@@ -63,7 +64,7 @@ def playlist_page(playlist_id: int, request: Request, session: SessionDep, viewe
     short: dict[int, list[str]] = {}
     _ = gettext_for(request)
     for found in service.short_items(session, playlist_id=playlist_id, rules=app_settings(request).readability):
-        short.setdefault(found.slide.id or 0, []).append(_(
+        short.setdefault(saved_id(found.slide), []).append(_(
             "%(screen)s: its text takes about %(needed)s s to read but is shown for %(shown)s s.") % {
             "screen": found.screen.label, "needed": found.problem.params["needed"],
             "shown": f"{found.problem.params['shown']:g}"})

@@ -21,6 +21,7 @@ from signage_core.schedule import (
     to_local,
 )
 from signage_server.audit import service as audit
+from signage_server.db import saved_id
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.manifests import changes
 from signage_server.pagination import paginate
@@ -118,7 +119,7 @@ def check_rule(rule: dict[str, Any], *, schedule_id: int | None, playlist_id: in
 
 def rule_of(schedule: Schedule) -> ScheduleRule:
     """The evaluator's view of a stored schedule; ids are strings of the database ids."""
-    return rule_from(schedule.id or 0, schedule.rule, schedule.playlist_id, schedule.priority)
+    return rule_from(saved_id(schedule), schedule.rule, schedule.playlist_id, schedule.priority)
 
 
 def rule_from(schedule_id: int, rule: dict[str, Any], playlist_id: int, priority: int) -> ScheduleRule:

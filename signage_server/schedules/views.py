@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
 from signage_core.schedule import TIMEZONE, from_local, to_local
+from signage_server.db import saved_id
 from signage_server.deps import NowDep, SessionDep
 from signage_server.errors import Invalid, NotFound, SignageError
 from signage_server.playlists.models import Playlist
@@ -193,7 +194,7 @@ def _list_page(request: Request, session: SessionDep, viewer: Viewer, values: di
     found, _total = service.list_schedules(session, limit=1000, offset=0)
     choices = _choices(request, session)
     names = [name for _i, name in choices["weekday_names"]]
-    rows = [(s, _describe(s.rule, names), service.targets_of(session, schedule_id=s.id or 0)) for s in found]
+    rows = [(s, _describe(s.rule, names), service.targets_of(session, schedule_id=saved_id(s))) for s in found]
     return render(request, "schedules.html", viewer, status_code=status_code, rows=rows, values=values,
                   errors=errors, screen_names={s.id: s.label for s in choices["screens"]},
                   group_names={g.id: g.label for g in choices["groups"]},
@@ -299,7 +300,7 @@ def _schedule(request: Request, session: SessionDep, schedule_id: int) -> Schedu
 
 def _edit_page(request: Request, session: SessionDep, viewer: Viewer, schedule: Schedule, values: dict[str, Any],
                errors: dict[str, str], status_code: int = 200) -> Response:
-    targets = service.screens_of_schedule(session, schedule_id=schedule.id or 0)
+    targets = service.screens_of_schedule(session, schedule_id=saved_id(schedule))
     choices = _choices(request, session)
     return render(request, "schedule.html", viewer, status_code=status_code, schedule=schedule, values=values,
                   errors=errors, target_screens=sorted(targets),

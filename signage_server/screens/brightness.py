@@ -21,6 +21,7 @@ from signage_core.brightness import (
     day_curve,
 )
 from signage_server.audit import service as audit
+from signage_server.db import saved_id
 from signage_server.errors import Invalid
 from signage_server.permissions import require_role
 from signage_server.schemas import InputModel
@@ -127,7 +128,7 @@ def set_plan(session: Session, *, actor: User | None, row: Screen | ScreenGroup,
         current = stored(row.brightness)
         if plan.override is None and current is not None and current.override is not None:
             plan = plan.model_copy(update={"override": current.override})
-        members = [row] if isinstance(row, Screen) else _members(session, row.id or 0)
+        members = [row] if isinstance(row, Screen) else _members(session, saved_id(row))
         _check_place(session, plan, members)
     _save(session, actor=actor, row=row, value=plan, action="brightness.plan", now=now)
 
@@ -164,15 +165,15 @@ def plans_for(session: Session, screens: Sequence[Screen], *, now: datetime
         select(Site).where(col(Site.id).in_({s.site_id for s in screens}))).all()} if screens else {}
     out: dict[int, tuple[BrightnessPlan | None, str | None]] = {}
     for screen in screens:
-        plan = stored(screen.brightness) or group_plan.get(screen.id or 0)
+        plan = stored(screen.brightness) or group_plan.get(saved_id(screen))
         if plan is None:
-            out[screen.id or 0] = (None, None)
+            out[saved_id(screen)] = (None, None)
             continue
         place = coordinates_of(sites[screen.site_id]) if screen.site_id in sites else None
         if plan.uses_sun and place is None:
-            out[screen.id or 0] = (None, "brightness plan left out: the site has no latitude/longitude")
+            out[saved_id(screen)] = (None, "brightness plan left out: the site has no latitude/longitude")
             continue
-        out[screen.id or 0] = (plan.plan(place, now=now), None)
+        out[saved_id(screen)] = (plan.plan(place, now=now), None)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from signage_server.db import saved_id
 from signage_server.deps import CurrentUser, NowDep, OptionalTransportDep, SessionDep
 from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
@@ -122,7 +123,7 @@ def update_screen(screen_id: int, body: ScreenUpdate, transport: OptionalTranspo
                 "languages", "foreign_ratio", "group_ids"):
         if key in fields and fields[key] is None:
             raise Invalid("%(field)s cannot be null", field=key, params={"field": key})
-    before = [g.id or 0 for g in service.get_screen(session, screen_id=screen_id).groups]
+    before = [saved_id(g) for g in service.get_screen(session, screen_id=screen_id).groups]
     screen = service.update_screen(session, actor=user, screen_id=screen_id, fields=fields, now=now)
     screen_changed(transport, session, screen, groups_before=before)
     return _screen_out(screen)

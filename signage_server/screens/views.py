@@ -15,13 +15,22 @@ from sqlmodel import col, select
 from signage_core.brightness import sun_times
 from signage_core.languages import Language
 from signage_core.zones import ZoneTemplate
-from signage_server.deps import NowDep, SessionDep, app_settings, key_ring, secret_key
+from signage_server.db import saved_id
+from signage_server.deps import (
+    NowDep,
+    OptionalTransportDep,
+    SessionDep,
+    app_settings,
+    key_ring,
+    secret_key,
+)
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Invalid, SignageError
 from signage_server.screens import brightness, service, zones
 from signage_server.screens.models import Enrolment, Layout, Screen, ScreenGroup, Site
 from signage_server.transport import hooks
 from signage_server.transport.hooks import screen_changed
+from signage_server.transport.service import TransportService
 from signage_server.users.models import Role
 from signage_server.web import (
     PageError,
@@ -268,7 +277,8 @@ def update_zones(screen_id: int, request: Request, session: SessionDep, now: Now
 
 
 @router.post("/screens/{screen_id}/revoke")
-def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins) -> Response:
+def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
+                  transport: OptionalTransportDep) -> Response:
     _screen(request, session, screen_id)
     try:
         with session.begin_nested():
@@ -276,7 +286,7 @@ def revoke_screen(screen_id: int, request: Request, session: SessionDep, now: No
                                            now=now)
     except SignageError as exc:
         return redirect(request, f"/screens/{screen_id}", error_text(request, exc), "error")
-    screen_changed(request, session, screen, groups_before=None)  # the broker account goes at commit, as by API
+    screen_changed(transport, session, screen, groups_before=None)  # the broker account goes at commit, as by API
     return redirect(request, f"/screens/{screen_id}", gettext_for(request)("Screen revoked."))
 
 
@@ -385,7 +395,7 @@ def update_group(group_id: int, request: Request, session: SessionDep, now: NowD
 
 @router.post("/groups/{group_id}/delete")
 def delete_group(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Planners,
-                 confirm: Annotated[str, Form()] = "") -> Response:
+                 transport: OptionalTransportDep, confirm: Annotated[str, Form()] = "") -> Response:
     """Members are asked for explicitly: deleting regroups their broker accounts, which reconnects them."""
     _ = gettext_for(request)
     if _group(request, session, group_id).screens and confirm != "yes":
@@ -393,14 +403,14 @@ def delete_group(group_id: int, request: Request, session: SessionDep, now: NowD
                         _("This group still holds screens: tick the box to confirm they leave it."), "error")
     try:
         with session.begin_nested():
-            hooks.delete_group(request, session, actor=viewer.user, group_id=group_id, now=now)
+            hooks.delete_group(transport, session, actor=viewer.user, group_id=group_id, now=now)
     except SignageError as exc:
         return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
     return redirect(request, "/groups", _("Group deleted."))
 
 
 def _membership(request: Request, session: SessionDep, viewer: Viewer, group_id: int, screen_id: str, *,
-                add: bool, now: Any) -> Response:
+                add: bool, now: Any, transport: TransportService | None) -> Response:
     _ = gettext_for(request)
     _group(request, session, group_id)
     try:
@@ -409,26 +419,26 @@ def _membership(request: Request, session: SessionDep, viewer: Viewer, group_id:
         return redirect(request, f"/groups/{group_id}", _("Choose a screen."), "error")
     try:
         with session.begin_nested():
-            before = [g.id or 0 for g in service.get_screen(session, screen_id=sid).groups]
+            before = [saved_id(g) for g in service.get_screen(session, screen_id=sid).groups]
             change = service.add_to_group if add else service.remove_from_group
             screen = change(session, actor=viewer.user, group_id=group_id, screen_id=sid, now=now)
     except SignageError as exc:
         return redirect(request, f"/groups/{group_id}", error_text(request, exc), "error")
-    screen_changed(request, session, screen, groups_before=before)
+    screen_changed(transport, session, screen, groups_before=before)
     return redirect(request, f"/groups/{group_id}", _("Screen added to the group.") if add
                     else _("Screen removed from the group."))
 
 
 @router.post("/groups/{group_id}/screens")
 def add_group_screen(group_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Admins,
-                     screen_id: Annotated[str, Form(max_length=20)] = "") -> Response:
-    return _membership(request, session, viewer, group_id, screen_id, add=True, now=now)
+                     transport: OptionalTransportDep, screen_id: Annotated[str, Form(max_length=20)] = "") -> Response:
+    return _membership(request, session, viewer, group_id, screen_id, add=True, now=now, transport=transport)
 
 
 @router.post("/groups/{group_id}/screens/{screen_id}/remove")
 def remove_group_screen(group_id: int, screen_id: int, request: Request, session: SessionDep, now: NowDep,
-                        viewer: Admins) -> Response:
-    return _membership(request, session, viewer, group_id, str(screen_id), add=False, now=now)
+                        viewer: Admins, transport: OptionalTransportDep) -> Response:
+    return _membership(request, session, viewer, group_id, str(screen_id), add=False, now=now, transport=transport)
 
 
 # --- brightness plans (screens: admins; groups: operators too) --------------------------------
@@ -466,7 +476,7 @@ def plan_view(row: Screen | ScreenGroup, session: SessionDep, now: datetime, zon
     if isinstance(row, Screen):
         site = session.get(Site, row.site_id)
     else:  # a group's curve is drawn at its first member's site
-        site = next((session.get(Site, s.site_id) for s in sorted(row.screens, key=lambda s: s.id or 0)), None)
+        site = next((session.get(Site, s.site_id) for s in sorted(row.screens, key=saved_id)), None)
     day = now.astimezone(zone).date()
     chart = brightness.chart_points(plan, site, day) if plan is not None else None
     override = plan.override if plan is not None and plan.override is not None and plan.override.until > now else None

@@ -62,7 +62,7 @@ def shown_screens(request: Request, session: Session, slide: Slide,
     for item in preview.check_screens(session, slide, texts, app_settings(request).readability):
         spec = preview.screen_spec(item.screen)
         written = [lang.value for lang in spec.languages if texts.get(lang, "").strip()]
-        frames: list[str | None] = (written or [None]) if spec.layout == "rotate" else [None]
+        frames: list[str | None] = [*written] if written and spec.layout == "rotate" else [None]
         note = "" if written else _("No caption yet: the preview shows the picture alone. The slide goes on "
                                     "this screen only with approved captions.")
         warnings = [problem_text(request, item.screen.label, p) for p in item.readable.problems]
@@ -107,8 +107,8 @@ def problem_text(request: Request, screen_name: str, problem: Problem | dict[str
     code = problem.code if isinstance(problem, Problem) else ProblemCode(str(problem["code"]))
     message = problem.message if isinstance(problem, Problem) else str(problem["message"])
     if code in READABILITY_TEXT:
-        params = problem.params if isinstance(problem, readability.ReadabilityProblem) else problem.get("params", {})
-        return f"{screen_name}: {lang_name(request, problem)}" + _(READABILITY_TEXT[code]).format(**params)  # type: ignore[union-attr, arg-type]
+        params = problem.params if isinstance(problem, readability.ReadabilityProblem) else problem.get("params", {})  # type: ignore[union-attr]
+        return f"{screen_name}: {lang_name(request, problem)}" + _(READABILITY_TEXT[code]).format(**params)  # type: ignore[arg-type]
     glyph = _GLYPH.search(message) if code == ProblemCode.MISSING_GLYPH else None
     if glyph is not None:  # which character matters: the writer has to find it
         return f"{screen_name}: " + _("The character “{char}” ({code}) cannot be drawn with the screen's fonts; "

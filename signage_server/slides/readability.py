@@ -124,7 +124,8 @@ def check(spec: ScreenSpec, captions: Mapping[Language, str], *, pitch_mm: float
     sizes = font_sizes(spec, {lang: captions[lang] for lang in shown}, has_image=has_image)
     share = duration_s if duration_s is None or spec.layout == "stacked" else duration_s / len(shown)
     needed_mm = distance_m * rules.mm_per_m
-    readings, problems = [], []
+    readings: list[Reading] = []
+    problems: list[Problem] = []
     for lang in shown:
         count = words(captions[lang], lang)
         seconds = count / rules.words_per_s

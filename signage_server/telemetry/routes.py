@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
+from signage_server.db import saved_id
 from signage_server.deps import CurrentUser, NowDep, SessionDep, SettingsDep
 from signage_server.errors import Invalid
 from signage_server.pagination import Page, PageDep
@@ -25,7 +26,7 @@ router = APIRouter(tags=["telemetry"])
 
 
 def _out(status: service.ScreenStatus) -> ScreenStatusRead:
-    sid = status.screen.id or 0
+    sid = saved_id(status.screen)
     shot = status.screenshot
     return ScreenStatusRead(
         screen_id=sid, name=status.screen.name, enrolment=str(status.screen.enrolment), state=status.state,
@@ -80,5 +81,5 @@ def play_log(
                                     limit=page.limit, offset=page.offset)
     segments = service.segments_of(session, play_ids=[i.id for i in items if i.id is not None])
     rows = [PlayLogRead.model_validate(i).model_copy(update={"segments": None if i.language_split == SPLIT_UNKNOWN else [
-        SegmentRead.model_validate(seg) for seg in segments.get(i.id or 0, [])]}) for i in items]
+        SegmentRead.model_validate(seg) for seg in segments.get(saved_id(i), [])]}) for i in items]
     return Page(items=rows, total=total, limit=page.limit, offset=page.offset)

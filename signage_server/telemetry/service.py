@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.fsutil import atomic_write_bytes
 from signage_core.protocol import Heartbeat, PlayLogBatch, PlayRecord, ScreenshotHeader, Status
+from signage_server.db import saved_id
 from signage_server.errors import Invalid, NotFound
 from signage_server.pagination import paginate
 from signage_server.reports.models import PresenceEvent
@@ -93,7 +94,7 @@ def record_heartbeats(session: Session, *, beats: Sequence[tuple[int, Heartbeat,
     latest: dict[int, tuple[Heartbeat, datetime]] = {}
     for screen_id, beat, received_at in beats:
         latest[screen_id] = (beat, received_at)  # arrival order: the last one is the newest
-    known = set(session.exec(select(Screen.id).where(col(Screen.id).in_(latest))).all())
+    known = {sid for sid in session.exec(select(Screen.id).where(col(Screen.id).in_(latest))).all() if sid is not None}
     session.flush()  # rows this session changed before must reach the database before the bulk statements
     have = set(session.exec(select(ScreenHeartbeat.screen_id).where(col(ScreenHeartbeat.screen_id).in_(known))).all())
     values = {sid: _heartbeat_values(sid, *latest[sid]) for sid in sorted(known)}
@@ -164,7 +165,7 @@ def record_playlog(session: Session, *, screen_id: int, batch: PlayLogBatch, rec
     session.flush()  # the rows' ids, for their segments; same transaction, so a play is stored whole or not at all
     for row, record in added:
         for seg in record.segments or ():
-            session.add(PlayLogSegment(play_id=row.id or 0, language=seg.language.value, offset_ms=seg.offset_ms,
+            session.add(PlayLogSegment(play_id=saved_id(row), language=seg.language.value, offset_ms=seg.offset_ms,
                                        duration_ms=seg.duration_ms))
     session.flush()
     return list(wanted)
@@ -297,8 +298,8 @@ def all_statuses(session: Session, *, now: datetime, interval: timedelta, missed
     beats = {r.screen_id: r for r in session.exec(select(ScreenHeartbeat)).all()}
     shots = {r.screen_id: r for r in session.exec(select(ScreenScreenshot)).all()}
     return [
-        ScreenStatus(s, presence.get(s.id or 0), beats.get(s.id or 0), shots.get(s.id or 0),
-                     _judge(presence.get(s.id or 0), now=now, interval=interval, missed=missed))
+        ScreenStatus(s, presence.get(saved_id(s)), beats.get(saved_id(s)), shots.get(saved_id(s)),
+                     _judge(presence.get(saved_id(s)), now=now, interval=interval, missed=missed))
         for s in screens
     ]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -268,6 +268,14 @@ class Api:
 @pytest.fixture
 def api(app: object, seeded: dict[str, tuple[int, str]]) -> Api:
     return Api(app, seeded)
+
+
+@pytest.fixture
+def browsers(app: object, world: dict[str, int]) -> Any:
+    """A page client per role, logged in through the form on first use (one shared definition)."""
+    from tests.server.test_webui import Browsers  # imported here: test_webui imports this module
+
+    return Browsers(app)
 
 
 @pytest.fixture

@@ -24,11 +24,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False)
 
 
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
-
-
 def _fresh_picture_slide(browsers: Browsers, session: Any, name: str) -> int:
     """What an operator does first: drop a picture on the slides page; no caption yet."""
     b = browsers["operator"]

@@ -87,11 +87,6 @@ def assert_pages_by_role(app: Any, browsers: dict[str, Browser], pages: dict[str
                 assert "Vai trò của bạn không được mở trang này." in got.text, (url, role)
 
 
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
-
-
 def _pages(w: dict[str, int]) -> dict[str, set[str]]:
     slide, screen = w["pending_slide"], w["screen"]
     everyone = {"admin", "operator", "translator", "approver"}

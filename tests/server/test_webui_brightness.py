@@ -6,14 +6,11 @@ import html
 import re
 from typing import Any
 
-import pytest
 from sqlmodel import Session
 
-from signage_server.config import Settings
 from signage_server.manifests import service as manifests
 from signage_server.screens.models import Screen, ScreenGroup, Site
 from signage_server.slides import service as slides
-from tests.server.conftest import TEST_SECRET
 from tests.server.test_webui import Browsers
 from tests.server.world import NOW
 
@@ -28,17 +25,6 @@ def flash(page: str) -> str:
 PLAN_FORM = {"day_percent": "95", "night_percent": "20", "ramp_minutes": "30", "alert_percent": "100",
              "day_kind": "sunrise", "day_offset": "0", "day_at": "", "night_kind": "sunset", "night_offset": "-15",
              "night_at": "", "action": "save"}
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False,
-                    mqtt_enabled=False, run_scheduler=False)
-
-
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
 
 
 def test_admin_places_the_site_sets_a_plan_and_sees_the_curve(

@@ -29,11 +29,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                     mqtt_enabled=False, run_scheduler=False, dashboard_offline_alert_minutes=10)
 
 
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
-
-
 def _beat(session: Any, screen_id: int, at: Any, **fields: Any) -> None:
     beat = Heartbeat(screen_id=str(screen_id), sent_at=at + timedelta(seconds=2), uptime_s=60, **fields)
     telemetry.record_heartbeat(session, screen_id=screen_id, beat=beat, received_at=at)

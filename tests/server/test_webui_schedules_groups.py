@@ -13,26 +13,13 @@ from sqlmodel import Session, select
 
 from signage_server.alerts.models import Alert, AlertTemplate
 from signage_server.audit.models import AuditEvent
-from signage_server.config import Settings
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule
 from signage_server.screens import service as screens
 from signage_server.screens.models import Screen, ScreenGroup
 from signage_server.slides import service as slides
-from tests.server.conftest import TEST_SECRET
 from tests.server.test_webui import ROLES, XSS, Browsers, assert_pages_by_role
 from tests.server.world import NOW
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False,
-                    mqtt_enabled=False, run_scheduler=False)
-
-
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
 
 
 @pytest.fixture

@@ -8,27 +8,13 @@ import json
 import re
 from typing import Any
 
-import pytest
 from PIL import Image
 from sqlmodel import Session
 
-from signage_server.config import Settings
 from signage_server.manifests import service as manifests
 from signage_server.slides import service as slides
-from tests.server.conftest import TEST_SECRET
 from tests.server.test_webui import Browsers
 from tests.server.world import NOW
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False,
-                    mqtt_enabled=False, run_scheduler=False)
-
-
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
 
 
 def test_admin_picks_a_template_from_its_pictures_and_the_screen_gets_it(
