@@ -140,6 +140,7 @@ class TransportService:
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-publisher")
         # Screen id -> (version, envelope) signed in this process, or None: read the newest from the database.
         self._to_publish: dict[str, tuple[int, bytes] | None] = {}
+        self._published_versions: dict[str, int] = {}  # highest version this publisher sent per screen
         self._publish_lock = threading.Lock()
         # Heartbeats, statuses, play records and alert acks: stored in batches on the writer's thread.
         self.reports = ReportWriter(sessions, on_playlog_stored=self._ack_playlog,
@@ -409,7 +410,14 @@ class TransportService:
             queued, self._to_publish = self._to_publish, {}
         if not queued:
             return
-        known = sorted((sid, signed[1]) for sid, signed in queued.items() if signed is not None)
+        with self._publish_lock:
+            # A request thread may queue its envelope after a newer one for the same screen went out
+            # (descheduled between its commit and its listener): never put an older manifest back.
+            known = sorted((sid, signed[1]) for sid, signed in queued.items()
+                           if signed is not None and signed[0] > self._published_versions.get(sid, 0))
+            for sid, signed in queued.items():
+                if signed is not None:
+                    self._published_versions[sid] = max(signed[0], self._published_versions.get(sid, 0))
         unknown = [sid for sid, signed in queued.items() if signed is None]
         try:
             if known:

@@ -46,3 +46,19 @@ def test_signed_envelopes_are_published_without_reading_them_back(tmp_path: Path
     sent = [item for batch in published for item in batch]
     assert sorted(sent) == [("12", b"twelve"), ("7", b"seven")]
     assert [sid for batch in from_database for sid in batch] == ["8"] and read_back == []
+
+
+def test_an_envelope_queued_late_never_replaces_a_newer_one_already_published(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = TransportService(
+        Settings(data_dir=tmp_path, secret_key=TEST_SECRET), sessions=lambda: pytest.fail("no session needed"),
+        clock=lambda: datetime(2026, 3, 1, tzinfo=UTC), path_for=lambda _sha: None,
+        latest_envelopes=lambda _s, _ids: {}, manifest_assets=lambda _s, _sid: frozenset(), handovers=list)
+    published: list[tuple[str, bytes]] = []
+    monkeypatch.setattr(transport, "publish_manifests", lambda items: published.extend(items))
+    transport.on_manifests_later(["7"], {"7": (6, b"v6")})
+    transport._publisher.submit(lambda: None).result()  # v6 is out
+    # The request that committed v5 was descheduled between its commit and its listener.
+    transport.on_manifests_later(["7"], {"7": (5, b"v5")})
+    transport.stop()
+    assert published == [("7", b"v6")]
