@@ -122,10 +122,15 @@ class PublicKey:
 class SigningKey:
     """The server's Ed25519 private key; never leaves the data dir except as a 0600 PEM file."""
 
-    __slots__ = ("_private",)
+    __slots__ = ("_key_id", "_private", "_public")
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
+        # Derived once: every manifest of a compile names the key id, and the unchanged check compares it.
+        self._public = PublicKey(
+            private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        self._key_id = self._public.key_id
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -151,15 +156,11 @@ class SigningKey:
 
     @property
     def public_key(self) -> PublicKey:
-        return PublicKey(
-            self._private.public_key().public_bytes(
-                serialization.Encoding.Raw, serialization.PublicFormat.Raw
-            )
-        )
+        return self._public
 
     @property
     def key_id(self) -> str:
-        return self.public_key.key_id
+        return self._key_id
 
     def sign(self, data: bytes) -> bytes:
         return self._private.sign(data)

@@ -99,7 +99,8 @@ def create_app(
                 app.state.transport_holder = exc.holder
             else:
                 app.state.transport = transport
-                unsubscribe = manifest_events.subscribe(transport.on_manifests_later)
+                unsubscribe = manifest_events.subscribe(lambda issued: transport.on_manifests_later(
+                    issued, {sid: (signed.version, signed.envelope_json) for sid, signed in issued.envelopes.items()}))
         from signage_server.manifests.jobs import HorizonJob, KeyWatch, build_scheduler
 
         horizon = HorizonJob(sessions=app.state.session_factory, recompiler=recompiler)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,25 @@ _TOUCHED = "manifest_touched"
 _ISSUED = "manifest_issued"
 _COMPILING = "manifest_compiling"
 
-Listener = Callable[[list[str]], None]
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A version just signed for a screen: whoever publishes it need not read it back from the database."""
+
+    version: int
+    envelope_json: bytes
+
+
+class Announcement(list[str]):
+    """Screen ids given a new version, in id order; `envelopes` holds those signed in this process."""
+
+    def __init__(self, screen_ids: Iterable[str], envelopes: Mapping[str, Issued] | None = None) -> None:
+        super().__init__(screen_ids)
+        self.envelopes: dict[str, Issued] = dict(envelopes or {})
+
+
+Listener = Callable[[Announcement], None]
 
 
 class ManifestEvents:
@@ -53,7 +72,7 @@ class ManifestEvents:
 
         return unsubscribe
 
-    def publish(self, screen_ids: list[str]) -> None:
+    def publish(self, screen_ids: list[str], envelopes: Mapping[str, Issued] | None = None) -> None:
         """Tell every listener; one failing listener neither stops the others nor the request."""
         if not screen_ids:
             return
@@ -61,7 +80,7 @@ class ManifestEvents:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
-                listener(list(screen_ids))
+                listener(Announcement(screen_ids, envelopes))
             except Exception:  # a listener's bug must not undo a committed change
                 log.exception("manifest listener %r failed for screens %s", listener, screen_ids)
 
@@ -89,8 +108,10 @@ class Recompiler:
         return make
 
     def defer_notice(self, session: Session, screen_ids: list[str]) -> None:
-        """Announce these screens' new versions once this session commits (never if it rolls back)."""
-        session.info.setdefault(_ISSUED, []).extend(screen_ids)
+        """Announce these screens' newest versions once this session commits (never if it rolls back)."""
+        issued: dict[str, Issued | None] = session.info.setdefault(_ISSUED, {})
+        for screen_id in screen_ids:
+            issued.setdefault(screen_id, None)
 
     def compile_results(self, session: Session, screen_ids: set[int]) -> list[compiler.CompileResult]:
         """Compile now in this session, without the compile's own writes counting as changes."""
@@ -108,9 +129,13 @@ class Recompiler:
                 results = self._one_by_one(session, screen_ids, key, now)
         finally:
             session.info.pop(_COMPILING, None)
+        issued: dict[str, Issued | None] = session.info.setdefault(_ISSUED, {})
         for result in results:
             if result.error:
                 log.warning("screen %s: no new manifest: %s", result.screen_id, result.error)
+            if result.new_version and result.record is not None:
+                # Announced after the commit with the envelope just signed: publishing reads nothing back.
+                issued[str(result.screen_id)] = Issued(result.record.version, result.record.envelope_json)
         return results
 
     def _one_by_one(self, session: Session, screen_ids: set[int], key: SigningKey,
@@ -129,7 +154,7 @@ class Recompiler:
         return results
 
     def compile(self, session: Session, screen_ids: set[int]) -> list[str]:
-        """Compile and return the ids (as manifest screen ids) that got a new version."""
+        """Compile and return the ids (as manifest screen ids) that got a new version, announced after commit."""
         return [str(r.screen_id) for r in self.compile_results(session, screen_ids) if r.new_version]
 
 
@@ -237,8 +262,7 @@ def _before_commit(session: OrmSession) -> None:
         touched |= changes.take_changes(session)
     if not touched:
         return
-    issued = recompiler.compile(session, affected_screens(session, touched))
-    session.info.setdefault(_ISSUED, []).extend(issued)
+    recompiler.compile(session, affected_screens(session, touched))  # announced after the commit
 
 
 @event.listens_for(OrmSession, "after_commit")
@@ -249,9 +273,10 @@ def _after_commit(session: OrmSession) -> None:
         # the new manifests, so a listener's own session would wait on SQLite or read the old ones.
         return
     recompiler = session.info.get(_RECOMPILER)
-    issued: list[str] = session.info.pop(_ISSUED, [])
+    issued: dict[str, Issued | None] = session.info.pop(_ISSUED, {})
     if isinstance(recompiler, Recompiler) and issued:
-        recompiler.events.publish(sorted(set(issued), key=int))
+        recompiler.events.publish(sorted(issued, key=int),
+                                  {sid: known for sid, known in issued.items() if known is not None})
 
 
 @event.listens_for(OrmSession, "after_soft_rollback")

@@ -54,9 +54,7 @@ class HorizonJob:
 
     def _compile(self, session: Session, ids: set[int]) -> list[str]:
         """Compile now; the new versions are announced once the job's transaction commits."""
-        issued = self.recompiler.compile(session, ids) if ids else []
-        self.recompiler.defer_notice(session, issued)
-        return issued
+        return self.recompiler.compile(session, ids) if ids else []
 
     def daily(self) -> list[str]:
         return self.run(everything=True)

@@ -62,9 +62,7 @@ def compile_now(screen_id: int, recompiler: RecompilerDep, session: SessionDep,
                 user: Annotated[User, RequireRole(Role.ADMIN, Role.OPERATOR)]) -> CompileRead:
     """Compile now; a new version only if the content changed. Listeners hear of it after commit."""
     screens.get_screen(session, screen_id=screen_id)
-    [result] = recompiler.compile_results(session, {screen_id})
-    if result.new_version:
-        recompiler.defer_notice(session, [str(screen_id)])
+    [result] = recompiler.compile_results(session, {screen_id})  # a new version is announced after commit
     return CompileRead(screen_id=screen_id, version=result.record.version if result.record else None,
                        new_version=result.new_version, excluded=[e.as_dict() for e in result.excluded],
                        error=result.error)

@@ -6,7 +6,7 @@ import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -138,7 +138,9 @@ class TransportService:
         self._screenshot_slots = threading.BoundedSemaphore(SCREENSHOT_BACKLOG)
         # New manifests go out from here, after the commit that issued them, not on the approving request.
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest-publisher")
-        self._to_publish: set[str] = set()
+        # Screen id -> (version, envelope) signed in this process, or None: read the newest from the database.
+        self._to_publish: dict[str, tuple[int, bytes] | None] = {}
+        self._published_versions: dict[str, int] = {}  # highest version this publisher sent per screen
         self._publish_lock = threading.Lock()
         # Heartbeats, statuses, play records and alert acks: stored in batches on the writer's thread.
         self.reports = ReportWriter(sessions, on_playlog_stored=self._ack_playlog,
@@ -386,15 +388,17 @@ class TransportService:
             payloads = self._latest_envelopes(session, sorted(wires))
         self.publish_manifests([(wires[sid], payload) for sid, payload in sorted(payloads.items())])
 
-    def on_manifests_later(self, screen_ids: Iterable[str | int]) -> None:
+    def on_manifests_later(self, screen_ids: Iterable[str | int],
+                           envelopes: Mapping[str, tuple[int, bytes]] | None = None) -> None:
         """manifest_events subscriber: queue the screens for the publisher thread and return at once.
 
         The approving request then ends at its commit; screens queued while a publish runs go out together
-        in the next one (each with its newest envelope, read at that moment), in commit order.
+        in the next one, in commit order. `envelopes` (screen id -> version, envelope just signed) spare
+        the publisher reading them back; a screen without one gets its newest, read at publish time.
         """
         with self._publish_lock:
             idle = not self._to_publish
-            self._to_publish.update(str(s) for s in screen_ids)
+            queue_newest(self._to_publish, screen_ids, envelopes or {})
         if idle:
             try:
                 self._publisher.submit(self._publish_queued)
@@ -403,13 +407,25 @@ class TransportService:
 
     def _publish_queued(self) -> None:
         with self._publish_lock:
-            screen_ids, self._to_publish = self._to_publish, set()
-        if not screen_ids:
+            queued, self._to_publish = self._to_publish, {}
+        if not queued:
             return
+        with self._publish_lock:
+            # A request thread may queue its envelope after a newer one for the same screen went out
+            # (descheduled between its commit and its listener): never put an older manifest back.
+            known = sorted((sid, signed[1]) for sid, signed in queued.items()
+                           if signed is not None and signed[0] > self._published_versions.get(sid, 0))
+            for sid, signed in queued.items():
+                if signed is not None:
+                    self._published_versions[sid] = max(signed[0], self._published_versions.get(sid, 0))
+        unknown = [sid for sid, signed in queued.items() if signed is None]
         try:
-            self.on_manifests(screen_ids)
+            if known:
+                self.publish_manifests(known)
+            if unknown:
+                self.on_manifests(unknown)
         except Exception:  # the broker refused or is away: its reconnect republishes every manifest
-            log.exception("publishing the manifests of %d screen(s) failed", len(screen_ids))
+            log.exception("publishing the manifests of %d screen(s) failed", len(queued))
 
     # -- alerts (AlertPublisher)
 
@@ -648,6 +664,25 @@ class TransportService:
                 self.run_jobs_once()
             except Exception:  # a failing round must not end the job thread
                 log.exception("transport jobs failed")
+
+
+def queue_newest(queue: dict[str, tuple[int, bytes] | None], screen_ids: Iterable[str | int],
+                 envelopes: Mapping[str, tuple[int, bytes]]) -> None:
+    """Add screens to the publisher's queue, keeping per screen the newest known version.
+
+    Listeners of two commits may run in either order, so a lower version never replaces a higher one;
+    a screen announced without an envelope is read from the database, which always has the newest.
+    """
+    for screen_id in map(str, screen_ids):
+        signed = envelopes.get(screen_id)
+        if screen_id not in queue:
+            queue[screen_id] = signed
+            continue
+        held = queue[screen_id]
+        if held is None or signed is None:
+            queue[screen_id] = None
+        elif signed[0] > held[0]:
+            queue[screen_id] = signed
 
 
 def _reconcile_on(accounts: DynsecAccounts, screens: Sequence[Screen]) -> tuple[int, int]:

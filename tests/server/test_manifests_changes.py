@@ -113,3 +113,20 @@ def test_taking_changes_returns_each_target_once_and_clears_them(session: Sessio
     session.flush()
     assert take_changes(session) == {("screen", 1), ("screen", 3), ("playlist", 3)}
     assert take_changes(session) == set()
+
+
+def test_announcements_carry_the_envelopes_just_committed(
+        session: Session, lane: dict[str, int], api: Api, app: object) -> None:
+    heard: list[Any] = []
+    unsubscribe = app.state.manifest_events.subscribe(heard.append)  # type: ignore[attr-defined]
+    try:
+        assert api.as_("operator").delete(f"/api/v1/schedules/{lane['direct']}").status_code == 204
+        assert api.as_("operator").delete(f"/api/v1/schedules/{lane['by_group']}").status_code == 204
+    finally:
+        unsubscribe()
+    session.expire_all()
+    announced = {sid: signed for announcement in heard for sid, signed in announcement.envelopes.items()}
+    assert str(lane["screen"]) in announced
+    for sid, signed in announced.items():
+        record = manifests.latest_manifest(session, screen_id=int(sid))
+        assert record is not None and (signed.version, signed.envelope_json) == (record.version, record.envelope_json)
