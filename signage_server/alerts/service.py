@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, cast
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from signage_core.languages import registry
@@ -163,9 +163,10 @@ def launch(
         screen_ids=target_ids, cover=template.cover), key)
     alert.envelope = envelope.to_json().decode("utf-8")
     session.add(alert)
-    for sid in target_ids:
-        session.add(AlertTarget(alert_id=saved_id(alert), screen_id=sid))
     session.flush()
+    # One executemany for the whole fan-out: a national alert targets thousands of screens.
+    session.execute(insert(AlertTarget), [{"alert_id": saved_id(alert), "screen_id": sid}
+                                              for sid in target_ids])
     audit.record(session, actor=actor, action="alert.launch", entity="alert", entity_id=alert.id,
                  before=None, after={"template": template.key, "version": alert.version, "topics": topics,
                                      "captions": dict(alert.captions),
@@ -275,6 +276,15 @@ def record_acks(session: Session, *, acks: Sequence[tuple[int, AlertAck, datetim
         out.append(target)
     session.flush()
     return out
+
+
+def alerts_not_stored(session: Session, *, acks: Iterable[AlertAck]) -> set[str]:
+    """The alert ids these acks name that no stored alert has (yet): a launch publishes before it commits."""
+    named = {a.alert_id: alert_id for a in acks if (alert_id := _alert_id(a)) is not None}
+    if not named:
+        return set()
+    stored = set(session.exec(select(Alert.id).where(col(Alert.id).in_(set(named.values())))).all())
+    return {text for text, alert_id in named.items() if alert_id not in stored}
 
 
 def _alert_id(ack: AlertAck) -> int | None:
