@@ -66,7 +66,7 @@ from signage_server.manifests.keys import KeyRing
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
 from signage_server.transport.accounts import DynsecAccounts
-from signage_server.transport.broker import free_port
+from signage_server.transport.broker import ManagedMosquitto, free_port
 from signage_server.transport.ids import group_wire_id, screen_wire_id
 from signage_server.transport.reports import Report
 from signage_server.transport.service import TransportService
@@ -217,6 +217,16 @@ def print_stages(rounds: list[Round], times: list[tuple[str, float, float, float
         print(f"  {name:<58} {_ms(values)}")
 
 
+def _with_broker_lines(*extra: str) -> None:
+    """Experiment only: add lines to the managed broker's generated configuration."""
+    original = ManagedMosquitto._config_text
+
+    def config_text(self: ManagedMosquitto, plugin: str) -> str:
+        return original(self, plugin) + "".join(f"{line}\n" for line in extra)
+
+    ManagedMosquitto._config_text = config_text  # type: ignore[method-assign]
+
+
 def raw_round_trip(params: BrokerParams, group: str, wires: list[str], n: int) -> float:
     """Baseline, same broker and players: one bare message to the group, until all their acks reach one subscriber."""
     got: set[str] = set()
@@ -252,7 +262,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--verify-once", action="store_true",
                         help="each worker process checks a distinct envelope's signature once (cached by its bytes)")
+    parser.add_argument("--broker-max-inflight", type=int, default=None,
+                        help="experiment: mosquitto's max_inflight_messages (default 20) for the managed broker")
     args = parser.parse_args()
+    if args.broker_max_inflight is not None:
+        _with_broker_lines(f"max_inflight_messages {args.broker_max_inflight}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     # Each player holds a socket and paho's wake-up pair, the broker one socket per player: 1,024 is too few.
     raise_open_files(4 * args.players + 512)
