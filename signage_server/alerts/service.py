@@ -312,6 +312,6 @@ def report(session: Session, *, alert_id: int, now: datetime) -> AlertReport:
     # Only what the report shows of each screen: a national alert's report lists thousands.
     rows = session.exec(select(AlertTarget, Screen).join(Screen, col(Screen.id) == col(AlertTarget.screen_id)).where(
         AlertTarget.alert_id == alert_id).order_by(col(AlertTarget.screen_id)).options(
-        load_only(col(Screen.id), col(Screen.name), col(Screen.display_name)))).all()
+        load_only(Screen.id, Screen.name, Screen.display_name))).all()  # type: ignore[arg-type]
     state = "withdrawn" if alert.withdrawn_at else ("expired" if now >= alert.expires_at else "active")
     return AlertReport(alert, session.get_one(AlertTemplate, alert.template_id), state, [(t, s) for t, s in rows])
