@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, cast
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from signage_core.languages import registry
@@ -19,7 +20,7 @@ from signage_server.bounds import INT_MAX
 from signage_server.db import saved_id
 from signage_server.errors import Conflict, Invalid, NotFound
 from signage_server.permissions import require_role
-from signage_server.screens.models import Enrolment, Screen, ScreenGroup
+from signage_server.screens.models import Enrolment, Screen, ScreenGroup, ScreenGroupLink
 from signage_server.transport.ids import group_wire_id, screen_wire_id, single_screen_group
 from signage_server.users.models import Role, User
 
@@ -65,18 +66,20 @@ def _next_version(session: Session, *, now: datetime) -> int:
     return sequence.last_version
 
 
-def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> tuple[list[Screen], list[str]]:
-    """Targeted screens (revoked ones left out) and the alert topics that reach exactly them."""
-    chosen: dict[int, Screen] = {}
+def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> tuple[list[int], list[str]]:
+    """Targeted screen ids (revoked ones left out) and the alert topics that reach exactly them.
+
+    Ids, not Screen rows: loading a thousand screens was most of a national launch's time in the database.
+    """
+    chosen: set[int] = set()
     topics: list[str] = []
     for gid in dict.fromkeys(group_ids):
-        group = session.get(ScreenGroup, gid)
-        if group is None:
+        if session.get(ScreenGroup, gid) is None:
             raise NotFound("screen group", gid)
         topics.append(group_wire_id(gid))
-        for screen in group.screens:
-            if screen.enrolment != Enrolment.REVOKED:
-                chosen[saved_id(screen)] = screen
+        chosen.update(session.exec(select(ScreenGroupLink.screen_id).join(
+            Screen, col(Screen.id) == col(ScreenGroupLink.screen_id)).where(
+            ScreenGroupLink.group_id == gid, col(Screen.enrolment) != Enrolment.REVOKED)).all())
     for sid in dict.fromkeys(screen_ids):
         single = session.get(Screen, sid)
         if single is None:
@@ -85,8 +88,8 @@ def _resolve(session: Session, *, group_ids: list[int], screen_ids: list[int]) -
             raise Invalid("screen %(id)s is revoked", field="screen_ids", params={"id": sid})
         if sid not in chosen:
             topics.append(single_screen_group(sid))
-            chosen[sid] = single
-    return sorted(chosen.values(), key=saved_id), topics
+            chosen.add(sid)
+    return sorted(chosen), topics
 
 
 def _body(alert: Alert, *, action: Literal["show", "withdraw"], version: int, issued_at: datetime,
@@ -102,7 +105,8 @@ def _body(alert: Alert, *, action: Literal["show", "withdraw"], version: int, is
 
 def target_screens(session: Session, *, group_ids: list[int], screen_ids: list[int]) -> list[Screen]:
     """The screens an alert to these groups and screens reaches (the confirm page previews each)."""
-    return _resolve(session, group_ids=group_ids, screen_ids=screen_ids)[0]
+    ids = _resolve(session, group_ids=group_ids, screen_ids=screen_ids)[0]
+    return list(session.exec(select(Screen).where(col(Screen.id).in_(ids)).order_by(col(Screen.id))).all())
 
 
 MAX_ALERT_TEXT = 1000
@@ -148,8 +152,8 @@ def launch(
     if expires_at - now > MAX_ALERT_DURATION:
         raise Invalid("an alert lasts at most %(days)s days", field="expires_at",
                       params={"days": MAX_ALERT_DURATION.days})
-    targets, topics = _resolve(session, group_ids=group_ids, screen_ids=screen_ids)
-    if not targets:
+    target_ids, topics = _resolve(session, group_ids=group_ids, screen_ids=screen_ids)
+    if not target_ids:
         raise Invalid("the chosen groups hold no active screens", field="group_ids")
     version = _next_version(session, now=now)
     alert = Alert(template_id=template_id, version=version, captions=alert_captions(template, captions),
@@ -157,15 +161,15 @@ def launch(
                   topics=topics, issued_at=now, expires_at=expires_at, launched_by=actor.id, envelope="")
     session.add(alert)
     session.flush()
-    target_ids = [saved_id(s) for s in targets]
     envelope = sign_envelope(EnvelopeKind.ALERT, _body(
         alert, action="show", version=alert.version, issued_at=now, expires_at=expires_at,
         screen_ids=target_ids, cover=template.cover), key)
     alert.envelope = envelope.to_json().decode("utf-8")
     session.add(alert)
-    for sid in target_ids:
-        session.add(AlertTarget(alert_id=saved_id(alert), screen_id=sid))
     session.flush()
+    # One executemany for the whole fan-out: a national alert targets thousands of screens.
+    session.execute(insert(AlertTarget), [{"alert_id": saved_id(alert), "screen_id": sid}
+                                              for sid in target_ids])
     audit.record(session, actor=actor, action="alert.launch", entity="alert", entity_id=alert.id,
                  before=None, after={"template": template.key, "version": alert.version, "topics": topics,
                                      "captions": dict(alert.captions),
@@ -277,6 +281,15 @@ def record_acks(session: Session, *, acks: Sequence[tuple[int, AlertAck, datetim
     return out
 
 
+def alerts_not_stored(session: Session, *, acks: Iterable[AlertAck]) -> set[str]:
+    """The alert ids these acks name that no stored alert has (yet): a launch publishes before it commits."""
+    named = {a.alert_id: alert_id for a in acks if (alert_id := _alert_id(a)) is not None}
+    if not named:
+        return set()
+    stored = set(session.exec(select(Alert.id).where(col(Alert.id).in_(set(named.values())))).all())
+    return {text for text, alert_id in named.items() if alert_id not in stored}
+
+
 def _alert_id(ack: AlertAck) -> int | None:
     """The alert an ack names, or None for a stray (not a number, or beyond any stored id)."""
     if not ack.alert_id.isascii() or not ack.alert_id.isdigit() or len(ack.alert_id) > 10:
@@ -296,7 +309,9 @@ class AlertReport:
 def report(session: Session, *, alert_id: int, now: datetime) -> AlertReport:
     """Which screens confirmed the alert and how fast, for the approver watching it go out."""
     alert = get_alert(session, alert_id=alert_id)
+    # Only what the report shows of each screen: a national alert's report lists thousands.
     rows = session.exec(select(AlertTarget, Screen).join(Screen, col(Screen.id) == col(AlertTarget.screen_id)).where(
-        AlertTarget.alert_id == alert_id).order_by(col(AlertTarget.screen_id))).all()
+        AlertTarget.alert_id == alert_id).order_by(col(AlertTarget.screen_id)).options(
+        load_only(Screen.id, Screen.name, Screen.display_name))).all()  # type: ignore[arg-type]
     state = "withdrawn" if alert.withdrawn_at else ("expired" if now >= alert.expires_at else "active")
     return AlertReport(alert, session.get_one(AlertTemplate, alert.template_id), state, [(t, s) for t, s in rows])

@@ -43,6 +43,8 @@ class WriterStats:
     unknown_screen: int = 0
     failed: int = 0
     retried_batches: int = 0
+    early_acks: int = 0  # acks that arrived before their alert's launch committed, held and retried
+    unmatched_acks: int = 0  # of those, given up on: the alert never appeared within `early_ack_wait_s`
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -53,17 +55,24 @@ class ReportWriter:
     """Queues reports from the hub and stores them in batches on its own thread.
 
     A batch is whatever waited while the previous one was written (at most `max_batch`), plus what arrives
-    within `max_delay_s` of its first report: at low rates a report is stored at once, under load the
-    batches grow and one transaction carries hundreds of reports. A report is acknowledged (play records)
-    only after its batch committed; `stop()` stores everything already queued before it returns.
+    within `max_delay_s` of its first report, unless it holds an alert ack (someone waits for those): at low
+    rates a report is stored at once, under load the batches grow and one transaction carries hundreds of
+    reports. A report is acknowledged (play records) only after its batch committed; `stop()` stores
+    everything already queued before it returns. An alert ack naming an alert not stored yet (the launch
+    publishes before its transaction commits) is retried with later batches for up to `early_ack_wait_s`.
     """
 
     def __init__(self, sessions: SessionFactory, *, on_playlog_stored: Callable[[str, list[str]], None] | None = None,
-                 max_batch: int = 1000, max_delay_s: float = 0.005, capacity: int = 100_000) -> None:
+                 max_batch: int = 1000, max_delay_s: float = 0.005, capacity: int = 100_000,
+                 early_ack_wait_s: float = 60.0, early_ack_retry_s: float = 0.01) -> None:
         self._sessions = sessions
         self._on_playlog_stored = on_playlog_stored
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
+        self.early_ack_wait_s = early_ack_wait_s
+        self.early_ack_retry_s = early_ack_retry_s
+        # (give up at, ack) for acks whose alert was not stored yet; only the writer thread touches it.
+        self._early: list[tuple[float, Report]] = []
         # Bounded: a database that cannot keep up slows the broker connection down (back-pressure) rather
         # than growing memory without end; paho then leaves the backlog with the broker and the players.
         self._queue: queue.Queue[Report | object] = queue.Queue(capacity)
@@ -105,22 +114,34 @@ class ReportWriter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self.early_ack_retry_s if self._early else None)
+            except queue.Empty:
+                self._store([])  # only the held acks: has their launch committed by now?
+                continue
             if first is _STOP:
+                if self._early:
+                    self._store([])
+                self._give_up(everything=True)
                 return
             batch: list[Report] = [first]  # type: ignore[list-item]
+            has_ack = isinstance(batch[0].body, AlertAck)
             deadline = time.monotonic() + self.max_delay_s
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    # An approver waits on acks: take what is queued already, but do not wait for company.
+                    wait = 0.0 if has_ack else max(0.0, deadline - time.monotonic())
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stopping = True  # store this batch and the rest of the queue first
                     break
                 batch.append(item)  # type: ignore[arg-type]
+                has_ack = has_ack or isinstance(batch[-1].body, AlertAck)
             if stopping:
                 self._drain_into(batch)
+                self._give_up(everything=True)
             else:
                 self._store(batch)
 
@@ -136,20 +157,28 @@ class ReportWriter:
             self._store(batch[start:start + self.max_batch])
 
     def _store(self, batch: list[Report]) -> None:
+        """Store a batch of newly submitted reports, after the held early acks (arrival order)."""
+        held, self._early = self._early, []
+        together = [report for _, report in held] + batch
+        early: list[Report] = []
         try:
             try:
-                stored = self._store_together(batch)
+                stored = self._store_together(together, early)
             except Exception:  # one bad report must not cost the others: store them one by one
-                log.warning("a batch of %d reports failed; storing them one at a time", len(batch), exc_info=True)
+                log.warning("a batch of %d reports failed; storing them one at a time", len(together),
+                            exc_info=True)
                 self.stats.retried_batches += 1
-                stored = []
-                for report in batch:
+                stored, early = [], []
+                for report in together:
                     try:
-                        stored.extend(self._store_together([report]))
+                        stored.extend(self._store_together([report], early))
                     except Exception:
                         self.stats.failed += 1
                         log.exception("could not store a %s from screen %r", _kind(report), report.wire_id)
+            self._hold(early, held)
             self._acknowledge(stored)
+            if not batch:
+                return
             self.stats.batches += 1
             self.stats.reports += len(batch)
             self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -160,8 +189,34 @@ class ReportWriter:
                 self._pending -= len(batch)
                 self._idle.notify_all()
 
-    def _store_together(self, batch: Sequence[Report]) -> list[tuple[str, list[str]]]:
-        """One transaction for the whole batch, applied in arrival order; returns play records to acknowledge."""
+    def _hold(self, early: list[Report], held: list[tuple[float, Report]]) -> None:
+        """Keep the acks whose alert is not stored yet for the next batch, each until its own deadline."""
+        deadlines = {id(report): at for at, report in held}
+        now = time.monotonic()
+        for report in early:
+            at = deadlines.get(id(report))
+            if at is None:
+                self.stats.early_acks += 1
+                at = now + self.early_ack_wait_s
+            self._early.append((at, report))
+        self._give_up(everything=False)
+
+    def _give_up(self, *, everything: bool) -> None:
+        """Drop held acks past their deadline (all of them when stopping): their alert never appeared."""
+        now = time.monotonic()
+        keep = [] if everything else [(at, r) for at, r in self._early if at > now]
+        dropped = len(self._early) - len(keep)
+        if dropped:
+            self.stats.unmatched_acks += dropped
+            log.warning("%d alert acks name no stored alert (waited up to %.0f s); dropped", dropped,
+                        self.early_ack_wait_s)
+        self._early = keep
+
+    def _store_together(self, batch: Sequence[Report], early: list[Report]) -> list[tuple[str, list[str]]]:
+        """One transaction for the whole batch, applied in arrival order; returns play records to acknowledge.
+
+        Acks for an alert not stored yet are added to `early` (nothing of theirs was written).
+        """
         acks: list[tuple[str, list[str]]] = []
         with self._sessions() as session:
             known = self._known(session, batch)
@@ -177,7 +232,7 @@ class ReportWriter:
                 j = i
                 while j < len(batch) and type(batch[j].body) is type(report.body) and batch[j].screen_id in known:
                     j += 1
-                self._apply(session, batch[i:j], acks)
+                self._apply(session, batch[i:j], acks, early)
                 i = j
             session.commit()
         return acks
@@ -189,14 +244,21 @@ class ReportWriter:
         return {sid for sid in session.exec(select(Screen.id).where(col(Screen.id).in_(ids))).all() if sid is not None}
 
     @staticmethod
-    def _apply(session: Session, run: Sequence[Report], acks: list[tuple[str, list[str]]]) -> None:
+    def _apply(session: Session, run: Sequence[Report], acks: list[tuple[str, list[str]]],
+               early: list[Report]) -> None:
         body = run[0].body
         if isinstance(body, Heartbeat):
             telemetry.record_heartbeats(session, beats=[(r.screen_id, r.body, r.received_at) for r in run
                                                         if isinstance(r.body, Heartbeat)])
         elif isinstance(body, AlertAck):
-            alerts.record_acks(session, acks=[(r.screen_id, r.body, r.received_at) for r in run
-                                              if isinstance(r.body, AlertAck)])
+            ack_run = [r for r in run if isinstance(r.body, AlertAck)]
+            results = alerts.record_acks(session, acks=[(r.screen_id, r.body, r.received_at) for r in ack_run
+                                                        if isinstance(r.body, AlertAck)])
+            unmatched = [r for r, target in zip(ack_run, results, strict=True) if target is None]
+            if unmatched:
+                missing = alerts.alerts_not_stored(session, acks=[r.body for r in unmatched
+                                                                  if isinstance(r.body, AlertAck)])
+                early.extend(r for r in unmatched if isinstance(r.body, AlertAck) and r.body.alert_id in missing)
         else:
             for r in run:
                 if isinstance(r.body, Status):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -135,3 +136,68 @@ def test_a_report_the_database_refuses_costs_only_itself(engine: Engine, fleet: 
         assert s.exec(select(PlayLogEntry.record_id).where(col(PlayLogEntry.screen_id).in_([a, b]))).all() == ["y"]
     assert acked == [screen_wire_id(a)]  # the refused records are not acknowledged: the player keeps them
     assert writer.stats.failed == 1 and writer.stats.retried_batches == 1
+
+
+def test_an_ack_that_beats_the_launchs_commit_is_stored_once_it_commits(
+        engine: Engine, fleet: dict[str, Any], seeded: dict[str, tuple[int, str]]) -> None:
+    # The launch publishes before its request commits: a fast player's ack reaches the writer first.
+    a, b, _ = fleet["screens"]
+    writer = ReportWriter(session_factory(engine), max_delay_s=0.0)
+    writer.start()
+    try:
+        with Session(engine, expire_on_commit=False) as launching:
+            approver = launching.get_one(User, seeded["approver"][0])
+            template = launching.exec(select(AlertTemplate.id).where(AlertTemplate.key == "border-closure")).one()
+            alert = alerts.launch(launching, actor=approver, template_id=template or 0, group_ids=[], screen_ids=[a, b],
+                                  expires_at=START + timedelta(hours=1), key=SigningKey.generate(),
+                                  publisher=_Publisher(), now=START)
+            launching.flush()
+            writer.submit(_ack(a, alert.id or 0))
+            # PostgreSQL: the writer reads around the open launch and holds the ack (before, it was dropped);
+            # SQLite: the writer waits for the launch's write lock.
+            writer.flush(1.0)
+            launching.commit()
+        writer.submit(_ack(b, alert.id or 0))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with Session(engine) as s:
+                acked = s.exec(select(AlertTarget.screen_id).where(
+                    AlertTarget.alert_id == alert.id, col(AlertTarget.acked_at).is_not(None))).all()
+            if sorted(acked) == sorted([a, b]):
+                break
+            time.sleep(0.02)
+        assert sorted(acked) == sorted([a, b])
+        assert writer.stats.unmatched_acks == 0
+        assert writer.stats.early_acks == (1 if engine.dialect.name == "postgresql" else 0)
+    finally:
+        writer.stop()
+
+
+def test_an_ack_naming_no_alert_is_given_up_after_its_wait(engine: Engine, fleet: dict[str, Any]) -> None:
+    a, _, _ = fleet["screens"]
+    writer = ReportWriter(session_factory(engine), early_ack_wait_s=0.2, early_ack_retry_s=0.01)
+    writer.start()
+    try:
+        writer.submit(_ack(a, 2_000_000_000))  # beyond any stored alert
+        writer.submit(_ack(a, fleet["alert"]))
+        deadline = time.monotonic() + 10
+        while writer.stats.unmatched_acks == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.stats.early_acks == 1 and writer.stats.unmatched_acks == 1
+    finally:
+        writer.stop()
+    with Session(engine) as s:
+        assert s.exec(select(AlertTarget.acked_at).where(
+            AlertTarget.alert_id == fleet["alert"], AlertTarget.screen_id == a)).one() is not None
+
+
+def test_an_ack_does_not_wait_for_company(engine: Engine, fleet: dict[str, Any]) -> None:
+    # Heartbeats may linger for a fuller batch; an approver is watching the acks come in.
+    a, _, _ = fleet["screens"]
+    writer = ReportWriter(session_factory(engine), max_delay_s=30.0)
+    writer.start()
+    try:
+        writer.submit(_ack(a, fleet["alert"]))
+        assert writer.flush(10)  # well before the 30 s linger
+    finally:
+        writer.stop()
