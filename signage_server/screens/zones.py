@@ -84,9 +84,10 @@ def preview_png(screen: Screen, template: ZoneTemplate, *, now: datetime,
 
 def composed(screen: Screen, template: ZoneTemplate, main: Image.Image, *, now: datetime,
              widgets: tuple[WidgetSpec, ...] | None = None,
-             ticker_captions: Mapping[Language, str] = TICKER_LABELS) -> Image.Image:
+             ticker_captions: Mapping[Language, str] | None = TICKER_LABELS) -> Image.Image:
     """The screen's frame with `main` in its main zone, by the player's compositor: the strip with its real
-    widget texts now (feed values are the player's, so the preview leaves them out), the ticker at its start."""
+    widget texts now (feed values are the player's, so the preview leaves them out), the ticker at its start
+    (None: the ticker zone stays dark, as a player's does under a main-zone alert without a ticker playlist)."""
     from signage_core.render import TickerStrip
     from signage_core.render.compose import compose, draw_strip
     from signage_core.screen import zoned_specs
@@ -99,7 +100,7 @@ def composed(screen: Screen, template: ZoneTemplate, main: Image.Image, *, now: 
         texts = widget_texts(widgets if widgets is not None else DEFAULT_WIDGETS, now, {})
         strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical)
     ticker = None
-    if zoned.ticker is not None:
+    if zoned.ticker is not None and ticker_captions is not None:
         captions = {lang: text for lang, text in ticker_captions.items() if lang in zoned.ticker.languages}
         ticker = TickerStrip(zoned.ticker, captions).frame(zoned.ticker.width - zoned.ticker.margin)
     return compose((screen.width_px, screen.height_px), rects, main, strip, ticker)

@@ -123,6 +123,19 @@ def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:
     return background(spec.model_copy(update={"image_dim": 0.0}), image, Box(0, 0, spec.width, spec.height))
 
 
+def slide_frame(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
+                language: Language | None = None) -> Image.Image:
+    """The spec's frame, never an error: a caption the renderer refuses gives the picture alone."""
+    captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
+    try:
+        return render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
+    except CaptionError:
+        return picture_only(spec, image)
+    except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
+        log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
+        return picture_only(spec, image)
+
+
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
                language: Language | None = None, *, screen: Screen | None = None,
                now: datetime | None = None) -> bytes:
@@ -132,13 +145,7 @@ def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Ima
     On a zoned screen (given `screen` and `now`) the slide sits in the main zone of the whole composed frame.
     """
     captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
-    try:
-        frame = render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
-    except CaptionError:
-        frame = picture_only(spec, image)
-    except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
-        log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
-        frame = picture_only(spec, image)
+    frame = slide_frame(spec, texts, image, language)
     stored = zones.stored(screen.zones) if screen is not None else None
     if screen is not None and stored is not None and now is not None:
         # The ticker scrolls this slide unless a ticker playlist scrolls other messages.
