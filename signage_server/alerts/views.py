@@ -96,7 +96,8 @@ def _alert_spec(screen: Screen, size: tuple[int, int]) -> ScreenSpec:
                       foreign_ratio=screen.foreign_ratio, background=ALERT_BACKGROUND)
 
 
-def _previews(screens: list[Screen], captions: dict[str, str], cover: str, now: datetime) -> list[dict[str, Any]]:
+def _previews(session: Session, screens: list[Screen], captions: dict[str, str], cover: str,
+              now: datetime) -> list[dict[str, Any]]:
     """The alert as each kind of target screen will draw it (the player's alert layout: stacked or ticker, on
     red), with the renderer's problems; screens that draw it alike share a preview. On a zoned screen a
     main-only alert sits in the main zone of the frame the player composes, the strip and ticker kept."""
@@ -124,7 +125,9 @@ def _previews(screens: list[Screen], captions: dict[str, str], cover: str, now: 
         else:
             picture = preview.slide_frame(spec, texts, None)
             # The player leaves the ticker zone dark under a main-zone alert unless a ticker playlist runs.
-            ticker = zones.TICKER_LABELS if stored.ticker_playlist_id is not None else None
+            ticker = None
+            if stored.ticker_playlist_id is not None:
+                ticker = zones.ticker_message(session, screen) or zones.TICKER_LABELS
             frame = zones.composed(screen, stored.template, picture, now=now, widgets=stored.widgets,
                                    ticker_captions=ticker)
             out = io.BytesIO()
@@ -165,7 +168,7 @@ def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approver
     return render(request, "alert_confirm.html", viewer, alert_template=template, minutes=minutes,
                   screen_ids=chosen_screens, group_ids=chosen_groups, screen_names=names, group_names=group_names,
                   expires_at=now + timedelta(minutes=minutes), captions=captions, custom=custom,
-                  previews=_previews(targets, captions, template.cover, now), text_fields=TEXT_FIELDS,
+                  previews=_previews(session, targets, captions, template.cover, now), text_fields=TEXT_FIELDS,
                   cover_label=COVER_LABELS.get(template.cover, template.cover))
 
 

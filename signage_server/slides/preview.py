@@ -138,20 +138,21 @@ def slide_frame(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Im
 
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
                language: Language | None = None, *, screen: Screen | None = None,
-               now: datetime | None = None) -> bytes:
+               now: datetime | None = None, ticker: Mapping[Language, str] | None = None) -> bytes:
     """The frame the LED would show; never an error: a caption the renderer refuses (or no caption at all,
     which the rotate layout cannot lay out) gives the picture alone, and the page says why in words.
 
-    On a zoned screen (given `screen` and `now`) the slide sits in the main zone of the whole composed frame.
+    On a zoned screen (given `screen` and `now`) the slide sits in the main zone of the whole composed frame;
+    `ticker` is the message its ticker playlist scrolls (zones.ticker_message).
     """
     captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
     frame = slide_frame(spec, texts, image, language)
     stored = zones.stored(screen.zones) if screen is not None else None
     if screen is not None and stored is not None and now is not None:
         # The ticker scrolls this slide unless a ticker playlist scrolls other messages.
-        ticker = zones.TICKER_LABELS if stored.ticker_playlist_id is not None else (captions or zones.TICKER_LABELS)
+        scrolled = (ticker or zones.TICKER_LABELS) if stored.ticker_playlist_id is not None else captions
         frame = zones.composed(screen, stored.template, frame, now=now, widgets=stored.widgets,
-                               ticker_captions=ticker)
+                               ticker_captions=scrolled or zones.TICKER_LABELS)
     out = io.BytesIO()
     frame.save(out, format="PNG")
     return out.getvalue()

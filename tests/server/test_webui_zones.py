@@ -6,6 +6,7 @@ import html
 import io
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from PIL import Image
@@ -134,3 +135,48 @@ def test_an_admin_chooses_what_an_alert_covers_and_the_confirm_page_draws_it(
     finally:
         app.state.transport = None
     assert json.loads(payload)["body"]["cover"] == "main"
+
+
+def test_the_zone_pictures_scroll_the_screens_real_ticker_message(
+        session: Session, app: Any, users: Any, world: dict[str, int], browsers: Browsers) -> None:
+    from signage_core.languages import Language
+    from signage_core.render import TickerStrip
+    from signage_core.screen import zoned_specs
+    from signage_core.zones import ZonesSpec, ZoneTemplate
+    from signage_server.screens import zones as screen_zones
+    from signage_server.screens.models import Screen
+    from signage_server.screens.service import layout_of
+
+    app.state.manifest_recompiler.install(session)
+    slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
+    session.commit()
+    admin, screen_id = browsers["admin"], world["screen"]
+    picture = f"/screens/{screen_id}/zones/main_strip_ticker.png"
+    zoned = zoned_specs(layout_of(session.get_one(Screen, screen_id)),
+                        ZonesSpec(template=ZoneTemplate("main_strip_ticker")))
+    assert zoned.ticker is not None and zoned.rects.ticker is not None
+    ticker, rect = zoned.ticker, zoned.rects.ticker
+    band = (rect.left, rect.top, rect.left + rect.width, rect.top + rect.height)
+
+    def ticker_band(url: str) -> bytes:
+        shot = admin.get(url)
+        assert shot.status_code == 200
+        return Image.open(io.BytesIO(shot.content)).convert("RGB").crop(band).tobytes()
+
+    def drawn(captions: Mapping[Language, str]) -> bytes:
+        shown = {lang: text for lang, text in captions.items() if lang in ticker.languages}
+        return TickerStrip(ticker, shown).frame(ticker.width - ticker.margin).tobytes()
+
+    assert ticker_band(picture) == drawn(screen_zones.TICKER_LABELS)  # no ticker playlist: the zone's label
+    admin.post(f"/screens/{screen_id}/zones", {"template": "main_strip_ticker",
+                                               "ticker_playlist_id": str(world["playlist"]), "widgets": ["clock"]})
+    record = manifests.latest_manifest(session, screen_id=screen_id)
+    assert record is not None
+    body = json.loads(record.envelope)["body"]
+    first = body["playlists"][body["zones"]["ticker_playlist"]]["items"][0]["slide_id"]
+    message = {Language(k): v for k, v in body["slides"][first]["captions"].items()}
+    real = drawn(message)
+    assert real != drawn(screen_zones.TICKER_LABELS)
+    assert ticker_band(picture) == real  # the message the player scrolls, as its manifest carries it
+    slide_shot = admin.get(f"/slides/{world['pending_slide']}/preview/{screen_id}.png")
+    assert Image.open(io.BytesIO(slide_shot.content)).convert("RGB").crop(band).tobytes() == real
