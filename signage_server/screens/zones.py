@@ -1,4 +1,4 @@
-"""A screen's zone template as stored (screens.zones, migration 0017) and as the manifest carries it."""
+"""A screen's zone template as stored (screens.zones, migration 0018) and as the manifest carries it."""
 
 from __future__ import annotations
 
