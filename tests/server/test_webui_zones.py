@@ -119,6 +119,8 @@ def test_an_admin_chooses_what_an_alert_covers_and_the_confirm_page_draws_it(
     assert template.cover == "main"
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "alert_template.cover")).one()
     assert event.before == {"key": "border-closure", "cover": "full"} and event.after["cover"] == "main"
+    audit_page = html.unescape(admin.get("/audit").text)
+    assert "Đã đổi phạm vi che của mẫu cảnh báo" in audit_page and "chỉ vùng nội dung chính" in audit_page
 
     main_page, main = _confirm_preview(approver, form)
     assert "cảnh báo chiếm: Chỉ vùng nội dung chính" in main_page
