@@ -19,7 +19,7 @@ class AlertTemplate(SQLModel, table=True):
     name: str = Field(sa_type=sa.String(200))
     # {"vi": ..., "en": ..., "km": ...}, approved once, so a launch needs no translator at 3 a.m.
     captions: dict[str, str] = Field(sa_type=sa.JSON)
-    # On zoned screens: "main" takes the slides' zone only (strip and ticker stay), "full" the whole screen (0017).
+    # On zoned screens: "main" takes the slides' zone only (strip and ticker stay), "full" the whole screen (0018).
     cover: str = Field(default="full", sa_type=sa.String(8), sa_column_kwargs={"server_default": "full"})
     created_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -41,6 +41,31 @@ def list_templates(session: Session) -> list[AlertTemplate]:
     return list(session.exec(select(AlertTemplate).order_by(col(AlertTemplate.key))).all())
 
 
+# What an alert takes on a zoned screen (AlertBody.cover): the slides' zone only, or the whole screen.
+COVERS: tuple[Literal["full", "main"], ...] = ("main", "full")
+
+
+def set_cover(session: Session, *, actor: User, template_id: int, cover: str, now: datetime) -> AlertTemplate:
+    """Templates are pre-approved wording, so changing what one covers is an admin's decision, audited."""
+    require_role(actor, Role.ADMIN)
+    template = session.get(AlertTemplate, template_id)
+    if template is None:
+        raise NotFound("alert template", template_id)
+    if cover not in COVERS:
+        raise Invalid("an alert covers the main zone (main) or the whole screen (full), not %(value)s",
+                      field="cover", params={"value": repr(cover)[:40]})
+    if template.cover == cover:
+        return template
+    before = template.cover
+    template.cover = cover
+    session.add(template)
+    session.flush()
+    audit.record(session, actor=actor, action="alert_template.cover", entity="alert_template",
+                 entity_id=template.id, before={"key": template.key, "cover": before},
+                 after={"key": template.key, "cover": cover}, now=now)
+    return template
+
+
 def get_alert(session: Session, *, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
-from typing import Annotated, Any
+import io
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -27,11 +28,16 @@ from signage_server.web import (
     render,
 )
 
+if TYPE_CHECKING:
+    from signage_core.render import ScreenSpec
+
 router = APIRouter(include_in_schema=False)
 Approvers = Annotated[Viewer, PageUser(Role.APPROVER)]
 # Offered durations in minutes: an alert is short-lived by design (the service caps it too).
 DURATIONS = (15, 30, 60, 120, 240, 480, 1440)
 REFRESH_SECONDS = 3
+# What a template's alert takes on a zoned screen, as the pages say it (catalog msgids).
+COVER_LABELS = {"main": "Main zone only (the information strip and ticker stay)", "full": "The whole screen"}
 # The red the players draw alerts on (player_agent.scenes.ALERT_BACKGROUND; a test keeps the two equal).
 ALERT_BACKGROUND = (170, 0, 0)
 
@@ -50,7 +56,20 @@ def alerts_page(request: Request, session: SessionDep, viewer: Approvers) -> Res
     # The seeded templates' names are catalog msgids ("Border closure"): shown in the page's language.
     names = {t.id: _(t.name) if t.name else "" for t in service.list_templates(session)}
     return render(request, "alerts.html", viewer, recent=recent, template_names=names, text_fields=TEXT_FIELDS,
-                  **_choices(session))
+                  covers=COVER_LABELS, edits_templates=viewer.user.role == Role.ADMIN, **_choices(session))
+
+
+@router.post("/alerts/templates/{template_id}/cover")
+def set_cover(template_id: int, request: Request, session: SessionDep, now: NowDep, viewer: Approvers,
+              cover: Annotated[str, Form(max_length=16)] = "") -> Response:
+    """Admins choose what each template's alerts cover on zoned screens; the service checks role and value."""
+    _ = gettext_for(request)
+    try:
+        with session.begin_nested():
+            service.set_cover(session, actor=viewer.user, template_id=template_id, cover=cover, now=now)
+    except SignageError as exc:
+        return redirect(request, "/alerts", error_text(request, exc), "error")
+    return redirect(request, "/alerts", _("Saved."))
 
 
 def _ids(values: list[str] | None) -> list[int]:
@@ -66,27 +85,58 @@ def _custom(text_vi: str, text_en: str, text_km: str) -> dict[str, str]:
     return {"vi": text_vi, "en": text_en, "km": text_km}
 
 
-def _previews(screens: list[Screen], captions: dict[str, str]) -> list[dict[str, Any]]:
-    """The alert as each kind of target screen will draw it (the player's alert layout: stacked or ticker, on
-    red), with the renderer's problems; screens of one model share a preview."""
+def _alert_spec(screen: Screen, size: tuple[int, int]) -> ScreenSpec:
+    """The player's alert layout (player_agent.scenes.alert_spec): stacked, or ticker on ticker screens, on red."""
     from signage_core.languages import Language, ordered
     from signage_core.render import ScreenSpec
+
+    return ScreenSpec(width=size[0], height=size[1],
+                      layout="ticker" if screen.layout.value == "ticker" else "stacked",
+                      languages=tuple(ordered([Language(c) for c in screen.languages])),
+                      foreign_ratio=screen.foreign_ratio, background=ALERT_BACKGROUND)
+
+
+def _previews(session: Session, screens: list[Screen], captions: dict[str, str], cover: str,
+              now: datetime) -> list[dict[str, Any]]:
+    """The alert as each kind of target screen will draw it (the player's alert layout: stacked or ticker, on
+    red), with the renderer's problems; screens that draw it alike share a preview. On a zoned screen a
+    main-only alert sits in the main zone of the frame the player composes, the strip and ticker kept."""
+    from signage_core.languages import Language
+    from signage_core.screen import zoned_specs
+    from signage_core.zones import ZonesSpec
+    from signage_server.screens import zones
+    from signage_server.screens.service import layout_of
     from signage_server.slides import preview
 
     texts = {Language(lang): text for lang, text in captions.items() if lang in {x.value for x in Language}}
-    seen: dict[ScreenSpec, dict[str, Any]] = {}
+    seen: dict[tuple[ScreenSpec, str], dict[str, Any]] = {}
     for screen in screens:
-        spec = ScreenSpec(width=screen.width_px, height=screen.height_px,
-                          layout="ticker" if screen.layout.value == "ticker" else "stacked",
-                          languages=tuple(ordered([Language(c) for c in screen.languages])),
-                          foreign_ratio=screen.foreign_ratio, background=ALERT_BACKGROUND)
-        if spec in seen:
-            seen[spec]["screens"].append(screen)
+        stored = zones.stored(screen.zones) if cover == "main" else None
+        spec = _alert_spec(screen, (screen.width_px, screen.height_px))
+        if stored is not None:
+            main = zoned_specs(layout_of(screen), ZonesSpec(template=stored.template)).rects.main
+            spec = _alert_spec(screen, (main.width, main.height))
+        key = (spec, "" if stored is None else f"{screen.width_px}x{screen.height_px} {stored.model_dump_json()}")
+        if key in seen:
+            seen[key]["screens"].append(screen)
             continue
-        png = preview.render_png(spec, texts, None)
-        seen[spec] = {"screens": [screen], "width": spec.width, "height": spec.height,
-                      "src": "data:image/png;base64," + base64.b64encode(png).decode(),
-                      "problems": preview.problems(spec, texts, has_image=False)}
+        if stored is None:
+            png = preview.render_png(spec, texts, None)
+        else:
+            picture = preview.slide_frame(spec, texts, None)
+            # The player leaves the ticker zone dark under a main-zone alert unless a ticker playlist runs.
+            ticker = None
+            if stored.ticker_playlist_id is not None:
+                ticker = zones.ticker_message(session, screen) or zones.TICKER_LABELS
+            frame = zones.composed(screen, stored.template, picture, now=now, widgets=stored.widgets,
+                                   ticker_captions=ticker)
+            out = io.BytesIO()
+            frame.save(out, format="PNG")
+            png = out.getvalue()
+        seen[key] = {"screens": [screen], "width": screen.width_px, "height": screen.height_px,
+                     "zoned": stored is not None,
+                     "src": "data:image/png;base64," + base64.b64encode(png).decode(),
+                     "problems": preview.problems(spec, texts, has_image=False)}
     return list(seen.values())
 
 
@@ -118,7 +168,8 @@ def confirm(request: Request, session: SessionDep, now: NowDep, viewer: Approver
     return render(request, "alert_confirm.html", viewer, alert_template=template, minutes=minutes,
                   screen_ids=chosen_screens, group_ids=chosen_groups, screen_names=names, group_names=group_names,
                   expires_at=now + timedelta(minutes=minutes), captions=captions, custom=custom,
-                  previews=_previews(targets, captions), text_fields=TEXT_FIELDS)
+                  previews=_previews(session, targets, captions, template.cover, now), text_fields=TEXT_FIELDS,
+                  cover_label=COVER_LABELS.get(template.cover, template.cover))
 
 
 @router.post("/alerts/launch")

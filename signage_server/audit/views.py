@@ -43,7 +43,8 @@ PAGE = 100
 # Object types as the filter offers them, with their names (catalog msgids).
 ENTITIES = {"user": "User", "slide": "Slide", "caption": "Caption", "asset": "Picture", "screen": "Screen",
             "site": "Site", "screen_group": "Screen group", "playlist": "Playlist", "schedule": "Schedule",
-            "api_token": "API token", "alert": "Urgent alert", "report": "Report", "feed": "Data feed"}
+            "api_token": "API token", "alert": "Urgent alert", "report": "Report", "feed": "Data feed",
+            "alert_template": "Alert template"}
 # Action codes (the API and the CSV keep them) -> what the page says (catalog msgids).
 ACTIONS = {
     "user.create": "User created", "user.update": "User changed", "user.password_change": "Password changed",
@@ -64,7 +65,7 @@ ACTIONS = {
     "caption.discard": "Unapproved caption set aside", "caption.retire": "Caption replaced by a newer approved text",
     "report.narrative": "Report text saved", "report.issue": "Report issued",
     "asset.create": "Picture uploaded", "alert.launch": "Urgent alert launched",
-    "alert.withdraw": "Urgent alert withdrawn",
+    "alert.withdraw": "Urgent alert withdrawn", "alert_template.cover": "Alert template coverage changed",
     "brightness.plan": "Brightness plan changed", "brightness.override": "Brightness override changed",
     "feed.create": "Data feed added", "feed.update": "Data feed changed", "feed.delete": "Data feed deleted",
 }

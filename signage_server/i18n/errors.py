@@ -53,10 +53,10 @@ FIELD_LABELS: dict[str, str] = {
     "brightness": "Brightness", "expires_at": "Expires at", "year": "Year", "format": "Format",
     "from": "From", "to": "To", "commissioned_at": "Commissioned on", "commissioned_on": "Commissioned on",
     "code_id": "Enrolment code", "address": "Network address", "agent_version": "Player version",
-    "reenrolment": "Re-enrolment", "approved_by_id": "Approved by", "created_by_id": "Created by",
+    "reenrolment": "Re-enrolment", "cover": "Alert covers (screens with zones)", "approved_by_id": "Approved by", "created_by_id": "Created by",
 }
 # Fields whose stored values are codes with a catalog name ("stacked" -> "xếp chồng"); free text never is.
-CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language"})
+CODED_FIELDS = frozenset({"orientation", "layout", "enrolment", "role", "state", "kind", "language", "cover"})
 
 # Pydantic/FastAPI error type -> sentence (catalog msgid); %(field)s is the label, others come from ctx.
 TYPE_MESSAGES: dict[str, str] = {

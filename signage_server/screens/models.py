@@ -95,7 +95,7 @@ class Screen(SQLModel, table=True):
     off_time: time | None = None
     # This screen's own brightness plan (screens/brightness.py StoredPlan; 0016); None: its group's, if any.
     brightness: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
-    # Zone template, ticker playlist and strip widgets (screens/zones.py StoredZones; 0017); None: one zone.
+    # Zone template, ticker playlist and strip widgets (screens/zones.py StoredZones; 0018); None: one zone.
     zones: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     default_playlist_id: int | None = Field(default=None, foreign_key="playlists.id", index=True)
     enrolment: Enrolment = Field(default=Enrolment.PENDING, sa_type=StrEnumType(Enrolment))

@@ -246,7 +246,8 @@ def zone_picture(screen_id: int, template: str, request: Request, session: Sessi
         chosen = ZoneTemplate(template)
         current = zones.stored(screen.zones)
         widgets = current.widgets if current is not None and current.template is chosen else None
-        data = zones.preview_png(screen, chosen, now=now, widgets=widgets)
+        data = zones.preview_png(screen, chosen, now=now, widgets=widgets,
+                                 ticker=zones.ticker_message(session, screen))
     except ValueError:
         raise PageError(404, gettext_for(request)("No such screen.")) from None
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})

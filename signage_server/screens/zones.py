@@ -1,4 +1,4 @@
-"""A screen's zone template as stored (screens.zones, migration 0017) and as the manifest carries it."""
+"""A screen's zone template as stored (screens.zones, migration 0018) and as the manifest carries it."""
 
 from __future__ import annotations
 
@@ -68,9 +68,24 @@ DEFAULT_WIDGETS = (WidgetSpec(kind=Widget.CLOCK), WidgetSpec(kind=Widget.SOLAR_D
                    WidgetSpec(kind=Widget.LUNAR_DATE))
 
 
+def ticker_message(session: Session, screen: Screen) -> dict[Language, str] | None:
+    """The first message the screen's ticker playlist scrolls, as its latest manifest carries it (what its
+    player draws); None when the screen has no ticker playlist or no manifest names one yet."""
+    from signage_server.manifests.history import body_of, latest_manifest
+
+    record = latest_manifest(session, screen_id=screen.id) if screen.id is not None else None
+    body = body_of(record) if record is not None else None
+    if body is None or body.zones is None or body.zones.ticker_playlist is None:
+        return None
+    playlist = body.playlists.get(body.zones.ticker_playlist)
+    slide = body.slides.get(playlist.items[0].slide_id) if playlist is not None and playlist.items else None
+    return dict(slide.captions) if slide is not None else None
+
+
 def preview_png(screen: Screen, template: ZoneTemplate, *, now: datetime,
-                widgets: tuple[WidgetSpec, ...] | None = None) -> bytes:
-    """A template on this screen at its native size: the zones labelled, the strip with its texts now."""
+                widgets: tuple[WidgetSpec, ...] | None = None, ticker: Mapping[Language, str] | None = None) -> bytes:
+    """A template on this screen at its native size: the zones labelled, the strip with its texts now, the
+    ticker with the screen's real message (ticker_message) or else its label."""
     from signage_core.render import render_slide
     from signage_core.screen import zoned_specs
     from signage_server.screens.service import layout_of
@@ -78,15 +93,17 @@ def preview_png(screen: Screen, template: ZoneTemplate, *, now: datetime,
     zoned = zoned_specs(layout_of(screen), ZonesSpec(template=template))
     main = render_slide(zoned.main.model_copy(update={"background": (40, 40, 40)}), ZONE_LABELS)
     buffer = io.BytesIO()
-    composed(screen, template, main, now=now, widgets=widgets).save(buffer, format="PNG")
+    composed(screen, template, main, now=now, widgets=widgets, ticker_captions=ticker or TICKER_LABELS).save(
+        buffer, format="PNG")
     return buffer.getvalue()
 
 
 def composed(screen: Screen, template: ZoneTemplate, main: Image.Image, *, now: datetime,
              widgets: tuple[WidgetSpec, ...] | None = None,
-             ticker_captions: Mapping[Language, str] = TICKER_LABELS) -> Image.Image:
+             ticker_captions: Mapping[Language, str] | None = TICKER_LABELS) -> Image.Image:
     """The screen's frame with `main` in its main zone, by the player's compositor: the strip with its real
-    widget texts now (feed values are the player's, so the preview leaves them out), the ticker at its start."""
+    widget texts now (feed values are the player's, so the preview leaves them out), the ticker at its start
+    (None: the ticker zone stays dark, as a player's does under a main-zone alert without a ticker playlist)."""
     from signage_core.render import TickerStrip
     from signage_core.render.compose import compose, draw_strip
     from signage_core.screen import zoned_specs
@@ -99,7 +116,7 @@ def composed(screen: Screen, template: ZoneTemplate, main: Image.Image, *, now: 
         texts = widget_texts(widgets if widgets is not None else DEFAULT_WIDGETS, now, {})
         strip = draw_strip(rects.strip, texts, vertical_layout=rects.strip_vertical)
     ticker = None
-    if zoned.ticker is not None:
+    if zoned.ticker is not None and ticker_captions is not None:
         captions = {lang: text for lang, text in ticker_captions.items() if lang in zoned.ticker.languages}
         ticker = TickerStrip(zoned.ticker, captions).frame(zoned.ticker.width - zoned.ticker.margin)
     return compose((screen.width_px, screen.height_px), rects, main, strip, ticker)

@@ -123,28 +123,36 @@ def picture_only(spec: ScreenSpec, image: Image.Image | None) -> Image.Image:
     return background(spec.model_copy(update={"image_dim": 0.0}), image, Box(0, 0, spec.width, spec.height))
 
 
+def slide_frame(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
+                language: Language | None = None) -> Image.Image:
+    """The spec's frame, never an error: a caption the renderer refuses gives the picture alone."""
+    captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
+    try:
+        return render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
+    except CaptionError:
+        return picture_only(spec, image)
+    except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
+        log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
+        return picture_only(spec, image)
+
+
 def render_png(spec: ScreenSpec, texts: Mapping[Language, str], image: Image.Image | None,
                language: Language | None = None, *, screen: Screen | None = None,
-               now: datetime | None = None) -> bytes:
+               now: datetime | None = None, ticker: Mapping[Language, str] | None = None) -> bytes:
     """The frame the LED would show; never an error: a caption the renderer refuses (or no caption at all,
     which the rotate layout cannot lay out) gives the picture alone, and the page says why in words.
 
-    On a zoned screen (given `screen` and `now`) the slide sits in the main zone of the whole composed frame.
+    On a zoned screen (given `screen` and `now`) the slide sits in the main zone of the whole composed frame;
+    `ticker` is the message its ticker playlist scrolls (zones.ticker_message).
     """
     captions = {lang: text for lang, text in for_renderer(texts).items() if lang in spec.languages}
-    try:
-        frame = render_slide(spec, captions, image, language=language) if captions else picture_only(spec, image)
-    except CaptionError:
-        frame = picture_only(spec, image)
-    except Exception:  # a preview is advice: a renderer bug must show a frame and be logged, never a 500
-        log.exception("preview of %d×%d %s failed", spec.width, spec.height, spec.layout)
-        frame = picture_only(spec, image)
+    frame = slide_frame(spec, texts, image, language)
     stored = zones.stored(screen.zones) if screen is not None else None
     if screen is not None and stored is not None and now is not None:
         # The ticker scrolls this slide unless a ticker playlist scrolls other messages.
-        ticker = zones.TICKER_LABELS if stored.ticker_playlist_id is not None else (captions or zones.TICKER_LABELS)
+        scrolled = (ticker or zones.TICKER_LABELS) if stored.ticker_playlist_id is not None else captions
         frame = zones.composed(screen, stored.template, frame, now=now, widgets=stored.widgets,
-                               ticker_captions=ticker)
+                               ticker_captions=scrolled or zones.TICKER_LABELS)
     out = io.BytesIO()
     frame.save(out, format="PNG")
     return out.getvalue()

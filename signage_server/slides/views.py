@@ -20,6 +20,7 @@ from signage_server.deps import AssetStoreDep, NowDep, SessionDep, SettingsDep
 from signage_server.errors import PreconditionFailed, SignageError
 from signage_server.permissions import can_write_language
 from signage_server.playlists import service as playlists
+from signage_server.screens import zones
 from signage_server.screens.models import Screen
 from signage_server.slides import preview, service
 from signage_server.slides.models import Slide
@@ -198,7 +199,8 @@ def preview_png(slide_id: int, screen_id: int, request: Request, session: Sessio
     except ValueError:
         language = None
     png = preview.render_png(preview.screen_spec(screen), draft_texts(request, session, slide),
-                             _image(store, session, slide), language, screen=screen, now=now)  # type: ignore[arg-type]
+                             _image(store, session, slide), language, screen=screen, now=now,  # type: ignore[arg-type]
+                             ticker=zones.ticker_message(session, screen) if screen.zones is not None else None)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
