@@ -152,12 +152,12 @@ def test_an_ack_that_beats_the_launchs_commit_is_stored_once_it_commits(
                                   expires_at=START + timedelta(hours=1), key=SigningKey.generate(),
                                   publisher=_Publisher(), now=START)
             launching.flush()
-            writer.submit(_ack(a, alert.id or 0))
+            writer.submit(_ack(a, saved_id(alert)))
             # PostgreSQL: the writer reads around the open launch and holds the ack (before, it was dropped);
             # SQLite: the writer waits for the launch's write lock.
             writer.flush(1.0)
             launching.commit()
-        writer.submit(_ack(b, alert.id or 0))
+        writer.submit(_ack(b, saved_id(alert)))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with Session(engine) as s:
