@@ -61,7 +61,7 @@ from signage_core.signing import (
 from signage_server.alerts.models import AlertTarget, AlertTemplate
 from signage_server.app import create_app
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.manifests.keys import KeyRing
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
@@ -293,9 +293,9 @@ def main() -> None:
                 "site_id": site.id, "name": f"bench-{i:04d}", "width_px": 192, "height_px": 96,
                 "pixel_pitch_mm": 5, "languages": ["vi", "en", "km"], "group_ids": [group.id]}, now=now)
             scr.enrolment = Enrolment.ENROLLED
-            screen_ids.append(scr.id or 0)
+            screen_ids.append(saved_id(scr))
         template_id = s.exec(select(AlertTemplate.id).where(AlertTemplate.key == "border-closure")).one()
-        group_id = group.id or 0
+        group_id = saved_id(group)
         s.commit()
 
     settings = Settings(data_dir=root / "var", secret_key=SECRET, migrate_on_start=False, mqtt_port=free_port(),

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlmodel import Session, select
 
 from signage_core.protocol import Heartbeat
-from signage_server.db import make_engine, session_factory, upgrade_to_head
+from signage_server.db import make_engine, saved_id, session_factory, upgrade_to_head
 from signage_server.screens import service as screens
 from signage_server.telemetry import service as telemetry
 from signage_server.telemetry.models import ScreenHeartbeat
@@ -43,9 +43,9 @@ def _fleet(engine: object, n: int) -> list[int]:
             s.add(admin)
             s.flush()
         site = screens.create_site(s, actor=admin, slug=f"bench-{time.time_ns()}", name="Bench", now=START)
-        ids = [screens.create_screen(s, actor=admin, fields={
+        ids = [saved_id(screens.create_screen(s, actor=admin, fields={
             "site_id": site.id, "name": f"bench-{site.id}-{i:05d}", "width_px": 192, "height_px": 96,
-            "pixel_pitch_mm": 5, "languages": ["vi"]}, now=START).id or 0 for i in range(n)]
+            "pixel_pitch_mm": 5, "languages": ["vi"]}, now=START)) for i in range(n)]
         s.commit()
     return ids
 

@@ -864,7 +864,11 @@ class Agent:
             slide = body.slides.get(cur.slide_id)
             image = self._image(slide.image) if slide is not None and slide.image else None
             if image is not None:
-                cur.scene = dataclasses.replace(cur.scene, image=image)
+                if isinstance(cur.scene, ZonedScene):  # the picture is the main zone's
+                    main = dataclasses.replace(cur.scene.main, image=image)
+                    cur.scene = dataclasses.replace(cur.scene, main=main)
+                else:
+                    cur.scene = dataclasses.replace(cur.scene, image=image)
                 cur.frame_id, cur.language, cur.frame_hash = None, None, None  # redrawn at the next tick
                 self._post(lambda: None)
 

@@ -14,8 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from signage_core.signing import SigningKey
+
+# Re-exported: handlers import every dependency from here.
+from signage_server.app_state import SettingsDep as SettingsDep
+from signage_server.app_state import app_settings as app_settings
 from signage_server.assets.store import AssetStore
-from signage_server.config import Settings
 from signage_server.db import READ_MOSTLY
 from signage_server.errors import Forbidden, SignageError, Unauthorized
 from signage_server.manifests.events import Recompiler
@@ -28,12 +31,6 @@ from signage_server.users.models import LoginSession, Role, User
 SESSION_COOKIE = "signage_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def app_settings(request: Request) -> Settings:
-    """Helpers that hold only the request read the app's state through these, never app.state directly."""
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _now(request: Request) -> datetime:
@@ -132,7 +129,6 @@ def _session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SettingsDep = Annotated[Settings, Depends(app_settings)]
 NowDep = Annotated[datetime, Depends(_now)]
 SecretKeyDep = Annotated[str, Depends(secret_key)]
 KeyRingDep = Annotated[KeyRing, Depends(key_ring)]

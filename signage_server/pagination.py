@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from signage_server.app_state import SettingsDep
 from signage_server.errors import Invalid
 
 T = TypeVar("T")
@@ -29,11 +30,11 @@ class Page(BaseModel, Generic[T]):
 
 
 def _page_params(
-    request: Request,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, description="items per page")] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PageParams:
-    maximum = request.app.state.settings.page_size_max
+    maximum = settings.page_size_max
     if limit > maximum:
         raise Invalid("limit must be at most %(max)s", field="limit", params={"max": maximum})
     return PageParams(limit=limit, offset=offset)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from signage_server.alerts.models import Alert, AlertTarget, AlertTemplate
 from signage_server.audit.models import AuditEvent
 from signage_server.captions.models import CaptionRevision, CaptionState
+from signage_server.db import saved_id
 from signage_server.reports.intervals import Interval
 from signage_server.reports.service import LANGUAGES
 
@@ -96,7 +97,7 @@ def alert_summary(session: Session, *, window: Interval) -> AlertSummary:
     every: list[float] = []
     total_targets = total_acked = 0
     for alert in alerts:
-        mine = targets.get(alert.id or 0, [])
+        mine = targets.get(saved_id(alert), [])
         waits = [t.latency_ms / 1000 for t in mine if t.acked_at is not None and t.latency_ms is not None]
         acked = sum(1 for t in mine if t.acked_at is not None)
         every += waits

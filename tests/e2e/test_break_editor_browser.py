@@ -13,7 +13,7 @@ from sqlmodel import Session
 from signage_server.app import create_app
 from signage_server.captions import service as captions
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.playlists import service as playlists
 from signage_server.screens import service as screens
 from signage_server.slides import service as slides
@@ -47,7 +47,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
             "site_id": site_row.id, "name": "hoa-lu-arrivals", "width_px": 768, "height_px": 384,
             "pixel_pitch_mm": 5.0, "languages": ["vi", "km"], "default_playlist_id": main.id}, now=NOW)
         slide = slides.create_slide(session, actor=operator, name="welcome", now=NOW)
-        captions.write_caption(session, actor=operator, slide_id=slide.id or 0, language="vi",
+        captions.write_caption(session, actor=operator, slide_id=saved_id(slide), language="vi",
                              text="Chào mừng quý khách đến tỉnh Bình Phước", submit=True, now=NOW)
         session.commit()
         sid = int(slide.id)  # type: ignore[arg-type]

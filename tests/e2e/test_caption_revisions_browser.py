@@ -21,7 +21,7 @@ from sqlmodel import Session
 from signage_server.app import create_app
 from signage_server.captions import service as captions
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.demo import issue_code_for
 from signage_server.manifests import service as manifests
 from signage_server.manifests.keys import KeyRing
@@ -69,13 +69,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, s
         slide = slides.create_slide(session, actor=people["operator"], name="moc-bai-welcome", now=NOW)
         for lang, writer, reviewer in (("vi", "operator", "approver"), ("en", "translator", "reviewer"),
                                        ("km", "translator", "reviewer")):
-            captions.write_caption(session, actor=people[writer], slide_id=slide.id or 0, language=lang,
+            captions.write_caption(session, actor=people[writer], slide_id=saved_id(slide), language=lang,
                                    text=OLD[lang], submit=True, now=NOW)
-            captions.approve_caption(session, actor=people[reviewer], slide_id=slide.id or 0, language=lang, now=NOW)
-        slides.approve_slide(session, actor=people["approver"], slide_id=slide.id or 0, now=NOW)
+            captions.approve_caption(session, actor=people[reviewer], slide_id=saved_id(slide), language=lang, now=NOW)
+        slides.approve_slide(session, actor=people["approver"], slide_id=saved_id(slide), now=NOW)
         gate = screens.create_site(session, actor=None, slug="moc-bai", name="Mộc Bài", now=NOW)
         main = playlists.create_playlist(session, actor=None, name="moc-bai-main", now=NOW,
-                                         items=[playlists.ItemSpec(slide_id=slide.id or 0, duration_s=20)])
+                                         items=[playlists.ItemSpec(slide_id=saved_id(slide), duration_s=20)])
         screens.create_screen(session, actor=None, fields={
             "site_id": gate.id, "name": "moc-bai-arrivals", "width_px": 768, "height_px": 384,
             "pixel_pitch_mm": 5.0, "languages": ["vi", "en", "km"], "default_playlist_id": main.id}, now=NOW)
@@ -87,7 +87,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, s
         code = issue_code_for(session, screen_name="moc-bai-arrivals", secret=settings.resolved_secret_key(),
                               ttl=timedelta(hours=1), now=datetime.now(UTC))
         session.commit()
-        slide_id = slide.id or 0
+        slide_id = saved_id(slide)
     with serving(create_app(settings, engine=engine)) as url:
         yield url, slide_id, code
     engine.dispose()

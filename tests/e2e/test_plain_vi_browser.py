@@ -22,7 +22,7 @@ from sqlmodel import Session
 from signage_core.protocol import ScreenshotHeader
 from signage_server.app import create_app
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.playlists import service as playlists
 from signage_server.schedules import service as schedules
 from signage_server.screens import service as screens
@@ -58,16 +58,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
             "on_time": time(5, 30), "off_time": time(22, 30)}, now=NOW)
         schedules.create_schedule(session, actor=admin, fields={
             "name": "ram-thang-gieng", "playlist_id": main.id, "priority": 1,
-            "rule": {"dates": [{"kind": "lunar", "day": 15, "month": 1}]}}, screen_ids=[screen.id or 0], now=NOW)
-        screens.update_screen(session, actor=admin, screen_id=screen.id or 0,
+            "rule": {"dates": [{"kind": "lunar", "day": 15, "month": 1}]}}, screen_ids=[saved_id(screen)], now=NOW)
+        screens.update_screen(session, actor=admin, screen_id=saved_id(screen),
                               fields={"display_name": "Hoa Lư – sảnh đến"}, now=NOW)
         # A thumbnail taken an hour ago: more than two 5-minute periods, so the dashboard calls it old.
         taken = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-        telemetry.record_screenshot(session, screen_id=screen.id or 0, header=ScreenshotHeader(
+        telemetry.record_screenshot(session, screen_id=saved_id(screen), header=ScreenshotHeader(
             command_id="c1", taken_at=taken, content_type="image/png", length=1), image=png(768, 384),
             received_at=taken, root=settings.screenshots_dir)
         session.commit()
-        ids = {"screen": screen.id or 0, "playlist": main.id or 0}
+        ids = {"screen": saved_id(screen), "playlist": saved_id(main)}
     with serving(create_app(settings, engine=engine)) as url:
         yield url, engine, ids
     engine.dispose()
@@ -235,7 +235,7 @@ def test_service_refusals_and_the_upload_script_speak_vietnamese(
     with Session(engine) as session:
         admin = users.find_user(session, username="admin")
         slide = slides.create_slide(session, actor=admin, name="quy-dinh-xuat-canh", now=NOW)
-        captions.write_caption(session, actor=admin, slide_id=slide.id or 0, language="vi",
+        captions.write_caption(session, actor=admin, slide_id=saved_id(slide), language="vi",
                                text=" ".join(["Quý khách vui lòng xuất trình hộ chiếu"] * 4), now=NOW)
         session.commit()
         slide_id = slide.id

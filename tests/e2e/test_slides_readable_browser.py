@@ -19,7 +19,7 @@ from signage_server.assets import service as assets
 from signage_server.assets.store import AssetStore
 from signage_server.captions import service as captions
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.playlists import service as playlists
 from signage_server.screens import service as screens
 from signage_server.slides import service as slides
@@ -49,17 +49,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                                          data=png(64, 32, (220, 20, 20)), max_bytes=10**6, max_pixels=10**7, now=NOW)
         picture = slides.create_slide(session, actor=operator, name="bien-bao", asset_id=asset.id, now=NOW)
         words = slides.create_slide(session, actor=operator, name="cua-khau", now=NOW)
-        captions.write_caption(session, actor=operator, slide_id=words.id or 0, language="vi",
+        captions.write_caption(session, actor=operator, slide_id=saved_id(words), language="vi",
                                text="Khu vực cửa khẩu quốc tế", now=NOW)
         main = playlists.create_playlist(session, actor=operator, name="hoa-lu-main", display_name="Hoa Lư – chính",
-                                         items=[playlists.ItemSpec(slide_id=picture.id or 0, duration_s=10)], now=NOW)
+                                         items=[playlists.ItemSpec(slide_id=saved_id(picture), duration_s=10)], now=NOW)
         site = screens.create_site(session, actor=None, slug="hoa-lu", name="Hoa Lư", now=NOW)
         for name, layout in (("hoa-lu-arrivals", "stacked"), ("hoa-lu-square", "rotate")):
             screens.create_screen(session, actor=None, fields={
                 "site_id": site.id, "name": name, "width_px": 768, "height_px": 384, "pixel_pitch_mm": 5.0,
                 "layout": layout, "languages": ["vi", "en", "km"], "default_playlist_id": main.id}, now=NOW)
         session.commit()
-        ids = {"picture": picture.id or 0, "words": words.id or 0}
+        ids = {"picture": saved_id(picture), "words": saved_id(words)}
     with serving(create_app(settings, engine=engine)) as url:
         yield url, ids
     engine.dispose()

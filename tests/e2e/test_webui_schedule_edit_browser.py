@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from signage_server.app import create_app
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.playlists import service as playlists
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule
@@ -44,9 +44,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engi
             "pixel_pitch_mm": 5.0, "languages": ["vi", "en", "km"], "default_playlist_id": main.id}, now=NOW)
         schedule = schedules.create_schedule(session, actor=None, fields={
             "name": "evenings", "playlist_id": main.id, "priority": 1, "rule": {"windows": [
-                {"start": "18:00", "end": "21:00"}]}}, screen_ids=[screen.id or 0], now=NOW)
+                {"start": "18:00", "end": "21:00"}]}}, screen_ids=[saved_id(screen)], now=NOW)
         session.commit()
-        ids = {"screen": screen.id or 0, "schedule": schedule.id or 0, "night": night.id or 0}
+        ids = {"screen": saved_id(screen), "schedule": saved_id(schedule), "night": saved_id(night)}
     with serving(create_app(settings, engine=engine)) as url:
         yield url, engine, ids
     engine.dispose()

@@ -17,9 +17,11 @@ from player_agent.cli import app
 from player_agent.enrol import read_trust
 from player_agent.fsutil import write_kept
 from player_agent.output.null import NullOutput
+from player_agent.scenes import ZonedScene
 from player_agent.state import StateStore
 from player_agent.transport import AssetFetchError
 from signage_core.manifest import Slide
+from signage_core.zones import ZonesSpec, ZoneTemplate
 from tests.player.agent_world import (
     CAPTIONS,
     SERVER_KEY,
@@ -240,19 +242,27 @@ def pump_until(agent: Agent, predicate: Callable[[], object], what: str, timeout
                explain=lambda: f"problems: {agent.problems}, error: {agent.last_error}")
 
 
-def picture_manifest(version: int, picture: bytes) -> bytes:
+def picture_manifest(version: int, picture: bytes, zones: ZonesSpec | None = None) -> bytes:
     slide = Slide(id="s1", captions=dict(CAPTIONS), image=asset_of(picture).sha256)
-    return signed(manifest("gate-1", version, now=now_utc(), slides=[slide], assets=[asset_of(picture)]))
+    return signed(manifest("gate-1", version, now=now_utc(), slides=[slide], assets=[asset_of(picture)],
+                           zones=zones))
 
 
+def picture_shown(agent: Agent) -> bool:
+    scene = None if agent.current is None else agent.current.scene
+    main = scene.main if isinstance(scene, ZonedScene) else scene
+    return main is not None and main.image is not None
+
+
+@pytest.mark.parametrize("zones", [None, ZonesSpec(template=ZoneTemplate.MAIN_SIDE)], ids=["whole", "zoned"])
 def test_corrupt_asset_of_the_active_manifest_is_fetched_again_with_back_off(
-    tmp_path: Path, quick_retries: None
+    tmp_path: Path, quick_retries: None, zones: ZonesSpec | None
 ) -> None:
     picture = png_bytes((200, 30, 30), (120, 60))
     sha = asset_of(picture).sha256
     state_dir = tmp_path / "state"
     enrol_state(state_dir, "gate-1")
-    write_kept(state_dir / MANIFEST_FILE, picture_manifest(1, picture), mode=0o644)
+    write_kept(state_dir / MANIFEST_FILE, picture_manifest(1, picture, zones), mode=0o644)
     StateStore(state_dir / "state.json").accept_manifest(1)
     cached = state_dir / "cache" / "objects" / sha[:2] / sha
     cached.parent.mkdir(parents=True)
@@ -263,9 +273,9 @@ def test_corrupt_asset_of_the_active_manifest_is_fetched_again_with_back_off(
     try:
         agent.tick()
         assert agent.current is not None and agent.current.scene is not None
-        assert agent.current.scene.image is None  # plays without its picture meanwhile, never dark
-        pump_until(agent, lambda: agent.current is not None and agent.current.scene is not None
-                   and agent.current.scene.image is not None, "the picture back on screen")
+        assert not picture_shown(agent)  # plays without its picture meanwhile, never dark
+        pump_until(agent, lambda: picture_shown(agent), "the picture back on screen")
+        assert "internal error" not in (agent.last_error or "")
         assert fetcher.calls == [sha, sha, sha]  # two failures, retried after back-off, then fetched
         assert agent.cache.verify(sha)
         assert agent.current.frame_id is not None  # redrawn with it, not at the next item

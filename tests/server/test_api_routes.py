@@ -394,3 +394,10 @@ def test_openapi_documents_the_api(api: Any) -> None:
 def test_unknown_route_uses_the_error_shape(api: Any) -> None:
     r = api.anon.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_a_page_larger_than_the_settings_allow_is_refused(api: Any, settings: Any) -> None:
+    client = api.as_("translator")
+    assert client.get("/api/v1/slides", params={"limit": settings.page_size_max}).status_code == 200
+    error = _assert_error(client.get("/api/v1/slides", params={"limit": settings.page_size_max + 1}), 422, "invalid")
+    assert error["details"]["field"] == "limit"

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from signage_server.captions import service as captions
 from signage_server.captions.models import CaptionRevision, CaptionState
-from signage_server.db import make_engine
+from signage_server.db import make_engine, saved_id
 from signage_server.devstack import MQTT_PORT_FILE, Stack, StackConfig, choose_mqtt_port, free_port
 from signage_server.slides import service as slides
 from signage_server.users import service as users
@@ -53,10 +53,10 @@ def test_a_second_start_keeps_ui_edits_and_unreviewed_uploads(tmp_path: Path, ca
         operator = users.find_user(s, username="operator")
         gate = slides.find_slide(s, name="hoa-lu-gate")
         assert operator is not None and gate is not None
-        captions.write_caption(s, actor=operator, slide_id=gate.id or 0, language="vi", text=EDIT, submit=True,
+        captions.write_caption(s, actor=operator, slide_id=saved_id(gate), language="vi", text=EDIT, submit=True,
                                now=now)
         upload = slides.create_slide(s, actor=operator, name="anh-moi-cua-can-bo", now=now)
-        captions.write_caption(s, actor=operator, slide_id=upload.id or 0, language="vi", text="Ảnh mới",
+        captions.write_caption(s, actor=operator, slide_id=saved_id(upload), language="vi", text="Ảnh mới",
                                submit=True, now=now)
         s.commit()
     engine.dispose()

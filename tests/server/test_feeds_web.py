@@ -12,25 +12,13 @@ import pytest
 from sqlmodel import Session, select
 
 from signage_server.audit.models import AuditEvent
-from signage_server.config import Settings
 from signage_server.feeds import service as feeds
 from signage_server.feeds.models import DataFeed
 from signage_server.screens.models import Enrolment, Screen
-from tests.server.conftest import TEST_SECRET, Api
+from tests.server.conftest import Api
 from tests.server.test_webui import Browsers
 from tests.server.test_zones import FakeFeed
 from tests.server.world import NOW
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("var"), secret_key=TEST_SECRET, migrate_on_start=False,
-                    mqtt_enabled=False, run_scheduler=False)
-
-
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from signage_core.protocol import AlertAck, Heartbeat, PlayLogBatch, PlayRecord,
 from signage_core.signing import SigningKey
 from signage_server.alerts import service as alerts
 from signage_server.alerts.models import AlertTarget, AlertTemplate
-from signage_server.db import session_factory
+from signage_server.db import saved_id, session_factory
 from signage_server.errors import Invalid
 from signage_server.reports.models import PresenceEvent
 from signage_server.screens import service as screens
@@ -44,11 +44,11 @@ def fleet(engine: Engine, seeded: dict[str, tuple[int, str]], request: pytest.Fi
         approver = s.get_one(User, seeded["approver"][0])
         site = screens.create_site(s, actor=admin, slug=f"w{abs(hash(tag)) % 10**8}", name=tag, now=START)
         group = screens.create_group(s, actor=admin, name=f"g-{tag}", now=START)
-        ids = [screens.create_screen(s, actor=admin, fields={
+        ids = [saved_id(screens.create_screen(s, actor=admin, fields={
             "site_id": site.id, "name": f"{tag}-{i}", "width_px": 192, "height_px": 96, "pixel_pitch_mm": 5,
-            "languages": ["vi"], "group_ids": [group.id]}, now=START).id or 0 for i in range(3)]
+            "languages": ["vi"], "group_ids": [group.id]}, now=START)) for i in range(3)]
         template = s.exec(select(AlertTemplate.id).where(AlertTemplate.key == "border-closure")).one() or 0
-        alert = alerts.launch(s, actor=approver, template_id=template, group_ids=[group.id or 0], screen_ids=[],
+        alert = alerts.launch(s, actor=approver, template_id=template, group_ids=[saved_id(group)], screen_ids=[],
                               expires_at=START + timedelta(hours=1), key=SigningKey.generate(),
                               publisher=_Publisher(), now=START)
         s.commit()
@@ -152,12 +152,12 @@ def test_an_ack_that_beats_the_launchs_commit_is_stored_once_it_commits(
                                   expires_at=START + timedelta(hours=1), key=SigningKey.generate(),
                                   publisher=_Publisher(), now=START)
             launching.flush()
-            writer.submit(_ack(a, alert.id or 0))
+            writer.submit(_ack(a, saved_id(alert)))
             # PostgreSQL: the writer reads around the open launch and holds the ack (before, it was dropped);
             # SQLite: the writer waits for the launch's write lock.
             writer.flush(1.0)
             launching.commit()
-        writer.submit(_ack(b, alert.id or 0))
+        writer.submit(_ack(b, saved_id(alert)))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with Session(engine) as s:

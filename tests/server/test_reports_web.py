@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from tests.server.conftest import Api, Clock
 from tests.server.test_reports import feed
-from tests.server.test_webui import Browser
+from tests.server.test_webui import Browser, Browsers
 
 DAY = "from=2026-03-10&to=2026-03-10"
 READERS = ("admin", "operator", "approver")
@@ -26,23 +26,6 @@ def fed(session: Session, world: dict[str, int], clock: Clock) -> dict[str, int]
     ids = feed(session, world)
     session.commit()
     return ids
-
-
-class Browsers(dict[str, Browser]):
-    """Logged in on first use, at the test's clock: a session opened weeks earlier would have expired."""
-
-    def __init__(self, app: Any) -> None:
-        super().__init__()
-        self.app = app
-
-    def __missing__(self, name: str) -> Browser:
-        self[name] = Browser(self.app, name)
-        return self[name]
-
-
-@pytest.fixture
-def browsers(app: Any, world: dict[str, int]) -> Browsers:
-    return Browsers(app)
 
 
 def _api_paths(w: dict[str, int]) -> list[str]:

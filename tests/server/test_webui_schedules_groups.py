@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from signage_server.alerts.models import Alert, AlertTemplate
 from signage_server.audit.models import AuditEvent
+from signage_server.db import saved_id
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule
 from signage_server.screens import service as screens
@@ -46,7 +47,7 @@ def compiled_world(session: Session, app: Any, users: Any, world: dict[str, int]
     bystander = screens.create_screen(session, actor=users["admin"], fields={**fields, "name": "bystander"}, now=NOW)
     lane = screens.create_screen(session, actor=users["admin"], fields={**fields, "name": "lane-3"}, now=NOW)
     session.commit()
-    ids = {**world, "bystander": bystander.id or 0, "lane": lane.id or 0}
+    ids = {**world, "bystander": saved_id(bystander), "lane": saved_id(lane)}
     before = versions(session)
     assert before[ids["screen"]] >= 1 and before[ids["bystander"]] >= 1 and before[ids["lane"]] >= 1
     return ids
@@ -247,7 +248,7 @@ def test_groups_list_create_rename_and_counts(browsers: Browsers, world: dict[st
     assert "Đã tạo nhóm." in page and "<h1>Nhóm màn hình: moc-bai-all</h1>" in page
     group = screens.find_group(session, name="moc-bai-all")
     assert group is not None and group.description == "Mộc Bài, both directions"
-    assert len(audits(session, "group.create", group.id or 0)) == 1
+    assert len(audits(session, "group.create", saved_id(group))) == 1
     dup = html.unescape(op.follow(op.post("/groups", {"name": "hoa-lu-all"})).text)
     assert 'class="flash error"' in dup and "đã có nhóm tên" in dup and "exists" not in dup
 
@@ -318,13 +319,13 @@ def test_delete_is_refused_while_a_schedule_or_a_live_alert_uses_the_group(
 
     # An unscheduled group with a member: the member must be let go explicitly.
     other = screens.create_group(session, actor=users["operator"], name="night-shift", now=NOW)
-    other_id = other.id or 0
+    other_id = saved_id(other)
     screens.update_screen(session, actor=users["admin"], screen_id=spare, fields={"group_ids": [other_id]}, now=NOW)
     session.commit()
     template = AlertTemplate(key="closure", name="Closure", captions={"vi": "Tạm đóng cửa khẩu"}, created_at=NOW)
     session.add(template)
     session.flush()
-    alert = Alert(template_id=template.id or 0, version=1, captions=template.captions, group_ids=[other_id],
+    alert = Alert(template_id=saved_id(template), version=1, captions=template.captions, group_ids=[other_id],
                   screen_ids=[], topics=[f"g{other_id}"], issued_at=clock.now, expires_at=clock.now + timedelta(hours=1),
                   envelope="{}")
     session.add(alert)
@@ -403,7 +404,7 @@ def test_membership_pages_keep_the_broker_accounts_in_step(browsers: Browsers, w
     admin, op = browsers["admin"], browsers["operator"]
     admin.post(f"/groups/{gid}/screens", {"screen_id": str(spare)})
     admin.post(f"/groups/{other.id}/screens", {"screen_id": str(spare)})
-    assert transport.synced == [(spare, [gid]), (spare, sorted([gid, other.id or 0]))]
+    assert transport.synced == [(spare, [gid]), (spare, sorted([gid, saved_id(other)]))]
     admin.post(f"/groups/{gid}/screens", {"screen_id": str(spare)})  # refused: already in it
     assert len(transport.synced) == 2
     admin.post(f"/groups/{gid}/screens/{spare}/remove")
