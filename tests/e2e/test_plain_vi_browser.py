@@ -199,6 +199,8 @@ def test_pages_and_refusals_carry_no_english(served: tuple[str, Engine, dict[str
     assert "Đóng cửa khẩu" in page.inner_text("main")
     _shot(page, "alerts")
     # The alert with the approver's own text, previewed as the screen will draw it before launch.
+    radio = page.locator("input[name=template_id] >> nth=0").bounding_box()
+    assert radio is not None and radio["width"] < 40, radio  # beside its template's name, not a line of its own
     page.check("input[name=template_id] >> nth=0")
     page.check(f"input[name=screen_ids][value='{ids['screen']}']")
     page.fill("#text-vi", "Cửa khẩu đóng cửa đến 17:00 hôm nay")
@@ -217,6 +219,7 @@ def test_pages_and_refusals_carry_no_english(served: tuple[str, Engine, dict[str
     # The admin's header fits on one line at 1366 px; the account links open under the name.
     box = page.locator("header.top").bounding_box()
     assert box is not None and box["height"] < 50, box
+    assert page.evaluate("document.querySelector('header.top').scrollWidth") <= 1366  # no sideways scroll
     page.click("header.top details.me summary")
     assert page.is_visible("header.top .me-panel button[type=submit]")
     _shot(page, "header-open")
