@@ -98,7 +98,7 @@ def test_an_admin_chooses_what_an_alert_covers_and_the_confirm_page_draws_it(
     assert template.cover == "full"
     admin, approver = browsers["admin"], browsers["approver"]
     page = html.unescape(admin.get("/alerts").text)
-    assert f'action="/alerts/templates/{template.id}/cover"' in page and "Chỉ vùng nội dung chính" in page
+    assert f'action="/alerts/templates/{template.id}/cover"' in page and "Vùng chính (giữ dải thông tin, chữ chạy)" in page
     assert "/cover" not in approver.get("/alerts").text  # approvers launch templates, they do not edit them
 
     form = {"template_id": str(template.id), "minutes": "30", "screen_ids": [str(world["screen"])]}
@@ -123,7 +123,7 @@ def test_an_admin_chooses_what_an_alert_covers_and_the_confirm_page_draws_it(
     assert "Đã đổi phạm vi che của mẫu cảnh báo" in audit_page and "chỉ vùng nội dung chính" in audit_page
 
     main_page, main = _confirm_preview(approver, form)
-    assert "cảnh báo chiếm: Chỉ vùng nội dung chính" in main_page
+    assert "cảnh báo chiếm: Vùng chính" in main_page
     assert main.size == full.size and main.tobytes() != full.tobytes()
     assert main.getpixel((1, 290)) == (0, 40, 90)  # the strip stays under a main-zone alert
     assert main.getpixel((1, 1)) == (170, 0, 0)  # the alert's red fills the main zone
