@@ -66,7 +66,7 @@ from player_agent.transport import (
 )
 from player_agent.watchdog import Notifier, watchdog_interval
 from signage_core.brightness import Level, LevelSource, level_at
-from signage_core.feeds import Reading, verify_feed
+from signage_core.feeds import FeedBody, Reading, verify_feed
 from signage_core.languages import Language
 from signage_core.manifest import ManifestBody, Slide, verify_manifest
 from signage_core.mqtt_client import BrokerTlsError
@@ -104,6 +104,7 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 MANIFEST_FILE = "manifest.json"
+FEED_FILE = "feed.json"  # the last verified feed message, so the strip has its values after an offline restart
 STATUS_FILE = "status.json"
 FETCH_RETRY_S = 2.0
 FETCH_RETRY_CAP_S = 300.0
@@ -190,6 +191,7 @@ class Agent:
         self.alerts = AlertBoard(self.state_dir, self.screen_id)
         self.readings: dict[str, Reading] = {}  # the strip's feed values, from the last verified feed message
         self._feed_version: int | None = None
+        self._feed_raw: bytes | None = None  # that message as received: the broker's retained copy is not news
         # The ticker zone's message now: (manifest version, index in the ticker playlist, started at).
         self._ticker: tuple[int, int, datetime] | None = None
         self.current: Current | None = None
@@ -220,6 +222,7 @@ class Agent:
         self.fetcher: AssetFetcher | None = None
         self._load_manifest()
         self._load_alerts()
+        self._load_feed()
 
     # -- start-up from disk ------------------------------------------------------------------
     def _keep_state(self) -> None:
@@ -322,6 +325,31 @@ class Agent:
         problem = self.alerts.load(self.trust, self.clock())
         if problem is not None:
             self._problem("alerts", f"{problem}; the alert accepted last comes again from the broker")
+
+    def _parse_stored_feed(self, raw: bytes) -> tuple[FeedBody, bytes] | None:
+        """A stored feed message passes the same check as a live one; out of its validity by our clock is not damage."""
+        try:
+            body = verify_feed(raw, trust=self.trust, screen_id=self.screen_id, last_version=None, now=self.clock())
+        except VerificationError as exc:
+            if exc.reason in (Rejection.EXPIRED, Rejection.NOT_YET_VALID):
+                # Kept on disk: a slow clock (flat RTC) may be set right before the next start.
+                log.info("stored feed message not restored: %s", exc)
+                return None
+            raise ValueError(f"refused: {exc}") from exc
+        return body, raw
+
+    def _load_feed(self) -> None:
+        """The strip's last values and their replay guard; each value is still hidden once past its own limit."""
+        kept = read_kept(self.state_dir / FEED_FILE, self._parse_stored_feed, repair=True)
+        if kept.problem is not None:
+            self._problem("feed", f"{kept.problem}; the strip's values come again from the broker")
+        if kept.value is None:
+            return
+        body, raw = kept.value
+        self._feed_version, self._feed_raw, self.readings = body.version, raw, dict(body.readings)
+        if not last_good_path(self.state_dir / FEED_FILE).exists():
+            with contextlib.suppress(OSError):
+                write_kept(self.state_dir / FEED_FILE, raw, mode=0o644)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _make_link(self) -> PlayerLink | None:
@@ -1079,10 +1107,9 @@ class Agent:
             self.alerts.show(body, payload.decode("utf-8"))
 
     def _on_feed(self, payload: bytes) -> None:
-        """New strip values: kept in memory only, so after a restart nothing is shown until the retained copy
-        arrives (and a value past its limit is hidden either way)."""
+        """New strip values, kept in feed.json too: a restart without network still shows the fresh ones."""
         self.last_contact = self.clock()
-        if not payload:
+        if not payload or payload == self._feed_raw:
             return
         try:
             body = verify_feed(payload, trust=self.trust, screen_id=self.screen_id,
@@ -1091,8 +1118,14 @@ class Agent:
             if exc.reason is not Rejection.EXPIRED:
                 self._error(f"feed values refused: {exc}")
             return
-        self._feed_version = body.version
+        self._feed_version, self._feed_raw = body.version, payload
         self.readings = dict(body.readings)
+        try:
+            write_kept(self.state_dir / FEED_FILE, payload, mode=0o644)
+        except OSError as exc:
+            self._problem("feed", f"feed.json cannot be written: {exc}; the values are kept in memory only")
+        else:
+            self._problem("feed", None)
 
     def _ack_alert(self, alert_id: str, shown: Shown, now: datetime) -> None:
         link = self.link
