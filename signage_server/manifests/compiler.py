@@ -99,7 +99,7 @@ class CompileCache:
     # Screens loaded FOR UPDATE in bulk (locks held to the commit); held here, as the session only keeps weak refs.
     locked: dict[int, Screen] = field(default_factory=dict)
     resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
-    screen_languages: dict[int, list[str]] | None = None
+    screen_languages: dict[int, Sequence[str]] | None = None
     # Screens sharing a rule set, a layout and a brightness plan share one body, encoded once; each splices its id in.
     templates: dict[tuple[tuple[object, ...], LayoutSpec, BrightnessPlan | None, ZonesSpec | None],
                     ManifestTemplate] = field(
@@ -137,8 +137,8 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
         cache.slides[sid] = None
         cache.captions[sid] = {}
     for chunk in chunks(wanted):
-        for row in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
-            cache.slides[row.id or 0] = row
+        for loaded in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
+            cache.slides[loaded.id or 0] = loaded
         approved.update(revisions.approved_revisions(session, slide_ids=chunk))
         for slide_id, playlist_id in session.exec(select(PlaylistItemRow.slide_id, PlaylistItemRow.playlist_id)
                                                   .where(col(PlaylistItemRow.slide_id).in_(chunk))).all():
@@ -308,8 +308,8 @@ def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRu
 
 def _load_rules(session: Session, cache: CompileCache, schedule_ids: Iterable[int]) -> None:
     wanted = _missing(schedule_ids, cache.rules)
-    for schedule_id in wanted:
-        cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
+    for wanted_id in wanted:
+        cache.rules[wanted_id] = f"schedule {wanted_id} no longer exists"
     for chunk in chunks(wanted):
         # Columns, not entities: thousands of ORM objects cost more than the rules themselves.
         for schedule_id, rule, playlist_id, priority in session.exec(
@@ -472,7 +472,6 @@ def compile_screen(
     if default is None:
         return CompileResult(screen_id, latest, False, excluded,
                              error=f"default playlist {screen.default_playlist_id} has no publishable slide")
-    playlists, slide_out, asset_out = resolved.playlists, resolved.slides, resolved.assets
     start, end = horizon_window(now, horizon_days)
     version = max(latest.version if latest else 0, screen.manifest_version) + 1
     if screen_id not in cache.brightness:
@@ -481,7 +480,7 @@ def compile_screen(
     if plan_problem is not None:
         excluded.append(Exclusion("brightness", str(screen_id), plan_problem))
     zones, playlists, slide_out, asset_out = _zones_for(session, screen, layout.languages, cache, excluded,
-                                                        playlists, slide_out, asset_out)
+                                                        resolved.playlists, resolved.slides, resolved.assets)
     try:
         # Rules come from schedule rows read in this run, so their ids name the rule set; within one run
         # the playlists, slides and assets a rule set and a layout resolve to are the same for every screen.

@@ -543,8 +543,8 @@ class TransportService:
         for screen in screens:
             by_broker.setdefault(self.region_of(slugs.get(screen.site_id)), []).append(screen)
         revoked = synced = 0
-        for name in self._site_region.values():
-            by_broker.setdefault(name, [])  # a region with no screen yet still counts as reconciled
+        for region in self._site_region.values():
+            by_broker.setdefault(region, [])  # a region with no screen yet still counts as reconciled
         for name, members in by_broker.items():
             if only is not None and name not in only:
                 continue
