@@ -29,6 +29,7 @@ from signage_core.signing import SigningKey
 from signage_core.zones import ZonesSpec
 from signage_server.assets.models import Asset as AssetRow
 from signage_server.captions import revisions
+from signage_server.db import saved_id
 from signage_server.manifests.history import (
     REFRESH_BEFORE_EXPIRY,
     chunks,
@@ -138,7 +139,7 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
         cache.captions[sid] = {}
     for chunk in chunks(wanted):
         for loaded in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
-            cache.slides[loaded.id or 0] = loaded
+            cache.slides[saved_id(loaded)] = loaded
         approved.update(revisions.approved_revisions(session, slide_ids=chunk))
         for slide_id, playlist_id in session.exec(select(PlaylistItemRow.slide_id, PlaylistItemRow.playlist_id)
                                                   .where(col(PlaylistItemRow.slide_id).in_(chunk))).all():
@@ -219,7 +220,7 @@ def _load_assets(session: Session, cache: CompileCache, asset_ids: Iterable[int]
         cache.assets[asset_id] = None
     for chunk in chunks(wanted):
         for row in session.exec(select(AssetRow).where(col(AssetRow.id).in_(chunk))).all():
-            cache.assets[row.id or 0] = Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type)
+            cache.assets[saved_id(row)] = Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type)
 
 
 def _slide_status(session: Session, slide_id: int, cache: CompileCache) -> tuple[bool, str, set[str]]:
@@ -340,7 +341,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
         # Row locks in id order, as compile_screen takes them one by one: two batches cannot deadlock.
         # populate_existing: rows already in the session are refreshed once locked (a version issued
         # meanwhile by another process is seen; our own edits were flushed above, so they are kept).
-        cache.locked.update((screen.id or 0, screen) for screen in session.exec(
+        cache.locked.update((saved_id(screen), screen) for screen in session.exec(
             select(Screen).where(col(Screen.id).in_(chunk)).order_by(col(Screen.id)).with_for_update()
             .execution_options(populate_existing=True)).all())
     targets: dict[int, set[int]] = {sid: set() for sid in wanted}
