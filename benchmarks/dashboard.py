@@ -22,14 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from benchmarks.seed import bench_screens
 from signage_server.config import Settings
 from signage_server.dashboard.views import screen_rows
-from signage_server.db import make_engine, saved_id, upgrade_to_head
+from signage_server.db import make_engine, upgrade_to_head
 from signage_server.manifests.models import ManifestRecord
-from signage_server.screens import service as screens
 from signage_server.screens.models import Screen
 from signage_server.telemetry.models import ScreenHeartbeat
-from signage_server.users.models import Role, User
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 # About what a compiled week of one screen's manifest compresses to.
@@ -38,15 +37,7 @@ ENVELOPE = zlib.compress(b'{"segments":[' + b'{"slide":"welcome","start":"08:00"
 
 def _fleet(engine: object, n: int, manifests: int) -> None:
     with Session(engine, expire_on_commit=False) as s:  # type: ignore[call-overload]
-        admin = User(username="bench-admin", display_name="B", role=Role.ADMIN, languages=[],
-                     password_hash="!", created_at=START)  # noqa: S106 - not a hash: no login
-        s.add(admin)
-        s.flush()
-        site = screens.create_site(s, actor=admin, slug=f"bench-{time.time_ns()}", name="Bench", now=START)
-        ids = [saved_id(screens.create_screen(s, actor=admin, fields={
-            "site_id": site.id, "name": f"bench-{i:05d}", "width_px": 192, "height_px": 96,
-            "pixel_pitch_mm": 5, "languages": ["vi"]}, now=START)) for i in range(n)]
-        for sid in ids:
+        for sid in bench_screens(s, n, now=START):
             s.exec(insert(ManifestRecord), params=[  # type: ignore[call-overload]
                 {"screen_id": sid, "version": v, "content_hash": f"{v:080d}", "issued_at": START,
                  "expires_at": START + timedelta(days=7), "horizon_start": START,

@@ -22,30 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlmodel import Session, select
 
+from benchmarks.seed import bench_screens
 from signage_core.protocol import Heartbeat
-from signage_server.db import make_engine, saved_id, session_factory, upgrade_to_head
-from signage_server.screens import service as screens
+from signage_server.db import make_engine, session_factory, upgrade_to_head
 from signage_server.telemetry import service as telemetry
 from signage_server.telemetry.models import ScreenHeartbeat
 from signage_server.transport.ids import screen_wire_id
 from signage_server.transport.reports import Report, ReportWriter
-from signage_server.users.models import Role, User
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def _fleet(engine: object, n: int) -> list[int]:
     with Session(engine, expire_on_commit=False) as s:  # type: ignore[call-overload]
-        admin = s.exec(select(User).where(User.username == "bench-admin")).first()
-        if admin is None:
-            admin = User(username="bench-admin", display_name="B", role=Role.ADMIN, languages=[],
-                         password_hash="!", created_at=START)  # noqa: S106 - not a hash: no login
-            s.add(admin)
-            s.flush()
-        site = screens.create_site(s, actor=admin, slug=f"bench-{time.time_ns()}", name="Bench", now=START)
-        ids = [saved_id(screens.create_screen(s, actor=admin, fields={
-            "site_id": site.id, "name": f"bench-{site.id}-{i:05d}", "width_px": 192, "height_px": 96,
-            "pixel_pitch_mm": 5, "languages": ["vi"]}, now=START)) for i in range(n)]
+        ids = bench_screens(s, n, now=START)
         s.commit()
     return ids
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from signage_core.brightness import BrightnessPlan
@@ -29,6 +30,7 @@ from signage_core.signing import SigningKey
 from signage_core.zones import ZonesSpec
 from signage_server.assets.models import Asset as AssetRow
 from signage_server.captions import revisions
+from signage_server.db import saved_id
 from signage_server.manifests.history import (
     REFRESH_BEFORE_EXPIRY,
     chunks,
@@ -99,7 +101,7 @@ class CompileCache:
     # Screens loaded FOR UPDATE in bulk (locks held to the commit); held here, as the session only keeps weak refs.
     locked: dict[int, Screen] = field(default_factory=dict)
     resolved: dict[tuple[tuple[int, ...], int, tuple[Language, ...]], _Resolved] = field(default_factory=dict)
-    screen_languages: dict[int, list[str]] | None = None
+    screen_languages: dict[int, Sequence[str]] | None = None
     # Screens sharing a rule set, a layout and a brightness plan share one body, encoded once; each splices its id in.
     templates: dict[tuple[tuple[object, ...], LayoutSpec, BrightnessPlan | None, ZonesSpec | None],
                     ManifestTemplate] = field(
@@ -137,8 +139,8 @@ def _load_slides(session: Session, cache: CompileCache, slide_ids: Iterable[int]
         cache.slides[sid] = None
         cache.captions[sid] = {}
     for chunk in chunks(wanted):
-        for row in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
-            cache.slides[row.id or 0] = row
+        for loaded in session.exec(select(SlideRow).where(col(SlideRow.id).in_(chunk))).all():
+            cache.slides[saved_id(loaded)] = loaded
         approved.update(revisions.approved_revisions(session, slide_ids=chunk))
         for slide_id, playlist_id in session.exec(select(PlaylistItemRow.slide_id, PlaylistItemRow.playlist_id)
                                                   .where(col(PlaylistItemRow.slide_id).in_(chunk))).all():
@@ -203,11 +205,7 @@ def _load_playlist_languages(session: Session, cache: CompileCache, playlist_ids
             groups.setdefault(group_id, set()).add(playlist_id)
     for playlist_id, screen_ids in screens_service.ticker_screens(session, playlist_ids=wanted).items():
         reached[playlist_id] |= screen_ids
-    for chunk in chunks(sorted(groups)):
-        for group_id, screen_id in session.exec(select(ScreenGroupLink.group_id, ScreenGroupLink.screen_id)
-                                                .where(col(ScreenGroupLink.group_id).in_(chunk))).all():
-            for playlist_id in groups[group_id]:
-                reached[playlist_id].add(screen_id)
+    _through_groups(session, groups, col(ScreenGroupLink.group_id), col(ScreenGroupLink.screen_id), reached)
     for playlist_id, screen_ids in reached.items():
         cache.playlist_languages[playlist_id] = {
             code for sid in screen_ids for code in cache.screen_languages.get(sid, [])}
@@ -219,7 +217,7 @@ def _load_assets(session: Session, cache: CompileCache, asset_ids: Iterable[int]
         cache.assets[asset_id] = None
     for chunk in chunks(wanted):
         for row in session.exec(select(AssetRow).where(col(AssetRow.id).in_(chunk))).all():
-            cache.assets[row.id or 0] = Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type)
+            cache.assets[saved_id(row)] = Asset(sha256=row.sha256, size=row.size_bytes, media_type=row.media_type)
 
 
 def _slide_status(session: Session, slide_id: int, cache: CompileCache) -> tuple[bool, str, set[str]]:
@@ -308,8 +306,8 @@ def _rule(session: Session, schedule_id: int, cache: CompileCache) -> ScheduleRu
 
 def _load_rules(session: Session, cache: CompileCache, schedule_ids: Iterable[int]) -> None:
     wanted = _missing(schedule_ids, cache.rules)
-    for schedule_id in wanted:
-        cache.rules[schedule_id] = f"schedule {schedule_id} no longer exists"
+    for wanted_id in wanted:
+        cache.rules[wanted_id] = f"schedule {wanted_id} no longer exists"
     for chunk in chunks(wanted):
         # Columns, not entities: thousands of ORM objects cost more than the rules themselves.
         for schedule_id, rule, playlist_id, priority in session.exec(
@@ -319,6 +317,15 @@ def _load_rules(session: Session, cache: CompileCache, schedule_ids: Iterable[in
                 cache.rules[schedule_id or 0] = schedules.rule_from(schedule_id or 0, rule, playlist_id, priority)
             except ValidationError as exc:
                 cache.rules[schedule_id or 0] = f"invalid rule: {exc.errors()[0]['msg']}"
+
+
+def _through_groups(session: Session, keys_of: Mapping[int, set[int]], group_col: Mapped[int],
+                    member_col: Mapped[int], out: Mapping[int, set[int]]) -> None:
+    """Group links joined in Python: a few thousand link rows, where the SQL join would return every (key, member) pair."""
+    for chunk in chunks(sorted(keys_of)):
+        for group_id, member_id in session.exec(select(group_col, member_col).where(group_col.in_(chunk))).all():
+            for key in keys_of[group_id]:
+                out[key].add(member_id)
 
 
 def _missing(ids: Iterable[int], known: Mapping[int, object]) -> list[int]:
@@ -340,7 +347,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
         # Row locks in id order, as compile_screen takes them one by one: two batches cannot deadlock.
         # populate_existing: rows already in the session are refreshed once locked (a version issued
         # meanwhile by another process is seen; our own edits were flushed above, so they are kept).
-        cache.locked.update((screen.id or 0, screen) for screen in session.exec(
+        cache.locked.update((saved_id(screen), screen) for screen in session.exec(
             select(Screen).where(col(Screen.id).in_(chunk)).order_by(col(Screen.id)).with_for_update()
             .execution_options(populate_existing=True)).all())
     targets: dict[int, set[int]] = {sid: set() for sid in wanted}
@@ -352,11 +359,7 @@ def prefetch(session: Session, cache: CompileCache, screen_ids: Iterable[int]) -
         for screen_id, group_id in session.exec(select(ScreenGroupLink.screen_id, ScreenGroupLink.group_id)
                                                 .where(col(ScreenGroupLink.screen_id).in_(chunk))).all():
             groups_of.setdefault(group_id, set()).add(screen_id)
-    for chunk in chunks(sorted(groups_of)):
-        for group_id, schedule_id in session.exec(select(ScheduleGroupLink.group_id, ScheduleGroupLink.schedule_id)
-                                                  .where(col(ScheduleGroupLink.group_id).in_(chunk))).all():
-            for screen_id in groups_of[group_id]:
-                targets[screen_id].add(schedule_id)
+    _through_groups(session, groups_of, col(ScheduleGroupLink.group_id), col(ScheduleGroupLink.schedule_id), targets)
     for screen_id, ids in targets.items():
         cache.schedule_ids[screen_id] = sorted(ids)
     cache.latest.update(latest_manifests(session, screen_ids=wanted, envelopes=False))
@@ -472,7 +475,6 @@ def compile_screen(
     if default is None:
         return CompileResult(screen_id, latest, False, excluded,
                              error=f"default playlist {screen.default_playlist_id} has no publishable slide")
-    playlists, slide_out, asset_out = resolved.playlists, resolved.slides, resolved.assets
     start, end = horizon_window(now, horizon_days)
     version = max(latest.version if latest else 0, screen.manifest_version) + 1
     if screen_id not in cache.brightness:
@@ -481,7 +483,7 @@ def compile_screen(
     if plan_problem is not None:
         excluded.append(Exclusion("brightness", str(screen_id), plan_problem))
     zones, playlists, slide_out, asset_out = _zones_for(session, screen, layout.languages, cache, excluded,
-                                                        playlists, slide_out, asset_out)
+                                                        resolved.playlists, resolved.slides, resolved.assets)
     try:
         # Rules come from schedule rows read in this run, so their ids name the rule set; within one run
         # the playlists, slides and assets a rule set and a layout resolve to are the same for every screen.

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from signage_core.canonical import canonical_json
+from signage_core.fsutil import atomic_write_bytes
 from signage_core.signing import (
     Envelope,
     SigningKey,
-    atomic_write_bytes,
     load_or_create_private_key,
     load_private_key,
     make_key_handover,

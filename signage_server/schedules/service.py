@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -122,7 +122,7 @@ def rule_of(schedule: Schedule) -> ScheduleRule:
     return rule_from(saved_id(schedule), schedule.rule, schedule.playlist_id, schedule.priority)
 
 
-def rule_from(schedule_id: int, rule: dict[str, Any], playlist_id: int, priority: int) -> ScheduleRule:
+def rule_from(schedule_id: int, rule: Mapping[str, Any], playlist_id: int, priority: int) -> ScheduleRule:
     """rule_of from the row's columns (the compiler reads thousands without building ORM objects)."""
     return ScheduleRule.model_validate({**rule, "id": str(schedule_id), "playlist_id": str(playlist_id),
                                         "priority": priority})

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import event
 from sqlmodel import Session
 
+from signage_server.db import saved_id
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.transport.service import TransportService
@@ -34,8 +35,8 @@ def screen_changed(transport: TransportService | None, session: Session, screen:
     """Revoked: cut the screen off now. Enrolled with new groups: regroup its account (which kicks it)."""
     if transport is None:
         return
-    screen_id = screen.id or 0
-    groups = sorted(g.id or 0 for g in screen.groups)
+    screen_id = saved_id(screen)
+    groups = sorted(saved_id(g) for g in screen.groups)
     if screen.enrolment == Enrolment.REVOKED:
         after_commit(session, lambda: transport.revoke(screen_id))
     elif screen.enrolment == Enrolment.ENROLLED and groups_before is not None and groups != sorted(groups_before):
@@ -45,7 +46,7 @@ def screen_changed(transport: TransportService | None, session: Session, screen:
 def delete_group(transport: TransportService | None, session: Session, *, actor: User, group_id: int,
                  now: datetime) -> None:
     """screens.delete_group, then each former member's broker account regrouped once that commits."""
-    members = {s.id or 0: [g.id or 0 for g in s.groups] for s in screens.get_group(session, group_id=group_id).screens}
+    members = {saved_id(s): [saved_id(g) for g in s.groups] for s in screens.get_group(session, group_id=group_id).screens}
     screens.delete_group(session, actor=actor, group_id=group_id, now=now)
     for screen_id, before in members.items():
         screen = screens.get_screen(session, screen_id=screen_id)

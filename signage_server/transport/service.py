@@ -29,7 +29,7 @@ from signage_core.protocol import (
 from signage_core.signing import Envelope
 from signage_server.alerts import service as alerts
 from signage_server.config import Settings
-from signage_server.db import READ_MOSTLY, SessionFactory
+from signage_server.db import READ_MOSTLY, SessionFactory, saved_id
 from signage_server.errors import SignageError
 from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.telemetry import service as telemetry
@@ -543,8 +543,8 @@ class TransportService:
         for screen in screens:
             by_broker.setdefault(self.region_of(slugs.get(screen.site_id)), []).append(screen)
         revoked = synced = 0
-        for name in self._site_region.values():
-            by_broker.setdefault(name, [])  # a region with no screen yet still counts as reconciled
+        for region in self._site_region.values():
+            by_broker.setdefault(region, [])  # a region with no screen yet still counts as reconciled
         for name, members in by_broker.items():
             if only is not None and name not in only:
                 continue
@@ -690,14 +690,14 @@ def _reconcile_on(accounts: DynsecAccounts, screens: Sequence[Screen]) -> tuple[
     on_broker = set(accounts.list_screens())
     revoked = synced = 0
     # Accounts made before the key-chain topic existed get its ACL (a no-op once they have it).
-    enrolled = [w for w in (screen_wire_id(s.id or 0) for s in screens if s.enrolment == Enrolment.ENROLLED)
+    enrolled = [w for w in (screen_wire_id(saved_id(s)) for s in screens if s.enrolment == Enrolment.ENROLLED)
                 if w in on_broker]
     if enrolled and accounts.grant_key_chain(enrolled):
         log.warning("granted the key hand-over chain to screens enrolled before it existed")
     if enrolled and (bound := accounts.bind_client_ids(enrolled)):
         log.warning("bound %d screen accounts made before client ids were bound to their own client id", bound)
     for screen in screens:
-        wire = screen_wire_id(screen.id or 0)
+        wire = screen_wire_id(saved_id(screen))
         if wire not in on_broker:
             continue
         if screen.enrolment == Enrolment.REVOKED:
@@ -705,7 +705,7 @@ def _reconcile_on(accounts: DynsecAccounts, screens: Sequence[Screen]) -> tuple[
                 accounts.revoke_screen(wire)
                 revoked += 1
         elif screen.enrolment == Enrolment.ENROLLED:
-            wanted = screen_alert_groups(screen.id or 0, [g.id or 0 for g in screen.groups])
+            wanted = screen_alert_groups(saved_id(screen), [saved_id(g) for g in screen.groups])
             if accounts.screen_groups(wire) != wanted:
                 accounts.set_screen_groups(wire, wanted)
                 synced += 1

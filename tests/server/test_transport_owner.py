@@ -30,7 +30,7 @@ from signage_core.protocol import (
 )
 from signage_server.app import create_app
 from signage_server.config import Settings
-from signage_server.db import make_engine, upgrade_to_head
+from signage_server.db import make_engine, saved_id, upgrade_to_head
 from signage_server.screens import service as screens
 from signage_server.transport.broker import ManagedMosquitto, free_port
 from signage_server.transport.service import TransportService
@@ -99,7 +99,7 @@ def _screen(url: str) -> int:
             "site_id": site.id, "name": f"arrivals-{uuid.uuid4().hex[:6]}", "width_px": 192, "height_px": 96,
             "pixel_pitch_mm": 5.0, "languages": ["vi"]}, now=NOW)
         s.commit()
-        screen_id = screen.id or 0
+        screen_id = saved_id(screen)
     engine.dispose()
     return screen_id
 

@@ -13,6 +13,7 @@ from signage_core.signing import EnvelopeKind, SigningKey, TrustStore, verify_en
 from signage_server.alerts import service as alerts
 from signage_server.alerts.models import AlertTemplate
 from signage_server.audit.models import AuditEvent
+from signage_server.db import saved_id
 from signage_server.enrolment import service as enrolment
 from signage_server.errors import Forbidden, Invalid, RateLimited
 from signage_server.screens import service as screens
@@ -137,7 +138,7 @@ def test_withdrawing_one_alert_leaves_the_other_retained_on_a_shared_topic(
     assert second.version > first.version
     assert second.topics == [f"g{group}", f"s{world['spare_screen']}"]
     broker.calls.clear()
-    alerts.withdraw(session, actor=users["approver"], alert_id=second.id or 0, key=key, publisher=broker,
+    alerts.withdraw(session, actor=users["approver"], alert_id=saved_id(second), key=key, publisher=broker,
                     now=START + timedelta(minutes=2))
     kinds = [(c[0], c[1]) for c in broker.calls]
     # The withdrawal goes out on both topics; the group's slot then holds the first alert again.
@@ -184,7 +185,7 @@ def test_acks_record_latency_once_and_ignore_strays(session: Session, users: dic
     assert target is not None and target.latency_ms == 420
     assert alerts.record_ack(session, screen_id=world["screen"], ack=ack, received_at=START + timedelta(seconds=9)) is None
     assert alerts.record_ack(session, screen_id=world["spare_screen"], ack=ack, received_at=START) is None
-    report = alerts.report(session, alert_id=alert.id or 0, now=START)
+    report = alerts.report(session, alert_id=saved_id(alert), now=START)
     assert report.state == "active" and [t.latency_ms for t, _ in report.targets] == [420]
     screens.set_enrolment(session, actor=users["admin"], screen_id=world["spare_screen"], state=Enrolment.REVOKED,
                           now=START)
