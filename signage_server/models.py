@@ -8,7 +8,6 @@ from signage_server.enrolment.models import EnrolmentAttempt, EnrolmentCode
 from signage_server.feeds.models import DataFeed
 from signage_server.manifests.models import ManifestChange, ManifestRecord
 from signage_server.playlists.models import Playlist, PlaylistItem
-from signage_server.reports.models import PresenceEvent
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens.models import (
     Enrolment,
@@ -23,6 +22,7 @@ from signage_server.slides.models import Slide
 from signage_server.telemetry.models import (
     PlayLogEntry,
     PlayLogSegment,
+    PresenceEvent,
     ScreenHeartbeat,
     ScreenPresence,
     ScreenScreenshot,

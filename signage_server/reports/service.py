@@ -26,13 +26,13 @@ from signage_server.reports.intervals import (
     subtract,
     total,
 )
-from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Enrolment, Screen, Site
 from signage_server.slides.models import Slide
 from signage_server.telemetry.models import (
     SPLIT_UNKNOWN,
     PlayLogEntry,
     PlayLogSegment,
+    PresenceEvent,
     ScreenHeartbeat,
 )
 

@@ -19,13 +19,13 @@ from signage_core.protocol import Heartbeat, PlayLogBatch, PlayRecord, Screensho
 from signage_server.db import saved_id
 from signage_server.errors import Invalid, NotFound
 from signage_server.pagination import paginate
-from signage_server.reports.models import PresenceEvent
 from signage_server.screens.models import Screen
 from signage_server.telemetry.models import (
     SPLIT_SEGMENTS,
     SPLIT_UNKNOWN,
     PlayLogEntry,
     PlayLogSegment,
+    PresenceEvent,
     ScreenHeartbeat,
     ScreenPresence,
     ScreenScreenshot,

@@ -7,9 +7,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from pydantic import JsonValue
@@ -282,56 +282,3 @@ def _same_screen(topic_screen: str, payload_screen: str) -> None:
         raise ProtocolError(f"payload says screen {payload_screen!r} but came on {topic_screen!r}'s topic")
 
 
-PresenceState = Literal["online", "offline", "unknown"]
-
-
-@dataclass(slots=True)
-class _Seen:
-    last_seen: datetime
-    state: PresenceState
-
-
-@dataclass(slots=True)
-class PresenceTracker:
-    """Last-seen per screen; offline on a last will or after `missed` heartbeats, whichever first."""
-
-    heartbeat_interval: timedelta
-    missed: int = 3
-    _screens: dict[str, _Seen] = field(default_factory=dict)
-
-    def record_status(self, screen_id: str, status: Status, received_at: datetime) -> None:
-        """A retained status or last will; only the receipt time is trusted for last-seen."""
-        seen = self._screens.get(screen_id)
-        last = seen.last_seen if seen else received_at
-        self._screens[screen_id] = _Seen(
-            last_seen=received_at if status.state == "online" else last, state=status.state
-        )
-
-    def record_heartbeat(self, screen_id: str, received_at: datetime) -> None:
-        """Any heartbeat means the screen is alive now."""
-        self._screens[screen_id] = _Seen(last_seen=received_at, state="online")
-
-    def last_seen(self, screen_id: str) -> datetime | None:
-        """When the server last heard from the screen, or None if never."""
-        seen = self._screens.get(screen_id)
-        return seen.last_seen if seen else None
-
-    def state(self, screen_id: str, now: datetime) -> PresenceState:
-        """Online only if it said so and has not gone quiet for `missed` heartbeat intervals."""
-        seen = self._screens.get(screen_id)
-        if seen is None:
-            return "unknown"
-        if seen.state == "online" and now - seen.last_seen > self.heartbeat_interval * self.missed:
-            return "offline"
-        return seen.state
-
-    def went_quiet(self, now: datetime) -> list[str]:
-        """Screens that claim online but missed their heartbeats: marked offline and returned."""
-        quiet = sorted(
-            sid
-            for sid, seen in self._screens.items()
-            if seen.state == "online" and now - seen.last_seen > self.heartbeat_interval * self.missed
-        )
-        for sid in quiet:
-            self._screens[sid].state = "offline"
-        return quiet

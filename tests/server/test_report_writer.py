@@ -17,10 +17,14 @@ from signage_server.alerts import service as alerts
 from signage_server.alerts.models import AlertTarget, AlertTemplate
 from signage_server.db import saved_id, session_factory
 from signage_server.errors import Invalid
-from signage_server.reports.models import PresenceEvent
 from signage_server.screens import service as screens
 from signage_server.telemetry import service as telemetry
-from signage_server.telemetry.models import PlayLogEntry, ScreenHeartbeat, ScreenPresence
+from signage_server.telemetry.models import (
+    PlayLogEntry,
+    PresenceEvent,
+    ScreenHeartbeat,
+    ScreenPresence,
+)
 from signage_server.transport.ids import screen_wire_id
 from signage_server.transport.reports import Report, ReportWriter
 from signage_server.users.models import User

@@ -19,11 +19,10 @@ from signage_core.protocol import Heartbeat, LanguageSegment, PlayLogBatch, Play
 from signage_server.errors import Invalid
 from signage_server.reports import calendar, exports, service
 from signage_server.reports.calendar import Period, ReportCalendar
-from signage_server.reports.models import PresenceEvent
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment, Screen
 from signage_server.telemetry import service as telemetry
-from signage_server.telemetry.models import PlayLogEntry
+from signage_server.telemetry.models import PlayLogEntry, PresenceEvent
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 DAY = Period(date(2026, 3, 10), date(2026, 3, 10))  # local day = 2026-03-09T17:00Z .. 2026-03-10T17:00Z

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from player_agent.transport import Backoff, PlayerLink
 from signage_core import protocol as p
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import ManagedMosquitto
-from signage_server.transport.hub import PresenceTracker, ReportHandlers, ServerHub
+from signage_server.transport.hub import ReportHandlers, ServerHub
 from tests.broker_fixtures import RawClient, unique_id
 
 T0 = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
@@ -136,24 +136,6 @@ def test_manifest_alert_and_command_reach_the_player(hub_and_player, accounts: D
     assert late.subscribe(p.group_alert_topic(group))
     assert late.receive(timeout=0.5) is None  # a withdrawn alert is not handed to newcomers
     late.close()
-
-
-def test_presence_goes_offline_on_will_or_missed_heartbeats() -> None:
-    tracker = PresenceTracker(heartbeat_interval=timedelta(seconds=30), missed=3)
-    assert tracker.state("a", T0) == "unknown"
-    tracker.record_status("a", p.Status(screen_id="a", state="online", at=T0), T0)
-    tracker.record_heartbeat("a", T0 + timedelta(seconds=60))
-    assert tracker.state("a", T0 + timedelta(seconds=150)) == "online"
-    assert tracker.went_quiet(T0 + timedelta(seconds=150)) == []
-    assert tracker.state("a", T0 + timedelta(seconds=151)) == "offline"
-    assert tracker.went_quiet(T0 + timedelta(seconds=151)) == ["a"]
-    assert tracker.went_quiet(T0 + timedelta(seconds=200)) == []  # reported once
-    assert tracker.last_seen("a") == T0 + timedelta(seconds=60)
-
-    tracker.record_status("b", p.Status(screen_id="b", state="online", at=T0), T0)
-    tracker.record_status("b", p.Status(screen_id="b", state="offline"), T0 + timedelta(seconds=5))
-    assert tracker.state("b", T0 + timedelta(seconds=6)) == "offline"
-    assert tracker.last_seen("b") == T0  # a last will is not a sign of life
 
 
 def test_hub_and_chunk_server_resubscribe_after_a_broker_restart(fresh_broker: ManagedMosquitto, tmp_path) -> None:
