@@ -61,7 +61,8 @@ def test_a_slide_without_captions_previews_its_picture_on_every_layout(
     assert page.status_code == 200 and page.text.count("Chưa có chú thích: bản xem trước chỉ hiện ảnh") >= 3
     typed = b.get(f"/slides/{sid}/preview.json", params={"vi": "Xin chào"}).json()
     assert not any(s["note"] for s in typed["screens"])
-    english = b.get(f"/slides/{sid}/preview.json", cookies={"signage_lang": "en"}).json()
+    b.client.cookies.set("signage_lang", "en")
+    english = b.get(f"/slides/{sid}/preview.json").json()
     assert all(s["note"].startswith("No caption yet") for s in english["screens"])
 
 
