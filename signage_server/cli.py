@@ -306,6 +306,10 @@ def regional_broker_command(
         configured = load_settings().mqtt_regions.get(region)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    sites = site or (configured.sites if configured else [])
+    if not sites:  # the server refuses a region entry that serves no site: refuse before writing one
+        raise _fail(f"region {region!r} serves no site: name its sites with --site SLUG (repeat it for each), "
+                    "or configure the region in SIGNAGE_MQTT_REGIONS first")
     if (tls_cert is None) != (tls_key is None):
         raise _fail("give both --tls-cert and --tls-key, or neither")
     tls = TlsListener(tls_cert, tls_key, tls_port) if tls_cert is not None and tls_key is not None else None
@@ -317,7 +321,7 @@ def regional_broker_command(
         config = broker.write_config()
         reach = host if host not in ("0.0.0.0", "::") else socket.getfqdn()  # noqa: S104 - comparing
         url = public_url or (broker.tls_url(reach) if tls is not None else f"mqtt://{reach}:{broker.port}")
-        entry = region_entry(broker, public_url=url, sites=site or (configured.sites if configured else []))
+        entry = region_entry(broker, public_url=url, sites=sites)
         entry_path = directory / "signage-region.json"
         atomic_write_bytes(entry_path, json.dumps({region: entry}, indent=1).encode())
         typer.echo(f"config: {config}")

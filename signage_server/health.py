@@ -42,8 +42,12 @@ def _transport(broker: Broker, settings: Settings) -> dict[str, object]:
     transport = broker.transport
     if transport is not None:
         # The broker's state is reported, not gated on: pages and uploads work while it restarts.
-        return {"role": "owner" if transport.owner else "publisher", "owner": transport.holder(),
-                "broker": transport.broker_state()}
+        # Nor are regional brokers: the rest of the country is served while one region is down.
+        state: dict[str, object] = {"role": "owner" if transport.owner else "publisher",
+                                    "owner": transport.holder(), "broker": transport.broker_state()}
+        if transport.settings.mqtt_regions:
+            state["regions"] = transport.region_states()
+        return state
     if broker.transport_holder is not None:
         return {"role": "none", "owner": broker.transport_holder}
     return {"role": "disabled" if not settings.mqtt_enabled else "none", "owner": None}

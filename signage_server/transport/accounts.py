@@ -179,6 +179,11 @@ class DynsecAccounts:
             reason = self._connect_error or "no answer"
             raise AccountError(f"cannot reach dynsec API at {self._params.url()}: {reason}")
 
+    @property
+    def connected(self) -> bool:
+        """Commands can be sent now; read without waiting (for /readyz), paho reconnects in the background."""
+        return self._ready.is_set()
+
     def close(self) -> None:
         """Disconnect and stop the network thread."""
         self._client.disconnect()

@@ -325,6 +325,15 @@ class TransportService:
             state["restarts"] = self.broker.restarts
         return state
 
+    def region_states(self) -> dict[str, dict[str, object]]:
+        """For /readyz: each regional broker as the admin connection last saw it; never connects, never waits."""
+        states: dict[str, dict[str, object]] = {}
+        for name, region in self.settings.mqtt_regions.items():
+            accounts = self.regions.get(name)  # absent: unreachable since start, the jobs keep trying
+            states[name] = {"state": "connected" if accounts is not None and accounts.connected else "unreachable",
+                            "sites": list(region.sites), "accounts_synced": name not in self._unsynced}
+        return states
+
     def republish(self) -> None:
         """Broker restart hook: put back the key chain, every screen's manifest (persistence may lag ~1 s), alerts."""
         if self.hub is None:

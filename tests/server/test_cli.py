@@ -141,6 +141,15 @@ def test_bridge_config_prints_the_regions_bridge_section_and_names_an_unknown_re
     assert result.exit_code == 1 and "no region 'north'" in result.output
 
 
+def test_regional_broker_without_a_site_is_refused_before_anything_is_written(env: dict[str, str],
+                                                                             tmp_path: Path) -> None:
+    folder = tmp_path / "north"
+    result = runner.invoke(app, ["regional-broker", "north", "--dir", str(folder), "--central-host", "central.example",
+                                 "--write-only"], env=_clean(env))
+    assert result.exit_code == 1 and "region 'north' serves no site" in result.output and "--site" in result.output
+    assert not folder.exists()
+
+
 def test_regional_broker_writes_the_bridged_config_and_the_servers_region_entry(env: dict[str, str],
                                                                                 tmp_path: Path) -> None:
     import json

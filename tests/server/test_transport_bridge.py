@@ -111,6 +111,14 @@ def _ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
+def _region(http: TestClient, name: str = "south") -> Any:
+    """The region as /readyz reports it: answered from what is cached, fast even with the broker down."""
+    started = time.monotonic()
+    ready = _ok(http.get("/readyz"))
+    assert time.monotonic() - started < 0.5 and ready["status"] == "ok"
+    return ready["transport"]["regions"][name]
+
+
 def _next_on(client: RawClient, topic: str, timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
@@ -250,7 +258,9 @@ def test_a_revocation_made_while_the_regional_broker_is_down_is_applied_when_it_
         "pixel_pitch_mm": 10, "languages": ["vi"]}, headers=b.who["admin"]), 201)
     code = _ok(b.http.post(f"/api/v1/screens/{screen['id']}/enrolment-code", headers=b.who["admin"]), 201)["code"]
     answer = _ok(b.http.post("/api/v1/enrol", json={"code": code, "agent_version": "bridge"}))
+    assert _region(b.http)["state"] == "connected"  # synced only once the jobs reconcile it: it was down at start
     b.regional.stop()
+    eventually(lambda: _region(b.http)["state"] == "unreachable", timeout=5)
     # Stored at once; the broker that holds the account cannot hear it now (logged, not a failed request),
     # and the request does not wait out the admin connection's timeout for it.
     started = time.monotonic()
@@ -267,6 +277,7 @@ def test_a_revocation_made_while_the_regional_broker_is_down_is_applied_when_it_
             return False
 
     eventually(revoked_there, timeout=30)
+    assert _region(b.http) == {"state": "connected", "sites": [REGION_SITE], "accounts_synced": True}
     again = RawClient(parse_broker_url(answer["broker_url"]).with_credentials(answer["username"], answer["password"]),
                       client_id=f"screen-{answer['screen_id']}")
     assert again.connect().is_failure
@@ -287,6 +298,8 @@ def test_the_server_starts_with_a_region_down_and_its_enrolments_fail_fast_with_
     try:
         with TestClient(create_app(settings, engine=engine)) as http:
             assert http.get("/readyz").json()["transport"]["broker"]["state"] == "connected"
+            # Ready all the same (the rest of the country is served), the region named as down.
+            assert _region(http) == {"state": "unreachable", "sites": [REGION_SITE], "accounts_synced": False}
             screen = _ok(http.post("/api/v1/screens", json={
                 "site_id": ids["site"], "name": "br-down", "width_px": 192, "height_px": 96, "pixel_pitch_mm": 10,
                 "languages": ["vi"]}, headers=admin), 201)
