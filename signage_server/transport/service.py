@@ -419,14 +419,14 @@ class TransportService:
             queued, self._to_publish = self._to_publish, {}
         if not queued:
             return
-        with self._publish_lock:
-            # A request thread may queue its envelope after a newer one for the same screen went out
-            # (descheduled between its commit and its listener): never put an older manifest back.
-            known = sorted((sid, signed[1]) for sid, signed in queued.items()
-                           if signed is not None and signed[0] > self._published_versions.get(sid, 0))
-            for sid, signed in queued.items():
-                if signed is not None:
-                    self._published_versions[sid] = max(signed[0], self._published_versions.get(sid, 0))
+        # A request thread may queue its envelope after a newer one for the same screen went out
+        # (descheduled between its commit and its listener): never put an older manifest back.
+        sent = self._published_versions  # only this (single) publisher thread reads or writes it
+        known = sorted((sid, signed[1]) for sid, signed in queued.items()
+                       if signed is not None and signed[0] > sent.get(sid, 0))
+        for sid, signed in queued.items():
+            if signed is not None:
+                sent[sid] = max(signed[0], sent.get(sid, 0))
         unknown = [sid for sid, signed in queued.items() if signed is None]
         try:
             if known:

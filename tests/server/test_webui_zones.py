@@ -12,9 +12,19 @@ from typing import Any
 from PIL import Image
 from sqlmodel import Session, select
 
+from signage_core.languages import Language
+from signage_core.render import TickerStrip
+from signage_core.screen import zoned_specs
+from signage_core.zones import ZonesSpec, ZoneTemplate
+from signage_server.alerts import service as alerts
+from signage_server.audit.models import AuditEvent
 from signage_server.manifests import service as manifests
+from signage_server.screens import zones as screen_zones
+from signage_server.screens.models import Screen
+from signage_server.screens.service import layout_of
 from signage_server.slides import service as slides
 from tests.server.test_webui import Browsers
+from tests.server.test_webui_ops import RecordingBroker
 from tests.server.world import NOW
 
 
@@ -58,7 +68,6 @@ def test_admin_picks_a_template_from_its_pictures_and_the_screen_gets_it(
 
 def test_a_slide_preview_on_a_zoned_screen_is_the_whole_composed_frame(
         session: Session, app: Any, users: Any, world: dict[str, int], browsers: Browsers) -> None:
-    from signage_server.screens.models import Screen
 
     screen = session.get_one(Screen, world["screen"])
     screen.zones = {"template": "main_strip_ticker", "widgets": [{"kind": "clock"}]}
@@ -85,10 +94,6 @@ def _confirm_preview(browser: Any, form: dict[str, Any]) -> tuple[str, Image.Ima
 
 def test_an_admin_chooses_what_an_alert_covers_and_the_confirm_page_draws_it(
         session: Session, app: Any, users: Any, world: dict[str, int], browsers: Browsers) -> None:
-    from signage_server.alerts import service as alerts
-    from signage_server.audit.models import AuditEvent
-    from signage_server.screens.models import Screen
-    from tests.server.test_webui_ops import RecordingBroker
 
     screen = session.get_one(Screen, world["screen"])
     screen.zones = {"template": "main_strip_ticker", "widgets": [{"kind": "clock"}]}
@@ -141,13 +146,6 @@ def test_an_admin_chooses_what_an_alert_covers_and_the_confirm_page_draws_it(
 
 def test_the_zone_pictures_scroll_the_screens_real_ticker_message(
         session: Session, app: Any, users: Any, world: dict[str, int], browsers: Browsers) -> None:
-    from signage_core.languages import Language
-    from signage_core.render import TickerStrip
-    from signage_core.screen import zoned_specs
-    from signage_core.zones import ZonesSpec, ZoneTemplate
-    from signage_server.screens import zones as screen_zones
-    from signage_server.screens.models import Screen
-    from signage_server.screens.service import layout_of
 
     app.state.manifest_recompiler.install(session)
     slides.approve_slide(session, actor=users["approver2"], slide_id=world["slide"], now=NOW)
