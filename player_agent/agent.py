@@ -53,7 +53,7 @@ from player_agent.journal import (
 )
 from player_agent.outbox import PlayOutbox
 from player_agent.output.base import Output
-from player_agent.scenes import RenderCache, Scene, Shown, ZonedScene, alert_spec, waiting_card
+from player_agent.scenes import RenderCache, Scene, Shown, ZonedScene, waiting_card
 from player_agent.screenshot import thumbnail_jpeg
 from player_agent.state import NotEnrolled, StaleUpdate, StateError, StateStore
 from player_agent.transport import (
@@ -87,7 +87,7 @@ from signage_core.protocol import (
 )
 from signage_core.render import CaptionError, ScreenSpec, frame_hash
 from signage_core.render.fonts import FontRegistry
-from signage_core.screen import ZonedSpecs, screen_spec, zoned_specs
+from signage_core.screen import ZonedSpecs, alert_spec, screen_spec, zoned_specs
 from signage_core.signing import (
     DEFAULT_CLOCK_SKEW,
     Envelope,

@@ -17,7 +17,7 @@ from PIL import Image
 from player_agent.brightness import dim
 from signage_core.feeds import Reading, next_widget_change, widget_texts
 from signage_core.languages import Language
-from signage_core.manifest import LayoutKind, LayoutSpec, rotation_slots
+from signage_core.manifest import LayoutSpec, rotation_slots
 from signage_core.render import ScreenSpec, TickerStrip, clear_caches, frame_hash, render_slide
 from signage_core.render.compose import draw_strip, paste_zones
 from signage_core.render.fonts import FontRegistry
@@ -26,7 +26,6 @@ from signage_core.screen import ZonedSpecs
 from signage_core.zones import WidgetSpec
 
 WAITING_TEXT = {Language.VI: "Đang chờ nội dung", Language.EN: "Waiting for content"}
-ALERT_BACKGROUND = (170, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,20 +262,6 @@ def waiting_card(layout: LayoutSpec | None, name: str, *, width: int, height: in
     spec = ScreenSpec(width=width, height=height, layout="stacked", languages=(Language.VI, Language.EN))
     captions = {Language.VI: f"{name}\n{WAITING_TEXT[Language.VI]}", Language.EN: WAITING_TEXT[Language.EN]}
     return spec, captions
-
-
-def alert_spec(layout: LayoutSpec, size: tuple[int, int] | None = None) -> ScreenSpec:
-    """Alerts keep the screen's size (or the main zone's) and languages, on red; rotate screens show alerts stacked."""
-    kind = "ticker" if layout.layout is LayoutKind.TICKER else "stacked"
-    width, height = size or (layout.width, layout.height)
-    return ScreenSpec(
-        width=width,
-        height=height,
-        layout=kind,
-        languages=layout.languages,
-        foreign_ratio=layout.foreign_size_ratio,
-        background=ALERT_BACKGROUND,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from signage_core.manifest import LayoutSpec
+from signage_core.manifest import LayoutKind, LayoutSpec
 from signage_core.render.spec import RGB, ScreenSpec
 from signage_core.zones import ZoneRects, ZonesSpec, zone_rects
 
@@ -23,6 +23,26 @@ def screen_spec(layout: LayoutSpec, *, background: RGB = (0, 0, 0)) -> ScreenSpe
         languages=layout.languages,
         foreign_ratio=layout.foreign_size_ratio,
         background=background,
+    )
+
+
+ALERT_BACKGROUND: RGB = (170, 0, 0)  # urgent alerts are drawn on red, by the player and in the server's preview
+
+
+def alert_spec(layout: LayoutSpec, size: tuple[int, int] | None = None) -> ScreenSpec:
+    """Alerts keep the screen's size (or the main zone's) and languages, on red; rotate screens show alerts stacked.
+
+    The player draws alerts with it and the alert confirm page previews them with it, so the two agree.
+    """
+    kind = "ticker" if layout.layout is LayoutKind.TICKER else "stacked"
+    width, height = size or (layout.width, layout.height)
+    return ScreenSpec(
+        width=width,
+        height=height,
+        layout=kind,
+        languages=layout.languages,
+        foreign_ratio=layout.foreign_size_ratio,
+        background=ALERT_BACKGROUND,
     )
 
 

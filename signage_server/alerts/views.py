@@ -38,8 +38,6 @@ DURATIONS = (15, 30, 60, 120, 240, 480, 1440)
 REFRESH_SECONDS = 3
 # What a template's alert takes on a zoned screen, as the pages say it (catalog msgids).
 COVER_LABELS = {"main": "Main zone only (the information strip and ticker stay)", "full": "The whole screen"}
-# The red the players draw alerts on (player_agent.scenes.ALERT_BACKGROUND; a test keeps the two equal).
-ALERT_BACKGROUND = (170, 0, 0)
 
 
 def _choices(session: Session) -> dict[str, Any]:
@@ -85,24 +83,13 @@ def _custom(text_vi: str, text_en: str, text_km: str) -> dict[str, str]:
     return {"vi": text_vi, "en": text_en, "km": text_km}
 
 
-def _alert_spec(screen: Screen, size: tuple[int, int]) -> ScreenSpec:
-    """The player's alert layout (player_agent.scenes.alert_spec): stacked, or ticker on ticker screens, on red."""
-    from signage_core.languages import Language, ordered
-    from signage_core.render import ScreenSpec
-
-    return ScreenSpec(width=size[0], height=size[1],
-                      layout="ticker" if screen.layout.value == "ticker" else "stacked",
-                      languages=tuple(ordered([Language(c) for c in screen.languages])),
-                      foreign_ratio=screen.foreign_ratio, background=ALERT_BACKGROUND)
-
-
 def _previews(session: Session, screens: list[Screen], captions: dict[str, str], cover: str,
               now: datetime) -> list[dict[str, Any]]:
     """The alert as each kind of target screen will draw it (the player's alert layout: stacked or ticker, on
     red), with the renderer's problems; screens that draw it alike share a preview. On a zoned screen a
     main-only alert sits in the main zone of the frame the player composes, the strip and ticker kept."""
     from signage_core.languages import Language
-    from signage_core.screen import zoned_specs
+    from signage_core.screen import alert_spec, zoned_specs
     from signage_core.zones import ZonesSpec
     from signage_server.screens import zones
     from signage_server.screens.service import layout_of
@@ -112,10 +99,11 @@ def _previews(session: Session, screens: list[Screen], captions: dict[str, str],
     seen: dict[tuple[ScreenSpec, str], dict[str, Any]] = {}
     for screen in screens:
         stored = zones.stored(screen.zones) if cover == "main" else None
-        spec = _alert_spec(screen, (screen.width_px, screen.height_px))
+        layout = layout_of(screen)
+        spec = alert_spec(layout)
         if stored is not None:
-            main = zoned_specs(layout_of(screen), ZonesSpec(template=stored.template)).rects.main
-            spec = _alert_spec(screen, (main.width, main.height))
+            main = zoned_specs(layout, ZonesSpec(template=stored.template)).rects.main
+            spec = alert_spec(layout, (main.width, main.height))
         key = (spec, "" if stored is None else f"{screen.width_px}x{screen.height_px} {stored.model_dump_json()}")
         if key in seen:
             seen[key]["screens"].append(screen)

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image, ImageChops
 
 from player_agent.agent import MANIFEST_FILE, Agent
-from player_agent.scenes import alert_spec
 from player_agent.state import StateStore
 from signage_core.feeds import FeedBody, Reading, sign_feed, widget_texts
 from signage_core.languages import Language
@@ -27,7 +26,7 @@ from signage_core.manifest import (
 from signage_core.render import TickerStrip, render_slide
 from signage_core.render.compose import compose, draw_strip
 from signage_core.schedule import TIMEZONE, from_local
-from signage_core.screen import zoned_specs
+from signage_core.screen import alert_spec, zoned_specs
 from signage_core.zones import Widget, WidgetSpec, ZonesSpec, ZoneTemplate
 from tests.player.agent_world import (
     CAPTIONS,

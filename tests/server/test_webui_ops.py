@@ -238,13 +238,6 @@ def test_urgent_alert_confirm_watch_and_withdraw(browsers: Browsers, world: dict
     assert "Đã thu hồi cảnh báo." in gone and broker.cleared and "Thu hồi cảnh báo" not in gone.split("</h1>")[1]
 
 
-def test_the_confirm_preview_uses_the_players_alert_red() -> None:
-    from player_agent.scenes import ALERT_BACKGROUND
-    from signage_server.alerts.views import ALERT_BACKGROUND as PREVIEW_RED
-
-    assert PREVIEW_RED == ALERT_BACKGROUND
-
-
 def test_alert_forms_refuse_forgery_wrong_role_and_no_broker(browsers: Browsers, world: dict[str, int],
                                                              session: Any, app: Any) -> None:
     from signage_server.alerts import service as alerts
