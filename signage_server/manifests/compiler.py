@@ -7,9 +7,12 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Mapped
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from signage_core.brightness import BrightnessPlan
@@ -65,12 +68,57 @@ class Exclusion:
         return {"kind": self.kind, "id": self.id, "reason": self.reason}
 
 
-@dataclass
-class CompileResult:
-    """Outcome for one screen: the latest record, whether it is new, and what was left out."""
+@dataclass(frozen=True, slots=True)
+class IssuedManifest:
+    """A version just signed, as its manifest_records row holds it.
+
+    Written with one multi-row INSERT per batch, not as an ORM object per screen: for a province's
+    1,000 screens the objects and their flush cost more than signing the 1,000 envelopes.
+    """
 
     screen_id: int
-    record: ManifestRecord | None
+    version: int
+    content_hash: str
+    key_id: str
+    issued_at: datetime
+    expires_at: datetime
+    horizon_start: datetime
+    horizon_end: datetime
+    envelope_json: bytes  # canonical, published byte for byte
+    asset_sha256s: tuple[str, ...]
+    excluded: tuple[Exclusion, ...]
+
+    @property
+    def envelope(self) -> str:
+        return self.envelope_json.decode("utf-8")
+
+    def row(self) -> dict[str, Any]:
+        return {"screen_id": self.screen_id, "version": self.version, "content_hash": self.content_hash,
+                "issued_at": self.issued_at, "expires_at": self.expires_at, "horizon_start": self.horizon_start,
+                "horizon_end": self.horizon_end, "key_id": self.key_id,
+                "envelope_z": ManifestRecord.pack(self.envelope_json), "asset_sha256s": list(self.asset_sha256s),
+                "excluded": [e.as_dict() for e in self.excluded]}
+
+
+def write_issued(session: Session, issued: Sequence[IssuedManifest]) -> None:
+    """Store new versions and move their screens' manifest_version, in the caller's transaction.
+
+    The screens are locked rows already in the session: their attribute is set as committed, so the
+    version does not look like an edit (which would ask for another recompile).
+    """
+    if not issued:
+        return
+    session.execute(insert(ManifestRecord), [one.row() for one in issued])
+    session.execute(update(Screen), [{"id": one.screen_id, "manifest_version": one.version} for one in issued])
+
+
+@dataclass
+class CompileResult:
+    """Outcome for one screen: its newest version (just issued, or the stored one), whether it is new, and
+    what was left out."""
+
+    screen_id: int
+    record: IssuedManifest | ManifestRecord | None
     new_version: bool
     excluded: list[Exclusion] = field(default_factory=list)
     error: str | None = None
@@ -108,6 +156,8 @@ class CompileCache:
         default_factory=dict)
     # Screen id -> its brightness plan (own, else its group's, with its site's coordinates), or why none.
     brightness: dict[int, tuple[BrightnessPlan | None, str | None]] = field(default_factory=dict)
+    # Versions signed but not yet written: compile_screens writes a batch's in one statement.
+    unwritten: list[IssuedManifest] = field(default_factory=list)
 
 
 def _load_playlists(session: Session, cache: CompileCache, playlist_ids: Iterable[int]) -> None:
@@ -451,7 +501,7 @@ def compile_screen(
 ) -> CompileResult:
     """Build, and sign if the content changed (or expiry nears), the manifest of one screen.
 
-    flush=False leaves the new record pending for the caller's one flush of a whole batch.
+    flush=False leaves the new version in cache.unwritten for the caller's one write of a whole batch.
     """
     now = require_aware(now, "now")
     cache = cache or CompileCache()
@@ -510,21 +560,19 @@ def compile_screen(
         signed = template.sign(screen_id=str(screen_id), version=version, issued_at=now, expires_at=end, key=key)
     except ManifestError as exc:
         return CompileResult(screen_id, latest, False, reasons, error=str(exc))
-    body = template.body
-    record = ManifestRecord(
-        screen_id=screen_id, version=version, content_hash=signed.content_hash, issued_at=now, expires_at=end,
-        horizon_start=start, horizon_end=end, key_id=signed.key_id,
-        envelope_z=ManifestRecord.pack(signed.envelope_json),  # canonical: published byte for byte
-        asset_sha256s=sorted(body.assets), excluded=[e.as_dict() for e in reasons])
-    screen.manifest_version = version
-    session.add(screen)
-    session.add(record)
+    issued = IssuedManifest(
+        screen_id=screen_id, version=version, content_hash=signed.content_hash, key_id=signed.key_id,
+        issued_at=now, expires_at=end, horizon_start=start, horizon_end=end, envelope_json=signed.envelope_json,
+        asset_sha256s=tuple(sorted(template.body.assets)), excluded=tuple(reasons))
+    set_committed_value(screen, "manifest_version", version)
     if flush:
-        session.flush()
+        write_issued(session, [issued])
+    else:
+        cache.unwritten.append(issued)
     if reasons:
         log.info("manifest %s v%d for screen %s left out %d item(s): %s", signed.content_hash[:19], version,
                  screen_id, len(reasons), "; ".join(f"{e.kind} {e.id}: {e.reason}" for e in reasons))
-    return CompileResult(screen_id, record, True, reasons)
+    return CompileResult(screen_id, issued, True, reasons)
 
 
 def compile_screens(
@@ -538,9 +586,10 @@ def compile_screens(
     prefetch(session, cache, screen_ids)
     cache.brightness.update(screen_brightness.plans_for(
         session, [cache.locked[sid] for sid in screen_ids if sid in cache.locked], now=now))
-    # Each screen once, so nothing read here depends on a record still pending: flush the batch once.
+    # Each screen once, so nothing read here depends on a version not yet written: write the batch once.
     with session.no_autoflush:
         results = [compile_screen(session, screen_id=sid, key=key, now=now, horizon_days=horizon_days, cache=cache,
                                   flush=False) for sid in screen_ids]
-    session.flush()
+    write_issued(session, cache.unwritten)
+    cache.unwritten.clear()
     return results

@@ -22,7 +22,7 @@ from signage_server.playlists.models import PlaylistItem
 from signage_server.schedules import service as schedules
 from signage_server.schedules.models import Schedule, ScheduleGroupLink, ScheduleScreenLink
 from signage_server.screens.models import Screen, ScreenGroup, ScreenGroupLink, Site
-from signage_server.screens.service import screens_for_playlist
+from signage_server.screens.service import screen_ids_for_playlist
 from signage_server.slides.models import Slide
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ def affected_screens(session: Session, touched: set[tuple[str, int]]) -> set[int
     for screen_id in list(screens):
         playlists.update(_playlists_of_screen(session, screen_id))
     for playlist_id in playlists:
-        screens.update(s.id for s in screens_for_playlist(session, playlist_id=playlist_id) if s.id is not None)
+        screens.update(screen_ids_for_playlist(session, playlist_id=playlist_id))
     screens |= direct
     existing = set(session.exec(select(Screen.id).where(col(Screen.id).in_(screens))).all()) if screens else set()
     return {s for s in existing if s is not None}

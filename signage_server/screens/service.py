@@ -525,14 +525,23 @@ def ticker_screens(session: Session, *, playlist_ids: Iterable[int]) -> dict[int
     return out
 
 
+def _showing_playlist(session: Session, playlist_id: int) -> Any:
+    """WHERE clause: screens that may show a playlist, its ticker zone included."""
+    tickers = ticker_screens(session, playlist_ids=[playlist_id])[playlist_id]
+    reach = _reaching_playlist(playlist_id)
+    return or_(reach, col(Screen.id).in_(sorted(tickers))) if tickers else reach
+
+
 def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
     """Screens that may show a playlist: as their default, through a schedule (directly or by group), or in
     their ticker zone."""
-    tickers = ticker_screens(session, playlist_ids=[playlist_id])[playlist_id]
-    reach = _reaching_playlist(playlist_id)
-    if tickers:
-        reach = or_(reach, col(Screen.id).in_(sorted(tickers)))
-    return sorted(session.exec(select(Screen).where(reach)).all(), key=lambda s: s.name)
+    return sorted(session.exec(select(Screen).where(_showing_playlist(session, playlist_id))).all(),
+                  key=lambda s: s.name)
+
+
+def screen_ids_for_playlist(session: Session, *, playlist_id: int) -> set[int]:
+    """The ids of screens_for_playlist, without loading a province's screens as objects to learn them."""
+    return {i for i in session.exec(select(Screen.id).where(_showing_playlist(session, playlist_id))) if i is not None}
 
 
 def add_to_group(session: Session, *, actor: User | None, group_id: int, screen_id: int, now: datetime) -> Screen:
