@@ -70,7 +70,7 @@ async def _subscriber(
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        _packet(0x10, _utf8("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 0) + _utf8(username) + _utf8(username) + _utf8(password))
+        _packet(0x10, _utf8("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 0) + _utf8(p.screen_client_id(username)) + _utf8(username) + _utf8(password))
     )
     first, body = await _read_packet(reader)
     if first != 0x20 or body[1] != 0:
