@@ -1,8 +1,11 @@
 """Fleet benchmark: N simulated players (real paho clients, one dynsec account each) against the real server.
 
-Run: .venv/bin/python benchmarks/fleet.py [--screens 100 500 1000] [--heartbeats 5] [--records 20]
+Run: .venv/bin/python benchmarks/fleet.py [--screens 100 500 1000] [--heartbeats 5] [--records 20] [--raw-rounds 5]
 The server is `signage-server run` (uvicorn, SQLite) with its managed Mosquitto, both on loopback in a temp dir.
 Players live in --procs worker processes; each paho client runs its own network thread (loop_start).
+Per N, after the server stopped, the same player code on a plain Mosquitto (no auth, no persistence) gets one
+retained message the size of the real manifest envelope on each of its N topics: the baseline the approval
+fan-out is printed beside.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.limits import raise_open_files_to_hard
+from benchmarks.mqtt_baseline import pct, pipelined_publisher, plain_mosquitto, publish_retained
 from signage_core import protocol as p
 from signage_core.mqtt_client import make_client
 
@@ -54,7 +59,7 @@ def _free_port() -> int:
 def _worker(creds: list[dict[str, Any]], conn: Connection) -> None:
     """Hold many screens; answer commands from the parent over the pipe."""
     lock = threading.Lock()
-    manifests: dict[str, list[tuple[float, int]]] = {c["screen_id"]: [] for c in creds}
+    manifests: dict[str, list[tuple[float, int, int]]] = {c["screen_id"]: [] for c in creds}
     chunks: dict[str, Any] = {}
     acks: dict[str, int] = dict.fromkeys(manifests, 0)
     clients: dict[str, Any] = {}
@@ -72,7 +77,7 @@ def _worker(creds: list[dict[str, Any]], conn: Connection) -> None:
             if msg.topic == p.manifest_topic(wire):
                 version = int(json.loads(msg.payload)["body"]["version"])
                 with lock:
-                    manifests[wire].append((now, version))
+                    manifests[wire].append((now, version, len(msg.payload)))
             elif msg.topic == p.asset_chunk_topic(wire):
                 header, body = p.decode_frame(p.ChunkHeader, msg.payload)
                 with lock:
@@ -124,6 +129,96 @@ def _worker(creds: list[dict[str, Any]], conn: Connection) -> None:
                 client.loop_stop()
             conn.send(None)
             return
+
+
+class Players:
+    """The simulated screens: `procs` worker processes, each holding every procs-th client of `creds`."""
+
+    def __init__(self, creds: list[dict[str, Any]], procs: int) -> None:
+        self.workers: list[tuple[mp.Process, Connection]] = []
+        for k in range(procs):
+            parent, child = mp.Pipe()
+            proc = mp.Process(target=_worker, args=(creds[k::procs], child), daemon=True)
+            proc.start()
+            self.workers.append((proc, parent))
+
+    def gather(self, cmd: str, arg: Any = None) -> list[Any]:
+        """Send one command to every worker, then collect their answers in order."""
+        for _, c in self.workers:
+            c.send((cmd, arg))
+        return [c.recv() for _, c in self.workers]
+
+    def manifests(self) -> dict[str, list[tuple[float, int, int]]]:
+        """Per screen, every manifest it received: (wall-clock arrival, version, envelope bytes)."""
+        merged: dict[str, list[tuple[float, int, int]]] = {}
+        for part in self.gather("manifests"):
+            merged.update(part)
+        return merged
+
+    def wait_new(self, base: dict[str, int], since: float, n: int, timeout_s: float) -> dict[str, tuple[float, int]]:
+        """Per screen, (seconds from `since`, bytes) of its first manifest newer than `base` that arrived after
+        `since`; returns once n screens have one or at the timeout (polled every 0.5 s, arrivals are stamped
+        in the workers)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got = {k: next((ts - since, size) for ts, ver, size in v if ver > base.get(k, 0) and ts >= since)
+                   for k, v in self.manifests().items()
+                   if any(ver > base.get(k, 0) and ts >= since for ts, ver, _ in v)}
+            if len(got) >= n or time.monotonic() > deadline:
+                return got
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Disconnect every client and end the workers (killed if they hang)."""
+        for _, c in self.workers:
+            try:
+                c.send(("stop", None))
+                c.recv()
+            except (OSError, EOFError):
+                pass
+        for proc, _ in self.workers:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+
+
+# ---------------------------------------------------------------- raw baseline: plain Mosquitto, same clients
+
+
+def _raw_manifest(version: int, size: int) -> bytes:
+    """What the worker parses from a manifest (body.version), padded to `size` bytes like the real envelope."""
+    bare = json.dumps({"body": {"version": version}, "pad": ""}).encode()
+    return json.dumps({"body": {"version": version}, "pad": "x" * max(0, size - len(bare))}).encode()
+
+
+def raw_baseline(n: int, procs: int, size: int, rounds: int) -> dict[str, Any]:
+    """The broker's floor for the approval fan-out: n paho clients in `procs` workers (the players' code),
+    a plain Mosquitto, per round one retained QoS 1 message of `size` bytes on each client's manifest topic,
+    timed from the first publish to each client holding it. Round 0 only proves every client subscribed."""
+    with tempfile.TemporaryDirectory(prefix=f"fleet-raw-{n}-") as tmp, plain_mosquitto(Path(tmp)) as params:
+        creds = [{"screen_id": f"raw-{i:04d}", "broker_url": params.url(), "username": "raw", "password": "raw"}
+                 for i in range(n)]
+        players = Players(creds, procs)
+        pub = pipelined_publisher(params, "raw-publisher")
+        lasts: list[float] = []
+        pooled: list[float] = []
+        try:
+            for version in range(rounds + 1):
+                since = time.time()
+                publish_retained(pub, ((p.manifest_topic(c["screen_id"]), _raw_manifest(version, size)) for c in creds))
+                got = players.wait_new(dict.fromkeys((c["screen_id"] for c in creds), version - 1), since, n, 120)
+                if len(got) < n:
+                    raise RuntimeError(f"raw baseline round {version}: {len(got)} of {n} clients got the message")
+                if version:
+                    lasts.append(max(t for t, _ in got.values()))
+                    pooled += [t for t, _ in got.values()]
+                time.sleep(0.2)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+            players.stop()
+    return {"raw_payload_bytes": size, "raw_rounds": rounds, "raw_p50_ms": round(1000 * pct(pooled, 0.5), 1),
+            "raw_p99_ms": round(1000 * pct(pooled, 0.99), 1), "raw_last_ms": round(1000 * statistics.median(lasts), 1)}
 
 
 # ---------------------------------------------------------------- server side
@@ -226,12 +321,7 @@ def _count(root: Path, sql: str, *params: object) -> int:
         return int(db.execute(sql, params).fetchone()[0])
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
+def run(n: int, procs: int, heartbeats: int, records: int, raw_rounds: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix=f"fleet-{n}-"))
     server = Server(root, n)
     result: dict[str, Any] = {"screens": n}
@@ -239,7 +329,8 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
     tokens = server.prepare()
     server.start()
     result["prepare_s"] = round(time.monotonic() - t, 1)
-    workers: list[tuple[mp.Process, Connection]] = []
+    players: Players | None = None
+    latencies: list[float] = []
     try:
         t = time.monotonic()
         codes_and_creds = []
@@ -251,34 +342,18 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
         result["enrol_per_s"] = round(n / (time.monotonic() - t), 1)
         cpu0 = server.usage()
         t_connect = time.time()
-        for k in range(procs):
-            parent, child = mp.Pipe()
-            proc = mp.Process(target=_worker, args=(codes_and_creds[k::procs], child), daemon=True)
-            proc.start()
-            workers.append((proc, parent))
-
-        def gather(cmd: str, arg: Any = None) -> list[Any]:
-            for _, c in workers:
-                c.send((cmd, arg))
-            return [c.recv() for _, c in workers]
-
-        def manifests() -> dict[str, list[tuple[float, int]]]:
-            merged: dict[str, list[tuple[float, int]]] = {}
-            for part in gather("manifests"):
-                merged.update(part)
-            return merged
-
+        players = Players(codes_and_creds, procs)
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not all(manifests().values()):
+        while time.monotonic() < deadline and not all(players.manifests().values()):
             time.sleep(0.5)
-        first = manifests()
+        first = players.manifests()
         held = [v[0][0] - t_connect for v in first.values() if v]
         result["retained_all_s"] = round(max(held), 2) if len(held) == n else f"{len(held)}/{n}"
         version0 = {k: v[-1][1] for k, v in first.items() if v}
 
         # Heartbeats: a burst of `heartbeats` per screen; handled when every row shows the last one.
         t = time.monotonic()
-        gather("heartbeats", heartbeats)
+        players.gather("heartbeats", heartbeats)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             done = _count(root, "SELECT count(*) FROM screen_heartbeats WHERE uptime_s >= ?", float(heartbeats))
@@ -303,30 +378,24 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
         t_approve = time.time()
         server.api("POST", f"/slides/{slide['id']}/approve", tokens["approver"])
         result["approve_request_s"] = round(time.time() - t_approve, 2)
-        deadline = time.monotonic() + 300
-        latencies: list[float] = []
-        while time.monotonic() < deadline:
-            now_m = manifests()
-            latencies = [next(ts for ts, ver in v if ver > version0.get(k, 0) and ts >= t_approve) - t_approve
-                         for k, v in now_m.items()
-                         if any(ver > version0.get(k, 0) and ts >= t_approve for ts, ver in v)]
-            if len(latencies) >= n:
-                break
-            time.sleep(0.5)
+        got = players.wait_new(version0, t_approve, n, 300)
+        latencies = [t for t, _ in got.values()]
         result["approval_to_manifest_p50_s"] = round(statistics.median(latencies), 2) if latencies else None
-        result["approval_to_manifest_p99_s"] = round(_pct(latencies, 0.99), 2) if latencies else None
+        result["approval_to_manifest_p99_s"] = round(pct(latencies, 0.99), 2) if latencies else None
         result["approval_to_last_s"] = round(max(latencies), 2) if latencies else None
         result["got_new_manifest"] = len(latencies)
+        # The raw baseline sends messages this big: the largest new envelope a player received.
+        result["manifest_bytes"] = max((size for _, size in got.values()), default=0)
 
         # Asset: every screen asks for the new image (one chunk: it is small).
         sha = hashlib.sha256(buf.getvalue()).hexdigest()
         t = time.time()
-        gather("fetch", sha)
+        players.gather("fetch", sha)
         deadline = time.monotonic() + 120
         answers: dict[str, Any] = {}
         while time.monotonic() < deadline:
             answers = {}
-            for part in gather("chunks"):
+            for part in players.gather("chunks"):
                 answers.update(part)
             if len(answers) >= n:
                 break
@@ -338,7 +407,7 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
         # Play records: a batch of `records` per screen; count rows until all are in.
         before = _count(root, "SELECT count(*) FROM play_log")
         t = time.monotonic()
-        gather("playlog", (records, max(version0.values()) + 1))
+        players.gather("playlog", (records, max(version0.values()) + 1))
         deadline = time.monotonic() + 300
         rows = before
         while time.monotonic() < deadline:
@@ -350,7 +419,7 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
         result["play_rows"] = rows - before
         result["play_rows_expected"] = n * records
         result["play_records_per_s"] = round((rows - before) / elapsed, 1)
-        result["acks"] = sum(gather("acks"))
+        result["acks"] = sum(players.gather("acks"))
         cpu1 = server.usage()
         span = time.time() - t_connect
         result["server_cpu_pct"] = round(100 * (cpu1[0] - cpu0[0]) / span, 1)
@@ -359,17 +428,17 @@ def run(n: int, procs: int, heartbeats: int, records: int) -> dict[str, Any]:
         result["broker_rss_mib"] = round(cpu1[3], 1)
         result["measured_span_s"] = round(span, 1)
     finally:
-        for _, c in workers:
-            try:
-                c.send(("stop", None))
-                c.recv()
-            except (OSError, EOFError):
-                pass
-        for proc, _ in workers:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
+        if players is not None:
+            players.stop()
         server.stop()
+    if len(latencies) == n and raw_rounds:
+        # After the server and its broker stopped, so the baseline has the machine the project had.
+        raw = raw_baseline(n, procs, result["manifest_bytes"], raw_rounds)
+        result.update(raw)
+        mine = [1000 * statistics.median(latencies), 1000 * pct(latencies, 0.99), 1000 * max(latencies)]
+        result["approval_p50_p99_last_ms"] = [round(v, 1) for v in mine]
+        result["vs_raw_p99"] = round(mine[1] / raw["raw_p99_ms"], 1)
+        result["vs_raw_last"] = round(mine[2] / raw["raw_last_ms"], 1)
     return result
 
 
@@ -390,9 +459,30 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--heartbeats", type=int, default=5)
     parser.add_argument("--records", type=int, default=20)
+    parser.add_argument("--raw-rounds", type=int, default=5, help="rounds of the plain-Mosquitto baseline (0: none)")
     args = parser.parse_args()
+    # Players, server and both brokers inherit it: ~3 descriptors per paho client (socket, wake-up pipe).
+    raise_open_files_to_hard(3 * max(args.screens) + 256)
     for n in args.screens:
-        print(json.dumps(run(n, args.procs, args.heartbeats, args.records)), flush=True)
+        result = run(n, args.procs, args.heartbeats, args.records, args.raw_rounds)
+        print(json.dumps(result), flush=True)
+        if "raw_last_ms" in result:
+            print_versus_raw(result, args.procs)
+
+
+def print_versus_raw(r: dict[str, Any], procs: int) -> None:
+    """The approval fan-out beside the plain broker's, as issue 17 states the goal (within 5x; p99 <= 300 ms)."""
+    n = r["screens"]
+    print(f"{n} screens, {procs} player processes, {r['manifest_bytes']:,} B per message:")
+    print(f"  {'':<58}{'p50 ms':>8}{'p99 ms':>8}{'last ms':>9}")
+    p50, p99, last = r["approval_p50_p99_last_ms"]
+    print(f"  {'project: approval -> player holds the new manifest':<58}{p50:>8.1f}{p99:>8.1f}{last:>9.1f}")
+    raw = f"raw: plain Mosquitto, same clients ({r['raw_rounds']} rounds, last: median)"
+    print(f"  {raw:<58}{r['raw_p50_ms']:>8.1f}{r['raw_p99_ms']:>8.1f}{r['raw_last_ms']:>9.1f}")
+    print(f"  {'project / raw':<58}{'':>8}{r['vs_raw_p99']:>7.1f}x{r['vs_raw_last']:>8.1f}x")
+    at_scale = f"{'met' if p99 <= 300 else 'NOT met'}" if n >= 1000 else "judged at 1,000 screens"
+    print(f"  goal: within 5x of raw at p99: {'met' if r['vs_raw_p99'] <= 5 else 'NOT met'}; "
+          f"p99 <= 300 ms at 1,000: {at_scale}")
 
 
 if __name__ == "__main__":

@@ -14,3 +14,10 @@ def raise_open_files(needed: int) -> int:
     if want < needed:
         print(f"warning: open-file limit {want} < {needed} needed (hard limit {hard}); raise it with ulimit -Hn")
     return want
+
+
+def raise_open_files_to_hard(needed: int) -> int:
+    """Lift the soft limit all the way to the hard one, for a bench whose children (a server, its broker)
+    open sockets an estimate cannot count; warns if even the hard limit is below `needed`."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return raise_open_files(needed if hard == resource.RLIM_INFINITY else max(needed, hard))

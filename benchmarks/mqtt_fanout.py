@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.limits import raise_open_files
+from benchmarks.mqtt_baseline import pct, pipelined_publisher, publish_retained
 from player_agent.transport import AssetFetcher, PlayerLink
 from signage_core import protocol as p
 from signage_core.mqtt_client import make_client
@@ -70,7 +71,7 @@ async def _subscriber(
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        _packet(0x10, _utf8("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 0) + _utf8(username) + _utf8(username) + _utf8(password))
+        _packet(0x10, _utf8("MQTT") + bytes([4, 0xC2]) + struct.pack("!H", 0) + _utf8(p.screen_client_id(username)) + _utf8(username) + _utf8(password))
     )
     first, body = await _read_packet(reader)
     if first != 0x20 or body[1] != 0:
@@ -140,11 +141,6 @@ def _subscriber_process(port: int, creds: list[tuple[str, str]], conn: Connectio
 # ---------------------------------------------------------------- measurements
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _envelope(sent_ns: int, pad: int) -> bytes:
     # Shaped like a signed alert: payload object plus an Ed25519 signature and key id.
     return p.encode_envelope(
@@ -169,10 +165,7 @@ def fanout(broker: ManagedMosquitto, n: int, rounds: int) -> dict[str, dict[str,
     parent.recv()
     connect_s = time.perf_counter() - t0
 
-    pub = make_client(broker.params(), "bench-publisher")
-    pub.max_inflight_messages_set(100)
-    pub.connect(broker.host, broker.port)
-    pub.loop_start()
+    pub = pipelined_publisher(broker.params(), "bench-publisher")
     results: dict[str, list[float]] = {"bare": [], "alert": [], "manifests": []}
     probe = _envelope(0, 400)
     pad = 400
@@ -189,8 +182,7 @@ def fanout(broker: ManagedMosquitto, n: int, rounds: int) -> dict[str, dict[str,
                 pub.publish(p.group_alert_topic(GROUP), _envelope(sent, pad), qos=1, retain=True)
             else:
                 # One retained manifest per screen: what a playlist change for every screen costs.
-                for c in creds:
-                    pub.publish(p.manifest_topic(c.username), _envelope(sent, pad), qos=1, retain=True)
+                publish_retained(pub, ((p.manifest_topic(c.username), _envelope(sent, pad)) for c in creds))
             if not parent.poll(60):
                 raise RuntimeError(f"round {r} {path}: not all {n} subscribers received within 60 s")
             results[path] += [ns / 1e6 for ns in parent.recv()]
@@ -202,7 +194,7 @@ def fanout(broker: ManagedMosquitto, n: int, rounds: int) -> dict[str, dict[str,
     if proc.is_alive():
         proc.kill()
     out = {
-        k: {"p50_ms": _pct(v, 0.5), "p99_ms": _pct(v, 0.99), "max_ms": max(v), "samples": len(v)} for k, v in results.items()
+        k: {"p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99), "max_ms": max(v), "samples": len(v)} for k, v in results.items()
     }
     out["setup"] = {"enrol_s": enrol_s, "connect_s": connect_s, "payload_bytes": len(probe)}
     return out
