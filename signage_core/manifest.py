@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import re
 import unicodedata
@@ -264,8 +265,11 @@ def content_hash(body: ManifestBody | dict[str, object]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(stable)).hexdigest()
 
 
+@functools.lru_cache(maxsize=64)
 def horizon_window(now: datetime, days: int = DEFAULT_HORIZON_DAYS) -> tuple[datetime, datetime]:
-    """Today's local midnight to `days` days after tomorrow's; day-aligned so same-day recompiles hash equal."""
+    """Today's local midnight to `days` days after tomorrow's; day-aligned so same-day recompiles hash equal.
+
+    Memoised: a recompile asks it once per screen with the same instant."""
     if days < 1:
         raise ValueError(f"horizon must be at least one day, got {days}")
     midnight = datetime.combine(to_local(now).date(), time())

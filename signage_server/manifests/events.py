@@ -133,7 +133,7 @@ class Recompiler:
         for result in results:
             if result.error:
                 log.warning("screen %s: no new manifest: %s", result.screen_id, result.error)
-            if result.new_version and result.record is not None:
+            if result.new_version and isinstance(result.record, compiler.IssuedManifest):
                 # Announced after the commit with the envelope just signed: publishing reads nothing back.
                 issued[str(result.screen_id)] = Issued(result.record.version, result.record.envelope_json)
         return results

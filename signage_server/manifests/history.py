@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import defer
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from signage_core.manifest import ManifestBody, NowPlaying, now_playing
@@ -34,20 +34,44 @@ def latest_manifest(session: Session, *, screen_id: int) -> ManifestRecord | Non
                         .order_by(col(ManifestRecord.version).desc()).limit(1)).first()
 
 
-def latest_manifests(session: Session, *, screen_ids: Sequence[int], envelopes: bool = True) -> dict[int, ManifestRecord]:
-    """latest_manifest for many screens in a few queries; envelopes=False leaves the (large) envelope unloaded."""
+def latest_manifests(session: Session, *, screen_ids: Sequence[int]) -> dict[int, ManifestRecord]:
+    """latest_manifest for many screens in a few queries."""
     out: dict[int, ManifestRecord] = {}
     for chunk in chunks(sorted(set(screen_ids))):
-        newest = (select(ManifestRecord.screen_id, func.max(ManifestRecord.version).label("version"))
-                  .where(col(ManifestRecord.screen_id).in_(chunk)).group_by(col(ManifestRecord.screen_id))
-                  .subquery())
-        query = select(ManifestRecord).join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
-                                            & (col(ManifestRecord.version) == newest.c.version))
-        if not envelopes:
-            query = query.options(defer(ManifestRecord.envelope_z))  # type: ignore[arg-type]
-        for record in session.exec(query).all():
+        for record in session.exec(_newest_only(select(ManifestRecord), chunk)).all():
             out[record.screen_id] = record
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHeader:
+    """A stored version without its envelope: what a recompile or an expiry check compares against."""
+
+    screen_id: int
+    version: int
+    content_hash: str
+    key_id: str
+    expires_at: datetime
+
+
+def latest_headers(session: Session, *, screen_ids: Sequence[int]) -> dict[int, StoredHeader]:
+    """The newest version's header per screen, read as columns: a province's recompile asks it of 1,000 screens."""
+    out: dict[int, StoredHeader] = {}
+    columns = sa_select(*(col(c) for c in (ManifestRecord.screen_id, ManifestRecord.version,
+                                           ManifestRecord.content_hash, ManifestRecord.key_id,
+                                           ManifestRecord.expires_at)))
+    for chunk in chunks(sorted(set(screen_ids))):
+        for screen_id, version, content_hash, key_id, expires_at in session.execute(_newest_only(columns, chunk)):
+            out[screen_id] = StoredHeader(screen_id, version, content_hash, key_id, expires_at)
+    return out
+
+
+def _newest_only(query: Any, chunk: Sequence[int]) -> Any:
+    """The query's manifest_records rows restricted to each screen's highest version, for screens in the chunk."""
+    newest = (select(ManifestRecord.screen_id, func.max(ManifestRecord.version).label("version"))
+              .where(col(ManifestRecord.screen_id).in_(chunk)).group_by(col(ManifestRecord.screen_id)).subquery())
+    return query.join(newest, (col(ManifestRecord.screen_id) == newest.c.screen_id)
+                      & (col(ManifestRecord.version) == newest.c.version))
 
 
 def manifest_assets(session: Session, *, screen_id: int) -> frozenset[str]:
@@ -70,7 +94,7 @@ def all_screen_ids(session: Session) -> list[int]:
 def expiring_screen_ids(session: Session, *, now: datetime, within: timedelta = REFRESH_BEFORE_EXPIRY) -> list[int]:
     """Screens with no manifest yet, or whose latest manifest expires within `within`."""
     ids = all_screen_ids(session)
-    latest = latest_manifests(session, screen_ids=ids, envelopes=False)
+    latest = latest_headers(session, screen_ids=ids)
     return [sid for sid in ids if sid not in latest or latest[sid].expires_at - now <= within]
 
 

@@ -42,7 +42,7 @@ class HorizonJob:
         """Re-sign every screen whose newest manifest is not signed by the current key (after a rotation)."""
         with transaction(self._session) as session:
             key_id = self.recompiler.key().key_id
-            latest = history.latest_manifests(session, screen_ids=history.all_screen_ids(session), envelopes=False)
+            latest = history.latest_headers(session, screen_ids=history.all_screen_ids(session))
             ids = {sid for sid, record in latest.items() if record.key_id != key_id}
             issued = self._compile(session, ids)
         if ids:

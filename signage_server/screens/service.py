@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -81,13 +82,21 @@ def check_languages(codes: list[str]) -> list[str]:
 
 def layout_of(screen: Screen) -> LayoutSpec:
     """The screen row as the player's LayoutSpec: languages in the configured order, on/off hours as a local window."""
+    return _layout(screen.width_px, screen.height_px, screen.layout.value, tuple(screen.languages),
+                   screen.foreign_ratio, screen.on_time, screen.off_time, screen.rotation_dwell_s)
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(width: int, height: int, layout: str, languages: tuple[str, ...], foreign_ratio: float,
+            on_time: time | None, off_time: time | None, rotation_dwell_s: float | None) -> LayoutSpec:
+    """Memoised (LayoutSpec is frozen): a recompile asks it for each of a province's screens, of a few models."""
     on_hours = None
-    if screen.on_time is not None and screen.off_time is not None and screen.on_time != screen.off_time:
-        on_hours = TimeWindow(start=screen.on_time, end=screen.off_time)
-    dwell = {"rotation_ms": round(screen.rotation_dwell_s * 1000)} if screen.rotation_dwell_s else {}
-    return LayoutSpec(width=screen.width_px, height=screen.height_px, layout=LayoutKind(screen.layout.value),
-                      languages=tuple(Language(code) for code in screen.languages),
-                      foreign_size_ratio=screen.foreign_ratio, on_hours=on_hours, **dwell)
+    if on_time is not None and off_time is not None and on_time != off_time:
+        on_hours = TimeWindow(start=on_time, end=off_time)
+    dwell = {"rotation_ms": round(rotation_dwell_s * 1000)} if rotation_dwell_s else {}
+    return LayoutSpec(width=width, height=height, layout=LayoutKind(layout),
+                      languages=tuple(Language(code) for code in languages),
+                      foreign_size_ratio=foreign_ratio, on_hours=on_hours, **dwell)
 
 
 def spec_of(screen: Screen) -> ScreenSpec:
@@ -537,6 +546,13 @@ def screens_for_playlist(session: Session, *, playlist_id: int) -> list[Screen]:
     their ticker zone."""
     return sorted(session.exec(select(Screen).where(_showing_playlist(session, playlist_id))).all(),
                   key=lambda s: s.name)
+
+
+def languages_showing_playlist(session: Session, *, playlist_id: int) -> list[list[str]]:
+    """The languages of each screen, not revoked, that may show a playlist: a column read, as an approval asks
+    this of a province's screens twice."""
+    return [list(langs) for langs in session.exec(select(Screen.languages).where(
+        _showing_playlist(session, playlist_id), Screen.enrolment != Enrolment.REVOKED))]
 
 
 def screen_ids_for_playlist(session: Session, *, playlist_id: int) -> set[int]:

@@ -21,7 +21,7 @@ from signage_server.pagination import paginate
 from signage_server.permissions import require_role
 from signage_server.playlists.models import PlaylistItem
 from signage_server.screens.models import Enrolment, Screen
-from signage_server.screens.service import screens_for_playlist
+from signage_server.screens.service import languages_showing_playlist, screens_for_playlist
 from signage_server.slides.models import Slide
 from signage_server.users.models import Role, User
 
@@ -328,8 +328,10 @@ def restore_slide(session: Session, *, actor: User, slide_id: int, now: datetime
 def required_languages(session: Session, *, slide_id: int) -> list[Language]:
     """Vietnamese always, plus every language a screen that may show this slide displays."""
     needed: set[Language] = {Language.VI}
-    for screen in screens_showing(session, slide_id=slide_id):
-        needed.update(Language(code) for code in screen.languages)
+    playlist_ids = set(session.exec(select(PlaylistItem.playlist_id).where(PlaylistItem.slide_id == slide_id)).all())
+    for playlist_id in playlist_ids:  # screens_showing's rule, reading the one column needed
+        for codes in languages_showing_playlist(session, playlist_id=playlist_id):
+            needed.update(Language(code) for code in codes)
     return ordered(needed)
 
 
