@@ -88,6 +88,13 @@ def canonical_json(value: object) -> bytes:
     return text.encode("utf-8")
 
 
+@functools.lru_cache(maxsize=1024, typed=True)
+def canonical_scalar(value: str | int | datetime) -> bytes:
+    """canonical_json of a scalar that recurs: the compiler splices the same instants, key id and kind into
+    every screen's body and envelope (json.dumps costs more than the lookup)."""
+    return canonical_json(value)
+
+
 def canonical_object(members: Mapping[str, bytes]) -> bytes:
     """canonical_json of an object whose member values are already canonical bytes.
 

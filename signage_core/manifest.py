@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from signage_core.brightness import BrightnessPlan
-from signage_core.canonical import canonical_json, canonical_object
+from signage_core.canonical import canonical_json, canonical_object, canonical_scalar
 from signage_core.languages import Language
 from signage_core.schedule import (
     DAY,
@@ -330,8 +330,8 @@ class ManifestTemplate:
             **self._shared,
             "screen_id": canonical_json(screen_id),
             "version": canonical_json(version),
-            "issued_at": canonical_json(issued_at),
-            "expires_at": canonical_json(expires_at),
+            "issued_at": canonical_scalar(issued_at),
+            "expires_at": canonical_scalar(expires_at),
             "content_hash": canonical_json(digest),
         }), digest
 

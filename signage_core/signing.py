@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from signage_core.canonical import CanonicalError, canonical_json, loads_strict
+from signage_core.canonical import CanonicalError, canonical_json, canonical_scalar, loads_strict
 from signage_core.fsutil import atomic_write_bytes
 
 # Domain separation: these signatures can never be replayed as signatures over anything else.
@@ -222,8 +222,8 @@ def _signed_object(kind: str, key_id: str, body_json: bytes) -> bytes:
     """canonical_json({"body", "key_id", "kind"}) assembled from the body's canonical bytes."""
     # Keys in sorted order; the body is already canonical, so it is not lowered a second time.
     return (
-        b'{"body":' + body_json + b',"key_id":' + canonical_json(key_id)
-        + b',"kind":' + canonical_json(kind) + b"}"
+        b'{"body":' + body_json + b',"key_id":' + canonical_scalar(key_id)
+        + b',"kind":' + canonical_scalar(kind) + b"}"
     )
 
 
