@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.protocol import AlertAck, Heartbeat, PlayLogBatch, Status
 from signage_server.alerts import service as alerts
-from signage_server.db import SessionFactory
+from signage_server.db import SessionFactory, one_of
 from signage_server.screens.models import Screen
 from signage_server.telemetry import service as telemetry
 
@@ -241,7 +241,8 @@ class ReportWriter:
     def _known(session: Session, batch: Sequence[Report]) -> set[int]:
         """The batch's screens that exist (ids only: loading 1,000 Screen objects costs more than the beats)."""
         ids = {r.screen_id for r in batch}
-        return {sid for sid in session.exec(select(Screen.id).where(col(Screen.id).in_(ids))).all() if sid is not None}
+        return {sid for sid in session.exec(select(Screen.id).where(one_of(session, col(Screen.id), ids))).all()
+                if sid is not None}
 
     @staticmethod
     def _apply(session: Session, run: Sequence[Report], acks: list[tuple[str, list[str]]],
