@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
@@ -74,6 +75,18 @@ def saved_id(row: HasId) -> int:
     if row.id is None:
         raise UnsavedRow(f"{type(row).__name__} has no id yet: add and flush it before using its id")
     return row.id
+
+
+def one_of(session: Session, column: sa.orm.Mapped[Any] | sa.ColumnElement[Any], ids: Collection[int]
+           ) -> sa.ColumnElement[bool]:
+    """`column IN (ids)`; on PostgreSQL `column = ANY(:ids)`, one array parameter.
+
+    An IN list is one parameter per id: at a thousand ids psycopg spends longer splitting the query
+    text into its placeholders than the database spends answering.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam("one_of_ids", sorted(ids), type_=postgresql.ARRAY(sa.Integer)))
+    return column.in_(ids)
 
 
 # Execution option: this transaction mostly reads, so on SQLite it must not take the write lock up front.

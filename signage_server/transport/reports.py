@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from signage_core.protocol import AlertAck, Heartbeat, PlayLogBatch, Status
 from signage_server.alerts import service as alerts
-from signage_server.db import SessionFactory
+from signage_server.db import SessionFactory, one_of
 from signage_server.screens.models import Screen
 from signage_server.telemetry import service as telemetry
 
@@ -48,6 +48,16 @@ class WriterStats:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Held:
+    """An alert ack whose alert was not stored yet: when to try it again, and when to give up on it."""
+
+    report: Report
+    give_up_at: float
+    retry_at: float
+    delay: float
+
+
 _STOP = object()
 
 
@@ -59,20 +69,24 @@ class ReportWriter:
     rates a report is stored at once, under load the batches grow and one transaction carries hundreds of
     reports. A report is acknowledged (play records) only after its batch committed; `stop()` stores
     everything already queued before it returns. An alert ack naming an alert not stored yet (the launch
-    publishes before its transaction commits) is retried with later batches for up to `early_ack_wait_s`.
+    publishes before its transaction commits) is retried after `early_ack_retry_s`, then at doubling
+    intervals up to `early_ack_retry_max_s`, for up to `early_ack_wait_s`: the launch usually commits within
+    milliseconds, and an ack whose alert never appears costs a few dozen reads, not one every 10 ms.
     """
 
     def __init__(self, sessions: SessionFactory, *, on_playlog_stored: Callable[[str, list[str]], None] | None = None,
                  max_batch: int = 1000, max_delay_s: float = 0.005, capacity: int = 100_000,
-                 early_ack_wait_s: float = 60.0, early_ack_retry_s: float = 0.01) -> None:
+                 early_ack_wait_s: float = 60.0, early_ack_retry_s: float = 0.01,
+                 early_ack_retry_max_s: float = 1.0) -> None:
         self._sessions = sessions
         self._on_playlog_stored = on_playlog_stored
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self.early_ack_wait_s = early_ack_wait_s
         self.early_ack_retry_s = early_ack_retry_s
-        # (give up at, ack) for acks whose alert was not stored yet; only the writer thread touches it.
-        self._early: list[tuple[float, Report]] = []
+        self.early_ack_retry_max_s = early_ack_retry_max_s
+        # Acks whose alert was not stored yet; only the writer thread touches it.
+        self._early: list[_Held] = []
         # Bounded: a database that cannot keep up slows the broker connection down (back-pressure) rather
         # than growing memory without end; paho then leaves the backlog with the broker and the players.
         self._queue: queue.Queue[Report | object] = queue.Queue(capacity)
@@ -115,14 +129,12 @@ class ReportWriter:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get(timeout=self.early_ack_retry_s if self._early else None)
+                first = self._queue.get(timeout=self._until_retry())
             except queue.Empty:
-                self._store([])  # only the held acks: has their launch committed by now?
+                self._store([])  # only the held acks that are due: has their launch committed by now?
                 continue
             if first is _STOP:
-                if self._early:
-                    self._store([])
-                self._give_up(everything=True)
+                self._finish()
                 return
             batch: list[Report] = [first]  # type: ignore[list-item]
             has_ack = isinstance(batch[0].body, AlertAck)
@@ -141,9 +153,21 @@ class ReportWriter:
                 has_ack = has_ack or isinstance(batch[-1].body, AlertAck)
             if stopping:
                 self._drain_into(batch)
-                self._give_up(everything=True)
+                self._finish()
             else:
                 self._store(batch)
+
+    def _until_retry(self) -> float | None:
+        """How long the queue may stay quiet before the next held ack is due (None: nothing held)."""
+        if not self._early:
+            return None
+        return max(0.0, min(h.retry_at for h in self._early) - time.monotonic())
+
+    def _finish(self) -> None:
+        """On stop: a last try for every held ack (its launch may have committed meanwhile), then drop them."""
+        if self._early:
+            self._store([], every_held=True)
+        self._give_up(everything=True)
 
     def _drain_into(self, batch: list[Report]) -> None:
         while True:
@@ -156,10 +180,14 @@ class ReportWriter:
         for start in range(0, len(batch), self.max_batch):
             self._store(batch[start:start + self.max_batch])
 
-    def _store(self, batch: list[Report]) -> None:
-        """Store a batch of newly submitted reports, after the held early acks (arrival order)."""
-        held, self._early = self._early, []
-        together = [report for _, report in held] + batch
+    def _store(self, batch: list[Report], *, every_held: bool = False) -> None:
+        """Store a batch of newly submitted reports, after the held early acks that are due."""
+        now = time.monotonic()
+        held = [h for h in self._early if every_held or h.retry_at <= now]
+        self._early = [h for h in self._early if not (every_held or h.retry_at <= now)]
+        together = [h.report for h in held] + batch
+        if not together:
+            return
         early: list[Report] = []
         try:
             try:
@@ -189,22 +217,28 @@ class ReportWriter:
                 self._pending -= len(batch)
                 self._idle.notify_all()
 
-    def _hold(self, early: list[Report], held: list[tuple[float, Report]]) -> None:
-        """Keep the acks whose alert is not stored yet for the next batch, each until its own deadline."""
-        deadlines = {id(report): at for at, report in held}
+    def _hold(self, early: list[Report], tried: list[_Held]) -> None:
+        """Keep the acks whose alert is not stored yet, each until its own deadline; a retried one waits twice
+        as long as last time before its next try (up to `early_ack_retry_max_s`)."""
+        before = {id(h.report): h for h in tried}
         now = time.monotonic()
+        again: list[_Held] = []
         for report in early:
-            at = deadlines.get(id(report))
-            if at is None:
+            h = before.get(id(report))
+            if h is None:
                 self.stats.early_acks += 1
-                at = now + self.early_ack_wait_s
-            self._early.append((at, report))
+                h = _Held(report, give_up_at=now + self.early_ack_wait_s, retry_at=now, delay=self.early_ack_retry_s)
+            else:
+                h.delay = min(h.delay * 2, self.early_ack_retry_max_s)
+            h.retry_at = now + h.delay
+            again.append(h)
+        self._early = again + self._early  # each names its own screen's target: their order does not matter
         self._give_up(everything=False)
 
     def _give_up(self, *, everything: bool) -> None:
         """Drop held acks past their deadline (all of them when stopping): their alert never appeared."""
         now = time.monotonic()
-        keep = [] if everything else [(at, r) for at, r in self._early if at > now]
+        keep = [] if everything else [h for h in self._early if h.give_up_at > now]
         dropped = len(self._early) - len(keep)
         if dropped:
             self.stats.unmatched_acks += dropped
@@ -241,7 +275,8 @@ class ReportWriter:
     def _known(session: Session, batch: Sequence[Report]) -> set[int]:
         """The batch's screens that exist (ids only: loading 1,000 Screen objects costs more than the beats)."""
         ids = {r.screen_id for r in batch}
-        return {sid for sid in session.exec(select(Screen.id).where(col(Screen.id).in_(ids))).all() if sid is not None}
+        return {sid for sid in session.exec(select(Screen.id).where(one_of(session, col(Screen.id), ids))).all()
+                if sid is not None}
 
     @staticmethod
     def _apply(session: Session, run: Sequence[Report], acks: list[tuple[str, list[str]]],

@@ -177,12 +177,23 @@ def test_an_ack_that_beats_the_launchs_commit_is_stored_once_it_commits(
         writer.stop()
 
 
-def test_an_ack_naming_no_alert_is_given_up_after_its_wait(engine: Engine, fleet: dict[str, Any]) -> None:
+def test_an_ack_naming_no_alert_is_tried_ever_more_rarely_then_given_up(
+        engine: Engine, fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     a, _, _ = fleet["screens"]
-    writer = ReportWriter(session_factory(engine), early_ack_wait_s=0.2, early_ack_retry_s=0.01)
+    stray = 2_000_000_000  # beyond any stored alert
+    tries: list[float] = []
+    real = alerts.record_acks
+
+    def counted(session: Session, *, acks: Any) -> Any:
+        tries.extend(time.monotonic() for _, ack, _ in acks if ack.alert_id == str(stray))
+        return real(session, acks=acks)
+
+    monkeypatch.setattr(alerts, "record_acks", counted)
+    writer = ReportWriter(session_factory(engine), early_ack_wait_s=1.0, early_ack_retry_s=0.01,
+                          early_ack_retry_max_s=1.0)
     writer.start()
     try:
-        writer.submit(_ack(a, 2_000_000_000))  # beyond any stored alert
+        writer.submit(_ack(a, stray))
         writer.submit(_ack(a, fleet["alert"]))
         deadline = time.monotonic() + 10
         while writer.stats.unmatched_acks == 0 and time.monotonic() < deadline:
@@ -190,6 +201,10 @@ def test_an_ack_naming_no_alert_is_given_up_after_its_wait(engine: Engine, fleet
         assert writer.stats.early_acks == 1 and writer.stats.unmatched_acks == 1
     finally:
         writer.stop()
+    # Tried after 10, 20, 40 ... ms, not every 10 ms: a second of waiting is 8 reads, not ~100.
+    assert 5 <= len(tries) <= 10
+    gaps = [later - earlier for earlier, later in zip(tries, tries[1:], strict=False)]
+    assert gaps[-1] > 4 * gaps[0]
     with Session(engine) as s:
         assert s.exec(select(AlertTarget.acked_at).where(
             AlertTarget.alert_id == fleet["alert"], AlertTarget.screen_id == a)).one() is not None

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from signage_core.protocol import AlertAck, Heartbeat, PlayLogBatch, PlayRecord, Status
 from signage_core.signing import EnvelopeKind, SigningKey, TrustStore, verify_envelope
@@ -19,7 +19,7 @@ from signage_server.errors import Forbidden, Invalid, RateLimited
 from signage_server.screens import service as screens
 from signage_server.screens.models import Enrolment
 from signage_server.telemetry import service as telemetry
-from signage_server.telemetry.models import PlayLogEntry
+from signage_server.telemetry.models import PlayLogEntry, PresenceEvent
 from tests.server.conftest import START, TEST_SECRET
 
 LIMITS = enrolment.EnrolLimits(window=timedelta(minutes=15), max_failures_per_address=3)
@@ -79,6 +79,39 @@ def test_presence_follows_status_heartbeats_and_silence(session: Session, world:
     telemetry.record_status(session, screen_id=sid, status=Status(screen_id=str(sid), state="offline"),
                             received_at=quiet_at + timedelta(hours=1))
     assert status.presence.last_seen == START + timedelta(seconds=60)
+
+
+def test_a_batch_of_beats_keeps_the_last_per_screen_and_never_moves_last_seen_back(
+        session: Session, world: dict[str, int]) -> None:
+    # PostgreSQL stores a batch in two set-based statements, SQLite with executemany: same outcome.
+    sid, spare = world["screen"], world["spare_screen"]
+    at = lambda s: START + timedelta(seconds=s)  # noqa: E731
+    telemetry.record_status(session, screen_id=sid, status=Status(screen_id=str(sid), state="online"), received_at=at(120))
+    telemetry.record_status(session, screen_id=spare, status=Status(screen_id=str(spare), state="offline"),
+                            received_at=at(0))
+
+    def beats(*rows: tuple[int, float, float]) -> list[tuple[int, Heartbeat, Any]]:
+        return [(screen, Heartbeat(screen_id=str(screen), sent_at=at(s), uptime_s=up), at(s)) for screen, up, s in rows]
+
+    # Arrival order wins the heartbeat row; last_seen only ever moves forward.
+    assert telemetry.record_heartbeats(session, beats=beats((sid, 10, 60), (spare, 20, 60), (987654, 1, 60),
+                                                            (sid, 11, 90))) == {987654}
+    first = {s.screen.id: s for s in telemetry.all_statuses(session, now=at(130), interval=timedelta(seconds=30),
+                                                             missed=3)}
+    assert first[sid].heartbeat is not None and first[sid].heartbeat.uptime_s == 11
+    assert first[sid].presence is not None and first[sid].presence.last_seen == at(120)
+    assert first[spare].presence is not None and (first[spare].presence.state, first[spare].presence.since,
+                                                   first[spare].presence.last_seen) == ("online", at(60), at(60))
+    assert telemetry.record_heartbeats(session, beats=beats((spare, 21, 200), (sid, 12, 200))) == set()
+    second = {s.screen.id: s for s in telemetry.all_statuses(session, now=at(210), interval=timedelta(seconds=30),
+                                                              missed=3)}
+    assert second[sid].heartbeat is not None and second[sid].heartbeat.uptime_s == 12
+    assert second[sid].presence is not None and second[sid].presence.last_seen == at(200)
+    assert second[spare].presence is not None and second[spare].presence.since == at(60)
+    events = session.exec(select(PresenceEvent.screen_id, PresenceEvent.state, PresenceEvent.source).where(
+        col(PresenceEvent.screen_id).in_([sid, spare]))).all()
+    assert sorted(events) == sorted([(sid, "online", "status"), (spare, "offline", "status"),
+                                     (spare, "online", "heartbeat")])
 
 
 def test_report_from_unknown_screen_is_refused(session: Session) -> None:
