@@ -168,6 +168,20 @@ class Players:
                 return got
             time.sleep(0.5)
 
+    def settle(self, quiet_s: float = 1.0, timeout_s: float = 120) -> dict[str, int]:
+        """Each screen's newest version once no new manifest has arrived for `quiet_s`: the edits before an
+        approval issue versions of their own (a new image withdraws the slide), and the approval's wave must
+        not be timed while the players are still taking those."""
+        deadline = time.monotonic() + timeout_s
+        latest: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            now = {k: max(ver for _, ver, _ in v) for k, v in self.manifests().items() if v}
+            if now == latest:
+                return latest
+            latest = now
+            time.sleep(quiet_s)
+        return latest
+
     def stop(self) -> None:
         """Disconnect every client and end the workers (killed if they hang)."""
         for _, c in self.workers:
@@ -375,10 +389,12 @@ def run(n: int, procs: int, heartbeats: int, records: int, raw_rounds: int) -> d
         server.api("PUT", f"/slides/{slide['id']}/captions/vi", tokens["operator"],
                    {"text": f"Cửa khẩu Quốc tế Hoa Lư – {n} màn hình", "submit": True})
         server.api("POST", f"/slides/{slide['id']}/captions/vi/approve", tokens["approver"])
+        before_approval = players.settle()
+        result["edits_moved_screens"] = sum(before_approval.get(k, 0) > v for k, v in version0.items())
         t_approve = time.time()
         server.api("POST", f"/slides/{slide['id']}/approve", tokens["approver"])
         result["approve_request_s"] = round(time.time() - t_approve, 2)
-        got = players.wait_new(version0, t_approve, n, 300)
+        got = players.wait_new(before_approval, t_approve, n, 300)
         latencies = [t for t, _ in got.values()]
         result["approval_to_manifest_p50_s"] = round(statistics.median(latencies), 2) if latencies else None
         result["approval_to_manifest_p99_s"] = round(pct(latencies, 0.99), 2) if latencies else None
@@ -407,7 +423,7 @@ def run(n: int, procs: int, heartbeats: int, records: int, raw_rounds: int) -> d
         # Play records: a batch of `records` per screen; count rows until all are in.
         before = _count(root, "SELECT count(*) FROM play_log")
         t = time.monotonic()
-        players.gather("playlog", (records, max(version0.values()) + 1))
+        players.gather("playlog", (records, max(before_approval.values()) + 1))  # the approval's version
         deadline = time.monotonic() + 300
         rows = before
         while time.monotonic() < deadline:
