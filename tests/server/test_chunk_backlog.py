@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 import uuid
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from player_agent.transport import AssetFetcher, Backoff, PlayerLink
 from signage_core import protocol as p
 from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import ManagedMosquitto
@@ -143,3 +146,39 @@ def test_one_screen_flooding_does_not_starve_another(
         # Behind the two the workers held and the looping screen's four waiting, not behind its 50.
         assert order.index(screen_id_of(other)) <= 6
         assert len(replies(looping)) == 6
+
+
+def test_player_recovers_a_dropped_request_by_asking_again(
+    broker: ManagedMosquitto, accounts: DynsecAccounts, tmp_path: Path
+) -> None:
+    data = os.urandom(4 * p.DEFAULT_CHUNK_SIZE)
+    sha = hashlib.sha256(data).hexdigest()
+    asset = tmp_path / sha
+    asset.write_bytes(data)
+    screen_id = unique_id()
+    creds = accounts.add_screen(screen_id)
+    link = PlayerLink(broker.params().with_credentials(creds.username, creds.password), screen_id,
+                      backoff=Backoff(base_s=0.05, cap_s=0.2))
+    reads = 0
+
+    def path_for(sha256: str) -> Path:
+        # The first read tells the player the size; the second waits until one of the window the player
+        # then sends was dropped (one may wait per screen, one is being read), as under a flood.
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            wait_until(lambda: server.stats.over_screen_limit > 0, "a request was dropped")
+        return asset
+
+    server = ChunkServer(broker.params(), may_fetch=lambda s, h: True, path_for=path_for,
+                         workers=1, capacity=4, per_screen=1)
+    with server:
+        link.start()
+        try:
+            assert link.wait_connected(5)
+            partial = tmp_path / "image.part"
+            assert AssetFetcher(link, reply_timeout_s=1.0).fetch(sha, partial, timeout_s=30) == len(data)
+        finally:
+            link.stop()
+        assert partial.read_bytes() == data
+        assert server.stats.over_screen_limit >= 1
