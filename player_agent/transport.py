@@ -369,7 +369,11 @@ class AssetFetcher:
     def _fill_window(self, sha256: str, p: _Progress) -> None:
         # Until the first reply gives the size, one request at a time.
         limit = self.window if p.total is not None else 1
-        while len(p.inflight) < limit and (p.total is None or p.next_offset < p.total):
+        # Never ask further than twice the window past the last good byte: when a reply never comes (the
+        # server shed the request under load) the chunks beyond the gap wait in memory and are asked again
+        # after the reply timeout, so this bounds both; twice, so replies out of order do not stall the window.
+        ahead = p.offset + 2 * limit * self._request_len
+        while len(p.inflight) < limit and (p.total is None or p.next_offset < p.total) and p.next_offset < ahead:
             request = AssetRequest(
                 request_id=uuid.uuid4().hex, sha256=sha256, offset=p.next_offset, length=self._request_len
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,28 @@ def test_partial_longer_than_the_asset_is_started_again(screen: PlayerLink, stor
     partial.write_bytes(os.urandom(300 * 1024))
     assert AssetFetcher(screen).fetch(sha, partial, timeout_s=10) == len(data)
     assert partial.read_bytes() == data
+
+
+def test_a_reply_that_never_comes_costs_at_most_a_few_chunks(
+    screen: PlayerLink, store: Store, chunk_server: ChunkServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(32 * p.DEFAULT_CHUNK_SIZE)
+    sha = store.add(data)
+    store.allowed[screen.screen_id] = {sha}
+    answer = chunk_server.handle
+    requests = itertools.count()
+
+    def lose_the_third(topic: str, payload: bytes) -> p.ChunkHeader | None:
+        # As when the server sheds a request under a flood: the player gets no reply for it, ever.
+        if topic == p.asset_request_topic(screen.screen_id) and next(requests) == 2:
+            return None
+        return answer(topic, payload)
+
+    monkeypatch.setattr(chunk_server, "handle", lose_the_third)
+    partial = tmp_path / "gap.part"
+    fetcher = AssetFetcher(screen, window=4, reply_timeout_s=1.0)
+    assert fetcher.fetch(sha, partial, timeout_s=60) == len(data)
+    assert partial.read_bytes() == data
+    served = sum(h.length for h in store.sent() if h.sha256 == sha)
+    # Asked again from the gap: only what had arrived beyond it, never the whole rest of the asset.
+    assert served - len(data) <= 2 * fetcher.window * p.DEFAULT_CHUNK_SIZE
