@@ -102,20 +102,25 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0
 
 
 def test_flood_beyond_capacity_is_shed_and_the_server_answers_after(
-    broker: ManagedMosquitto, disk: SlowDisk, screens: Callable[[], RawClient]
+    broker: ManagedMosquitto, disk: SlowDisk, screens: Callable[[], RawClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     fleet = [screens() for _ in range(5)]
     with ChunkServer(broker.params(), may_fetch=lambda s, h: True, path_for=disk.path_for,
                      workers=2, capacity=8, per_screen=4) as server:
-        for screen in fleet:  # a new image for everyone: each asks for a player's window of 4 chunks
-            for i in range(4):
-                ask(screen, offset=i * 10)
-        # 20 requests: 2 taken by the parked workers, the rest queued or shed.
-        wait_until(lambda: disk.entered == 2 and server.queued + server.stats.shed == 18, "the flood arrived")
+        # A new image for everyone: each asks for a player's window of 4 chunks, 20 requests.
+        window = [(screen, i * 10) for screen in fleet for i in range(4)]
+        for screen, offset in window[:2]:
+            ask(screen, offset)
+        wait_until(lambda: disk.entered == 2, "both workers hold a request")
+        for screen, offset in window[2:]:
+            ask(screen, offset)
+        wait_until(lambda: server.queued + server.stats.shed == 18, "the flood arrived")
         assert server.queued == 8
         assert server.stats.peak_queued == 8
         assert server.stats.shed == 10
         assert server.stats.over_screen_limit == 0
+        warnings = [r for r in caplog.records if r.name == "signage_server.transport.chunks" and "dropped" in r.message]
+        assert len(warnings) == 1  # ten drops, one line in the log
 
         disk.release()
         wait_until(lambda: server.stats.requests >= 10, "the admitted requests were answered")
@@ -135,9 +140,11 @@ def test_one_screen_flooding_does_not_starve_another(
     with ChunkServer(broker.params(), may_fetch=lambda s, h: True, path_for=disk.path_for,
                      workers=2, capacity=16, per_screen=4,
                      on_reply=lambda screen_id, header: order.append(screen_id)) as server:
-        for _ in range(50):  # a player stuck re-requesting the same chunk in a loop
+        for sent in range(50):  # a player stuck re-requesting the same chunk in a loop
             ask(looping)
-        wait_until(lambda: disk.entered == 2 and server.stats.over_screen_limit == 44, "the loop's requests arrived")
+            if sent == 1:
+                wait_until(lambda: disk.entered == 2, "both workers hold a request")
+        wait_until(lambda: server.stats.over_screen_limit == 44, "the loop's requests arrived")
         assert server.queued == 4
 
         request_id = ask(other)
