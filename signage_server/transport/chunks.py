@@ -77,7 +77,8 @@ class ChunkServer:
     looping over different offsets (a bug, or someone holding its password) defeats any merging, while a cap
     bounds its share of the queue whatever it asks. A screen is its request topic: its broker account may
     publish on its own topic only. A dropped request gets no reply; the player asks again from its last good
-    byte when no reply came within its reply timeout (`player_agent.transport.AssetFetcher`).
+    byte when no reply came within its reply timeout (`player_agent.transport.AssetFetcher`), and as it never
+    asks more than twice its window ahead, a drop costs it at most that many chunks asked again.
     """
 
     def __init__(
