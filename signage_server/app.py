@@ -17,7 +17,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from signage_server import exception_handlers, web
+from signage_server import exception_handlers, typesetting, web
 from signage_server.alerts.routes import router as alerts_router
 from signage_server.alerts.views import router as alerts_views
 from signage_server.assets.routes import router as assets_router
@@ -82,6 +82,8 @@ def create_app(
         if settings.migrate_on_start:
             upgrade_to_head(engine)
         key_ring.current()  # first run creates the signing key (0600) before anything is signed
+        if settings.warm_typesetting:
+            typesetting.warm_in_background()
         if settings.mqtt_enabled:
             # Fails the start with a clear message (no mosquitto, port taken, broker refused us or its certificate).
             transport = TransportService(settings, sessions=app.state.session_factory, clock=clock,

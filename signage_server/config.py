@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # Off in every API worker but one when several run: the scheduler must publish exactly once.
     run_scheduler: bool = True
+    # Load the word segmenters at start, in the background, not at the first preview or approval.
+    warm_typesetting: bool = True
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
