@@ -418,7 +418,9 @@ class ManagedMosquitto:
             f"message_size_limit {self.message_size_limit}",
             # Without it, small requests wait out Nagle + delayed ACK (~40 ms a chunk round trip).
             "set_tcp_nodelay true",
-            "max_queued_messages 1000",
+            # Per client: the server's one connection takes a national burst of alert acks (5,000 screens
+            # at once), a region's bridge a national approval's manifests; past it mosquitto drops QoS 1.
+            "max_queued_messages 10000",
             f"log_dest file {self.paths.log}",
             f"pid_file {self.paths.pid_file}",
             "log_type error",

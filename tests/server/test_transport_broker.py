@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from signage_core import protocol as p
+from signage_core.protocol import TopicKind, alert_ack_topic, all_screens_filter
+from signage_server.transport.accounts import DynsecAccounts
 from signage_server.transport.broker import (
     BrokerNotInstalled,
     BrokerPortInUse,
     ManagedMosquitto,
 )
-from tests.broker_fixtures import RawClient
+from tests.broker_fixtures import RawClient, unique_id
 
 pytestmark = pytest.mark.broker
 
@@ -149,3 +151,32 @@ def test_broker_left_running_by_a_crashed_server_is_replaced(tmp_path: Path) -> 
     finally:
         successor.stop()
         crashed.stop()
+
+
+def test_a_national_burst_of_acks_waits_for_a_busy_server_instead_of_being_dropped(
+        broker: ManagedMosquitto, accounts: DynsecAccounts) -> None:
+    """5,000 screens acknowledge one alert within a second; the server's one connection may be thousands
+    behind. Mosquitto queues QoS 1 messages for a client up to max_queued_messages and drops the rest:
+    at 1,000 the alert report would have named acknowledged screens as silent."""
+    n = 5_000
+    screen = unique_id()
+    creds = accounts.add_screen(screen)
+    server = RawClient(broker.params())
+    server.connect()
+    assert server.subscribe(all_screens_filter(TopicKind.ALERT_ACK))
+    server.client.loop_stop()  # the server is busy: it reads and acknowledges nothing for a while
+    sender = RawClient(broker.params().with_credentials(creds.username, creds.password))
+    sender.client.max_inflight_messages_set(1000)
+    try:
+        assert not sender.connect().is_failure
+        sent = [sender.client.publish(alert_ack_topic(screen), str(i).encode(), qos=1) for i in range(n)]
+        for info in sent:
+            info.wait_for_publish(timeout=30)  # all taken by the broker while the server reads nothing
+        server.client.loop_start()
+        got: set[bytes] = set()
+        while len(got) < n and (message := server.receive(timeout=5)) is not None:
+            got.add(bytes(message.payload))
+        assert len(got) == n, f"{n - len(got)} of {n} acks dropped by the broker"
+    finally:
+        sender.close()
+        server.close()
