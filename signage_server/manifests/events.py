@@ -187,8 +187,10 @@ def _after_flush(session: OrmSession, _context: object) -> None:
             _touch(session, "schedule", obj.id)
 
 
-# Screen columns no manifest reads: enrolling a screen must not recompile every screen on its playlist.
-_OPERATIONAL = frozenset({"enrolment", "updated_at", "manifest_version"})
+# Screen columns no manifest reads: enrolling a screen must not recompile every screen on its playlist
+# (commissioned_at is set by the first enrolment). revoked_at is not among them: a revoked screen's
+# languages stop being required, which can put a slide on the screens sharing its playlists.
+_OPERATIONAL = frozenset({"enrolment", "updated_at", "manifest_version", "commissioned_at"})
 
 
 # Group and site columns a manifest reads: the group's brightness plan, the site's coordinates.
