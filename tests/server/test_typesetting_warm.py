@@ -11,7 +11,7 @@ import pytest
 SEGMENTERS = ("khmernltk", "underthesea")
 
 # A fresh interpreter: this test process has long since imported the segmenters for other tests.
-PROGRAM = """
+PROGRAM = f"""
 import sys, time
 from fastapi.testclient import TestClient
 from signage_server.app import create_app
@@ -19,14 +19,14 @@ from signage_server.config import Settings
 
 settings = Settings(data_dir=sys.argv[1], secret_key="test-secret-" + "k" * 40, mqtt_enabled=False,
                     run_scheduler=False, warm_typesetting=sys.argv[2] == "on")
-loaded = lambda: [name for name in {segmenters!r} if name in sys.modules]
+loaded = lambda: [name for name in {SEGMENTERS!r} if name in sys.modules]
 with TestClient(create_app(settings)) as client:
     assert client.get("/healthz").status_code == 200  # the app answers while they load
     deadline = time.monotonic() + (60 if sys.argv[2] == "on" else 3)  # off: long enough to have started
-    while time.monotonic() < deadline and len(loaded()) < len({segmenters!r}):
+    while time.monotonic() < deadline and len(loaded()) < len({SEGMENTERS!r}):
         time.sleep(0.05)
 print(",".join(sorted(loaded())))
-""".format(segmenters=SEGMENTERS)
+"""
 
 
 @pytest.mark.parametrize(("warm", "expected"), [("on", ",".join(SEGMENTERS)), ("off", "")])
